@@ -1,0 +1,17 @@
+"""eventsim: exact, fast simulation of large sparse spiking neural networks."""
+
+from .connectivity import (AllToAll, Distribution, FixedInDegree, FixedProbability, FromArrays, Normal,
+                           OneToOne, Uniform)
+from .models import ALIF, IF, LIF, propagator
+from .network import Network, NodeView, Population, Projection
+from .record import SpikeRecorder, StateRecorder
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Network", "Population", "NodeView", "Projection",
+    "LIF", "IF", "ALIF", "propagator",
+    "FixedInDegree", "FixedProbability", "OneToOne", "AllToAll", "FromArrays",
+    "Distribution", "Normal", "Uniform",
+    "SpikeRecorder", "StateRecorder",
+]

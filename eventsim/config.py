@@ -1,0 +1,23 @@
+"""Settings that tune the engines, gathered in one place.
+
+Nothing here changes results; only speed and memory.
+"""
+
+#: Default floating-point type of synaptic weights ("float64" or "float32").
+DEFAULT_WEIGHT_DTYPE = "float64"
+
+#: Steps simulated by one call into a compiled engine before control returns
+#: to Python (to grow recording buffers, update DC inputs, report progress).
+CHUNK_STEPS = 2000
+
+#: Initial capacity (number of spikes) of the spike-recording buffer.
+SPIKE_BUFFER_INITIAL = 1 << 16
+
+#: Relative tolerance used to decide that a time is a multiple of ``dt``.
+GRID_RTOL = 1e-9
+
+#: Whether Numba kernels are cached on disk.
+NUMBA_CACHE = True
+
+#: Threads per block of the CUDA kernels.
+CUDA_THREADS_PER_BLOCK = 128

@@ -1,0 +1,1 @@
+"""Simulation engines.  Engines see flat arrays only, never Python objects."""

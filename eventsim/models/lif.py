@@ -1,0 +1,260 @@
+r"""Leaky and non-leaky integrate-and-fire neurons, integrated exactly.
+
+Models
+------
+:class:`LIF`
+    Leaky integrate-and-fire with delta synapses (voltage jumps, mV; NEST
+    ``iaf_psc_delta``) or exponential current synapses (pA; NEST
+    ``iaf_psc_exp``) with separate excitatory and inhibitory time constants.
+:class:`IF`
+    The same without leak (:math:`1/\tau_m = 0`).
+
+Equations (exponential synapses; delta synapses drop :math:`I_{ex}, I_{in}`
+and add each weight :math:`w` in mV to :math:`v` at the spike's arrival):
+
+.. math::
+
+    \frac{dv}{dt} = -\frac{v - v_{rest}}{\tau_m} + \frac{I_{ex} + I_{in} + I_e}{C_m},\qquad
+    \frac{dI_{ex}}{dt} = -\frac{I_{ex}}{\tau_{syn,ex}},\qquad
+    \frac{dI_{in}}{dt} = -\frac{I_{in}}{\tau_{syn,in}}
+
+A spike arriving through a synapse of weight :math:`w` adds :math:`w` to
+:math:`I_{ex}` if :math:`w \ge 0`, else to :math:`I_{in}` (the sign of the
+weight selects the receptor, as in NEST).  When :math:`v \ge v_{th}` the neuron
+spikes, :math:`v` is reset and clamped for ``t_ref`` ms.
+
+Order of one step of length ``dt`` (as NEST; see
+:func:`eventsim.models.dynamics.neuron_update`): exact subthreshold update
+(skipped while refractory), ``v_min`` bound, synaptic current decay and
+input, threshold test ``v >= v_th``, reset and start of the refractory
+period.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import NamedTuple
+
+import numpy as np
+
+from . import dynamics
+from ._params import as_param, broadcast, check, param_length, steps_of
+
+_RESETS = {"value": dynamics.RESET_VALUE, "subtract": dynamics.RESET_SUBTRACT}
+
+
+class Propagator(NamedTuple):
+    """Exact one-step coefficients (float64; scalars or one per neuron).
+
+    ``v(t+h) = v_rest + p_vv (v - v_rest) + p_vi I_e + p_ve I_ex + p_vn I_in``;
+    ``I_ex(t+h) = p_ee I_ex``; ``I_in(t+h) = p_nn I_in``.
+    Units: p_vv, p_ee, p_nn dimensionless; p_vi, p_ve, p_vn in mV/pA.
+    """
+
+    p_vv: np.ndarray
+    p_vi: np.ndarray
+    p_ve: np.ndarray
+    p_vn: np.ndarray
+    p_ee: np.ndarray
+    p_nn: np.ndarray
+
+
+def _inv(tau):
+    """1/tau elementwise, 0 for None or infinity."""
+    if tau is None:
+        return 0.0
+    return 1.0 / np.asarray(tau, dtype=np.float64)
+
+
+_vec_prop = np.vectorize(dynamics.exp_propagators.py_func, otypes=[np.float64] * 6)
+
+
+def propagator(model, dt):
+    """Exact-integration coefficients of ``model`` for a step of ``dt`` ms.
+
+    Computed once on the host in float64 with ``expm1`` forms; the
+    ``tau_m == tau_syn`` limit is exact (no division by zero).
+
+    Parameters
+    ----------
+    model : LIF, IF or ALIF
+        The neuron model.
+    dt : float
+        Step length in ms (> 0).
+
+    Returns
+    -------
+    Propagator
+    """
+    dt = float(dt)
+    if not (dt > 0.0 and math.isfinite(dt)):
+        raise ValueError(f"dt={dt!r} must be a finite number > 0 (ms)")
+    inv_m = 0.0 if isinstance(model, IF) else _inv(model.tau_m)
+    if model.tau_syn_ex is None:
+        inv_ex = inv_in = 0.0
+    else:
+        inv_ex, inv_in = _inv(model.tau_syn_ex), _inv(model.tau_syn_in)
+    out = _vec_prop(dt, inv_m, model.c_m, inv_ex, inv_in)
+    out = [o if np.ndim(o) else float(o) for o in out]
+    if model.tau_syn_ex is None:  # delta synapses: no synaptic currents
+        out[2:] = [0.0, 0.0, 0.0, 0.0]
+    return Propagator(*out)
+
+
+@dataclass(frozen=True)
+class _IntegrateAndFire:
+    """Common parameters and validation of the LIF / IF / ALIF families."""
+
+    c_m: float = 250.0
+    v_rest: float = 0.0
+    v_reset: float = 0.0
+    v_th: float = 15.0
+    t_ref: float = 2.0
+    i_e: float = 0.0
+    tau_syn_ex: float | None = None
+    tau_syn_in: float | None = None
+    v_min: float | None = None
+    reset: str = "value"
+
+    _resets = _RESETS
+
+    # ------------------------------------------------------------------ validation
+    def __post_init__(self):
+        for f in fields(self):
+            if f.name == "reset":
+                continue
+            value = getattr(self, f.name)
+            if f.name in ("tau_syn_ex", "tau_syn_in", "v_min"):
+                value = as_param(f.name, value, allow_none=True)
+            elif f.name in ("tau_theta", "d_theta"):
+                continue
+            else:
+                value = as_param(f.name, value)
+            object.__setattr__(self, f.name, value)
+        self._validate()
+        param_length({f.name: getattr(self, f.name) for f in fields(self)
+                      if isinstance(getattr(self, f.name), np.ndarray)})
+
+    def _validate(self):
+        if self.reset not in self._resets:
+            raise ValueError(f"reset={self.reset!r} must be one of {sorted(self._resets)}")
+        check("c_m", self.c_m, np.asarray(self.c_m) > 0, "c_m > 0 (pF)")
+        check("t_ref", self.t_ref, np.asarray(self.t_ref) >= 0, "t_ref >= 0 (ms)")
+        if self.reset == "value":
+            check("v_reset", self.v_reset, np.asarray(self.v_reset) < np.asarray(self.v_th),
+                  "v_reset < v_th (mV)")
+        if (self.tau_syn_ex is None) != (self.tau_syn_in is None):
+            raise ValueError(
+                "tau_syn_ex and tau_syn_in must both be None (delta synapses) or both be "
+                f"numbers (exponential synapses); got tau_syn_ex={self.tau_syn_ex!r}, "
+                f"tau_syn_in={self.tau_syn_in!r}")
+        for name in ("tau_syn_ex", "tau_syn_in"):
+            v = getattr(self, name)
+            if v is not None:
+                check(name, v, np.asarray(v) > 0, f"{name} > 0 (ms)")
+        if self.v_min is not None:
+            check("v_min", self.v_min, np.asarray(self.v_min) < np.asarray(self.v_th), "v_min < v_th (mV)")
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def synapse(self):
+        """``"delta"`` (weights in mV) or ``"exp"`` (weights in pA)."""
+        return "delta" if self.tau_syn_ex is None else "exp"
+
+    @property
+    def state_names(self):
+        """Names of the recordable state variables."""
+        names = ("v",) if self.synapse == "delta" else ("v", "i_ex", "i_in")
+        return names + self._extra_state
+
+    _extra_state = ()
+
+    @property
+    def n_values(self):
+        """Number of neurons implied by array parameters (None if all scalar)."""
+        return param_length({f.name: getattr(self, f.name) for f in fields(self)})
+
+    def _reset_coefficients(self, n):
+        return np.zeros(n), np.zeros(n)
+
+    def _theta(self, n, dt):
+        return np.zeros((n, 0)), np.zeros((n, 0))
+
+    def pack(self, n, dt):
+        """Per-neuron arrays consumed by the engines (float64 / int64, length ``n``)."""
+        prop = propagator(self, dt)
+        b = lambda name, v: broadcast(name, v, n)  # noqa: E731
+        ref = steps_of("t_ref", self.t_ref, dt)
+        m, bb = self._reset_coefficients(n)
+        p_theta, d_theta = self._theta(n, dt)
+        return dict(
+            is_exp=np.full(n, self.synapse == "exp", dtype=np.int64),
+            p_vv=b("p_vv", prop.p_vv), p_vi=b("p_vi", prop.p_vi), p_ve=b("p_ve", prop.p_ve),
+            p_vn=b("p_vn", prop.p_vn), p_ee=b("p_ee", prop.p_ee), p_nn=b("p_nn", prop.p_nn),
+            v_rest=b("v_rest", self.v_rest), v_th=b("v_th", self.v_th),
+            v_reset=b("v_reset", self.v_reset),
+            v_min=b("v_min", -np.inf if self.v_min is None else self.v_min),
+            i_e=b("i_e", self.i_e),
+            ref_steps=broadcast("t_ref", ref, n, np.int64),
+            reset_mode=np.full(n, self._resets[self.reset], dtype=np.int64),
+            reset_m=m, reset_b=bb, p_theta=p_theta, d_theta=d_theta,
+        )
+
+
+@dataclass(frozen=True)
+class LIF(_IntegrateAndFire):
+    r"""Leaky integrate-and-fire neuron with exact integration.
+
+    Parameters (each a scalar or an array with one value per neuron)
+    ----------
+    tau_m : float
+        Membrane time constant (ms), > 0.
+    c_m : float
+        Membrane capacitance (pF), > 0.
+    v_rest : float
+        Resting potential (mV).
+    v_reset : float
+        Reset potential (mV); must be < ``v_th`` when ``reset="value"``.
+    v_th : float
+        Spike threshold (mV); a spike when ``v >= v_th``.
+    t_ref : float
+        Absolute refractory period (ms), a multiple of dt; ``v`` is clamped.
+    i_e : float
+        Constant bias current (pA).
+    tau_syn_ex, tau_syn_in : float or None
+        Synaptic time constants (ms).  Both None: delta synapses, weights are
+        voltage jumps in mV (NEST ``iaf_psc_delta``; input arriving while
+        refractory is discarded).  Both numbers: exponential current
+        synapses, weights in pA (NEST ``iaf_psc_exp``).
+    v_min : float or None
+        Lower bound of ``v`` (mV); None for no bound.
+    reset : {"value", "subtract"}
+        ``"value"``: ``v <- v_reset``.  ``"subtract"``: ``v <- v - (v_th - v_rest)``.
+
+    Notes
+    -----
+    Equations and the order of one step are in :mod:`eventsim.models.lif`.
+    Defaults are NEST's ``iaf_psc_delta`` defaults expressed relative to rest
+    (``v_rest = 0``).
+    """
+
+    tau_m: float = 10.0
+
+    def _validate(self):
+        check("tau_m", self.tau_m, np.asarray(self.tau_m) > 0, "tau_m > 0 (ms)")
+        super()._validate()
+
+
+@dataclass(frozen=True)
+class IF(_IntegrateAndFire):
+    r"""Non-leaky integrate-and-fire neuron, :math:`C_m \dot v = I_{ex} + I_{in} + I_e`.
+
+    Same parameters as :class:`LIF` without ``tau_m`` (``v_rest`` only serves
+    as the reference of the subtractive reset).  Integrated exactly; with
+    exponential synapses the current integral is
+    :math:`\tau_x (1 - e^{-h/\tau_x}) / C_m`.
+    """
+
+    tau_m = math.inf
+

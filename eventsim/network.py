@@ -1,0 +1,476 @@
+"""Network, populations, sources, projections; validation and the engine plan."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from . import config
+from .connectivity import Distribution, Rule
+from .models._params import steps_of
+from .models.lif import _IntegrateAndFire
+from .record import SpikeRecorder, StateRecorder
+from .rng import POISSON, generator, key_words
+
+_KINDS = ("neuron", "source", "dc")
+
+
+class NodeView:
+    """An ordered group of neurons or source channels of one Network.
+
+    Supports ``view[i:j]``, ``view[index_array]``, ``view[bool_mask]`` and the
+    union ``a | b`` (order kept, duplicates dropped).
+    """
+
+    def __init__(self, net, kind, ids, label=None):
+        self.net = net
+        self.kind = kind
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.ids.setflags(write=False)
+        self.label = label
+
+    def __len__(self):
+        return int(self.ids.size)
+
+    def __getitem__(self, key):
+        n = len(self)
+        if isinstance(key, slice):
+            sel = self.ids[key]
+        elif isinstance(key, numbers.Integral):
+            if not -n <= key < n:
+                raise IndexError(f"index {key} is out of range for a group of {n}")
+            sel = self.ids[[key]]
+        else:
+            idx = np.asarray(key)
+            if idx.dtype == bool:
+                if idx.shape != (n,):
+                    raise IndexError(f"boolean mask of shape {idx.shape} does not match a group of {n}")
+                sel = self.ids[idx]
+            else:
+                if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+                    raise IndexError("a group is indexed by a slice, an int, a 1-D int array or a bool mask")
+                if idx.size and (idx.min() < -n or idx.max() >= n):
+                    raise IndexError(f"index array has values out of range for a group of {n}")
+                sel = self.ids[idx]
+        return NodeView(self.net, self.kind, sel, self.label)
+
+    def __or__(self, other):
+        if not isinstance(other, NodeView):
+            return NotImplemented
+        if other.net is not self.net:
+            raise ValueError("cannot unite groups of different Networks")
+        if other.kind != self.kind:
+            raise ValueError(f"cannot unite a {self.kind} group with a {other.kind} group")
+        ids = np.concatenate([self.ids, other.ids])
+        _, first = np.unique(ids, return_index=True)
+        return NodeView(self.net, self.kind, ids[np.sort(first)])
+
+    def __repr__(self):
+        return f"<{self.kind} group of {len(self)}{' from ' + self.label if self.label else ''}>"
+
+
+class Population(NodeView):
+    """A population of ``n`` neurons of one model (created by :meth:`Network.population`)."""
+
+    def __init__(self, net, model, offset, n, v_init, label):
+        super().__init__(net, "neuron", np.arange(offset, offset + n), label)
+        self.model = model
+        self.offset = offset
+        self.n = n
+        self.v_init = v_init
+
+    def __repr__(self):
+        return f"Population({self.n} x {type(self.model).__name__}{', ' + self.label if self.label else ''})"
+
+
+class PoissonSource(NodeView):
+    """``n`` independent Poisson spike trains (:meth:`Network.poisson`)."""
+
+    def __init__(self, net, offset, n, rate):
+        super().__init__(net, "source", np.arange(offset, offset + n), "poisson")
+        self.rate = rate
+
+
+class SpikeSource(NodeView):
+    """Channels emitting explicit spike times (:meth:`Network.spike_source`)."""
+
+    def __init__(self, net, offset, n, senders, steps):
+        super().__init__(net, "source", np.arange(offset, offset + n), "spike_source")
+        self.spike_senders = senders
+        self.spike_steps = steps
+
+
+class DCSource(NodeView):
+    """Constant currents switched on in ``[start, stop)`` (:meth:`Network.dc`)."""
+
+    def __init__(self, net, offset, n, amplitude, start_step, stop_step):
+        super().__init__(net, "dc", np.arange(offset, offset + n), "dc")
+        self.amplitude = amplitude
+        self.start_step = start_step
+        self.stop_step = stop_step
+
+
+class Projection:
+    """The connections made by one :meth:`Network.connect` call.
+
+    Attributes
+    ----------
+    pre, post : ndarray of int64
+        Local indices within the source and target groups.
+    weight : ndarray of float64
+        mV (delta synapses), pA (current synapses) or, from a DC source, the
+        factor applied to its amplitude.
+    delay_steps : ndarray of int64
+        Delays in steps (absent for DC sources).
+    """
+
+    def __init__(self, source, target, pre, post, weight, delay_steps):
+        self.source = source
+        self.target = target
+        self.pre = pre
+        self.post = post
+        self.weight = weight
+        self.delay_steps = delay_steps
+
+    def __len__(self):
+        return int(self.pre.size)
+
+    def __repr__(self):
+        return f"Projection({len(self)} connections)"
+
+
+def _values(name, value, n, rng, allow_negative=True):
+    """Scalar / array / Distribution -> float64 array of length n, all finite."""
+    if isinstance(value, Distribution):
+        out = np.asarray(value.sample(rng, n), dtype=np.float64)
+    elif isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} must be a number, an array or a distribution")
+    elif np.isscalar(value):
+        try:
+            out = np.full(n, float(value))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}={value!r} must be a number, an array or a distribution") from None
+    else:
+        try:
+            out = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, an array or a distribution") from None
+        if out.ndim != 1 or out.size != n:
+            raise ValueError(f"{name} has shape {out.shape} but the rule made {n} connections")
+        out = out.copy()
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return out
+
+
+class Network:
+    """A spiking network simulated on a clock (time is an int64 step count).
+
+    Parameters
+    ----------
+    dt : float
+        Time step (ms), > 0.
+    seed : int
+        Seed of every random draw (connectivity, distributions, Poisson input).
+    backend : {"cpu"}
+        Where the engine runs.
+    engine : {"clock"}
+        Simulation scheme.
+    weight_dtype : {"float64", "float32"}
+        Storage type of synaptic weights.
+
+    Notes
+    -----
+    Time convention (as NEST): the update of step ``s`` advances the state
+    from ``s*dt`` to ``(s+1)*dt`` and stamps its spikes ``(s+1)*dt``; a spike
+    at ``t`` through a synapse with delay ``d`` reaches its target in the
+    update that ends at ``t + d``.  Spike sources and Poisson trains emit
+    spikes stamped on the grid in the same way.
+    """
+
+    def __init__(self, dt=0.1, seed=0, backend="cpu", engine="clock", weight_dtype=None):
+        if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not math.isfinite(dt) or dt <= 0:
+            raise ValueError(f"dt={dt!r} must be a finite number > 0 (ms)")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
+            raise ValueError(f"seed={seed!r} must be an integer in [0, 2**63)")
+        if backend not in ("cpu", "cuda"):
+            raise ValueError(f"backend={backend!r} must be 'cpu' or 'cuda'")
+        if backend == "cuda":
+            raise NotImplementedError("backend='cuda' is not available in this version of eventsim")
+        if engine not in ("clock", "event"):
+            raise ValueError(f"engine={engine!r} must be 'clock' or 'event'")
+        if engine == "event":
+            raise NotImplementedError("engine='event' is not available in this version of eventsim")
+        weight_dtype = weight_dtype or config.DEFAULT_WEIGHT_DTYPE
+        if weight_dtype not in ("float64", "float32"):
+            raise ValueError(f"weight_dtype={weight_dtype!r} must be 'float64' or 'float32'")
+        self.dt = float(dt)
+        self.seed = int(seed)
+        self.backend = backend
+        self.engine = engine
+        self.weight_dtype = np.dtype(weight_dtype)
+        self.populations = []
+        self.sources = []
+        self.dc_sources = []
+        self.projections = []
+        self.recorders = []
+        self._n_neurons = 0
+        self._n_channels = 0
+        self._n_dc = 0
+        self._step = 0
+        self._plan = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def t(self):
+        """Simulated time (ms), ``step * dt``."""
+        return self._step * self.dt
+
+    @property
+    def step(self):
+        """Number of steps simulated so far (int)."""
+        return self._step
+
+    @property
+    def n_neurons(self):
+        return self._n_neurons
+
+    def _check_mutable(self, what):
+        if self._plan is not None:
+            raise RuntimeError(f"cannot add {what} after the network has run; build the whole "
+                               "network before the first run()")
+
+    def _check_group(self, name, group, kinds):
+        if not isinstance(group, NodeView):
+            raise TypeError(f"{name} must be a population, source or view of one, got {type(group).__name__}")
+        if group.net is not self:
+            raise ValueError(f"{name} belongs to another Network")
+        if group.kind not in kinds:
+            raise ValueError(f"{name} is a {group.kind} group; expected {' or '.join(kinds)}")
+
+    # ------------------------------------------------------------------ building
+    def population(self, n, model, v_init=None, label=None):
+        """Create ``n`` neurons of ``model``.
+
+        Parameters
+        ----------
+        n : int
+            Number of neurons (>= 1).
+        model : LIF, IF or ALIF
+            Parameters, scalars or one value per neuron.
+        v_init : float, array or Distribution, optional
+            Initial membrane potential (mV); default ``model.v_rest``.
+        label : str, optional
+            A name shown in messages.
+        """
+        self._check_mutable("a population")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"n={n!r} must be an integer >= 1")
+        if not isinstance(model, _IntegrateAndFire):
+            raise TypeError(f"model must be a neuron model such as es.LIF(...), got {type(model).__name__}")
+        m = model.n_values
+        if m is not None and m != n:
+            raise ValueError(f"the model's parameter arrays have {m} values but n={n}")
+        model.pack(int(n), self.dt)  # validates t_ref against dt now, not at run time
+        if v_init is None:
+            v0 = np.broadcast_to(np.asarray(model.v_rest, dtype=np.float64), (n,)).copy()
+        else:
+            rng = generator(self.seed, 1, len(self.populations))
+            v0 = _values("v_init", v_init, int(n), rng)
+        pop = Population(self, model, self._n_neurons, int(n), v0, label)
+        self._n_neurons += int(n)
+        self.populations.append(pop)
+        return pop
+
+    def poisson(self, n, rate):
+        """``n`` independent Poisson spike trains of ``rate`` Hz (scalar or one per channel).
+
+        Counts per step are drawn from a counter-based generator keyed by the
+        network seed, the channel and the step, so they never depend on
+        thread count or call order.  Several spikes of a channel in one step
+        are delivered as one event of multiplicity k (weight x k).
+        """
+        self._check_mutable("a source")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"n={n!r} must be an integer >= 1")
+        r = _values("rate", rate, int(n), None) if not isinstance(rate, Distribution) else None
+        if r is None:
+            raise ValueError("rate must be a number or an array (Hz)")
+        if np.any(r < 0):
+            raise ValueError(f"rate must be >= 0 Hz, got minimum {r.min()}")
+        src = PoissonSource(self, self._n_channels, int(n), r)
+        self._n_channels += int(n)
+        self.sources.append(src)
+        return src
+
+    def spike_source(self, senders, times, n=None, round_times=False):
+        """Channels that emit the given spikes.
+
+        Parameters
+        ----------
+        senders : array_like of int
+            Channel of each spike (0-based).
+        times : array_like of float
+            Spike times (ms), >= 0 and multiples of dt (or rounded to the
+            nearest step with ``round_times=True``).
+        n : int, optional
+            Number of channels; default ``max(senders) + 1``.
+        """
+        self._check_mutable("a source")
+        senders = np.asarray(senders)
+        times = np.asarray(times, dtype=np.float64)
+        if senders.ndim != 1 or times.ndim != 1 or senders.size != times.size:
+            raise ValueError(f"senders and times must be 1-D arrays of equal length, got shapes "
+                             f"{senders.shape} and {times.shape}")
+        if senders.size and not np.issubdtype(senders.dtype, np.integer):
+            raise ValueError(f"senders must be integers, got dtype {senders.dtype}")
+        senders = senders.astype(np.int64)
+        if not np.all(np.isfinite(times)):
+            raise ValueError("times contains NaN or infinite values")
+        if np.any(times < 0):
+            raise ValueError(f"times must be >= 0 ms, got minimum {times.min()}")
+        if n is None:
+            n = int(senders.max()) + 1 if senders.size else 1
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"n={n!r} must be an integer >= 1")
+        if senders.size and (senders.min() < 0 or senders.max() >= n):
+            raise ValueError(f"senders must lie in [0, {n}), got values in [{senders.min()}, {senders.max()}]")
+        steps = np.rint(times / self.dt).astype(np.int64) if round_times else steps_of("times", times, self.dt)
+        src = SpikeSource(self, self._n_channels, int(n), senders, steps)
+        self._n_channels += int(n)
+        self.sources.append(src)
+        return src
+
+    def dc(self, amplitude, start=0.0, stop=None, n=1):
+        """``n`` constant current channels of ``amplitude`` pA, on in ``[start, stop)`` ms.
+
+        Connect them to neurons with ``connect(dc, pop, rule, weight=factor)``;
+        the current added to a target is ``factor * amplitude`` (no delay).
+        """
+        self._check_mutable("a source")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"n={n!r} must be an integer >= 1")
+        amp = _values("amplitude", amplitude, int(n), None)
+        start_step = int(steps_of("start", start, self.dt))
+        if start_step < 0:
+            raise ValueError(f"start={start} must be >= 0 ms")
+        stop_step = np.iinfo(np.int64).max if stop is None else int(steps_of("stop", stop, self.dt))
+        if stop_step <= start_step:
+            raise ValueError(f"stop={stop} must be > start={start} ms")
+        src = DCSource(self, self._n_dc, int(n), amp, start_step, stop_step)
+        self._n_dc += int(n)
+        self.dc_sources.append(src)
+        return src
+
+    def connect(self, pre, post, rule, weight, delay=None, round_delays=False):
+        """Connect ``pre`` to ``post`` by ``rule``.
+
+        Parameters
+        ----------
+        pre : population, source or view
+        post : population or view of neurons
+        rule : FixedInDegree, FixedProbability, OneToOne, AllToAll or FromArrays
+        weight : float, array or Distribution
+            mV for delta-synapse targets, pA for current-synapse targets (its
+            sign selects the receptor); from a DC source, a factor on its
+            amplitude.  An array has one value per connection in the rule's
+            order.
+        delay : float, array or Distribution
+            Delay (ms), >= dt and a multiple of dt.  Default dt.  Values are
+            rounded to the nearest step when ``round_delays`` is true; draws
+            from a distribution are always rounded.  Not used for DC sources.
+
+        Returns
+        -------
+        Projection
+        """
+        self._check_mutable("connections")
+        self._check_group("pre", pre, ("neuron", "source", "dc"))
+        self._check_group("post", post, ("neuron",))
+        if not isinstance(rule, Rule):
+            raise TypeError(f"rule must be a connection rule such as es.FixedInDegree(k), got {rule!r}")
+        stream = len(self.projections)
+        rng = generator(self.seed, 2, stream)
+        pre_space = pre.ids if pre.kind == "neuron" else pre.ids + (1 << 40)
+        pre_idx, post_idx = rule.connections(pre_space, post.ids, rng)
+        m = pre_idx.size
+        w = _values("weight", weight, m, generator(self.seed, 3, stream))
+        if pre.kind == "dc":
+            if delay is not None:
+                raise ValueError("delay must be None for a DC source (currents act without delay)")
+            d = None
+        else:
+            if delay is None:
+                delay = self.dt
+            dv = _values("delay", delay, m, generator(self.seed, 4, stream))
+            if round_delays or isinstance(delay, Distribution):
+                d = np.rint(dv / self.dt).astype(np.int64)
+            else:
+                d = steps_of("delay", dv, self.dt)
+            if m and d.min() < 1:
+                bad = dv[d < 1][0]
+                raise ValueError(f"delay={bad!r} ms is shorter than dt={self.dt} ms; delays must be >= dt")
+            if m and d.max() > np.iinfo(np.int16).max:
+                raise ValueError(f"delay={dv.max()!r} ms exceeds the longest supported delay "
+                                 f"({np.iinfo(np.int16).max} steps)")
+        proj = Projection(pre, post, pre_idx, post_idx, w, d)
+        self.projections.append(proj)
+        return proj
+
+    def record_spikes(self, group):
+        """Record the spikes of a group of neurons; returns a :class:`SpikeRecorder`."""
+        self._check_mutable("a recorder")
+        self._check_group("group", group, ("neuron",))
+        rec = SpikeRecorder(self, group)
+        self.recorders.append(rec)
+        return rec
+
+    def record_state(self, group, variable="v", interval=None):
+        """Record a state variable of a group of neurons.
+
+        Parameters
+        ----------
+        group : population or view of neurons
+        variable : str
+            ``"v"`` (mV); ``"i_ex"``, ``"i_in"`` (pA, current synapses);
+            ``"theta"``, ``"v_th"`` (mV, adaptive models).
+        interval : float, optional
+            Sampling interval (ms), a multiple of dt; default dt.
+        """
+        self._check_mutable("a recorder")
+        self._check_group("group", group, ("neuron",))
+        for pop in self.populations:
+            mask = (group.ids >= pop.offset) & (group.ids < pop.offset + pop.n)
+            if mask.any() and variable not in pop.model.state_names:
+                raise ValueError(f"unknown state variable {variable!r} for {type(pop.model).__name__} "
+                                 f"neurons; available: {', '.join(pop.model.state_names)}")
+        k = 1 if interval is None else int(steps_of("interval", interval, self.dt))
+        if k < 1:
+            raise ValueError(f"interval={interval} must be >= dt={self.dt} ms")
+        rec = StateRecorder(self, group, variable, k)
+        self.recorders.append(rec)
+        return rec
+
+    # ------------------------------------------------------------------ running
+    def run(self, duration):
+        """Advance the simulation by ``duration`` ms (a multiple of dt, >= 0).
+
+        Calling ``run(T1)`` then ``run(T2)`` gives exactly the same result as
+        ``run(T1 + T2)``.
+        """
+        if isinstance(duration, bool) or not isinstance(duration, numbers.Real) or not math.isfinite(duration):
+            raise ValueError(f"duration={duration!r} must be a finite number of ms")
+        if duration < 0:
+            raise ValueError(f"duration={duration!r} must be >= 0 ms")
+        n_steps = int(steps_of("duration", duration, self.dt))
+        if self._plan is None:
+            from .engines.plan import build_plan
+
+            self._plan = build_plan(self)
+        self._plan.advance(n_steps)
+
+    def __repr__(self):
+        return (f"Network(dt={self.dt}, seed={self.seed}, {self._n_neurons} neurons, "
+                f"{sum(len(p) for p in self.projections)} connections, t={self.t} ms)")
