@@ -235,7 +235,24 @@ class Network:
 
     @property
     def n_neurons(self):
+        """Number of neurons in the network."""
         return self._n_neurons
+
+    @property
+    def n_synapses(self):
+        """Number of synapses (all projections except DC inputs)."""
+        return sum(len(p) for p in self.projections if p.source.kind != "dc")
+
+    @property
+    def synaptic_events(self):
+        """Synaptic events delivered so far: ``(from neurons, from sources)``.
+
+        One spike of a sender with ``k`` outgoing synapses is ``k`` events; a
+        Poisson count of ``c`` spikes is ``c * k`` events.
+        """
+        if self._plan is None:
+            return (0, 0)
+        return int(self._plan.counters[0]), int(self._plan.counters[1])
 
     def _check_mutable(self, what):
         if self._plan is not None:

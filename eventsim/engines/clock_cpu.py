@@ -93,6 +93,7 @@ class Recording(NamedTuple):
     rec_off: np.ndarray       # int64 offset in rec_buf
     rec_cnt: np.ndarray       # int64 samples written
     rec_buf: np.ndarray       # float64
+    counters: np.ndarray      # int64[2]: synaptic events from neurons, from sources
 
 
 @njit(inline="always", cache=True)
@@ -147,13 +148,17 @@ def run_clock(s0, s1, pr, st, conn, ring, src, rec, spikers):
         p = src.ss_ptr[0]
         while p < n_ss and src.ss_step[p] <= s:
             if src.ss_step[p] == s:
-                _deliver(src.ss_sender[p], 1.0, base_src, conn, ring, L)
+                snd = src.ss_sender[p]
+                _deliver(snd, 1.0, base_src, conn, ring, L)
+                rec.counters[1] += conn.row_ptr[snd + 1] - conn.row_ptr[snd]
             p += 1
         src.ss_ptr[0] = p
         for j in range(n_pois):
             c = poisson_count(src.pois_lam[j], k0, k1, s, src.pois_channel[j])
             if c > 0:
-                _deliver(src.pois_sender[j], float(c), base_src, conn, ring, L)
+                snd = src.pois_sender[j]
+                _deliver(snd, float(c), base_src, conn, ring, L)
+                rec.counters[1] += c * (conn.row_ptr[snd + 1] - conn.row_ptr[snd])
         # ---- 2. neuron update, threshold, reset
         slot = (s + 1) % L
         nsp = 0
@@ -192,7 +197,9 @@ def run_clock(s0, s1, pr, st, conn, ring, src, rec, spikers):
             st.refr[n] = refr
         # ---- 3. delivery of the spikes stamped s+1
         for q in range(nsp):
-            _deliver(spikers[q], 1.0, slot, conn, ring, L)
+            snd = spikers[q]
+            _deliver(snd, 1.0, slot, conn, ring, L)
+            rec.counters[0] += conn.row_ptr[snd + 1] - conn.row_ptr[snd]
         # ---- 4. state recording at stamp s+1
         for r in range(rec.rec_var.shape[0]):
             if (s + 1) % rec.rec_k[r] == 0:

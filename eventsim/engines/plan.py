@@ -33,6 +33,7 @@ class ClockPlan:
         self.rec_k = np.array([r.interval_steps for r in self.state_recorders], np.int64)
         self.rec_ptr = np.concatenate([[0], np.cumsum([i.size for i in idx])]).astype(np.int64)
         self.rec_idx = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
+        self.counters = np.zeros(2, np.int64)
         self._dc_edges = sorted({e for (a, b, _, _) in dc for e in (a, b)})
 
     def _apply_dc(self, step):
@@ -61,7 +62,8 @@ class ClockPlan:
             rec_cnt = np.zeros(self.rec_var.size, np.int64)
             spk_n = np.zeros(1, np.int64)
             rec = cc.Recording(self.spk_flag, self.spk_buf_step, self.spk_buf_id, spk_n, self.rec_var,
-                               self.rec_k, self.rec_ptr, self.rec_idx, off[:-1].copy(), rec_cnt, rec_buf)
+                               self.rec_k, self.rec_ptr, self.rec_idx, off[:-1].copy(), rec_cnt, rec_buf,
+                               self.counters)
             reached = int(cc.run_clock(s, end, self.params, self.state, self.conn, self.ring,
                                        self.sources, rec, self.spikers))
             self._collect(s, reached, rec)
