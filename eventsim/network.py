@@ -422,6 +422,10 @@ class Network:
             if delay is None:
                 delay = self.dt
             dv = _values("delay", delay, m, generator(self.seed, 4, stream))
+            short = dv < self.dt * (1 - config.GRID_RTOL)
+            if short.any() and not (round_delays or isinstance(delay, Distribution)):
+                raise ValueError(f"delay={float(dv[short][0])!r} ms is shorter than dt={self.dt} ms; "
+                                 "delays must be >= dt")
             if round_delays or isinstance(delay, Distribution):
                 d = np.rint(dv / self.dt).astype(np.int64)
             else:

@@ -85,6 +85,8 @@ def steps_of(name, t, dt):
 
     t = np.asarray(t, dtype=np.float64)
     k = np.rint(t / dt)
-    if np.any(np.abs(k * dt - t) > GRID_RTOL * np.maximum(1.0, np.abs(t))):
-        raise ValueError(f"{name}={t!r} ms is not a multiple of dt={dt} ms")
+    bad = np.abs(k * dt - t) > GRID_RTOL * np.maximum(1.0, np.abs(t))
+    if np.any(bad):
+        shown = repr(float(t)) if t.ndim == 0 else f"{float(t[bad][0])!r} (and {int(bad.sum()) - 1} more)"
+        raise ValueError(f"{name}={shown} ms is not a multiple of dt={dt} ms")
     return k.astype(np.int64)

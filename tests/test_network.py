@@ -1,0 +1,200 @@
+"""Public API behaviour: views, rules, sources, recorders, determinism."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import eventsim as es
+
+
+def random_net(seed=5, kind="delta"):
+    net = es.Network(dt=0.1, seed=seed)
+    if kind == "delta":
+        model = es.LIF(tau_m=20.0, c_m=1.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
+        w_e, w_i = 0.5, -2.5
+    else:
+        model = es.LIF(tau_m=10.0, c_m=250.0, v_th=15.0, v_reset=0.0, t_ref=2.0, tau_syn_ex=2.0, tau_syn_in=5.0)
+        w_e, w_i = 60.0, -300.0
+    e = net.population(80, model, v_init=es.Uniform(0.0, 15.0))
+    i = net.population(20, model, v_init=es.Uniform(0.0, 15.0))
+    net.connect(e, e | i, es.FixedInDegree(20), weight=es.Normal(w_e, 0.1 * abs(w_e)),
+                delay=es.Uniform(0.5, 3.0))
+    net.connect(i, e | i, es.FixedProbability(0.2), weight=w_i, delay=1.0)
+    noise = net.poisson(100, rate=np.linspace(5000.0, 20000.0, 100) if kind == "delta" else 8000.0)
+    net.connect(noise, e | i, es.OneToOne(), weight=w_e, delay=0.1)
+    return net, e, i
+
+
+def run_collect(net, e, i, chunks):
+    sp = net.record_spikes(e | i)
+    vm = net.record_state(e[::7], "v", interval=0.3)
+    for c in chunks:
+        net.run(c)
+    return sp.steps, sp.senders, vm.values, vm.steps
+
+
+@settings(max_examples=8, deadline=None)
+@given(split=st.integers(1, 999), kind=st.sampled_from(["delta", "exp"]))
+def test_run_split_equals_one_run(split, kind):
+    a = run_collect(*random_net(kind=kind), [100.0])
+    b = run_collect(*random_net(kind=kind), [split * 0.1, 100.0 - split * 0.1])
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_many_small_runs_equal_one_run():
+    a = run_collect(*random_net(), [50.0])
+    b = run_collect(*random_net(), [0.1] * 500)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_same_seed_same_spikes_different_seed_different():
+    a = run_collect(*random_net(seed=1), [100.0])
+    b = run_collect(*random_net(seed=1), [100.0])
+    c = run_collect(*random_net(seed=2), [100.0])
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[2], b[2])
+    assert len(a[0]) > 100
+    assert not (len(a[0]) == len(c[0]) and np.array_equal(a[1], c[1]))
+
+
+def test_views_slices_and_unions():
+    net = es.Network()
+    a = net.population(10, es.LIF())
+    b = net.population(5, es.LIF())
+    assert len(a[2:5]) == 3 and a[2:5].ids.tolist() == [2, 3, 4]
+    assert a[np.array([9, 0])].ids.tolist() == [9, 0]
+    assert a[-1].ids.tolist() == [9]
+    u = a[:3] | b | a[1:4]
+    assert u.ids.tolist() == [0, 1, 2, 10, 11, 12, 13, 14, 3]
+    assert b[np.arange(5) % 2 == 0].ids.tolist() == [10, 12, 14]
+    assert u[3:5].ids.tolist() == [10, 11]
+
+
+def test_recorder_senders_are_positions_in_the_group():
+    net = es.Network(dt=0.1)
+    a = net.population(4, es.LIF(i_e=np.array([0.0, 400.0, 0.0, 500.0])))
+    b = net.population(2, es.LIF(i_e=600.0))
+    grp = b | a[::-1]
+    sp = net.record_spikes(grp)
+    net.run(30.0)
+    assert set(sp.senders.tolist()) == {0, 1, 2, 4}  # b0, b1, a3 (pos 2), a1 (pos 4)
+    assert set(sp.neuron_ids.tolist()) == {4, 5, 3, 1}
+    assert np.all(np.diff(sp.steps) >= 0)
+    np.testing.assert_allclose(sp.times, sp.steps * 0.1)
+
+
+def test_recorders_in_creation_order_and_interval():
+    net = es.Network(dt=0.1)
+    a = net.population(3, es.LIF(i_e=500.0))
+    r1 = net.record_state(a, "v", interval=1.0)
+    r2 = net.record_spikes(a)
+    r3 = net.record_state(a[:1], "v")
+    assert net.recorders == [r1, r2, r3]
+    net.run(5.05 - 0.05)
+    net.run(2.0)
+    np.testing.assert_array_equal(r1.steps, np.arange(10, 71, 10))
+    np.testing.assert_allclose(r1.times, np.arange(1.0, 7.01, 1.0))
+    np.testing.assert_array_equal(r1.values[:, 0], r3.values[9::10, 0])
+
+
+def test_fixed_indegree_exact_and_no_autapses():
+    net = es.Network(seed=4)
+    a = net.population(50, es.LIF())
+    proj = net.connect(a, a, es.FixedInDegree(7), weight=1.0)
+    assert np.all(np.bincount(proj.post, minlength=50) == 7)
+    assert not np.any(proj.pre == proj.post)
+    proj2 = net.connect(a, a, es.FixedInDegree(10, allow_multapses=False), weight=1.0)
+    pairs = set(zip(proj2.pre.tolist(), proj2.post.tolist()))
+    assert len(pairs) == 500 and not np.any(proj2.pre == proj2.post)
+
+
+def test_fixed_probability_statistics():
+    net = es.Network(seed=4)
+    a = net.population(400, es.LIF())
+    b = net.population(300, es.LIF())
+    proj = net.connect(a, b, es.FixedProbability(0.1), weight=1.0)
+    n = len(proj)
+    assert abs(n - 12000) < 5 * np.sqrt(12000 * 0.9)
+    assert len(set(zip(proj.pre.tolist(), proj.post.tolist()))) == n
+
+
+def test_all_to_all_and_autapses():
+    net = es.Network()
+    a = net.population(4, es.LIF())
+    assert len(net.connect(a, a, es.AllToAll(), weight=1.0)) == 16
+    assert len(net.connect(a, a, es.AllToAll(allow_autapses=False), weight=1.0)) == 12
+
+
+def test_poisson_rate():
+    net = es.Network(dt=0.1, seed=9)
+    pop = net.population(200, es.LIF(tau_m=10.0, c_m=1.0, v_th=1e6, v_reset=0.0))
+    noise = net.poisson(200, rate=np.full(200, 500.0))
+    net.connect(noise, pop, es.OneToOne(), weight=1.0, delay=0.1)
+    net.run(1000.0)
+    _, ext = net.synaptic_events
+    expect = 200 * 500.0
+    assert abs(ext - expect) < 5 * np.sqrt(expect)
+
+
+def test_dc_source_window_and_weight():
+    net = es.Network(dt=0.1)
+    pop = net.population(2, es.LIF(tau_m=10.0, c_m=250.0, v_th=100.0))
+    dc = net.dc(250.0, start=1.0, stop=3.0)
+    net.connect(dc, pop, es.AllToAll(), weight=np.array([1.0, 2.0]))
+    vm = net.record_state(pop, "v")
+    net.run(5.0)
+    v = vm.values
+    assert np.all(v[:10] == 0.0)
+    tt = np.arange(1, 21) * 0.1
+    np.testing.assert_allclose(v[10:30, 0], 10.0 * (1 - np.exp(-tt / 10.0)), rtol=1e-12)
+    np.testing.assert_allclose(v[10:30, 1], 20.0 * (1 - np.exp(-tt / 10.0)), rtol=1e-12)
+    assert np.all(np.diff(v[30:, 0]) < 0)
+
+
+def test_spike_source_multiple_channels():
+    net = es.Network(dt=0.1)
+    pop = net.population(2, es.LIF(tau_m=1e9, v_th=100.0))
+    src = net.spike_source([1, 0, 1], [0.0, 0.5, 0.5], n=3)
+    net.connect(src, pop, es.FromArrays([0, 1, 2], [0, 1, 1]), weight=[1.0, 2.0, 4.0], delay=[0.1, 0.2, 0.1])
+    vm = net.record_state(pop, "v")
+    net.run(1.0)
+    # channel 1 (weight 2, delay 0.2) fires at 0.0 and 0.5 -> arrives at 0.2 and 0.7
+    np.testing.assert_allclose(vm.values[:, 1], [0, 2, 2, 2, 2, 2, 4, 4, 4, 4], atol=1e-6)
+    np.testing.assert_allclose(vm.values[:, 0], [0, 0, 0, 0, 0, 1, 1, 1, 1, 1], atol=1e-6)
+
+
+def test_float32_weights():
+    net = es.Network(dt=0.1, seed=5, weight_dtype="float32")
+    a = net.population(2, es.LIF(tau_m=1e9, v_th=100.0))
+    src = net.spike_source([0], [0.0])
+    net.connect(src, a, es.AllToAll(), weight=0.1, delay=0.1)
+    vm = net.record_state(a, "v")
+    net.run(0.2)
+    assert net._plan.conn.syn_w.dtype == np.float32
+    assert vm.values[0, 0] == np.float64(np.float32(0.1))
+    with pytest.raises(ValueError, match="weight_dtype"):
+        es.Network(weight_dtype="int8")
+
+
+def test_import_does_not_load_torch_or_cuda():
+    code = ("import sys, eventsim; net = eventsim.Network(); "
+            "bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.') or m.startswith('numba.cuda')];"
+            "print(bad); assert not bad")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_synaptic_event_count():
+    net = es.Network(dt=0.1)
+    a = net.population(1, es.LIF(i_e=1000.0, t_ref=0.0))
+    b = net.population(3, es.LIF())
+    net.connect(a, b, es.AllToAll(), weight=0.1, delay=1.0)
+    sp = net.record_spikes(a)
+    net.run(20.0)
+    assert net.synaptic_events == (3 * len(sp), 0)
