@@ -5,8 +5,9 @@ counter): Philox4x32-10 (Salmon et al. 2011, "Parallel random numbers: as
 easy as 1, 2, 3") keyed by the network seed.  Nothing depends on thread
 count, backend or call order.
 
-* Poisson input: the count of channel ``c`` at step ``s`` uses counter
-  ``(s_lo, s_hi, c, draw)`` under the key ``(seed_lo, seed_hi ^ POISSON)``.
+* Poisson input: the count of channel ``c`` at step ``s`` is a pure function
+  of ``(seed, s, c)`` (:func:`poisson_count`) under the key
+  ``(seed_lo, seed_hi ^ POISSON)``.
 * Connectivity and parameter distributions use NumPy's ``Philox`` bit
   generator keyed by ``(seed, stream)``, one stream per projection or
   population, so adding a projection never changes earlier ones.
@@ -56,37 +57,36 @@ def u01(word):
     return (np.float64(word) + 0.5) * _TWO_M32
 
 
-@njit(cache=True)
-def poisson_count(lam, k0, k1, step, channel):
-    """Poisson(lam) sample for ``channel`` at ``step``: a pure function of its arguments.
+@njit(inline="always", cache=True)
+def poisson_inversion(u, lam, exp_neg_lam):
+    """Smallest k with CDF(k) >= u for Poisson(lam), given exp(-lam); for lam < 12."""
+    p = exp_neg_lam
+    f = p
+    k = 0
+    while u > f and k < 200:
+        k += 1
+        p *= lam / k
+        f += p
+    return k
 
-    Inversion of the CDF for ``lam < 12`` (one uniform), Hörmann's PTRS
-    transformed rejection (1993) above.
+
+@njit(cache=True)
+def poisson_ptrs(lam, k0, k1, step, channel):
+    """Poisson(lam) for lam >= 12 by Hörmann's PTRS transformed rejection (1993).
+
+    Uses counters ``(s_lo, s_hi, channel, 1 + draw)``.
     """
-    if lam <= 0.0:
-        return 0
     s = np.uint64(step)
     s_lo = s & _MASK
     s_hi = s >> _S32
     c = np.uint64(channel)
-    if lam < 12.0:
-        w0, w1, w2, w3 = philox4x32(s_lo, s_hi, c, np.uint64(0), k0, k1)
-        u = u01(w0)
-        p = math.exp(-lam)
-        f = p
-        k = 0
-        while u > f and k < 200:
-            k += 1
-            p *= lam / k
-            f += p
-        return k
     slam = math.sqrt(lam)
     loglam = math.log(lam)
     b = 0.931 + 2.53 * slam
     a = -0.059 + 0.02483 * b
     invalpha = 1.1239 + 1.1328 / (b - 3.4)
     vr = 0.9277 - 3.6224 / (b - 2.0)
-    draw = np.uint64(0)
+    draw = np.uint64(1)
     while True:
         w0, w1, w2, w3 = philox4x32(s_lo, s_hi, c, draw, k0, k1)
         draw += np.uint64(1)
@@ -108,6 +108,39 @@ def poisson_count(lam, k0, k1, step, channel):
                 return int(k)
 
 
+@njit(inline="always", cache=True)
+def group_words(k0, k1, step, group):
+    """The four 32-bit words shared by channels ``4*group .. 4*group+3`` at ``step``."""
+    s = np.uint64(step)
+    return philox4x32(s & _MASK, s >> _S32, np.uint64(group), np.uint64(0), k0, k1)
+
+
+@njit(inline="always", cache=True)
+def pick(words, lane):
+    w0, w1, w2, w3 = words
+    if lane == 0:
+        return w0
+    if lane == 1:
+        return w1
+    if lane == 2:
+        return w2
+    return w3
+
+
+@njit(cache=True)
+def poisson_count(lam, k0, k1, step, channel):
+    """Poisson(lam) count of ``channel`` at ``step``: a pure function of its arguments.
+
+    For ``lam < 12``: inversion of the CDF with one uniform, word ``channel % 4``
+    of the Philox block at counter ``(s_lo, s_hi, channel // 4, 0)`` (four
+    channels share one block).  Above: :func:`poisson_ptrs`.
+    """
+    if lam <= 0.0:
+        return 0
+    if lam < 12.0:
+        words = group_words(k0, k1, step, channel >> 2)
+        return poisson_inversion(u01(pick(words, channel & 3)), lam, math.exp(-lam))
+    return poisson_ptrs(lam, k0, k1, step, channel)
 
 
 def key_words(seed, purpose):

@@ -4,20 +4,25 @@ The network is a flat plan of structure-of-arrays:
 
 * neuron parameters and state, one contiguous array per variable;
 * CSR connectivity over all senders (neurons ``0..N-1``, then source
-  channels ``N..N+S-1``): ``row_ptr``; per synapse the ring column of its
-  target and receptor (int32), the weight and the delay in steps (int16);
-* ring buffers ``ring[L, C]`` with ``L = max_delay_steps + 1`` and one column
-  per (target neuron, receptor).
+  channels ``N..N+S-1``), each row sorted by target column and split into
+  one contiguous sub-row per thread partition (``row_split[sender, t]``);
+  per synapse one integer ``off = delay_steps * C + column`` and the weight;
+* one flat ring buffer ``ring[L * C]`` (``L = max_delay_steps + 1`` slots of
+  ``C`` columns, one column per (target neuron, receptor)).
+
+Threads own contiguous ranges of target neurons (and so of ring columns).
+Every thread walks every event but writes only its own columns, so delivery
+needs no atomics, and each ring cell receives its additions in one fixed
+order (pending neuron spikes by neuron index, then explicit source spikes,
+then Poisson channels, each row in target order) whatever the thread count:
+results are bit-identical for 1, 2 or more threads.
 
 Time convention (NEST's): the update of step ``s`` advances the state from
 ``s*dt`` to ``(s+1)*dt``; a spike emitted in it is stamped ``s+1``.  A spike
 stamped ``t`` with delay ``d`` steps is added to slot ``(t+d) mod L`` and read
-by the update that ends at ``t+d``.  Spike-source and Poisson events for
-stamp ``s`` are injected at the start of the update of step ``s``.
-
-Within a step the order of additions into a ring slot is fixed (sources in
-channel order, then spiking neurons in index order, each in CSR order), so
-results are reproducible bit for bit.
+by the update that ends at ``t+d``.  Neuron spikes stamped ``s`` (kept as
+"pending" at the end of the previous step) and source events stamped ``s``
+are delivered at the start of the update of step ``s``.
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ..models.dynamics import neuron_update, reset_voltage
-from ..rng import poisson_count
+from ..rng import group_words, pick, poisson_inversion, poisson_ptrs, u01
 
 VAR_CODES = {"v": 0, "i_ex": 1, "i_in": 2, "theta": 3, "v_th": 4}
 
@@ -65,20 +70,32 @@ class State(NamedTuple):
 
 
 class Conn(NamedTuple):
-    row_ptr: np.ndarray
-    syn_col: np.ndarray
-    syn_w: np.ndarray
-    syn_d: np.ndarray
+    row_split: np.ndarray     # int64 [n_senders, T+1] sub-row bounds per partition
+    outdeg: np.ndarray        # int64 [n_senders]
+    syn_off: np.ndarray       # int32/int64 delay_steps * C + column
+    syn_w: np.ndarray         # float64/float32 weight
 
 
 class Sources(NamedTuple):
     pois_sender: np.ndarray   # int64 global sender id of each Poisson channel
     pois_channel: np.ndarray  # int64 channel id (RNG stream) of each Poisson channel
     pois_lam: np.ndarray      # float64 expected count per step
+    pois_expl: np.ndarray     # float64 exp(-lam)
+    pois_ptr: np.ndarray      # int64 [T+1] CSR over pois_list per partition
+    pois_list: np.ndarray     # int64 Poisson channels with synapses into each partition
     key: np.ndarray           # uint64[2] Philox key
     ss_step: np.ndarray       # int64 stamps of explicit spikes, sorted
     ss_sender: np.ndarray     # int64 global sender ids
     ss_ptr: np.ndarray        # int64[1] next explicit spike
+
+
+class Work(NamedTuple):
+    part: np.ndarray          # int64 [T+1] neuron range of each partition
+    spk: np.ndarray           # int64 [N] spikers of this step, partition t from part[t]
+    nsp: np.ndarray           # int64 [T]
+    pend: np.ndarray          # int64 [N] spikes stamped at the current step, not yet delivered
+    pend_n: np.ndarray        # int64 [1]
+    ext: np.ndarray           # int64 [T] external events per partition
 
 
 class Recording(NamedTuple):
@@ -97,13 +114,13 @@ class Recording(NamedTuple):
 
 
 @njit(inline="always", cache=True)
-def _deliver(sender, mult, base_slot, conn, ring, L):
-    """Add ``mult * w`` of every outgoing synapse of ``sender`` into its delay slot."""
-    for j in range(conn.row_ptr[sender], conn.row_ptr[sender + 1]):
-        slot = base_slot + conn.syn_d[j]
-        if slot >= L:
-            slot -= L
-        ring[slot, conn.syn_col[j]] += mult * conn.syn_w[j]
+def _deliver(sender, t, mult, base, conn, ring, LC):
+    """Add ``mult * w`` of the synapses of ``sender`` into partition ``t`` at their delay slots."""
+    for j in range(conn.row_split[sender, t], conn.row_split[sender, t + 1]):
+        idx = base + conn.syn_off[j]
+        if idx >= LC:
+            idx -= LC
+        ring[idx] += mult * conn.syn_w[j]
 
 
 @njit(inline="always", cache=True)
@@ -123,90 +140,124 @@ def _state_value(code, n, st, pr):
 
 
 @njit(cache=True)
-def run_clock(s0, s1, pr, st, conn, ring, src, rec, spikers):
+def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
+    """Deliver the events stamped ``s`` into partition ``t``, then update its neurons."""
+    LC = L * C
+    base = (s % L) * C
+    for q in range(work.pend_n[0]):
+        _deliver(work.pend[q], t, 1.0, base, conn, ring, LC)
+    p = src.ss_ptr[0]
+    while p < src.ss_step.shape[0] and src.ss_step[p] <= s:
+        if src.ss_step[p] == s:
+            _deliver(src.ss_sender[p], t, 1.0, base, conn, ring, LC)
+        p += 1
+    k0 = src.key[0]
+    k1 = src.key[1]
+    last = -1
+    words = group_words(k0, k1, s, 0)
+    ext = 0
+    for m in range(src.pois_ptr[t], src.pois_ptr[t + 1]):
+        j = src.pois_list[m]
+        lam = src.pois_lam[j]
+        ch = src.pois_channel[j]
+        if lam < 12.0:
+            g = ch >> 2
+            if g != last:
+                words = group_words(k0, k1, s, g)
+                last = g
+            c = poisson_inversion(u01(pick(words, ch & 3)), lam, src.pois_expl[j])
+        else:
+            c = poisson_ptrs(lam, k0, k1, s, ch)
+        if c > 0:
+            snd = src.pois_sender[j]
+            _deliver(snd, t, float(c), base, conn, ring, LC)
+            ext += c * (conn.row_split[snd, t + 1] - conn.row_split[snd, t])
+    work.ext[t] += ext
+    # ---- neuron update, threshold, reset
+    K = pr.p_theta.shape[1]
+    rbase = ((s + 1) % L) * C
+    lo = work.part[t]
+    nsp = 0
+    for n in range(lo, work.part[t + 1]):
+        c = rbase + pr.col[n]
+        in_ex = ring[c]
+        ring[c] = 0.0
+        in_in = 0.0
+        if pr.is_exp[n]:
+            in_in = ring[c + 1]
+            ring[c + 1] = 0.0
+        v, i_ex, i_in, refr = neuron_update(
+            st.v[n], st.i_ex[n], st.i_in[n], st.refr[n], in_ex, in_in, pr.is_exp[n],
+            pr.v_rest[n], pr.p_vv[n], pr.p_vi[n], pr.p_ve[n], pr.p_vn[n], pr.p_ee[n],
+            pr.p_nn[n], pr.i_e[n] + st.i_dc[n], pr.v_min[n])
+        thr = pr.v_th[n]
+        for k in range(K):
+            st.theta[n, k] *= pr.p_theta[n, k]
+            thr += st.theta[n, k]
+        if v >= thr:
+            v = reset_voltage(v, pr.reset_mode[n], pr.v_reset[n], pr.v_rest[n], thr,
+                              pr.reset_m[n], pr.reset_b[n])
+            refr = pr.ref_steps[n]
+            for k in range(K):
+                st.theta[n, k] += pr.d_theta[n, k]
+            work.spk[lo + nsp] = n
+            nsp += 1
+        st.v[n] = v
+        st.i_ex[n] = i_ex
+        st.i_in[n] = i_in
+        st.refr[n] = refr
+    work.nsp[t] = nsp
+
+
+@njit(cache=True)
+def _after_step(s, pr, st, conn, src, rec, work):
+    """Serial part of a step: advance the source pointer, collect spikes, record."""
+    p = src.ss_ptr[0]
+    while p < src.ss_step.shape[0] and src.ss_step[p] <= s:
+        p += 1
+    src.ss_ptr[0] = p
+    T = work.nsp.shape[0]
+    m = 0
+    for t in range(T):
+        lo = work.part[t]
+        for k in range(work.nsp[t]):
+            n = work.spk[lo + k]
+            work.pend[m] = n
+            m += 1
+            rec.counters[0] += conn.outdeg[n]
+            if rec.spk_flag[n]:
+                r = rec.spk_n[0]
+                rec.spk_step[r] = s + 1
+                rec.spk_id[r] = n
+                rec.spk_n[0] = r + 1
+    work.pend_n[0] = m
+    for r in range(rec.rec_var.shape[0]):
+        if (s + 1) % rec.rec_k[r] == 0:
+            a = rec.rec_ptr[r]
+            b = rec.rec_ptr[r + 1]
+            base = rec.rec_off[r] + rec.rec_cnt[r] * (b - a)
+            for i in range(a, b):
+                rec.rec_buf[base + i - a] = _state_value(rec.rec_var[r], rec.rec_idx[i], st, pr)
+            rec.rec_cnt[r] += 1
+
+
+def _run_clock(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag):
     """Advance from step ``s0`` to at most ``s1``; return the step reached.
 
     Returns early (before a step) when the spike-recording buffer could
     overflow during that step; the caller empties it and calls again.
     """
-    N = pr.v_th.shape[0]
-    L = ring.shape[0]
-    K = pr.p_theta.shape[1]
-    n_flag = 0
-    for n in range(N):
-        n_flag += rec.spk_flag[n]
+    T = work.nsp.shape[0]
     cap = rec.spk_step.shape[0]
-    k0 = src.key[0]
-    k1 = src.key[1]
-    n_pois = src.pois_lam.shape[0]
-    n_ss = src.ss_step.shape[0]
     for s in range(s0, s1):
         if rec.spk_n[0] + n_flag > cap:
             return s
-        base_src = s % L
-        # ---- 1. external sources stamped s
-        p = src.ss_ptr[0]
-        while p < n_ss and src.ss_step[p] <= s:
-            if src.ss_step[p] == s:
-                snd = src.ss_sender[p]
-                _deliver(snd, 1.0, base_src, conn, ring, L)
-                rec.counters[1] += conn.row_ptr[snd + 1] - conn.row_ptr[snd]
-            p += 1
-        src.ss_ptr[0] = p
-        for j in range(n_pois):
-            c = poisson_count(src.pois_lam[j], k0, k1, s, src.pois_channel[j])
-            if c > 0:
-                snd = src.pois_sender[j]
-                _deliver(snd, float(c), base_src, conn, ring, L)
-                rec.counters[1] += c * (conn.row_ptr[snd + 1] - conn.row_ptr[snd])
-        # ---- 2. neuron update, threshold, reset
-        slot = (s + 1) % L
-        nsp = 0
-        for n in range(N):
-            c = pr.col[n]
-            in_ex = ring[slot, c]
-            ring[slot, c] = 0.0
-            in_in = 0.0
-            if pr.is_exp[n]:
-                in_in = ring[slot, c + 1]
-                ring[slot, c + 1] = 0.0
-            v, i_ex, i_in, refr = neuron_update(
-                st.v[n], st.i_ex[n], st.i_in[n], st.refr[n], in_ex, in_in, pr.is_exp[n],
-                pr.v_rest[n], pr.p_vv[n], pr.p_vi[n], pr.p_ve[n], pr.p_vn[n], pr.p_ee[n],
-                pr.p_nn[n], pr.i_e[n] + st.i_dc[n], pr.v_min[n])
-            thr = pr.v_th[n]
-            for k in range(K):
-                st.theta[n, k] *= pr.p_theta[n, k]
-                thr += st.theta[n, k]
-            if v >= thr:
-                v = reset_voltage(v, pr.reset_mode[n], pr.v_reset[n], pr.v_rest[n], thr,
-                                  pr.reset_m[n], pr.reset_b[n])
-                refr = pr.ref_steps[n]
-                for k in range(K):
-                    st.theta[n, k] += pr.d_theta[n, k]
-                spikers[nsp] = n
-                nsp += 1
-                if rec.spk_flag[n]:
-                    m = rec.spk_n[0]
-                    rec.spk_step[m] = s + 1
-                    rec.spk_id[m] = n
-                    rec.spk_n[0] = m + 1
-            st.v[n] = v
-            st.i_ex[n] = i_ex
-            st.i_in[n] = i_in
-            st.refr[n] = refr
-        # ---- 3. delivery of the spikes stamped s+1
-        for q in range(nsp):
-            snd = spikers[q]
-            _deliver(snd, 1.0, slot, conn, ring, L)
-            rec.counters[0] += conn.row_ptr[snd + 1] - conn.row_ptr[snd]
-        # ---- 4. state recording at stamp s+1
-        for r in range(rec.rec_var.shape[0]):
-            if (s + 1) % rec.rec_k[r] == 0:
-                a = rec.rec_ptr[r]
-                b = rec.rec_ptr[r + 1]
-                base = rec.rec_off[r] + rec.rec_cnt[r] * (b - a)
-                for i in range(a, b):
-                    rec.rec_buf[base + i - a] = _state_value(rec.rec_var[r], rec.rec_idx[i], st, pr)
-                rec.rec_cnt[r] += 1
+        for t in prange(T):
+            _update_partition(t, s, pr, st, conn, ring, src, work, C, L)
+        _after_step(s, pr, st, conn, src, rec, work)
     return s1
+
+
+#: Compiled twice from one source: serial (one partition) and multithreaded.
+run_clock_serial = njit(cache=True)(_run_clock)
+run_clock_parallel = njit(cache=True, parallel=True)(_run_clock)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .. import config
+from ..record import SpikeRecorder, StateRecorder
 from ..rng import POISSON, key_words
 from . import clock_cpu as cc
 
@@ -14,20 +16,21 @@ _PARAM_FIELDS = cc.Params._fields
 class ClockPlan:
     """Flat arrays of a built network plus the loop that feeds the compiled kernel."""
 
-    def __init__(self, net, params, state, conn, ring, sources, spk_flag, dc):
+    def __init__(self, net, params, state, conn_parts, ring_shape, sources, spk_flag, dc):
         self.net = net
         self.params = params
         self.state = state
-        self.conn = conn
-        self.ring = ring
-        self.sources = sources
+        self.L, self.C = ring_shape
+        self.ring = np.zeros(self.L * self.C)
+        self._syn_off, self._syn_w, self._row_ptr = conn_parts
+        self._sources_base = sources
         self.spk_flag = spk_flag
+        self.n_flag = int(spk_flag.sum())
         self.dc = dc  # list of (start_step, stop_step, targets, currents)
-        self.spk_buf_step = np.zeros(max(config.SPIKE_BUFFER_INITIAL, 2 * int(spk_flag.sum())), np.int64)
+        self.spk_buf_step = np.zeros(max(config.SPIKE_BUFFER_INITIAL, 2 * self.n_flag), np.int64)
         self.spk_buf_id = np.zeros_like(self.spk_buf_step)
-        self.spikers = np.zeros(params.v_th.size, np.int64)
-        self.spike_recorders = [r for r in net.recorders if hasattr(r, "_chunks_steps")]
-        self.state_recorders = [r for r in net.recorders if hasattr(r, "variable")]
+        self.spike_recorders = [r for r in net.recorders if isinstance(r, SpikeRecorder)]
+        self.state_recorders = [r for r in net.recorders if isinstance(r, StateRecorder)]
         idx = [r.group.ids for r in self.state_recorders]
         self.rec_var = np.array([cc.VAR_CODES[r.variable] for r in self.state_recorders], np.int64)
         self.rec_k = np.array([r.interval_steps for r in self.state_recorders], np.int64)
@@ -35,6 +38,53 @@ class ClockPlan:
         self.rec_idx = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
         self.counters = np.zeros(2, np.int64)
         self._dc_edges = sorted({e for (a, b, _, _) in dc for e in (a, b)})
+        N = params.v_th.size
+        self.pend = np.zeros(N, np.int64)
+        self.pend_n = np.zeros(1, np.int64)
+        self.T = None
+        self._partition(numba.get_num_threads())
+
+    # ------------------------------------------------------------------ threads
+    def _partition(self, T):
+        """Split the neurons into ``T`` contiguous ranges of similar work and the rows accordingly."""
+        N = self.params.v_th.size
+        T = max(1, min(int(T), max(N, 1)))
+        C = self.C
+        row_ptr = self._row_ptr
+        n_send = row_ptr.size - 1
+        outdeg = np.diff(row_ptr)
+        col = self._syn_off % C
+        # cost of a neuron: its update plus its incoming synapses
+        cost = np.bincount(col, minlength=C)
+        neuron_cost = cost[self.params.col] + (cost[np.minimum(self.params.col + 1, C - 1)]
+                                               * self.params.is_exp) + 8
+        cum = np.concatenate([[0], np.cumsum(neuron_cost)])
+        part = np.searchsorted(cum, np.linspace(0, cum[-1], T + 1), side="left").astype(np.int64)
+        part[0], part[-1] = 0, N
+        part = np.maximum.accumulate(part)
+        colb = np.append(self.params.col, C)[part]  # first column of each partition
+        pcol = np.searchsorted(colb, col, side="right") - 1
+        rows = np.repeat(np.arange(n_send, dtype=np.int64), outdeg)
+        counts = np.bincount(rows * T + pcol, minlength=n_send * T).reshape(n_send, T)
+        del rows, pcol, col
+        row_split = np.empty((n_send, T + 1), np.int64)
+        row_split[:, 0] = row_ptr[:-1]
+        np.cumsum(counts, axis=1, out=row_split[:, 1:])
+        row_split[:, 1:] += row_ptr[:-1, None]
+        self.conn = cc.Conn(row_split=row_split, outdeg=outdeg.astype(np.int64), syn_off=self._syn_off,
+                            syn_w=self._syn_w)
+        b = self._sources_base
+        ptr, lst = [0], []
+        for t in range(T):
+            has = np.flatnonzero(counts[b["pois_sender"], t] > 0)
+            lst.append(has)
+            ptr.append(ptr[-1] + has.size)
+        self.sources = cc.Sources(pois_ptr=np.array(ptr, np.int64),
+                                  pois_list=np.concatenate(lst).astype(np.int64) if lst else np.zeros(0, np.int64),
+                                  **b)
+        self.work = cc.Work(part=part, spk=np.zeros(N, np.int64), nsp=np.zeros(T, np.int64), pend=self.pend,
+                            pend_n=self.pend_n, ext=np.zeros(T, np.int64))
+        self.T = T
 
     def _apply_dc(self, step):
         i_dc = self.state.i_dc
@@ -45,6 +95,10 @@ class ClockPlan:
 
     def advance(self, n_steps):
         net = self.net
+        T = numba.get_num_threads()
+        if T != self.T and not (T > self.T and self.T == self.params.v_th.size):
+            self._partition(T)
+        run = cc.run_clock_serial if self.T == 1 else cc.run_clock_parallel
         target = net._step + n_steps
         while net._step < target:
             s = net._step
@@ -64,8 +118,10 @@ class ClockPlan:
             rec = cc.Recording(self.spk_flag, self.spk_buf_step, self.spk_buf_id, spk_n, self.rec_var,
                                self.rec_k, self.rec_ptr, self.rec_idx, off[:-1].copy(), rec_cnt, rec_buf,
                                self.counters)
-            reached = int(cc.run_clock(s, end, self.params, self.state, self.conn, self.ring,
-                                       self.sources, rec, self.spikers))
+            reached = int(run(s, end, self.L, self.C, self.params, self.state, self.conn, self.ring,
+                              self.sources, rec, self.work, self.n_flag))
+            self.counters[1] += self.work.ext.sum()
+            self.work.ext[:] = 0
             self._collect(s, reached, rec)
             net._step = reached
             if reached < end:  # the spike buffer could have overflowed: grow it
@@ -143,21 +199,30 @@ def build_plan(net):
     if pre_l:
         pre = np.concatenate(pre_l)
         post = np.concatenate(post_l)
-        w = np.concatenate(w_l)
+        w = np.concatenate(w_l).astype(net.weight_dtype)
         d = np.concatenate(d_l)
-        order = np.argsort(pre, kind="stable")
-        pre, post, w, d = pre[order], post[order], w[order], d[order]
-        del order
     else:
         pre = post = d = np.zeros(0, np.int64)
-        w = np.zeros(0)
+        w = np.zeros(0, net.weight_dtype)
+    del pre_l, post_l, w_l, d_l
+    n_cols = max(n_cols, 1)
+    syn_col = params.col[post] + ((is_exp[post] == 1) & (w < 0))
+    del post
+    # sort by (sender, column); stable, so multapses keep their creation order
+    key = pre * n_cols + syn_col
+    if key.size and np.any(key[1:] < key[:-1]):
+        order = np.argsort(key, kind="stable")
+        pre, syn_col, w, d = pre[order], syn_col[order], w[order], d[order]
+        del order
+    del key
     row_ptr = np.zeros(n_send + 1, np.int64)
     np.cumsum(np.bincount(pre, minlength=n_send), out=row_ptr[1:])
-    syn_col = (params.col[post] + ((is_exp[post] == 1) & (w < 0))).astype(np.int32)
-    conn = cc.Conn(row_ptr=row_ptr, syn_col=syn_col, syn_w=w.astype(net.weight_dtype),
-                   syn_d=d.astype(np.int16))
+    del pre
     max_d = int(d.max()) if d.size else 1
-    ring = np.zeros((max_d + 1, max(n_cols, 1)))
+    L = max_d + 1
+    off_dtype = np.int32 if L * n_cols < 2**31 else np.int64
+    syn_off = (d.astype(off_dtype) * off_dtype(n_cols) + syn_col.astype(off_dtype))
+    del d, syn_col
 
     # ---- sources
     pois_sender, pois_channel, pois_lam, ss_step, ss_sender = [], [], [], [], []
@@ -173,15 +238,15 @@ def build_plan(net):
     ss_step, ss_sender = cat(ss_step, np.int64), cat(ss_sender, np.int64)
     order = np.lexsort((ss_sender, ss_step))
     k0, k1 = key_words(net.seed, POISSON)
-    sources = cc.Sources(pois_sender=cat(pois_sender, np.int64), pois_channel=cat(pois_channel, np.int64),
-                         pois_lam=cat(pois_lam, np.float64), key=np.array([k0, k1], dtype=np.uint64),
-                         ss_step=ss_step[order], ss_sender=ss_sender[order],
-                         ss_ptr=np.zeros(1, np.int64))
+    lam = cat(pois_lam, np.float64)
+    sources = dict(pois_sender=cat(pois_sender, np.int64), pois_channel=cat(pois_channel, np.int64),
+                   pois_lam=lam, pois_expl=np.exp(-lam), key=np.array([k0, k1], dtype=np.uint64),
+                   ss_step=ss_step[order], ss_sender=ss_sender[order], ss_ptr=np.zeros(1, np.int64))
     spk_flag = np.zeros(N, np.int8)
     for r in net.recorders:
-        if hasattr(r, "_chunks_steps"):
+        if isinstance(r, SpikeRecorder):
             spk_flag[r.group.ids] = 1
-    return ClockPlan(net, params, state, conn, ring, sources, spk_flag, dc)
+    return ClockPlan(net, params, state, (syn_off, w, row_ptr), (L, n_cols), sources, spk_flag, dc)
 
 
 def _dc_amplitude(net, channels):

@@ -67,7 +67,7 @@ def _inv(tau):
     return 1.0 / np.asarray(tau, dtype=np.float64)
 
 
-_vec_prop = np.vectorize(dynamics.exp_propagators.py_func, otypes=[np.float64] * 6)
+_vec_prop = np.vectorize(getattr(dynamics.exp_propagators, "py_func", dynamics.exp_propagators), otypes=[np.float64] * 6)
 
 
 def propagator(model, dt):
