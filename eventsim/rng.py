@@ -70,6 +70,25 @@ def poisson_inversion(u, lam, exp_neg_lam):
     return k
 
 
+def poisson_cdf_table(lam):
+    """CDF values F(0), F(1), ... of Poisson(lam < 12) by the recurrence of :func:`poisson_inversion`.
+
+    The table ends once F reaches 1 - 2**-34 (above every uniform from
+    :func:`u01`), so ``sum(u > table)`` equals ``poisson_inversion(u, ...)``
+    exactly: a branch-free form of the same inversion.
+    """
+    p = math.exp(-lam)
+    f = p
+    out = [f]
+    k = 0
+    while f < 1.0 - 2.0 ** -34 and k < 200:
+        k += 1
+        p *= lam / k
+        f += p
+        out.append(f)
+    return np.array(out)
+
+
 @njit(cache=True)
 def poisson_ptrs(lam, k0, k1, step, channel):
     """Poisson(lam) for lam >= 12 by Hörmann's PTRS transformed rejection (1993).

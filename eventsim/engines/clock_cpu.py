@@ -33,12 +33,14 @@ import numpy as np
 from numba import njit, prange
 
 from ..models.dynamics import neuron_update, reset_voltage
-from ..rng import group_words, pick, poisson_inversion, poisson_ptrs, u01
+from ..rng import group_words, pick, poisson_ptrs, u01
 
 VAR_CODES = {"v": 0, "i_ex": 1, "i_in": 2, "theta": 3, "v_th": 4}
 
 
 class Params(NamedTuple):
+    """Parameter sets (one row per distinct set of values) plus per-neuron set id and ring column."""
+
     is_exp: np.ndarray
     p_vv: np.ndarray
     p_vi: np.ndarray
@@ -57,7 +59,8 @@ class Params(NamedTuple):
     reset_b: np.ndarray
     p_theta: np.ndarray
     d_theta: np.ndarray
-    col: np.ndarray
+    col: np.ndarray           # int64 per neuron: first ring column
+    pid: np.ndarray           # int64 per neuron: parameter set
 
 
 class State(NamedTuple):
@@ -80,7 +83,9 @@ class Sources(NamedTuple):
     pois_sender: np.ndarray   # int64 global sender id of each Poisson channel
     pois_channel: np.ndarray  # int64 channel id (RNG stream) of each Poisson channel
     pois_lam: np.ndarray      # float64 expected count per step
-    pois_expl: np.ndarray     # float64 exp(-lam)
+    pois_cls: np.ndarray      # int64 row of each channel in the CDF tables
+    cdf: np.ndarray           # float64 [n_rates, kmax] CDF tables of the distinct rates < 12/step
+    cdf_len: np.ndarray       # int64 [n_rates]
     pois_ptr: np.ndarray      # int64 [T+1] CSR over pois_list per partition
     pois_list: np.ndarray     # int64 Poisson channels with synapses into each partition
     key: np.ndarray           # uint64[2] Philox key
@@ -136,7 +141,7 @@ def _state_value(code, n, st, pr):
         th += st.theta[n, k]
     if code == 3:
         return th
-    return pr.v_th[n] + th
+    return pr.v_th[pr.pid[n]] + th
 
 
 @njit(cache=True)
@@ -165,7 +170,11 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
             if g != last:
                 words = group_words(k0, k1, s, g)
                 last = g
-            c = poisson_inversion(u01(pick(words, ch & 3)), lam, src.pois_expl[j])
+            u = u01(pick(words, ch & 3))
+            cls = src.pois_cls[j]
+            c = 0
+            for k in range(src.cdf_len[cls]):  # branch-free inversion
+                c += u > src.cdf[cls, k]
         else:
             c = poisson_ptrs(lam, k0, k1, s, ch)
         if c > 0:
@@ -173,39 +182,67 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
             _deliver(snd, t, float(c), base, conn, ring, LC)
             ext += c * (conn.row_split[snd, t + 1] - conn.row_split[snd, t])
     work.ext[t] += ext
-    # ---- neuron update, threshold, reset
+    # ---- neuron update, threshold, reset (arrays bound to locals so LLVM keeps them in registers)
     K = pr.p_theta.shape[1]
     rbase = ((s + 1) % L) * C
     lo = work.part[t]
+    hi = work.part[t + 1]
+    pid = pr.pid
+    col = pr.col
+    is_exp_q = pr.is_exp
+    v_rest = pr.v_rest
+    v_th = pr.v_th
+    p_vv = pr.p_vv
+    p_vi = pr.p_vi
+    p_ve = pr.p_ve
+    p_vn = pr.p_vn
+    p_ee = pr.p_ee
+    p_nn = pr.p_nn
+    i_e = pr.i_e
+    v_min = pr.v_min
+    sv = st.v
+    sie = st.i_ex
+    sii = st.i_in
+    srefr = st.refr
+    sdc = st.i_dc
+    theta = st.theta
+    spk = work.spk
     nsp = 0
-    for n in range(lo, work.part[t + 1]):
-        c = rbase + pr.col[n]
+    for n in range(lo, hi):
+        q = pid[n]
+        c = rbase + col[n]
         in_ex = ring[c]
         ring[c] = 0.0
         in_in = 0.0
-        if pr.is_exp[n]:
+        is_exp = is_exp_q[q]
+        i_ex = 0.0
+        i_in = 0.0
+        if is_exp:
             in_in = ring[c + 1]
             ring[c + 1] = 0.0
+            i_ex = sie[n]
+            i_in = sii[n]
         v, i_ex, i_in, refr = neuron_update(
-            st.v[n], st.i_ex[n], st.i_in[n], st.refr[n], in_ex, in_in, pr.is_exp[n],
-            pr.v_rest[n], pr.p_vv[n], pr.p_vi[n], pr.p_ve[n], pr.p_vn[n], pr.p_ee[n],
-            pr.p_nn[n], pr.i_e[n] + st.i_dc[n], pr.v_min[n])
-        thr = pr.v_th[n]
+            sv[n], i_ex, i_in, srefr[n], in_ex, in_in, is_exp,
+            v_rest[q], p_vv[q], p_vi[q], p_ve[q], p_vn[q], p_ee[q],
+            p_nn[q], i_e[q] + sdc[n], v_min[q])
+        thr = v_th[q]
         for k in range(K):
-            st.theta[n, k] *= pr.p_theta[n, k]
-            thr += st.theta[n, k]
+            theta[n, k] *= pr.p_theta[q, k]
+            thr += theta[n, k]
         if v >= thr:
-            v = reset_voltage(v, pr.reset_mode[n], pr.v_reset[n], pr.v_rest[n], thr,
-                              pr.reset_m[n], pr.reset_b[n])
-            refr = pr.ref_steps[n]
+            v = reset_voltage(v, pr.reset_mode[q], pr.v_reset[q], v_rest[q], thr,
+                              pr.reset_m[q], pr.reset_b[q])
+            refr = pr.ref_steps[q]
             for k in range(K):
-                st.theta[n, k] += pr.d_theta[n, k]
-            work.spk[lo + nsp] = n
+                theta[n, k] += pr.d_theta[q, k]
+            spk[lo + nsp] = n
             nsp += 1
-        st.v[n] = v
-        st.i_ex[n] = i_ex
-        st.i_in[n] = i_in
-        st.refr[n] = refr
+        sv[n] = v
+        if is_exp:
+            sie[n] = i_ex
+            sii[n] = i_in
+        srefr[n] = refr
     work.nsp[t] = nsp
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import config
 from ..record import SpikeRecorder, StateRecorder
-from ..rng import POISSON, key_words
+from ..rng import POISSON, key_words, poisson_cdf_table
 from . import clock_cpu as cc
 
 _PARAM_FIELDS = cc.Params._fields
@@ -38,7 +38,7 @@ class ClockPlan:
         self.rec_idx = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
         self.counters = np.zeros(2, np.int64)
         self._dc_edges = sorted({e for (a, b, _, _) in dc for e in (a, b)})
-        N = params.v_th.size
+        N = params.pid.size
         self.pend = np.zeros(N, np.int64)
         self.pend_n = np.zeros(1, np.int64)
         self.T = None
@@ -47,7 +47,7 @@ class ClockPlan:
     # ------------------------------------------------------------------ threads
     def _partition(self, T):
         """Split the neurons into ``T`` contiguous ranges of similar work and the rows accordingly."""
-        N = self.params.v_th.size
+        N = self.params.pid.size
         T = max(1, min(int(T), max(N, 1)))
         C = self.C
         row_ptr = self._row_ptr
@@ -57,7 +57,7 @@ class ClockPlan:
         # cost of a neuron: its update plus its incoming synapses
         cost = np.bincount(col, minlength=C)
         neuron_cost = cost[self.params.col] + (cost[np.minimum(self.params.col + 1, C - 1)]
-                                               * self.params.is_exp) + 8
+                                               * self.params.is_exp[self.params.pid]) + 8
         cum = np.concatenate([[0], np.cumsum(neuron_cost)])
         part = np.searchsorted(cum, np.linspace(0, cum[-1], T + 1), side="left").astype(np.int64)
         part[0], part[-1] = 0, N
@@ -96,7 +96,7 @@ class ClockPlan:
     def advance(self, n_steps):
         net = self.net
         T = numba.get_num_threads()
-        if T != self.T and not (T > self.T and self.T == self.params.v_th.size):
+        if T != self.T and not (T > self.T and self.T == self.params.pid.size):
             self._partition(T)
         run = cc.run_clock_serial if self.T == 1 else cc.run_clock_parallel
         target = net._step + n_steps
@@ -153,7 +153,7 @@ def build_plan(net):
     K = max([pk["p_theta"].shape[1] for pk in packs] + [0])
     fields = {}
     for name in _PARAM_FIELDS:
-        if name == "col":
+        if name in ("col", "pid"):
             continue
         if name in ("p_theta", "d_theta"):
             arr = np.zeros((N, K))
@@ -165,12 +165,21 @@ def build_plan(net):
         else:
             fields[name] = np.concatenate([pk[name] for pk in packs]) if packs else np.zeros(0)
     is_exp = fields["is_exp"].astype(np.int64)
-    fields["is_exp"] = is_exp
     width = 1 + is_exp
     col = np.concatenate([[0], np.cumsum(width)]).astype(np.int64)
     n_cols = int(col[-1])
-    fields["col"] = col[:-1].copy()
-    params = cc.Params(**fields)
+    # neurons with identical parameters share one row of the parameter tables, so the
+    # tables of homogeneous populations stay in cache
+    names = [nm for nm in fields if nm not in ("p_theta", "d_theta")]
+    table = np.column_stack([fields[nm].astype(np.float64) for nm in names]
+                            + [fields["p_theta"], fields["d_theta"]]) if N else np.zeros((0, len(names)))
+    uniq, pid = np.unique(table, axis=0, return_inverse=True)
+    sets = {}
+    for j, nm in enumerate(names):
+        sets[nm] = uniq[:, j].astype(fields[nm].dtype)
+    sets["p_theta"] = np.ascontiguousarray(uniq[:, len(names):len(names) + K])
+    sets["d_theta"] = np.ascontiguousarray(uniq[:, len(names) + K:])
+    params = cc.Params(col=col[:-1].copy(), pid=pid.reshape(-1).astype(np.int64), **sets)
 
     v0 = np.concatenate([p.v_init for p in net.populations]) if net.populations else np.zeros(0)
     state = cc.State(v=v0.astype(np.float64), i_ex=np.zeros(N), i_in=np.zeros(N),
@@ -239,8 +248,15 @@ def build_plan(net):
     order = np.lexsort((ss_sender, ss_step))
     k0, k1 = key_words(net.seed, POISSON)
     lam = cat(pois_lam, np.float64)
+    small, cls = np.unique(np.where(lam < 12.0, lam, 0.0), return_inverse=True)
+    tables = [poisson_cdf_table(x) for x in small]
+    kmax = max([t.size for t in tables] + [1])
+    cdf = np.full((max(small.size, 1), kmax), 2.0)
+    for r, t in enumerate(tables):
+        cdf[r, : t.size] = t
+    cdf_len = np.array([t.size for t in tables] or [0], np.int64)
     sources = dict(pois_sender=cat(pois_sender, np.int64), pois_channel=cat(pois_channel, np.int64),
-                   pois_lam=lam, pois_expl=np.exp(-lam), key=np.array([k0, k1], dtype=np.uint64),
+                   pois_lam=lam, pois_cls=cls.reshape(-1).astype(np.int64), cdf=cdf, cdf_len=cdf_len, key=np.array([k0, k1], dtype=np.uint64),
                    ss_step=ss_step[order], ss_sender=ss_sender[order], ss_ptr=np.zeros(1, np.int64))
     spk_flag = np.zeros(N, np.int8)
     for r in net.recorders:

@@ -1,0 +1,280 @@
+"""Fused CPU kernels of the torch bridge (Numba, parallel over batch x neurons).
+
+Layout: time-first ``x[T, B, N]`` (C order).  The feed-forward kernels give
+each thread a block of ``blk`` neighbouring neurons of one batch row and
+run the whole time loop over it, so memory is read contiguously and the
+inner neuron loop can use SIMD.  The backward kernel does not read anything
+saved by the forward pass except the input: it recomputes the block's
+forward trajectory into a thread-local buffer (bit-identical, same code)
+and then runs the reverse-time recurrence over it.  The recurrent kernels
+loop over time outside (all neurons of a batch row are coupled) and keep
+the pre-reset membrane from the forward pass.
+
+All steps go through :func:`._core.forward_step` / :func:`._core.backward_step`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._core import backward_step, forward_step
+
+
+@njit(parallel=True, cache=True)
+def ff_forward(x, v0, i0, r0, th0, nat, cfg, blk, spikes, vtrace, vT, iT, rT, thT):
+    """All T steps of a feed-forward layer; writes ``spikes``, ``vtrace`` (if sized) and the final state."""
+    T, B, N = x.shape
+    mode, syn, reset, rule, adapt, ref = cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[7]
+    record = vtrace.shape[0] > 0
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    ninf = x.dtype.type(-np.inf)
+    nbr = (N + blk - 1) // blk
+    for k in prange(B * nbr):
+        b = k // nbr
+        j0 = (k - b * nbr) * blk
+        jn = min(blk, N - j0)
+        v = v0[b, j0:j0 + jn].copy()
+        cur = i0[b, j0:j0 + jn].copy()
+        r = r0[b, j0:j0 + jn].copy()
+        th = th0[b, j0:j0 + jn].copy()
+        for t in range(T):
+            for jj in range(jn):
+                n = j0 + jj
+                vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
+                    mode, syn, reset, rule, adapt, ref, v[jj], cur[jj], r[jj], th[jj], x[t, b, n],
+                    nat, n, zero, one, ninf)
+                v[jj] = vpo
+                cur[jj] = ci
+                r[jj] = rr
+                th[jj] = tt
+                spikes[t, b, n] = z
+                if record:
+                    vtrace[t, b, n] = vpo
+        vT[b, j0:j0 + jn] = v
+        iT[b, j0:j0 + jn] = cur
+        rT[b, j0:j0 + jn] = r
+        thT[b, j0:j0 + jn] = th
+
+
+@njit(parallel=True, cache=True)
+def ff_backward(x, v0, i0, r0, th0, nat, aff, cfg, blk, alpha, gout, gvtr, gvT, giT, gthT,
+                gx, gv0, gi0, gth0, dpar):
+    """Reverse-time recurrence of a feed-forward layer.
+
+    Writes the input gradient ``gx``, the initial-state gradients and, if
+    ``dpar`` has shape ``[7, B, N]``, per-element sums of the gradients on
+    the affine coefficients (rows as ``aff``).
+    """
+    T, B, N = x.shape
+    mode, syn, reset, rule, adapt, detach, code, ref = (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5],
+                                                         cfg[6], cfg[7])
+    want_par = dpar.shape[1] > 0
+    has_gvtr = gvtr.shape[0] > 0
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    ninf = x.dtype.type(-np.inf)
+    dt = x.dtype
+    nbr = (N + blk - 1) // blk
+    for k in prange(B * nbr):
+        b = k // nbr
+        j0 = (k - b * nbr) * blk
+        jn = min(blk, N - j0)
+        # ---- recompute the forward trajectory of this block
+        vp_b = np.empty((T, jn), dt)
+        vpo_b = np.empty((T, jn), dt)
+        z_b = np.empty((T, jn), dt)
+        thr_b = np.empty((T if adapt else 0, jn), dt)
+        rf_b = np.zeros((T if ref > 0 else 0, jn), np.int8)
+        i_b = np.empty((T if (syn and want_par) else 0, jn), dt)
+        v = v0[b, j0:j0 + jn].copy()
+        cur = i0[b, j0:j0 + jn].copy()
+        r = r0[b, j0:j0 + jn].copy()
+        th = th0[b, j0:j0 + jn].copy()
+        for t in range(T):
+            for jj in range(jn):
+                n = j0 + jj
+                vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
+                    mode, syn, reset, rule, adapt, ref, v[jj], cur[jj], r[jj], th[jj], x[t, b, n],
+                    nat, n, zero, one, ninf)
+                v[jj] = vpo
+                cur[jj] = ci
+                r[jj] = rr
+                th[jj] = tt
+                vp_b[t, jj] = vp
+                vpo_b[t, jj] = vpo
+                z_b[t, jj] = z
+                if adapt:
+                    thr_b[t, jj] = thr
+                if ref > 0 and refr:
+                    rf_b[t, jj] = 1
+                if syn and want_par:
+                    i_b[t, jj] = ci
+        # ---- reverse time
+        gv = gvT[b, j0:j0 + jn].copy()
+        gi = giT[b, j0:j0 + jn].copy()
+        gth = gthT[b, j0:j0 + jn].copy()
+        acc = np.zeros((7, jn))
+        for t in range(T - 1, -1, -1):
+            for jj in range(jn):
+                n = j0 + jj
+                if t > 0:
+                    vprev = vpo_b[t - 1, jj]
+                    iprev = i_b[t - 1, jj] if (syn and want_par) else zero
+                else:
+                    vprev = v0[b, n]
+                    iprev = i0[b, n]
+                thr = thr_b[t, jj] if adapt else nat[5, n]
+                refr = rf_b[t, jj] != 0 if ref > 0 else False
+                g = gv[jj]
+                if has_gvtr:
+                    g = g + gvtr[t, b, n]
+                gvp, gip, gtp, gxn, d0, d1, d2, d3, d4, d5, d6 = backward_step(
+                    mode, syn, reset, rule, adapt, detach, code, alpha,
+                    vp_b[t, jj], z_b[t, jj], thr, refr, vprev, x[t, b, n], iprev,
+                    gout[t, b, n], g, gi[jj], gth[jj], aff, nat, n)
+                gv[jj] = gvp
+                gi[jj] = gip
+                gth[jj] = gtp
+                gx[t, b, n] = gxn
+                if want_par:
+                    acc[0, jj] += d0
+                    acc[1, jj] += d1
+                    acc[2, jj] += d2
+                    acc[3, jj] += d3
+                    acc[4, jj] += d4
+                    acc[5, jj] += d5
+                    acc[6, jj] += d6
+        gv0[b, j0:j0 + jn] = gv
+        gi0[b, j0:j0 + jn] = gi
+        gth0[b, j0:j0 + jn] = gth
+        if want_par:
+            for q in range(7):
+                for jj in range(jn):
+                    dpar[q, b, j0 + jj] = acc[q, jj]
+
+
+@njit(parallel=True, cache=True)
+def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT,
+                s_vp, s_vpo, s_i, s_thr, s_rf, s_xt):
+    """All T steps of a recurrent layer, input ``x[t] + W_rec z[t-1]`` (``wt = W_rec.T``).
+
+    The ``s_*`` arrays (``[T, B, N]`` or empty) keep what the reverse pass needs.
+    """
+    T, B, N = x.shape
+    mode, syn, reset, rule, adapt, ref = cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[7]
+    record = vtrace.shape[0] > 0
+    save = s_vp.shape[0] > 0
+    save_i = s_i.shape[0] > 0
+    save_x = s_xt.shape[0] > 0
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    ninf = x.dtype.type(-np.inf)
+    for b in prange(B):
+        v = v0[b].copy()
+        cur = i0[b].copy()
+        r = r0[b].copy()
+        th = th0[b].copy()
+        rin = np.zeros(N, x.dtype)
+        for q in range(N):
+            if z0[b, q] != 0:
+                zq = z0[b, q]
+                for n in range(N):
+                    rin[n] += zq * wt[q, n]
+        for t in range(T):
+            for n in range(N):
+                xt = x[t, b, n] + rin[n]
+                vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
+                    mode, syn, reset, rule, adapt, ref, v[n], cur[n], r[n], th[n], xt,
+                    nat, n, zero, one, ninf)
+                v[n] = vpo
+                cur[n] = ci
+                r[n] = rr
+                th[n] = tt
+                spikes[t, b, n] = z
+                if record:
+                    vtrace[t, b, n] = vpo
+                if save:
+                    s_vp[t, b, n] = vp
+                    s_vpo[t, b, n] = vpo
+                    if adapt:
+                        s_thr[t, b, n] = thr
+                    if ref > 0:
+                        s_rf[t, b, n] = 1 if refr else 0
+                    if save_i:
+                        s_i[t, b, n] = ci
+                    if save_x:
+                        s_xt[t, b, n] = xt
+            rin[:] = zero
+            for q in range(N):
+                zq = spikes[t, b, q]
+                if zq != 0:
+                    for n in range(N):
+                        rin[n] += zq * wt[q, n]
+        vT[b] = v
+        iT[b] = cur
+        rT[b] = r
+        thT[b] = th
+
+
+@njit(parallel=True, cache=True)
+def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, spikes,
+                 gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar):
+    """Reverse-time recurrence of a recurrent layer; ``gx`` is the gradient on the total input."""
+    T, B, N = spikes.shape
+    mode, syn, reset, rule, adapt, detach, code, ref = (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5],
+                                                         cfg[6], cfg[7])
+    want_par = dpar.shape[1] > 0
+    has_gvtr = gvtr.shape[0] > 0
+    zero = spikes.dtype.type(0.0)
+    for b in prange(B):
+        gv = gvT[b].copy()
+        gi = giT[b].copy()
+        gth = gthT[b].copy()
+        gzr = np.zeros(N, gx.dtype)
+        acc = np.zeros((7, N))
+        for t in range(T - 1, -1, -1):
+            for n in range(N):
+                if t > 0:
+                    vprev = s_vpo[t - 1, b, n]
+                    iprev = s_i[t - 1, b, n] if (syn and want_par) else zero
+                else:
+                    vprev = v0[b, n]
+                    iprev = i0[b, n]
+                thr = s_thr[t, b, n] if adapt else nat[5, n]
+                refr = s_rf[t, b, n] != 0 if ref > 0 else False
+                xv = xt[t, b, n] if want_par else zero
+                g = gv[n]
+                if has_gvtr:
+                    g = g + gvtr[t, b, n]
+                gvp, gip, gtp, gxn, d0, d1, d2, d3, d4, d5, d6 = backward_step(
+                    mode, syn, reset, rule, adapt, detach, code, alpha,
+                    s_vp[t, b, n], spikes[t, b, n], thr, refr, vprev, xv, iprev,
+                    gout[t, b, n] + gzr[n], g, gi[n], gth[n], aff, nat, n)
+                gv[n] = gvp
+                gi[n] = gip
+                gth[n] = gtp
+                gx[t, b, n] = gxn
+                if want_par:
+                    acc[0, n] += d0
+                    acc[1, n] += d1
+                    acc[2, n] += d2
+                    acc[3, n] += d3
+                    acc[4, n] += d4
+                    acc[5, n] += d5
+                    acc[6, n] += d6
+            # gradient reaching z[t-1] through the recurrent weights
+            for q in range(N):
+                s = zero
+                for n in range(N):
+                    s += wt[q, n] * gx[t, b, n]
+                gzr[q] = s
+        gv0[b] = gv
+        gi0[b] = gi
+        gth0[b] = gth
+        gz0[b] = gzr
+        if want_par:
+            for q in range(7):
+                for n in range(N):
+                    dpar[q, b, n] = acc[q, n]

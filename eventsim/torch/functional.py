@@ -1,0 +1,536 @@
+r"""Functional core of the torch bridge: fused autograd Functions over whole sequences.
+
+:func:`neuron_layer` runs all ``T`` steps of a layer of point neurons in one
+fused Numba kernel (CPU: zero-copy NumPy views; CUDA: ``numba.cuda``
+arrays on torch's current stream) and differentiates them with a second
+fused kernel running the reverse-time recurrence.  :func:`recurrent_layer`
+does the same for a layer whose input at step ``t`` also contains
+``W_rec z[t-1]``.  :func:`coefficients` turns physical parameters into the
+per-neuron coefficient rows both kernels read.
+
+Integrators
+-----------
+``"exact"`` (default; the simulator's dynamics, NEST order)
+    With delta synapses (``tau_syn=None``) the input ``x[t]`` is a current
+    held constant over step ``t`` (scaled so that a constant ``x`` settles
+    at :math:`v = v_{rest} + x`), integrated exactly:
+
+    .. math:: v^-_t = v_{rest} + P_{vv}(v_{t-1} - v_{rest}) + P_{vi} x_t,\quad
+              P_{vv} = e^{-h/\tau_m},\ P_{vi} = 1 - P_{vv}
+
+    (``IF``: :math:`P_{vv} = P_{vi} = 1`, i.e. ``v += x``).  With current
+    synapses the step is that of NEST's ``iaf_psc_exp``:
+
+    .. math:: v^-_t = v_{rest} + P_{vv}(v_{t-1} - v_{rest}) + P_{vs} I_{t-1},\quad
+              I_t = P_{ss} I_{t-1} + g\,x_t
+
+    with :math:`g = P_{vi}(1 - P_{ss})/P_{vs}` so that again a constant
+    ``x`` settles at :math:`v = v_{rest} + x`; the input of step ``t``
+    reaches the membrane from step ``t+1`` on.  Then the threshold
+    :math:`v^-_t \ge \vartheta`, the reset (``v_reset``, or subtraction of
+    :math:`\vartheta - v_{rest}`) and ``t_ref`` refractory steps during
+    which ``v`` is held (and delta input is discarded), as in the clock
+    engine.
+``"euler"`` — norse ``LIFBoxCell`` (delta) and ``LIFCell`` (``tau_syn``)
+    ``v += dt/tau_m * ((x + v_leak) - v)``; with a current
+    ``j = i + x; v += dt/tau_m ((v_leak - v) + j); i = j - dt/tau_syn j``;
+    spike ``v > v_th``; norse's float32 arithmetic, bit for bit, with
+    ``tau_m = 1000 / tau_mem_inv`` and ``dt`` in ms.
+``"snntorch"`` — snnTorch ``Leaky``
+    ``mem = beta mem + x - thr H(mem_prev - thr)`` (detached, delayed reset;
+    ``"value"`` reset is snnTorch's ``"zero"``), ``beta = exp(-dt/tau_m)``,
+    spike ``mem > thr``; the state is the pre-reset ``mem``.
+``"spikingjelly"`` — SpikingJelly ``LIFNode`` (``decay_input=True``)
+    ``h = v + (x - (v - v_rest)) / tau`` with ``tau = tau_m / dt`` steps,
+    spike ``h >= thr``, hard (``"value"``) or soft (``"subtract"``) reset.
+``"sinabs"`` — sinabs ``LIF``
+    ``i = a_syn (i + x)`` (or ``i = x`` without ``tau_syn``),
+    ``v = a_mem v + (1 - a_mem) i`` (``norm_input``) or ``+ i``, with
+    ``a = exp(-1 / (tau / dt))``; ``MultiSpike`` counts ``trunc(v/thr)`` for
+    ``v > 0`` (or single spikes ``v >= thr``) and subtracts ``count * thr``.
+
+Gradients: see :func:`eventsim.torch._core.backward_step` for the terms
+kept through the reset and the refractory period.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numba
+import numpy as np
+import torch
+
+from ..models.dynamics import exp_propagators
+from . import _core
+from ._core import EULER, EXACT, GE, GT, MULTI, SINABS, SNNTORCH, SPIKINGJELLY
+from .surrogate import resolve
+
+#: Neurons per thread block of the CPU feed-forward kernels (a tuning knob; results never depend on it).
+CPU_BLOCK = 64
+
+INTEGRATORS = {"exact": EXACT, "euler": EULER, "snntorch": SNNTORCH, "spikingjelly": SPIKINGJELLY,
+               "sinabs": SINABS}
+RESETS = {"value": _core.RESET_VALUE, "subtract": _core.RESET_SUBTRACT}
+
+
+class NeuronState(NamedTuple):
+    """State of a layer between calls (truncated BPTT).
+
+    Attributes
+    ----------
+    v : Tensor [B, ...]
+        Membrane potential after the last step (mV; snnTorch mode: the pre-reset ``mem``).
+    i : Tensor [B, ...] or None
+        Synaptic current (same unit as the input ``x``), current synapses only.
+    refr : Tensor [B, ...] of int32 or None
+        Remaining refractory steps (``t_ref > 0`` only).
+    theta : Tensor [B, ...] or None
+        Threshold adaptation (mV), ``ALIF`` only.
+    z : Tensor [B, ...] or None
+        Spikes of the last step, ``LIFRecurrent`` only.
+    """
+
+    v: torch.Tensor
+    i: Optional[torch.Tensor] = None
+    refr: Optional[torch.Tensor] = None
+    theta: Optional[torch.Tensor] = None
+    z: Optional[torch.Tensor] = None
+
+
+class LayerSpec(NamedTuple):
+    """Static configuration of a layer (what the kernels branch on)."""
+
+    integrator: int
+    synapse: bool
+    reset: int
+    rule: int
+    adaptive: bool
+    detach_reset: bool
+    surrogate: int
+    alpha: float
+    ref_steps: int
+
+    def cfg(self):
+        return np.array([self.integrator, int(self.synapse), self.reset, self.rule, int(self.adaptive),
+                         int(self.detach_reset), self.surrogate, self.ref_steps], dtype=np.int64)
+
+
+def make_spec(integrator="exact", synapse=False, reset="value", adaptive=False, detach_reset=None,
+              surrogate="superspike", alpha=None, ref_steps=0, spike_fn="single"):
+    """Validate the static options of a layer and return a :class:`LayerSpec`."""
+    if integrator not in INTEGRATORS:
+        raise ValueError(f"integrator={integrator!r} must be one of {sorted(INTEGRATORS)}")
+    if reset not in RESETS:
+        raise ValueError(f"reset={reset!r} must be 'value' or 'subtract'")
+    if spike_fn not in ("single", "multi"):
+        raise ValueError(f"spike_fn={spike_fn!r} must be 'single' or 'multi'")
+    mode = INTEGRATORS[integrator]
+    if spike_fn == "multi" and mode != SINABS:
+        raise ValueError("spike_fn='multi' (sinabs' MultiSpike) needs integrator='sinabs'")
+    if spike_fn == "multi" and reset != "subtract":
+        raise ValueError("spike_fn='multi' needs reset='subtract'")
+    if synapse and mode in (SNNTORCH, SPIKINGJELLY):
+        raise ValueError(f"integrator={integrator!r} has no synaptic current; use tau_syn=None")
+    code, alpha = resolve(surrogate, alpha)
+    if mode == SNNTORCH:
+        if detach_reset is False:
+            raise ValueError("integrator='snntorch' always detaches the (delayed) reset")
+        detach_reset = True
+    rule = {EXACT: GE, EULER: GT, SNNTORCH: GT, SPIKINGJELLY: GE, SINABS: GE}[mode]
+    if spike_fn == "multi":
+        rule = MULTI
+    return LayerSpec(mode, bool(synapse), RESETS[reset], rule, bool(adaptive), bool(detach_reset),
+                     code, alpha, int(ref_steps))
+
+
+# ---------------------------------------------------------------------------------------------
+# coefficients
+# ---------------------------------------------------------------------------------------------
+_vec_prop = np.vectorize(exp_propagators.py_func, otypes=[np.float64] * 6)
+
+
+def _as_f64(value, n):
+    """Detached float64 NumPy array of length n from a scalar or tensor."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().to("cpu", torch.float64).numpy()
+    return np.broadcast_to(np.asarray(value, dtype=np.float64).reshape(-1) if np.ndim(value) else
+                           np.asarray(value, dtype=np.float64), (n,)).copy()
+
+
+def _as_t(value, n, dtype, device):
+    """Differentiable tensor of length n (float64) from a scalar or tensor."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device=device, dtype=torch.float64).reshape(-1).expand(n)
+    return torch.full((n,), float(value), dtype=torch.float64, device=device)
+
+
+def _phi_t(z):
+    """(exp(z) - 1) / z in torch, smooth through 0."""
+    small = z.abs() < 1e-6
+    zs = torch.where(small, torch.ones_like(z), z)
+    return torch.where(small, 1.0 + 0.5 * z + z * z / 6.0, torch.expm1(zs) / zs)
+
+
+def coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_theta=None,
+                 d_theta=None, norm_input=True, leaky=True, dtype=torch.float32, device="cpu"):
+    """Per-neuron coefficient rows ``(nat, aff)`` of a layer (see :mod:`eventsim.torch._core`).
+
+    Parameters
+    ----------
+    spec : LayerSpec
+    n : int
+        Number of neurons (features) of the layer.
+    dt : float
+        Step (ms).
+    tau_m, tau_syn : float or Tensor
+        Membrane / synaptic time constants (ms); tensors may require grad
+        (then ``aff`` carries the graph).  ``tau_m`` is ignored if not ``leaky``.
+    v_th, v_reset, v_rest : float or Tensor
+        Threshold, reset and resting potentials (mV); ``v_th`` may require grad.
+    tau_theta, d_theta : float or Tensor
+        Adaptation time constant (ms) and jump (mV) (``spec.adaptive``).
+    norm_input : bool
+        sinabs' ``norm_input``.
+    leaky : bool
+        False for the non-leaky ``IF`` (exact integrator only).
+
+    Returns
+    -------
+    nat : Tensor [10, n] in ``dtype`` (no grad), forward coefficients.
+    aff : Tensor [7, n] in ``dtype``, affine form for the reverse pass.
+    """
+    mode = spec.integrator
+    f64 = torch.float64
+    nat = np.zeros((_core.N_NAT, n), dtype=np.float64)
+    nat[4] = _as_f64(v_rest, n)
+    nat[5] = _as_f64(v_th, n)
+    nat[6] = _as_f64(v_reset, n)
+    if spec.adaptive:
+        nat[8] = np.exp(-dt / _as_f64(tau_theta, n))
+        nat[9] = _as_f64(d_theta, n)
+    tm = _as_t(tau_m, n, f64, device) if leaky else None
+    ts = _as_t(tau_syn, n, f64, device) if spec.synapse else None
+    vr = _as_t(v_rest, n, f64, device)
+    z = torch.zeros(n, dtype=f64, device=device)
+    native_torch = None  # rows computed with torch in the data dtype (peer arithmetic)
+    if mode == EXACT:
+        inv_m = 1.0 / _as_f64(tau_m, n) if leaky else np.zeros(n)
+        c_m = _as_f64(tau_m, n) if leaky else np.full(n, float(dt))
+        inv_s = 1.0 / _as_f64(tau_syn, n) if spec.synapse else np.zeros(n)
+        p_vv, p_vi, p_ve, _, p_ee, _ = _vec_prop(float(dt), inv_m, c_m, inv_s, inv_s)
+        nat[0] = p_vv
+        nat[7] = nat[4]
+        if spec.synapse:
+            nat[1] = p_ve
+            nat[2] = p_ee
+            nat[3] = p_vi * (1.0 - p_ee) / p_ve
+        else:
+            nat[1] = p_vi
+        # differentiable affine form
+        if leaky:
+            a_vv = torch.exp(-dt / tm)
+            a_vi_in = -torch.expm1(-dt / tm)
+            cm = tm
+        else:
+            a_vv = torch.ones(n, dtype=f64, device=device)
+            a_vi_in = torch.ones(n, dtype=f64, device=device)
+            cm = torch.full((n,), float(dt), dtype=f64, device=device)
+        if spec.synapse:
+            inv_mt = 1.0 / tm if leaky else z
+            p_ve_t = a_vv * dt / cm * _phi_t(-dt * (1.0 / ts - inv_mt))
+            p_ee_t = torch.exp(-dt / ts)
+            g_t = a_vi_in * (1.0 - p_ee_t) / p_ve_t
+            aff = [a_vv, p_ve_t, z, vr * (1.0 - a_vv), p_ee_t, g_t]
+        else:
+            aff = [a_vv, z, a_vi_in, vr * (1.0 - a_vv), z, z]
+    elif mode == EULER:
+        c = dt / tm
+        native_torch = {0: (dt / 1000.0) * torch.as_tensor(1000.0 / _as_f64(tau_m, n), dtype=dtype)}
+        if spec.synapse:
+            native_torch[1] = (-(dt / 1000.0)) * torch.as_tensor(1000.0 / _as_f64(tau_syn, n), dtype=dtype)
+            cs = dt / ts
+            aff = [1.0 - c, c, c, c * vr, 1.0 - cs, 1.0 - cs]
+        else:
+            aff = [1.0 - c, z, c, c * vr, z, z]
+    elif mode == SNNTORCH:
+        beta = torch.exp(-dt / tm)
+        native_torch = {0: torch.as_tensor(np.exp(-dt / _as_f64(tau_m, n)), dtype=dtype).clamp(0, 1)}
+        aff = [beta, z, torch.ones_like(z), z, z, z]
+    elif mode == SPIKINGJELLY:
+        tau = tm / dt
+        nat[0] = _as_f64(tau_m, n) / dt
+        aff = [1.0 - 1.0 / tau, z, 1.0 / tau, vr / tau, z, z]
+    else:  # SINABS
+        a_m = torch.exp(-1.0 / (tm / dt))
+        a_m_nat = torch.exp(-1.0 / torch.as_tensor(_as_f64(tau_m, n) / dt, dtype=torch.float32)).to(dtype)
+        native_torch = {0: a_m_nat, 1: (1 - a_m_nat) if norm_input else torch.ones(n, dtype=dtype)}
+        k = (1.0 - a_m) if norm_input else torch.ones_like(a_m)
+        if spec.synapse:
+            a_s = torch.exp(-1.0 / (ts / dt))
+            native_torch[2] = torch.exp(
+                -1.0 / torch.as_tensor(_as_f64(tau_syn, n) / dt, dtype=torch.float32)).to(dtype)
+            aff = [a_m, k * a_s, k * a_s, z, a_s, a_s]
+        else:
+            aff = [a_m, z, k, z, z, z]
+    nat_t = torch.as_tensor(nat).to(dtype)
+    if native_torch:
+        for row, val in native_torch.items():
+            nat_t[row] = val.detach().to("cpu", dtype)
+    aff = torch.stack(list(aff) + [_as_t(v_th, n, f64, device)]).to(dtype)
+    return nat_t.to(device), aff
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+def _threads():
+    """Numba threads follow torch's intra-op thread count (capped at Numba's pool)."""
+    want = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    if numba.get_num_threads() != want:
+        numba.set_num_threads(want)
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+def _empty(shape, like, dtype=None):
+    return torch.empty(shape, dtype=dtype or like.dtype, device=like.device)
+
+
+_EMPTY3 = (0, 0, 0)
+
+
+def _cuda():
+    from . import _cuda as mod
+
+    return mod
+
+
+class _FeedForward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, v0, i0, th0, aff, r0, nat, spec, record_v):
+        T, B, N = x.shape
+        cfg = spec.cfg()
+        spikes = torch.empty_like(x)
+        vtr = _empty((T, B, N) if record_v else _EMPTY3, x)
+        vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
+        rT = _empty((B, N), x, torch.int32)
+        if x.is_cuda:
+            _cuda().ff_forward(x, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT)
+        else:
+            _threads()
+            from . import _cpu
+
+            _cpu.ff_forward(_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), cfg, CPU_BLOCK,
+                            _np(spikes), _np(vtr), _np(vT), _np(iT), _np(rT), _np(thT))
+        ctx.save_for_backward(x, v0, i0, r0, th0, nat, aff)
+        ctx.spec = spec
+        ctx.mark_non_differentiable(rT)
+        ctx.set_materialize_grads(False)
+        return spikes, vT, iT, thT, rT, vtr
+
+    @staticmethod
+    def backward(ctx, gs, gvT, giT, gthT, grT, gvtr):
+        x, v0, i0, r0, th0, nat, aff = ctx.saved_tensors
+        spec = ctx.spec
+        T, B, N = x.shape
+        z2 = lambda g: torch.zeros((B, N), dtype=x.dtype, device=x.device) if g is None else g.contiguous()  # noqa
+        gs = torch.zeros_like(x) if gs is None else gs.contiguous()
+        gvtr = _empty(_EMPTY3, x) if gvtr is None else gvtr.contiguous()
+        gvT, giT, gthT = z2(gvT), z2(giT), z2(gthT)
+        want_par = ctx.needs_input_grad[4]
+        gx = torch.empty_like(x)
+        gv0, gi0, gth0 = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
+        dpar = torch.zeros((_core.N_AFF, B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
+        cfg = spec.cfg()
+        if x.is_cuda:
+            _cuda().ff_backward(x, v0, i0, r0, th0, nat, aff, cfg, spec.alpha, gs, gvtr, gvT, giT, gthT,
+                                gx, gv0, gi0, gth0, dpar)
+        else:
+            _threads()
+            from . import _cpu
+
+            _cpu.ff_backward(_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), _np(aff), cfg, CPU_BLOCK,
+                             spec.alpha, _np(gs), _np(gvtr), _np(gvT), _np(giT), _np(gthT), _np(gx), _np(gv0),
+                             _np(gi0), _np(gth0), _np(dpar))
+        gaff = dpar.sum(1) if want_par else None
+        return gx, gv0, gi0, gth0, gaff, None, None, None, None
+
+
+class _Recurrent(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, record_v):
+        T, B, N = x.shape
+        cfg = spec.cfg()
+        need = any(ctx.needs_input_grad)
+        want_par = ctx.needs_input_grad[6]
+        wt = w_rec.detach().t().contiguous()
+        spikes = torch.empty_like(x)
+        vtr = _empty((T, B, N) if record_v else _EMPTY3, x)
+        vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
+        rT = _empty((B, N), x, torch.int32)
+        full = (T, B, N)
+        s_vp = _empty(full if need else _EMPTY3, x)
+        s_vpo = _empty(full if need else _EMPTY3, x)
+        s_thr = _empty(full if (need and spec.adaptive) else _EMPTY3, x)
+        s_rf = _empty(full if (need and spec.ref_steps > 0) else _EMPTY3, x, torch.int8)
+        s_i = _empty(full if (need and spec.synapse and want_par) else _EMPTY3, x)
+        s_xt = _empty(full if (need and want_par) else _EMPTY3, x)
+        args = (x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr,
+                s_rf, s_xt)
+        if x.is_cuda:
+            _cuda().rec_forward(*args)
+        else:
+            _threads()
+            from . import _cpu
+
+            _cpu.rec_forward(*[a if isinstance(a, np.ndarray) else _np(a) for a in args])
+        ctx.save_for_backward(x, w_rec, z0, v0, i0, th0, nat, aff, spikes, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt)
+        ctx.spec = spec
+        ctx.mark_non_differentiable(rT)
+        ctx.set_materialize_grads(False)
+        return spikes, vT, iT, thT, rT, vtr
+
+    @staticmethod
+    def backward(ctx, gs, gvT, giT, gthT, grT, gvtr):
+        x, w_rec, z0, v0, i0, th0, nat, aff, spikes, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt = ctx.saved_tensors
+        spec = ctx.spec
+        T, B, N = x.shape
+        z2 = lambda g: torch.zeros((B, N), dtype=x.dtype, device=x.device) if g is None else g.contiguous()  # noqa
+        gs = torch.zeros_like(x) if gs is None else gs.contiguous()
+        gvtr = _empty(_EMPTY3, x) if gvtr is None else gvtr.contiguous()
+        gvT, giT, gthT = z2(gvT), z2(giT), z2(gthT)
+        want_par = ctx.needs_input_grad[6]
+        wt = w_rec.detach().t().contiguous()
+        gx = torch.empty_like(x)
+        gv0, gi0, gth0, gz0 = (_empty((B, N), x) for _ in range(4))
+        dpar = torch.zeros((_core.N_AFF, B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
+        xt = s_xt if want_par else x
+        args = (xt, wt, v0, i0, th0, nat, aff, spec.cfg(), spec.alpha, s_vp, s_vpo, s_i, s_thr, s_rf, spikes,
+                gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar)
+        if x.is_cuda:
+            _cuda().rec_backward(*args)
+        else:
+            _threads()
+            from . import _cpu
+
+            _cpu.rec_backward(*[a if isinstance(a, (np.ndarray, float)) else _np(a) for a in args])
+        gw = None
+        if ctx.needs_input_grad[1]:
+            zprev = torch.cat([z0.unsqueeze(0), spikes[:-1]], 0).reshape(T * B, N)
+            gw = gx.reshape(T * B, N).t() @ zprev
+        gaff = dpar.sum(1) if want_par else None
+        return gx, gw, gz0, gv0, gi0, gth0, gaff, None, None, None, None
+
+
+# ---------------------------------------------------------------------------------------------
+# public functional API
+# ---------------------------------------------------------------------------------------------
+def _prepare(x, state, spec, recurrent=False):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ValueError(f"x must have shape [T, B, ...], got {tuple(x.shape)}")
+    if x.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+    T, B = x.shape[0], x.shape[1]
+    feat = tuple(x.shape[2:])
+    N = int(np.prod(feat)) if feat else 1
+    xf = x.reshape(T, B, N).contiguous()
+    dev, dt = x.device, x.dtype
+
+    def get(name, default, dtype=dt):
+        t = getattr(state, name) if state is not None else None
+        if t is None:
+            return torch.full((B, N), default, dtype=dtype, device=dev)
+        if t.shape[0] != B or t.numel() != B * N:
+            raise ValueError(f"state.{name} has shape {tuple(t.shape)}; expected {(B,) + feat}")
+        return t.to(device=dev, dtype=dtype).reshape(B, N).contiguous()
+
+    return xf, (T, B, N, feat), get
+
+
+def _finish(spikes, vT, iT, thT, rT, vtr, shape, spec, z_last=None):
+    T, B, N, feat = shape
+    out = spikes.reshape((T, B) + feat)
+    st = NeuronState(
+        v=vT.reshape((B,) + feat),
+        i=iT.reshape((B,) + feat) if spec.synapse else None,
+        refr=rT.reshape((B,) + feat) if spec.ref_steps > 0 else None,
+        theta=thT.reshape((B,) + feat) if spec.adaptive else None,
+        z=z_last)
+    vtr = vtr.reshape((T, B) + feat) if vtr.numel() else None
+    return out, st, vtr
+
+
+def neuron_layer(x, state, nat, aff, spec, v_init=0.0, record_v=False):
+    """Run a feed-forward layer of point neurons over a whole sequence.
+
+    Parameters
+    ----------
+    x : Tensor [T, B, ...], float32 or float64
+        Input of every step (time first), CPU or CUDA.
+    state : NeuronState or None
+        Initial state; None starts from ``v = v_init``, zero current,
+        not refractory, no adaptation.
+    nat, aff : Tensor
+        Coefficients from :func:`coefficients` (``aff`` may require grad).
+    spec : LayerSpec
+    v_init : float or Tensor
+        Initial membrane potential when ``state`` is None (mV).
+    record_v : bool
+        Also return the membrane after every step.
+
+    Returns
+    -------
+    spikes : Tensor [T, B, ...]
+    state : NeuronState
+    v : Tensor [T, B, ...] or None
+    """
+    xf, shape, get = _prepare(x, state, spec)
+    T, B, N, feat = shape
+    v0 = _init_v(state, v_init, B, N, x) if (state is None or state.v is None) else get("v", 0.0)
+    i0 = get("i", 0.0)
+    r0 = get("refr", 0, torch.int32)
+    th0 = get("theta", 0.0)
+    nat = nat.to(device=x.device, dtype=x.dtype).contiguous()
+    aff = aff.to(device=x.device, dtype=x.dtype)
+    spikes, vT, iT, thT, rT, vtr = _FeedForward.apply(xf, v0, i0, th0, aff, r0, nat, spec, bool(record_v))
+    return _finish(spikes, vT, iT, thT, rT, vtr, shape, spec)
+
+
+def recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=0.0, record_v=False):
+    """Run a recurrent layer: the input of step ``t`` is ``x[t] + z[t-1] @ w_rec.T``.
+
+    ``x`` is ``[T, B, N]`` (already projected by the input weights),
+    ``w_rec`` is ``[N, N]`` (row: target, column: source).  Otherwise as
+    :func:`neuron_layer`; the returned state carries the last spikes ``z``.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"x must have shape [T, B, N] for a recurrent layer, got {tuple(x.shape)}")
+    xf, shape, get = _prepare(x, state, spec, recurrent=True)
+    T, B, N, feat = shape
+    if tuple(w_rec.shape) != (N, N):
+        raise ValueError(f"w_rec has shape {tuple(w_rec.shape)}; expected {(N, N)}")
+    v0 = _init_v(state, v_init, B, N, x) if (state is None or state.v is None) else get("v", 0.0)
+    z0 = get("z", 0.0)
+    i0 = get("i", 0.0)
+    r0 = get("refr", 0, torch.int32)
+    th0 = get("theta", 0.0)
+    nat = nat.to(device=x.device, dtype=x.dtype).contiguous()
+    aff = aff.to(device=x.device, dtype=x.dtype)
+    w = w_rec.to(dtype=x.dtype)
+    spikes, vT, iT, thT, rT, vtr = _Recurrent.apply(xf, w, z0, v0, i0, th0, aff, r0, nat, spec, bool(record_v))
+    return _finish(spikes, vT, iT, thT, rT, vtr, shape, spec, z_last=spikes[-1] if T > 0 else z0)
+
+
+def _init_v(state, v_init, B, N, x):
+    if isinstance(v_init, torch.Tensor):
+        return v_init.to(device=x.device, dtype=x.dtype).reshape(-1).expand(N).expand(B, N).contiguous()
+    return torch.full((B, N), float(v_init), dtype=x.dtype, device=x.device)
+
+
+__all__ = ["NeuronState", "LayerSpec", "make_spec", "coefficients", "neuron_layer", "recurrent_layer",
+           "INTEGRATORS", "RESETS"]

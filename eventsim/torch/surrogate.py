@@ -1,0 +1,92 @@
+r"""Surrogate derivatives of the spike threshold, selectable by name.
+
+The forward pass of every layer is the exact Heaviside step
+:math:`z = H(u)` with :math:`u = v - \vartheta` (membrane potential minus
+effective threshold, in the layer's voltage unit).  Backward replaces
+:math:`H'(u)` by one of the functions below; ``alpha`` is its parameter.
+
+==================== ======================================================= =============== =========================================
+name                 :math:`\partial z / \partial u`                          default alpha   the same as
+==================== ======================================================= =============== =========================================
+``"superspike"``     :math:`1 / (\alpha |u| + 1)^2`                           1               norse ``"super"`` (alpha = 1; norse ignores
+                                                                                              its own alpha); snnTorch ``fast_sigmoid``
+                                                                                              (alpha = slope, default 25)
+``"sigmoid"``        :math:`\alpha\,\sigma(\alpha u)(1 - \sigma(\alpha u))`   4               SpikingJelly ``Sigmoid`` (alpha 4),
+                                                                                              snnTorch ``sigmoid`` (slope 25)
+``"single_exponential"`` :math:`\alpha\, e^{-\alpha |u|}`                     2               sinabs ``SingleExponential`` with
+                                                                                              alpha = 1 / (threshold * grad_width)
+``"triangle"``       :math:`\alpha \max(0, 1 - |u|)`                          1               norse ``"triangle"``
+``"atan"``           :math:`\frac{\alpha/2}{1 + (\frac{\pi}{2}\alpha u)^2}`     2               snnTorch ``atan`` (its default surrogate),
+                                                                                              SpikingJelly ``ATan``
+``"straight_through"`` :math:`1`                                              (unused)        snnTorch ``straight_through_estimator``
+==================== ======================================================= =============== =========================================
+
+The functions are scalar Numba functions (``surrogate_grad``) called from
+the fused backward kernels, on CPU and as CUDA device functions.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+SUPERSPIKE = 0
+SIGMOID = 1
+SINGLE_EXPONENTIAL = 2
+TRIANGLE = 3
+ATAN = 4
+STRAIGHT_THROUGH = 5
+
+#: name -> (code, default alpha)
+SURROGATES = {
+    "superspike": (SUPERSPIKE, 1.0),
+    "sigmoid": (SIGMOID, 4.0),
+    "single_exponential": (SINGLE_EXPONENTIAL, 2.0),
+    "triangle": (TRIANGLE, 1.0),
+    "atan": (ATAN, 2.0),
+    "straight_through": (STRAIGHT_THROUGH, 1.0),
+}
+
+_HALF_PI = 0.5 * math.pi
+
+
+def resolve(name, alpha=None):
+    """Return ``(code, alpha)`` for a surrogate name; ``alpha=None`` picks its default.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or a non-finite / non-positive ``alpha``.
+    """
+    if name not in SURROGATES:
+        raise ValueError(f"surrogate={name!r} must be one of {sorted(SURROGATES)}")
+    code, default = SURROGATES[name]
+    if alpha is None:
+        alpha = default
+    try:
+        alpha = float(alpha)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha={alpha!r} must be a number") from None
+    if not (math.isfinite(alpha) and alpha > 0.0):
+        raise ValueError(f"alpha={alpha!r} must be a finite number > 0")
+    return code, alpha
+
+
+@njit(inline="always", cache=True)
+def surrogate_grad(code, alpha, u):
+    """Surrogate derivative ``dz/du`` of the surrogate ``code`` at ``u`` (see the module table)."""
+    if code == SUPERSPIKE:
+        d = alpha * abs(u) + 1.0
+        return 1.0 / (d * d)
+    if code == SIGMOID:
+        s = 1.0 / (1.0 + math.exp(-alpha * u))
+        return alpha * s * (1.0 - s)
+    if code == SINGLE_EXPONENTIAL:
+        return alpha * math.exp(-alpha * abs(u))
+    if code == TRIANGLE:
+        return alpha * max(0.0, 1.0 - abs(u))
+    if code == ATAN:
+        w = _HALF_PI * alpha * u
+        return 0.5 * alpha / (1.0 + w * w)
+    return 1.0
