@@ -1,0 +1,44 @@
+"""Same seed => bit-identical spikes and state with 1, 2 and 3 threads."""
+
+import os
+import subprocess
+import sys
+
+SCRIPT = r"""
+import hashlib, numpy as np, eventsim as es
+net = es.Network(dt=0.1, seed=11)
+m1 = es.LIF(tau_m=20.0, c_m=1.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
+m2 = es.LIF(tau_m=10.0, c_m=250.0, v_th=15.0, t_ref=1.0, tau_syn_ex=2.0, tau_syn_in=4.0)
+a = net.population(300, m1, v_init=es.Uniform(0.0, 20.0))
+b = net.population(200, m2, v_init=es.Uniform(0.0, 15.0))
+net.connect(a, a | b, es.FixedInDegree(40), weight=es.Normal(0.4, 0.1), delay=es.Uniform(0.1, 2.0))
+net.connect(b, a, es.FixedProbability(0.1), weight=-1.5, delay=0.7)
+net.connect(a, b, es.FixedProbability(0.1), weight=es.Normal(30.0, 10.0), delay=1.2)
+net.connect(b, b, es.FixedProbability(0.1), weight=-120.0, delay=0.4)
+noise = net.poisson(500, rate=15000.0)
+net.connect(noise, a | b, es.OneToOne(), weight=np.r_[np.full(300, 0.1), np.full(200, 20.0)], delay=0.1)
+sp = net.record_spikes(a | b)
+vm = net.record_state(b[::10], "v")
+net.run(150.0)
+net.run(50.0)
+h = hashlib.sha256()
+for x in (sp.steps, sp.senders, vm.values, net._plan.state.v, net._plan.state.i_ex, net._plan.ring):
+    h.update(np.ascontiguousarray(x).tobytes())
+import numba
+print(numba.get_num_threads(), len(sp), h.hexdigest())
+"""
+
+
+def run_with(threads):
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    n, count, digest = out.stdout.split()
+    assert int(n) == threads
+    return int(count), digest
+
+
+def test_thread_count_does_not_change_results():
+    results = {t: run_with(t) for t in (1, 2, 3)}
+    assert results[1][0] > 1000
+    assert results[1] == results[2] == results[3], results
