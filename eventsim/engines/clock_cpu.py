@@ -177,10 +177,19 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
                 c += u > src.cdf[cls, k]
         else:
             c = poisson_ptrs(lam, k0, k1, s, ch)
-        if c > 0:
-            snd = src.pois_sender[j]
+        snd = src.pois_sender[j]
+        a = conn.row_split[snd, t]
+        b = conn.row_split[snd, t + 1]
+        if b - a == 1:
+            # one synapse (e.g. OneToOne input): branch-free; adding 0.0 changes nothing
+            idx = base + conn.syn_off[a]
+            if idx >= LC:
+                idx -= LC
+            ring[idx] += c * conn.syn_w[a]
+            ext += c
+        elif c > 0:
             _deliver(snd, t, float(c), base, conn, ring, LC)
-            ext += c * (conn.row_split[snd, t + 1] - conn.row_split[snd, t])
+            ext += c * (b - a)
     work.ext[t] += ext
     # ---- neuron update, threshold, reset (arrays bound to locals so LLVM keeps them in registers)
     K = pr.p_theta.shape[1]
