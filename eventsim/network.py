@@ -492,6 +492,28 @@ class Network:
             self._plan = build_plan(self)
         self._plan.advance(n_steps)
 
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path):
+        """Write the complete simulation state to ``path`` (atomic; see :mod:`eventsim.checkpoint`).
+
+        ``Network.load(path)`` in any process continues exactly where this
+        network stands: ``run(T1); save; load; run(T2)`` is bit-identical to
+        ``run(T1 + T2)``.
+        """
+        from . import checkpoint
+
+        checkpoint.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Restore a Network saved with :meth:`save`; its recorders are in ``net.recorders``."""
+        from . import checkpoint
+
+        net = checkpoint.load(path)
+        if not isinstance(net, cls):
+            raise checkpoint.CheckpointError(f"{path}: does not hold a Network")
+        return net
+
     def __repr__(self):
         return (f"Network(dt={self.dt}, seed={self.seed}, {self._n_neurons} neurons, "
                 f"{sum(len(p) for p in self.projections)} connections, t={self.t} ms)")

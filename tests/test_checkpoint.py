@@ -1,0 +1,119 @@
+"""Checkpoint and resume: bit-identical continuation, atomic writes, corruption refused."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import eventsim as es
+from eventsim.checkpoint import CheckpointError
+
+BUILD = r"""
+import numpy as np, eventsim as es
+def build():
+    net = es.Network(dt=0.1, seed=21)
+    m1 = es.LIF(tau_m=20.0, c_m=1.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
+    m2 = es.ALIF(tau_m=10.0, c_m=250.0, v_th=15.0, t_ref=1.0, tau_syn_ex=2.0, tau_syn_in=4.0,
+                 tau_theta=(30.0,), d_theta=(0.5,))
+    a = net.population(200, m1, v_init=es.Uniform(0.0, 20.0))
+    b = net.population(100, m2, v_init=es.Uniform(0.0, 15.0))
+    net.connect(a, a | b, es.FixedInDegree(30), weight=es.Normal(0.4, 0.1), delay=es.Uniform(0.1, 3.0))
+    net.connect(b, a, es.FixedProbability(0.1), weight=-1.5, delay=0.7)
+    net.connect(a, b, es.FixedProbability(0.1), weight=40.0, delay=1.2)
+    noise = net.poisson(300, rate=15000.0)
+    net.connect(noise, a | b, es.OneToOne(), weight=np.r_[np.full(200, 0.1), np.full(100, 25.0)], delay=0.1)
+    stim = net.spike_source([0, 0, 1], [30.0, 75.0, 120.0])
+    net.connect(stim, a[:2], es.AllToAll(), weight=5.0, delay=0.5)
+    net.record_spikes(a | b)
+    net.record_state(b[::9], "v", interval=0.5)
+    return net
+"""
+
+
+def _build():
+    ns = {}
+    exec(BUILD, ns)
+    return ns["build"]()
+
+
+def _result(net):
+    sp, vm = net.recorders
+    return sp.steps, sp.senders, vm.values, vm.steps, net._plan.state.v
+
+
+def test_save_load_in_fresh_process_is_bit_identical(tmp_path):
+    ref = _build()
+    ref.run(150.0)
+    path = tmp_path / "net.ckpt"
+    net = _build()
+    net.run(60.0)
+    net.save(path)
+    code = BUILD + f"""
+import sys
+net = es.Network.load({str(path)!r})
+assert net.t == 60.0, net.t
+net.run(90.0)
+sp, vm = net.recorders
+np.savez({str(tmp_path / 'out.npz')!r}, steps=sp.steps, senders=sp.senders, values=vm.values, vsteps=vm.steps,
+         v=net._plan.state.v)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    got = np.load(tmp_path / "out.npz")
+    expect = _result(ref)
+    assert len(expect[0]) > 500
+    for key, e in zip(("steps", "senders", "values", "vsteps", "v"), expect):
+        np.testing.assert_array_equal(got[key], e)
+
+
+def test_save_before_first_run(tmp_path):
+    net = _build()
+    net.save(tmp_path / "a.ckpt")
+    again = es.Network.load(tmp_path / "a.ckpt")
+    again.run(20.0)
+    net.run(20.0)
+    np.testing.assert_array_equal(_result(again)[0], _result(net)[0])
+
+
+def test_corrupted_and_truncated_files_are_refused(tmp_path):
+    net = _build()
+    net.run(5.0)
+    path = tmp_path / "n.ckpt"
+    net.save(path)
+    data = path.read_bytes()
+    bad = bytearray(data)
+    bad[len(bad) // 2] ^= 0xFF
+    (tmp_path / "corrupt.ckpt").write_bytes(bytes(bad))
+    with pytest.raises(CheckpointError, match="checksum"):
+        es.Network.load(tmp_path / "corrupt.ckpt")
+    (tmp_path / "short.ckpt").write_bytes(data[: len(data) - 100])
+    with pytest.raises(CheckpointError, match="truncated"):
+        es.Network.load(tmp_path / "short.ckpt")
+    (tmp_path / "tiny.ckpt").write_bytes(data[:10])
+    with pytest.raises(CheckpointError, match="truncated"):
+        es.Network.load(tmp_path / "tiny.ckpt")
+    (tmp_path / "other.ckpt").write_bytes(b"hello world" * 10)
+    with pytest.raises(CheckpointError, match="not an eventsim checkpoint"):
+        es.Network.load(tmp_path / "other.ckpt")
+    with pytest.raises(CheckpointError, match="no such"):
+        es.Network.load(tmp_path / "missing.ckpt")
+
+
+def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    net = _build()
+    path = tmp_path / "n.ckpt"
+    net.save(path)
+    before = path.read_bytes()
+    net.run(5.0)
+    import eventsim.checkpoint as ck
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ck.os, "fsync", boom)
+    with pytest.raises(OSError, match="disk full"):
+        net.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["n.ckpt"]
