@@ -475,11 +475,25 @@ class Network:
         return rec
 
     # ------------------------------------------------------------------ running
-    def run(self, duration):
+    def run(self, duration, progress=None):
         """Advance the simulation by ``duration`` ms (a multiple of dt, >= 0).
 
         Calling ``run(T1)`` then ``run(T2)`` gives exactly the same result as
         ``run(T1 + T2)``.
+
+        Parameters
+        ----------
+        duration : float
+            Biological time to simulate (ms).
+        progress : bool or None
+            Show a progress bar (biological time, real-time factor; needs
+            tqdm).  None: only for runs of 10 s or more on a terminal.
+
+        Raises
+        ------
+        FloatingPointError
+            If the state becomes NaN or infinite; the network is left in its
+            last finite state, with the population, neuron and time named.
         """
         if isinstance(duration, bool) or not isinstance(duration, numbers.Real) or not math.isfinite(duration):
             raise ValueError(f"duration={duration!r} must be a finite number of ms")
@@ -490,7 +504,7 @@ class Network:
             from .engines.plan import build_plan
 
             self._plan = build_plan(self)
-        self._plan.advance(n_steps)
+        self._plan.advance(n_steps, progress)
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path):

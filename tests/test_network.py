@@ -198,3 +198,26 @@ def test_synaptic_event_count():
     sp = net.record_spikes(a)
     net.run(20.0)
     assert net.synaptic_events == (3 * len(sp), 0)
+
+
+def test_non_finite_state_stops_at_last_finite_state():
+    net = es.Network(dt=0.1)
+    ok = net.population(3, es.LIF(v_th=15.0, i_e=100.0), label="fine")
+    bad = net.population(2, es.LIF(tau_syn_ex=2.0, tau_syn_in=2.0), label="exploding")
+    src = net.spike_source([0, 1], [3.0, 3.0])    # two huge currents arrive together: I_ex = inf
+    net.connect(src, bad[1], es.AllToAll(), weight=1.0e308, delay=0.1)
+    vm = net.record_state(ok | bad, "v")
+    with pytest.raises(FloatingPointError, match=r"exploding.*neuron 1 .*t = 3.1 ms"):
+        net.run(10.0)
+    assert net.t == pytest.approx(3.0)
+    assert np.isfinite(net._plan.state.v).all()
+    assert vm.values.shape == (30, 5)
+
+
+def test_progress_bar_option_runs():
+    pytest.importorskip("tqdm")
+    net = es.Network(dt=0.1)
+    net.population(3, es.LIF(i_e=500.0))
+    net.run(5.0, progress=True)
+    net.run(5.0, progress=False)
+    assert net.step == 100

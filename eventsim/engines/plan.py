@@ -93,41 +93,105 @@ class ClockPlan:
             if a <= step < b:
                 np.add.at(i_dc, targets, currents)
 
-    def advance(self, n_steps):
+    # ------------------------------------------------------------------ running
+    def _snapshot(self):
+        st = self.state
+        return ([a.copy() for a in st], self.ring.copy(), self.pend.copy(), self.pend_n.copy(),
+                self.sources.ss_ptr.copy(), self.counters.copy(), self.net._step)
+
+    def _restore(self, snap):
+        arrays, ring, pend, pend_n, ss_ptr, counters, step = snap
+        for dst, src in zip(self.state, arrays):
+            dst[...] = src
+        self.ring[:] = ring
+        self.pend[:] = pend
+        self.pend_n[:] = pend_n
+        self.sources.ss_ptr[:] = ss_ptr
+        self.counters[:] = counters
+        self.work.ext[:] = 0
+        self.net._step = step
+
+    def _finite(self):
+        st = self.state
+        return bool(np.isfinite(st.v).all() and np.isfinite(st.i_ex).all() and np.isfinite(st.i_in).all()
+                    and np.isfinite(st.theta).all())
+
+    def _raise_non_finite(self, snap):
+        """Name the first non-finite neuron, restore ``snap`` and raise."""
+        st = self.state
+        bad = ~(np.isfinite(st.v) & np.isfinite(st.i_ex) & np.isfinite(st.i_in)
+                & np.isfinite(st.theta).all(axis=1))
+        n = int(np.flatnonzero(bad)[0])
+        self._restore(snap)
+        pop = next(p for p in self.net.populations if p.offset <= n < p.offset + p.n)
+        t = (self.net._step + 1) * self.net.dt
+        raise FloatingPointError(
+            f"non-finite state in population {pop!r}, neuron {n - pop.offset} (network index {n}) in the "
+            f"step ending at t = {t} ms; the network is left at t = {self.net.t} ms, its last finite state")
+
+    def _chunk(self, run, s, end):
+        """Run steps s..end once; return (reached, recording)."""
+        self._apply_dc(s)
+        counts = (end // self.rec_k) - (s // self.rec_k)
+        sizes = counts * np.diff(self.rec_ptr)
+        off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        rec = cc.Recording(self.spk_flag, self.spk_buf_step, self.spk_buf_id, np.zeros(1, np.int64),
+                           self.rec_var, self.rec_k, self.rec_ptr, self.rec_idx, off[:-1].copy(),
+                           np.zeros(self.rec_var.size, np.int64), np.zeros(int(off[-1])), self.counters)
+        reached = int(run(s, end, self.L, self.C, self.params, self.state, self.conn, self.ring,
+                          self.sources, rec, self.work, self.n_flag))
+        return reached, rec
+
+    def _commit(self, s, reached, rec):
+        self.counters[1] += self.work.ext.sum()
+        self.work.ext[:] = 0
+        self._collect(s, reached, rec)
+        self.net._step = reached
+
+    def advance(self, n_steps, progress=None):
+        """Simulate ``n_steps`` steps.
+
+        A NaN or infinity in the neuron state stops the run with a
+        FloatingPointError naming the population, neuron and time; the
+        network is left in its last finite state (recorders included).
+        """
         net = self.net
         T = numba.get_num_threads()
         if T != self.T and not (T > self.T and self.T == self.params.pid.size):
             self._partition(T)
         run = cc.run_clock_serial if self.T == 1 else cc.run_clock_parallel
         target = net._step + n_steps
-        while net._step < target:
-            s = net._step
-            end = min(target, s + config.CHUNK_STEPS)
-            for e in self._dc_edges:
-                if s < e < end:
-                    end = e
-                    break
-            self._apply_dc(s)
-            # state recorder buffers for stamps s+1 .. end
-            counts = (end // self.rec_k) - (s // self.rec_k)
-            sizes = counts * np.diff(self.rec_ptr)
-            off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-            rec_buf = np.zeros(int(off[-1]))
-            rec_cnt = np.zeros(self.rec_var.size, np.int64)
-            spk_n = np.zeros(1, np.int64)
-            rec = cc.Recording(self.spk_flag, self.spk_buf_step, self.spk_buf_id, spk_n, self.rec_var,
-                               self.rec_k, self.rec_ptr, self.rec_idx, off[:-1].copy(), rec_cnt, rec_buf,
-                               self.counters)
-            reached = int(run(s, end, self.L, self.C, self.params, self.state, self.conn, self.ring,
-                              self.sources, rec, self.work, self.n_flag))
-            self.counters[1] += self.work.ext.sum()
-            self.work.ext[:] = 0
-            self._collect(s, reached, rec)
-            net._step = reached
-            if reached < end:  # the spike buffer could have overflowed: grow it
-                new = 2 * self.spk_buf_step.size
-                self.spk_buf_step = np.zeros(new, np.int64)
-                self.spk_buf_id = np.zeros(new, np.int64)
+        bar = _progress(net, n_steps, progress)
+        try:
+            while net._step < target:
+                s = net._step
+                end = min(target, s + config.CHUNK_STEPS)
+                for e in self._dc_edges:
+                    if s < e < end:
+                        end = e
+                        break
+                snap = self._snapshot()
+                reached, rec = self._chunk(run, s, end)
+                if not self._finite():
+                    # replay the chunk step by step to stop at the last finite state
+                    self._restore(snap)
+                    while True:
+                        snap = self._snapshot()
+                        s1 = net._step
+                        reached, rec = self._chunk(run, s1, s1 + 1)
+                        if not self._finite():
+                            self._raise_non_finite(snap)
+                        self._commit(s1, reached, rec)
+                self._commit(s, reached, rec)
+                if bar is not None:
+                    bar.update(reached - s)
+                if reached < end:  # the spike buffer could have overflowed: grow it
+                    new = 2 * self.spk_buf_step.size
+                    self.spk_buf_step = np.zeros(new, np.int64)
+                    self.spk_buf_id = np.zeros(new, np.int64)
+        finally:
+            if bar is not None:
+                bar.close()
 
     def _collect(self, s, reached, rec):
         m = int(rec.spk_n[0])
@@ -143,6 +207,33 @@ class ClockPlan:
             k = r.interval_steps
             first = (s // k + 1) * k
             r._append(np.arange(first, first + c * k, k, dtype=np.int64), vals.copy())
+
+
+def _progress(net, n_steps, progress):
+    """A tqdm bar over steps for long runs on a terminal (``progress=None``), or as asked."""
+    import sys
+
+    if progress is None:
+        progress = n_steps * net.dt >= 10_000.0 and sys.stderr.isatty()
+    if not progress:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    import time
+
+    start = time.perf_counter()
+    t0 = net.t
+
+    class _Bar(tqdm):
+        def update(self, n=1):
+            super().update(n)
+            wall = time.perf_counter() - start
+            bio = net.t - t0
+            self.set_postfix_str(f"t={net.t / 1000:.1f} s bio, rtf={wall / max(bio * 1e-3, 1e-12):.2f}")
+
+    return _Bar(total=n_steps, unit="step", unit_scale=True, desc="eventsim", leave=False)
 
 
 def build_plan(net):
