@@ -141,6 +141,49 @@ class Projection:
         return f"Projection({len(self)} connections)"
 
 
+#: Bytes held per connection by a Projection (pre, post, weight as int64/float64, delay)
+#: while it is built, and by the engine plan build (its temporaries included).
+_BYTES_PER_CONNECTION = 40
+_BYTES_PER_SYNAPSE_BUILD = 48
+
+
+def available_memory():
+    """Bytes of memory available to this process (MemAvailable on Linux), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _expected_connections(rule, n_pre, n_post):
+    from .connectivity import AllToAll, FixedInDegree, FixedProbability, FromArrays, OneToOne
+
+    if isinstance(rule, FixedInDegree):
+        return n_post * int(rule.k)
+    if isinstance(rule, FixedProbability):
+        p = float(rule.p)
+        n = n_pre * n_post
+        return int(n * p + 5 * (n * p * (1 - p)) ** 0.5)
+    if isinstance(rule, AllToAll):
+        return n_pre * n_post
+    if isinstance(rule, OneToOne):
+        return n_post
+    if isinstance(rule, FromArrays):
+        return rule.pre.size
+    return 0
+
+
+def _guard_memory(what, need):
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise MemoryError(f"{what} needs about {need / 2**30:.2f} GiB but only {avail / 2**30:.2f} GiB "
+                          "of memory is available; nothing was allocated")
+
+
 def _values(name, value, n, rng, allow_negative=True):
     """Scalar / array / Distribution -> float64 array of length n, all finite."""
     if isinstance(value, Distribution):
@@ -174,8 +217,10 @@ class Network:
         Time step (ms), > 0.
     seed : int
         Seed of every random draw (connectivity, distributions, Poisson input).
-    backend : {"cpu"}
-        Where the engine runs.
+    backend : {"cpu", "cuda"}
+        Where the engine runs.  "cuda" needs numba-cuda and a CUDA GPU (or
+        ``NUMBA_ENABLE_CUDASIM=1`` for numba-cuda's simulator); it gives
+        bit-identical results to "cpu" in float64.
     engine : {"clock"}
         Simulation scheme.
     weight_dtype : {"float64", "float32"}
@@ -198,7 +243,11 @@ class Network:
         if backend not in ("cpu", "cuda"):
             raise ValueError(f"backend={backend!r} must be 'cpu' or 'cuda'")
         if backend == "cuda":
-            raise NotImplementedError("backend='cuda' is not available in this version of eventsim")
+            from .engines.clock_cuda import unavailable_reason
+
+            reason = unavailable_reason()
+            if reason is not None:
+                raise RuntimeError(f"backend='cuda' is not usable here: {reason}")
         if engine not in ("clock", "event"):
             raise ValueError(f"engine={engine!r} must be 'clock' or 'event'")
         if engine == "event":
@@ -409,6 +458,8 @@ class Network:
         if not isinstance(rule, Rule):
             raise TypeError(f"rule must be a connection rule such as es.FixedInDegree(k), got {rule!r}")
         stream = len(self.projections)
+        expect = _expected_connections(rule, len(pre), len(post))
+        _guard_memory(f"connect() with about {expect:,d} connections", expect * _BYTES_PER_CONNECTION)
         rng = generator(self.seed, 2, stream)
         pre_space = pre.ids if pre.kind == "neuron" else pre.ids + (1 << 40)
         pre_idx, post_idx = rule.connections(pre_space, post.ids, rng)
@@ -503,6 +554,8 @@ class Network:
         if self._plan is None:
             from .engines.plan import build_plan
 
+            _guard_memory(f"building the engine for {self.n_synapses:,d} synapses",
+                          self.n_synapses * _BYTES_PER_SYNAPSE_BUILD)
             self._plan = build_plan(self)
         self._plan.advance(n_steps, progress)
 

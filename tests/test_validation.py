@@ -190,3 +190,17 @@ def test_frozen_after_run():
         net.population(2, es.LIF())
     with pytest.raises(RuntimeError, match="after the network has run"):
         net.connect(a, b, es.AllToAll(), weight=1.0)
+
+
+def test_memory_guard_refuses_before_allocating(monkeypatch):
+    import eventsim.network as nw
+
+    net, a, b = small()
+    monkeypatch.setattr(nw, "available_memory", lambda: 1000)
+    with pytest.raises(MemoryError, match=r"about 50 connections.*GiB.*available"):
+        net.connect(a, b, es.AllToAll(), weight=1.0)
+    assert net.projections == []
+    big = es.Network()
+    p = big.population(100_000, es.LIF())
+    with pytest.raises(MemoryError, match="10,000,000,000 connections"):
+        big.connect(p, p, es.AllToAll(), weight=1.0)
