@@ -156,6 +156,11 @@ class ClockPlan:
         network is left in its last finite state (recorders included).
         """
         net = self.net
+        if net.backend == "cuda":
+            from . import clock_cuda
+
+            clock_cuda.advance(self, n_steps, progress)
+            return
         T = numba.get_num_threads()
         if T != self.T and not (T > self.T and self.T == self.params.pid.size):
             self._partition(T)
