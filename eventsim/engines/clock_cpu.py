@@ -191,31 +191,23 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
             _deliver(snd, t, float(c), base, conn, ring, LC)
             ext += c * (b - a)
     work.ext[t] += ext
-    # ---- neuron update, threshold, reset (arrays bound to locals so LLVM keeps them in registers)
-    K = pr.p_theta.shape[1]
-    rbase = ((s + 1) % L) * C
-    lo = work.part[t]
-    hi = work.part[t + 1]
-    pid = pr.pid
-    col = pr.col
-    is_exp_q = pr.is_exp
-    v_rest = pr.v_rest
-    v_th = pr.v_th
-    p_vv = pr.p_vv
-    p_vi = pr.p_vi
-    p_ve = pr.p_ve
-    p_vn = pr.p_vn
-    p_ee = pr.p_ee
-    p_nn = pr.p_nn
-    i_e = pr.i_e
-    v_min = pr.v_min
-    sv = st.v
-    sie = st.i_ex
-    sii = st.i_in
-    srefr = st.refr
-    sdc = st.i_dc
-    theta = st.theta
-    spk = work.spk
+    # ---- neuron update, threshold, reset
+    work.nsp[t] = _update_neurons(
+        work.part[t], work.part[t + 1], ((s + 1) % L) * C, ring, pr.pid, pr.col, pr.is_exp, pr.v_rest,
+        pr.v_th, pr.p_vv, pr.p_vi, pr.p_ve, pr.p_vn, pr.p_ee, pr.p_nn, pr.i_e, pr.v_min, pr.reset_mode,
+        pr.v_reset, pr.reset_m, pr.reset_b, pr.ref_steps, pr.p_theta, pr.d_theta, st.v, st.i_ex, st.i_in,
+        st.refr, st.i_dc, st.theta, work.spk)
+
+
+@njit(cache=True)
+def _update_neurons(lo, hi, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
+                    p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta, d_theta,
+                    sv, sie, sii, srefr, sdc, theta, spk):
+    """Update neurons ``lo..hi-1`` (reading ring slot at ``rbase``); return how many spiked.
+
+    Plain array arguments (no tuples) let LLVM keep every base pointer in a register.
+    """
+    K = p_theta.shape[1]
     nsp = 0
     for n in range(lo, hi):
         q = pid[n]
@@ -237,14 +229,13 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
             p_nn[q], i_e[q] + sdc[n], v_min[q])
         thr = v_th[q]
         for k in range(K):
-            theta[n, k] *= pr.p_theta[q, k]
+            theta[n, k] *= p_theta[q, k]
             thr += theta[n, k]
         if v >= thr:
-            v = reset_voltage(v, pr.reset_mode[q], pr.v_reset[q], v_rest[q], thr,
-                              pr.reset_m[q], pr.reset_b[q])
-            refr = pr.ref_steps[q]
+            v = reset_voltage(v, reset_mode[q], v_reset[q], v_rest[q], thr, reset_m[q], reset_b[q])
+            refr = ref_steps[q]
             for k in range(K):
-                theta[n, k] += pr.d_theta[q, k]
+                theta[n, k] += d_theta[q, k]
             spk[lo + nsp] = n
             nsp += 1
         sv[n] = v
@@ -252,7 +243,9 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
             sie[n] = i_ex
             sii[n] = i_in
         srefr[n] = refr
-    work.nsp[t] = nsp
+    return nsp
+
+
 
 
 @njit(cache=True)

@@ -96,22 +96,18 @@ def neuron_update(v, i_ex, i_in, refr, in_ex, in_in, is_exp, v_rest, p_vv, p_vi,
 
     Returns ``(v, i_ex, i_in, refr)``.
     """
+    # written as selects rather than branches: whether a neuron is refractory
+    # is unpredictable across neurons, and a mispredicted branch costs more
+    # than the few flops of an update whose result is discarded
     if is_exp:
-        if refr == 0:
-            v = subthreshold_exp(v, i_ex, i_in, v_rest, p_vv, p_vi, p_ve, p_vn, i_const)
-            if v < v_min:
-                v = v_min
-        else:
-            refr -= 1
+        v_new = subthreshold_exp(v, i_ex, i_in, v_rest, p_vv, p_vi, p_ve, p_vn, i_const)
         i_ex = p_ee * i_ex + in_ex
         i_in = p_nn * i_in + in_in
     else:
-        if refr == 0:
-            v = subthreshold_delta(v, v_rest, p_vv, p_vi, i_const, in_ex + in_in)
-            if v < v_min:
-                v = v_min
-        else:
-            refr -= 1
+        v_new = subthreshold_delta(v, v_rest, p_vv, p_vi, i_const, in_ex + in_in)
+    v_new = max(v_new, v_min)
+    v = v_new if refr == 0 else v
+    refr = max(refr - 1, 0)
     return v, i_ex, i_in, refr
 
 
