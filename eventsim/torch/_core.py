@@ -50,12 +50,24 @@ GT = 1             # z = v > thr
 MULTI = 2          # sinabs MultiSpike: z = trunc(v / thr) for v > 0
 
 # flag vector layout (cfg, int64)
-CFG_MODE, CFG_SYN, CFG_RESET, CFG_RULE, CFG_ADAPT, CFG_DETACH, CFG_SURR, CFG_REF = range(8)
-N_CFG = 8
+CFG_MODE, CFG_SYN, CFG_RESET, CFG_RULE, CFG_ADAPT, CFG_DETACH, CFG_SURR, CFG_REF, CFG_TRACK = range(9)
+N_CFG = 9
 N_NAT = 10
 N_AFF = 7
 
 __all__ = ["forward_step", "backward_step", "RESET_VALUE", "RESET_SUBTRACT"]
+
+
+@_jit
+def spike_of(rule, vp, thr, zero, one):
+    """Spike output for the pre-reset membrane ``vp`` and threshold ``thr`` (0/1, or a count)."""
+    if rule == GE:
+        return one if vp >= thr else zero
+    if rule == GT:
+        return one if vp > thr else zero
+    if vp > zero:
+        return np.trunc(vp / thr)
+    return zero
 
 
 @_jit
@@ -65,31 +77,38 @@ def forward_step(mode, syn, reset, rule, adapt, ref_steps, v, i, r, th, x, nat, 
     Parameters are the flags (see the module docstring), the carried state
     ``v, i, r, th`` (membrane, synaptic current, refractory counter,
     adaptation), the input ``x`` of the step, the native coefficients
-    ``nat[:, n]`` and constants ``zero``, ``one``, ``ninf`` (-inf) of the data's dtype.
+    ``nat[k][n]`` (rows of a 2-D array or a tuple of rows) and constants ``zero``, ``one``, ``ninf`` (-inf) of the data's dtype.
 
     Returns ``(v_pre, v_post, i, r, th, z, thr, refr)``: the membrane before
     and after the reset, the new current, counter and adaptation, the spike
     (0/1, or a count with ``MULTI``), the effective threshold and whether
     the step was refractory.
     """
-    a = nat[0, n]
-    vr = nat[4, n]
-    vth = nat[5, n]
+    # every coefficient is loaded unconditionally: a load inside a branch cannot be speculated,
+    # which would keep the compiler from turning the step into branch-free (SIMD) code
+    a = nat[0][n]
+    cb = nat[1][n]
+    cc = nat[2][n]
+    cg = nat[3][n]
+    vr = nat[4][n]
+    vth = nat[5][n]
+    vrs = nat[6][n]
+    sref = nat[7][n]
     refr = r > 0
     if mode == EXACT:
         # NEST order: exact v update (held while refractory), then the current
         if syn:
-            vp, i, _, r = neuron_update(v, i, zero, r, nat[3, n] * x, zero, 1, vr, a, zero,
-                                        nat[1, n], zero, nat[2, n], zero, zero, ninf)
+            vp, i, _, r = neuron_update(v, i, zero, r, cg * x, zero, 1, vr, a, zero, cb, zero, cc, zero,
+                                        zero, ninf)
         else:
-            vp, _, _, r = neuron_update(v, zero, zero, r, zero, zero, 0, vr, a, nat[1, n],
+            vp, _, _, r = neuron_update(v, zero, zero, r, zero, zero, 0, vr, a, cb,
                                         zero, zero, zero, zero, x, ninf)
     else:
         if mode == EULER:
             if syn:
                 j = i + x
                 vp = v + a * ((vr - v) + j)
-                i = j + nat[1, n] * j
+                i = j + cb * j
             else:
                 vp = v + a * ((x + vr) - v)
         elif mode == SNNTORCH:
@@ -103,37 +122,29 @@ def forward_step(mode, syn, reset, rule, adapt, ref_steps, v, i, r, th, x, nat, 
             vp = v + (x - (v - vr)) / a
         else:  # SINABS
             if syn:
-                i = nat[2, n] * (i + x)
-                vp = a * v + nat[1, n] * i
+                i = cc * (i + x)
+                vp = a * v + cb * i
             else:
-                vp = a * v + nat[1, n] * x
+                vp = a * v + cb * x
         if refr:
             vp = v
             r -= 1
     thr = vth
     if adapt:
-        th = nat[8, n] * th
+        th = nat[8][n] * th
         thr = vth + th
-    if rule == GE:
-        z = one if vp >= thr else zero
-    elif rule == GT:
-        z = one if vp > thr else zero
-    else:
-        z = zero
-        if vp > zero:
-            q = vp / thr
-            z = np.trunc(q)
+    z = spike_of(rule, vp, thr, zero, one)
     vpost = vp
     if z > zero:
         if mode != SNNTORCH:
             if rule == MULTI:
                 vpost = vp - z * thr
             else:
-                vpost = reset_voltage(vp, reset, nat[6, n], nat[7, n], thr, zero, zero)
+                vpost = reset_voltage(vp, reset, vrs, sref, thr, zero, zero)
         if ref_steps > 0:
             r = ref_steps
         if adapt:
-            th = th + nat[9, n] * z
+            th = th + nat[9][n] * z
     return vp, vpost, i, r, th, z, thr, refr
 
 
@@ -164,6 +175,16 @@ def backward_step(mode, syn, reset, rule, adapt, detach, code, alpha,
     dA_ii, dA_ix, dv_th)``.
     """
     zero = vp - vp
+    vrs = nat[6][n]
+    sref = nat[7][n]
+    vth = nat[5][n]
+    p_th = nat[8][n]
+    d_th = nat[9][n]
+    a_vv = aff[0][n]
+    a_vi = aff[1][n]
+    a_vx = aff[2][n]
+    a_ii = aff[4][n]
+    a_ix = aff[5][n]
     # ---- reset v_post = R(v_pre, z, thr)
     dr_dvp = zero + 1
     dr_dz = zero
@@ -171,16 +192,16 @@ def backward_step(mode, syn, reset, rule, adapt, detach, code, alpha,
     if mode != SNNTORCH:
         if reset == RESET_VALUE:
             dr_dvp = 1 - z
-            dr_dz = nat[6, n] - vp
+            dr_dz = vrs - vp
         elif rule == MULTI:
             dr_dz = -thr
             dr_dthr = -z
         else:
-            dr_dz = -(thr - nat[7, n])
+            dr_dz = -(thr - sref)
             dr_dthr = -z
     gz = go
     if adapt:
-        gz = gz + nat[9, n] * gth
+        gz = gz + d_th * gth
     if not detach:
         gz = gz + dr_dz * gv
     gu = gz * surrogate_grad(code, alpha, vp - thr)
@@ -188,12 +209,11 @@ def backward_step(mode, syn, reset, rule, adapt, detach, code, alpha,
     gthr = dr_dthr * gv - gu
     gth_prev = zero
     if adapt:
-        gth_prev = nat[8, n] * (gth + gthr)
+        gth_prev = p_th * (gth + gthr)
     # ---- pre-threshold linear part
-    a_vv = aff[0, n]
     veff = vprev
     if mode == SNNTORCH:
-        if vprev > nat[5, n]:
+        if vprev > vth:
             if reset == RESET_SUBTRACT:
                 if not refr:
                     gthr = gthr - gvp
@@ -212,15 +232,15 @@ def backward_step(mode, syn, reset, rule, adapt, detach, code, alpha,
         gv_prev = gvp
     else:
         gv_prev = a_vv * gvp
-        gx = aff[2, n] * gvp
-        gi_prev = aff[1, n] * gvp
+        gx = a_vx * gvp
+        gi_prev = a_vi * gvp
         d_avv = gvp * veff
         d_avi = gvp * iprev
         d_avx = gvp * x
         d_bv = gvp
     if syn:
-        gx = gx + aff[5, n] * gi
-        gi_prev = gi_prev + aff[4, n] * gi
+        gx = gx + a_ix * gi
+        gi_prev = gi_prev + a_ii * gi
         d_aii = gi * iprev
         d_aix = gi * x
     return gv_prev, gi_prev, gth_prev, gx, d_avv, d_avi, d_avx, d_bv, d_aii, d_aix, gthr

@@ -18,19 +18,52 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._core import backward_step, forward_step
+from numba import types
+from numba.extending import overload
+
+from ._core import SNNTORCH, backward_step, forward_step, spike_of
+
+
+def const(x):
+    """``x``, as a compile-time constant when the kernel was compiled with ``x`` as a literal."""
+    return x
+
+
+@overload(const, inline="always", prefer_literal=True)
+def _const(x):
+    if isinstance(x, types.IntegerLiteral):
+        value = x.literal_value
+        return lambda x: value
+    return lambda x: x
+
+
+@njit(inline="always", cache=True)
+def _rows(a):
+    """The 10 coefficient rows as a tuple of contiguous 1-D arrays (unit-stride loads in the inner loops)."""
+    return (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9])
+
+
+@njit(inline="always", cache=True)
+def _rows7(a):
+    return (a[0], a[1], a[2], a[3], a[4], a[5], a[6])
 
 
 @njit(parallel=True, cache=True)
-def ff_forward(x, v0, i0, r0, th0, nat, cfg, blk, spikes, vtrace, vT, iT, rT, thT):
-    """All T steps of a feed-forward layer; writes ``spikes``, ``vtrace`` (if sized) and the final state."""
+def ff_forward(x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, ref, blk,
+               spikes, vtrace, vT, iT, rT, thT):
+    """All T steps of a feed-forward layer; writes ``spikes``, ``vtrace`` (if sized) and the final state.
+
+    The flags (``mode`` ... ``track``) may be compiled as literals, which
+    removes every branch on them from the inner loop.
+    """
     T, B, N = x.shape
-    mode, syn, reset, rule, adapt, ref = cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[7]
+    mode, syn, reset, rule, adapt, track = const(mode), const(syn), const(reset), const(rule), const(adapt), const(track)
     record = vtrace.shape[0] > 0
     zero = x.dtype.type(0.0)
     one = x.dtype.type(1.0)
     ninf = x.dtype.type(-np.inf)
     nbr = (N + blk - 1) // blk
+    nat = _rows(nat)
     for k in prange(B * nbr):
         b = k // nbr
         j0 = (k - b * nbr) * blk
@@ -40,18 +73,22 @@ def ff_forward(x, v0, i0, r0, th0, nat, cfg, blk, spikes, vtrace, vT, iT, rT, th
         r = r0[b, j0:j0 + jn].copy()
         th = th0[b, j0:j0 + jn].copy()
         for t in range(T):
+            xr = x[t, b, j0:j0 + jn]
+            sr = spikes[t, b, j0:j0 + jn]
             for jj in range(jn):
-                n = j0 + jj
                 vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
-                    mode, syn, reset, rule, adapt, ref, v[jj], cur[jj], r[jj], th[jj], x[t, b, n],
-                    nat, n, zero, one, ninf)
+                    mode, syn, reset, rule, adapt, ref, v[jj], cur[jj] if syn else zero,
+                    r[jj] if track else 0, th[jj] if adapt else zero, xr[jj], nat, j0 + jj, zero, one, ninf)
                 v[jj] = vpo
-                cur[jj] = ci
-                r[jj] = rr
-                th[jj] = tt
-                spikes[t, b, n] = z
-                if record:
-                    vtrace[t, b, n] = vpo
+                if syn:
+                    cur[jj] = ci
+                if track:
+                    r[jj] = rr
+                if adapt:
+                    th[jj] = tt
+                sr[jj] = z
+            if record:
+                vtrace[t, b, j0:j0 + jn] = v
         vT[b, j0:j0 + jn] = v
         iT[b, j0:j0 + jn] = cur
         rT[b, j0:j0 + jn] = r
@@ -59,85 +96,104 @@ def ff_forward(x, v0, i0, r0, th0, nat, cfg, blk, spikes, vtrace, vT, iT, rT, th
 
 
 @njit(parallel=True, cache=True)
-def ff_backward(x, v0, i0, r0, th0, nat, aff, cfg, blk, alpha, gout, gvtr, gvT, giT, gthT,
-                gx, gv0, gi0, gth0, dpar):
+def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, detach, code, track, want_par,
+                has_gvtr, ref, blk, alpha, gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar):
     """Reverse-time recurrence of a feed-forward layer.
 
-    Writes the input gradient ``gx``, the initial-state gradients and, if
-    ``dpar`` has shape ``[7, B, N]``, per-element sums of the gradients on
-    the affine coefficients (rows as ``aff``).
+    Recomputes the forward trajectory of each block into thread-local
+    buffers (only the pre-reset membrane, plus what the flags need), then
+    runs :func:`backward_step` backwards in time.  Writes the input
+    gradient ``gx``, the initial-state gradients and, if ``dpar`` has shape
+    ``[7, B, N]``, per-element sums of the gradients on the affine
+    coefficients (rows as ``aff``); ``want_par`` must then be 1.  ``has_gvtr``: whether
+    ``gvtr`` holds a gradient on the recorded membrane trace.
     """
     T, B, N = x.shape
-    mode, syn, reset, rule, adapt, detach, code, ref = (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5],
-                                                         cfg[6], cfg[7])
-    want_par = dpar.shape[1] > 0
-    has_gvtr = gvtr.shape[0] > 0
+    mode, syn, reset, rule, adapt, track = const(mode), const(syn), const(reset), const(rule), const(adapt), const(track)
+    detach, code, want_par, has_gvtr = const(detach), const(code), const(want_par), const(has_gvtr)
     zero = x.dtype.type(0.0)
     one = x.dtype.type(1.0)
     ninf = x.dtype.type(-np.inf)
     dt = x.dtype
+    keep_vpo = want_par and mode != SNNTORCH
     nbr = (N + blk - 1) // blk
+    nat = _rows(nat)
+    aff = _rows7(aff)
     for k in prange(B * nbr):
         b = k // nbr
         j0 = (k - b * nbr) * blk
         jn = min(blk, N - j0)
-        # ---- recompute the forward trajectory of this block
         vp_b = np.empty((T, jn), dt)
-        vpo_b = np.empty((T, jn), dt)
-        z_b = np.empty((T, jn), dt)
+        vpo_b = np.empty((T if keep_vpo else 0, jn), dt)
         thr_b = np.empty((T if adapt else 0, jn), dt)
-        rf_b = np.zeros((T if ref > 0 else 0, jn), np.int8)
+        rf_b = np.zeros((T if track else 0, jn), np.int8)
         i_b = np.empty((T if (syn and want_par) else 0, jn), dt)
         v = v0[b, j0:j0 + jn].copy()
         cur = i0[b, j0:j0 + jn].copy()
         r = r0[b, j0:j0 + jn].copy()
         th = th0[b, j0:j0 + jn].copy()
+        # ---- recompute the forward trajectory of this block (same code as ff_forward)
         for t in range(T):
+            xr = x[t, b, j0:j0 + jn]
             for jj in range(jn):
-                n = j0 + jj
                 vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
-                    mode, syn, reset, rule, adapt, ref, v[jj], cur[jj], r[jj], th[jj], x[t, b, n],
-                    nat, n, zero, one, ninf)
+                    mode, syn, reset, rule, adapt, ref, v[jj], cur[jj] if syn else zero,
+                    r[jj] if track else 0, th[jj] if adapt else zero, xr[jj], nat, j0 + jj, zero, one, ninf)
                 v[jj] = vpo
-                cur[jj] = ci
-                r[jj] = rr
-                th[jj] = tt
                 vp_b[t, jj] = vp
-                vpo_b[t, jj] = vpo
-                z_b[t, jj] = z
+                if syn:
+                    cur[jj] = ci
+                if track:
+                    r[jj] = rr
+                    rf_b[t, jj] = 1 if refr else 0
                 if adapt:
+                    th[jj] = tt
                     thr_b[t, jj] = thr
-                if ref > 0 and refr:
-                    rf_b[t, jj] = 1
+                if keep_vpo:
+                    vpo_b[t, jj] = vpo
                 if syn and want_par:
                     i_b[t, jj] = ci
         # ---- reverse time
         gv = gvT[b, j0:j0 + jn].copy()
         gi = giT[b, j0:j0 + jn].copy()
         gth = gthT[b, j0:j0 + jn].copy()
-        acc = np.zeros((7, jn))
+        acc = np.zeros((7 if want_par else 0, jn))
         for t in range(T - 1, -1, -1):
+            gor = gout[t, b, j0:j0 + jn]
+            gxr = gx[t, b, j0:j0 + jn]
+            xr = x[t, b, j0:j0 + jn]
             for jj in range(jn):
                 n = j0 + jj
-                if t > 0:
-                    vprev = vpo_b[t - 1, jj]
-                    iprev = i_b[t - 1, jj] if (syn and want_par) else zero
-                else:
-                    vprev = v0[b, n]
-                    iprev = i0[b, n]
-                thr = thr_b[t, jj] if adapt else nat[5, n]
-                refr = rf_b[t, jj] != 0 if ref > 0 else False
+                vprev = zero
+                iprev = zero
+                if want_par or mode == SNNTORCH:
+                    if t > 0:
+                        if mode == SNNTORCH:
+                            vprev = vp_b[t - 1, jj]
+                        else:
+                            vprev = vpo_b[t - 1, jj]
+                        if syn and want_par:
+                            iprev = i_b[t - 1, jj]
+                    else:
+                        vprev = v0[b, n]
+                        iprev = i0[b, n]
+                thr = thr_b[t, jj] if adapt else nat[5][n]
+                refr = rf_b[t, jj] != 0 if track else False
+                vp = vp_b[t, jj]
                 g = gv[jj]
                 if has_gvtr:
                     g = g + gvtr[t, b, n]
                 gvp, gip, gtp, gxn, d0, d1, d2, d3, d4, d5, d6 = backward_step(
                     mode, syn, reset, rule, adapt, detach, code, alpha,
-                    vp_b[t, jj], z_b[t, jj], thr, refr, vprev, x[t, b, n], iprev,
-                    gout[t, b, n], g, gi[jj], gth[jj], aff, nat, n)
+                    vp, spike_of(rule, vp, thr, zero, one), thr, refr, vprev,
+                    xr[jj] if want_par else zero, iprev, gor[jj], g, gi[jj] if syn else zero,
+                    gth[jj] if adapt else zero, aff, nat, n)
                 gv[jj] = gvp
-                gi[jj] = gip
-                gth[jj] = gtp
-                gx[t, b, n] = gxn
+                if syn:
+                    gi[jj] = gip
+                if adapt:
+                    gth[jj] = gtp
+                gxr[jj] = gxn
                 if want_par:
                     acc[0, jj] += d0
                     acc[1, jj] += d1
@@ -168,6 +224,7 @@ def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT
     save = s_vp.shape[0] > 0
     save_i = s_i.shape[0] > 0
     save_x = s_xt.shape[0] > 0
+    track = cfg[8] != 0
     zero = x.dtype.type(0.0)
     one = x.dtype.type(1.0)
     ninf = x.dtype.type(-np.inf)
@@ -200,7 +257,7 @@ def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT
                     s_vpo[t, b, n] = vpo
                     if adapt:
                         s_thr[t, b, n] = thr
-                    if ref > 0:
+                    if track:
                         s_rf[t, b, n] = 1 if refr else 0
                     if save_i:
                         s_i[t, b, n] = ci
@@ -225,6 +282,7 @@ def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_
     T, B, N = spikes.shape
     mode, syn, reset, rule, adapt, detach, code, ref = (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5],
                                                          cfg[6], cfg[7])
+    track = cfg[8] != 0
     want_par = dpar.shape[1] > 0
     has_gvtr = gvtr.shape[0] > 0
     zero = spikes.dtype.type(0.0)
@@ -242,8 +300,8 @@ def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_
                 else:
                     vprev = v0[b, n]
                     iprev = i0[b, n]
-                thr = s_thr[t, b, n] if adapt else nat[5, n]
-                refr = s_rf[t, b, n] != 0 if ref > 0 else False
+                thr = s_thr[t, b, n] if adapt else nat[5][n]
+                refr = s_rf[t, b, n] != 0 if track else False
                 xv = xt[t, b, n] if want_par else zero
                 g = gv[n]
                 if has_gvtr:
@@ -253,8 +311,10 @@ def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_
                     s_vp[t, b, n], spikes[t, b, n], thr, refr, vprev, xv, iprev,
                     gout[t, b, n] + gzr[n], g, gi[n], gth[n], aff, nat, n)
                 gv[n] = gvp
-                gi[n] = gip
-                gth[n] = gtp
+                if syn:
+                    gi[n] = gip
+                if adapt:
+                    gth[n] = gtp
                 gx[t, b, n] = gxn
                 if want_par:
                     acc[0, n] += d0

@@ -67,7 +67,42 @@ from ._core import EULER, EXACT, GE, GT, MULTI, SINABS, SNNTORCH, SPIKINGJELLY
 from .surrogate import resolve
 
 #: Neurons per thread block of the CPU feed-forward kernels (a tuning knob; results never depend on it).
-CPU_BLOCK = 64
+CPU_BLOCK = 2048
+
+#: Compile the CPU feed-forward kernels once per combination of layer flags, with the flags as
+#: compile-time constants (fast inner loops, one compilation per kind of layer; cached on disk).
+#: False: one generic compilation per dtype with the flags as run-time values (same results, bit
+#: for bit; slower loops, faster start-up: the test suite uses it).
+SPECIALIZE = True
+
+_ENTRY = {}
+
+
+def _arg_key(a):
+    if isinstance(a, np.ndarray):
+        return ("a", a.dtype.str, a.ndim)
+    return type(a).__name__
+
+
+def _launch(kernel, args, flags):
+    """Call a Numba kernel through a cached entry point; ``flags``: positions of the literal-able flags.
+
+    Calling the compiled entry point directly skips the dispatcher's type
+    resolution, which for literal signatures costs a slow retry per call.
+    """
+    spec = SPECIALIZE
+    key = (kernel.__name__, spec, tuple(_arg_key(a) for a in args),
+           tuple(args[i] for i in flags) if spec else ())
+    entry = _ENTRY.get(key)
+    if entry is None:
+        sig = tuple(numba.types.literal(a) if (spec and i in flags) else numba.typeof(a)
+                    for i, a in enumerate(args))
+        try:
+            entry = kernel.compile(sig)
+        except Exception:  # pragma: no cover - e.g. NUMBA_DISABLE_JIT
+            entry = kernel
+        _ENTRY[key] = entry
+    return entry(*args)
 
 INTEGRATORS = {"exact": EXACT, "euler": EULER, "snntorch": SNNTORCH, "spikingjelly": SPIKINGJELLY,
                "sinabs": SINABS}
@@ -111,9 +146,13 @@ class LayerSpec(NamedTuple):
     alpha: float
     ref_steps: int
 
-    def cfg(self):
+    def cfg(self, track=None):
+        """Flag vector of the kernels; ``track``: whether refractory steps can occur."""
+        if track is None:
+            track = self.ref_steps > 0
         return np.array([self.integrator, int(self.synapse), self.reset, self.rule, int(self.adaptive),
-                         int(self.detach_reset), self.surrogate, self.ref_steps], dtype=np.int64)
+                         int(self.detach_reset), self.surrogate, self.ref_steps, int(bool(track))],
+                        dtype=np.int64)
 
 
 def make_spec(integrator="exact", synapse=False, reset="value", adaptive=False, detach_reset=None,
@@ -263,13 +302,13 @@ def coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_th
         aff = [1.0 - 1.0 / tau, z, 1.0 / tau, vr / tau, z, z]
     else:  # SINABS
         a_m = torch.exp(-1.0 / (tm / dt))
-        a_m_nat = torch.exp(-1.0 / torch.as_tensor(_as_f64(tau_m, n) / dt, dtype=torch.float32)).to(dtype)
+        a_m_nat = torch.exp(-1.0 / torch.as_tensor(_as_f64(tau_m, n) / dt, dtype=dtype))
         native_torch = {0: a_m_nat, 1: (1 - a_m_nat) if norm_input else torch.ones(n, dtype=dtype)}
         k = (1.0 - a_m) if norm_input else torch.ones_like(a_m)
         if spec.synapse:
             a_s = torch.exp(-1.0 / (ts / dt))
             native_torch[2] = torch.exp(
-                -1.0 / torch.as_tensor(_as_f64(tau_syn, n) / dt, dtype=torch.float32)).to(dtype)
+                -1.0 / torch.as_tensor(_as_f64(tau_syn, n) / dt, dtype=dtype))
             aff = [a_m, k * a_s, k * a_s, z, a_s, a_s]
         else:
             aff = [a_m, z, k, z, z, z]
@@ -299,6 +338,50 @@ def _empty(shape, like, dtype=None):
     return torch.empty(shape, dtype=dtype or like.dtype, device=like.device)
 
 
+#: CPU buffers of at least this many bytes are advised to use transparent huge pages (Linux), which
+#: cuts the cost of first touching freshly allocated outputs (most visible in virtual machines).
+HUGE_PAGE_BYTES = 8 << 20
+_MADVISE = []
+
+
+def _madvise_huge(t):
+    """Advise the kernel to back the pages of a large fresh CPU tensor with huge pages (advisory only)."""
+    nbytes = t.numel() * t.element_size()
+    if t.is_cuda or nbytes < HUGE_PAGE_BYTES:
+        return t
+    if not _MADVISE:
+        try:
+            import ctypes
+            import ctypes.util
+            import sys
+
+            libc = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
+            if libc is not None:
+                libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+            _MADVISE.append(libc)
+        except Exception:  # pragma: no cover
+            _MADVISE.append(None)
+    libc = _MADVISE[0]
+    if libc is not None:
+        start = (t.data_ptr() + 4095) & ~4095
+        end = (t.data_ptr() + nbytes) & ~4095
+        if end > start:
+            libc.madvise(start, end - start, 14)  # MADV_HUGEPAGE
+    return t
+
+
+def _dense(g):
+    """A contiguous copy of a gradient only where needed (huge-page backed when large)."""
+    if g.is_contiguous():
+        return g
+    return _empty_big(g).copy_(g)
+
+
+def _empty_big(like):
+    """``torch.empty_like(like)`` (contiguous), huge-page backed where possible."""
+    return _madvise_huge(torch.empty(like.shape, dtype=like.dtype, device=like.device))
+
+
 _EMPTY3 = (0, 0, 0)
 
 
@@ -312,9 +395,10 @@ class _FeedForward(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, v0, i0, th0, aff, r0, nat, spec, record_v):
         T, B, N = x.shape
-        cfg = spec.cfg()
-        spikes = torch.empty_like(x)
-        vtr = _empty((T, B, N) if record_v else _EMPTY3, x)
+        track = spec.ref_steps > 0 or bool(r0.any())
+        cfg = spec.cfg(track)
+        spikes = _empty_big(x)
+        vtr = _empty_big(x) if record_v else _empty(_EMPTY3, x)
         vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
         rT = _empty((B, N), x, torch.int32)
         if x.is_cuda:
@@ -323,10 +407,15 @@ class _FeedForward(torch.autograd.Function):
             _threads()
             from . import _cpu
 
-            _cpu.ff_forward(_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), cfg, CPU_BLOCK,
-                            _np(spikes), _np(vtr), _np(vT), _np(iT), _np(rT), _np(thT))
+            c = [int(v) for v in cfg]
+            _launch(_cpu.ff_forward,
+                    (_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), c[_core.CFG_MODE], c[_core.CFG_SYN],
+                     c[_core.CFG_RESET], c[_core.CFG_RULE], c[_core.CFG_ADAPT], c[_core.CFG_TRACK],
+                     c[_core.CFG_REF], CPU_BLOCK, _np(spikes), _np(vtr), _np(vT), _np(iT), _np(rT), _np(thT)),
+                    (6, 7, 8, 9, 10, 11))
         ctx.save_for_backward(x, v0, i0, r0, th0, nat, aff)
         ctx.spec = spec
+        ctx.track = track
         ctx.mark_non_differentiable(rT)
         ctx.set_materialize_grads(False)
         return spikes, vT, iT, thT, rT, vtr
@@ -337,14 +426,14 @@ class _FeedForward(torch.autograd.Function):
         spec = ctx.spec
         T, B, N = x.shape
         z2 = lambda g: torch.zeros((B, N), dtype=x.dtype, device=x.device) if g is None else g.contiguous()  # noqa
-        gs = torch.zeros_like(x) if gs is None else gs.contiguous()
-        gvtr = _empty(_EMPTY3, x) if gvtr is None else gvtr.contiguous()
+        gs = torch.zeros_like(x) if gs is None else _dense(gs)
+        gvtr = _empty(_EMPTY3, x) if gvtr is None else _dense(gvtr)
         gvT, giT, gthT = z2(gvT), z2(giT), z2(gthT)
         want_par = ctx.needs_input_grad[4]
-        gx = torch.empty_like(x)
+        gx = _empty_big(x)
         gv0, gi0, gth0 = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
         dpar = torch.zeros((_core.N_AFF, B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
-        cfg = spec.cfg()
+        cfg = spec.cfg(ctx.track)
         if x.is_cuda:
             _cuda().ff_backward(x, v0, i0, r0, th0, nat, aff, cfg, spec.alpha, gs, gvtr, gvT, giT, gthT,
                                 gx, gv0, gi0, gth0, dpar)
@@ -352,9 +441,15 @@ class _FeedForward(torch.autograd.Function):
             _threads()
             from . import _cpu
 
-            _cpu.ff_backward(_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), _np(aff), cfg, CPU_BLOCK,
-                             spec.alpha, _np(gs), _np(gvtr), _np(gvT), _np(giT), _np(gthT), _np(gx), _np(gv0),
-                             _np(gi0), _np(gth0), _np(dpar))
+            c = [int(v) for v in cfg]
+            _launch(_cpu.ff_backward,
+                    (_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), _np(aff.detach().contiguous()),
+                     c[_core.CFG_MODE], c[_core.CFG_SYN], c[_core.CFG_RESET], c[_core.CFG_RULE],
+                     c[_core.CFG_ADAPT], c[_core.CFG_DETACH], c[_core.CFG_SURR], c[_core.CFG_TRACK],
+                     int(want_par), int(gvtr.numel() > 0), c[_core.CFG_REF], CPU_BLOCK, float(spec.alpha),
+                     _np(gs), _np(gvtr), _np(gvT), _np(giT), _np(gthT), _np(gx), _np(gv0), _np(gi0), _np(gth0),
+                     _np(dpar)),
+                    (7, 8, 9, 10, 11, 12, 13, 14, 15, 16))
         gaff = dpar.sum(1) if want_par else None
         return gx, gv0, gi0, gth0, gaff, None, None, None, None
 
@@ -363,7 +458,8 @@ class _Recurrent(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, record_v):
         T, B, N = x.shape
-        cfg = spec.cfg()
+        track = spec.ref_steps > 0 or bool(r0.any())
+        cfg = spec.cfg(track)
         need = any(ctx.needs_input_grad)
         want_par = ctx.needs_input_grad[6]
         wt = w_rec.detach().t().contiguous()
@@ -375,7 +471,7 @@ class _Recurrent(torch.autograd.Function):
         s_vp = _empty(full if need else _EMPTY3, x)
         s_vpo = _empty(full if need else _EMPTY3, x)
         s_thr = _empty(full if (need and spec.adaptive) else _EMPTY3, x)
-        s_rf = _empty(full if (need and spec.ref_steps > 0) else _EMPTY3, x, torch.int8)
+        s_rf = _empty(full if (need and track) else _EMPTY3, x, torch.int8)
         s_i = _empty(full if (need and spec.synapse and want_par) else _EMPTY3, x)
         s_xt = _empty(full if (need and want_par) else _EMPTY3, x)
         args = (x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr,
@@ -389,6 +485,7 @@ class _Recurrent(torch.autograd.Function):
             _cpu.rec_forward(*[a if isinstance(a, np.ndarray) else _np(a) for a in args])
         ctx.save_for_backward(x, w_rec, z0, v0, i0, th0, nat, aff, spikes, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt)
         ctx.spec = spec
+        ctx.track = track
         ctx.mark_non_differentiable(rT)
         ctx.set_materialize_grads(False)
         return spikes, vT, iT, thT, rT, vtr
@@ -408,7 +505,7 @@ class _Recurrent(torch.autograd.Function):
         gv0, gi0, gth0, gz0 = (_empty((B, N), x) for _ in range(4))
         dpar = torch.zeros((_core.N_AFF, B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
         xt = s_xt if want_par else x
-        args = (xt, wt, v0, i0, th0, nat, aff, spec.cfg(), spec.alpha, s_vp, s_vpo, s_i, s_thr, s_rf, spikes,
+        args = (xt, wt, v0, i0, th0, nat, aff, spec.cfg(ctx.track), spec.alpha, s_vp, s_vpo, s_i, s_thr, s_rf, spikes,
                 gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar)
         if x.is_cuda:
             _cuda().rec_backward(*args)

@@ -65,9 +65,9 @@ def reference_layer(x, v0, i0, th0, aff, r0, nat, spec, w_rec=None, z0=None):
         if mode == _core.SNNTORCH:
             zp = (v > v_th).to(v.dtype).detach()
             if spec.reset == _core.RESET_SUBTRACT:
-                cand = a_vv * v + a_vx * xt - v_th * zp
+                cand = a_vv * v + a_vi * i + a_vx * xt + b_v - v_th * zp
             else:
-                cand = a_vv * ((1 - zp) * v) + a_vx * xt
+                cand = a_vv * ((1 - zp) * v) + a_vi * i + a_vx * xt + b_v
         else:
             cand = a_vv * v + a_vi * i + a_vx * xt + b_v
         vp = torch.where(refr, v, cand)

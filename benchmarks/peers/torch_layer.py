@@ -1,0 +1,218 @@
+"""Training speed of one LIF layer: eventsim.torch against norse, snnTorch, SpikingJelly, sinabs, pure torch.
+
+Two cases, float32, batch 16, 500 steps, forward + backward:
+
+(a) ``end_to_end``: ``Linear(n, n)`` applied to input spike trains (10 %
+    per step) then one LIF layer; ``loss = output.sum()``;
+(b) ``layer``: the neuron layer alone on an input current that makes 5-25 %
+    of the neurons spike per step (rate printed), gradient of
+    ``output.sum()``, n = 512 and 4096.
+
+Each framework runs in its own child process (one thread: torch, Numba and
+OpenMP), with one warm-up run (JIT compilation) and the median of 5 timed
+runs; peak memory is the child's peak resident set size above its level
+before the first run.  Every library is optional; missing ones are listed
+as skipped.  Each peer runs its fastest idiomatic form: norse
+``LIFBoxCell`` and snnTorch ``Leaky`` in a loop over ``x.unbind(0)``,
+SpikingJelly's multi-step ``LIFNode``, sinabs ``LIF`` on ``[B, T, n]``, and a
+pure-torch loop over ``x.unbind(0)`` with a SuperSpike autograd function.
+
+Usage::
+
+    python benchmarks/peers/torch_layer.py                  # both cases, n = 512 and 4096
+    python benchmarks/peers/torch_layer.py --quick          # n = 512, 100 steps
+    python benchmarks/peers/torch_layer.py --frameworks eventsim torch
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+FRAMEWORKS = ["eventsim", "norse", "snntorch", "spikingjelly", "sinabs", "torch"]
+MODULES = {"eventsim": "eventsim.torch", "norse": "norse", "snntorch": "snntorch",
+           "spikingjelly": "spikingjelly", "sinabs": "sinabs", "torch": "torch"}
+TAU_STEPS = 10.0  # membrane time constant in steps (dt = 1 ms, tau_m = 10 ms)
+
+
+# ------------------------------------------------------------------------------------------- layers
+def make_layer(fw):
+    """Return f(x [T, B, n]) -> spikes [T, B, n] for one framework (same LIF: tau 10 steps, thr 1, reset 0)."""
+    import math
+
+    import torch
+
+    beta = math.exp(-1.0 / TAU_STEPS)
+    if fw == "eventsim":
+        import eventsim.torch as est
+
+        layer = est.LIF(tau_m=TAU_STEPS, v_th=1.0, v_reset=0.0, dt=1.0)
+        return lambda x: layer(x)[0]
+    if fw == "norse":
+        from norse.torch.module.lif_box import LIFBoxCell, LIFBoxParameters
+
+        cell = LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.as_tensor(1000.0 / TAU_STEPS), method="super"))
+
+        def run(x):
+            state, out = None, []
+            for xt in x.unbind(0):
+                z, state = cell(xt, state)
+                out.append(z)
+            return torch.stack(out)
+        return run
+    if fw == "snntorch":
+        import snntorch
+
+        lif = snntorch.Leaky(beta=beta, threshold=1.0, reset_mechanism="zero")
+
+        def run(x):
+            mem, out = torch.zeros_like(x[0]), []
+            for xt in (x * (1 - beta)).unbind(0):
+                z, mem = lif(xt, mem)
+                out.append(z)
+            return torch.stack(out)
+        return run
+    if fw == "spikingjelly":
+        from spikingjelly.activation_based import functional, neuron
+
+        node = neuron.LIFNode(tau=TAU_STEPS, step_mode="m")
+
+        def run(x):
+            functional.reset_net(node)
+            return node(x)
+        return run
+    if fw == "sinabs":
+        from sinabs.activation import MembraneReset, SingleSpike
+        from sinabs.layers import LIF
+
+        layer = LIF(tau_mem=TAU_STEPS, spike_fn=SingleSpike, reset_fn=MembraneReset())
+
+        def run(x):
+            layer.reset_states()
+            return layer(x.transpose(0, 1)).transpose(0, 1)
+        return run
+
+    class Spike(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, u):
+            ctx.save_for_backward(u)
+            return (u >= 0).to(u.dtype)
+
+        @staticmethod
+        def backward(ctx, g):
+            (u,) = ctx.saved_tensors
+            return g / (u.abs() + 1.0) ** 2
+
+    def run(x):  # pure torch, exact LIF with the same arithmetic as eventsim's
+        v, out = torch.zeros_like(x[0]), []
+        for xt in x.unbind(0):
+            v = beta * v + (1 - beta) * xt
+            z = Spike.apply(v - 1.0)
+            v = v * (1 - z)
+            out.append(z)
+        return torch.stack(out)
+    return run
+
+
+# ------------------------------------------------------------------------------------------- child
+def child(fw, case, n, steps, batch, repeat):
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    layer = make_layer(fw)
+    g = torch.Generator().manual_seed(0)
+    if case == "layer":
+        x0 = torch.randn(steps, batch, n, generator=g) + 1.2
+        lin = None
+    else:
+        x0 = (torch.rand(steps, batch, n, generator=g) < 0.1).float()
+        lin = torch.nn.Linear(n, n)
+        with torch.no_grad():
+            lin.weight.mul_(8.0)
+            lin.bias.fill_(0.5)
+
+    def once():
+        x = x0.clone().requires_grad_(lin is None)
+        h = lin(x) if lin is not None else x
+        out = layer(h)
+        out.sum().backward()
+        if lin is not None:
+            lin.zero_grad(set_to_none=True)
+        return float(out.detach().mean())
+
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    rate = once()  # warm-up (JIT)
+    warm = time.perf_counter() - t
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - t)
+    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024.0
+    print(json.dumps(dict(median=float(np.median(times)), warmup=warm, rate=rate, peak_mb=peak)))
+
+
+def measure(fw, case, n, args):
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", fw, case, str(n), str(args.steps),
+           str(args.batch), str(args.repeat)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        return dict(error=(out.stderr.strip().splitlines() or ["failed"])[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def available(fw):
+    import importlib.util
+
+    return importlib.util.find_spec(MODULES[fw].split(".")[0]) is not None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="n = 512 and 100 steps only")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[512, 4096])
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--cases", nargs="+", default=["layer", "end_to_end"], choices=["layer", "end_to_end"])
+    ap.add_argument("--frameworks", nargs="+", default=FRAMEWORKS, choices=FRAMEWORKS)
+    args = ap.parse_args()
+    if args.child:
+        fw, case, n, steps, batch, repeat = args.child
+        child(fw, case, int(n), int(steps), int(batch), int(repeat))
+        return
+    if args.quick:
+        args.sizes, args.steps = [512], 100
+    fws = [f for f in args.frameworks if available(f)]
+    skipped = [f for f in args.frameworks if f not in fws]
+    print(f"batch {args.batch}, {args.steps} steps, float32, 1 thread; median of {args.repeat} after warm-up")
+    if skipped:
+        print("skipped (not installed):", ", ".join(skipped))
+    for case in args.cases:
+        for n in args.sizes:
+            print(f"\n{case}, n = {n}")
+            print(f"{'framework':14s} {'time (s)':>9s} {'vs eventsim':>12s} {'peak MB':>9s} {'rate':>6s} {'warm-up (s)':>12s}")
+            res = {fw: measure(fw, case, n, args) for fw in fws}
+            ref = res.get("eventsim", {}).get("median")
+            for fw, r in res.items():
+                if "error" in r:
+                    print(f"{fw:14s} error: {r['error']}")
+                    continue
+                ratio = f"{r['median'] / ref:11.1f}x" if ref else "-"
+                print(f"{fw:14s} {r['median']:9.3f} {ratio:>12s} {r['peak_mb']:9.0f} {r['rate']:6.3f} "
+                      f"{r['warmup']:12.2f}")
+            peers = [r["median"] for fw, r in res.items() if fw != "eventsim" and "median" in r]
+            if ref and peers:
+                print(f"fastest peer / eventsim: {min(peers) / ref:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
