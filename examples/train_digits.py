@@ -88,14 +88,14 @@ def train(model, rates, y, epochs, batch=64, lr=5e-3, seed=0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="train 3 epochs only")
+    ap.add_argument("--quick", action="store_true", help="train 8 epochs only")
     ap.add_argument("--epochs", type=int, default=40)
     args = ap.parse_args()
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     x_tr, y_tr, x_te, y_te = load()
     model = build()
-    train(model, x_tr, y_tr, 3 if args.quick else args.epochs)
+    train(model, x_tr, y_tr, 8 if args.quick else args.epochs)
     t_train = time.perf_counter() - t0
     # ---- test: torch (float64, the engine's precision) and the clock engine
     model = model.double().eval()

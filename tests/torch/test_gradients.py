@@ -2,14 +2,14 @@
 
 * spikes, membrane traces and every gradient (input, initial state, affine
   coefficients, recurrent weights) agree with torch autograd through
-  ``naive.reference_layer`` in the spiking regime;
+  ``torch_reference.reference_layer`` in the spiking regime;
 * ``torch.autograd.gradcheck`` of each fused Function in the subthreshold
   regime (no spike near the threshold, so the Jacobian is the true one).
 """
 
 import pytest
 import torch
-from naive import reference_layer
+from torch_reference import reference_layer
 
 from eventsim.torch import functional as F
 
