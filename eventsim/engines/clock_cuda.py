@@ -351,11 +351,7 @@ class ClockCuda:
         try:
             while net._step < target:
                 s = net._step
-                end = min(target, s + config.CHUNK_STEPS)
-                for e in plan._dc_edges:
-                    if s < e < end:
-                        end = e
-                        break
+                end = plan._chunk_end(s, target)
                 snap = plan._snapshot()  # the host copy is current at chunk boundaries
                 reached, rec = self._chunk(s, end)
                 if not plan._finite():

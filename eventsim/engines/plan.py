@@ -129,6 +129,14 @@ class ClockPlan:
             f"non-finite state in population {pop!r}, neuron {n - pop.offset} (network index {n}) in the "
             f"step ending at t = {t} ms; the network is left at t = {self.net.t} ms, its last finite state")
 
+    def _chunk_end(self, s, target):
+        """End of the chunk starting at step ``s``: at most CHUNK_STEPS, never across a DC switch."""
+        end = min(target, s + config.CHUNK_STEPS)
+        for e in self._dc_edges:
+            if s < e < end:
+                return e
+        return end
+
     def _chunk(self, run, s, end):
         """Run steps s..end once; return (reached, recording)."""
         self._apply_dc(s)
@@ -170,11 +178,7 @@ class ClockPlan:
         try:
             while net._step < target:
                 s = net._step
-                end = min(target, s + config.CHUNK_STEPS)
-                for e in self._dc_edges:
-                    if s < e < end:
-                        end = e
-                        break
+                end = self._chunk_end(s, target)
                 snap = self._snapshot()
                 reached, rec = self._chunk(run, s, end)
                 if not self._finite():
