@@ -21,3 +21,10 @@ NUMBA_CACHE = True
 
 #: Threads per block of the CUDA kernels.
 CUDA_THREADS_PER_BLOCK = 128
+
+#: Elements per HDF5 chunk of a streaming recorder's datasets (a chunk is the
+#: unit HDF5 stores and caches; 65,536 int64 values are 512 KiB).
+STREAM_CHUNK_ELEMENTS = 1 << 16
+
+#: Values read at a time when a streaming recorder is scanned block by block.
+STREAM_READ_ROWS = 1 << 22

@@ -491,15 +491,48 @@ class Network:
         self.projections.append(proj)
         return proj
 
-    def record_spikes(self, group):
-        """Record the spikes of a group of neurons; returns a :class:`SpikeRecorder`."""
+    def _check_stream(self, to, overwrite, compression):
+        if compression not in (None, "gzip"):
+            raise ValueError(f"compression={compression!r} must be None or 'gzip'")
+        if not isinstance(overwrite, bool):
+            raise TypeError(f"overwrite={overwrite!r} must be True or False")
+        if to is None:
+            if compression is not None:
+                raise ValueError("compression applies only to recorders streaming to a file (to=...)")
+            return
+        import os
+
+        if isinstance(to, (str, os.PathLike)):
+            path = os.path.abspath(os.fspath(to))
+            if any(r.path == path for r in self.recorders):
+                raise ValueError(f"to={path!r} is already the file of another recorder of this network")
+
+    def record_spikes(self, group, to=None, overwrite=False, compression=None):
+        """Record the spikes of a group of neurons; returns a :class:`SpikeRecorder`.
+
+        Parameters
+        ----------
+        group : population or view of neurons
+        to : str or path-like, optional
+            Stream the spikes to this HDF5 file as the run goes (appended
+            and flushed at the end of every chunk of ``config.CHUNK_STEPS``
+            steps) instead of keeping them in memory.  The directory must
+            exist.  Layout, crash safety and checkpoint behaviour:
+            :mod:`eventsim.record`.  Needs h5py.
+        overwrite : bool
+            Replace an existing file ``to`` (otherwise FileExistsError).
+        compression : {None, "gzip"}
+            Compress the file's datasets (gzip level 1 with byte shuffling):
+            smaller files, more CPU time per chunk.
+        """
         self._check_mutable("a recorder")
         self._check_group("group", group, ("neuron",))
-        rec = SpikeRecorder(self, group)
+        self._check_stream(to, overwrite, compression)
+        rec = SpikeRecorder(self, group, to=to, overwrite=overwrite, compression=compression)
         self.recorders.append(rec)
         return rec
 
-    def record_state(self, group, variable="v", interval=None):
+    def record_state(self, group, variable="v", interval=None, to=None, overwrite=False, compression=None):
         """Record a state variable of a group of neurons.
 
         Parameters
@@ -510,6 +543,8 @@ class Network:
             ``"theta"``, ``"v_th"`` (mV, adaptive models).
         interval : float, optional
             Sampling interval (ms), a multiple of dt; default dt.
+        to, overwrite, compression
+            Stream the samples to an HDF5 file, as for :meth:`record_spikes`.
         """
         self._check_mutable("a recorder")
         self._check_group("group", group, ("neuron",))
@@ -521,7 +556,8 @@ class Network:
         k = 1 if interval is None else int(steps_of("interval", interval, self.dt))
         if k < 1:
             raise ValueError(f"interval={interval} must be >= dt={self.dt} ms")
-        rec = StateRecorder(self, group, variable, k)
+        self._check_stream(to, overwrite, compression)
+        rec = StateRecorder(self, group, variable, k, to=to, overwrite=overwrite, compression=compression)
         self.recorders.append(rec)
         return rec
 
@@ -558,6 +594,11 @@ class Network:
                           self.n_synapses * _BYTES_PER_SYNAPSE_BUILD)
             self._plan = build_plan(self)
         self._plan.advance(n_steps, progress)
+
+    def close(self):
+        """Close the files of streaming recorders (a later ``run()`` or read reopens them)."""
+        for r in self.recorders:
+            r.close()
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path):

@@ -1,10 +1,379 @@
-"""Recorders: spikes and state variables of chosen neurons."""
+"""Recorders: spikes and state variables of chosen neurons, in memory or streamed to disk.
+
+A recorder keeps what it records either in memory (the default) or, with
+``to=path``, in an HDF5 file that grows as the run goes: the clock engine
+hands each chunk of steps (``config.CHUNK_STEPS``) to the recorders, which
+append it to the file and flush.  A streaming recorder holds no growing
+in-memory copy, so memory stays flat however long the run.
+
+Why HDF5
+--------
+One self-describing binary file per recorder, readable from any language
+(h5py, MATLAB, Julia, ``h5dump``), with typed, chunked, appendable datasets
+and attributes for units and metadata.  HDF5's single-writer/multiple-reader
+(SWMR) mode orders its writes so that the file on disk is a valid HDF5 file
+at every instant, which is what makes the recording survive a crash (below).
+Zarr would store each chunk as its own file (thousands of small files for a
+long run) and updates its metadata non-atomically; h5py is also the more
+widely installed of the two.
+
+File layout (format version 1)
+------------------------------
+Both kinds of file have these root attributes:
+
+=================  =========  =================================================
+attribute          type       meaning
+=================  =========  =================================================
+``format``         str        ``"eventsim-spikes"`` or ``"eventsim-state"``
+``format_version`` int        1
+``dt``             float      time step of the network (ms)
+``seed``           int        seed of the network
+``recording_id``   str        random hex id; a resumed run checks it
+``eventsim``       str        eventsim version that created the file
+=================  =========  =================================================
+
+and these datasets:
+
+==================  ======================  ====================================
+dataset             dtype, shape            content
+==================  ======================  ====================================
+``group_ids``       int64 (n,)              network-wide indices of the recorded
+                                            neurons, in the group's order
+``committed``       int64 (2,)              ``[rows, step]``: rows of the
+                                            row-aligned datasets that are
+                                            complete, and the number of steps
+                                            simulated when they were flushed
+==================  ======================  ====================================
+
+Spike files (``format = "eventsim-spikes"``), one row per spike, in time
+order, ties by neuron index:
+
+==================  ======================  ====================================
+``steps``           int64 (rows,)           step stamp; spike time is
+                                            ``steps * dt`` (ms)
+``neuron_ids``      int32 (rows,)           network-wide index of the neuron
+                                            (int64 if an index needs it)
+==================  ======================  ====================================
+
+State files (``format = "eventsim-state"``), one row per sample, with the
+extra root attributes ``variable`` (str), ``unit`` (str: ``"mV"`` or
+``"pA"``), ``interval`` (ms) and ``interval_steps`` (int):
+
+==================  ======================  ====================================
+``steps``           int64 (rows,)           sample stamp; the sample is the
+                                            state at ``steps * dt`` (ms)
+``values``          float64 (rows, n)       the samples, columns in the order
+                                            of ``group_ids``
+==================  ======================  ====================================
+
+Only the first ``committed[0]`` rows are meaningful: the datasets may be
+longer after a crash (a chunk written but not yet committed).  The readers
+:func:`read_spikes` and :func:`read_state` do this for you.
+
+Crash safety
+------------
+Files are created complete (written to a temporary file in the same
+directory, then renamed) and written in SWMR mode.  At the end of each chunk
+the recorder appends the chunk's rows, flushes, then writes ``committed``
+and flushes again.  If the process dies at any moment (exception, SIGKILL,
+out of memory), the file still opens and holds exactly the rows of the
+chunks committed before; a partly written chunk is ignored.  This protects
+against the process dying, not against the operating system losing data it
+had not yet written to the disk (power failure).
+
+Checkpoints and resume
+----------------------
+A checkpoint (:meth:`eventsim.Network.save`) stores each streaming
+recorder's path, ``recording_id`` and committed row count, never the open
+file.  When a loaded network runs again, the recorder reopens its file,
+checks the id, and **truncates it back to the row count stored in the
+checkpoint** before appending, so a file that went on growing after the
+checkpoint (the run continued, or crashed later) ends up exactly as if the
+run had never stopped.  A file that was cleanly closed is truncated in
+place; one left open by a crash is rebuilt (its committed rows copied to a
+temporary file that is renamed over it).  Reading a loaded network's
+recorder before it runs returns the rows of the checkpoint and leaves the
+file untouched.  The file must stay at its absolute path; a missing file,
+a file of another recording, or one with fewer rows than the checkpoint
+raises :class:`RecordingError`.  One process writes a file at a time.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
+import uuid
+import weakref
+from typing import NamedTuple
+
 import numpy as np
 
+from . import config
 
+FORMAT_VERSION = 1
+_UNITS = {"v": "mV", "i_ex": "pA", "i_in": "pA", "theta": "mV", "v_th": "mV"}
+
+
+#: Stores holding a file open for writing in this process, by absolute path.
+_WRITERS = weakref.WeakValueDictionary()
+
+
+class RecordingError(ValueError):
+    """A recording file is missing, of another recording, or shorter than expected."""
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py is a dependency
+        raise ImportError("streaming recorders (to=...) need h5py: pip install h5py") from None
+    return h5py
+
+
+def _version():
+    from . import __version__
+
+    return __version__
+
+
+def check_target(path, overwrite):
+    """Validate ``path`` as a new recording file; return its absolute path."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"to={path!r} must be a file path (str or os.PathLike)")
+    path = os.path.abspath(os.fspath(path))
+    directory = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"to={path!r} is a directory; give a file path")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"to={path!r}: the directory {directory!r} does not exist")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"to={path!r} already exists; pass overwrite=True to replace it")
+    return path
+
+
+# --------------------------------------------------------------------------- storage
+class _MemoryStore:
+    """Rows kept in memory as a list of chunks (concatenated on read)."""
+
+    def __init__(self, names):
+        self._names = names
+        self._chunks = {nm: [] for nm in names}
+        self.rows = 0
+
+    def append(self, **cols):
+        m = len(next(iter(cols.values())))
+        if m:
+            for nm in self._names:
+                self._chunks[nm].append(cols[nm])
+            self.rows += m
+
+    def commit(self, step):
+        pass
+
+    def read(self, name, empty):
+        ch = self._chunks[name]
+        if not ch:
+            return empty
+        if len(ch) > 1:
+            self._chunks[name] = ch = [np.concatenate(ch, axis=0)]
+        return ch[0]
+
+    def blocks(self, name, empty):
+        yield self.read(name, empty)
+
+
+class _FileStore:
+    """Row-aligned datasets appended to an HDF5 file in SWMR mode (see the module docstring)."""
+
+    def __init__(self, path, fmt, columns, static, attrs, compression):
+        """Create the file at ``path`` (atomically; the caller validated the path).
+
+        columns : dict name -> (dtype, row_shape)
+        static : dict name -> array written once
+        """
+        h5py = _h5py()
+        self.path = path
+        self.fmt = fmt
+        self.columns = columns
+        self.recording_id = uuid.uuid4().hex
+        self.rows = 0
+        self.step = 0
+        self._f = None
+        self._ino = None
+        directory = os.path.dirname(path)
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w", libver="latest") as f:
+                f.attrs["format"] = fmt
+                f.attrs["format_version"] = FORMAT_VERSION
+                f.attrs["recording_id"] = self.recording_id
+                f.attrs["eventsim"] = _version()
+                for k, v in attrs.items():
+                    f.attrs[k] = v
+                for name, arr in static.items():
+                    f.create_dataset(name, data=arr)
+                c = f.create_dataset("committed", data=np.zeros(2, np.int64))
+                c.attrs["description"] = "[rows complete, steps simulated] at the last flush"
+                for name, (dtype, row_shape) in columns.items():
+                    per_row = int(np.prod(row_shape)) if row_shape else 1
+                    chunk_rows = max(1, config.STREAM_CHUNK_ELEMENTS // max(per_row, 1))
+                    kw = dict(compression="gzip", compression_opts=1, shuffle=True) if compression else {}
+                    f.create_dataset(name, shape=(0, *row_shape), dtype=dtype, maxshape=(None, *row_shape),
+                                     chunks=(chunk_rows, *row_shape), **kw)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    # ---------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_f"] = None  # the open file never goes into a checkpoint
+        return state
+
+    # ---------------------------------------------------------------- opening
+    def _check(self, f):
+        if f.attrs.get("recording_id") != self.recording_id:
+            raise RecordingError(f"{self.path}: holds another recording (recording_id "
+                                 f"{f.attrs.get('recording_id')!r}, expected {self.recording_id!r})")
+        rows = int(f["committed"][0])
+        if rows < self.rows:
+            raise RecordingError(f"{self.path}: holds {rows} committed rows but the recorder has "
+                                 f"{self.rows}; the file was truncated or replaced")
+
+    def _writer(self):
+        """The file open for writing in SWMR mode, truncated to ``self.rows`` committed rows."""
+        if self._f is not None:
+            return self._f
+        h5py = _h5py()
+        if not os.path.exists(self.path):
+            raise RecordingError(f"{self.path}: the recording file is missing")
+        other = _WRITERS.get(self.path)
+        if (other is not None and other is not self and other._f is not None
+                and other._ino == os.stat(self.path).st_ino):
+            raise RecordingError(f"{self.path}: the file is open for writing by another recorder in this "
+                                 "process (e.g. of the network a checkpoint was saved from); close that one "
+                                 "first (net.close())")
+        try:
+            f = h5py.File(self.path, "r+", libver="latest")
+        except OSError:
+            # left open by a process that died: rebuild it from its committed rows
+            self._rebuild()
+            f = h5py.File(self.path, "r+", libver="latest")
+        try:
+            self._check(f)
+            for name in self.columns:
+                if f[name].shape[0] != self.rows:
+                    f[name].resize(self.rows, axis=0)
+            f["committed"][:] = [self.rows, self.step]
+            f.flush()
+            f.swmr_mode = True
+        except BaseException:
+            f.close()
+            raise
+        self._f = f
+        self._ino = os.stat(self.path).st_ino
+        _WRITERS[self.path] = self
+        return f
+
+    def _rebuild(self):
+        h5py = _h5py()
+        with h5py.File(self.path, "r", libver="latest", swmr=True) as old:
+            self._check(old)
+            directory = os.path.dirname(self.path)
+            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".", suffix=".tmp",
+                                       dir=directory)
+            os.close(fd)
+            try:
+                with h5py.File(tmp, "w", libver="latest") as new:
+                    for k, v in old.attrs.items():
+                        new.attrs[k] = v
+                    for name, obj in old.items():
+                        if name in self.columns:
+                            ds = new.create_dataset(name, shape=(self.rows, *obj.shape[1:]), dtype=obj.dtype,
+                                                    maxshape=obj.maxshape, chunks=obj.chunks,
+                                                    compression=obj.compression,
+                                                    compression_opts=obj.compression_opts, shuffle=obj.shuffle)
+                            step = max(1, obj.chunks[0]) * 16
+                            for a in range(0, self.rows, step):
+                                b = min(a + step, self.rows)
+                                ds[a:b] = obj[a:b]
+                        else:
+                            new.create_dataset(name, data=obj[()])
+                        for k, v in obj.attrs.items():
+                            new[name].attrs[k] = v
+                    new["committed"][:] = [self.rows, self.step]
+                os.replace(tmp, self.path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+
+    def close(self):
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+            if _WRITERS.get(self.path) is self:
+                del _WRITERS[self.path]
+
+    # ---------------------------------------------------------------- writing
+    def append(self, **cols):
+        m = len(next(iter(cols.values())))
+        if not m:
+            return
+        f = self._writer()
+        n = int(f[next(iter(self.columns))].shape[0])
+        for name in self.columns:
+            ds = f[name]
+            ds.resize(n + m, axis=0)
+            ds[n:n + m] = cols[name]
+
+    def commit(self, step):
+        f = self._writer()
+        n = int(f[next(iter(self.columns))].shape[0])
+        f.flush()  # rows first ...
+        f["committed"][:] = [n, step]
+        f.flush()  # ... then the count that makes them valid
+        self.rows, self.step = n, int(step)
+
+    # ---------------------------------------------------------------- reading
+    def _reader(self):
+        if self._f is not None:
+            return self._f, False
+        if not os.path.exists(self.path):
+            raise RecordingError(f"{self.path}: the recording file is missing")
+        f = _h5py().File(self.path, "r", libver="latest", swmr=True)
+        try:
+            self._check(f)
+        except BaseException:
+            f.close()
+            raise
+        return f, True
+
+    def read(self, name, empty):
+        f, close = self._reader()
+        try:
+            return f[name][: self.rows]
+        finally:
+            if close:
+                f.close()
+
+    def blocks(self, name, empty):
+        """Yield the committed rows of ``name`` in blocks of bounded size."""
+        f, close = self._reader()
+        try:
+            ds = f[name]
+            step = max(1, config.STREAM_READ_ROWS // max(1, int(np.prod(ds.shape[1:]))))
+            for a in range(0, self.rows, step):
+                yield ds[a: min(a + step, self.rows)]
+        finally:
+            if close:
+                f.close()
+
+
+# --------------------------------------------------------------------------- recorders
 class _Recorder:
     def __init__(self, net, group):
         self._net = net
@@ -18,9 +387,45 @@ class _Recorder:
         """Positions of ``global_ids`` within the recorded group."""
         return self._pos[np.searchsorted(self._sorted_ids, global_ids)]
 
+    @property
+    def path(self):
+        """Absolute path of the recording file, or None for an in-memory recorder."""
+        return self._store.path if isinstance(self._store, _FileStore) else None
+
+    def _commit(self, step):
+        """Make everything appended so far durable (stream) at simulated step ``step``."""
+        self._store.commit(step)
+
+    def close(self):
+        """Close the recording file (a later run or read reopens it).  No-op in memory."""
+        if isinstance(self._store, _FileStore):
+            self._store.close()
+
+    def _file_attrs(self):
+        return {"dt": self._net.dt, "seed": self._net.seed}
+
+    def to_disk(self, path, overwrite=False):
+        """Write everything recorded so far to a new HDF5 file ``path`` (layout in the module docstring).
+
+        The file is written to a temporary name and renamed, so ``path`` is
+        only ever a complete file.  Returns the absolute path.
+        """
+        path = check_target(path, overwrite)
+        store = self._new_file_store(path, False)
+        try:
+            names = list(store.columns)
+            for parts in zip(*(self._store.blocks(nm, self._empty(nm)) for nm in names)):
+                store.append(**dict(zip(names, parts)))
+            store.commit(self._net.step)
+        finally:
+            store.close()
+        return path
+
 
 class SpikeRecorder(_Recorder):
-    """Spikes of a group of neurons.
+    """Spikes of a group of neurons, kept in memory or streamed to an HDF5 file.
+
+    Create with :meth:`eventsim.Network.record_spikes`.
 
     Attributes
     ----------
@@ -32,65 +437,73 @@ class SpikeRecorder(_Recorder):
         Step stamp of each spike; the spike time is ``steps * dt``.
     times : ndarray of float64
         Spike times (ms).  Spikes are in time order, ties by neuron index.
+    path : str or None
+        The recording file (``to=``), or None in memory.
+
+    Notes
+    -----
+    A streaming recorder (``to=path``) reads these arrays from its file
+    each time they are accessed; see :mod:`eventsim.record` for the layout.
     """
 
-    def __init__(self, net, group):
+    def __init__(self, net, group, to=None, overwrite=False, compression=None):
         super().__init__(net, group)
-        self._chunks_steps = []
-        self._chunks_ids = []
-        self._cache = None
+        if to is None:
+            self._store = _MemoryStore(("steps", "neuron_ids"))
+        else:
+            self._store = self._new_file_store(check_target(to, overwrite), compression)
+
+    def _new_file_store(self, path, compression):
+        id_dtype = np.int32 if (self._ids.size == 0 or self._ids.max() < 2**31) else np.int64
+        store = _FileStore(path, "eventsim-spikes", {"steps": (np.int64, ()), "neuron_ids": (id_dtype, ())},
+                           {"group_ids": self._ids}, self._file_attrs(), compression)
+        return store
+
+    @staticmethod
+    def _empty(name):
+        return np.zeros(0, np.int64)
 
     def _append(self, steps, ids):
-        if steps.size:
-            self._chunks_steps.append(steps)
-            self._chunks_ids.append(ids)
-            self._cache = None
-
-    def _arrays(self):
-        if self._cache is None:
-            if self._chunks_steps:
-                steps = np.concatenate(self._chunks_steps)
-                ids = np.concatenate(self._chunks_ids)
-                self._chunks_steps, self._chunks_ids = [steps], [ids]
-            else:
-                steps = np.zeros(0, np.int64)
-                ids = np.zeros(0, np.int64)
-            self._cache = (steps, ids)
-        return self._cache
+        self._store.append(steps=steps, neuron_ids=ids)
 
     @property
     def steps(self):
-        return self._arrays()[0].copy()
+        return np.array(self._store.read("steps", self._empty("steps")), dtype=np.int64)
 
     @property
     def neuron_ids(self):
-        return self._arrays()[1].copy()
+        return np.array(self._store.read("neuron_ids", self._empty("neuron_ids")), dtype=np.int64)
 
     @property
     def senders(self):
-        return self._local(self._arrays()[1])
+        return self._local(self.neuron_ids)
 
     @property
     def times(self):
-        return self._arrays()[0] * self._net.dt
+        return self.steps * self._net.dt
 
     def __len__(self):
-        return int(self._arrays()[0].size)
+        return int(self._store.rows)
 
     def rates(self, duration=None):
         """Mean firing rate of each neuron of the group (Hz) over ``duration`` ms (default: all simulated time)."""
         duration = self._net.t if duration is None else float(duration)
         if duration <= 0:
             raise ValueError(f"duration={duration} must be > 0 ms")
-        counts = np.bincount(self.senders, minlength=len(self.group))
+        counts = np.zeros(len(self.group), np.int64)
+        for ids in self._store.blocks("neuron_ids", self._empty("neuron_ids")):
+            counts += np.bincount(self._local(ids), minlength=len(self.group))
         return counts / (duration * 1e-3)
 
     def __repr__(self):
-        return f"SpikeRecorder({len(self.group)} neurons, {len(self)} spikes)"
+        where = f", to {self.path!r}" if self.path else ""
+        return f"SpikeRecorder({len(self.group)} neurons, {len(self)} spikes{where})"
 
 
 class StateRecorder(_Recorder):
     """Samples of one state variable of a group of neurons every ``interval_steps`` steps.
+
+    Create with :meth:`eventsim.Network.record_state`.
 
     Attributes
     ----------
@@ -104,23 +517,35 @@ class StateRecorder(_Recorder):
         Sample times (ms).
     values : ndarray of float64, shape (n_samples, n_neurons)
         The samples, columns in the order of the recorded group.
+    path : str or None
+        The recording file (``to=``), or None in memory.
     """
 
-    def __init__(self, net, group, variable, interval_steps):
+    def __init__(self, net, group, variable, interval_steps, to=None, overwrite=False, compression=None):
         super().__init__(net, group)
         self.variable = variable
         self.interval_steps = int(interval_steps)
-        self._chunks = []
-        self._steps = []
+        if to is None:
+            self._store = _MemoryStore(("steps", "values"))
+        else:
+            self._store = self._new_file_store(check_target(to, overwrite), compression)
+
+    def _new_file_store(self, path, compression):
+        attrs = dict(self._file_attrs(), variable=self.variable, unit=_UNITS.get(self.variable, ""),
+                     interval=self.interval_steps * self._net.dt, interval_steps=self.interval_steps)
+        return _FileStore(path, "eventsim-state", {"steps": (np.int64, ()),
+                                                   "values": (np.float64, (len(self.group),))},
+                          {"group_ids": self._ids}, attrs, compression)
+
+    def _empty(self, name):
+        return np.zeros(0, np.int64) if name == "steps" else np.zeros((0, len(self.group)))
 
     def _append(self, steps, values):
-        if steps.size:
-            self._steps.append(steps)
-            self._chunks.append(values)
+        self._store.append(steps=steps, values=values)
 
     @property
     def steps(self):
-        return np.concatenate(self._steps) if self._steps else np.zeros(0, np.int64)
+        return np.array(self._store.read("steps", self._empty("steps")), dtype=np.int64)
 
     @property
     def times(self):
@@ -128,12 +553,104 @@ class StateRecorder(_Recorder):
 
     @property
     def values(self):
-        if not self._chunks:
-            return np.zeros((0, len(self.group)))
-        if len(self._chunks) > 1:
-            self._chunks = [np.concatenate(self._chunks, axis=0)]
-            self._steps = [np.concatenate(self._steps)]
-        return self._chunks[0].copy()
+        return np.array(self._store.read("values", self._empty("values")), dtype=np.float64)
+
+    def __len__(self):
+        return int(self._store.rows)
 
     def __repr__(self):
-        return f"StateRecorder({self.variable!r}, {len(self.group)} neurons, every {self.interval_steps} steps)"
+        where = f", to {self.path!r}" if self.path else ""
+        return (f"StateRecorder({self.variable!r}, {len(self.group)} neurons, every {self.interval_steps} "
+                f"steps{where})")
+
+
+# --------------------------------------------------------------------------- readers
+class SpikeData(NamedTuple):
+    """Spikes read from a file by :func:`read_spikes` (same meaning as on :class:`SpikeRecorder`)."""
+
+    steps: np.ndarray        #: int64 step stamps
+    neuron_ids: np.ndarray   #: int64 network-wide neuron indices
+    senders: np.ndarray      #: int64 positions within the recorded group
+    times: np.ndarray        #: float64 spike times (ms)
+    group_ids: np.ndarray    #: int64 network-wide indices of the recorded group
+    dt: float                #: time step (ms)
+    seed: int                #: network seed
+    t_stop: float            #: simulated time covered by the file (ms)
+
+
+class StateData(NamedTuple):
+    """Samples read from a file by :func:`read_state`."""
+
+    steps: np.ndarray        #: int64 sample stamps
+    times: np.ndarray        #: float64 sample times (ms)
+    values: np.ndarray       #: float64 (n_samples, n_neurons)
+    group_ids: np.ndarray    #: int64 network-wide indices of the recorded neurons
+    variable: str            #: state variable name
+    unit: str                #: unit of ``values``
+    dt: float                #: time step (ms)
+    interval: float          #: sampling interval (ms)
+    t_stop: float            #: simulated time covered by the file (ms)
+
+
+def _open_for_reading(path, fmt):
+    h5py = _h5py()
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path!r}: no such recording file")
+    try:
+        f = h5py.File(path, "r", libver="latest", swmr=True)
+    except OSError as exc:
+        raise RecordingError(f"{path!r}: not a readable HDF5 file ({exc})") from None
+    found = f.attrs.get("format")
+    if found != fmt:
+        f.close()
+        raise RecordingError(f"{path!r}: not an {fmt} file (format={found!r})")
+    return f
+
+
+def _committed(f, path, names):
+    rows, step = (int(x) for x in f["committed"][:])
+    for nm in names:
+        if f[nm].shape[0] < rows:
+            raise RecordingError(f"{path!r}: dataset {nm!r} has {f[nm].shape[0]} rows but {rows} are committed")
+    return rows, step
+
+
+def read_spikes(path):
+    """Read a spike file written by a streaming :class:`SpikeRecorder` (or ``to_disk``).
+
+    Works without a Network, also on a file that another process is still
+    writing or that a crashed process left behind: returns exactly the
+    committed spikes.
+
+    Returns
+    -------
+    SpikeData
+    """
+    with _open_for_reading(path, "eventsim-spikes") as f:
+        rows, step = _committed(f, path, ("steps", "neuron_ids"))
+        steps = f["steps"][:rows].astype(np.int64)
+        ids = f["neuron_ids"][:rows].astype(np.int64)
+        group = f["group_ids"][()].astype(np.int64)
+        dt, seed = float(f.attrs["dt"]), int(f.attrs["seed"])
+    order = np.argsort(group, kind="stable")
+    senders = order[np.searchsorted(group[order], ids)] if ids.size else np.zeros(0, np.int64)
+    return SpikeData(steps, ids, senders.astype(np.int64), steps * dt, group, dt, seed, step * dt)
+
+
+def read_state(path):
+    """Read a state file written by a streaming :class:`StateRecorder` (or ``to_disk``).
+
+    Returns
+    -------
+    StateData
+    """
+    with _open_for_reading(path, "eventsim-state") as f:
+        rows, step = _committed(f, path, ("steps", "values"))
+        steps = f["steps"][:rows].astype(np.int64)
+        values = f["values"][:rows].astype(np.float64)
+        group = f["group_ids"][()].astype(np.int64)
+        dt = float(f.attrs["dt"])
+        a = f.attrs
+        return StateData(steps, steps * dt, values, group, str(a["variable"]), str(a["unit"]), dt,
+                         float(a["interval"]), step * dt)

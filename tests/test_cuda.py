@@ -49,7 +49,9 @@ def build(backend):
     net.connect(dc, b[:5], es.AllToAll(), weight=1.0)
     recs = [net.record_spikes(a | b | c), net.record_spikes(c), net.record_state(b[::3], "v"),
             net.record_state(c, "theta", interval=0.5), net.record_state(c[:4], "v_th", interval=0.3),
-            net.record_state(b[:4], "i_ex")]
+            net.record_state(b[:4], "i_ex"),
+            net.record_spikes(a | c, to=os.path.join(tempfile.mkdtemp(), "s.h5")),     # streamed to disk
+            net.record_state(b[::2], "i_in", interval=0.4, to=os.path.join(tempfile.mkdtemp(), "v.h5"))]
     return net, recs
 
 
@@ -60,6 +62,7 @@ def digest(backend, checkpoint=False):
         if checkpoint and d == 12.0:   # run(T1); save; load; run(T2) == run(T1 + T2)
             path = os.path.join(tempfile.mkdtemp(), "ck.esim")
             net.save(path)
+            net.close()                # the loaded network's streaming recorders take over the files
             net = es.Network.load(path)
             recs = net.recorders
     h = hashlib.sha256()
@@ -78,6 +81,13 @@ cpu, gpu, gpu_ck = digest("cpu"), digest("cuda"), digest("cuda", checkpoint=True
 print(cpu)
 print(gpu)
 assert cpu[0] > 300, cpu
+from eventsim.record import read_spikes
+net, recs = build("cuda")
+net.run(30.0)
+ref, _ = build("cpu")
+ref.run(30.0)
+assert np.array_equal(read_spikes(recs[-2].path).steps, ref.recorders[-2].steps)
+assert read_spikes(recs[-2].path).t_stop == 30.0
 assert cpu == gpu == gpu_ck, (cpu, gpu, gpu_ck)
 
 # numerical guard: same contract as the CPU engine

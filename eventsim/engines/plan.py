@@ -216,6 +216,8 @@ class ClockPlan:
             k = r.interval_steps
             first = (s // k + 1) * k
             r._append(np.arange(first, first + c * k, k, dtype=np.int64), vals.copy())
+        for r in self.net.recorders:  # streaming recorders flush here: the chunk is complete
+            r._commit(reached)
 
 
 def _progress(net, n_steps, progress):
