@@ -4,6 +4,7 @@ import os
 import runpy
 import sys
 
+import numpy as np
 import pytest
 
 EX = os.path.join(os.path.dirname(__file__), "..", "examples")
@@ -25,3 +26,37 @@ def test_cuba_quick():
     mod = load("cuba.py")
     rate = mod["main"](["--quick"])
     assert 1.0 < rate < 50.0
+
+
+def test_microcircuit_quick():
+    import numba
+
+    mod = load("microcircuit.py")
+    threads = numba.get_num_threads()
+    try:
+        rates = mod["main"](["--quick", "--t-sim", "100", "--threads", "1", "--weight-dtype", "float32"])
+    finally:
+        numba.set_num_threads(threads)
+    assert list(rates) == ["L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I"]
+    r = np.array(list(rates.values()))
+    # asynchronous irregular regime: every population active, none saturated, L2/3E and L6E the
+    # slowest excitatory populations and L5E the fastest, as in the paper
+    assert np.all((r > 0.05) & (r < 30.0)), rates
+    assert max(rates["L23E"], rates["L6E"]) < min(rates["L4E"], rates["L5E"]) and rates["L5E"] > rates["L4E"]
+
+
+def test_microcircuit_connectivity_follows_table5():
+    mod = load("microcircuit.py")
+    k = mod["full_indegrees"]()
+    n_syn = (np.round(k) * mod["N_FULL"][:, None]).sum()
+    assert 2.9e8 < n_syn < 3.1e8                       # "about 3e8 synapses" at full scale
+    assert mod["N_FULL"].sum() == 77169
+    net, pops, _ = mod["build"](scale=0.02, background="dc")
+    assert [p.n for p in pops] == list(np.maximum(1, np.round(mod["N_FULL"] * 0.02)).astype(int))
+    # L4E -> L23E: in-degree round(0.02 K), weights 2 * 87.8 pA / sqrt(0.02) on average
+    proj = next(p for p in net.projections if p.source is pops[2] and p.target is pops[0])
+    assert len(proj) == pops[0].n * int(round(k[0, 2] * 0.02))
+    assert abs(proj.weight.mean() / (2 * 87.8 / np.sqrt(0.02)) - 1) < 0.02
+    inh = next(p for p in net.projections if p.source is pops[1] and p.target is pops[0])
+    assert np.all(inh.weight <= 0) and np.all(proj.weight >= 0)
+    assert inh.delay_steps.min() >= 1 and abs(inh.delay_steps.mean() * 0.1 - 0.75) < 0.05
