@@ -117,13 +117,18 @@ class Projection:
 
     Attributes
     ----------
-    pre, post : ndarray of int64
+    pre, post : ndarray of int32 (int64 for groups of 2**31 or more)
         Local indices within the source and target groups.
-    weight : ndarray of float64
+    weight : ndarray of the network's ``weight_dtype``
         mV (delta synapses), pA (current synapses) or, from a DC source, the
-        factor applied to its amplitude.
-    delay_steps : ndarray of int64
-        Delays in steps (absent for DC sources).
+        factor applied to its amplitude (always float64).  Weights are
+        stored in the precision the engine uses.
+    delay_steps : ndarray of int16
+        Delays in steps (None for DC sources).
+
+    The arrays are kept compact (14 bytes per connection with float32
+    weights, 18 with float64) because they stay alive for the whole run:
+    they are part of the network a checkpoint saves.
     """
 
     def __init__(self, source, target, pre, post, weight, delay_steps):
@@ -141,10 +146,12 @@ class Projection:
         return f"Projection({len(self)} connections)"
 
 
-#: Bytes held per connection by a Projection (pre, post, weight as int64/float64, delay)
-#: while it is built, and by the engine plan build (its temporaries included).
-_BYTES_PER_CONNECTION = 40
-_BYTES_PER_SYNAPSE_BUILD = 48
+#: Peak bytes per connection while connect() runs (the rule's int64 indices, float64 weight and
+#: delay draws, and the compact arrays the Projection keeps: 14-18 bytes).
+_BYTES_PER_CONNECTION = 56
+#: Bytes per synapse of the engine arrays that the first run() builds (an int32/int64 offset and
+#: the weight); the build sorts in place, so it needs no further per-synapse memory.
+_BYTES_PER_SYNAPSE_BUILD = 16
 
 
 def available_memory():
@@ -175,6 +182,11 @@ def _expected_connections(rule, n_pre, n_post):
     if isinstance(rule, FromArrays):
         return rule.pre.size
     return 0
+
+
+def _compact_index(idx, n):
+    """Indices into a group of ``n`` as int32 when they fit."""
+    return idx.astype(np.int32) if n < 2**31 else idx
 
 
 def _guard_memory(what, need):
@@ -464,32 +476,69 @@ class Network:
         pre_space = pre.ids if pre.kind == "neuron" else pre.ids + (1 << 40)
         pre_idx, post_idx = rule.connections(pre_space, post.ids, rng)
         m = pre_idx.size
-        w = _values("weight", weight, m, generator(self.seed, 3, stream))
+        pre_idx = _compact_index(pre_idx, len(pre))
+        post_idx = _compact_index(post_idx, len(post))
         if pre.kind == "dc":
+            w = _values("weight", weight, m, generator(self.seed, 3, stream))
             if delay is not None:
                 raise ValueError("delay must be None for a DC source (currents act without delay)")
             d = None
         else:
-            if delay is None:
-                delay = self.dt
-            dv = _values("delay", delay, m, generator(self.seed, 4, stream))
-            short = dv < self.dt * (1 - config.GRID_RTOL)
-            if short.any() and not (round_delays or isinstance(delay, Distribution)):
-                raise ValueError(f"delay={float(dv[short][0])!r} ms is shorter than dt={self.dt} ms; "
-                                 "delays must be >= dt")
-            if round_delays or isinstance(delay, Distribution):
-                d = np.rint(dv / self.dt).astype(np.int64)
-            else:
-                d = steps_of("delay", dv, self.dt)
-            if m and d.min() < 1:
-                bad = dv[d < 1][0]
-                raise ValueError(f"delay={bad!r} ms is shorter than dt={self.dt} ms; delays must be >= dt")
-            if m and d.max() > np.iinfo(np.int16).max:
-                raise ValueError(f"delay={dv.max()!r} ms exceeds the longest supported delay "
-                                 f"({np.iinfo(np.int16).max} steps)")
+            w = self._weights(weight, m, generator(self.seed, 3, stream))
+            d = self._delay_steps(self.dt if delay is None else delay, m, round_delays,
+                                  generator(self.seed, 4, stream))
         proj = Projection(pre, post, pre_idx, post_idx, w, d)
         self.projections.append(proj)
         return proj
+
+    def _weights(self, weight, m, rng):
+        """Synaptic weights as ``weight_dtype`` (a scalar is expanded without a float64 copy)."""
+        with np.errstate(over="ignore"):  # a value too large for float32 is reported below
+            if np.isscalar(weight) and not isinstance(weight, (bool, str, bytes)):
+                stored = _values("weight", weight, 1, None).astype(self.weight_dtype)
+                w = np.full(m, stored[0], self.weight_dtype)
+            else:
+                w = _values("weight", weight, m, rng)
+                stored = w = w.astype(self.weight_dtype, copy=False)
+        if not np.all(np.isfinite(stored)):
+            bad = stored[~np.isfinite(stored)][0]
+            raise ValueError(f"weight={bad!r} does not fit in weight_dtype={self.weight_dtype.name}")
+        return w
+
+    def _delay_steps(self, delay, m, round_delays, rng):
+        """Delays (ms) -> int16 steps, validated, converted in blocks to bound the temporaries."""
+        rounding = round_delays or isinstance(delay, Distribution)
+        if np.isscalar(delay) and not isinstance(delay, (bool, str, bytes)) and m > 1:
+            return np.full(m, self._delay_steps(delay, 1, round_delays, None)[0], np.int16)
+        dv = _values("delay", delay, m, rng)
+        short = dv < self.dt * (1 - config.GRID_RTOL)
+        if short.any() and not rounding:
+            raise ValueError(f"delay={float(dv[short][0])!r} ms is shorter than dt={self.dt} ms; "
+                             "delays must be >= dt")
+        del short
+        d = np.empty(m, np.int16)
+        longest = np.iinfo(np.int16).max
+        first_short, too_long = None, False
+        block = 1 << 20
+        for a in range(0, m, block):
+            dv_b = dv[a:a + block]
+            if rounding:
+                k = np.rint(dv_b / self.dt).astype(np.int64)
+            else:
+                try:
+                    k = steps_of("delay", dv_b, self.dt)
+                except ValueError:
+                    steps_of("delay", dv, self.dt)  # the same error, counted over all delays
+                    raise
+            if first_short is None and k.min() < 1:
+                first_short = dv_b[k < 1][0]
+            too_long = too_long or k.max() > longest
+            d[a:a + block] = np.minimum(k, longest)
+        if first_short is not None:
+            raise ValueError(f"delay={first_short!r} ms is shorter than dt={self.dt} ms; delays must be >= dt")
+        if too_long:
+            raise ValueError(f"delay={dv.max()!r} ms exceeds the longest supported delay ({longest} steps)")
+        return d
 
     def _check_stream(self, to, overwrite, compression):
         if compression not in (None, "gzip"):

@@ -9,6 +9,7 @@ from .. import config
 from ..record import SpikeRecorder, StateRecorder
 from ..rng import POISSON, key_words, poisson_cdf_table
 from . import clock_cpu as cc
+from . import csr
 
 _PARAM_FIELDS = cc.Params._fields
 
@@ -53,9 +54,8 @@ class ClockPlan:
         row_ptr = self._row_ptr
         n_send = row_ptr.size - 1
         outdeg = np.diff(row_ptr)
-        col = self._syn_off % C
         # cost of a neuron: its update plus its incoming synapses
-        cost = np.bincount(col, minlength=C)
+        cost = csr.column_counts(self._syn_off, C)
         neuron_cost = cost[self.params.col] + (cost[np.minimum(self.params.col + 1, C - 1)]
                                                * self.params.is_exp[self.params.pid]) + 8
         cum = np.concatenate([[0], np.cumsum(neuron_cost)])
@@ -63,20 +63,15 @@ class ClockPlan:
         part[0], part[-1] = 0, N
         part = np.maximum.accumulate(part)
         colb = np.append(self.params.col, C)[part]  # first column of each partition
-        pcol = np.searchsorted(colb, col, side="right") - 1
-        rows = np.repeat(np.arange(n_send, dtype=np.int64), outdeg)
-        counts = np.bincount(rows * T + pcol, minlength=n_send * T).reshape(n_send, T)
-        del rows, pcol, col
         row_split = np.empty((n_send, T + 1), np.int64)
-        row_split[:, 0] = row_ptr[:-1]
-        np.cumsum(counts, axis=1, out=row_split[:, 1:])
-        row_split[:, 1:] += row_ptr[:-1, None]
+        csr.split_rows(row_ptr, self._syn_off, C, colb, row_split)
         self.conn = cc.Conn(row_split=row_split, outdeg=outdeg.astype(np.int64), syn_off=self._syn_off,
                             syn_w=self._syn_w)
         b = self._sources_base
         ptr, lst = [0], []
         for t in range(T):
-            has = np.flatnonzero(counts[b["pois_sender"], t] > 0)
+            ps = b["pois_sender"]
+            has = np.flatnonzero(row_split[ps, t + 1] > row_split[ps, t])
             lst.append(has)
             ptr.append(ptr[-1] + has.size)
         self.sources = cc.Sources(pois_ptr=np.array(ptr, np.int64),
@@ -289,10 +284,10 @@ def build_plan(net):
 
     # ---- connectivity: senders are neurons 0..N-1 then source channels N..N+S-1
     n_send = N + net._n_channels
-    pre_l, post_l, w_l, d_l, dc = [], [], [], [], []
+    dc, synaptic = [], []
     for proj in net.projections:
-        post_g = proj.target.ids[proj.post]
         if proj.source.kind == "dc":
+            post_g = proj.target.ids[proj.post]
             ch = proj.source.ids[proj.pre]
             cur = proj.weight * _dc_amplitude(net, ch)
             for s in net.dc_sources:
@@ -300,40 +295,28 @@ def build_plan(net):
                 if m.any():
                     dc.append((s.start_step, s.stop_step, post_g[m], cur[m]))
             continue
-        pre_g = proj.source.ids[proj.pre]
-        if proj.source.kind == "source":
-            pre_g = pre_g + N
-        pre_l.append(pre_g)
-        post_l.append(post_g)
-        w_l.append(proj.weight)
-        d_l.append(proj.delay_steps)
-    if pre_l:
-        pre = np.concatenate(pre_l)
-        post = np.concatenate(post_l)
-        w = np.concatenate(w_l).astype(net.weight_dtype)
-        d = np.concatenate(d_l)
-    else:
-        pre = post = d = np.zeros(0, np.int64)
-        w = np.zeros(0, net.weight_dtype)
-    del pre_l, post_l, w_l, d_l
+        src_ids = proj.source.ids + N if proj.source.kind == "source" else proj.source.ids
+        synaptic.append((proj, src_ids))
     n_cols = max(n_cols, 1)
-    syn_col = params.col[post] + ((is_exp[post] == 1) & (w < 0))
-    del post
-    # sort by (sender, column); stable, so multapses keep their creation order
-    key = pre * n_cols + syn_col
-    if key.size and np.any(key[1:] < key[:-1]):
-        order = np.argsort(key, kind="stable")
-        pre, syn_col, w, d = pre[order], syn_col[order], w[order], d[order]
-        del order
-    del key
     row_ptr = np.zeros(n_send + 1, np.int64)
-    np.cumsum(np.bincount(pre, minlength=n_send), out=row_ptr[1:])
-    del pre
-    max_d = int(d.max()) if d.size else 1
+    max_d = 1
+    for proj, src_ids in synaptic:
+        if len(proj):
+            max_d = max(max_d, int(csr.count_rows(row_ptr[1:], proj.pre, src_ids, proj.delay_steps)))
+    np.cumsum(row_ptr, out=row_ptr)
     L = max_d + 1
     off_dtype = np.int32 if L * n_cols < 2**31 else np.int64
-    syn_off = (d.astype(off_dtype) * off_dtype(n_cols) + syn_col.astype(off_dtype))
-    del d, syn_col
+    n_syn = int(row_ptr[-1])
+    syn_off = np.empty(n_syn, off_dtype)
+    w = np.empty(n_syn, net.weight_dtype)
+    fill = row_ptr[:-1].copy()
+    split = is_exp.astype(np.int8)
+    for proj, src_ids in synaptic:
+        if len(proj):
+            csr.scatter(fill, syn_off, w, proj.pre, proj.post, proj.weight, proj.delay_steps, src_ids,
+                        proj.target.ids, params.col, split, n_cols)
+    del fill
+    csr.sort_rows(row_ptr, syn_off, w, n_cols)
 
     # ---- sources
     pois_sender, pois_channel, pois_lam, ss_step, ss_sender = [], [], [], [], []
