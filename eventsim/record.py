@@ -453,6 +453,15 @@ class SpikeRecorder(_Recorder):
         else:
             self._store = self._new_file_store(check_target(to, overwrite), compression)
 
+    def __setstate__(self, state):
+        if "_store" not in state:  # recorded before streaming existed: lists of chunks in memory
+            store = _MemoryStore(("steps", "neuron_ids"))
+            store.append(steps=np.concatenate([np.zeros(0, np.int64), *state.pop("_chunks_steps")]),
+                         neuron_ids=np.concatenate([np.zeros(0, np.int64), *state.pop("_chunks_ids")]))
+            state.pop("_cache", None)
+            state["_store"] = store
+        self.__dict__.update(state)
+
     def _new_file_store(self, path, compression):
         id_dtype = np.int32 if (self._ids.size == 0 or self._ids.max() < 2**31) else np.int64
         store = _FileStore(path, "eventsim-spikes", {"steps": (np.int64, ()), "neuron_ids": (id_dtype, ())},
@@ -529,6 +538,15 @@ class StateRecorder(_Recorder):
             self._store = _MemoryStore(("steps", "values"))
         else:
             self._store = self._new_file_store(check_target(to, overwrite), compression)
+
+    def __setstate__(self, state):
+        if "_store" not in state:  # recorded before streaming existed: lists of chunks in memory
+            store = _MemoryStore(("steps", "values"))
+            n = len(state["group"])
+            store.append(steps=np.concatenate([np.zeros(0, np.int64), *state.pop("_steps")]),
+                         values=np.concatenate([np.zeros((0, n)), *state.pop("_chunks")], axis=0))
+            state["_store"] = store
+        self.__dict__.update(state)
 
     def _new_file_store(self, path, compression):
         attrs = dict(self._file_attrs(), variable=self.variable, unit=_UNITS.get(self.variable, ""),

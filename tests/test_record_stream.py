@@ -305,3 +305,22 @@ def test_resume_refuses_a_missing_or_foreign_file(tmp_path):
     other.close()
     with pytest.raises(RecordingError, match="another recording"):
         es.Network.load(tmp_path / "ck.esim").run(5.0)
+
+
+def test_checkpoints_from_before_streaming_still_load():
+    net, sp, vm = _build()
+    net.run(30.0)
+    steps, ids, vsteps, values = sp.steps, sp.neuron_ids, vm.steps, vm.values
+    # the attributes an in-memory recorder had before recorders got a storage backend
+    old_sp = {k: v for k, v in vars(sp).items() if k != "_store"}
+    old_sp.update(_chunks_steps=[steps[:10], steps[10:]], _chunks_ids=[ids[:10], ids[10:]], _cache=None)
+    old_vm = {k: v for k, v in vars(vm).items() if k != "_store"}
+    old_vm.update(_steps=[vsteps], _chunks=[values])
+    sp2 = es.SpikeRecorder.__new__(es.SpikeRecorder)
+    sp2.__setstate__(old_sp)
+    vm2 = es.StateRecorder.__new__(es.StateRecorder)
+    vm2.__setstate__(old_vm)
+    np.testing.assert_array_equal(sp2.steps, steps)
+    np.testing.assert_array_equal(sp2.senders, sp.senders)
+    np.testing.assert_array_equal(vm2.values, values)
+    assert len(sp2) == len(sp) and sp2.path is None
