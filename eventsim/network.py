@@ -262,8 +262,8 @@ class Network:
                 raise RuntimeError(f"backend='cuda' is not usable here: {reason}")
         if engine not in ("clock", "event"):
             raise ValueError(f"engine={engine!r} must be 'clock' or 'event'")
-        if engine == "event":
-            raise NotImplementedError("engine='event' is not available in this version of eventsim")
+        if engine == "event" and backend != "cpu":
+            raise NotImplementedError("engine='event' runs on the CPU only; use backend='cpu'")
         weight_dtype = weight_dtype or config.DEFAULT_WEIGHT_DTYPE
         if weight_dtype not in ("float64", "float32"):
             raise ValueError(f"weight_dtype={weight_dtype!r} must be 'float64' or 'float32'")
@@ -281,12 +281,15 @@ class Network:
         self._n_channels = 0
         self._n_dc = 0
         self._step = 0
+        self._time = 0.0  # event engine: simulated time (ms)
         self._plan = None
 
     # ------------------------------------------------------------------ properties
     @property
     def t(self):
         """Simulated time (ms), ``step * dt``."""
+        if self.engine == "event":
+            return self._time
         return self._step * self.dt
 
     @property
@@ -351,7 +354,11 @@ class Network:
         m = model.n_values
         if m is not None and m != n:
             raise ValueError(f"the model's parameter arrays have {m} values but n={n}")
-        model.pack(int(n), self.dt)  # validates t_ref against dt now, not at run time
+        if self.engine == "event":
+            if model.v_min is not None:
+                raise NotImplementedError("v_min is not supported by engine='event'; use v_min=None")
+        else:
+            model.pack(int(n), self.dt)  # validates t_ref against dt now, not at run time
         if v_init is None:
             v0 = np.broadcast_to(np.asarray(model.v_rest, dtype=np.float64), (n,)).copy()
         else:
@@ -415,8 +422,14 @@ class Network:
             raise ValueError(f"n={n!r} must be an integer >= 1")
         if senders.size and (senders.min() < 0 or senders.max() >= n):
             raise ValueError(f"senders must lie in [0, {n}), got values in [{senders.min()}, {senders.max()}]")
-        steps = np.rint(times / self.dt).astype(np.int64) if round_times else steps_of("times", times, self.dt)
+        if self.engine == "event":  # continuous time: any time >= 0
+            steps = None
+        elif round_times:
+            steps = np.rint(times / self.dt).astype(np.int64)
+        else:
+            steps = steps_of("times", times, self.dt)
         src = SpikeSource(self, self._n_channels, int(n), senders, steps)
+        src.spike_times = times.copy()
         self._n_channels += int(n)
         self.sources.append(src)
         return src
@@ -431,6 +444,9 @@ class Network:
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n={n!r} must be an integer >= 1")
         amp = _values("amplitude", amplitude, int(n), None)
+        if self.engine == "event":
+            raise NotImplementedError("DC sources are not supported by engine='event' yet; use the neuron "
+                                      "model's bias current i_e")
         start_step = int(steps_of("start", start, self.dt))
         if start_step < 0:
             raise ValueError(f"start={start} must be >= 0 ms")
@@ -485,9 +501,13 @@ class Network:
             d = None
         else:
             w = self._weights(weight, m, generator(self.seed, 3, stream))
-            d = self._delay_steps(self.dt if delay is None else delay, m, round_delays,
-                                  generator(self.seed, 4, stream))
+            d = None
+            if self.engine != "event":
+                d = self._delay_steps(self.dt if delay is None else delay, m, round_delays,
+                                      generator(self.seed, 4, stream))
         proj = Projection(pre, post, pre_idx, post_idx, w, d)
+        if self.engine == "event" and pre.kind != "dc":
+            proj.delay = self._delays_ms(self.dt if delay is None else delay, m, generator(self.seed, 4, stream))
         self.projections.append(proj)
         return proj
 
@@ -504,6 +524,13 @@ class Network:
             bad = stored[~np.isfinite(stored)][0]
             raise ValueError(f"weight={bad!r} does not fit in weight_dtype={self.weight_dtype.name}")
         return w
+
+    def _delays_ms(self, delay, m, rng):
+        """Continuous delays (ms, float64, > 0) of the event engine."""
+        dv = _values("delay", delay, m, rng)
+        if m and not (dv > 0).all():
+            raise ValueError(f"delay={float(dv[~(dv > 0)][0])!r} ms must be > 0 ms")
+        return dv.astype(np.float64)
 
     def _delay_steps(self, delay, m, round_delays, rng):
         """Delays (ms) -> int16 steps, validated, converted in blocks to bound the temporaries."""
@@ -635,6 +662,13 @@ class Network:
             raise ValueError(f"duration={duration!r} must be a finite number of ms")
         if duration < 0:
             raise ValueError(f"duration={duration!r} must be >= 0 ms")
+        if self.engine == "event":
+            if self._plan is None:
+                from .engines.event_plan import EventPlan
+
+                self._plan = EventPlan(self)
+            self._plan.advance(self._time + float(duration))
+            return
         n_steps = int(steps_of("duration", duration, self.dt))
         if self._plan is None:
             from .engines.plan import build_plan

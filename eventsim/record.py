@@ -448,7 +448,13 @@ class SpikeRecorder(_Recorder):
 
     def __init__(self, net, group, to=None, overwrite=False, compression=None):
         super().__init__(net, group)
-        if to is None:
+        self._continuous = net.engine == "event"
+        if self._continuous:
+            if to is not None:
+                raise NotImplementedError("streaming spikes to disk (to=...) is not supported with "
+                                          "engine='event' yet; record in memory")
+            self._store = _MemoryStore(("times", "neuron_ids"))
+        elif to is None:
             self._store = _MemoryStore(("steps", "neuron_ids"))
         else:
             self._store = self._new_file_store(check_target(to, overwrite), compression)
@@ -475,8 +481,14 @@ class SpikeRecorder(_Recorder):
     def _append(self, steps, ids):
         self._store.append(steps=steps, neuron_ids=ids)
 
+    def _append_times(self, times, ids):
+        """Continuous spike times (ms) of the event-driven engine."""
+        self._store.append(times=times, neuron_ids=ids)
+
     @property
     def steps(self):
+        if getattr(self, "_continuous", False):
+            raise AttributeError("spikes of engine='event' have continuous times and no step stamps; use .times")
         return np.array(self._store.read("steps", self._empty("steps")), dtype=np.int64)
 
     @property
@@ -489,6 +501,8 @@ class SpikeRecorder(_Recorder):
 
     @property
     def times(self):
+        if getattr(self, "_continuous", False):
+            return np.array(self._store.read("times", np.zeros(0)), dtype=np.float64)
         return self.steps * self._net.dt
 
     def __len__(self):

@@ -1,0 +1,551 @@
+r"""Event-driven engine: continuous spike times, exact threshold crossings, a priority queue.
+
+Every neuron keeps its state at the time of its last event (``tl``) and is
+advanced lazily with the exact propagator of :mod:`eventsim.models.dynamics`
+when something happens to it.  Two queues drive the simulation:
+
+* the *event heap* holds ``(time, emitter, group)`` entries: ``group = -1``
+  is the emission of a source channel (Poisson or explicit spike times);
+  ``group >= 0`` is the delivery of one emitter's spike through its synapses
+  of one delay (outgoing synapses are grouped by delay, so a neuron with one
+  delay costs one heap entry per spike);
+* the *crossing heap* is an indexed heap with at most one entry per neuron:
+  the time its free trajectory (no further input) first reaches threshold.
+
+Order of events at identical times (the result never depends on how the
+heap breaks ties, because every key is unique or identical in content):
+
+1. threshold crossings, by neuron index;
+2. source emissions and deliveries, by ``(emitter index, delay group)``,
+   synapses of a group in target order;
+3. after all deliveries at that time: the threshold test of every neuron
+   that received input (delta synapses: the inputs that arrive at exactly
+   the same time are summed before the test, as in NEST's
+   ``iaf_psc_delta_ps``), in the order the neurons first received input at
+   that time, then new crossing predictions.
+
+Refractoriness: after a spike at ``t`` the membrane is clamped for
+``t_ref`` ms; delta inputs arriving in ``[t, t + t_ref)`` are discarded,
+input at exactly ``t + t_ref`` is applied; current synapses keep decaying
+and integrating input.
+
+Threshold crossing (first time ``v(s) >= v_th + sum theta_k(s)``):
+
+* delta synapses without adaptation: closed form,
+  ``s = tau_m log1p((v_th - v0) / (v_inf - v_th))`` (``v_inf`` the
+  asymptote of the bias current; non-leaky: ``(v_th - v0) C_m / I_e``);
+* otherwise a bracketed leftmost-root search that cannot miss a crossing:
+  on an interval ``[a, b]`` a rigorous upper bound of ``v`` (from the
+  comparison theorem: the leak can only pull ``v`` towards its asymptote, and
+  every synaptic current has constant sign and decays monotonically) and a
+  lower bound of the threshold prune intervals without a crossing; the rest
+  are halved left first; an interval on which ``v - threshold`` is provably
+  increasing and changes sign is solved by safeguarded Newton to 1e-13 ms.
+  Bounds and values are computed from the exact propagators, so the search
+  is exact at and near ``tau_m == tau_syn``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..models.dynamics import exp_propagators, phi, reset_voltage, subthreshold_exp
+from ..rng import group_words, pick, u01
+
+_jit = njit(cache=True)
+
+#: Purpose tag of the Poisson intervals of the event engine (mixed into the key).
+POISSON_EVENT = 0x5EED0003
+
+_TOL = 1e-13  # ms, width at which a crossing is located
+_STACK = 256
+
+
+# ---------------------------------------------------------------------------- state evaluation
+@_jit
+def _free_v(v, ie, ii, h, inv_tm, c_m, v_rest, i_e, inv_te, inv_ti, is_exp):
+    """Membrane potential after ``h`` ms of free (non-refractory) evolution."""
+    if is_exp:
+        p_vv, p_vi, p_ve, p_vn, _, _ = exp_propagators(h, inv_tm, c_m, inv_te, inv_ti)
+        return subthreshold_exp(v, ie, ii, v_rest, p_vv, p_vi, p_ve, p_vn, i_e)
+    p_vv = math.exp(-h * inv_tm)
+    return v_rest + p_vv * (v - v_rest) + h / c_m * phi(-h * inv_tm) * i_e
+
+
+@_jit
+def _state_at(i, s, P, S):
+    """``(v, i_ex, i_in)`` of neuron ``i`` at ``s`` ms after its last event (no side effect)."""
+    v = S.v[i]
+    ie = S.ie[i]
+    ii = S.ii[i]
+    inv_te = P.inv_te[i]
+    inv_ti = P.inv_ti[i]
+    hr = S.tr[i] - S.tl[i]
+    if hr < s:
+        if hr > 0.0:
+            v = _free_v(v, ie * math.exp(-hr * inv_te), ii * math.exp(-hr * inv_ti), s - hr, P.inv_tm[i],
+                        P.c_m[i], P.v_rest[i], P.i_e[i], inv_te, inv_ti, P.is_exp[i])
+        else:
+            v = _free_v(v, ie, ii, s, P.inv_tm[i], P.c_m[i], P.v_rest[i], P.i_e[i], inv_te, inv_ti,
+                        P.is_exp[i])
+    if P.is_exp[i]:
+        ie = ie * math.exp(-s * inv_te)
+        ii = ii * math.exp(-s * inv_ti)
+    return v, ie, ii
+
+
+@_jit
+def _theta_at(i, s, P, S):
+    """Sum of the adaptive threshold components of neuron ``i`` at ``s`` ms after its last event."""
+    th = 0.0
+    for k in range(S.th.shape[1]):
+        th += S.th[i, k] * math.exp(-s * P.inv_tth[i, k])
+    return th
+
+
+@_jit
+def _f(i, s, P, S):
+    """Distance to threshold ``v - (v_th + theta)`` at ``s`` (mV)."""
+    v, _, _ = _state_at(i, s, P, S)
+    return v - P.v_th[i] - _theta_at(i, s, P, S)
+
+
+@_jit
+def _fprime(i, s, P, S):
+    """Distance to threshold and its time derivative at ``s`` (free evolution)."""
+    v, ie, ii = _state_at(i, s, P, S)
+    dv = (P.v_rest[i] - v) * P.inv_tm[i] + (P.i_e[i] + ie + ii) / P.c_m[i]
+    th = 0.0
+    dth = 0.0
+    for k in range(S.th.shape[1]):
+        x = S.th[i, k] * math.exp(-s * P.inv_tth[i, k])
+        th += x
+        dth -= x * P.inv_tth[i, k]
+    return v - P.v_th[i] - th, dv - dth
+
+
+@_jit
+def _bounds(i, a, b, P, S):
+    """On ``[a, b]``: (upper bound of v minus lower bound of the threshold, lower bound of d/ds of the distance)."""
+    v, ie, ii = _state_at(i, a, P, S)
+    D = b - a
+    c = P.c_m[i]
+    inv_tm = P.inv_tm[i]
+    i_e = P.i_e[i]
+    syn_int = 0.0  # upper bound of the charge the positive currents can still deliver
+    i_hi = 0.0  # largest synaptic current on the interval
+    i_lo = 0.0  # smallest synaptic current on the interval
+    if P.is_exp[i]:
+        for x, inv in ((ie, P.inv_te[i]), (ii, P.inv_ti[i])):
+            e = math.exp(-D * inv)
+            if x > 0.0:
+                syn_int += x * (-math.expm1(-D * inv)) / inv
+                i_hi += x
+                i_lo += x * e
+            else:
+                i_hi += x * e
+                i_lo += x
+    if inv_tm > 0.0:
+        v_inf = P.v_rest[i] + i_e / (c * inv_tm)
+        u1 = max(v, v_inf) + syn_int / c
+        w = v_inf + i_hi / (c * inv_tm)
+        u2 = v + max(w - v, 0.0) * (-math.expm1(-D * inv_tm))
+        u = min(u1, u2)
+        dv_lo = (v_inf - u) * inv_tm + i_lo / c
+    else:
+        rate = max(i_e + i_hi, 0.0)
+        u = v + rate * D / c if rate > 0.0 else v
+        u = min(u, v + syn_int / c + (i_e * D / c if i_e > 0.0 else 0.0))
+        dv_lo = (i_e + i_lo) / c
+    th_lo = P.v_th[i]
+    dth_hi = 0.0
+    for k in range(S.th.shape[1]):
+        x = S.th[i, k] * math.exp(-a * P.inv_tth[i, k])
+        inv = P.inv_tth[i, k]
+        e = math.exp(-D * inv)
+        if x > 0.0:
+            th_lo += x * e
+            dth_hi -= x * inv * e
+        else:
+            th_lo += x
+            dth_hi -= x * inv
+    return u - th_lo, dv_lo - dth_hi
+
+
+@_jit
+def _newton(i, a, b, P, S):
+    """Root of the increasing distance on ``[a, b]`` (f(a) < 0 <= f(b)), to 1e-13 ms."""
+    x = b
+    for _ in range(200):
+        fx, dfx = _fprime(i, x, P, S)
+        if fx >= 0.0:
+            b = x
+        else:
+            a = x
+        if b - a <= _TOL:
+            return b
+        nx = x - fx / dfx if dfx > 0.0 else 0.5 * (a + b)
+        if not (a < nx < b):
+            nx = 0.5 * (a + b)
+        if abs(nx - x) <= _TOL:
+            return nx  # converged: |root - nx| < 1e-13 ms
+        x = nx
+    return b
+
+
+@_jit
+def next_crossing(i, P, S, stack):
+    """Absolute time at which neuron ``i`` first reaches threshold without further input (inf: never)."""
+    tl = S.tl[i]
+    s0 = max(S.tr[i] - tl, 0.0)
+    if _f(i, s0, P, S) >= 0.0:
+        return tl + s0
+    gap, _ = _bounds(i, s0, math.inf, P, S)
+    if gap < 0.0:
+        return math.inf
+    if not P.is_exp[i] and not P.adaptive[i]:  # closed form
+        v0, _, _ = _state_at(i, s0, P, S)
+        vth = P.v_th[i]
+        if P.inv_tm[i] > 0.0:
+            v_inf = P.v_rest[i] + P.i_e[i] / (P.c_m[i] * P.inv_tm[i])
+            if v_inf <= vth:
+                return math.inf
+            return tl + s0 + math.log1p((vth - v0) / (v_inf - vth)) / P.inv_tm[i]
+        if P.i_e[i] <= 0.0:
+            return math.inf
+        return tl + s0 + (vth - v0) * P.c_m[i] / P.i_e[i]
+    # a horizon beyond which no crossing can happen, or where the distance is >= 0
+    H = P.tau_max[i]
+    b = s0 + H
+    for _ in range(200):
+        b = s0 + H
+        if _f(i, b, P, S) >= 0.0:
+            break
+        gap, _ = _bounds(i, b, math.inf, P, S)
+        if gap < 0.0:
+            break
+        H *= 2.0
+    else:
+        return math.inf
+    # leftmost root on [s0, b]: branch and bound, left half first
+    sp = 0
+    stack[0, 0] = s0
+    stack[0, 1] = b
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        a = stack[sp, 0]
+        c = stack[sp, 1]
+        gap, slope = _bounds(i, a, c, P, S)
+        if gap < 0.0:
+            continue
+        fc = _f(i, c, P, S)
+        if c - a <= _TOL:
+            if fc >= 0.0:
+                return tl + c
+            continue
+        if fc >= 0.0 and slope > 0.0:
+            return tl + _newton(i, a, c, P, S)
+        if sp + 2 > stack.shape[0]:  # cannot happen with 256 levels of halving; be safe
+            return tl + c if fc >= 0.0 else math.inf
+        m = 0.5 * (a + c)
+        stack[sp, 0] = m
+        stack[sp, 1] = c
+        stack[sp + 1, 0] = a
+        stack[sp + 1, 1] = m
+        sp += 2
+    return math.inf
+
+
+# ---------------------------------------------------------------------------- lazy update
+@_jit
+def advance_neuron(i, t, P, S):
+    """Bring neuron ``i`` to time ``t`` (ms) with the exact propagator."""
+    s = t - S.tl[i]
+    if s <= 0.0:
+        return
+    v, ie, ii = _state_at(i, s, P, S)
+    S.v[i] = v
+    S.ie[i] = ie
+    S.ii[i] = ii
+    for k in range(S.th.shape[1]):
+        S.th[i, k] *= math.exp(-s * P.inv_tth[i, k])
+    S.tl[i] = t
+
+
+# ---------------------------------------------------------------------------- queues
+@_jit
+def _less(t1, e1, g1, t2, e2, g2):
+    if t1 != t2:
+        return t1 < t2
+    if e1 != e2:
+        return e1 < e2
+    return g1 < g2
+
+
+@_jit
+def heap_push(Q, n, t, e, g):
+    """Push ``(t, e, g)``; returns the (possibly reallocated) arrays and the new size."""
+    ht, he, hg = Q
+    if n == ht.size:
+        nt = np.empty(2 * n, np.float64)
+        ne = np.empty(2 * n, np.int64)
+        ng = np.empty(2 * n, np.int64)
+        nt[:n] = ht
+        ne[:n] = he
+        ng[:n] = hg
+        ht, he, hg = nt, ne, ng
+    j = n
+    while j > 0:
+        p = (j - 1) >> 1
+        if _less(t, e, g, ht[p], he[p], hg[p]):
+            ht[j] = ht[p]
+            he[j] = he[p]
+            hg[j] = hg[p]
+            j = p
+        else:
+            break
+    ht[j] = t
+    he[j] = e
+    hg[j] = g
+    return (ht, he, hg), n + 1
+
+
+@_jit
+def heap_pop(Q, n):
+    """Remove the smallest entry (the caller has read it at index 0); returns the new size."""
+    ht, he, hg = Q
+    n -= 1
+    t, e, g = ht[n], he[n], hg[n]
+    j = 0
+    while True:
+        c = 2 * j + 1
+        if c >= n:
+            break
+        if c + 1 < n and _less(ht[c + 1], he[c + 1], hg[c + 1], ht[c], he[c], hg[c]):
+            c += 1
+        if _less(ht[c], he[c], hg[c], t, e, g):
+            ht[j] = ht[c]
+            he[j] = he[c]
+            hg[j] = hg[c]
+            j = c
+        else:
+            break
+    if n > 0:
+        ht[j] = t
+        he[j] = e
+        hg[j] = g
+    return n
+
+
+@_jit
+def _xless(X, a, b):
+    ka = X.key[a]
+    kb = X.key[b]
+    return ka < kb or (ka == kb and a < b)
+
+
+@_jit
+def _xswap(X, p, q):
+    a = X.heap[p]
+    b = X.heap[q]
+    X.heap[p] = b
+    X.heap[q] = a
+    X.pos[b] = p
+    X.pos[a] = q
+
+
+@_jit
+def _xsift(X, p):
+    n = X.n[0]
+    while p > 0:
+        q = (p - 1) >> 1
+        if _xless(X, X.heap[p], X.heap[q]):
+            _xswap(X, p, q)
+            p = q
+        else:
+            break
+    while True:
+        c = 2 * p + 1
+        if c >= n:
+            break
+        if c + 1 < n and _xless(X, X.heap[c + 1], X.heap[c]):
+            c += 1
+        if _xless(X, X.heap[c], X.heap[p]):
+            _xswap(X, p, c)
+            p = c
+        else:
+            break
+
+
+@_jit
+def cross_set(X, i, t):
+    """Set neuron ``i``'s predicted crossing to ``t`` (inf removes it)."""
+    p = X.pos[i]
+    if t == math.inf:
+        if p < 0:
+            return
+        n = X.n[0] - 1
+        X.n[0] = n
+        if p != n:
+            _xswap(X, p, n)
+            X.pos[i] = -1
+            X.key[i] = t
+            _xsift(X, p)
+        else:
+            X.pos[i] = -1
+            X.key[i] = t
+        return
+    X.key[i] = t
+    if p < 0:
+        p = X.n[0]
+        X.heap[p] = i
+        X.pos[i] = p
+        X.n[0] = p + 1
+    _xsift(X, p)
+
+
+# ---------------------------------------------------------------------------- the loop
+@_jit
+def _emit(Q, n, G, e, t):
+    for g in range(G.gptr[e], G.gptr[e + 1]):
+        Q, n = heap_push(Q, n, t + G.gdel[g], e, g)
+    return Q, n
+
+
+@_jit
+def _spike(i, t, P, S, G, Q, n, R):
+    """Neuron ``i`` (advanced to ``t``) spikes at ``t``."""
+    if P.record[i]:
+        k = R.n[0]
+        R.t[k] = t
+        R.i[k] = i
+        R.n[0] = k + 1
+    th = 0.0
+    for k in range(S.th.shape[1]):
+        th += S.th[i, k]
+    S.v[i] = reset_voltage(S.v[i], P.reset_mode[i], P.v_reset[i], P.v_rest[i], P.v_th[i] + th,
+                           P.reset_m[i], P.reset_b[i])
+    for k in range(S.th.shape[1]):
+        S.th[i, k] += P.d_th[i, k]
+    S.tr[i] = t + P.t_ref[i]
+    return _emit(Q, n, G, i, t)
+
+
+@_jit
+def run_event(t_end, P, S, G, SRC, X, Q, qn, R, M, counters, stack, key0, key1, sample_t, RS):
+    """Process every event with time <= ``t_end`` (ms).
+
+    Returns ``(Q, qn, status)``: status 0 = reached ``t_end``, 1 = the spike
+    buffer is nearly full, 2 = the sample buffer is full (call again after
+    emptying them).
+    """
+    N = P.v_th.size
+    cap = R.t.size
+    npend = M.n[0]
+    tb = M.tb[0]
+    while True:
+        tc = X.key[X.heap[0]] if X.n[0] > 0 else math.inf
+        te = Q[0][0] if qn > 0 else math.inf
+        tnext = min(tc, te)
+        if npend > 0 and tnext > tb:
+            # end of the deliveries at tb: threshold tests, then new predictions
+            if R.n[0] + npend + 1 > cap:
+                M.n[0] = npend
+                return Q, qn, 1
+            for j in range(npend):
+                i = M.lst[j]
+                M.mark[i] = 0
+                if not P.is_exp[i] and tb >= S.tr[i]:
+                    th = 0.0
+                    for k in range(S.th.shape[1]):
+                        th += S.th[i, k]
+                    if S.v[i] >= P.v_th[i] + th:
+                        Q, qn = _spike(i, tb, P, S, G, Q, qn, R)
+                cross_set(X, i, next_crossing(i, P, S, stack))
+            npend = 0
+            M.n[0] = 0
+            continue
+        # state samples due before the next event
+        ts = sample_t[0]
+        if RS.idx.size > 0 and ts <= t_end and ts < tnext:
+            c = RS.cnt[0]
+            if (c + 1) * RS.idx.size > RS.buf.size:
+                return Q, qn, 2
+            base = c * RS.idx.size
+            for j in range(RS.idx.size):
+                i = RS.idx[j]
+                s = ts - S.tl[i]
+                v, ie, ii = _state_at(i, s, P, S)
+                code = RS.var[j]
+                if code == 0:
+                    x = v
+                elif code == 1:
+                    x = ie
+                elif code == 2:
+                    x = ii
+                else:
+                    x = _theta_at(i, s, P, S)
+                    if code == 4:
+                        x += P.v_th[i]
+                RS.buf[base + j] = x
+            RS.cnt[0] = c + 1
+            sample_t[1] += 1.0
+            sample_t[0] = sample_t[1] * sample_t[2]
+            continue
+        if tnext > t_end:
+            break
+        if R.n[0] + 2 > cap:
+            return Q, qn, 1
+        if tc <= te:
+            i = X.heap[0]
+            cross_set(X, i, math.inf)
+            advance_neuron(i, tc, P, S)
+            Q, qn = _spike(i, tc, P, S, G, Q, qn, R)
+            cross_set(X, i, next_crossing(i, P, S, stack))
+            continue
+        e = Q[1][0]
+        g = Q[2][0]
+        qn = heap_pop(Q, qn)
+        if g < 0:  # emission of a source channel
+            Q, qn = _emit(Q, qn, G, e, te)
+            c = e - N
+            if SRC.rate[c] > 0.0:
+                k = SRC.count[c]
+                SRC.count[c] = k + 1
+                words = group_words(key0, key1, np.int64(c), k >> 2)
+                u = u01(pick(words, k & 3))
+                Q, qn = heap_push(Q, qn, te - math.log(u) * 1000.0 / SRC.rate[c], e, -1)
+            else:
+                p = SRC.ptr[c] + 1
+                SRC.ptr[c] = p
+                if p < SRC.sptr[c + 1]:
+                    Q, qn = heap_push(Q, qn, SRC.times[p], e, -1)
+            continue
+        # delivery of emitter e's spike through group g
+        tb = te
+        M.tb[0] = te
+        a = G.sptr[g]
+        b = G.sptr[g + 1]
+        counters[1 if e >= N else 0] += b - a
+        for s in range(a, b):
+            i = G.tgt[s]
+            w = G.w[s]
+            advance_neuron(i, te, P, S)
+            if P.is_exp[i]:
+                if w >= 0.0:
+                    S.ie[i] += w
+                else:
+                    S.ii[i] += w
+            elif te >= S.tr[i]:
+                S.v[i] += w
+            if M.mark[i] == 0:
+                M.mark[i] = 1
+                M.lst[npend] = i
+                npend += 1
+        M.n[0] = npend
+    M.n[0] = npend
+    return Q, qn, 0

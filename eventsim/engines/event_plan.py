@@ -1,0 +1,278 @@
+"""Flatten a Network into the arrays of the event-driven engine and drive its loop."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ..record import SpikeRecorder, StateRecorder
+from ..rng import key_words
+from . import event_cpu as ev
+
+_VAR_CODES = {"v": 0, "i_ex": 1, "i_in": 2, "theta": 3, "v_th": 4}
+
+
+class Params(NamedTuple):
+    inv_tm: np.ndarray
+    c_m: np.ndarray
+    v_rest: np.ndarray
+    v_th: np.ndarray
+    v_reset: np.ndarray
+    i_e: np.ndarray
+    t_ref: np.ndarray
+    inv_te: np.ndarray
+    inv_ti: np.ndarray
+    is_exp: np.ndarray
+    adaptive: np.ndarray
+    reset_mode: np.ndarray
+    reset_m: np.ndarray
+    reset_b: np.ndarray
+    inv_tth: np.ndarray
+    d_th: np.ndarray
+    tau_max: np.ndarray
+    record: np.ndarray
+
+
+class State(NamedTuple):
+    v: np.ndarray
+    ie: np.ndarray
+    ii: np.ndarray
+    th: np.ndarray
+    tl: np.ndarray  # time of the neuron's last event (ms)
+    tr: np.ndarray  # end of its refractory period (ms)
+
+
+class Graph(NamedTuple):
+    gptr: np.ndarray  # emitter -> its delay groups
+    gdel: np.ndarray  # delay of each group (ms)
+    sptr: np.ndarray  # group -> its synapses
+    tgt: np.ndarray
+    w: np.ndarray
+
+
+class Sources(NamedTuple):
+    rate: np.ndarray  # Hz per channel (0 for explicit spike times)
+    count: np.ndarray  # Poisson intervals drawn so far
+    ptr: np.ndarray  # next explicit spike of each channel
+    sptr: np.ndarray
+    times: np.ndarray
+
+
+class Cross(NamedTuple):
+    key: np.ndarray
+    heap: np.ndarray
+    pos: np.ndarray
+    n: np.ndarray
+
+
+class Pending(NamedTuple):
+    mark: np.ndarray
+    lst: np.ndarray
+    n: np.ndarray
+    tb: np.ndarray
+
+
+class SpikeBuf(NamedTuple):
+    t: np.ndarray
+    i: np.ndarray
+    n: np.ndarray
+
+
+class SampleBuf(NamedTuple):
+    idx: np.ndarray
+    var: np.ndarray
+    buf: np.ndarray
+    cnt: np.ndarray
+
+
+def _pack_params(net, record):
+    N = net.n_neurons
+    K = max([len(getattr(p.model, "tau_theta", ())) for p in net.populations] + [0])
+    f = lambda: np.zeros(N)  # noqa: E731
+    P = Params(inv_tm=f(), c_m=f(), v_rest=f(), v_th=f(), v_reset=f(), i_e=f(), t_ref=f(), inv_te=f(),
+               inv_ti=f(), is_exp=np.zeros(N, np.bool_), adaptive=np.zeros(N, np.bool_),
+               reset_mode=np.zeros(N, np.int64), reset_m=f(), reset_b=f(), inv_tth=np.zeros((N, K)),
+               d_th=np.zeros((N, K)), tau_max=f(), record=record)
+    for pop in net.populations:
+        m = pop.model
+        sl = slice(pop.offset, pop.offset + pop.n)
+        b = lambda x: np.broadcast_to(np.asarray(x, np.float64), (pop.n,))  # noqa: E731
+        leaky = math.isfinite(np.max(m.tau_m)) if np.ndim(m.tau_m) else math.isfinite(m.tau_m)
+        P.inv_tm[sl] = 1.0 / b(m.tau_m) if leaky else 0.0
+        for name in ("c_m", "v_rest", "v_th", "v_reset", "i_e", "t_ref"):
+            getattr(P, name)[sl] = b(getattr(m, name))
+        taus = [b(m.tau_m)] if leaky else []
+        if m.synapse == "exp":
+            P.is_exp[sl] = True
+            P.inv_te[sl] = 1.0 / b(m.tau_syn_ex)
+            P.inv_ti[sl] = 1.0 / b(m.tau_syn_in)
+            taus += [b(m.tau_syn_ex), b(m.tau_syn_in)]
+        P.reset_mode[sl] = m._resets[m.reset]
+        rm, rb = m._reset_coefficients(pop.n)
+        P.reset_m[sl] = rm
+        P.reset_b[sl] = rb
+        for k, (tau, d) in enumerate(zip(getattr(m, "tau_theta", ()), getattr(m, "d_theta", ()))):
+            P.inv_tth[sl, k] = 1.0 / b(tau)
+            P.d_th[sl, k] = b(d)
+            taus.append(b(tau))
+        P.adaptive[sl] = bool(getattr(m, "tau_theta", ()))
+        P.tau_max[sl] = np.maximum.reduce(taus + [np.ones(pop.n)])
+    return P
+
+
+def _graph(net, N):
+    """Outgoing synapses of every emitter (neurons, then source channels), grouped by delay."""
+    n_em = N + net._n_channels
+    pre, post, w, d = [], [], [], []
+    for proj in net.projections:
+        if proj.source.kind == "dc":
+            continue
+        ids = proj.source.ids if proj.source.kind == "neuron" else proj.source.ids + N
+        pre.append(ids[proj.pre].astype(np.int64))
+        post.append(proj.target.ids[proj.post].astype(np.int64))
+        w.append(np.asarray(proj.weight, np.float64))
+        d.append(proj.delay)
+    if pre:
+        pre, post, w, d = (np.concatenate(x) for x in (pre, post, w, d))
+    else:
+        pre = post = np.zeros(0, np.int64)
+        w = d = np.zeros(0)
+    order = np.lexsort((post, d, pre))  # by emitter, then delay, then target (stable for multapses)
+    pre, post, w, d = pre[order], post[order], w[order], d[order]
+    new = np.ones(pre.size, bool)
+    if pre.size:
+        new[1:] = (pre[1:] != pre[:-1]) | (d[1:] != d[:-1])
+    starts = np.flatnonzero(new)
+    sptr = np.append(starts, pre.size).astype(np.int64)
+    gpre = pre[starts]
+    gptr = np.searchsorted(gpre, np.arange(n_em + 1)).astype(np.int64)
+    wd = net.weight_dtype
+    return Graph(gptr=gptr, gdel=d[starts].copy(), sptr=sptr, tgt=post.astype(np.int32), w=w.astype(wd))
+
+
+class EventPlan:
+    """State of the event-driven engine for one Network."""
+
+    def __init__(self, net):
+        if net.dc_sources:
+            raise NotImplementedError("DC sources are not supported by engine='event' yet; use a bias current "
+                                      "i_e in the neuron model")
+        self.net = net
+        N = net.n_neurons
+        self.spike_recorders = [r for r in net.recorders if isinstance(r, SpikeRecorder)]
+        self.state_recorders = [r for r in net.recorders if isinstance(r, StateRecorder)]
+        record = np.zeros(N, np.bool_)
+        for r in self.spike_recorders:
+            record[r._ids] = True
+        self.P = _pack_params(net, record)
+        v0 = np.concatenate([p.v_init for p in net.populations]).astype(np.float64)
+        K = self.P.inv_tth.shape[1]
+        self.S = State(v=v0, ie=np.zeros(N), ii=np.zeros(N), th=np.zeros((N, K)), tl=np.zeros(N),
+                       tr=np.full(N, -np.inf))
+        self.G = _graph(net, N)
+        # sources
+        nc = net._n_channels
+        rate = np.zeros(nc)
+        sptr = np.zeros(nc + 1, np.int64)
+        per_channel = [np.zeros(0)] * nc
+        for src in net.sources:
+            base = int(src.ids[0])  # channel index of the source's first channel
+            if hasattr(src, "rate"):
+                rate[base:base + len(src)] = src.rate
+            else:
+                order = np.lexsort((src.spike_times, src.spike_senders))
+                s, t = src.spike_senders[order], src.spike_times[order]
+                for c in range(len(src)):
+                    per_channel[base + c] = t[np.searchsorted(s, c): np.searchsorted(s, c, side="right")]
+        sptr[1:] = np.cumsum([x.size for x in per_channel])
+        times = np.concatenate(per_channel) if nc else np.zeros(0)
+        self.SRC = Sources(rate=rate, count=np.zeros(nc, np.int64), ptr=sptr[:-1].copy(), sptr=sptr,
+                           times=times.astype(np.float64))
+        self.key = key_words(net.seed, ev.POISSON_EVENT)
+        # queues
+        self.Q = (np.zeros(1024), np.zeros(1024, np.int64), np.zeros(1024, np.int64))
+        self.qn = 0
+        for c in range(nc):
+            if rate[c] > 0:
+                self._push(self._poisson_first(c), N + c)
+            elif sptr[c + 1] > sptr[c]:
+                self._push(times[sptr[c]], N + c)
+        self.X = Cross(key=np.full(N, np.inf), heap=np.zeros(N, np.int64), pos=np.full(N, -1, np.int64),
+                       n=np.zeros(1, np.int64))
+        self.M = Pending(mark=np.zeros(N, np.int8), lst=np.zeros(N, np.int64), n=np.zeros(1, np.int64),
+                         tb=np.zeros(1))
+        cap = max(4096, 2 * N + 16)
+        self.R = SpikeBuf(t=np.zeros(cap), i=np.zeros(cap, np.int64), n=np.zeros(1, np.int64))
+        self.stack = np.zeros((256, 2))
+        self.counters = np.zeros(2, np.int64)
+        # state sampling on a common clock (the gcd of the recorders' intervals)
+        idx = [r.group.ids for r in self.state_recorders]
+        self.rec_ptr = np.concatenate([[0], np.cumsum([i.size for i in idx])]).astype(np.int64)
+        ks = [r.interval_steps for r in self.state_recorders]
+        self.base_k = int(np.gcd.reduce(ks)) if ks else 1
+        nrow = int(self.rec_ptr[-1])
+        self.RS = SampleBuf(idx=np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64),
+                            var=np.concatenate([np.full(i.size, _VAR_CODES[r.variable], np.int64)
+                                                for i, r in zip(idx, self.state_recorders)]) if idx
+                            else np.zeros(0, np.int64),
+                            buf=np.zeros(max(nrow, 1) * max(1, min(4096, (1 << 22) // max(nrow, 1)))),
+                            cnt=np.zeros(1, np.int64))
+        base = self.base_k * net.dt
+        self.sample_t = np.array([base, 1.0, base])
+        for i in range(N):
+            ev.cross_set(self.X, i, ev.next_crossing(i, self.P, self.S, self.stack))
+
+    def _poisson_first(self, c):
+        from ..rng import group_words, pick, u01
+
+        words = group_words(self.key[0], self.key[1], np.int64(c), np.int64(0))
+        self.SRC.count[c] = 1
+        return -math.log(u01(pick(words, 0))) * 1000.0 / self.SRC.rate[c]
+
+    def _push(self, t, e):
+        self.Q, self.qn = ev.heap_push(self.Q, self.qn, float(t), int(e), -1)
+
+    # ------------------------------------------------------------------ running
+    def advance(self, t_end):
+        """Process every event up to and including ``t_end`` (ms)."""
+        net = self.net
+        while True:
+            self.Q, self.qn, status = ev.run_event(float(t_end), self.P, self.S, self.G, self.SRC, self.X, self.Q,
+                                                   self.qn, self.R, self.M, self.counters, self.stack,
+                                                   self.key[0], self.key[1], self.sample_t, self.RS)
+            self._collect()
+            if status == 0:
+                break
+        if not (np.isfinite(self.S.v).all() and np.isfinite(self.S.ie).all() and np.isfinite(self.S.ii).all()):
+            bad = int(np.flatnonzero(~(np.isfinite(self.S.v) & np.isfinite(self.S.ie)
+                                       & np.isfinite(self.S.ii)))[0])
+            pop = next(p for p in net.populations if p.offset <= bad < p.offset + p.n)
+            raise FloatingPointError(f"non-finite state in population {pop!r}, neuron {bad - pop.offset} "
+                                     f"(network index {bad}) at or before t = {t_end} ms")
+        net._time = float(t_end)
+
+    def _collect(self):
+        m = int(self.R.n[0])
+        if m:
+            t = self.R.t[:m].copy()
+            ids = self.R.i[:m].copy()
+            order = np.lexsort((ids, t))
+            t, ids = t[order], ids[order]
+            for r in self.spike_recorders:
+                mask = np.isin(ids, r._ids)
+                r._append_times(t[mask], ids[mask])
+            self.R.n[0] = 0
+        c = int(self.RS.cnt[0])
+        if c:
+            nrow = int(self.rec_ptr[-1])
+            vals = self.RS.buf[:c * nrow].reshape(c, nrow)
+            k_last = int(self.sample_t[1]) - 1  # tick of the last sample taken
+            ticks = np.arange(k_last - c + 1, k_last + 1, dtype=np.int64)
+            for j, r in enumerate(self.state_recorders):
+                every = r.interval_steps // self.base_k
+                keep = ticks % every == 0
+                steps = ticks[keep] * self.base_k
+                r._append(steps, vals[keep, self.rec_ptr[j]:self.rec_ptr[j + 1]].copy())
+            self.RS.cnt[0] = 0
