@@ -254,6 +254,8 @@ class Network:
             raise ValueError(f"seed={seed!r} must be an integer in [0, 2**63)")
         if backend not in ("cpu", "cuda"):
             raise ValueError(f"backend={backend!r} must be 'cpu' or 'cuda'")
+        if engine == "event" and backend != "cpu":
+            raise NotImplementedError("engine='event' runs on the CPU only; use backend='cpu'")
         if backend == "cuda":
             from .engines.clock_cuda import unavailable_reason
 
@@ -262,8 +264,6 @@ class Network:
                 raise RuntimeError(f"backend='cuda' is not usable here: {reason}")
         if engine not in ("clock", "event"):
             raise ValueError(f"engine={engine!r} must be 'clock' or 'event'")
-        if engine == "event" and backend != "cpu":
-            raise NotImplementedError("engine='event' runs on the CPU only; use backend='cpu'")
         weight_dtype = weight_dtype or config.DEFAULT_WEIGHT_DTYPE
         if weight_dtype not in ("float64", "float32"):
             raise ValueError(f"weight_dtype={weight_dtype!r} must be 'float64' or 'float32'")
