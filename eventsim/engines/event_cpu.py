@@ -56,16 +56,45 @@ from ..models.dynamics import exp_propagators, phi, reset_voltage, subthreshold_
 from ..rng import group_words, pick, u01
 
 _jit = njit(cache=True)
+_inline = njit(cache=True, inline="always")
 
 #: Purpose tag of the Poisson intervals of the event engine (mixed into the key).
 POISSON_EVENT = 0x5EED0003
+
+#: Columns of the per-neuron parameter matrix ``PP[N, N_PARAMS]`` (float64; one row per neuron,
+#: so that everything about one neuron shares a cache line or two).
+INV_TM = 0
+C_M = 1
+V_REST = 2
+V_TH = 3
+V_RESET = 4
+I_E = 5
+T_REF = 6
+INV_TE = 7
+INV_TI = 8
+IS_EXP = 9
+ADAPTIVE = 10
+RESET_MODE = 11
+RESET_M = 12
+RESET_B = 13
+TAU_MAX = 14
+RECORD = 15
+N_PARAMS = 16
+#: Columns of the per-neuron state matrix ``SS[N, N_STATE]``: v (mV), i_ex, i_in (pA), the time of
+#: the last event and the end of the refractory period (ms).
+V = 0
+IE = 1
+II = 2
+TL = 3
+TR = 4
+N_STATE = 5
 
 _TOL = 1e-13  # ms, width at which a crossing is located
 _STACK = 256
 
 
 # ---------------------------------------------------------------------------- state evaluation
-@_jit
+@_inline
 def _free_v(v, ie, ii, h, inv_tm, c_m, v_rest, i_e, inv_te, inv_ti, is_exp):
     """Membrane potential after ``h`` ms of free (non-refractory) evolution."""
     if is_exp:
@@ -75,71 +104,71 @@ def _free_v(v, ie, ii, h, inv_tm, c_m, v_rest, i_e, inv_te, inv_ti, is_exp):
     return v_rest + p_vv * (v - v_rest) + h / c_m * phi(-h * inv_tm) * i_e
 
 
-@_jit
-def _state_at(i, s, P, S):
+@_inline
+def _state_at(i, s, PP, SS, TH, ITH):
     """``(v, i_ex, i_in)`` of neuron ``i`` at ``s`` ms after its last event (no side effect)."""
-    v = S.v[i]
-    ie = S.ie[i]
-    ii = S.ii[i]
-    inv_te = P.inv_te[i]
-    inv_ti = P.inv_ti[i]
-    hr = S.tr[i] - S.tl[i]
+    v = SS[i, V]
+    ie = SS[i, IE]
+    ii = SS[i, II]
+    inv_te = PP[i, INV_TE]
+    inv_ti = PP[i, INV_TI]
+    hr = SS[i, TR] - SS[i, TL]
     if hr < s:
         if hr > 0.0:
-            v = _free_v(v, ie * math.exp(-hr * inv_te), ii * math.exp(-hr * inv_ti), s - hr, P.inv_tm[i],
-                        P.c_m[i], P.v_rest[i], P.i_e[i], inv_te, inv_ti, P.is_exp[i])
+            v = _free_v(v, ie * math.exp(-hr * inv_te), ii * math.exp(-hr * inv_ti), s - hr, PP[i, INV_TM],
+                        PP[i, C_M], PP[i, V_REST], PP[i, I_E], inv_te, inv_ti, PP[i, IS_EXP])
         else:
-            v = _free_v(v, ie, ii, s, P.inv_tm[i], P.c_m[i], P.v_rest[i], P.i_e[i], inv_te, inv_ti,
-                        P.is_exp[i])
-    if P.is_exp[i]:
+            v = _free_v(v, ie, ii, s, PP[i, INV_TM], PP[i, C_M], PP[i, V_REST], PP[i, I_E], inv_te, inv_ti,
+                        PP[i, IS_EXP])
+    if PP[i, IS_EXP]:
         ie = ie * math.exp(-s * inv_te)
         ii = ii * math.exp(-s * inv_ti)
     return v, ie, ii
 
 
-@_jit
-def _theta_at(i, s, P, S):
+@_inline
+def _theta_at(i, s, PP, SS, TH, ITH):
     """Sum of the adaptive threshold components of neuron ``i`` at ``s`` ms after its last event."""
     th = 0.0
-    for k in range(S.th.shape[1]):
-        th += S.th[i, k] * math.exp(-s * P.inv_tth[i, k])
+    for k in range(TH.shape[1]):
+        th += TH[i, k] * math.exp(-s * ITH[i, k])
     return th
 
 
-@_jit
-def _f(i, s, P, S):
+@_inline
+def _f(i, s, PP, SS, TH, ITH):
     """Distance to threshold ``v - (v_th + theta)`` at ``s`` (mV)."""
-    v, _, _ = _state_at(i, s, P, S)
-    return v - P.v_th[i] - _theta_at(i, s, P, S)
+    v, _, _ = _state_at(i, s, PP, SS, TH, ITH)
+    return v - PP[i, V_TH] - _theta_at(i, s, PP, SS, TH, ITH)
 
 
-@_jit
-def _fprime(i, s, P, S):
+@_inline
+def _fprime(i, s, PP, SS, TH, ITH):
     """Distance to threshold and its time derivative at ``s`` (free evolution)."""
-    v, ie, ii = _state_at(i, s, P, S)
-    dv = (P.v_rest[i] - v) * P.inv_tm[i] + (P.i_e[i] + ie + ii) / P.c_m[i]
+    v, ie, ii = _state_at(i, s, PP, SS, TH, ITH)
+    dv = (PP[i, V_REST] - v) * PP[i, INV_TM] + (PP[i, I_E] + ie + ii) / PP[i, C_M]
     th = 0.0
     dth = 0.0
-    for k in range(S.th.shape[1]):
-        x = S.th[i, k] * math.exp(-s * P.inv_tth[i, k])
+    for k in range(TH.shape[1]):
+        x = TH[i, k] * math.exp(-s * ITH[i, k])
         th += x
-        dth -= x * P.inv_tth[i, k]
-    return v - P.v_th[i] - th, dv - dth
+        dth -= x * ITH[i, k]
+    return v - PP[i, V_TH] - th, dv - dth
 
 
-@_jit
-def _bounds(i, a, b, P, S):
+@_inline
+def _bounds(i, a, b, PP, SS, TH, ITH):
     """On ``[a, b]``: (upper bound of v minus lower bound of the threshold, lower bound of d/ds of the distance)."""
-    v, ie, ii = _state_at(i, a, P, S)
+    v, ie, ii = _state_at(i, a, PP, SS, TH, ITH)
     D = b - a
-    c = P.c_m[i]
-    inv_tm = P.inv_tm[i]
-    i_e = P.i_e[i]
+    c = PP[i, C_M]
+    inv_tm = PP[i, INV_TM]
+    i_e = PP[i, I_E]
     syn_int = 0.0  # upper bound of the charge the positive currents can still deliver
     i_hi = 0.0  # largest synaptic current on the interval
     i_lo = 0.0  # smallest synaptic current on the interval
-    if P.is_exp[i]:
-        for x, inv in ((ie, P.inv_te[i]), (ii, P.inv_ti[i])):
+    if PP[i, IS_EXP]:
+        for x, inv in ((ie, PP[i, INV_TE]), (ii, PP[i, INV_TI])):
             e = math.exp(-D * inv)
             if x > 0.0:
                 syn_int += x * (-math.expm1(-D * inv)) / inv
@@ -149,7 +178,7 @@ def _bounds(i, a, b, P, S):
                 i_hi += x * e
                 i_lo += x
     if inv_tm > 0.0:
-        v_inf = P.v_rest[i] + i_e / (c * inv_tm)
+        v_inf = PP[i, V_REST] + i_e / (c * inv_tm)
         u1 = max(v, v_inf) + syn_int / c
         w = v_inf + i_hi / (c * inv_tm)
         u2 = v + max(w - v, 0.0) * (-math.expm1(-D * inv_tm))
@@ -160,11 +189,11 @@ def _bounds(i, a, b, P, S):
         u = v + rate * D / c if rate > 0.0 else v
         u = min(u, v + syn_int / c + (i_e * D / c if i_e > 0.0 else 0.0))
         dv_lo = (i_e + i_lo) / c
-    th_lo = P.v_th[i]
+    th_lo = PP[i, V_TH]
     dth_hi = 0.0
-    for k in range(S.th.shape[1]):
-        x = S.th[i, k] * math.exp(-a * P.inv_tth[i, k])
-        inv = P.inv_tth[i, k]
+    for k in range(TH.shape[1]):
+        x = TH[i, k] * math.exp(-a * ITH[i, k])
+        inv = ITH[i, k]
         e = math.exp(-D * inv)
         if x > 0.0:
             th_lo += x * e
@@ -176,11 +205,11 @@ def _bounds(i, a, b, P, S):
 
 
 @_jit
-def _newton(i, a, b, P, S):
+def _newton(i, a, b, PP, SS, TH, ITH):
     """Root of the increasing distance on ``[a, b]`` (f(a) < 0 <= f(b)), to 1e-13 ms."""
     x = b
     for _ in range(200):
-        fx, dfx = _fprime(i, x, P, S)
+        fx, dfx = _fprime(i, x, PP, SS, TH, ITH)
         if fx >= 0.0:
             b = x
         else:
@@ -197,34 +226,34 @@ def _newton(i, a, b, P, S):
 
 
 @_jit
-def next_crossing(i, P, S, stack):
+def next_crossing(i, PP, SS, TH, ITH, stack):
     """Absolute time at which neuron ``i`` first reaches threshold without further input (inf: never)."""
-    tl = S.tl[i]
-    s0 = max(S.tr[i] - tl, 0.0)
-    if _f(i, s0, P, S) >= 0.0:
+    tl = SS[i, TL]
+    s0 = max(SS[i, TR] - tl, 0.0)
+    if _f(i, s0, PP, SS, TH, ITH) >= 0.0:
         return tl + s0
-    gap, _ = _bounds(i, s0, math.inf, P, S)
+    gap, _ = _bounds(i, s0, math.inf, PP, SS, TH, ITH)
     if gap < 0.0:
         return math.inf
-    if not P.is_exp[i] and not P.adaptive[i]:  # closed form
-        v0, _, _ = _state_at(i, s0, P, S)
-        vth = P.v_th[i]
-        if P.inv_tm[i] > 0.0:
-            v_inf = P.v_rest[i] + P.i_e[i] / (P.c_m[i] * P.inv_tm[i])
+    if not PP[i, IS_EXP] and not PP[i, ADAPTIVE]:  # closed form
+        v0, _, _ = _state_at(i, s0, PP, SS, TH, ITH)
+        vth = PP[i, V_TH]
+        if PP[i, INV_TM] > 0.0:
+            v_inf = PP[i, V_REST] + PP[i, I_E] / (PP[i, C_M] * PP[i, INV_TM])
             if v_inf <= vth:
                 return math.inf
-            return tl + s0 + math.log1p((vth - v0) / (v_inf - vth)) / P.inv_tm[i]
-        if P.i_e[i] <= 0.0:
+            return tl + s0 + math.log1p((vth - v0) / (v_inf - vth)) / PP[i, INV_TM]
+        if PP[i, I_E] <= 0.0:
             return math.inf
-        return tl + s0 + (vth - v0) * P.c_m[i] / P.i_e[i]
+        return tl + s0 + (vth - v0) * PP[i, C_M] / PP[i, I_E]
     # a horizon beyond which no crossing can happen, or where the distance is >= 0
-    H = P.tau_max[i]
+    H = PP[i, TAU_MAX]
     b = s0 + H
     for _ in range(200):
         b = s0 + H
-        if _f(i, b, P, S) >= 0.0:
+        if _f(i, b, PP, SS, TH, ITH) >= 0.0:
             break
-        gap, _ = _bounds(i, b, math.inf, P, S)
+        gap, _ = _bounds(i, b, math.inf, PP, SS, TH, ITH)
         if gap < 0.0:
             break
         H *= 2.0
@@ -239,16 +268,16 @@ def next_crossing(i, P, S, stack):
         sp -= 1
         a = stack[sp, 0]
         c = stack[sp, 1]
-        gap, slope = _bounds(i, a, c, P, S)
+        gap, slope = _bounds(i, a, c, PP, SS, TH, ITH)
         if gap < 0.0:
             continue
-        fc = _f(i, c, P, S)
+        fc = _f(i, c, PP, SS, TH, ITH)
         if c - a <= _TOL:
             if fc >= 0.0:
                 return tl + c
             continue
         if fc >= 0.0 and slope > 0.0:
-            return tl + _newton(i, a, c, P, S)
+            return tl + _newton(i, a, c, PP, SS, TH, ITH)
         if sp + 2 > stack.shape[0]:  # cannot happen with 256 levels of halving; be safe
             return tl + c if fc >= 0.0 else math.inf
         m = 0.5 * (a + c)
@@ -261,23 +290,23 @@ def next_crossing(i, P, S, stack):
 
 
 # ---------------------------------------------------------------------------- lazy update
-@_jit
-def advance_neuron(i, t, P, S):
+@_inline
+def advance_neuron(i, t, PP, SS, TH, ITH):
     """Bring neuron ``i`` to time ``t`` (ms) with the exact propagator."""
-    s = t - S.tl[i]
+    s = t - SS[i, TL]
     if s <= 0.0:
         return
-    v, ie, ii = _state_at(i, s, P, S)
-    S.v[i] = v
-    S.ie[i] = ie
-    S.ii[i] = ii
-    for k in range(S.th.shape[1]):
-        S.th[i, k] *= math.exp(-s * P.inv_tth[i, k])
-    S.tl[i] = t
+    v, ie, ii = _state_at(i, s, PP, SS, TH, ITH)
+    SS[i, V] = v
+    SS[i, IE] = ie
+    SS[i, II] = ii
+    for k in range(TH.shape[1]):
+        TH[i, k] *= math.exp(-s * ITH[i, k])
+    SS[i, TL] = t
 
 
 # ---------------------------------------------------------------------------- queues
-@_jit
+@_inline
 def _less(t1, e1, g1, t2, e2, g2):
     if t1 != t2:
         return t1 < t2
@@ -286,7 +315,7 @@ def _less(t1, e1, g1, t2, e2, g2):
     return g1 < g2
 
 
-@_jit
+@_inline
 def heap_push(Q, n, t, e, g):
     """Push ``(t, e, g)``; returns the (possibly reallocated) arrays and the new size."""
     ht, he, hg = Q
@@ -314,7 +343,7 @@ def heap_push(Q, n, t, e, g):
     return (ht, he, hg), n + 1
 
 
-@_jit
+@_inline
 def heap_pop(Q, n):
     """Remove the smallest entry (the caller has read it at index 0); returns the new size."""
     ht, he, hg = Q
@@ -341,14 +370,14 @@ def heap_pop(Q, n):
     return n
 
 
-@_jit
+@_inline
 def _xless(X, a, b):
     ka = X.key[a]
     kb = X.key[b]
     return ka < kb or (ka == kb and a < b)
 
 
-@_jit
+@_inline
 def _xswap(X, p, q):
     a = X.heap[p]
     b = X.heap[q]
@@ -358,7 +387,7 @@ def _xswap(X, p, q):
     X.pos[a] = q
 
 
-@_jit
+@_inline
 def _xsift(X, p):
     n = X.n[0]
     while p > 0:
@@ -381,7 +410,7 @@ def _xsift(X, p):
             break
 
 
-@_jit
+@_inline
 def cross_set(X, i, t):
     """Set neuron ``i``'s predicted crossing to ``t`` (inf removes it)."""
     p = X.pos[i]
@@ -408,42 +437,49 @@ def cross_set(X, i, t):
     _xsift(X, p)
 
 
-# ---------------------------------------------------------------------------- the loop
 @_jit
+def init_crossings(X, PP, SS, TH, ITH, stack):
+    """Predict the first crossing of every neuron (before the first run)."""
+    for i in range(PP.shape[0]):
+        cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
+
+
+# ---------------------------------------------------------------------------- the loop
+@_inline
 def _emit(Q, n, G, e, t):
     for g in range(G.gptr[e], G.gptr[e + 1]):
         Q, n = heap_push(Q, n, t + G.gdel[g], e, g)
     return Q, n
 
 
-@_jit
-def _spike(i, t, P, S, G, Q, n, R):
+@_inline
+def _spike(i, t, PP, SS, TH, DTH, G, Q, n, R):
     """Neuron ``i`` (advanced to ``t``) spikes at ``t``."""
-    if P.record[i]:
+    if PP[i, RECORD]:
         k = R.n[0]
         R.t[k] = t
         R.i[k] = i
         R.n[0] = k + 1
     th = 0.0
-    for k in range(S.th.shape[1]):
-        th += S.th[i, k]
-    S.v[i] = reset_voltage(S.v[i], P.reset_mode[i], P.v_reset[i], P.v_rest[i], P.v_th[i] + th,
-                           P.reset_m[i], P.reset_b[i])
-    for k in range(S.th.shape[1]):
-        S.th[i, k] += P.d_th[i, k]
-    S.tr[i] = t + P.t_ref[i]
+    for k in range(TH.shape[1]):
+        th += TH[i, k]
+    SS[i, V] = reset_voltage(SS[i, V], PP[i, RESET_MODE], PP[i, V_RESET], PP[i, V_REST], PP[i, V_TH] + th,
+                           PP[i, RESET_M], PP[i, RESET_B])
+    for k in range(TH.shape[1]):
+        TH[i, k] += DTH[i, k]
+    SS[i, TR] = t + PP[i, T_REF]
     return _emit(Q, n, G, i, t)
 
 
 @_jit
-def run_event(t_end, P, S, G, SRC, X, Q, qn, R, M, counters, stack, key0, key1, sample_t, RS):
+def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, stack, key0, key1, sample_t, RS):
     """Process every event with time <= ``t_end`` (ms).
 
     Returns ``(Q, qn, status)``: status 0 = reached ``t_end``, 1 = the spike
     buffer is nearly full, 2 = the sample buffer is full (call again after
     emptying them).
     """
-    N = P.v_th.size
+    N = PP.shape[0]
     cap = R.t.size
     npend = M.n[0]
     tb = M.tb[0]
@@ -459,13 +495,13 @@ def run_event(t_end, P, S, G, SRC, X, Q, qn, R, M, counters, stack, key0, key1, 
             for j in range(npend):
                 i = M.lst[j]
                 M.mark[i] = 0
-                if not P.is_exp[i] and tb >= S.tr[i]:
+                if not PP[i, IS_EXP] and tb >= SS[i, TR]:
                     th = 0.0
-                    for k in range(S.th.shape[1]):
-                        th += S.th[i, k]
-                    if S.v[i] >= P.v_th[i] + th:
-                        Q, qn = _spike(i, tb, P, S, G, Q, qn, R)
-                cross_set(X, i, next_crossing(i, P, S, stack))
+                    for k in range(TH.shape[1]):
+                        th += TH[i, k]
+                    if SS[i, V] >= PP[i, V_TH] + th:
+                        Q, qn = _spike(i, tb, PP, SS, TH, DTH, G, Q, qn, R)
+                cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
             npend = 0
             M.n[0] = 0
             continue
@@ -478,8 +514,8 @@ def run_event(t_end, P, S, G, SRC, X, Q, qn, R, M, counters, stack, key0, key1, 
             base = c * RS.idx.size
             for j in range(RS.idx.size):
                 i = RS.idx[j]
-                s = ts - S.tl[i]
-                v, ie, ii = _state_at(i, s, P, S)
+                s = ts - SS[i, TL]
+                v, ie, ii = _state_at(i, s, PP, SS, TH, ITH)
                 code = RS.var[j]
                 if code == 0:
                     x = v
@@ -488,9 +524,9 @@ def run_event(t_end, P, S, G, SRC, X, Q, qn, R, M, counters, stack, key0, key1, 
                 elif code == 2:
                     x = ii
                 else:
-                    x = _theta_at(i, s, P, S)
+                    x = _theta_at(i, s, PP, SS, TH, ITH)
                     if code == 4:
-                        x += P.v_th[i]
+                        x += PP[i, V_TH]
                 RS.buf[base + j] = x
             RS.cnt[0] = c + 1
             sample_t[1] += 1.0
@@ -503,9 +539,9 @@ def run_event(t_end, P, S, G, SRC, X, Q, qn, R, M, counters, stack, key0, key1, 
         if tc <= te:
             i = X.heap[0]
             cross_set(X, i, math.inf)
-            advance_neuron(i, tc, P, S)
-            Q, qn = _spike(i, tc, P, S, G, Q, qn, R)
-            cross_set(X, i, next_crossing(i, P, S, stack))
+            advance_neuron(i, tc, PP, SS, TH, ITH)
+            Q, qn = _spike(i, tc, PP, SS, TH, DTH, G, Q, qn, R)
+            cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
             continue
         e = Q[1][0]
         g = Q[2][0]
@@ -534,14 +570,14 @@ def run_event(t_end, P, S, G, SRC, X, Q, qn, R, M, counters, stack, key0, key1, 
         for s in range(a, b):
             i = G.tgt[s]
             w = G.w[s]
-            advance_neuron(i, te, P, S)
-            if P.is_exp[i]:
+            advance_neuron(i, te, PP, SS, TH, ITH)
+            if PP[i, IS_EXP]:
                 if w >= 0.0:
-                    S.ie[i] += w
+                    SS[i, IE] += w
                 else:
-                    S.ii[i] += w
-            elif te >= S.tr[i]:
-                S.v[i] += w
+                    SS[i, II] += w
+            elif te >= SS[i, TR]:
+                SS[i, V] += w
             if M.mark[i] == 0:
                 M.mark[i] = 1
                 M.lst[npend] = i

@@ -14,36 +14,6 @@ from . import event_cpu as ev
 _VAR_CODES = {"v": 0, "i_ex": 1, "i_in": 2, "theta": 3, "v_th": 4}
 
 
-class Params(NamedTuple):
-    inv_tm: np.ndarray
-    c_m: np.ndarray
-    v_rest: np.ndarray
-    v_th: np.ndarray
-    v_reset: np.ndarray
-    i_e: np.ndarray
-    t_ref: np.ndarray
-    inv_te: np.ndarray
-    inv_ti: np.ndarray
-    is_exp: np.ndarray
-    adaptive: np.ndarray
-    reset_mode: np.ndarray
-    reset_m: np.ndarray
-    reset_b: np.ndarray
-    inv_tth: np.ndarray
-    d_th: np.ndarray
-    tau_max: np.ndarray
-    record: np.ndarray
-
-
-class State(NamedTuple):
-    v: np.ndarray
-    ie: np.ndarray
-    ii: np.ndarray
-    th: np.ndarray
-    tl: np.ndarray  # time of the neuron's last event (ms)
-    tr: np.ndarray  # end of its refractory period (ms)
-
-
 class Graph(NamedTuple):
     gptr: np.ndarray  # emitter -> its delay groups
     gdel: np.ndarray  # delay of each group (ms)
@@ -88,38 +58,39 @@ class SampleBuf(NamedTuple):
 
 
 def _pack_params(net, record):
+    """Per-neuron parameter matrix (see the column constants of :mod:`.event_cpu`) and theta matrices."""
     N = net.n_neurons
     K = max([len(getattr(p.model, "tau_theta", ())) for p in net.populations] + [0])
-    f = lambda: np.zeros(N)  # noqa: E731
-    P = Params(inv_tm=f(), c_m=f(), v_rest=f(), v_th=f(), v_reset=f(), i_e=f(), t_ref=f(), inv_te=f(),
-               inv_ti=f(), is_exp=np.zeros(N, np.bool_), adaptive=np.zeros(N, np.bool_),
-               reset_mode=np.zeros(N, np.int64), reset_m=f(), reset_b=f(), inv_tth=np.zeros((N, K)),
-               d_th=np.zeros((N, K)), tau_max=f(), record=record)
+    PP = np.zeros((N, ev.N_PARAMS))
+    ITH = np.zeros((N, K))
+    DTH = np.zeros((N, K))
+    PP[:, ev.RECORD] = record
     for pop in net.populations:
         m = pop.model
         sl = slice(pop.offset, pop.offset + pop.n)
         b = lambda x: np.broadcast_to(np.asarray(x, np.float64), (pop.n,))  # noqa: E731
-        leaky = math.isfinite(np.max(m.tau_m)) if np.ndim(m.tau_m) else math.isfinite(m.tau_m)
-        P.inv_tm[sl] = 1.0 / b(m.tau_m) if leaky else 0.0
-        for name in ("c_m", "v_rest", "v_th", "v_reset", "i_e", "t_ref"):
-            getattr(P, name)[sl] = b(getattr(m, name))
+        leaky = bool(np.all(np.isfinite(m.tau_m)))
+        PP[sl, ev.INV_TM] = 1.0 / b(m.tau_m) if leaky else 0.0
+        for name, col in (("c_m", ev.C_M), ("v_rest", ev.V_REST), ("v_th", ev.V_TH), ("v_reset", ev.V_RESET),
+                          ("i_e", ev.I_E), ("t_ref", ev.T_REF)):
+            PP[sl, col] = b(getattr(m, name))
         taus = [b(m.tau_m)] if leaky else []
         if m.synapse == "exp":
-            P.is_exp[sl] = True
-            P.inv_te[sl] = 1.0 / b(m.tau_syn_ex)
-            P.inv_ti[sl] = 1.0 / b(m.tau_syn_in)
+            PP[sl, ev.IS_EXP] = 1.0
+            PP[sl, ev.INV_TE] = 1.0 / b(m.tau_syn_ex)
+            PP[sl, ev.INV_TI] = 1.0 / b(m.tau_syn_in)
             taus += [b(m.tau_syn_ex), b(m.tau_syn_in)]
-        P.reset_mode[sl] = m._resets[m.reset]
+        PP[sl, ev.RESET_MODE] = m._resets[m.reset]
         rm, rb = m._reset_coefficients(pop.n)
-        P.reset_m[sl] = rm
-        P.reset_b[sl] = rb
+        PP[sl, ev.RESET_M] = rm
+        PP[sl, ev.RESET_B] = rb
         for k, (tau, d) in enumerate(zip(getattr(m, "tau_theta", ()), getattr(m, "d_theta", ()))):
-            P.inv_tth[sl, k] = 1.0 / b(tau)
-            P.d_th[sl, k] = b(d)
+            ITH[sl, k] = 1.0 / b(tau)
+            DTH[sl, k] = b(d)
             taus.append(b(tau))
-        P.adaptive[sl] = bool(getattr(m, "tau_theta", ()))
-        P.tau_max[sl] = np.maximum.reduce(taus + [np.ones(pop.n)])
-    return P
+        PP[sl, ev.ADAPTIVE] = float(bool(getattr(m, "tau_theta", ())))
+        PP[sl, ev.TAU_MAX] = np.maximum.reduce(taus + [np.ones(pop.n)])
+    return PP, ITH, DTH
 
 
 def _graph(net, N):
@@ -166,11 +137,11 @@ class EventPlan:
         record = np.zeros(N, np.bool_)
         for r in self.spike_recorders:
             record[r._ids] = True
-        self.P = _pack_params(net, record)
-        v0 = np.concatenate([p.v_init for p in net.populations]).astype(np.float64)
-        K = self.P.inv_tth.shape[1]
-        self.S = State(v=v0, ie=np.zeros(N), ii=np.zeros(N), th=np.zeros((N, K)), tl=np.zeros(N),
-                       tr=np.full(N, -np.inf))
+        self.PP, self.ITH, self.DTH = _pack_params(net, record)
+        self.SS = np.zeros((N, ev.N_STATE))
+        self.SS[:, ev.V] = np.concatenate([p.v_init for p in net.populations])
+        self.SS[:, ev.TR] = -np.inf
+        self.TH = np.zeros_like(self.ITH)
         self.G = _graph(net, N)
         # sources
         nc = net._n_channels
@@ -221,8 +192,7 @@ class EventPlan:
                             cnt=np.zeros(1, np.int64))
         base = self.base_k * net.dt
         self.sample_t = np.array([base, 1.0, base])
-        for i in range(N):
-            ev.cross_set(self.X, i, ev.next_crossing(i, self.P, self.S, self.stack))
+        ev.init_crossings(self.X, self.PP, self.SS, self.TH, self.ITH, self.stack)
 
     def _poisson_first(self, c):
         from ..rng import group_words, pick, u01
@@ -239,15 +209,15 @@ class EventPlan:
         """Process every event up to and including ``t_end`` (ms)."""
         net = self.net
         while True:
-            self.Q, self.qn, status = ev.run_event(float(t_end), self.P, self.S, self.G, self.SRC, self.X, self.Q,
+            self.Q, self.qn, status = ev.run_event(float(t_end), self.PP, self.SS, self.TH, self.ITH, self.DTH, self.G, self.SRC, self.X, self.Q,
                                                    self.qn, self.R, self.M, self.counters, self.stack,
                                                    self.key[0], self.key[1], self.sample_t, self.RS)
             self._collect()
             if status == 0:
                 break
-        if not (np.isfinite(self.S.v).all() and np.isfinite(self.S.ie).all() and np.isfinite(self.S.ii).all()):
-            bad = int(np.flatnonzero(~(np.isfinite(self.S.v) & np.isfinite(self.S.ie)
-                                       & np.isfinite(self.S.ii)))[0])
+        finite = np.isfinite(self.SS[:, :3]).all(axis=1) & np.isfinite(self.TH).all(axis=1)
+        if not finite.all():
+            bad = int(np.flatnonzero(~finite)[0])
             pop = next(p for p in net.populations if p.offset <= bad < p.offset + p.n)
             raise FloatingPointError(f"non-finite state in population {pop!r}, neuron {bad - pop.offset} "
                                      f"(network index {bad}) at or before t = {t_end} ms")
