@@ -233,8 +233,13 @@ class Network:
         Where the engine runs.  "cuda" needs numba-cuda and a CUDA GPU (or
         ``NUMBA_ENABLE_CUDASIM=1`` for numba-cuda's simulator); it gives
         bit-identical results to "cpu" in float64.
-    engine : {"clock"}
-        Simulation scheme.
+    engine : {"clock", "event"}
+        Simulation scheme.  "clock": time advances in steps of ``dt``, spikes
+        on the grid (NEST ``iaf_psc_*``).  "event": continuous time, exact
+        threshold crossings, a priority queue (NEST ``iaf_psc_*_ps``; see
+        :mod:`eventsim.engines.event_cpu`): spike-source times, delays,
+        ``t_ref`` and run durations are any float ms (delays > 0); ``dt``
+        only sets the state recorders' clock.  CPU only, single-threaded.
     weight_dtype : {"float64", "float32"}
         Storage type of synaptic weights.
 
