@@ -449,9 +449,18 @@ class Network:
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n={n!r} must be an integer >= 1")
         amp = _values("amplitude", amplitude, int(n), None)
-        if self.engine == "event":
-            raise NotImplementedError("DC sources are not supported by engine='event' yet; use the neuron "
-                                      "model's bias current i_e")
+        if self.engine == "event":  # continuous time: switch at any float ms
+            start = float(start)
+            stop = math.inf if stop is None else float(stop)
+            if not (math.isfinite(start) and start >= 0):
+                raise ValueError(f"start={start} must be a finite number >= 0 ms")
+            if not stop > start:
+                raise ValueError(f"stop={stop} must be > start={start} ms")
+            src = DCSource(self, self._n_dc, int(n), amp, None, None)
+            src.start_time, src.stop_time = start, stop
+            self._n_dc += int(n)
+            self.dc_sources.append(src)
+            return src
         start_step = int(steps_of("start", start, self.dt))
         if start_step < 0:
             raise ValueError(f"start={start} must be >= 0 ms")

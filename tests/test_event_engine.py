@@ -116,6 +116,19 @@ def test_adaptive_threshold_crossings_match_brentq():
         prev = tk
 
 
+def test_dc_source_switches_bias_exactly():
+    net = es.Network(dt=0.1, engine="event")
+    pop = net.population(2, es.LIF(tau_m=10.0, c_m=250.0, v_th=15.0, v_reset=0.0, t_ref=2.0))
+    dc = net.dc(250.0, start=10.05, stop=40.0)
+    net.connect(dc, pop, es.AllToAll(), weight=np.array([2.0, 0.5]))  # 500 pA and 125 pA
+    rec = net.record_spikes(pop)
+    net.run(100.0)
+    first = 10.0 * math.log(20.0 / 5.0)  # v_inf = 20 mV for 500 pA
+    expect = 10.05 + first + np.arange(2) * (first + 2.0)
+    np.testing.assert_allclose(rec.times, expect, rtol=0, atol=1e-10)  # stops before the third
+    assert np.all(rec.senders == 0)  # 125 pA never reaches threshold (v_inf = 5 mV)
+
+
 # ---------------------------------------------------------------------------------- clock engine
 def _grid_network(engine, seed=3):
     # Refractoriness: the clock engine discards input stamped (t, t + t_ref], the event engine input in
@@ -254,8 +267,8 @@ def test_checkpoint_resume_is_exact(tmp_path):
 def test_unsupported_and_invalid_inputs():
     net = es.Network(dt=0.1, engine="event")
     pop = net.population(2, es.LIF())
-    with pytest.raises(NotImplementedError, match="DC"):
-        net.dc(10.0)
+    with pytest.raises(ValueError, match="stop"):
+        net.dc(10.0, start=5.0, stop=5.0)
     with pytest.raises(NotImplementedError, match="v_min"):
         net.population(1, es.LIF(v_min=-5.0))
     src = net.spike_source(senders=[0], times=[0.05])  # off-grid is fine here

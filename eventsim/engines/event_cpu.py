@@ -6,6 +6,8 @@ when something happens to it.  Two queues drive the simulation:
 
 * the *event heap* holds ``(time, emitter, group)`` entries: ``group = -1``
   is the emission of a source channel (Poisson or explicit spike times);
+  ``group = -2`` / ``-3`` switches a DC channel on / off (its targets' bias
+  current changes by ``factor * amplitude`` pA);
   ``group >= 0`` is the delivery of one emitter's spike through its synapses
   of one delay (outgoing synapses are grouped by delay, so a neuron with one
   delay costs one heap entry per spike);
@@ -16,7 +18,7 @@ Order of events at identical times (the result never depends on how the
 heap breaks ties, because every key is unique or identical in content):
 
 1. threshold crossings, by neuron index;
-2. source emissions and deliveries, by ``(emitter index, delay group)``,
+2. source emissions, DC switches and deliveries, by ``(emitter index, delay group)``,
    synapses of a group in target order;
 3. after all deliveries at that time: the threshold test of every neuron
    that received input (delta synapses: the inputs that arrive at exactly
@@ -546,6 +548,20 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, sta
         e = Q[1][0]
         g = Q[2][0]
         qn = heap_pop(Q, qn)
+        if g < -1:  # a DC channel switches on (-2) or off (-3): the bias of its targets changes
+            tb = te
+            M.tb[0] = te
+            for gg in range(G.gptr[e], G.gptr[e + 1]):
+                for s in range(G.sptr[gg], G.sptr[gg + 1]):
+                    i = G.tgt[s]
+                    advance_neuron(i, te, PP, SS, TH, ITH)
+                    PP[i, I_E] += G.w[s] if g == -2 else -G.w[s]
+                    if M.mark[i] == 0:
+                        M.mark[i] = 1
+                        M.lst[npend] = i
+                        npend += 1
+            M.n[0] = npend
+            continue
         if g < 0:  # emission of a source channel
             Q, qn = _emit(Q, qn, G, e, te)
             c = e - N

@@ -95,14 +95,21 @@ def _pack_params(net, record):
 
 def _graph(net, N):
     """Outgoing synapses of every emitter (neurons, then source channels), grouped by delay."""
-    n_em = N + net._n_channels
+    n_em = N + net._n_channels + net._n_dc
+    amp = np.zeros(net._n_dc)
+    for src in net.dc_sources:
+        amp[src.ids] = src.amplitude
     pre, post, w, d = [], [], [], []
     for proj in net.projections:
-        if proj.source.kind == "dc":
+        post.append(proj.target.ids[proj.post].astype(np.int64))
+        if proj.source.kind == "dc":  # one group per DC channel; its "weight" is the current (pA)
+            ch = proj.source.ids[proj.pre]
+            pre.append(ch.astype(np.int64) + N + net._n_channels)
+            w.append(np.asarray(proj.weight, np.float64) * amp[ch])
+            d.append(np.zeros(ch.size))
             continue
         ids = proj.source.ids if proj.source.kind == "neuron" else proj.source.ids + N
         pre.append(ids[proj.pre].astype(np.int64))
-        post.append(proj.target.ids[proj.post].astype(np.int64))
         w.append(np.asarray(proj.weight, np.float64))
         d.append(proj.delay)
     if pre:
@@ -119,7 +126,7 @@ def _graph(net, N):
     sptr = np.append(starts, pre.size).astype(np.int64)
     gpre = pre[starts]
     gptr = np.searchsorted(gpre, np.arange(n_em + 1)).astype(np.int64)
-    wd = net.weight_dtype
+    wd = net.weight_dtype if net._n_dc == 0 else np.float64
     return Graph(gptr=gptr, gdel=d[starts].copy(), sptr=sptr, tgt=post.astype(np.int32), w=w.astype(wd))
 
 
@@ -127,9 +134,6 @@ class EventPlan:
     """State of the event-driven engine for one Network."""
 
     def __init__(self, net):
-        if net.dc_sources:
-            raise NotImplementedError("DC sources are not supported by engine='event' yet; use a bias current "
-                                      "i_e in the neuron model")
         self.net = net
         N = net.n_neurons
         self.spike_recorders = [r for r in net.recorders if isinstance(r, SpikeRecorder)]
@@ -170,6 +174,12 @@ class EventPlan:
                 self._push(self._poisson_first(c), N + c)
             elif sptr[c + 1] > sptr[c]:
                 self._push(times[sptr[c]], N + c)
+        for src in net.dc_sources:  # switching events: -2 on, -3 off (ties: off before on)
+            for ch in src.ids:
+                e = N + nc + int(ch)
+                self.Q, self.qn = ev.heap_push(self.Q, self.qn, src.start_time, e, -2)
+                if math.isfinite(src.stop_time):
+                    self.Q, self.qn = ev.heap_push(self.Q, self.qn, src.stop_time, e, -3)
         self.X = Cross(key=np.full(N, np.inf), heap=np.zeros(N, np.int64), pos=np.full(N, -1, np.int64),
                        n=np.zeros(1, np.int64))
         self.M = Pending(mark=np.zeros(N, np.int8), lst=np.zeros(N, np.int64), n=np.zeros(1, np.int64),
