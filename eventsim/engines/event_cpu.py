@@ -227,6 +227,16 @@ def _newton(i, a, b, PP, SS, TH, ITH):
     return b
 
 
+@_inline
+def _never_crosses(i, PP, SS):
+    """Cheap sufficient test (leaky delta neuron without adaptation, below threshold, not refractory,
+    bias asymptote at or below threshold): no crossing without further input."""
+    if PP[i, IS_EXP] or PP[i, ADAPTIVE] or PP[i, INV_TM] == 0.0 or SS[i, TL] < SS[i, TR]:
+        return False
+    v_inf = PP[i, V_REST] + PP[i, I_E] / (PP[i, C_M] * PP[i, INV_TM])
+    return SS[i, V] < PP[i, V_TH] and v_inf <= PP[i, V_TH]
+
+
 @_jit
 def next_crossing(i, PP, SS, TH, ITH, stack):
     """Absolute time at which neuron ``i`` first reaches threshold without further input (inf: never)."""
@@ -503,7 +513,10 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, sta
                         th += TH[i, k]
                     if SS[i, V] >= PP[i, V_TH] + th:
                         Q, qn = _spike(i, tb, PP, SS, TH, DTH, G, Q, qn, R)
-                cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
+                if _never_crosses(i, PP, SS):
+                    cross_set(X, i, math.inf)
+                else:
+                    cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
             npend = 0
             M.n[0] = 0
             continue
