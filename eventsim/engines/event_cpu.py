@@ -456,6 +456,24 @@ def init_crossings(X, PP, SS, TH, ITH, stack):
         cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
 
 
+@_inline
+def poisson_interval(key0, key1, channel, k, rate):
+    """The ``k``-th interval (ms) of Poisson channel ``channel`` at ``rate`` Hz: counter-based, so it
+    depends only on the seed's key, the channel and ``k``."""
+    words = group_words(key0, key1, np.int64(channel), np.int64(k) >> 2)
+    return -math.log(u01(pick(words, k & 3))) * 1000.0 / rate
+
+
+@_inline
+def _touch(M, i, npend):
+    """Add neuron ``i`` to the neurons tested after the current batch of same-time deliveries."""
+    if M.mark[i] == 0:
+        M.mark[i] = 1
+        M.lst[npend] = i
+        npend += 1
+    return npend
+
+
 # ---------------------------------------------------------------------------- the loop
 @_inline
 def _emit(Q, n, G, e, t):
@@ -569,10 +587,7 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, sta
                     i = G.tgt[s]
                     advance_neuron(i, te, PP, SS, TH, ITH)
                     PP[i, I_E] += G.w[s] if g == -2 else -G.w[s]
-                    if M.mark[i] == 0:
-                        M.mark[i] = 1
-                        M.lst[npend] = i
-                        npend += 1
+                    npend = _touch(M, i, npend)
             M.n[0] = npend
             continue
         if g < 0:  # emission of a source channel
@@ -581,9 +596,7 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, sta
             if SRC.rate[c] > 0.0:
                 k = SRC.count[c]
                 SRC.count[c] = k + 1
-                words = group_words(key0, key1, np.int64(c), k >> 2)
-                u = u01(pick(words, k & 3))
-                Q, qn = heap_push(Q, qn, te - math.log(u) * 1000.0 / SRC.rate[c], e, -1)
+                Q, qn = heap_push(Q, qn, te + poisson_interval(key0, key1, c, k, SRC.rate[c]), e, -1)
             else:
                 p = SRC.ptr[c] + 1
                 SRC.ptr[c] = p
@@ -607,10 +620,7 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, sta
                     SS[i, II] += w
             elif te >= SS[i, TR]:
                 SS[i, V] += w
-            if M.mark[i] == 0:
-                M.mark[i] = 1
-                M.lst[npend] = i
-                npend += 1
+            npend = _touch(M, i, npend)
         M.n[0] = npend
     M.n[0] = npend
     return Q, qn, 0

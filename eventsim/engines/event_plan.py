@@ -10,8 +10,7 @@ import numpy as np
 from ..record import SpikeRecorder, StateRecorder
 from ..rng import key_words
 from . import event_cpu as ev
-
-_VAR_CODES = {"v": 0, "i_ex": 1, "i_in": 2, "theta": 3, "v_th": 4}
+from .clock_cpu import VAR_CODES as _VAR_CODES
 
 
 class Graph(NamedTuple):
@@ -205,11 +204,8 @@ class EventPlan:
         ev.init_crossings(self.X, self.PP, self.SS, self.TH, self.ITH, self.stack)
 
     def _poisson_first(self, c):
-        from ..rng import group_words, pick, u01
-
-        words = group_words(self.key[0], self.key[1], np.int64(c), np.int64(0))
         self.SRC.count[c] = 1
-        return -math.log(u01(pick(words, 0))) * 1000.0 / self.SRC.rate[c]
+        return ev.poisson_interval(self.key[0], self.key[1], c, 0, self.SRC.rate[c])
 
     def _push(self, t, e):
         self.Q, self.qn = ev.heap_push(self.Q, self.qn, float(t), int(e), -1)
