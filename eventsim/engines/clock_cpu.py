@@ -69,7 +69,7 @@ class State(NamedTuple):
     i_in: np.ndarray
     refr: np.ndarray
     theta: np.ndarray
-    i_dc: np.ndarray
+    i_dc: np.ndarray          # constant input current (pA): the model's i_e plus DC sources
 
 
 class Conn(NamedTuple):
@@ -101,6 +101,9 @@ class Work(NamedTuple):
     pend: np.ndarray          # int64 [N] spikes stamped at the current step, not yet delivered
     pend_n: np.ndarray        # int64 [1]
     ext: np.ndarray           # int64 [T] external events per partition
+    seg: np.ndarray           # int64 bounds of runs of neurons sharing one parameter set, cut at partitions
+    seg_ptr: np.ndarray       # int64 [T+1] first run of each partition in ``seg``
+    flag: np.ndarray          # uint8 [N] spiked in this step (scratch)
 
 
 class Recording(NamedTuple):
@@ -193,29 +196,98 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
     work.ext[t] += ext
     # ---- neuron update, threshold, reset
     work.nsp[t] = _update_neurons(
-        work.part[t], work.part[t + 1], ((s + 1) % L) * C, ring, pr.pid, pr.col, pr.is_exp, pr.v_rest,
-        pr.v_th, pr.p_vv, pr.p_vi, pr.p_ve, pr.p_vn, pr.p_ee, pr.p_nn, pr.i_e, pr.v_min, pr.reset_mode,
-        pr.v_reset, pr.reset_m, pr.reset_b, pr.ref_steps, pr.p_theta, pr.d_theta, st.v, st.i_ex, st.i_in,
-        st.refr, st.i_dc, st.theta, work.spk)
+        work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, ((s + 1) % L) * C, ring, pr.pid, pr.col, pr.is_exp,
+        pr.v_rest, pr.v_th, pr.p_vv, pr.p_vi, pr.p_ve, pr.p_vn, pr.p_ee, pr.p_nn, pr.i_e, pr.v_min,
+        pr.reset_mode, pr.v_reset, pr.reset_m, pr.reset_b, pr.ref_steps, pr.p_theta, pr.d_theta, st.v,
+        st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.spk)
 
 
 @njit(cache=True)
-def _update_neurons(lo, hi, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
+def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
                     p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta, d_theta,
-                    sv, sie, sii, srefr, sdc, theta, spk):
-    """Update neurons ``lo..hi-1`` (reading ring slot at ``rbase``); return how many spiked.
+                    sv, sie, sii, srefr, sdc, theta, flag, spk):
+    """Update the runs ``g0..g1-1`` of ``seg`` (reading ring slot at ``rbase``); return how many spiked.
 
+    Within a run every neuron has the same parameter set, so the parameters
+    are loop constants, the ring columns are consecutive and the loops of
+    non-adaptive neurons have no data-dependent branch (the spike test is a
+    select; spikers are gathered from ``flag`` afterwards, in index order).
     Plain array arguments (no tuples) let LLVM keep every base pointer in a register.
     """
     K = p_theta.shape[1]
+    lo = seg[g0]
     nsp = 0
-    for n in range(lo, hi):
-        q = pid[n]
+    for g in range(g0, g1):
+        a = seg[g]
+        b = seg[g + 1]
+        q = pid[a]
+        c0 = rbase + col[a] - a
+        if K == 0 and is_exp_q[q]:
+            _run_exp(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], p_ve[q], p_vn[q], p_ee[q],
+                     p_nn[q], i_e[q], v_min[q], reset_mode[q], v_reset[q], reset_m[q], reset_b[q],
+                     ref_steps[q], sv, sie, sii, srefr, sdc, flag)
+        elif K == 0:
+            _run_delta(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], i_e[q], v_min[q], reset_mode[q],
+                       v_reset[q], reset_m[q], reset_b[q], ref_steps[q], sv, srefr, sdc, flag)
+        else:
+            _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
+                          p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta,
+                          d_theta, sv, sie, sii, srefr, sdc, theta, flag)
+        for n in range(a, b):
+            if flag[n]:
+                spk[lo + nsp] = n
+                nsp += 1
+    return nsp
+
+
+@njit(cache=True)
+def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_e, v_min, mode, v_reset, reset_m, reset_b,
+               ref_steps, sv, srefr, sdc, flag):
+    """Neurons ``a..b-1`` with delta synapses, one parameter set, ring column of neuron n at ``c0 + n``."""
+    for n in range(a, b):
+        c = c0 + n
+        jump = ring[c]
+        ring[c] = 0.0
+        v, _, _, refr = neuron_update(sv[n], 0.0, 0.0, srefr[n], jump, 0.0, False, v_rest, p_vv, p_vi, 0.0,
+                                      0.0, 1.0, 1.0, i_e + sdc[n], v_min)
+        spiked = v >= v_th
+        sv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
+        srefr[n] = ref_steps if spiked else refr
+        flag[n] = spiked
+
+
+@njit(cache=True)
+def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_e, v_min, mode, v_reset,
+             reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag):
+    """Neurons ``a..b-1`` with exponential current synapses, one parameter set, ring columns at ``c0 + 2n - a``."""
+    for n in range(a, b):
+        c = c0 + 2 * n - a
+        in_ex = ring[c]
+        in_in = ring[c + 1]
+        ring[c] = 0.0
+        ring[c + 1] = 0.0
+        v, i_ex, i_in, refr = neuron_update(sv[n], sie[n], sii[n], srefr[n], in_ex, in_in, True, v_rest, p_vv,
+                                            p_vi, p_ve, p_vn, p_ee, p_nn, i_e + sdc[n], v_min)
+        spiked = v >= v_th
+        sv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
+        sie[n] = i_ex
+        sii[n] = i_in
+        srefr[n] = ref_steps if spiked else refr
+        flag[n] = spiked
+
+
+@njit(cache=True)
+def _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_e,
+                  v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta, d_theta, sv, sie, sii,
+                  srefr, sdc, theta, flag):
+    """Neurons ``a..b-1`` (parameter set ``q``) with threshold adaptation: the general update."""
+    K = p_theta.shape[1]
+    is_exp = is_exp_q[q]
+    for n in range(a, b):
         c = rbase + col[n]
         in_ex = ring[c]
         ring[c] = 0.0
         in_in = 0.0
-        is_exp = is_exp_q[q]
         i_ex = 0.0
         i_in = 0.0
         if is_exp:
@@ -231,21 +303,18 @@ def _update_neurons(lo, hi, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv,
         for k in range(K):
             theta[n, k] *= p_theta[q, k]
             thr += theta[n, k]
-        if v >= thr:
+        spiked = v >= thr
+        if spiked:
             v = reset_voltage(v, reset_mode[q], v_reset[q], v_rest[q], thr, reset_m[q], reset_b[q])
             refr = ref_steps[q]
             for k in range(K):
                 theta[n, k] += d_theta[q, k]
-            spk[lo + nsp] = n
-            nsp += 1
         sv[n] = v
         if is_exp:
             sie[n] = i_ex
             sii[n] = i_in
         srefr[n] = refr
-    return nsp
-
-
+        flag[n] = spiked
 
 
 @njit(cache=True)

@@ -17,8 +17,9 @@ _PARAM_FIELDS = cc.Params._fields
 class ClockPlan:
     """Flat arrays of a built network plus the loop that feeds the compiled kernel."""
 
-    def __init__(self, net, params, state, conn_parts, ring_shape, sources, spk_flag, dc):
+    def __init__(self, net, params, state, conn_parts, ring_shape, sources, spk_flag, dc, i_e):
         self.net = net
+        self.i_e = i_e  # float64 per neuron: the models' bias currents (pA), see _apply_dc
         self.params = params
         self.state = state
         self.L, self.C = ring_shape
@@ -77,16 +78,24 @@ class ClockPlan:
         self.sources = cc.Sources(pois_ptr=np.array(ptr, np.int64),
                                   pois_list=np.concatenate(lst).astype(np.int64) if lst else np.zeros(0, np.int64),
                                   **b)
+        # runs of neurons sharing one parameter set, cut at the partition bounds
+        pid = self.params.pid
+        seg = np.union1d(np.flatnonzero(np.diff(pid)) + 1, part).astype(np.int64)
+        seg_ptr = np.searchsorted(seg, part).astype(np.int64)
         self.work = cc.Work(part=part, spk=np.zeros(N, np.int64), nsp=np.zeros(T, np.int64), pend=self.pend,
-                            pend_n=self.pend_n, ext=np.zeros(T, np.int64))
+                            pend_n=self.pend_n, ext=np.zeros(T, np.int64), seg=seg, seg_ptr=seg_ptr,
+                            flag=np.zeros(N, np.uint8))
         self.T = T
 
     def _apply_dc(self, step):
+        """Constant input current of every neuron at ``step``: its model's ``i_e`` plus the DC sources on."""
         i_dc = self.state.i_dc
         i_dc[:] = 0.0
         for a, b, targets, currents in self.dc:
             if a <= step < b:
                 np.add.at(i_dc, targets, currents)
+        # i_e + dc, added in the order the neuron update used before i_e moved here
+        np.add(self.i_e, i_dc, out=i_dc)
 
     # ------------------------------------------------------------------ running
     def _snapshot(self):
@@ -265,8 +274,13 @@ def build_plan(net):
     width = 1 + is_exp
     col = np.concatenate([[0], np.cumsum(width)]).astype(np.int64)
     n_cols = int(col[-1])
+    # i_e is applied per neuron (ClockPlan._apply_dc, into state.i_dc) so that populations with
+    # heterogeneous bias currents still share one parameter set
+    i_e = fields["i_e"].astype(np.float64)
+    fields["i_e"] = np.zeros_like(i_e)
     # neurons with identical parameters share one row of the parameter tables, so the
-    # tables of homogeneous populations stay in cache
+    # tables of homogeneous populations stay in cache and each run of them is updated with
+    # its parameters as loop constants
     names = [nm for nm in fields if nm not in ("p_theta", "d_theta")]
     table = np.column_stack([fields[nm].astype(np.float64) for nm in names]
                             + [fields["p_theta"], fields["d_theta"]]) if N else np.zeros((0, len(names)))
@@ -347,7 +361,7 @@ def build_plan(net):
     for r in net.recorders:
         if isinstance(r, SpikeRecorder):
             spk_flag[r.group.ids] = 1
-    return ClockPlan(net, params, state, (syn_off, w, row_ptr), (L, n_cols), sources, spk_flag, dc)
+    return ClockPlan(net, params, state, (syn_off, w, row_ptr), (L, n_cols), sources, spk_flag, dc, i_e)
 
 
 def _dc_amplitude(net, channels):
