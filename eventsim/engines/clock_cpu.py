@@ -104,6 +104,7 @@ class Work(NamedTuple):
     seg: np.ndarray           # int64 bounds of runs of neurons sharing one parameter set, cut at partitions
     seg_ptr: np.ndarray       # int64 [T+1] first run of each partition in ``seg``
     flag: np.ndarray          # uint8 [N] spiked in this step (scratch)
+    tmp: np.ndarray           # float64 [2N] de-interleaved synaptic input (scratch)
 
 
 class Recording(NamedTuple):
@@ -199,13 +200,13 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
         work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, ((s + 1) % L) * C, ring, pr.pid, pr.col, pr.is_exp,
         pr.v_rest, pr.v_th, pr.p_vv, pr.p_vi, pr.p_ve, pr.p_vn, pr.p_ee, pr.p_nn, pr.i_e, pr.v_min,
         pr.reset_mode, pr.v_reset, pr.reset_m, pr.reset_b, pr.ref_steps, pr.p_theta, pr.d_theta, st.v,
-        st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.spk)
+        st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.tmp, work.spk)
 
 
 @njit(cache=True)
 def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
                     p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta, d_theta,
-                    sv, sie, sii, srefr, sdc, theta, flag, spk):
+                    sv, sie, sii, srefr, sdc, theta, flag, tmp, spk):
     """Update the runs ``g0..g1-1`` of ``seg`` (reading ring slot at ``rbase``); return how many spiked.
 
     Within a run every neuron has the same parameter set, so the parameters
@@ -225,7 +226,7 @@ def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, 
         if K == 0 and is_exp_q[q]:
             _run_exp(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], p_ve[q], p_vn[q], p_ee[q],
                      p_nn[q], i_e[q], v_min[q], reset_mode[q], v_reset[q], reset_m[q], reset_b[q],
-                     ref_steps[q], sv, sie, sii, srefr, sdc, flag)
+                     ref_steps[q], sv, sie, sii, srefr, sdc, flag, tmp)
         elif K == 0:
             _run_delta(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], i_e[q], v_min[q], reset_mode[q],
                        v_reset[q], reset_m[q], reset_b[q], ref_steps[q], sv, srefr, sdc, flag)
@@ -233,47 +234,70 @@ def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, 
             _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
                           p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta,
                           d_theta, sv, sie, sii, srefr, sdc, theta, flag)
-        for n in range(a, b):
-            if flag[n]:
-                spk[lo + nsp] = n
-                nsp += 1
+        for n in range(a, b):  # branch-free: the slot written is never past n
+            spk[lo + nsp] = n
+            nsp += flag[n]
     return nsp
 
 
 @njit(cache=True)
 def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_e, v_min, mode, v_reset, reset_m, reset_b,
                ref_steps, sv, srefr, sdc, flag):
-    """Neurons ``a..b-1`` with delta synapses, one parameter set, ring column of neuron n at ``c0 + n``."""
-    for n in range(a, b):
-        c = c0 + n
-        jump = ring[c]
-        ring[c] = 0.0
-        v, _, _, refr = neuron_update(sv[n], 0.0, 0.0, srefr[n], jump, 0.0, False, v_rest, p_vv, p_vi, 0.0,
-                                      0.0, 1.0, 1.0, i_e + sdc[n], v_min)
+    """Neurons ``a..b-1`` with delta synapses, one parameter set, ring column of neuron n at ``c0 + n``.
+
+    The loop runs over slices (indices provably in range, no wrap-around
+    test), which lets LLVM vectorise it.
+    """
+    rg = ring[c0 + a: c0 + b]
+    xv = sv[a:b]
+    xr = srefr[a:b]
+    xd = sdc[a:b]
+    xf = flag[a:b]
+    for n in range(xv.size):
+        jump = rg[n]
+        rg[n] = 0.0
+        v, _, _, refr = neuron_update(xv[n], 0.0, 0.0, xr[n], jump, 0.0, False, v_rest, p_vv, p_vi, 0.0,
+                                      0.0, 1.0, 1.0, i_e + xd[n], v_min)
         spiked = v >= v_th
-        sv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
-        srefr[n] = ref_steps if spiked else refr
-        flag[n] = spiked
+        xv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
+        xr[n] = ref_steps if spiked else refr
+        xf[n] = spiked
 
 
 @njit(cache=True)
 def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_e, v_min, mode, v_reset,
-             reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag):
-    """Neurons ``a..b-1`` with exponential current synapses, one parameter set, ring columns at ``c0 + 2n - a``."""
-    for n in range(a, b):
-        c = c0 + 2 * n - a
-        in_ex = ring[c]
-        in_in = ring[c + 1]
-        ring[c] = 0.0
-        ring[c + 1] = 0.0
-        v, i_ex, i_in, refr = neuron_update(sv[n], sie[n], sii[n], srefr[n], in_ex, in_in, True, v_rest, p_vv,
-                                            p_vi, p_ve, p_vn, p_ee, p_nn, i_e + sdc[n], v_min)
+             reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag, tmp):
+    """Neurons ``a..b-1`` with exponential current synapses, one parameter set, ring columns at ``c0 + 2n - a``.
+
+    ``tmp`` is float64 scratch of length ``2 N``.
+    """
+    rg = ring[c0 + a: c0 + 2 * b - a]
+    xv = sv[a:b]
+    xe = sie[a:b]
+    xi = sii[a:b]
+    xr = srefr[a:b]
+    xd = sdc[a:b]
+    xf = flag[a:b]
+    # de-interleave the two receptor columns first: the update loop then has unit strides only
+    N = sv.size
+    te = tmp[a:b]
+    ti = tmp[N + a: N + b]
+    for n in range(xv.size):
+        te[n] = rg[2 * n]
+        ti[n] = rg[2 * n + 1]
+    for j in range(rg.size):  # (an explicit loop, also valid in CUDA device code)
+        rg[j] = 0.0
+    for n in range(xv.size):
+        in_ex = te[n]
+        in_in = ti[n]
+        v, i_ex, i_in, refr = neuron_update(xv[n], xe[n], xi[n], xr[n], in_ex, in_in, True, v_rest, p_vv,
+                                            p_vi, p_ve, p_vn, p_ee, p_nn, i_e + xd[n], v_min)
         spiked = v >= v_th
-        sv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
-        sie[n] = i_ex
-        sii[n] = i_in
-        srefr[n] = ref_steps if spiked else refr
-        flag[n] = spiked
+        xv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
+        xe[n] = i_ex
+        xi[n] = i_in
+        xr[n] = ref_steps if spiked else refr
+        xf[n] = spiked
 
 
 @njit(cache=True)

@@ -84,7 +84,7 @@ class ClockPlan:
         seg_ptr = np.searchsorted(seg, part).astype(np.int64)
         self.work = cc.Work(part=part, spk=np.zeros(N, np.int64), nsp=np.zeros(T, np.int64), pend=self.pend,
                             pend_n=self.pend_n, ext=np.zeros(T, np.int64), seg=seg, seg_ptr=seg_ptr,
-                            flag=np.zeros(N, np.uint8))
+                            flag=np.zeros(N, np.uint8), tmp=np.zeros(2 * N))
         self.T = T
 
     def _apply_dc(self, step):
