@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -140,6 +141,36 @@ def test_poisson_rate():
     _, ext = net.synaptic_events
     expect = 200 * 500.0
     assert abs(ext - expect) < 5 * np.sqrt(expect)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_poisson_counts_are_the_generator_counts(threads):
+    """Every count the engine adds is rng.poisson_count of (seed, step, channel), on both code paths."""
+    from eventsim.rng import POISSON, key_words, poisson_count
+
+    n_steps = 200
+    net = es.Network(dt=0.1, seed=5)
+    pop = net.population(6, es.IF(c_m=1.0, v_rest=0.0, v_th=1e12), v_init=0.0)
+    rates = np.array([500.0, 20_000.0, 300_000.0, 800.0, 20_000.0, 150_000.0])  # 0.05 .. 30 per step
+    noise = net.poisson(6, rate=rates)
+    # channels 0-2: one synapse each (compact path); 3-5: two synapses each (general path);
+    # neurons 0-2 receive from both kinds
+    net.connect(noise[:3], pop[:3], es.OneToOne(), weight=1.0, delay=0.1)
+    net.connect(noise[3:], pop[:3], es.OneToOne(), weight=1000.0, delay=0.1)
+    net.connect(noise[3:], pop[3:], es.OneToOne(), weight=1.0, delay=0.1)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        net.run(n_steps * 0.1)
+    finally:
+        numba.set_num_threads(before)
+    k0, k1 = key_words(5, POISSON)
+    lam = rates * 0.1e-3
+    counts = np.array([[poisson_count(lam[c], k0, k1, s, c) for c in range(6)] for s in range(n_steps)])
+    v = net._plan.state.v
+    total = counts.sum(axis=0).astype(float)
+    np.testing.assert_array_equal(v[3:], total[3:])
+    np.testing.assert_array_equal(v[:3], total[:3] + 1000.0 * total[3:])
 
 
 def test_dc_source_window_and_weight():

@@ -35,6 +35,9 @@ from numba import njit, prange
 from ..models.dynamics import neuron_update, reset_voltage
 from ..rng import group_words, pick, poisson_ptrs, u01
 
+#: Entries of the Poisson inversion guide tables (a power of two).
+GUIDE = 256
+
 VAR_CODES = {"v": 0, "i_ex": 1, "i_in": 2, "theta": 3, "v_th": 4}
 
 
@@ -84,10 +87,15 @@ class Sources(NamedTuple):
     pois_channel: np.ndarray  # int64 channel id (RNG stream) of each Poisson channel
     pois_lam: np.ndarray      # float64 expected count per step
     pois_cls: np.ndarray      # int64 row of each channel in the CDF tables
-    cdf: np.ndarray           # float64 [n_rates, kmax] CDF tables of the distinct rates < 12/step
-    cdf_len: np.ndarray       # int64 [n_rates]
+    cdf: np.ndarray           # float64 [n_rates, kmax] CDF tables of the distinct rates < 12/step, padded with 2.0
+    guide: np.ndarray         # int64 [n_rates, GUIDE]: number of CDF entries below j / GUIDE
     pois_ptr: np.ndarray      # int64 [T+1] CSR over pois_list per partition
-    pois_list: np.ndarray     # int64 Poisson channels with synapses into each partition
+    pois_list: np.ndarray     # int64 other Poisson channels with synapses into each partition
+    one_ptr: np.ndarray       # int64 [T+1] CSR over the one_* arrays per partition
+    one_ch: np.ndarray        # int64 channels (rate < 12/step) with exactly one synapse, by channel
+    one_cls: np.ndarray       # int64 their CDF table row
+    one_off: np.ndarray       # int64 their synapse's ring offset
+    one_w: np.ndarray         # their synapse's weight (dtype of syn_w)
     key: np.ndarray           # uint64[2] Philox key
     ss_step: np.ndarray       # int64 stamps of explicit spikes, sorted
     ss_sender: np.ndarray     # int64 global sender ids
@@ -160,47 +168,89 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
         if src.ss_step[p] == s:
             _deliver(src.ss_sender[p], t, 1.0, base, conn, ring, LC)
         p += 1
-    k0 = src.key[0]
-    k1 = src.key[1]
-    last = -1
-    words = group_words(k0, k1, s, 0)
-    ext = 0
-    for m in range(src.pois_ptr[t], src.pois_ptr[t + 1]):
-        j = src.pois_list[m]
-        lam = src.pois_lam[j]
-        ch = src.pois_channel[j]
-        if lam < 12.0:
-            g = ch >> 2
-            if g != last:
-                words = group_words(k0, k1, s, g)
-                last = g
-            u = u01(pick(words, ch & 3))
-            cls = src.pois_cls[j]
-            c = 0
-            for k in range(src.cdf_len[cls]):  # branch-free inversion
-                c += u > src.cdf[cls, k]
-        else:
-            c = poisson_ptrs(lam, k0, k1, s, ch)
-        snd = src.pois_sender[j]
-        a = conn.row_split[snd, t]
-        b = conn.row_split[snd, t + 1]
-        if b - a == 1:
-            # one synapse (e.g. OneToOne input): branch-free; adding 0.0 changes nothing
-            idx = base + conn.syn_off[a]
-            if idx >= LC:
-                idx -= LC
-            ring[idx] += c * conn.syn_w[a]
-            ext += c
-        elif c > 0:
-            _deliver(snd, t, float(c), base, conn, ring, LC)
-            ext += c * (b - a)
-    work.ext[t] += ext
+    work.ext[t] += _poisson(t, s, base, LC, src.key[0], src.key[1], src.pois_ptr[t], src.pois_ptr[t + 1],
+                            src.pois_list, src.pois_lam, src.pois_channel, src.pois_cls, src.pois_sender,
+                            src.guide, src.cdf, conn.row_split, conn.syn_off, conn.syn_w, ring)
+    work.ext[t] += _poisson_one(s, base, LC, src.key[0], src.key[1], src.one_ptr[t], src.one_ptr[t + 1],
+                                src.one_ch, src.one_cls, src.one_off, src.one_w, src.guide, src.cdf, ring)
     # ---- neuron update, threshold, reset
     work.nsp[t] = _update_neurons(
         work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, ((s + 1) % L) * C, ring, pr.pid, pr.col, pr.is_exp,
         pr.v_rest, pr.v_th, pr.p_vv, pr.p_vi, pr.p_ve, pr.p_vn, pr.p_ee, pr.p_nn, pr.i_e, pr.v_min,
         pr.reset_mode, pr.v_reset, pr.reset_m, pr.reset_b, pr.ref_steps, pr.p_theta, pr.d_theta, st.v,
         st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.tmp, work.spk)
+
+
+@njit(cache=True)
+def _poisson(t, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, pois_cls, pois_sender, guide,
+             cdf, row_split, syn_off, syn_w, ring):
+    """Draw the step-``s`` counts of Poisson channels ``pois_list[m0:m1]`` and add them into partition ``t``.
+
+    Returns the number of synaptic events.  Plain array arguments (no tuples)
+    keep the base pointers in registers.
+    """
+    last = -1
+    words = group_words(k0, k1, s, 0)
+    ext = 0
+    for m in range(m0, m1):
+        j = pois_list[m]
+        lam = pois_lam[j]
+        ch = pois_channel[j]
+        if lam < 12.0:
+            g = ch >> 2
+            if g != last:
+                words = group_words(k0, k1, s, g)
+                last = g
+            u = u01(pick(words, ch & 3))
+            cls = pois_cls[j]
+            # inversion started from a guide table: u * GUIDE is exact (GUIDE is a power of two),
+            # so the count equals the number of CDF entries below u, usually with one comparison
+            c = guide[cls, int(u * GUIDE)]
+            while u > cdf[cls, c]:
+                c += 1
+        else:
+            c = poisson_ptrs(lam, k0, k1, s, ch)
+        snd = pois_sender[j]
+        a = row_split[snd, t]
+        b = row_split[snd, t + 1]
+        if c > 0:
+            for k in range(a, b):
+                idx = base + syn_off[k]
+                if idx >= LC:
+                    idx -= LC
+                ring[idx] += c * syn_w[k]
+            ext += c * (b - a)
+    return ext
+
+
+@njit(cache=True)
+def _poisson_one(s, base, LC, k0, k1, m0, m1, one_ch, one_cls, one_off, one_w, guide, cdf, ring):
+    """Poisson channels with a single synapse (e.g. one-to-one input) ``m0..m1-1``: draw and add.
+
+    The same counts as :func:`_poisson` from compact per-partition arrays;
+    whether a channel is listed here does not depend on the thread count,
+    so every ring cell still receives its additions in one fixed order.
+    """
+    last = -1
+    words = group_words(k0, k1, s, 0)
+    ext = 0
+    for m in range(m0, m1):
+        ch = one_ch[m]
+        g = ch >> 2
+        if g != last:
+            words = group_words(k0, k1, s, g)
+            last = g
+        u = u01(pick(words, ch & 3))
+        cls = one_cls[m]
+        c = guide[cls, int(u * GUIDE)]
+        while u > cdf[cls, c]:
+            c += 1
+        idx = base + one_off[m]
+        if idx >= LC:
+            idx -= LC
+        ring[idx] += c * one_w[m]
+        ext += c
+    return ext
 
 
 @njit(cache=True)

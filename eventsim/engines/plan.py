@@ -69,15 +69,26 @@ class ClockPlan:
         self.conn = cc.Conn(row_split=row_split, outdeg=outdeg.astype(np.int64), syn_off=self._syn_off,
                             syn_w=self._syn_w)
         b = self._sources_base
-        ptr, lst = [0], []
+        ps = b["pois_sender"]
+        # channels with one synapse in all (and a tabulated rate) go to the compact one_* lists:
+        # a property of the channel, not of the partitioning
+        one = (outdeg[ps] == 1) & (b["pois_lam"] < 12.0)
+        ptr, lst, one_ptr, one_lst = [0], [], [0], []
         for t in range(T):
-            ps = b["pois_sender"]
-            has = np.flatnonzero(row_split[ps, t + 1] > row_split[ps, t])
+            inside = row_split[ps, t + 1] > row_split[ps, t]
+            has = np.flatnonzero(inside & ~one)
             lst.append(has)
             ptr.append(ptr[-1] + has.size)
-        self.sources = cc.Sources(pois_ptr=np.array(ptr, np.int64),
-                                  pois_list=np.concatenate(lst).astype(np.int64) if lst else np.zeros(0, np.int64),
-                                  **b)
+            has1 = np.flatnonzero(inside & one)
+            one_lst.append(has1)
+            one_ptr.append(one_ptr[-1] + has1.size)
+        cat = lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64)  # noqa: E731
+        j1 = cat(one_lst)
+        syn1 = row_ptr[ps[j1]]
+        self.sources = cc.Sources(pois_ptr=np.array(ptr, np.int64), pois_list=cat(lst),
+                                  one_ptr=np.array(one_ptr, np.int64), one_ch=b["pois_channel"][j1].astype(np.int64),
+                                  one_cls=b["pois_cls"][j1].astype(np.int64),
+                                  one_off=self._syn_off[syn1].astype(np.int64), one_w=self._syn_w[syn1].copy(), **b)
         # runs of neurons sharing one parameter set, cut at the partition bounds
         pid = self.params.pid
         seg = np.union1d(np.flatnonzero(np.diff(pid)) + 1, part).astype(np.int64)
@@ -349,13 +360,15 @@ def build_plan(net):
     lam = cat(pois_lam, np.float64)
     small, cls = np.unique(np.where(lam < 12.0, lam, 0.0), return_inverse=True)
     tables = [poisson_cdf_table(x) for x in small]
-    kmax = max([t.size for t in tables] + [1])
+    # one padding column of 2.0 (above every uniform) ends every search
+    kmax = max([t.size for t in tables] + [0]) + 1
     cdf = np.full((max(small.size, 1), kmax), 2.0)
+    guide = np.zeros((max(small.size, 1), cc.GUIDE), np.int64)
     for r, t in enumerate(tables):
         cdf[r, : t.size] = t
-    cdf_len = np.array([t.size for t in tables] or [0], np.int64)
+        guide[r] = np.searchsorted(t, np.arange(cc.GUIDE) / cc.GUIDE, side="left")
     sources = dict(pois_sender=cat(pois_sender, np.int64), pois_channel=cat(pois_channel, np.int64),
-                   pois_lam=lam, pois_cls=cls.reshape(-1).astype(np.int64), cdf=cdf, cdf_len=cdf_len, key=np.array([k0, k1], dtype=np.uint64),
+                   pois_lam=lam, pois_cls=cls.reshape(-1).astype(np.int64), cdf=cdf, guide=guide, key=np.array([k0, k1], dtype=np.uint64),
                    ss_step=ss_step[order], ss_sender=ss_sender[order], ss_ptr=np.zeros(1, np.int64))
     spk_flag = np.zeros(N, np.int8)
     for r in net.recorders:
