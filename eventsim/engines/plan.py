@@ -23,7 +23,7 @@ class ClockPlan:
         self.params = params
         self.state = state
         self.L, self.C = ring_shape
-        self.ring = np.zeros(self.L * self.C)
+        self.ring = np.zeros(self.L * self.C, state.v.dtype)
         self._syn_off, self._syn_w, self._row_ptr = conn_parts
         self._sources_base = sources
         self.spk_flag = spk_flag
@@ -95,18 +95,17 @@ class ClockPlan:
         seg_ptr = np.searchsorted(seg, part).astype(np.int64)
         self.work = cc.Work(part=part, spk=np.zeros(N, np.int64), nsp=np.zeros(T, np.int64), pend=self.pend,
                             pend_n=self.pend_n, ext=np.zeros(T, np.int64), seg=seg, seg_ptr=seg_ptr,
-                            flag=np.zeros(N, np.uint8), tmp=np.zeros(2 * N))
+                            flag=np.zeros(N, np.uint8), tmp=np.zeros(2 * N, self.ring.dtype))
         self.T = T
 
     def _apply_dc(self, step):
         """Constant input current of every neuron at ``step``: its model's ``i_e`` plus the DC sources on."""
-        i_dc = self.state.i_dc
-        i_dc[:] = 0.0
+        dc = np.zeros(self.i_e.size)
         for a, b, targets, currents in self.dc:
             if a <= step < b:
-                np.add.at(i_dc, targets, currents)
-        # i_e + dc, added in the order the neuron update used before i_e moved here
-        np.add(self.i_e, i_dc, out=i_dc)
+                np.add.at(dc, targets, currents)
+        # summed in float64, then stored in the state's precision
+        self.state.i_dc[:] = self.i_e + dc
 
     # ------------------------------------------------------------------ running
     def _snapshot(self):
@@ -301,11 +300,15 @@ def build_plan(net):
         sets[nm] = uniq[:, j].astype(fields[nm].dtype)
     sets["p_theta"] = np.ascontiguousarray(uniq[:, len(names):len(names) + K])
     sets["d_theta"] = np.ascontiguousarray(uniq[:, len(names) + K:])
+    fdt = getattr(net, "dtype", np.dtype(np.float64))
+    for nm, arr in sets.items():  # propagators are computed in float64, then stored in the state's precision
+        if arr.dtype == np.float64:
+            sets[nm] = np.ascontiguousarray(arr, fdt)
     params = cc.Params(col=col[:-1].copy(), pid=pid.reshape(-1).astype(np.int64), **sets)
 
     v0 = np.concatenate([p.v_init for p in net.populations]) if net.populations else np.zeros(0)
-    state = cc.State(v=v0.astype(np.float64), i_ex=np.zeros(N), i_in=np.zeros(N),
-                     refr=np.zeros(N, np.int64), theta=np.zeros((N, K)), i_dc=np.zeros(N))
+    state = cc.State(v=v0.astype(fdt), i_ex=np.zeros(N, fdt), i_in=np.zeros(N, fdt),
+                     refr=np.zeros(N, np.int64), theta=np.zeros((N, K), fdt), i_dc=np.zeros(N, fdt))
 
     # ---- connectivity: senders are neurons 0..N-1 then source channels N..N+S-1
     n_send = N + net._n_channels
