@@ -24,8 +24,8 @@ import numpy as np
 import eventsim as es
 
 
-def build(scale=1.0, seed=1, dt=0.1):
-    """Build the network; returns (net, exc, inh, recorders)."""
+def build(scale=1.0, seed=1, dt=0.1, backend="cpu", dtype="float64"):
+    """Build the network (``backend``, ``dtype`` as :class:`eventsim.Network`); returns (net, exc, inh, recorders)."""
     order = int(round(2500 * scale))
     NE, NI = 4 * order, order
     CE, CI = int(0.1 * NE), int(0.1 * NI)
@@ -33,7 +33,7 @@ def build(scale=1.0, seed=1, dt=0.1):
     nu_th = theta / (J * CE * tau_m)          # 1/ms
     p_rate = 1000.0 * eta * nu_th * CE        # Hz
     model = es.LIF(tau_m=tau_m, c_m=1.0, v_rest=0.0, v_reset=0.0, v_th=theta, t_ref=2.0)
-    net = es.Network(dt=dt, seed=seed)
+    net = es.Network(dt=dt, seed=seed, backend=backend, dtype=dtype)
     exc = net.population(NE, model, v_init=0.0, label="exc")
     inh = net.population(NI, model, v_init=0.0, label="inh")
     everyone = exc | inh

@@ -117,7 +117,8 @@ def mean_weights():
     return w
 
 
-def build(scale=1.0, seed=1, dt=0.1, background="poisson", weight_dtype="float64", spikes_to=None):
+def build(scale=1.0, seed=1, dt=0.1, background="poisson", weight_dtype=None, spikes_to=None, backend="cpu",
+          dtype="float64"):
     """Build the microcircuit; returns ``(net, populations, spike_recorder)``.
 
     Parameters
@@ -130,10 +131,12 @@ def build(scale=1.0, seed=1, dt=0.1, background="poisson", weight_dtype="float64
         Time step (ms).
     background : {"poisson", "dc"}
         External input: Poisson trains or their mean current.
-    weight_dtype : {"float64", "float32"}
-        Storage type of the synaptic weights.
+    weight_dtype : {"float64", "float32"}, optional
+        Storage type of the synaptic weights (default: ``dtype``).
     spikes_to : str, optional
         Stream the spikes of all neurons to this HDF5 file instead of memory.
+    backend, dtype : str
+        As :class:`eventsim.Network`.
     """
     if not 0.0 < scale <= 1.0:
         raise ValueError(f"scale={scale} must be in (0, 1]")
@@ -146,7 +149,7 @@ def build(scale=1.0, seed=1, dt=0.1, background="poisson", weight_dtype="float64
     lost = (1.0 - sq) * TAU_SYN * 1e-3 * ((w * k_full * FULL_SCALE_RATES[None, :]).sum(axis=1)
                                           + W_MEAN * K_EXT * BG_RATE)
     dc = lost + (TAU_SYN * 1e-3 * W_MEAN * K_EXT * BG_RATE * sq if background == "dc" else 0.0)
-    net = es.Network(dt=dt, seed=seed, weight_dtype=weight_dtype)
+    net = es.Network(dt=dt, seed=seed, weight_dtype=weight_dtype, backend=backend, dtype=dtype)
     n = np.maximum(1, np.round(N_FULL * scale)).astype(int)
     pops = [net.population(int(n[i]), es.LIF(i_e=float(dc[i]), **NEURON), v_init=es.Normal(-58.0, 10.0),
                            label=name) for i, name in enumerate(POPULATIONS)]

@@ -173,3 +173,17 @@ def test_importing_the_engine_does_not_import_numba_cuda():
             "assert not bad, bad")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gpu_benchmark_script_runs_on_the_simulator(dtype):
+    """benchmarks/gpu.py builds the examples' networks on the CUDA backend and prints its table."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    out = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "gpu.py"), "--brunel", "0.004", "--pd",
+                          "0.002", "--t-sim", "1", "--dtype", dtype], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("real-time factor") == 2, out.stdout
+    assert f"cuda, {dtype}" in out.stdout
