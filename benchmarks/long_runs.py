@@ -75,7 +75,7 @@ def microcircuit(args):
     mod = runpy.run_path(os.path.join(EXAMPLES, "microcircuit.py"))
     t0 = time.perf_counter()
     net, pops, spikes = mod["build"](args.scale, seed=args.seed, weight_dtype="float32",
-                                     background=args.background)
+                                     background=args.background, dtype=args.dtype)
     t1 = time.perf_counter()
     rss_connected = memory_mib()
     net.run(net.dt)  # engine arrays + compilation (cached on disk after the first time)
@@ -89,7 +89,7 @@ def microcircuit(args):
     rates = mod["population_rates"](net, pops, spikes, args.t_presim)
     rtf = (t4 - t3) / (args.t_sim * 1e-3)
     print(f"microcircuit scale {args.scale}: {net.n_neurons:,d} neurons, {net.n_synapses:,d} synapses, "
-          f"float32 weights, {args.background} background")
+          f"float32 weights, {args.dtype} state, {args.background} background")
     print(f"  connect             {t1 - t0:8.1f} s   RSS {rss_connected[0] / 1024:6.2f} GiB "
           f"(peak {rss_connected[1] / 1024:.2f} GiB)")
     print(f"  engine build + 1st  {t2 - t1:8.1f} s   RSS {rss_built[0] / 1024:6.2f} GiB "
@@ -180,6 +180,8 @@ def main(argv=None):
     ap.add_argument("--t-presim", type=float, default=100.0, help="microcircuit transient (ms)")
     ap.add_argument("--background", choices=["poisson", "dc"], default="poisson",
                     help="microcircuit external input (see examples/microcircuit.py)")
+    ap.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                    help="microcircuit: precision of neuron state and ring buffers (weights are float32)")
     ap.add_argument("--duration", type=float, default=3_600_000.0, help="stream run length (ms; 1 h)")
     ap.add_argument("--block", type=float, default=1000.0, help="stream: RSS sampled every this many ms")
     ap.add_argument("--out", default=None, help="stream: keep the spike file here (default: a temp file)")
