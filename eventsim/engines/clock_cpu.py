@@ -284,9 +284,19 @@ def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, 
             _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
                           p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta,
                           d_theta, sv, sie, sii, srefr, sdc, theta, flag)
-        for n in range(a, b):  # branch-free: the slot written is never past n
-            spk[lo + nsp] = n
-            nsp += flag[n]
+        # gather the spikers in index order, skipping blocks of 64 without any (a vectorised sum)
+        n = a
+        while n < b:
+            e = min(n + 64, b)
+            fs = flag[n:e]
+            k = 0
+            for j in range(fs.size):
+                k += fs[j]
+            if k:
+                for j in range(fs.size):  # branch-free: the slot written is never past n + j
+                    spk[lo + nsp] = n + j
+                    nsp += fs[j]
+            n = e
     return nsp
 
 
