@@ -60,3 +60,10 @@ def test_microcircuit_connectivity_follows_table5():
     inh = next(p for p in net.projections if p.source is pops[1] and p.target is pops[0])
     assert np.all(inh.weight <= 0) and np.all(proj.weight >= 0)
     assert inh.delay_steps.min() >= 1 and abs(inh.delay_steps.mean() * 0.1 - 0.75) < 0.05
+
+
+def test_clock_phase_profile_script():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    mod = runpy.run_path(os.path.join(root, "benchmarks", "clock_phases.py"), run_name="clock_phases")
+    wall = mod["main"](["--scale", "0.02", "--t-sim", "20"])
+    assert set(wall) == {"full", "no_poisson", "no_recurrent"} and all(v > 0 for v in wall.values())

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import eventsim as es
+from test_cuda import _gpu_available
 
 HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
 
@@ -149,13 +150,6 @@ def test_float32_cuda_simulator_matches_cpu():
     out = subprocess.run([sys.executable, "-c", CUDA_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip().endswith("OK")
-
-
-def _gpu_available():
-    if not HAS_NUMBA_CUDA or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return False
-    code = "from numba import cuda; import sys; sys.exit(0 if cuda.is_available() else 1)"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
 @pytest.mark.gpu

@@ -131,13 +131,27 @@ class Recording(NamedTuple):
 
 
 @njit(inline="always", cache=True)
-def _deliver(sender, t, mult, base, conn, ring, LC):
-    """Add ``mult * w`` of the synapses of ``sender`` into partition ``t`` at their delay slots."""
-    for j in range(conn.row_split[sender, t], conn.row_split[sender, t + 1]):
-        idx = base + conn.syn_off[j]
+def _deliver(a, b, mult, base, syn_off, syn_w, ring, LC):
+    """Add ``mult * w`` of synapses ``a..b-1`` into the ring at their delay slots from ``base``."""
+    for j in range(a, b):
+        idx = base + syn_off[j]
         if idx >= LC:
             idx -= LC
-        ring[idx] += mult * conn.syn_w[j]
+        ring[idx] += mult * syn_w[j]
+
+
+@njit(inline="always", cache=True)
+def _invert(u, cls, guide, cdf):
+    """Poisson count for uniform ``u`` from CDF row ``cls`` (rate below 12 per step).
+
+    The search starts from a guide table: ``u * GUIDE`` is exact (GUIDE is a
+    power of two), so the count equals the number of CDF entries below ``u``,
+    usually after one comparison.
+    """
+    c = guide[cls, int(u * GUIDE)]
+    while u > cdf[cls, c]:
+        c += 1
+    return c
 
 
 @njit(inline="always", cache=True)
@@ -162,11 +176,14 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
     LC = L * C
     base = (s % L) * C
     for q in range(work.pend_n[0]):
-        _deliver(work.pend[q], t, 1.0, base, conn, ring, LC)
+        n = work.pend[q]
+        _deliver(conn.row_split[n, t], conn.row_split[n, t + 1], 1.0, base, conn.syn_off, conn.syn_w, ring, LC)
     p = src.ss_ptr[0]
     while p < src.ss_step.shape[0] and src.ss_step[p] <= s:
         if src.ss_step[p] == s:
-            _deliver(src.ss_sender[p], t, 1.0, base, conn, ring, LC)
+            n = src.ss_sender[p]
+            _deliver(conn.row_split[n, t], conn.row_split[n, t + 1], 1.0, base, conn.syn_off, conn.syn_w, ring,
+                     LC)
         p += 1
     work.ext[t] += _poisson(t, s, base, LC, src.key[0], src.key[1], src.pois_ptr[t], src.pois_ptr[t + 1],
                             src.pois_list, src.pois_lam, src.pois_channel, src.pois_cls, src.pois_sender,
@@ -201,24 +218,14 @@ def _poisson(t, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, 
             if g != last:
                 words = group_words(k0, k1, s, g)
                 last = g
-            u = u01(pick(words, ch & 3))
-            cls = pois_cls[j]
-            # inversion started from a guide table: u * GUIDE is exact (GUIDE is a power of two),
-            # so the count equals the number of CDF entries below u, usually with one comparison
-            c = guide[cls, int(u * GUIDE)]
-            while u > cdf[cls, c]:
-                c += 1
+            c = _invert(u01(pick(words, ch & 3)), pois_cls[j], guide, cdf)
         else:
             c = poisson_ptrs(lam, k0, k1, s, ch)
         snd = pois_sender[j]
         a = row_split[snd, t]
         b = row_split[snd, t + 1]
         if c > 0:
-            for k in range(a, b):
-                idx = base + syn_off[k]
-                if idx >= LC:
-                    idx -= LC
-                ring[idx] += c * syn_w[k]
+            _deliver(a, b, float(c), base, syn_off, syn_w, ring, LC)
             ext += c * (b - a)
     return ext
 
@@ -237,14 +244,10 @@ def _poisson_one(s, base, LC, k0, k1, m0, m1, one_ch, one_cls, one_off, one_w, g
     for m in range(m0, m1):
         ch = one_ch[m]
         g = ch >> 2
-        if g != last:
+        if g != last:  # four channels share one Philox block
             words = group_words(k0, k1, s, g)
             last = g
-        u = u01(pick(words, ch & 3))
-        cls = one_cls[m]
-        c = guide[cls, int(u * GUIDE)]
-        while u > cdf[cls, c]:
-            c += 1
+        c = _invert(u01(pick(words, ch & 3)), one_cls[m], guide, cdf)
         idx = base + one_off[m]
         if idx >= LC:
             idx -= LC
