@@ -48,6 +48,33 @@ def _rows7(a):
     return (a[0], a[1], a[2], a[3], a[4], a[5], a[6])
 
 
+@njit(inline="always", cache=True)
+def _block(r, a, b):
+    """Each row of the tuple ``r`` sliced to ``[a, b)``: indices from 0 let the inner loops vectorise."""
+    return (r[0][a:b], r[1][a:b], r[2][a:b], r[3][a:b], r[4][a:b], r[5][a:b], r[6][a:b], r[7][a:b],
+            r[8][a:b], r[9][a:b])
+
+
+@njit(inline="always", cache=True)
+def _block7(r, a, b):
+    return (r[0][a:b], r[1][a:b], r[2][a:b], r[3][a:b], r[4][a:b], r[5][a:b], r[6][a:b])
+
+
+@njit(inline="always", cache=True)
+def _grad_row(g, t, b, j0, jn, n, buf):
+    """Row ``[t, b, j0:j0 + jn]`` of a gradient stored compactly: each axis is full or of length 1 (broadcast).
+
+    A broadcast along the neurons is spread into ``buf``; a sum or mean
+    loss gives a ``[1, 1, 1]`` gradient and nothing of size ``T x B x N`` is read.
+    """
+    tg = t if g.shape[0] > 1 else 0
+    bg = b if g.shape[1] > 1 else 0
+    if g.shape[2] == n:
+        return g[tg, bg, j0:j0 + jn]
+    buf[:] = g[tg, bg, 0]
+    return buf
+
+
 @njit(parallel=True, cache=True)
 def ff_forward(x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, ref, blk,
                spikes, vtrace, vT, iT, rT, thT):
@@ -72,13 +99,14 @@ def ff_forward(x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, re
         cur = i0[b, j0:j0 + jn].copy()
         r = r0[b, j0:j0 + jn].copy()
         th = th0[b, j0:j0 + jn].copy()
+        nb = _block(nat, j0, j0 + jn)
         for t in range(T):
             xr = x[t, b, j0:j0 + jn]
             sr = spikes[t, b, j0:j0 + jn]
             for jj in range(jn):
                 vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
                     mode, syn, reset, rule, adapt, ref, v[jj], cur[jj] if syn else zero,
-                    r[jj] if track else 0, th[jj] if adapt else zero, xr[jj], nat, j0 + jj, zero, one, ninf)
+                    r[jj] if track else 0, th[jj] if adapt else zero, xr[jj], nb, jj, zero, one, ninf)
                 v[jj] = vpo
                 if syn:
                     cur[jj] = ci
@@ -132,13 +160,17 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
         cur = i0[b, j0:j0 + jn].copy()
         r = r0[b, j0:j0 + jn].copy()
         th = th0[b, j0:j0 + jn].copy()
+        nb = _block(nat, j0, j0 + jn)
+        ab = _block7(aff, j0, j0 + jn)
+        v0b = v0[b, j0:j0 + jn]
+        i0b = i0[b, j0:j0 + jn]
         # ---- recompute the forward trajectory of this block (same code as ff_forward)
         for t in range(T):
             xr = x[t, b, j0:j0 + jn]
             for jj in range(jn):
                 vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
                     mode, syn, reset, rule, adapt, ref, v[jj], cur[jj] if syn else zero,
-                    r[jj] if track else 0, th[jj] if adapt else zero, xr[jj], nat, j0 + jj, zero, one, ninf)
+                    r[jj] if track else 0, th[jj] if adapt else zero, xr[jj], nb, jj, zero, one, ninf)
                 v[jj] = vpo
                 vp_b[t, jj] = vp
                 if syn:
@@ -154,16 +186,18 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
                 if syn and want_par:
                     i_b[t, jj] = ci
         # ---- reverse time
+        gbuf = np.empty(jn, dt)
+        vbuf = np.empty(jn, dt)
         gv = gvT[b, j0:j0 + jn].copy()
         gi = giT[b, j0:j0 + jn].copy()
         gth = gthT[b, j0:j0 + jn].copy()
         acc = np.zeros((7 if want_par else 0, jn))
         for t in range(T - 1, -1, -1):
-            gor = gout[t, b, j0:j0 + jn]
+            gor = _grad_row(gout, t, b, j0, jn, N, gbuf)
             gxr = gx[t, b, j0:j0 + jn]
             xr = x[t, b, j0:j0 + jn]
+            gvr = _grad_row(gvtr, t, b, j0, jn, N, vbuf) if has_gvtr else gbuf
             for jj in range(jn):
-                n = j0 + jj
                 vprev = zero
                 iprev = zero
                 if want_par or mode == SNNTORCH:
@@ -175,19 +209,19 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
                         if syn and want_par:
                             iprev = i_b[t - 1, jj]
                     else:
-                        vprev = v0[b, n]
-                        iprev = i0[b, n]
-                thr = thr_b[t, jj] if adapt else nat[5][n]
+                        vprev = v0b[jj]
+                        iprev = i0b[jj]
+                thr = thr_b[t, jj] if adapt else nb[5][jj]
                 refr = rf_b[t, jj] != 0 if track else False
                 vp = vp_b[t, jj]
                 g = gv[jj]
                 if has_gvtr:
-                    g = g + gvtr[t, b, n]
+                    g = g + gvr[jj]
                 gvp, gip, gtp, gxn, d0, d1, d2, d3, d4, d5, d6 = backward_step(
                     mode, syn, reset, rule, adapt, detach, code, alpha,
                     vp, spike_of(rule, vp, thr, zero, one), thr, refr, vprev,
                     xr[jj] if want_par else zero, iprev, gor[jj], g, gi[jj] if syn else zero,
-                    gth[jj] if adapt else zero, aff, nat, n)
+                    gth[jj] if adapt else zero, ab, nb, jj)
                 gv[jj] = gvp
                 if syn:
                     gi[jj] = gip

@@ -377,6 +377,20 @@ def _dense(g):
     return _empty_big(g).copy_(g)
 
 
+def _compact(g, shape):
+    """Gradient ``g`` (shape ``shape`` = [T, B, N], or None: zero) with every broadcast axis cut to length 1.
+
+    The CPU reverse kernel reads such a gradient by broadcasting (see
+    ``_cpu._grad_row``): the gradient of ``output.sum()`` arrives as an
+    expanded scalar and is never written out at full size.
+    """
+    if g is None:
+        return torch.zeros((1, 1, 1), dtype=torch.get_default_dtype())
+    g = g.reshape(shape) if tuple(g.shape) != tuple(shape) else g
+    idx = tuple(slice(0, 1) if (st == 0 and sz > 1) else slice(None) for st, sz in zip(g.stride(), g.shape))
+    return _dense(g[idx])
+
+
 def _empty_big(like):
     """``torch.empty_like(like)`` (contiguous), huge-page backed where possible."""
     return _madvise_huge(torch.empty(like.shape, dtype=like.dtype, device=like.device))
@@ -426,8 +440,12 @@ class _FeedForward(torch.autograd.Function):
         spec = ctx.spec
         T, B, N = x.shape
         z2 = lambda g: torch.zeros((B, N), dtype=x.dtype, device=x.device) if g is None else g.contiguous()  # noqa
-        gs = torch.zeros_like(x) if gs is None else _dense(gs)
-        gvtr = _empty(_EMPTY3, x) if gvtr is None else _dense(gvtr)
+        if x.is_cuda:
+            gs = torch.zeros_like(x) if gs is None else _dense(gs)
+            gvtr = _empty(_EMPTY3, x) if gvtr is None else _dense(gvtr)
+        else:
+            gs = _compact(gs, (T, B, N)).to(x.dtype)
+            gvtr = _empty(_EMPTY3, x) if gvtr is None else _compact(gvtr, (T, B, N)).to(x.dtype)
         gvT, giT, gthT = z2(gvT), z2(giT), z2(gthT)
         want_par = ctx.needs_input_grad[4]
         gx = _empty_big(x)

@@ -170,3 +170,30 @@ def test_refractory_gradient_terms():
     assert s[:, 0, 0].tolist() == [1, 0, 0, 0, 0, 0, 0, 0]
     (g,) = torch.autograd.grad(vtr.sum(), x)
     assert torch.all(g[1:4] == 0) and torch.all(g[4:] != 0)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (30, 1, 1), (1, 3, 1), (1, 1, 6), (30, 1, 6), (1, 3, 6), (30, 3, 6)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_broadcast_output_gradients(shape):
+    """Gradients that arrive broadcast (``out.sum()``, per-neuron or per-step weights) are read in place
+    and give the reference's gradients; written out densely they give the same, bit for bit."""
+    case = CASES[3]  # current synapses, refractoriness, adaptation: every reverse term is active
+    spec, nat, x, v0, i0, th0, r0, affp, _ = _setup(case)
+    T, B, N = x.shape
+    g = torch.Generator().manual_seed(2)
+    gs = torch.randn(shape, generator=g, dtype=f64)
+    gv = torch.randn(shape, generator=g, dtype=f64)
+    inputs = (x, v0, affp)
+    rs, rtr = reference_layer(x, v0, i0, th0, affp, r0, nat, spec)[:2]
+    ref = torch.autograd.grad((rs, rtr), inputs, (gs.expand(T, B, N), gv.expand(T, B, N)))
+    grads = []
+    for dense in (False, True):
+        s, vT, iT, thT, _, vtr = F._FeedForward.apply(x, v0, i0, th0, affp, r0, nat, spec, True)
+        a, b = gs.expand(T, B, N), gv.expand(T, B, N)
+        if dense:
+            a, b = a.contiguous(), b.contiguous()
+        grads.append(torch.autograd.grad((s, vtr), inputs, (a, b)))
+    assert grads[0][0].abs().sum() > 0
+    for name, a, b, r in zip(["x", "v0", "aff"], *grads, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+        torch.testing.assert_close(a, r, rtol=1e-9, atol=1e-9 * (1 + float(r.abs().max())), msg=name)
