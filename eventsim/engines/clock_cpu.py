@@ -314,7 +314,7 @@ def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, 
     return nsp
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_e, v_min, mode, v_reset, reset_m, reset_b,
                ref_steps, sv, srefr, sdc, flag):
     """Neurons ``a..b-1`` with delta synapses, one parameter set, ring column of neuron n at ``c0 + n``.
@@ -338,7 +338,7 @@ def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_e, v_min, mode, v_res
         xf[n] = spiked
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_e, v_min, mode, v_reset,
              reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag):
     """Neurons ``a..b-1`` with exponential current synapses, one parameter set.
