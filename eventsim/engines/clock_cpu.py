@@ -170,7 +170,7 @@ def _state_value(code, n, st, pr):
     return pr.v_th[pr.pid[n]] + th
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
     """Deliver the events stamped ``s`` into partition ``t``, then update its neurons."""
     LC = L * C
@@ -198,7 +198,7 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
         st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.tmp, work.spk)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _poisson(t, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, pois_cls, pois_sender, guide,
              cdf, row_split, syn_off, syn_w, ring):
     """Draw the step-``s`` counts of Poisson channels ``pois_list[m0:m1]`` and add them into partition ``t``.
@@ -230,7 +230,7 @@ def _poisson(t, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, 
     return ext
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _poisson_one(s, base, LC, k0, k1, m0, m1, one_ch, one_cls, one_off, one_w, guide, cdf, ring):
     """Poisson channels with a single synapse (e.g. one-to-one input) ``m0..m1-1``: draw and add.
 
@@ -303,7 +303,7 @@ def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, 
     return nsp
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_e, v_min, mode, v_reset, reset_m, reset_b,
                ref_steps, sv, srefr, sdc, flag):
     """Neurons ``a..b-1`` with delta synapses, one parameter set, ring column of neuron n at ``c0 + n``.
@@ -327,7 +327,7 @@ def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_e, v_min, mode, v_res
         xf[n] = spiked
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_e, v_min, mode, v_reset,
              reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag, tmp):
     """Neurons ``a..b-1`` with exponential current synapses, one parameter set, ring columns at ``c0 + 2n - a``.
@@ -404,7 +404,7 @@ def _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi,
         flag[n] = spiked
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _after_step(s, pr, st, conn, src, rec, work):
     """Serial part of a step: advance the source pointer, collect spikes, record."""
     p = src.ss_ptr[0]
