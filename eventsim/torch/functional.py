@@ -377,16 +377,16 @@ def _dense(g):
     return _empty_big(g).copy_(g)
 
 
-def _compact(g, shape):
-    """Gradient ``g`` (shape ``shape`` = [T, B, N], or None: zero) with every broadcast axis cut to length 1.
+def _compact(g, like):
+    """Gradient ``g`` on ``like`` ([T, B, N]; ``g`` None: zero) with every broadcast axis cut to length 1.
 
     The CPU reverse kernel reads such a gradient by broadcasting (see
     ``_cpu._grad_row``): the gradient of ``output.sum()`` arrives as an
     expanded scalar and is never written out at full size.
     """
     if g is None:
-        return torch.zeros((1, 1, 1), dtype=torch.get_default_dtype())
-    g = g.reshape(shape) if tuple(g.shape) != tuple(shape) else g
+        return torch.zeros((1, 1, 1), dtype=like.dtype)
+    g = g.reshape(like.shape).to(like.dtype)
     idx = tuple(slice(0, 1) if (st == 0 and sz > 1) else slice(None) for st, sz in zip(g.stride(), g.shape))
     return _dense(g[idx])
 
@@ -444,8 +444,8 @@ class _FeedForward(torch.autograd.Function):
             gs = torch.zeros_like(x) if gs is None else _dense(gs)
             gvtr = _empty(_EMPTY3, x) if gvtr is None else _dense(gvtr)
         else:
-            gs = _compact(gs, (T, B, N)).to(x.dtype)
-            gvtr = _empty(_EMPTY3, x) if gvtr is None else _compact(gvtr, (T, B, N)).to(x.dtype)
+            gs = _compact(gs, x)
+            gvtr = _empty(_EMPTY3, x) if gvtr is None else _compact(gvtr, x)
         gvT, giT, gthT = z2(gvT), z2(giT), z2(gthT)
         want_par = ctx.needs_input_grad[4]
         gx = _empty_big(x)
