@@ -1,12 +1,12 @@
 """Save and restore the complete state of a simulation.
 
-File format (version 1)
+File format (version 2)
 -----------------------
 ========  ==========  =======================================================
 offset    size        content
 ========  ==========  =======================================================
 0         8           magic ``b"ESIMCKPT"``
-8         4           format version, little-endian uint32 (1)
+8         4           format version, little-endian uint32 (2)
 12        8           payload length in bytes, little-endian uint64
 20        32          SHA-256 of the payload
 52        n           payload: the pickled :class:`eventsim.Network` (protocol 5)
@@ -24,6 +24,10 @@ existing checkpoint is replaced only by a complete new one.  Loading checks
 the magic, version, length and checksum and refuses anything else.
 
 Checkpoints are pickles: load only files you trust.
+
+Version history: 2 -- the clock engine keeps the two receptor columns of
+its ring buffer in two blocks (column ``n`` and ``N + n``) instead of side
+by side; version 1 files are refused.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import struct
 import tempfile
 
 MAGIC = b"ESIMCKPT"
-VERSION = 1
+VERSION = 2
 _HEADER = struct.Struct("<8sIQ32s")
 
 

@@ -41,7 +41,8 @@ def _reference_csr(net, plan):
         sender = p.source.ids[p.pre] + (N if p.source.kind == "source" else 0)
         target = p.target.ids[p.post]
         wt = np.asarray(p.weight).astype(net.weight_dtype)
-        c = plan.params.col[target] + ((plan.params.is_exp[plan.params.pid[target]] == 1) & (wt < 0))
+        # column n for the (excitatory) input, N + n for the inhibitory receptor of exp-synapse neurons
+        c = target + N * ((plan.params.is_exp[plan.params.pid[target]] == 1) & (wt < 0))
         pre.append(sender)
         col.append(c)
         off.append(np.asarray(p.delay_steps, np.int64) * C + c)
@@ -66,13 +67,16 @@ def test_csr_equals_a_stable_sort(weight_dtype):
     for T in (1, 3, 7):
         plan._partition(T)
         rs, part = plan.conn.row_split, plan.work.part
-        first = np.append(plan.params.col, plan.C)[part]
+        N = plan.params.pid.size
+        blocks = [0, N] if plan.C > N else [0]  # the column blocks: excitatory/only, inhibitory receptor
+        assert rs.shape[1] == len(blocks) * T + 1
         cols = plan._syn_off % plan.C
         for s in range(row_ptr.size - 1):
-            for t in range(T):
-                sub = cols[rs[s, t]: rs[s, t + 1]]
-                assert np.all((sub >= first[t]) & (sub < first[t + 1]))
-            assert rs[s, 0] == row_ptr[s] and rs[s, T] == row_ptr[s + 1]
+            for k, off in enumerate(blocks):
+                for t in range(T):
+                    sub = cols[rs[s, k * T + t]: rs[s, k * T + t + 1]]
+                    assert np.all((sub >= off + part[t]) & (sub < off + part[t + 1]))
+            assert rs[s, 0] == row_ptr[s] and rs[s, -1] == row_ptr[s + 1]
     plan._partition(numba.get_num_threads())
 
 

@@ -8,9 +8,12 @@ The network is a flat plan of structure-of-arrays:
   one contiguous sub-row per thread partition (``row_split[sender, t]``);
   per synapse one integer ``off = delay_steps * C + column`` and the weight;
 * one flat ring buffer ``ring[L * C]`` (``L = max_delay_steps + 1`` slots of
-  ``C`` columns, one column per (target neuron, receptor)).
+  ``C`` columns): neuron ``n``'s input (its excitatory receptor) in column
+  ``n``, and, if any neuron has separate receptors (``C = 2N``), its
+  inhibitory receptor in column ``N + n``.
 
-Threads own contiguous ranges of target neurons (and so of ring columns).
+Threads own contiguous ranges of target neurons (and so one or two
+contiguous blocks of ring columns, each a sub-row of every CSR row).
 Every thread walks every event but writes only its own columns, so delivery
 needs no atomics, and each ring cell receives its additions in one fixed
 order (pending neuron spikes by neuron index, then explicit source spikes,
@@ -76,7 +79,7 @@ class State(NamedTuple):
 
 
 class Conn(NamedTuple):
-    row_split: np.ndarray     # int64 [n_senders, T+1] sub-row bounds per partition
+    row_split: np.ndarray     # int64 [n_senders, T+1] (C == N) or [n_senders, 2T+1] sub-row bounds per partition
     outdeg: np.ndarray        # int64 [n_senders]
     syn_off: np.ndarray       # int32/int64 delay_steps * C + column
     syn_w: np.ndarray         # float64/float32 weight
@@ -112,7 +115,6 @@ class Work(NamedTuple):
     seg: np.ndarray           # int64 bounds of runs of neurons sharing one parameter set, cut at partitions
     seg_ptr: np.ndarray       # int64 [T+1] first run of each partition in ``seg``
     flag: np.ndarray          # uint8 [N] spiked in this step (scratch)
-    tmp: np.ndarray           # float64 [2N] de-interleaved synaptic input (scratch)
 
 
 class Recording(NamedTuple):
@@ -138,6 +140,21 @@ def _deliver(a, b, mult, base, syn_off, syn_w, ring, LC):
         if idx >= LC:
             idx -= LC
         ring[idx] += mult * syn_w[j]
+
+
+@njit(inline="always", cache=True)
+def _deliver_row(rs, n, t, T, mult, base, syn_off, syn_w, ring, LC):
+    """Add sender ``n``'s synapses into partition ``t``'s column block(s); return how many."""
+    a = rs[n, t]
+    b = rs[n, t + 1]
+    _deliver(a, b, mult, base, syn_off, syn_w, ring, LC)
+    k = b - a
+    if rs.shape[1] > T + 1:  # second receptor block
+        a = rs[n, T + t]
+        b = rs[n, T + t + 1]
+        _deliver(a, b, mult, base, syn_off, syn_w, ring, LC)
+        k += b - a
+    return k
 
 
 @njit(inline="always", cache=True)
@@ -175,17 +192,15 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
     """Deliver the events stamped ``s`` into partition ``t``, then update its neurons."""
     LC = L * C
     base = (s % L) * C
+    T = work.nsp.shape[0]
     for q in range(work.pend_n[0]):
-        n = work.pend[q]
-        _deliver(conn.row_split[n, t], conn.row_split[n, t + 1], 1.0, base, conn.syn_off, conn.syn_w, ring, LC)
+        _deliver_row(conn.row_split, work.pend[q], t, T, 1.0, base, conn.syn_off, conn.syn_w, ring, LC)
     p = src.ss_ptr[0]
     while p < src.ss_step.shape[0] and src.ss_step[p] <= s:
         if src.ss_step[p] == s:
-            n = src.ss_sender[p]
-            _deliver(conn.row_split[n, t], conn.row_split[n, t + 1], 1.0, base, conn.syn_off, conn.syn_w, ring,
-                     LC)
+            _deliver_row(conn.row_split, src.ss_sender[p], t, T, 1.0, base, conn.syn_off, conn.syn_w, ring, LC)
         p += 1
-    work.ext[t] += _poisson(t, s, base, LC, src.key[0], src.key[1], src.pois_ptr[t], src.pois_ptr[t + 1],
+    work.ext[t] += _poisson(t, T, s, base, LC, src.key[0], src.key[1], src.pois_ptr[t], src.pois_ptr[t + 1],
                             src.pois_list, src.pois_lam, src.pois_channel, src.pois_cls, src.pois_sender,
                             src.guide, src.cdf, conn.row_split, conn.syn_off, conn.syn_w, ring)
     work.ext[t] += _poisson_one(s, base, LC, src.key[0], src.key[1], src.one_ptr[t], src.one_ptr[t + 1],
@@ -195,11 +210,11 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
         work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, ((s + 1) % L) * C, ring, pr.pid, pr.col, pr.is_exp,
         pr.v_rest, pr.v_th, pr.p_vv, pr.p_vi, pr.p_ve, pr.p_vn, pr.p_ee, pr.p_nn, pr.i_e, pr.v_min,
         pr.reset_mode, pr.v_reset, pr.reset_m, pr.reset_b, pr.ref_steps, pr.p_theta, pr.d_theta, st.v,
-        st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.tmp, work.spk)
+        st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.spk)
 
 
 @njit(cache=True)
-def _poisson(t, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, pois_cls, pois_sender, guide,
+def _poisson(t, T, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, pois_cls, pois_sender, guide,
              cdf, row_split, syn_off, syn_w, ring):
     """Draw the step-``s`` counts of Poisson channels ``pois_list[m0:m1]`` and add them into partition ``t``.
 
@@ -221,12 +236,8 @@ def _poisson(t, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, 
             c = _invert(u01(pick(words, ch & 3)), pois_cls[j], guide, cdf)
         else:
             c = poisson_ptrs(lam, k0, k1, s, ch)
-        snd = pois_sender[j]
-        a = row_split[snd, t]
-        b = row_split[snd, t + 1]
         if c > 0:
-            _deliver(a, b, float(c), base, syn_off, syn_w, ring, LC)
-            ext += c * (b - a)
+            ext += c * _deliver_row(row_split, pois_sender[j], t, T, float(c), base, syn_off, syn_w, ring, LC)
     return ext
 
 
@@ -259,7 +270,7 @@ def _poisson_one(s, base, LC, k0, k1, m0, m1, one_ch, one_cls, one_off, one_w, g
 @njit(cache=True)
 def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
                     p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta, d_theta,
-                    sv, sie, sii, srefr, sdc, theta, flag, tmp, spk):
+                    sv, sie, sii, srefr, sdc, theta, flag, spk):
     """Update the runs ``g0..g1-1`` of ``seg`` (reading ring slot at ``rbase``); return how many spiked.
 
     Within a run every neuron has the same parameter set, so the parameters
@@ -279,7 +290,7 @@ def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, 
         if K == 0 and is_exp_q[q]:
             _run_exp(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], p_ve[q], p_vn[q], p_ee[q],
                      p_nn[q], i_e[q], v_min[q], reset_mode[q], v_reset[q], reset_m[q], reset_b[q],
-                     ref_steps[q], sv, sie, sii, srefr, sdc, flag, tmp)
+                     ref_steps[q], sv, sie, sii, srefr, sdc, flag)
         elif K == 0:
             _run_delta(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], i_e[q], v_min[q], reset_mode[q],
                        v_reset[q], reset_m[q], reset_b[q], ref_steps[q], sv, srefr, sdc, flag)
@@ -329,30 +340,26 @@ def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_e, v_min, mode, v_res
 
 @njit(cache=True)
 def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_e, v_min, mode, v_reset,
-             reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag, tmp):
-    """Neurons ``a..b-1`` with exponential current synapses, one parameter set, ring columns at ``c0 + 2n - a``.
+             reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag):
+    """Neurons ``a..b-1`` with exponential current synapses, one parameter set.
 
-    ``tmp`` is float64 scratch of length ``2 N``.
+    The excitatory input of neuron n is in ring column ``c0 + n``, the
+    inhibitory one ``N`` columns further: two unit-stride blocks.
     """
-    rg = ring[c0 + a: c0 + 2 * b - a]
+    N = sv.size
+    re = ring[c0 + a: c0 + b]
+    ri = ring[c0 + N + a: c0 + N + b]
     xv = sv[a:b]
     xe = sie[a:b]
     xi = sii[a:b]
     xr = srefr[a:b]
     xd = sdc[a:b]
     xf = flag[a:b]
-    # de-interleave the two receptor columns first: the update loop then has unit strides only
-    N = sv.size
-    te = tmp[a:b]
-    ti = tmp[N + a: N + b]
     for n in range(xv.size):
-        te[n] = rg[2 * n]
-        ti[n] = rg[2 * n + 1]
-    for j in range(rg.size):  # (an explicit loop, also valid in CUDA device code)
-        rg[j] = 0.0
-    for n in range(xv.size):
-        in_ex = te[n]
-        in_in = ti[n]
+        in_ex = re[n]
+        in_in = ri[n]
+        re[n] = 0.0
+        ri[n] = 0.0
         v, i_ex, i_in, refr = neuron_update(xv[n], xe[n], xi[n], xr[n], in_ex, in_in, True, v_rest, p_vv,
                                             p_vi, p_ve, p_vn, p_ee, p_nn, i_e + xd[n], v_min)
         spiked = v >= v_th
@@ -378,8 +385,8 @@ def _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi,
         i_ex = 0.0
         i_in = 0.0
         if is_exp:
-            in_in = ring[c + 1]
-            ring[c + 1] = 0.0
+            in_in = ring[c + sv.size]
+            ring[c + sv.size] = 0.0
             i_ex = sie[n]
             i_in = sii[n]
         v, i_ex, i_in, refr = neuron_update(

@@ -80,7 +80,7 @@ from . import clock_cpu as cc
 
 #: Maximum number of target partitions (threads doing work) on a real GPU.
 #: More partitions = more parallelism, but every partition walks every event
-#: and ``row_split`` costs ``8 * (T + 1)`` bytes per sender.
+#: and ``row_split`` costs ``8 * (T + 1)`` bytes per sender (``8 * (2T + 1)`` with two receptor blocks).
 GPU_PARTITIONS = 2048
 #: Upper bound on the memory spent on ``row_split`` when choosing the partition count.
 ROW_SPLIT_BYTES = 1 << 30
@@ -238,11 +238,15 @@ def _sync():
         cuda.synchronize()
 
 
-def n_partitions(n_neurons, n_senders):
-    """Number of target partitions (parallel threads) for a network."""
+def n_partitions(n_neurons, n_senders, blocks=1):
+    """Number of target partitions (parallel threads) for a network.
+
+    ``blocks``: column blocks of the ring (2 with separate receptors), each
+    adding one ``row_split`` bound per partition and sender.
+    """
     if simulator_enabled():
         return max(1, min(n_neurons, SIM_PARTITIONS))
-    cap = max(1, ROW_SPLIT_BYTES // (8 * max(n_senders, 1)) - 1)
+    cap = max(1, (ROW_SPLIT_BYTES // (8 * max(n_senders, 1)) - 1) // blocks)
     return max(1, min(n_neurons, GPU_PARTITIONS, cap))
 
 
@@ -257,7 +261,7 @@ class ClockCuda:
         self.plan = plan
         N = plan.params.pid.size
         n_send = plan._row_ptr.size - 1
-        T = n_partitions(N, n_send)
+        T = n_partitions(N, n_send, 2 if plan.C > N else 1)
         if plan.T != T:
             plan._partition(T)
         self.T = plan.T

@@ -40,11 +40,11 @@ def count_rows(counts, pre, src_ids, delay):
 
 
 @njit(cache=config.NUMBA_CACHE)
-def scatter(fill, syn_off, syn_w, pre, post, weight, delay, src_ids, tgt_ids, col, split, C):
+def scatter(fill, syn_off, syn_w, pre, post, weight, delay, src_ids, tgt_ids, col, split, ioff, C):
     """Write the synapses of one projection into their rows, in order.
 
     ``fill[s]`` is the next free slot of sender ``s``.  The receptor column of
-    a target with separate receptors (``split[t] == 1``) is ``col[t] + 1``
+    a target with separate receptors (``split[t] == 1``) is ``col[t] + ioff``
     for weights that are negative once stored in ``syn_w``'s dtype.
     """
     for i in range(pre.size):
@@ -55,7 +55,7 @@ def scatter(fill, syn_off, syn_w, pre, post, weight, delay, src_ids, tgt_ids, co
         syn_w[pos] = weight[i]
         c = col[t]
         if split[t] == 1 and syn_w[pos] < 0:
-            c += 1
+            c += ioff
         syn_off[pos] = delay[i] * C + c
 
 

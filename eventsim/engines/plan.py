@@ -55,16 +55,19 @@ class ClockPlan:
         row_ptr = self._row_ptr
         n_send = row_ptr.size - 1
         outdeg = np.diff(row_ptr)
-        # cost of a neuron: its update plus its incoming synapses
+        # cost of a neuron: its update plus its incoming synapses (both receptor columns)
         cost = csr.column_counts(self._syn_off, C)
-        neuron_cost = cost[self.params.col] + (cost[np.minimum(self.params.col + 1, C - 1)]
-                                               * self.params.is_exp[self.params.pid]) + 8
+        neuron_cost = cost[:N] + 8
+        if C > N:
+            neuron_cost = neuron_cost + cost[N:]
         cum = np.concatenate([[0], np.cumsum(neuron_cost)])
         part = np.searchsorted(cum, np.linspace(0, cum[-1], T + 1), side="left").astype(np.int64)
         part[0], part[-1] = 0, N
         part = np.maximum.accumulate(part)
-        colb = np.append(self.params.col, C)[part]  # first column of each partition
-        row_split = np.empty((n_send, T + 1), np.int64)
+        # partition t owns columns part[t]..part[t+1]-1 and, with two receptor blocks, also
+        # N + part[t]..N + part[t+1]-1: its sub-rows are row_split[s, t:t+2] and row_split[s, T+t:T+t+2]
+        colb = part if C == N else np.concatenate([part, N + part[1:]])
+        row_split = np.empty((n_send, colb.size), np.int64)
         csr.split_rows(row_ptr, self._syn_off, C, colb, row_split)
         self.conn = cc.Conn(row_split=row_split, outdeg=outdeg.astype(np.int64), syn_off=self._syn_off,
                             syn_w=self._syn_w)
@@ -76,6 +79,8 @@ class ClockPlan:
         ptr, lst, one_ptr, one_lst = [0], [], [0], []
         for t in range(T):
             inside = row_split[ps, t + 1] > row_split[ps, t]
+            if C > N:
+                inside |= row_split[ps, T + t + 1] > row_split[ps, T + t]
             has = np.flatnonzero(inside & ~one)
             lst.append(has)
             ptr.append(ptr[-1] + has.size)
@@ -95,7 +100,7 @@ class ClockPlan:
         seg_ptr = np.searchsorted(seg, part).astype(np.int64)
         self.work = cc.Work(part=part, spk=np.zeros(N, np.int64), nsp=np.zeros(T, np.int64), pend=self.pend,
                             pend_n=self.pend_n, ext=np.zeros(T, np.int64), seg=seg, seg_ptr=seg_ptr,
-                            flag=np.zeros(N, np.uint8), tmp=np.zeros(2 * N, self.ring.dtype))
+                            flag=np.zeros(N, np.uint8))
         self.T = T
 
     def _apply_dc(self, step):
@@ -281,9 +286,11 @@ def build_plan(net):
         else:
             fields[name] = np.concatenate([pk[name] for pk in packs]) if packs else np.zeros(0)
     is_exp = fields["is_exp"].astype(np.int64)
-    width = 1 + is_exp
-    col = np.concatenate([[0], np.cumsum(width)]).astype(np.int64)
-    n_cols = int(col[-1])
+    # ring columns: neuron n's input (excitatory receptor) in column n, and, if any neuron has
+    # separate receptors, its inhibitory receptor in column N + n; the update then reads two
+    # unit-stride column blocks
+    col = np.arange(N + 1, dtype=np.int64)
+    n_cols = 2 * N if is_exp.any() else N
     # i_e is applied per neuron (ClockPlan._apply_dc, into state.i_dc) so that populations with
     # heterogeneous bias currents still share one parameter set
     i_e = fields["i_e"].astype(np.float64)
@@ -342,7 +349,7 @@ def build_plan(net):
     for proj, src_ids in synaptic:
         if len(proj):
             csr.scatter(fill, syn_off, w, proj.pre, proj.post, proj.weight, proj.delay_steps, src_ids,
-                        proj.target.ids, params.col, split, n_cols)
+                        proj.target.ids, params.col, split, N, n_cols)
     del fill
     csr.sort_rows(row_ptr, syn_off, w, n_cols)
 
