@@ -42,3 +42,17 @@ def test_thread_count_does_not_change_results():
     results = {t: run_with(t) for t in (1, 2, 3)}
     assert results[1][0] > 1000
     assert results[1] == results[2] == results[3], results
+
+
+def test_serial_and_parallel_steppers_have_separate_disk_caches():
+    # Numba keys its on-disk cache by name, signature and bytecode, not by
+    # compile flags: under one name the serial stepper would load the
+    # multithreaded machine code (or the reverse) from the cache.
+    from eventsim.engines import clock_cpu as cc
+
+    serial = cc.run_clock_serial._cache._cache_file._index_name
+    parallel = cc.run_clock_parallel._cache._cache_file._index_name
+    assert serial != parallel
+    assert cc.run_clock_serial.py_func.__code__ is cc.run_clock_parallel.py_func.__code__
+    assert not cc.run_clock_serial.targetoptions.get("parallel")
+    assert cc.run_clock_parallel.targetoptions.get("parallel")

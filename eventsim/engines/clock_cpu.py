@@ -30,6 +30,7 @@ are delivered at the start of the update of step ``s``.
 
 from __future__ import annotations
 
+import types
 from typing import NamedTuple
 
 import numpy as np
@@ -460,6 +461,22 @@ def _run_clock(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag):
     return s1
 
 
-#: Compiled twice from one source: serial (one partition) and multithreaded.
-run_clock_serial = njit(cache=True)(_run_clock)
-run_clock_parallel = njit(cache=True, parallel=True)(_run_clock)
+def _renamed(f, name):
+    """``f`` under another name (same code, globals and docstring).
+
+    Numba's on-disk cache is keyed by a function's qualified name, signature
+    and bytecode, not by its compile flags: one Python function compiled both
+    serial and ``parallel=True`` would share one cache entry, and whichever
+    was saved first would be loaded for the other (a serial run paying for a
+    thread-pool launch every step, or a multithreaded run on one thread).
+    """
+    g = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
+    g.__qualname__ = name
+    g.__doc__ = f.__doc__
+    return g
+
+
+#: Compiled twice from one source, under two names (two cache entries):
+#: serial (one partition) and multithreaded.
+run_clock_serial = njit(cache=True)(_renamed(_run_clock, "run_clock_serial"))
+run_clock_parallel = njit(cache=True, parallel=True)(_renamed(_run_clock, "run_clock_parallel"))
