@@ -70,6 +70,13 @@ class Params(NamedTuple):
     pid: np.ndarray           # int64 per neuron: parameter set
 
 
+#: Decorator of the per-step kernels.  They never allocate, so they are
+#: compiled without Numba's reference counting (``_nrt=False``): otherwise
+#: every array argument and every array taken from a tuple costs an atomic
+#: increment and decrement per call, about half of the fixed cost of a step.
+_kernel = njit(cache=True, _nrt=False)
+
+
 class State(NamedTuple):
     v: np.ndarray
     i_ex: np.ndarray
@@ -188,7 +195,7 @@ def _state_value(code, n, st, pr):
     return pr.v_th[pr.pid[n]] + th
 
 
-@njit(cache=True, _nrt=False)
+@_kernel
 def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
     """Deliver the events stamped ``s`` into partition ``t``, then update its neurons."""
     LC = L * C
@@ -214,7 +221,7 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
         st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.spk)
 
 
-@njit(cache=True, _nrt=False)
+@_kernel
 def _poisson(t, T, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, pois_cls, pois_sender, guide,
              cdf, row_split, syn_off, syn_w, ring):
     """Draw the step-``s`` counts of Poisson channels ``pois_list[m0:m1]`` and add them into partition ``t``.
@@ -242,7 +249,7 @@ def _poisson(t, T, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channe
     return ext
 
 
-@njit(cache=True, _nrt=False)
+@_kernel
 def _poisson_one(s, base, LC, k0, k1, m0, m1, one_ch, one_cls, one_off, one_w, guide, cdf, ring):
     """Poisson channels with a single synapse (e.g. one-to-one input) ``m0..m1-1``: draw and add.
 
@@ -268,7 +275,7 @@ def _poisson_one(s, base, LC, k0, k1, m0, m1, one_ch, one_cls, one_off, one_w, g
     return ext
 
 
-@njit(cache=True, _nrt=False)
+@_kernel
 def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
                     p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta, d_theta,
                     sv, sie, sii, srefr, sdc, theta, flag, spk):
@@ -315,7 +322,7 @@ def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, 
     return nsp
 
 
-@njit(cache=True, _nrt=False)
+@_kernel
 def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_e, v_min, mode, v_reset, reset_m, reset_b,
                ref_steps, sv, srefr, sdc, flag):
     """Neurons ``a..b-1`` with delta synapses, one parameter set, ring column of neuron n at ``c0 + n``.
@@ -339,7 +346,7 @@ def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_e, v_min, mode, v_res
         xf[n] = spiked
 
 
-@njit(cache=True, _nrt=False)
+@_kernel
 def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_e, v_min, mode, v_reset,
              reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag):
     """Neurons ``a..b-1`` with exponential current synapses, one parameter set.
@@ -371,7 +378,7 @@ def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i
         xf[n] = spiked
 
 
-@njit(cache=True, _nrt=False)
+@_kernel
 def _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_e,
                   v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta, d_theta, sv, sie, sii,
                   srefr, sdc, theta, flag):
@@ -412,7 +419,7 @@ def _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi,
         flag[n] = spiked
 
 
-@njit(cache=True, _nrt=False)
+@_kernel
 def _after_step(s, pr, st, conn, src, rec, work):
     """Serial part of a step: advance the source pointer, collect spikes, record."""
     p = src.ss_ptr[0]
