@@ -142,12 +142,18 @@ class Recording(NamedTuple):
 
 @njit(inline="always", cache=True)
 def _deliver(a, b, mult, base, syn_off, syn_w, ring, LC):
-    """Add ``mult * w`` of synapses ``a..b-1`` into the ring at their delay slots from ``base``."""
-    for j in range(a, b):
-        idx = base + syn_off[j]
+    """Add ``mult * w`` of synapses ``a..b-1`` into the ring at their delay slots from ``base``.
+
+    Slices indexed from 0 and an unsigned ring index: no negative-index
+    wrap-around arithmetic in the loop.
+    """
+    so = syn_off[a:b]
+    sw = syn_w[a:b]
+    for j in range(so.size):
+        idx = base + so[j]
         if idx >= LC:
             idx -= LC
-        ring[idx] += mult * syn_w[j]
+        ring[np.uint64(idx)] += mult * sw[j]
 
 
 @njit(inline="always", cache=True)
