@@ -16,6 +16,12 @@ SPIKE_BUFFER_INITIAL = 1 << 16
 #: Relative tolerance used to decide that a time is a multiple of ``dt``.
 GRID_RTOL = 1e-9
 
+#: Single-synapse Poisson channels of a thread partition are drawn in one
+#: vectorised pass over their range of Philox groups (4 channels each) when
+#: that range has at most this many groups per channel; sparser ranges are
+#: drawn group by group.  Same counts either way.
+POISSON_GROUP_SPAN = 1.0
+
 #: Whether Numba kernels are cached on disk.
 NUMBA_CACHE = True
 

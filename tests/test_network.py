@@ -143,10 +143,18 @@ def test_poisson_rate():
     assert abs(ext - expect) < 5 * np.sqrt(expect)
 
 
+@pytest.mark.parametrize("span", [1.0, 0.0])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_poisson_counts_are_the_generator_counts(threads):
-    """Every count the engine adds is rng.poisson_count of (seed, step, channel), on both code paths."""
+def test_poisson_counts_are_the_generator_counts(threads, span, monkeypatch):
+    """Every count the engine adds is rng.poisson_count of (seed, step, channel), on every code path.
+
+    ``span`` 1.0: single-synapse channels drawn in one vectorised pass per
+    partition; 0.0: group by group.
+    """
+    from eventsim import config
     from eventsim.rng import POISSON, key_words, poisson_count
+
+    monkeypatch.setattr(config, "POISSON_GROUP_SPAN", span)
 
     n_steps = 200
     net = es.Network(dt=0.1, seed=5)
@@ -171,6 +179,8 @@ def test_poisson_counts_are_the_generator_counts(threads):
     total = counts.sum(axis=0).astype(float)
     np.testing.assert_array_equal(v[3:], total[3:])
     np.testing.assert_array_equal(v[:3], total[:3] + 1000.0 * total[3:])
+    src = net._plan.sources
+    assert (src.one_u.size > 0) == (span > 0)
 
 
 def test_dc_source_window_and_weight():

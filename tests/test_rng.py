@@ -3,7 +3,7 @@
 import numpy as np
 from scipy import stats
 
-from eventsim.rng import POISSON, generator, key_words, philox4x32, poisson_count
+from eventsim.rng import POISSON, generator, group_uniforms, group_words, key_words, philox4x32, poisson_count, u01
 
 
 def test_philox_known_answer():
@@ -43,3 +43,16 @@ def test_host_generator_streams():
     b = generator(1, 2, 3).integers(0, 1 << 30, 5)
     c = generator(1, 2, 4).integers(0, 1 << 30, 5)
     assert (a == b).all() and not (a == c).all()
+
+
+def test_group_uniforms_are_the_group_words():
+    # the vectorised pass must give exactly the words of one block at a time,
+    # from any first group and at steps above 2**32
+    k0, k1 = key_words(5, POISSON)
+    for step, g0, n_groups in ((0, 0, 1), (17, 3, 10), (2**33 + 5, 1000, 37)):
+        u = np.zeros(4 * n_groups)
+        group_uniforms(k0, k1, step, g0, u)
+        for i in range(n_groups):
+            words = group_words(k0, k1, step, g0 + i)
+            for lane in range(4):
+                assert u[lane * n_groups + i] == u01(words[lane])

@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..models.dynamics import neuron_update, reset_voltage
-from ..rng import group_words, pick, poisson_ptrs, u01
+from ..rng import group_uniforms, group_words, pick, poisson_ptrs, u01
 
 #: Entries of the Poisson inversion guide tables (a power of two).
 GUIDE = 256
@@ -107,6 +107,9 @@ class Sources(NamedTuple):
     one_cls: np.ndarray       # int64 their CDF table row
     one_off: np.ndarray       # int64 their synapse's ring offset
     one_w: np.ndarray         # their synapse's weight (dtype of syn_w)
+    one_gptr: np.ndarray      # int64 [T+1] each partition's Philox groups in one_u (4 uniforms each; none: per channel)
+    one_g0: np.ndarray        # int64 [T] first Philox group of each partition's range
+    one_u: np.ndarray         # float64 scratch: the step's uniforms of those groups, lane-major per partition
     key: np.ndarray           # uint64[2] Philox key
     ss_step: np.ndarray       # int64 stamps of explicit spikes, sorted
     ss_sender: np.ndarray     # int64 global sender ids
@@ -218,7 +221,8 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
                             src.pois_list, src.pois_lam, src.pois_channel, src.pois_cls, src.pois_sender,
                             src.guide, src.cdf, conn.row_split, conn.syn_off, conn.syn_w, ring)
     work.ext[t] += _poisson_one(s, base, LC, src.key[0], src.key[1], src.one_ptr[t], src.one_ptr[t + 1],
-                                src.one_ch, src.one_cls, src.one_off, src.one_w, src.guide, src.cdf, ring)
+                                src.one_ch, src.one_cls, src.one_off, src.one_w, src.guide, src.cdf, ring,
+                                src.one_g0[t], src.one_u[4 * src.one_gptr[t]: 4 * src.one_gptr[t + 1]])
     # ---- neuron update, threshold, reset
     work.nsp[t] = _update_neurons(
         work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, ((s + 1) % L) * C, ring, pr.pid, pr.col, pr.is_exp,
@@ -256,16 +260,32 @@ def _poisson(t, T, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channe
 
 
 @_kernel
-def _poisson_one(s, base, LC, k0, k1, m0, m1, one_ch, one_cls, one_off, one_w, guide, cdf, ring):
+def _poisson_one(s, base, LC, k0, k1, m0, m1, one_ch, one_cls, one_off, one_w, guide, cdf, ring, g0, u):
     """Poisson channels with a single synapse (e.g. one-to-one input) ``m0..m1-1``: draw and add.
 
     The same counts as :func:`_poisson` from compact per-partition arrays;
     whether a channel is listed here does not depend on the thread count,
     so every ring cell still receives its additions in one fixed order.
+
+    ``u`` holds 4 uniforms per Philox group from group ``g0`` on (lane-major:
+    lane ``l`` of group ``g`` at ``l * G + g - g0``): when it is not empty,
+    the step's uniforms of the whole range are made first in one
+    vectorised pass (:func:`eventsim.rng.group_uniforms`), then each channel picks its
+    own; otherwise every group of four channels is drawn where it is met.
+    Both give the same words, hence the same counts.
     """
+    ext = 0
+    if u.size > 0:
+        if m1 > m0:
+            group_uniforms(k0, k1, s, g0, u)
+        G = u.size // 4
+        for m in range(m0, m1):
+            ch = one_ch[m]
+            c = _invert(u[(ch & 3) * G + (ch >> 2) - g0], one_cls[m], guide, cdf)
+            ext += _add_one(c, base, one_off[m], one_w[m], ring, LC)
+        return ext
     last = -1
     words = group_words(k0, k1, s, 0)
-    ext = 0
     for m in range(m0, m1):
         ch = one_ch[m]
         g = ch >> 2
@@ -273,12 +293,19 @@ def _poisson_one(s, base, LC, k0, k1, m0, m1, one_ch, one_cls, one_off, one_w, g
             words = group_words(k0, k1, s, g)
             last = g
         c = _invert(u01(pick(words, ch & 3)), one_cls[m], guide, cdf)
-        idx = base + one_off[m]
-        if idx >= LC:
-            idx -= LC
-        ring[idx] += c * one_w[m]
-        ext += c
+        ext += _add_one(c, base, one_off[m], one_w[m], ring, LC)
     return ext
+
+
+@njit(inline="always", cache=True)
+def _add_one(c, base, off, w, ring, LC):
+    """Add ``c`` spikes of weight ``w`` at ring offset ``off`` from ``base``; return ``c``."""
+    idx = base + off
+    if idx >= LC:
+        idx -= LC
+    ring[np.uint64(idx)] += c * w
+    return c
+
 
 
 @_kernel

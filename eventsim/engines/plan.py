@@ -90,10 +90,13 @@ class ClockPlan:
         cat = lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64)  # noqa: E731
         j1 = cat(one_lst)
         syn1 = row_ptr[ps[j1]]
+        one_ch = b["pois_channel"][j1].astype(np.int64)
+        one_gptr, one_g0 = _group_ranges(one_ch, one_ptr)
         self.sources = cc.Sources(pois_ptr=np.array(ptr, np.int64), pois_list=cat(lst),
-                                  one_ptr=np.array(one_ptr, np.int64), one_ch=b["pois_channel"][j1].astype(np.int64),
+                                  one_ptr=np.array(one_ptr, np.int64), one_ch=one_ch,
                                   one_cls=b["pois_cls"][j1].astype(np.int64),
-                                  one_off=self._syn_off[syn1].astype(np.int64), one_w=self._syn_w[syn1].copy(), **b)
+                                  one_off=self._syn_off[syn1].astype(np.int64), one_w=self._syn_w[syn1].copy(),
+                                  one_gptr=one_gptr, one_g0=one_g0, one_u=np.zeros(4 * int(one_gptr[-1])), **b)
         # runs of neurons sharing one parameter set, cut at the partition bounds
         pid = self.params.pid
         seg = np.union1d(np.flatnonzero(np.diff(pid)) + 1, part).astype(np.int64)
@@ -237,6 +240,30 @@ class ClockPlan:
             r._append(np.arange(first, first + c * k, k, dtype=np.int64), vals.copy())
         for r in self.net.recorders:  # streaming recorders flush here: the chunk is complete
             r._commit(reached)
+
+
+def _group_ranges(one_ch, one_ptr):
+    """Per partition, the range of Philox groups (4 channels each) its single-synapse channels lie in.
+
+    Returns ``(gptr, g0)``: partition ``t`` draws groups ``g0[t] ..`` into
+    ``4 * (gptr[t + 1] - gptr[t])`` uniforms of scratch, all in one
+    vectorised pass per step, when the range is dense (at most
+    ``config.POISSON_GROUP_SPAN`` groups per channel of the partition);
+    otherwise its range is empty and its channels are drawn one group at a
+    time.  Either way the counts are the same.
+    """
+    T = len(one_ptr) - 1
+    gptr = np.zeros(T + 1, np.int64)
+    g0 = np.zeros(T, np.int64)
+    for t in range(T):
+        ch = one_ch[one_ptr[t]:one_ptr[t + 1]]
+        n_g = 0
+        if ch.size:
+            lo, hi = int(ch.min()) >> 2, int(ch.max()) >> 2
+            if hi - lo + 1 <= config.POISSON_GROUP_SPAN * ch.size:
+                g0[t], n_g = lo, hi - lo + 1
+        gptr[t + 1] = gptr[t] + n_g
+    return gptr, g0
 
 
 def _progress(net, n_steps, progress):
