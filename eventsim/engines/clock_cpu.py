@@ -307,7 +307,6 @@ def _add_one(c, base, off, w, ring, LC):
     return c
 
 
-
 @_kernel
 def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
                     p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta, d_theta,
