@@ -56,46 +56,62 @@ from numba import njit
 
 from ..models.dynamics import exp_propagators, phi, reset_voltage, subthreshold_exp
 from ..rng import group_words, pick, u01
+from ._intrinsics import prefetch_row
 
-_jit = njit(cache=True)
+#: The kernels never allocate (the caller grows the queues and buffers when they ask for it), so
+#: they are compiled without Numba's reference counting: with it, every array argument and
+#: tuple field costs atomic increments and decrements, a fifth of the run time.
+_jit = njit(cache=True, _nrt=False)
 _inline = njit(cache=True, inline="always")
 
 #: Purpose tag of the Poisson intervals of the event engine (mixed into the key).
 POISSON_EVENT = 0x5EED0003
 
-#: Columns of the per-neuron parameter matrix ``PP[N, N_PARAMS]`` (float64; one row per neuron,
-#: so that everything about one neuron shares a cache line or two).
+#: Columns of the parameter table ``PP[n_classes, N_PARAMS]`` (float64).  Neurons with identical
+#: parameters share one row (a *class*); a neuron's class is stored in its state row (``SS[i, CLS]``),
+#: so that a homogeneous population of any size reads its parameters from one cached row.
 INV_TM = 0
 C_M = 1
 V_REST = 2
 V_TH = 3
 V_RESET = 4
-I_E = 5
-T_REF = 6
-INV_TE = 7
-INV_TI = 8
-IS_EXP = 9
-ADAPTIVE = 10
-RESET_MODE = 11
-RESET_M = 12
-RESET_B = 13
-TAU_MAX = 14
-RECORD = 15
-N_PARAMS = 16
-#: Columns of the per-neuron state matrix ``SS[N, N_STATE]``: v (mV), i_ex, i_in (pA), the time of
-#: the last event and the end of the refractory period (ms).
+T_REF = 5
+INV_TE = 6
+INV_TI = 7
+IS_EXP = 8
+ADAPTIVE = 9
+RESET_MODE = 10
+RESET_M = 11
+RESET_B = 12
+TAU_MAX = 13
+RECORD = 14
+N_PARAMS = 15
+#: Columns of the per-neuron state matrix ``SS[N, N_STATE]`` (float64, one 64-byte row per neuron, so
+#: that an incoming spike touches one cache line): v (mV), i_ex, i_in (pA), the time of the last
+#: event and the end of the refractory period (ms), the bias current (pA: ``i_e`` plus the DC
+#: sources that are on), the parameter class and the "has input at the current time" mark (0/1).
 V = 0
 IE = 1
 II = 2
 TL = 3
 TR = 4
-N_STATE = 5
+IB = 5
+CLS = 6
+MARK = 7
+N_STATE = 8
 
 _TOL = 1e-13  # ms, width at which a crossing is located
 _STACK = 256
+_AHEAD = 8  # targets whose state row is prefetched ahead of the delivery loop
 
 
 # ---------------------------------------------------------------------------- state evaluation
+@_inline
+def _cls(SS, i):
+    """Row of neuron ``i`` in the parameter table."""
+    return np.int64(SS[i, CLS])
+
+
 @_inline
 def _free_v(v, ie, ii, h, inv_tm, c_m, v_rest, i_e, inv_te, inv_ti, is_exp):
     """Membrane potential after ``h`` ms of free (non-refractory) evolution."""
@@ -103,26 +119,29 @@ def _free_v(v, ie, ii, h, inv_tm, c_m, v_rest, i_e, inv_te, inv_ti, is_exp):
         p_vv, p_vi, p_ve, p_vn, _, _ = exp_propagators(h, inv_tm, c_m, inv_te, inv_ti)
         return subthreshold_exp(v, ie, ii, v_rest, p_vv, p_vi, p_ve, p_vn, i_e)
     p_vv = math.exp(-h * inv_tm)
+    if i_e == 0.0:
+        return v_rest + p_vv * (v - v_rest)
     return v_rest + p_vv * (v - v_rest) + h / c_m * phi(-h * inv_tm) * i_e
 
 
 @_inline
 def _state_at(i, s, PP, SS, TH, ITH):
     """``(v, i_ex, i_in)`` of neuron ``i`` at ``s`` ms after its last event (no side effect)."""
+    p = _cls(SS, i)
     v = SS[i, V]
     ie = SS[i, IE]
     ii = SS[i, II]
-    inv_te = PP[i, INV_TE]
-    inv_ti = PP[i, INV_TI]
+    inv_te = PP[p, INV_TE]
+    inv_ti = PP[p, INV_TI]
     hr = SS[i, TR] - SS[i, TL]
     if hr < s:
         if hr > 0.0:
-            v = _free_v(v, ie * math.exp(-hr * inv_te), ii * math.exp(-hr * inv_ti), s - hr, PP[i, INV_TM],
-                        PP[i, C_M], PP[i, V_REST], PP[i, I_E], inv_te, inv_ti, PP[i, IS_EXP])
+            v = _free_v(v, ie * math.exp(-hr * inv_te), ii * math.exp(-hr * inv_ti), s - hr, PP[p, INV_TM],
+                        PP[p, C_M], PP[p, V_REST], SS[i, IB], inv_te, inv_ti, PP[p, IS_EXP])
         else:
-            v = _free_v(v, ie, ii, s, PP[i, INV_TM], PP[i, C_M], PP[i, V_REST], PP[i, I_E], inv_te, inv_ti,
-                        PP[i, IS_EXP])
-    if PP[i, IS_EXP]:
+            v = _free_v(v, ie, ii, s, PP[p, INV_TM], PP[p, C_M], PP[p, V_REST], SS[i, IB], inv_te, inv_ti,
+                        PP[p, IS_EXP])
+    if PP[p, IS_EXP]:
         ie = ie * math.exp(-s * inv_te)
         ii = ii * math.exp(-s * inv_ti)
     return v, ie, ii
@@ -140,37 +159,40 @@ def _theta_at(i, s, PP, SS, TH, ITH):
 @_inline
 def _f(i, s, PP, SS, TH, ITH):
     """Distance to threshold ``v - (v_th + theta)`` at ``s`` (mV)."""
+    p = _cls(SS, i)
     v, _, _ = _state_at(i, s, PP, SS, TH, ITH)
-    return v - PP[i, V_TH] - _theta_at(i, s, PP, SS, TH, ITH)
+    return v - PP[p, V_TH] - _theta_at(i, s, PP, SS, TH, ITH)
 
 
 @_inline
 def _fprime(i, s, PP, SS, TH, ITH):
     """Distance to threshold and its time derivative at ``s`` (free evolution)."""
+    p = _cls(SS, i)
     v, ie, ii = _state_at(i, s, PP, SS, TH, ITH)
-    dv = (PP[i, V_REST] - v) * PP[i, INV_TM] + (PP[i, I_E] + ie + ii) / PP[i, C_M]
+    dv = (PP[p, V_REST] - v) * PP[p, INV_TM] + (SS[i, IB] + ie + ii) / PP[p, C_M]
     th = 0.0
     dth = 0.0
     for k in range(TH.shape[1]):
         x = TH[i, k] * math.exp(-s * ITH[i, k])
         th += x
         dth -= x * ITH[i, k]
-    return v - PP[i, V_TH] - th, dv - dth
+    return v - PP[p, V_TH] - th, dv - dth
 
 
 @_inline
 def _bounds(i, a, b, PP, SS, TH, ITH):
     """On ``[a, b]``: (upper bound of v minus lower bound of the threshold, lower bound of d/ds of the distance)."""
+    p = _cls(SS, i)
     v, ie, ii = _state_at(i, a, PP, SS, TH, ITH)
     D = b - a
-    c = PP[i, C_M]
-    inv_tm = PP[i, INV_TM]
-    i_e = PP[i, I_E]
+    c = PP[p, C_M]
+    inv_tm = PP[p, INV_TM]
+    i_e = SS[i, IB]
     syn_int = 0.0  # upper bound of the charge the positive currents can still deliver
     i_hi = 0.0  # largest synaptic current on the interval
     i_lo = 0.0  # smallest synaptic current on the interval
-    if PP[i, IS_EXP]:
-        for x, inv in ((ie, PP[i, INV_TE]), (ii, PP[i, INV_TI])):
+    if PP[p, IS_EXP]:
+        for x, inv in ((ie, PP[p, INV_TE]), (ii, PP[p, INV_TI])):
             e = math.exp(-D * inv)
             if x > 0.0:
                 syn_int += x * (-math.expm1(-D * inv)) / inv
@@ -180,7 +202,7 @@ def _bounds(i, a, b, PP, SS, TH, ITH):
                 i_hi += x * e
                 i_lo += x
     if inv_tm > 0.0:
-        v_inf = PP[i, V_REST] + i_e / (c * inv_tm)
+        v_inf = PP[p, V_REST] + i_e / (c * inv_tm)
         u1 = max(v, v_inf) + syn_int / c
         w = v_inf + i_hi / (c * inv_tm)
         u2 = v + max(w - v, 0.0) * (-math.expm1(-D * inv_tm))
@@ -191,7 +213,7 @@ def _bounds(i, a, b, PP, SS, TH, ITH):
         u = v + rate * D / c if rate > 0.0 else v
         u = min(u, v + syn_int / c + (i_e * D / c if i_e > 0.0 else 0.0))
         dv_lo = (i_e + i_lo) / c
-    th_lo = PP[i, V_TH]
+    th_lo = PP[p, V_TH]
     dth_hi = 0.0
     for k in range(TH.shape[1]):
         x = TH[i, k] * math.exp(-a * ITH[i, k])
@@ -231,15 +253,17 @@ def _newton(i, a, b, PP, SS, TH, ITH):
 def _never_crosses(i, PP, SS):
     """Cheap sufficient test (leaky delta neuron without adaptation, below threshold, not refractory,
     bias asymptote at or below threshold): no crossing without further input."""
-    if PP[i, IS_EXP] or PP[i, ADAPTIVE] or PP[i, INV_TM] == 0.0 or SS[i, TL] < SS[i, TR]:
+    p = _cls(SS, i)
+    if PP[p, IS_EXP] or PP[p, ADAPTIVE] or PP[p, INV_TM] == 0.0 or SS[i, TL] < SS[i, TR]:
         return False
-    v_inf = PP[i, V_REST] + PP[i, I_E] / (PP[i, C_M] * PP[i, INV_TM])
-    return SS[i, V] < PP[i, V_TH] and v_inf <= PP[i, V_TH]
+    v_inf = PP[p, V_REST] + SS[i, IB] / (PP[p, C_M] * PP[p, INV_TM])
+    return SS[i, V] < PP[p, V_TH] and v_inf <= PP[p, V_TH]
 
 
 @_jit
 def next_crossing(i, PP, SS, TH, ITH, stack):
     """Absolute time at which neuron ``i`` first reaches threshold without further input (inf: never)."""
+    p = _cls(SS, i)
     tl = SS[i, TL]
     s0 = max(SS[i, TR] - tl, 0.0)
     if _f(i, s0, PP, SS, TH, ITH) >= 0.0:
@@ -247,19 +271,19 @@ def next_crossing(i, PP, SS, TH, ITH, stack):
     gap, _ = _bounds(i, s0, math.inf, PP, SS, TH, ITH)
     if gap < 0.0:
         return math.inf
-    if not PP[i, IS_EXP] and not PP[i, ADAPTIVE]:  # closed form
+    if not PP[p, IS_EXP] and not PP[p, ADAPTIVE]:  # closed form
         v0, _, _ = _state_at(i, s0, PP, SS, TH, ITH)
-        vth = PP[i, V_TH]
-        if PP[i, INV_TM] > 0.0:
-            v_inf = PP[i, V_REST] + PP[i, I_E] / (PP[i, C_M] * PP[i, INV_TM])
+        vth = PP[p, V_TH]
+        if PP[p, INV_TM] > 0.0:
+            v_inf = PP[p, V_REST] + SS[i, IB] / (PP[p, C_M] * PP[p, INV_TM])
             if v_inf <= vth:
                 return math.inf
-            return tl + s0 + math.log1p((vth - v0) / (v_inf - vth)) / PP[i, INV_TM]
-        if PP[i, I_E] <= 0.0:
+            return tl + s0 + math.log1p((vth - v0) / (v_inf - vth)) / PP[p, INV_TM]
+        if SS[i, IB] <= 0.0:
             return math.inf
-        return tl + s0 + (vth - v0) * PP[i, C_M] / PP[i, I_E]
+        return tl + s0 + (vth - v0) * PP[p, C_M] / SS[i, IB]
     # a horizon beyond which no crossing can happen, or where the distance is >= 0
-    H = PP[i, TAU_MAX]
+    H = PP[p, TAU_MAX]
     b = s0 + H
     for _ in range(200):
         b = s0 + H
@@ -329,16 +353,8 @@ def _less(t1, e1, g1, t2, e2, g2):
 
 @_inline
 def heap_push(Q, n, t, e, g):
-    """Push ``(t, e, g)``; returns the (possibly reallocated) arrays and the new size."""
+    """Push ``(t, e, g)`` (the arrays have room for it); returns the new size."""
     ht, he, hg = Q
-    if n == ht.size:
-        nt = np.empty(2 * n, np.float64)
-        ne = np.empty(2 * n, np.int64)
-        ng = np.empty(2 * n, np.int64)
-        nt[:n] = ht
-        ne[:n] = he
-        ng[:n] = hg
-        ht, he, hg = nt, ne, ng
     j = n
     while j > 0:
         p = (j - 1) >> 1
@@ -352,7 +368,7 @@ def heap_push(Q, n, t, e, g):
     ht[j] = t
     he[j] = e
     hg[j] = g
-    return (ht, he, hg), n + 1
+    return n + 1
 
 
 @_inline
@@ -452,7 +468,7 @@ def cross_set(X, i, t):
 @_jit
 def init_crossings(X, PP, SS, TH, ITH, stack):
     """Predict the first crossing of every neuron (before the first run)."""
-    for i in range(PP.shape[0]):
+    for i in range(SS.shape[0]):
         cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
 
 
@@ -465,10 +481,10 @@ def poisson_interval(key0, key1, channel, k, rate):
 
 
 @_inline
-def _touch(M, i, npend):
+def _touch(SS, M, i, npend):
     """Add neuron ``i`` to the neurons tested after the current batch of same-time deliveries."""
-    if M.mark[i] == 0:
-        M.mark[i] = 1
+    if SS[i, MARK] == 0.0:
+        SS[i, MARK] = 1.0
         M.lst[npend] = i
         npend += 1
     return npend
@@ -478,14 +494,15 @@ def _touch(M, i, npend):
 @_inline
 def _emit(Q, n, G, e, t):
     for g in range(G.gptr[e], G.gptr[e + 1]):
-        Q, n = heap_push(Q, n, t + G.gdel[g], e, g)
-    return Q, n
+        n = heap_push(Q, n, t + G.gdel[g], e, g)
+    return n
 
 
 @_inline
 def _spike(i, t, PP, SS, TH, DTH, G, Q, n, R):
     """Neuron ``i`` (advanced to ``t``) spikes at ``t``."""
-    if PP[i, RECORD]:
+    p = _cls(SS, i)
+    if PP[p, RECORD]:
         k = R.n[0]
         R.t[k] = t
         R.i[k] = i
@@ -493,23 +510,27 @@ def _spike(i, t, PP, SS, TH, DTH, G, Q, n, R):
     th = 0.0
     for k in range(TH.shape[1]):
         th += TH[i, k]
-    SS[i, V] = reset_voltage(SS[i, V], PP[i, RESET_MODE], PP[i, V_RESET], PP[i, V_REST], PP[i, V_TH] + th,
-                           PP[i, RESET_M], PP[i, RESET_B])
+    SS[i, V] = reset_voltage(SS[i, V], PP[p, RESET_MODE], PP[p, V_RESET], PP[p, V_REST], PP[p, V_TH] + th,
+                           PP[p, RESET_M], PP[p, RESET_B])
     for k in range(TH.shape[1]):
         TH[i, k] += DTH[i, k]
-    SS[i, TR] = t + PP[i, T_REF]
+    SS[i, TR] = t + PP[p, T_REF]
     return _emit(Q, n, G, i, t)
 
 
 @_jit
-def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, stack, key0, key1, sample_t, RS):
+def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counters, stack, key0, key1, sample_t,
+              RS):
     """Process every event with time <= ``t_end`` (ms).
 
-    Returns ``(Q, qn, status)``: status 0 = reached ``t_end``, 1 = the spike
-    buffer is nearly full, 2 = the sample buffer is full (call again after
-    emptying them).
+    ``qroom`` is the largest number of delay groups of one emitter (the
+    entries one spike pushes).  Returns ``(qn, status)``: status 0 = reached
+    ``t_end``, 1 = the spike buffer is nearly full, 2 = the sample buffer is
+    full (call again after emptying them), 3 = the event heap may overflow
+    (call again after growing it; nothing is lost).
     """
-    N = PP.shape[0]
+    cap_q = Q[0].size
+    N = SS.shape[0]
     cap = R.t.size
     npend = M.n[0]
     tb = M.tb[0]
@@ -521,16 +542,23 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, sta
             # end of the deliveries at tb: threshold tests, then new predictions
             if R.n[0] + npend + 1 > cap:
                 M.n[0] = npend
-                return Q, qn, 1
+                return qn, 1
             for j in range(npend):
+                if qn + qroom > cap_q:  # keep the untested neurons for the next call
+                    for jj in range(j, npend):
+                        M.lst[jj - j] = M.lst[jj]
+                    M.n[0] = npend - j
+                    M.tb[0] = tb
+                    return qn, 3
                 i = M.lst[j]
-                M.mark[i] = 0
-                if not PP[i, IS_EXP] and tb >= SS[i, TR]:
+                SS[i, MARK] = 0.0
+                p = _cls(SS, i)
+                if not PP[p, IS_EXP] and tb >= SS[i, TR]:
                     th = 0.0
                     for k in range(TH.shape[1]):
                         th += TH[i, k]
-                    if SS[i, V] >= PP[i, V_TH] + th:
-                        Q, qn = _spike(i, tb, PP, SS, TH, DTH, G, Q, qn, R)
+                    if SS[i, V] >= PP[p, V_TH] + th:
+                        qn = _spike(i, tb, PP, SS, TH, DTH, G, Q, qn, R)
                 if _never_crosses(i, PP, SS):
                     cross_set(X, i, math.inf)
                 else:
@@ -543,10 +571,11 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, sta
         if RS.idx.size > 0 and ts <= t_end and ts < tnext:
             c = RS.cnt[0]
             if (c + 1) * RS.idx.size > RS.buf.size:
-                return Q, qn, 2
+                return qn, 2
             base = c * RS.idx.size
             for j in range(RS.idx.size):
                 i = RS.idx[j]
+                p = _cls(SS, i)
                 s = ts - SS[i, TL]
                 v, ie, ii = _state_at(i, s, PP, SS, TH, ITH)
                 code = RS.var[j]
@@ -559,7 +588,7 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, sta
                 else:
                     x = _theta_at(i, s, PP, SS, TH, ITH)
                     if code == 4:
-                        x += PP[i, V_TH]
+                        x += PP[p, V_TH]
                 RS.buf[base + j] = x
             RS.cnt[0] = c + 1
             sample_t[1] += 1.0
@@ -568,12 +597,16 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, sta
         if tnext > t_end:
             break
         if R.n[0] + 2 > cap:
-            return Q, qn, 1
+            M.n[0] = npend
+            return qn, 1
+        if qn + qroom + 1 > cap_q:
+            M.n[0] = npend
+            return qn, 3
         if tc <= te:
             i = X.heap[0]
             cross_set(X, i, math.inf)
             advance_neuron(i, tc, PP, SS, TH, ITH)
-            Q, qn = _spike(i, tc, PP, SS, TH, DTH, G, Q, qn, R)
+            qn = _spike(i, tc, PP, SS, TH, DTH, G, Q, qn, R)
             cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
             continue
         e = Q[1][0]
@@ -586,22 +619,22 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, sta
                 for s in range(G.sptr[gg], G.sptr[gg + 1]):
                     i = G.tgt[s]
                     advance_neuron(i, te, PP, SS, TH, ITH)
-                    PP[i, I_E] += G.w[s] if g == -2 else -G.w[s]
-                    npend = _touch(M, i, npend)
+                    SS[i, IB] += G.w[s] if g == -2 else -G.w[s]
+                    npend = _touch(SS, M, i, npend)
             M.n[0] = npend
             continue
         if g < 0:  # emission of a source channel
-            Q, qn = _emit(Q, qn, G, e, te)
+            qn = _emit(Q, qn, G, e, te)
             c = e - N
             if SRC.rate[c] > 0.0:
                 k = SRC.count[c]
                 SRC.count[c] = k + 1
-                Q, qn = heap_push(Q, qn, te + poisson_interval(key0, key1, c, k, SRC.rate[c]), e, -1)
+                qn = heap_push(Q, qn, te + poisson_interval(key0, key1, c, k, SRC.rate[c]), e, -1)
             else:
                 p = SRC.ptr[c] + 1
                 SRC.ptr[c] = p
                 if p < SRC.sptr[c + 1]:
-                    Q, qn = heap_push(Q, qn, SRC.times[p], e, -1)
+                    qn = heap_push(Q, qn, SRC.times[p], e, -1)
             continue
         # delivery of emitter e's spike through group g
         tb = te
@@ -609,18 +642,22 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, R, M, counters, sta
         a = G.sptr[g]
         b = G.sptr[g + 1]
         counters[1 if e >= N else 0] += b - a
+        for s in range(a, min(a + _AHEAD, b)):
+            prefetch_row(SS, G.tgt[s])
         for s in range(a, b):
+            if s + _AHEAD < b:
+                prefetch_row(SS, G.tgt[s + _AHEAD])
             i = G.tgt[s]
             w = G.w[s]
             advance_neuron(i, te, PP, SS, TH, ITH)
-            if PP[i, IS_EXP]:
+            if PP[_cls(SS, i), IS_EXP]:
                 if w >= 0.0:
                     SS[i, IE] += w
                 else:
                     SS[i, II] += w
             elif te >= SS[i, TR]:
                 SS[i, V] += w
-            npend = _touch(M, i, npend)
+            npend = _touch(SS, M, i, npend)
         M.n[0] = npend
     M.n[0] = npend
-    return Q, qn, 0
+    return qn, 0

@@ -37,7 +37,6 @@ class Cross(NamedTuple):
 
 
 class Pending(NamedTuple):
-    mark: np.ndarray
     lst: np.ndarray
     n: np.ndarray
     tb: np.ndarray
@@ -57,10 +56,12 @@ class SampleBuf(NamedTuple):
 
 
 def _pack_params(net, record):
-    """Per-neuron parameter matrix (see the column constants of :mod:`.event_cpu`) and theta matrices."""
+    """Per-neuron parameter matrix (see the column constants of :mod:`.event_cpu`), bias currents (pA)
+    and theta matrices."""
     N = net.n_neurons
     K = max([len(getattr(p.model, "tau_theta", ())) for p in net.populations] + [0])
     PP = np.zeros((N, ev.N_PARAMS))
+    i_e = np.zeros(N)
     ITH = np.zeros((N, K))
     DTH = np.zeros((N, K))
     PP[:, ev.RECORD] = record
@@ -71,8 +72,9 @@ def _pack_params(net, record):
         leaky = bool(np.all(np.isfinite(m.tau_m)))
         PP[sl, ev.INV_TM] = 1.0 / b(m.tau_m) if leaky else 0.0
         for name, col in (("c_m", ev.C_M), ("v_rest", ev.V_REST), ("v_th", ev.V_TH), ("v_reset", ev.V_RESET),
-                          ("i_e", ev.I_E), ("t_ref", ev.T_REF)):
+                          ("t_ref", ev.T_REF)):
             PP[sl, col] = b(getattr(m, name))
+        i_e[sl] = b(m.i_e)
         taus = [b(m.tau_m)] if leaky else []
         if m.synapse == "exp":
             PP[sl, ev.IS_EXP] = 1.0
@@ -89,7 +91,23 @@ def _pack_params(net, record):
             taus.append(b(tau))
         PP[sl, ev.ADAPTIVE] = float(bool(getattr(m, "tau_theta", ())))
         PP[sl, ev.TAU_MAX] = np.maximum.reduce(taus + [np.ones(pop.n)])
-    return PP, ITH, DTH
+    return PP, i_e, ITH, DTH
+
+
+def _classes(PP):
+    """Table of the distinct rows of ``PP`` and each row's index in it."""
+    if PP.shape[0] == 0:
+        return np.zeros((1, PP.shape[1])), np.zeros(0, np.int64)
+    table, inverse = np.unique(PP, axis=0, return_inverse=True)
+    return np.ascontiguousarray(table), inverse.reshape(-1)
+
+
+def _aligned_rows(n, ncol):
+    """Zeroed float64 ``(n, ncol)`` array whose rows start on 64-byte boundaries (``ncol == 8``:
+    one cache line per row)."""
+    raw = np.zeros(n * ncol + 8)
+    skip = (-raw.ctypes.data % 64) // 8
+    return raw[skip:skip + n * ncol].reshape(n, ncol)
 
 
 def _graph(net, N):
@@ -129,6 +147,23 @@ def _graph(net, N):
     return Graph(gptr=gptr, gdel=d[starts].copy(), sptr=sptr, tgt=post.astype(np.int32), w=w.astype(wd))
 
 
+def _time_order(t, ids):
+    """Spikes sorted by time, then neuron index.  The engine emits them in time order, so only
+    runs of equal times need sorting (a full sort is the fallback)."""
+    d = np.diff(t)
+    if d.size == 0 or (d > 0).all():
+        return t, ids
+    if (d < 0).any():
+        order = np.lexsort((ids, t))
+        return t[order], ids[order]
+    tie = np.zeros(t.size, np.bool_)
+    tie[1:] = d == 0
+    tie[:-1] |= d == 0
+    k = np.flatnonzero(tie)
+    ids[k] = ids[k][np.lexsort((ids[k], t[k]))]  # stable in t, and t[k] is already sorted
+    return t, ids
+
+
 class EventPlan:
     """State of the event-driven engine for one Network."""
 
@@ -140,12 +175,21 @@ class EventPlan:
         record = np.zeros(N, np.bool_)
         for r in self.spike_recorders:
             record[r._ids] = True
-        self.PP, self.ITH, self.DTH = _pack_params(net, record)
-        self.SS = np.zeros((N, ev.N_STATE))
-        self.SS[:, ev.V] = np.concatenate([p.v_init for p in net.populations])
+        PP, i_e, self.ITH, self.DTH = _pack_params(net, record)
+        self._members = []  # per spike recorder: its neurons as a lookup table (None: every recorded one)
+        for r in self.spike_recorders:
+            member = np.zeros(N, np.bool_)
+            member[r._ids] = True
+            self._members.append(None if np.array_equal(member, record) else member)
+        self.PP, cls = _classes(PP)
+        self.SS = _aligned_rows(N, ev.N_STATE)
+        self.SS[:, ev.V] = np.concatenate([p.v_init for p in net.populations]) if N else 0.0
+        self.SS[:, ev.IB] = i_e
+        self.SS[:, ev.CLS] = cls
         self.SS[:, ev.TR] = -np.inf
         self.TH = np.zeros_like(self.ITH)
         self.G = _graph(net, N)
+        self.qroom = int(np.diff(self.G.gptr).max(initial=0)) + 1  # heap entries one event may push
         # sources
         nc = net._n_channels
         rate = np.zeros(nc)
@@ -176,12 +220,12 @@ class EventPlan:
         for src in net.dc_sources:  # switching events: -2 on, -3 off (ties: off before on)
             for ch in src.ids:
                 e = N + nc + int(ch)
-                self.Q, self.qn = ev.heap_push(self.Q, self.qn, src.start_time, e, -2)
+                self._push(src.start_time, e, -2)
                 if math.isfinite(src.stop_time):
-                    self.Q, self.qn = ev.heap_push(self.Q, self.qn, src.stop_time, e, -3)
+                    self._push(src.stop_time, e, -3)
         self.X = Cross(key=np.full(N, np.inf), heap=np.zeros(N, np.int64), pos=np.full(N, -1, np.int64),
                        n=np.zeros(1, np.int64))
-        self.M = Pending(mark=np.zeros(N, np.int8), lst=np.zeros(N, np.int64), n=np.zeros(1, np.int64),
+        self.M = Pending(lst=np.zeros(N, np.int64), n=np.zeros(1, np.int64),
                          tb=np.zeros(1))
         cap = max(4096, 2 * N + 16)
         self.R = SpikeBuf(t=np.zeros(cap), i=np.zeros(cap, np.int64), n=np.zeros(1, np.int64))
@@ -207,17 +251,30 @@ class EventPlan:
         self.SRC.count[c] = 1
         return ev.poisson_interval(self.key[0], self.key[1], c, 0, self.SRC.rate[c])
 
-    def _push(self, t, e):
-        self.Q, self.qn = ev.heap_push(self.Q, self.qn, float(t), int(e), -1)
+    def _push(self, t, e, g=-1):
+        self._grow_queue(self.qn + 1)
+        self.qn = ev.heap_push(self.Q, self.qn, float(t), int(e), int(g))
+
+    def _grow_queue(self, need):
+        """Make room for ``need`` entries in the event heap (amortised doubling)."""
+        size = self.Q[0].size
+        if need <= size:
+            return
+        size = max(2 * size, need)
+        self.Q = tuple(np.concatenate([q[:self.qn], np.zeros(size - self.qn, q.dtype)]) for q in self.Q)
 
     # ------------------------------------------------------------------ running
     def advance(self, t_end):
         """Process every event up to and including ``t_end`` (ms)."""
         net = self.net
         while True:
-            self.Q, self.qn, status = ev.run_event(float(t_end), self.PP, self.SS, self.TH, self.ITH, self.DTH, self.G, self.SRC, self.X, self.Q,
-                                                   self.qn, self.R, self.M, self.counters, self.stack,
-                                                   self.key[0], self.key[1], self.sample_t, self.RS)
+            self.qn, status = ev.run_event(float(t_end), self.PP, self.SS, self.TH, self.ITH, self.DTH, self.G,
+                                           self.SRC, self.X, self.Q, self.qn, self.qroom, self.R, self.M,
+                                           self.counters, self.stack, self.key[0], self.key[1], self.sample_t,
+                                           self.RS)
+            if status == 3:
+                self._grow_queue(self.qn + 2 * self.qroom + 2)
+                continue
             self._collect()
             if status == 0:
                 break
@@ -232,13 +289,13 @@ class EventPlan:
     def _collect(self):
         m = int(self.R.n[0])
         if m:
-            t = self.R.t[:m].copy()
-            ids = self.R.i[:m].copy()
-            order = np.lexsort((ids, t))
-            t, ids = t[order], ids[order]
-            for r in self.spike_recorders:
-                mask = np.isin(ids, r._ids)
-                r._append_times(t[mask], ids[mask])
+            t, ids = _time_order(self.R.t[:m].copy(), self.R.i[:m].copy())
+            for r, member in zip(self.spike_recorders, self._members):
+                if member is None:
+                    r._append_times(t, ids)
+                else:
+                    mask = member[ids]
+                    r._append_times(t[mask], ids[mask])
             self.R.n[0] = 0
         c = int(self.RS.cnt[0])
         if c:
