@@ -27,7 +27,10 @@ Checkpoints are pickles: load only files you trust.
 
 Version history: 2 -- the clock engine keeps the two receptor columns of
 its ring buffer in two blocks (column ``n`` and ``N + n``) instead of side
-by side; version 1 files are refused.
+by side.  3 -- the event engine keeps one 64-byte state row per neuron
+(bias current, parameter class and mark included), parameters per class,
+and its Poisson emissions in a stream of time windows.  Older versions are
+refused with a :class:`CheckpointError` naming the version.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import struct
 import tempfile
 
 MAGIC = b"ESIMCKPT"
-VERSION = 2
+VERSION = 3
 _HEADER = struct.Struct("<8sIQ32s")
 
 

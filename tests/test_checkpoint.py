@@ -99,6 +99,11 @@ def test_corrupted_and_truncated_files_are_refused(tmp_path):
         es.Network.load(tmp_path / "other.ckpt")
     with pytest.raises(CheckpointError, match="no such"):
         es.Network.load(tmp_path / "missing.ckpt")
+    old = bytearray(data)
+    old[8:12] = (2).to_bytes(4, "little")  # a file of format version 2 (before the event engine's layout)
+    (tmp_path / "old.ckpt").write_bytes(bytes(old))
+    with pytest.raises(CheckpointError, match="version 2"):
+        es.Network.load(tmp_path / "old.ckpt")
 
 
 def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ import pytest
 from scipy.optimize import brentq
 
 import eventsim as es
+from eventsim.engines import event_cpu as ev
 
 EX = os.path.join(os.path.dirname(__file__), "..", "examples")
 
@@ -261,6 +262,107 @@ def test_checkpoint_resume_is_exact(tmp_path):
     rc = c.recorders[0]
     np.testing.assert_array_equal(ra.times, rc.times)
     np.testing.assert_array_equal(ra.senders, rc.senders)
+
+
+# ---------------------------------------------------------------------------------- queues, streams, layout
+def _run_poisson_network(t=150.0, setup=None):
+    net, rec, vrec = _poisson_network()
+    net.run(0.0)  # builds the engine
+    if setup:
+        setup(net._plan)
+    net.run(t)
+    return net, rec.senders, rec.times, vrec.values
+
+
+def test_poisson_stream_windows_do_not_change_the_results(monkeypatch):
+    """Poisson emissions are generated in time windows; neither the window length nor the halving of
+    an oversized window shows in the spikes or the sampled membrane potentials."""
+    from eventsim.engines import event_plan
+    _, s0, t0, v0 = _run_poisson_network()
+    assert s0.size > 200
+    monkeypatch.setattr(event_plan, "_STREAM_TARGET", 1)  # windows of about one emission per channel
+    net1, s1, t1, v1 = _run_poisson_network()
+
+    def huge_window(plan):
+        plan.SRC.win[1] = 1e6  # ms: would hold far too many emissions, so it is halved until it fits
+
+    net2, s2, t2, v2 = _run_poisson_network(setup=huge_window)
+    assert net2._plan.SRC.win[1] < 1e6
+    for s, t, v in ((s1, t1, v1), (s2, t2, v2)):
+        np.testing.assert_array_equal(s, s0)
+        np.testing.assert_array_equal(t, t0)
+        np.testing.assert_array_equal(v, v0)
+    assert net1.synaptic_events == net2.synaptic_events
+
+
+def test_event_heap_grows_between_calls_without_losing_events(monkeypatch):
+    """The kernel never allocates: when the heap may overflow (also in the middle of the threshold
+    tests of many simultaneous inputs) it returns, the heap grows and it resumes."""
+    from eventsim.engines import event_plan
+
+    def network():
+        net = es.Network(dt=0.1, seed=3, engine="event")
+        pop = net.population(60, es.LIF(tau_m=10.0, v_th=15.0, v_reset=0.0, t_ref=1.0))
+        src = net.spike_source(senders=np.zeros(4, np.int64), times=[5.0, 20.0, 35.0, 50.0], n=1)
+        net.connect(src, pop, es.AllToAll(), weight=16.0, delay=1.0)  # all 60 spike at the same times
+        net.connect(pop, pop, es.FixedInDegree(6), weight=es.Uniform(-3.0, 3.0),
+                    delay=np.round(np.random.default_rng(1).uniform(0.5, 4.0, 360), 1))  # many delay groups
+        return net, net.record_spikes(pop)
+
+    a, ra = network()
+    a.run(80.0)
+    monkeypatch.setattr(event_plan, "_QUEUE_START", 1)
+    b, rb = network()
+    b.run(80.0)
+    assert b._plan.Q[0].size > 1 and ra.times.size > 200
+    np.testing.assert_array_equal(ra.senders, rb.senders)
+    np.testing.assert_array_equal(ra.times, rb.times)
+
+
+def test_neurons_with_equal_parameters_share_one_row():
+    net = es.Network(dt=0.1, engine="event")
+    a = net.population(50, es.LIF(tau_m=10.0, i_e=np.linspace(0.0, 400.0, 50)))
+    b = net.population(30, es.LIF(tau_m=10.0, v_th=np.r_[np.full(15, 20.0), np.full(15, 22.0)]))
+    net.record_spikes(b[:5])
+    net.run(1.0)
+    plan = net._plan
+    # the bias current is state (DC sources change it), so population a is one class; b has two
+    # thresholds, and its recorded neurons differ in the record flag: 1 + 3 rows
+    assert plan.PP.shape[0] == 4
+    np.testing.assert_array_equal(plan.SS[:50, ev.IB], np.linspace(0.0, 400.0, 50))
+    assert plan.SS.ctypes.data % 64 == 0 and plan.SS.shape[1] * 8 == 64
+
+
+def test_time_order_sorts_only_what_is_needed():
+    from eventsim.engines.event_plan import _time_order
+    t = np.array([1.0, 2.0, 2.0, 2.0, 3.0, 4.0, 4.0])
+    i = np.array([5, 9, 1, 4, 0, 8, 2])
+    t1, i1 = _time_order(t.copy(), i.copy())
+    np.testing.assert_array_equal(t1, t)
+    np.testing.assert_array_equal(i1, [5, 1, 4, 9, 0, 2, 8])
+    t2, i2 = _time_order(np.array([3.0, 1.0, 1.0]), np.array([0, 7, 2]))  # out of order: full sort
+    np.testing.assert_array_equal(t2, [1.0, 1.0, 3.0])
+    np.testing.assert_array_equal(i2, [2, 7, 0])
+    t3, i3 = _time_order(np.array([1.0]), np.array([4]))
+    assert t3.tolist() == [1.0] and i3.tolist() == [4]
+
+
+def test_prefetch_row_changes_nothing():
+    from numba import njit
+
+    from eventsim.engines._intrinsics import prefetch_row
+
+    @njit
+    def total(a, rows):
+        s = 0.0
+        for j in range(rows.size):
+            prefetch_row(a, rows[j] + 1000)  # out of range: a prefetch never faults
+            prefetch_row(a, rows[j])
+            s += a[rows[j], 1]
+        return s
+
+    a = np.arange(40.0).reshape(10, 4)
+    assert total(a, np.array([0, 3, 9])) == 1.0 + 13.0 + 37.0
 
 
 # ---------------------------------------------------------------------------------- errors

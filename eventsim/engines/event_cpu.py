@@ -480,6 +480,47 @@ def poisson_interval(key0, key1, channel, k, rate):
     return -math.log(u01(pick(words, k & 3))) * 1000.0 / rate
 
 
+@_jit
+def poisson_start(rate, count, nxt, key0, key1):
+    """First emission time (ms) of every Poisson channel (rate > 0)."""
+    for c in range(rate.size):
+        if rate[c] > 0.0:
+            nxt[c] = poisson_interval(key0, key1, c, 0, rate[c])
+            count[c] = 1
+
+
+@_jit
+def poisson_window(rate, count, nxt, key0, key1, t_hi, out_t, out_c):
+    """Emissions of every Poisson channel before ``t_hi`` (ms), channel by channel in time order.
+
+    ``nxt[c]`` is channel ``c``'s next emission time and ``count[c]`` the
+    number of intervals drawn so far (the next emission after ``nxt[c]`` is
+    ``nxt[c] + poisson_interval(..., c, count[c], ...)``).  With ``out_t``
+    of size 0 nothing changes and the number of emissions is returned;
+    otherwise they are written to ``out_t``/``out_c`` (which have exactly
+    that size) and ``nxt``/``count`` advance past them.
+    """
+    write = out_t.size > 0
+    m = 0
+    for c in range(rate.size):
+        r = rate[c]
+        if r <= 0.0:
+            continue
+        t = nxt[c]
+        k = count[c]
+        while t < t_hi:
+            if write:
+                out_t[m] = t
+                out_c[m] = c
+            m += 1
+            t = t + poisson_interval(key0, key1, c, k, r)
+            k += 1
+        if write:
+            nxt[c] = t
+            count[c] = k
+    return m
+
+
 @_inline
 def _touch(SS, M, i, npend):
     """Add neuron ``i`` to the neurons tested after the current batch of same-time deliveries."""
@@ -537,6 +578,16 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
     while True:
         tc = X.key[X.heap[0]] if X.n[0] > 0 else math.inf
         te = Q[0][0] if qn > 0 else math.inf
+        pos = SRC.spos[0]
+        streamed = False  # the next event is the emission of a Poisson channel
+        if pos < SRC.spos[1]:
+            ts = SRC.st[pos]
+            if qn == 0 or _less(ts, N + SRC.sc[pos], -1, te, Q[1][0], Q[2][0]):
+                te = ts
+                streamed = True
+        elif SRC.win[1] > 0.0 and SRC.win[0] <= t_end:
+            M.n[0] = npend
+            return qn, 4  # the Poisson emissions of the next window are needed
         tnext = min(tc, te)
         if npend > 0 and tnext > tb:
             # end of the deliveries at tb: threshold tests, then new predictions
@@ -609,6 +660,10 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
             qn = _spike(i, tc, PP, SS, TH, DTH, G, Q, qn, R)
             cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
             continue
+        if streamed:  # emission of a Poisson channel
+            SRC.spos[0] = pos + 1
+            qn = _emit(Q, qn, G, N + SRC.sc[pos], te)
+            continue
         e = Q[1][0]
         g = Q[2][0]
         qn = heap_pop(Q, qn)
@@ -623,18 +678,13 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
                     npend = _touch(SS, M, i, npend)
             M.n[0] = npend
             continue
-        if g < 0:  # emission of a source channel
+        if g < 0:  # emission of a source channel with explicit spike times
             qn = _emit(Q, qn, G, e, te)
             c = e - N
-            if SRC.rate[c] > 0.0:
-                k = SRC.count[c]
-                SRC.count[c] = k + 1
-                qn = heap_push(Q, qn, te + poisson_interval(key0, key1, c, k, SRC.rate[c]), e, -1)
-            else:
-                p = SRC.ptr[c] + 1
-                SRC.ptr[c] = p
-                if p < SRC.sptr[c + 1]:
-                    qn = heap_push(Q, qn, SRC.times[p], e, -1)
+            p = SRC.ptr[c] + 1
+            SRC.ptr[c] = p
+            if p < SRC.sptr[c + 1]:
+                qn = heap_push(Q, qn, SRC.times[p], e, -1)
             continue
         # delivery of emitter e's spike through group g
         tb = te

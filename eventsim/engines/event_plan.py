@@ -27,6 +27,11 @@ class Sources(NamedTuple):
     ptr: np.ndarray  # next explicit spike of each channel
     sptr: np.ndarray
     times: np.ndarray
+    nxt: np.ndarray  # next Poisson emission time of each channel not yet in the stream (ms)
+    st: np.ndarray  # the stream: Poisson emissions of the current window in (time, channel) order
+    sc: np.ndarray
+    spos: np.ndarray  # [next stream entry, stream length]
+    win: np.ndarray  # [end of the generated windows (ms), window length (ms; 0: no Poisson channel)]
 
 
 class Cross(NamedTuple):
@@ -164,6 +169,12 @@ def _time_order(t, ids):
     return t, ids
 
 
+#: Poisson emissions generated per window of the stream (at least one per channel).
+_STREAM_TARGET = 1 << 16
+#: Initial capacity of the event heap (it doubles when a call of the kernel asks for room).
+_QUEUE_START = 1024
+
+
 class EventPlan:
     """State of the event-driven engine for one Network."""
 
@@ -206,17 +217,18 @@ class EventPlan:
                     per_channel[base + c] = t[np.searchsorted(s, c): np.searchsorted(s, c, side="right")]
         sptr[1:] = np.cumsum([x.size for x in per_channel])
         times = np.concatenate(per_channel) if nc else np.zeros(0)
+        total = float(rate.sum()) * 1e-3  # Poisson emissions per ms
+        window = max(_STREAM_TARGET, int(np.count_nonzero(rate))) / total if total > 0 else 0.0
         self.SRC = Sources(rate=rate, count=np.zeros(nc, np.int64), ptr=sptr[:-1].copy(), sptr=sptr,
-                           times=times.astype(np.float64))
+                           times=times.astype(np.float64), nxt=np.full(nc, np.inf), st=np.zeros(0),
+                           sc=np.zeros(0, np.int64), spos=np.zeros(2, np.int64), win=np.array([0.0, window]))
         self.key = key_words(net.seed, ev.POISSON_EVENT)
+        ev.poisson_start(self.SRC.rate, self.SRC.count, self.SRC.nxt, self.key[0], self.key[1])
         # queues
-        self.Q = (np.zeros(1024), np.zeros(1024, np.int64), np.zeros(1024, np.int64))
+        self.Q = (np.zeros(_QUEUE_START), np.zeros(_QUEUE_START, np.int64), np.zeros(_QUEUE_START, np.int64))
         self.qn = 0
-        for c in range(nc):
-            if rate[c] > 0:
-                self._push(self._poisson_first(c), N + c)
-            elif sptr[c + 1] > sptr[c]:
-                self._push(times[sptr[c]], N + c)
+        for c in np.flatnonzero((rate == 0) & (sptr[1:] > sptr[:-1])):
+            self._push(times[sptr[c]], N + c)
         for src in net.dc_sources:  # switching events: -2 on, -3 off (ties: off before on)
             for ch in src.ids:
                 e = N + nc + int(ch)
@@ -247,9 +259,34 @@ class EventPlan:
         self.sample_t = np.array([base, 1.0, base])
         ev.init_crossings(self.X, self.PP, self.SS, self.TH, self.ITH, self.stack)
 
-    def _poisson_first(self, c):
-        self.SRC.count[c] = 1
-        return ev.poisson_interval(self.key[0], self.key[1], c, 0, self.SRC.rate[c])
+    def __setstate__(self, state):
+        """Unpickling (checkpoints): the state rows get their 64-byte alignment back."""
+        self.__dict__.update(state)
+        SS = _aligned_rows(*self.SS.shape)
+        SS[...] = self.SS
+        self.SS = SS
+
+    def _next_window(self):
+        """Generate the Poisson emissions of the next window into the stream, in (time, channel)
+        order (the window is halved while it would hold more than 4x the target number)."""
+        S = self.SRC
+        lo, width = float(S.win[0]), float(S.win[1])
+        none = np.zeros(0)
+        while True:
+            hi = lo + width
+            m = ev.poisson_window(S.rate, S.count, S.nxt, self.key[0], self.key[1], hi, none, none.astype(np.int64))
+            if m <= 4 * max(_STREAM_TARGET, S.rate.size) or hi == lo or width < 1e-9:
+                break
+            width *= 0.5
+        S.win[1] = width
+        t = np.empty(m)
+        c = np.empty(m, np.int64)
+        ev.poisson_window(S.rate, S.count, S.nxt, self.key[0], self.key[1], hi, t, c)
+        order = np.argsort(t, kind="stable")  # channels were generated in increasing order
+        self.SRC = S._replace(st=t[order], sc=c[order])
+        S = self.SRC
+        S.spos[:] = (0, m)
+        S.win[0] = hi
 
     def _push(self, t, e, g=-1):
         self._grow_queue(self.qn + 1)
@@ -274,6 +311,9 @@ class EventPlan:
                                            self.RS)
             if status == 3:
                 self._grow_queue(self.qn + 2 * self.qroom + 2)
+                continue
+            if status == 4:
+                self._next_window()
                 continue
             self._collect()
             if status == 0:
