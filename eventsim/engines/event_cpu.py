@@ -68,7 +68,7 @@ _inline = njit(cache=True, inline="always")
 POISSON_EVENT = 0x5EED0003
 
 #: Columns of the parameter table ``PP[n_classes, N_PARAMS]`` (float64).  Neurons with identical
-#: parameters share one row (a *class*); a neuron's class is stored in its state row (``SS[i, CLS]``),
+#: parameters share one row (a *class*); a neuron's class is stored in its state row (``SS[i, CM]``),
 #: so that a homogeneous population of any size reads its parameters from one cached row.
 INV_TM = 0
 C_M = 1
@@ -89,15 +89,16 @@ N_PARAMS = 15
 #: Columns of the per-neuron state matrix ``SS[N, N_STATE]`` (float64, one 64-byte row per neuron, so
 #: that an incoming spike touches one cache line): v (mV), i_ex, i_in (pA), the time of the last
 #: event and the end of the refractory period (ms), the bias current (pA: ``i_e`` plus the DC
-#: sources that are on), the parameter class and the "has input at the current time" mark (0/1).
+#: sources that are on), ``2 * class + mark`` (the mark: has input at the current time) and the
+#: neuron's position in the crossing heap (-1: none).  Integers are exact in float64.
 V = 0
 IE = 1
 II = 2
 TL = 3
 TR = 4
 IB = 5
-CLS = 6
-MARK = 7
+CM = 6
+XPOS = 7
 N_STATE = 8
 
 _TOL = 1e-13  # ms, width at which a crossing is located
@@ -109,7 +110,13 @@ _AHEAD = 8  # targets whose state row is prefetched ahead of the delivery loop
 @_inline
 def _cls(SS, i):
     """Row of neuron ``i`` in the parameter table."""
-    return np.int64(SS[i, CLS])
+    return np.int64(SS[i, CM]) >> 1
+
+
+@_inline
+def _marked(SS, i):
+    """Whether neuron ``i`` received input at the current time (and awaits its threshold test)."""
+    return (np.int64(SS[i, CM]) & 1) == 1
 
 
 @_inline
@@ -406,22 +413,22 @@ def _xless(X, a, b):
 
 
 @_inline
-def _xswap(X, p, q):
+def _xswap(X, SS, p, q):
     a = X.heap[p]
     b = X.heap[q]
     X.heap[p] = b
     X.heap[q] = a
-    X.pos[b] = p
-    X.pos[a] = q
+    SS[b, XPOS] = p
+    SS[a, XPOS] = q
 
 
 @_inline
-def _xsift(X, p):
+def _xsift(X, SS, p):
     n = X.n[0]
     while p > 0:
         q = (p - 1) >> 1
         if _xless(X, X.heap[p], X.heap[q]):
-            _xswap(X, p, q)
+            _xswap(X, SS, p, q)
             p = q
         else:
             break
@@ -432,44 +439,44 @@ def _xsift(X, p):
         if c + 1 < n and _xless(X, X.heap[c + 1], X.heap[c]):
             c += 1
         if _xless(X, X.heap[c], X.heap[p]):
-            _xswap(X, p, c)
+            _xswap(X, SS, p, c)
             p = c
         else:
             break
 
 
 @_inline
-def cross_set(X, i, t):
+def cross_set(X, SS, i, t):
     """Set neuron ``i``'s predicted crossing to ``t`` (inf removes it)."""
-    p = X.pos[i]
+    p = np.int64(SS[i, XPOS])
     if t == math.inf:
         if p < 0:
             return
         n = X.n[0] - 1
         X.n[0] = n
         if p != n:
-            _xswap(X, p, n)
-            X.pos[i] = -1
+            _xswap(X, SS, p, n)
+            SS[i, XPOS] = -1.0
             X.key[i] = t
-            _xsift(X, p)
+            _xsift(X, SS, p)
         else:
-            X.pos[i] = -1
+            SS[i, XPOS] = -1.0
             X.key[i] = t
         return
     X.key[i] = t
     if p < 0:
         p = X.n[0]
         X.heap[p] = i
-        X.pos[i] = p
+        SS[i, XPOS] = p
         X.n[0] = p + 1
-    _xsift(X, p)
+    _xsift(X, SS, p)
 
 
 @_jit
 def init_crossings(X, PP, SS, TH, ITH, stack):
     """Predict the first crossing of every neuron (before the first run)."""
     for i in range(SS.shape[0]):
-        cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
+        cross_set(X, SS, i, next_crossing(i, PP, SS, TH, ITH, stack))
 
 
 @_inline
@@ -524,8 +531,8 @@ def poisson_window(rate, count, nxt, key0, key1, t_hi, out_t, out_c):
 @_inline
 def _touch(SS, M, i, npend):
     """Add neuron ``i`` to the neurons tested after the current batch of same-time deliveries."""
-    if SS[i, MARK] == 0.0:
-        SS[i, MARK] = 1.0
+    if not _marked(SS, i):
+        SS[i, CM] += 1.0
         M.lst[npend] = i
         npend += 1
     return npend
@@ -602,7 +609,7 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
                     M.tb[0] = tb
                     return qn, 3
                 i = M.lst[j]
-                SS[i, MARK] = 0.0
+                SS[i, CM] -= 1.0
                 p = _cls(SS, i)
                 if not PP[p, IS_EXP] and tb >= SS[i, TR]:
                     th = 0.0
@@ -611,9 +618,9 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
                     if SS[i, V] >= PP[p, V_TH] + th:
                         qn = _spike(i, tb, PP, SS, TH, DTH, G, Q, qn, R)
                 if _never_crosses(i, PP, SS):
-                    cross_set(X, i, math.inf)
+                    cross_set(X, SS, i, math.inf)
                 else:
-                    cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
+                    cross_set(X, SS, i, next_crossing(i, PP, SS, TH, ITH, stack))
             npend = 0
             M.n[0] = 0
             continue
@@ -655,10 +662,10 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
             return qn, 3
         if tc <= te:
             i = X.heap[0]
-            cross_set(X, i, math.inf)
+            cross_set(X, SS, i, math.inf)
             advance_neuron(i, tc, PP, SS, TH, ITH)
             qn = _spike(i, tc, PP, SS, TH, DTH, G, Q, qn, R)
-            cross_set(X, i, next_crossing(i, PP, SS, TH, ITH, stack))
+            cross_set(X, SS, i, next_crossing(i, PP, SS, TH, ITH, stack))
             continue
         if streamed:  # emission of a Poisson channel
             SRC.spos[0] = pos + 1

@@ -34,10 +34,9 @@ class Sources(NamedTuple):
     win: np.ndarray  # [end of the generated windows (ms), window length (ms; 0: no Poisson channel)]
 
 
-class Cross(NamedTuple):
+class Cross(NamedTuple):  # the neurons' positions in it are in their state rows (column XPOS)
     key: np.ndarray
     heap: np.ndarray
-    pos: np.ndarray
     n: np.ndarray
 
 
@@ -196,7 +195,8 @@ class EventPlan:
         self.SS = _aligned_rows(N, ev.N_STATE)
         self.SS[:, ev.V] = np.concatenate([p.v_init for p in net.populations]) if N else 0.0
         self.SS[:, ev.IB] = i_e
-        self.SS[:, ev.CLS] = cls
+        self.SS[:, ev.CM] = 2 * cls
+        self.SS[:, ev.XPOS] = -1.0
         self.SS[:, ev.TR] = -np.inf
         self.TH = np.zeros_like(self.ITH)
         self.G = _graph(net, N)
@@ -235,7 +235,7 @@ class EventPlan:
                 self._push(src.start_time, e, -2)
                 if math.isfinite(src.stop_time):
                     self._push(src.stop_time, e, -3)
-        self.X = Cross(key=np.full(N, np.inf), heap=np.zeros(N, np.int64), pos=np.full(N, -1, np.int64),
+        self.X = Cross(key=np.full(N, np.inf), heap=np.zeros(N, np.int64),
                        n=np.zeros(1, np.int64))
         self.M = Pending(lst=np.zeros(N, np.int64), n=np.zeros(1, np.int64),
                          tb=np.zeros(1))
