@@ -2,17 +2,29 @@ r"""Event-driven engine: continuous spike times, exact threshold crossings, a pr
 
 Every neuron keeps its state at the time of its last event (``tl``) and is
 advanced lazily with the exact propagator of :mod:`eventsim.models.dynamics`
-when something happens to it.  Two queues drive the simulation:
+when something happens to it.  Two queues and a stream drive the simulation:
 
 * the *event heap* holds ``(time, emitter, group)`` entries: ``group = -1``
-  is the emission of a source channel (Poisson or explicit spike times);
+  is the emission of a source channel with explicit spike times;
   ``group = -2`` / ``-3`` switches a DC channel on / off (its targets' bias
   current changes by ``factor * amplitude`` pA);
   ``group >= 0`` is the delivery of one emitter's spike through its synapses
   of one delay (outgoing synapses are grouped by delay, so a neuron with one
   delay costs one heap entry per spike);
+* the *Poisson stream*: the emissions of all Poisson channels in a time
+  window, generated channel by channel (:func:`poisson_window`) and sorted
+  once by ``(time, channel)``; it is merged with the event heap as if its
+  entries were ``(time, emitter, -1)`` heap entries, so a million Poisson
+  channels do not make the heap a million entries deep;
 * the *crossing heap* is an indexed heap with at most one entry per neuron:
   the time its free trajectory (no further input) first reaches threshold.
+
+Memory layout: everything an incoming spike touches of its target is in the
+target's 64-byte state row ``SS[i]`` (one cache line); parameters are shared
+by all neurons with equal values (``PP`` rows), and the targets of a
+delivery are prefetched a few synapses ahead.  The kernels never allocate:
+when the heap or a buffer may overflow they return a status, the caller
+grows or empties it and calls again, and nothing is lost.
 
 Order of events at identical times (the result never depends on how the
 heap breaks ties, because every key is unique or identical in content):
