@@ -333,6 +333,26 @@ def test_neurons_with_equal_parameters_share_one_row():
     assert plan.SS.ctypes.data % 64 == 0 and plan.SS.shape[1] * 8 == 64
 
 
+def test_synapse_order_is_lexsort_by_emitter_delay_target():
+    rng = np.random.default_rng(7)
+    for trial in range(12):
+        n = int(rng.integers(0, 4000))
+        n_em = int(rng.integers(1, 30))  # few emitters: runs longer than 64 use the merge-sort path
+        pre = rng.integers(0, n_em, n)
+        post = rng.integers(0, 40, n)  # multapses: equal triples keep their input order
+        d = rng.choice([0.5, 1.0, 1.5, 2.25], n) if trial % 2 else np.full(n, 1.0)
+        np.testing.assert_array_equal(ev.synapse_order(pre, d, post, n_em), np.lexsort((post, d, pre)))
+    assert ev.synapse_order(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), 3).size == 0
+
+
+def test_parameter_classes_of_interleaved_rows():
+    from eventsim.engines.event_plan import _classes
+    PP = np.array([[1.0, 2.0], [1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [3.0, 4.0], [3.0, 4.0], [0.0, 9.0]])
+    table, cls = _classes(PP)
+    np.testing.assert_array_equal(table[cls], PP)
+    assert table.shape[0] == 3
+
+
 def test_time_order_sorts_only_what_is_needed():
     from eventsim.engines.event_plan import _time_order
     t = np.array([1.0, 2.0, 2.0, 2.0, 3.0, 4.0, 4.0])

@@ -102,8 +102,10 @@ def _classes(PP):
     """Table of the distinct rows of ``PP`` and each row's index in it."""
     if PP.shape[0] == 0:
         return np.zeros((1, PP.shape[1])), np.zeros(0, np.int64)
-    table, inverse = np.unique(PP, axis=0, return_inverse=True)
-    return np.ascontiguousarray(table), inverse.reshape(-1)
+    # runs of equal consecutive rows (a homogeneous population is one run) need one comparison each
+    starts = np.flatnonzero(np.r_[True, ~np.all(PP[1:] == PP[:-1], axis=1)])
+    table, inverse = np.unique(PP[starts], axis=0, return_inverse=True)
+    return np.ascontiguousarray(table), np.repeat(inverse.reshape(-1), np.diff(np.r_[starts, PP.shape[0]]))
 
 
 def _aligned_rows(n, ncol):
@@ -138,7 +140,7 @@ def _graph(net, N):
     else:
         pre = post = np.zeros(0, np.int64)
         w = d = np.zeros(0)
-    order = np.lexsort((post, d, pre))  # by emitter, then delay, then target (stable for multapses)
+    order = ev.synapse_order(pre, d.astype(np.float64), post, n_em)  # by emitter, delay, target (stable)
     pre, post, w, d = pre[order], post[order], w[order], d[order]
     new = np.ones(pre.size, bool)
     if pre.size:
