@@ -619,15 +619,17 @@ def _spike(i, t, PP, SS, TH, DTH, G, Q, n, R):
 
 
 @_jit
-def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counters, stack, key0, key1, sample_t,
-              RS):
+def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counters, stack, sample_t, RS):
     """Process every event with time <= ``t_end`` (ms).
 
     ``qroom`` is the largest number of delay groups of one emitter (the
     entries one spike pushes).  Returns ``(qn, status)``: status 0 = reached
     ``t_end``, 1 = the spike buffer is nearly full, 2 = the sample buffer is
     full (call again after emptying them), 3 = the event heap may overflow
-    (call again after growing it; nothing is lost).
+    (call again after growing it), 4 = the Poisson stream needs its next
+    window; nothing is lost.  ``M.n[0] == npend`` (the neurons awaiting their
+    threshold test) holds at the top of every iteration, so a return there
+    leaves them pending for the next call.
     """
     cap_q = Q[0].size
     N = SS.shape[0]
@@ -645,20 +647,17 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
                 te = ts
                 streamed = True
         elif SRC.win[1] > 0.0 and SRC.win[0] <= t_end:
-            M.n[0] = npend
             return qn, 4  # the Poisson emissions of the next window are needed
         tnext = min(tc, te)
         if npend > 0 and tnext > tb:
             # end of the deliveries at tb: threshold tests, then new predictions
             if R.n[0] + npend + 1 > cap:
-                M.n[0] = npend
                 return qn, 1
             for j in range(npend):
                 if qn + qroom > cap_q:  # keep the untested neurons for the next call
                     for jj in range(j, npend):
                         M.lst[jj - j] = M.lst[jj]
                     M.n[0] = npend - j
-                    M.tb[0] = tb
                     return qn, 3
                 i = M.lst[j]
                 SS[i, CM] -= 1.0
@@ -707,10 +706,8 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
         if tnext > t_end:
             break
         if R.n[0] + 2 > cap:
-            M.n[0] = npend
             return qn, 1
         if qn + qroom + 1 > cap_q:
-            M.n[0] = npend
             return qn, 3
         if tc <= te:
             i = X.heap[0]
@@ -768,5 +765,4 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
                 SS[i, V] += w
             npend = _touch(SS, M, i, npend)
         M.n[0] = npend
-    M.n[0] = npend
     return qn, 0

@@ -309,8 +309,7 @@ class EventPlan:
         while True:
             self.qn, status = ev.run_event(float(t_end), self.PP, self.SS, self.TH, self.ITH, self.DTH, self.G,
                                            self.SRC, self.X, self.Q, self.qn, self.qroom, self.R, self.M,
-                                           self.counters, self.stack, self.key[0], self.key[1], self.sample_t,
-                                           self.RS)
+                                           self.counters, self.stack, self.sample_t, self.RS)
             if status == 3:
                 self._grow_queue(self.qn + 2 * self.qroom + 2)
                 continue
