@@ -89,6 +89,24 @@ def poisson_cdf_table(lam):
     return np.array(out)
 
 
+def poisson_count_table(cdf, m):
+    """Counts of ``m`` equal buckets of (0, 1) for the CDF table ``cdf``, -1 where a bucket is ambiguous.
+
+    Bucket ``j`` holds the uniforms in ``[j / m, (j + 1) / m)`` (``m`` a power
+    of two, so ``floor(u * m)`` is exact).  If no CDF value lies in the
+    bucket, every uniform in it has the same count, the number of CDF values
+    below ``j / m``; otherwise the entry is -1 and the count must be searched.
+    """
+    cdf = np.asarray(cdf, np.float64)
+    j = np.arange(m)
+    out = np.searchsorted(cdf, j / m, side="left").astype(np.int64)
+    inside = np.floor(cdf[(cdf >= 0.0) & (cdf < 1.0)] * m).astype(np.int64)
+    out[inside] = -1
+    if out.max(initial=0) > 127:
+        raise ValueError("Poisson count table: counts above 127 do not fit int8")
+    return out.astype(np.int8)
+
+
 @njit(cache=True)
 def poisson_ptrs(lam, k0, k1, step, channel):
     """Poisson(lam) for lam >= 12 by Hörmann's PTRS transformed rejection (1993).

@@ -77,6 +77,24 @@ def test_save_before_first_run(tmp_path):
     np.testing.assert_array_equal(_result(again)[0], _result(net)[0])
 
 
+def test_plan_saved_without_poisson_count_tables_gets_them(tmp_path):
+    # a clock plan pickled before Sources had tab / one_run / one_rptr (same format version):
+    # they are rebuilt on load and the run goes on bit for bit
+    ref = _build()
+    ref.run(80.0)
+    net = _build()
+    net.run(40.0)
+    plan = net._plan
+    del plan._sources_base["tab"]
+    plan.sources = plan.sources._replace(tab=None, one_run=None, one_rptr=None)
+    net.save(tmp_path / "old.ckpt")
+    again = es.Network.load(tmp_path / "old.ckpt")
+    assert again._plan.sources.tab is not None and again._plan.sources.one_run.size > 1
+    again.run(40.0)
+    for a, b in zip(_result(again), _result(ref)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_corrupted_and_truncated_files_are_refused(tmp_path):
     net = _build()
     net.run(5.0)

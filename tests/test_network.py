@@ -183,6 +183,72 @@ def test_poisson_counts_are_the_generator_counts(threads, span, monkeypatch):
     assert (src.one_u.size > 0) == (span > 0)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_single_synapse_poisson_runs(threads):
+    """Runs of single-synapse channels: cut at every change of weight, rate, channel, column or delay.
+
+    Each neuron receives one channel; its voltage must be the sum of the
+    generator's counts times its weight, whatever cuts the runs.
+    """
+    from eventsim.rng import POISSON, key_words, poisson_count
+
+    n, n_steps = 24, 60
+    net = es.Network(dt=0.1, seed=11)
+    pop = net.population(n, es.IF(c_m=1.0, v_rest=0.0, v_th=1e12), v_init=0.0)
+    rates = np.full(n, 20_000.0)
+    rates[8:12] = 5_000.0                      # another rate row mid-way
+    noise = net.poisson(n + 2, rate=np.concatenate([rates[:20], [1.0, 1.0], rates[20:]]))
+    ch = np.concatenate([np.arange(20), np.arange(22, 26)])   # channels 20, 21 unused: a gap
+    w = np.full(n, 0.5)
+    w[4:6] = 2.0                               # another weight
+    d = np.full(n, 0.1)
+    d[14:18] = 0.3                             # another delay row
+    target = np.arange(n)
+    # the last two channels: consecutive ring offsets across a row end (last column, delay 1 ->
+    # first column, delay 2)
+    target[22], target[23] = n - 1, 0
+    d[22], d[23] = 0.1, 0.2
+    w[22] = w[23] = 0.25
+    for i in range(n):
+        net.connect(noise[int(ch[i]):int(ch[i]) + 1], pop[int(target[i]):int(target[i]) + 1], es.OneToOne(),
+                    weight=float(w[i]), delay=float(d[i]))
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        net.run(n_steps * 0.1)
+    finally:
+        numba.set_num_threads(before)
+    k0, k1 = key_words(11, POISSON)
+    lam = noise.rate * 0.1e-3
+    want = np.zeros(n)
+    for i in range(n):
+        ds = int(round(d[i] / 0.1))
+        c = sum(poisson_count(lam[ch[i]], k0, k1, s, int(ch[i])) for s in range(n_steps - ds + 1))
+        want[target[i]] += c * w[i]
+    np.testing.assert_array_equal(net._plan.state.v, want)
+    src = net._plan.sources
+    assert np.diff(src.one_run).min() >= 1 and src.one_rptr[-1] == src.one_run.size - 1
+
+
+def test_channel_runs_cuts():
+    from eventsim.engines.plan import _channel_runs
+
+    C = 10
+    ch = np.array([0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11])
+    cls = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    off = np.array([3, 4, 5, 6, 7, 8, 9, 10, 11, 22, 23])
+    w = np.array([1.0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+    # cuts: 4 (channel gap), 6 (rate), 7 (column 9 -> next row's column 0), 9 (offset jump), 5 (partition)
+    run, rptr = _channel_runs(ch, cls, off, w, np.array([0, 5, 11]), C)
+    assert run.tolist() == [0, 4, 5, 6, 7, 9, 11]
+    assert rptr.tolist() == [0, 2, 6]
+    w[2] = 2.0
+    run, _ = _channel_runs(ch, cls, off, w, np.array([0, 11]), C)
+    assert run.tolist() == [0, 2, 3, 4, 6, 7, 9, 11]
+    run, rptr = _channel_runs(ch[:0], cls[:0], off[:0], w[:0], np.array([0, 0, 0]), C)
+    assert run.tolist() == [0] and rptr.tolist() == [0, 0, 0]
+
+
 def test_dc_source_window_and_weight():
     net = es.Network(dt=0.1)
     pop = net.population(2, es.LIF(tau_m=10.0, c_m=250.0, v_th=100.0))

@@ -56,3 +56,32 @@ def test_group_uniforms_are_the_group_words():
             words = group_words(k0, k1, step, g0 + i)
             for lane in range(4):
                 assert u[lane * n_groups + i] == u01(words[lane])
+
+
+def test_poisson_count_table_is_the_inversion():
+    # every uniform u01 can produce: bucket edges, CDF values and their neighbours, a dense sweep
+    from eventsim.rng import poisson_cdf_table, poisson_count_table, poisson_inversion
+
+    m = 4096
+    for lam in (0.002, 0.3, 2.0, 7.5, 11.99):
+        cdf = poisson_cdf_table(lam)
+        tab = poisson_count_table(cdf, m)
+        assert tab.dtype == np.int8 and tab.size == m
+        # ambiguous buckets are exactly those holding a CDF value below 1
+        holders = np.unique(np.floor(cdf[cdf < 1.0] * m).astype(int))
+        assert set(np.flatnonzero(tab < 0)) == set(holders)
+        words = np.concatenate([
+            np.arange(0, 2**32, 7919, dtype=np.uint64),
+            (np.arange(m, dtype=np.uint64) << np.uint64(20)),                    # first word of each bucket
+            (np.arange(1, m + 1, dtype=np.uint64) << np.uint64(20)) - np.uint64(1),  # last word of each bucket
+            np.clip(np.floor(cdf[cdf < 1.0] * 2**32).astype(np.uint64)[:, None]
+                    + np.arange(-2, 3, dtype=np.int64).astype(np.uint64)[None, :], 0, 2**32 - 1).ravel(),
+        ])
+        for w in words:
+            u = u01(w)
+            want = poisson_inversion(u, lam, np.exp(-lam))
+            j = int(u * m)
+            if tab[j] >= 0:
+                assert tab[j] == want, (lam, int(w))
+            else:
+                assert np.sum(cdf < u) == want

@@ -42,6 +42,10 @@ from ..rng import group_uniforms, group_words, pick, poisson_ptrs, u01
 #: Entries of the Poisson inversion guide tables (a power of two).
 GUIDE = 256
 
+#: Buckets of the Poisson count tables (a power of two): the count of a
+#: uniform in a bucket that holds no CDF value is read from the table.
+TAB = 4096
+
 VAR_CODES = {"v": 0, "i_ex": 1, "i_in": 2, "theta": 3, "v_th": 4}
 
 
@@ -114,6 +118,11 @@ class Sources(NamedTuple):
     ss_step: np.ndarray       # int64 stamps of explicit spikes, sorted
     ss_sender: np.ndarray     # int64 global sender ids
     ss_ptr: np.ndarray        # int64[1] next explicit spike
+    # (last, with defaults: plans pickled before they existed get them on load, ClockPlan.__setstate__)
+    tab: np.ndarray = None    # int8 [n_rates, TAB] Poisson count of each bucket of uniforms, -1 if it holds a CDF value
+    one_run: np.ndarray = None  # int64 bounds (in the one_* arrays) of runs of consecutive channels, one rate
+                                # and weight, consecutive columns of one delay row; cut at partitions
+    one_rptr: np.ndarray = None  # int64 [T+1] first run of each partition in one_run
 
 
 class Work(NamedTuple):
@@ -189,6 +198,19 @@ def _invert(u, cls, guide, cdf):
 
 
 @njit(inline="always", cache=True)
+def _count(u, cls, tab, guide, cdf):
+    """Poisson count for uniform ``u`` of rate row ``cls``: a table look-up, else :func:`_invert`.
+
+    ``u * TAB`` is exact, so the bucket of ``u`` is exact; a bucket without
+    a CDF value has one count for all its uniforms (the same as the search).
+    """
+    c = np.int64(tab[cls, np.uint64(u * TAB)])
+    if c < 0:
+        c = _invert(u, cls, guide, cdf)
+    return c
+
+
+@njit(inline="always", cache=True)
 def _state_value(code, n, st, pr):
     if code == 0:
         return st.v[n]
@@ -219,10 +241,11 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
         p += 1
     work.ext[t] += _poisson(t, T, s, base, LC, src.key[0], src.key[1], src.pois_ptr[t], src.pois_ptr[t + 1],
                             src.pois_list, src.pois_lam, src.pois_channel, src.pois_cls, src.pois_sender,
-                            src.guide, src.cdf, conn.row_split, conn.syn_off, conn.syn_w, ring)
-    work.ext[t] += _poisson_one(s, base, LC, src.key[0], src.key[1], src.one_ptr[t], src.one_ptr[t + 1],
-                                src.one_ch, src.one_cls, src.one_off, src.one_w, src.guide, src.cdf, ring,
-                                src.one_g0[t], src.one_u[4 * src.one_gptr[t]: 4 * src.one_gptr[t + 1]])
+                            src.tab, src.guide, src.cdf, conn.row_split, conn.syn_off, conn.syn_w, ring)
+    work.ext[t] += _poisson_one(s, base, LC, src.key[0], src.key[1], src.one_rptr[t], src.one_rptr[t + 1],
+                                src.one_run, src.one_ch, src.one_cls, src.one_off, src.one_w, src.tab,
+                                src.guide, src.cdf, ring, src.one_g0[t],
+                                src.one_u[4 * src.one_gptr[t]: 4 * src.one_gptr[t + 1]])
     # ---- neuron update, threshold, reset
     work.nsp[t] = _update_neurons(
         work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, ((s + 1) % L) * C, ring, pr.pid, pr.col, pr.is_exp,
@@ -232,8 +255,8 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
 
 
 @_kernel
-def _poisson(t, T, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, pois_cls, pois_sender, guide,
-             cdf, row_split, syn_off, syn_w, ring):
+def _poisson(t, T, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, pois_cls, pois_sender, tab,
+             guide, cdf, row_split, syn_off, syn_w, ring):
     """Draw the step-``s`` counts of Poisson channels ``pois_list[m0:m1]`` and add them into partition ``t``.
 
     Returns the number of synaptic events.  Plain array arguments (no tuples)
@@ -251,7 +274,7 @@ def _poisson(t, T, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channe
             if g != last:
                 words = group_words(k0, k1, s, g)
                 last = g
-            c = _invert(u01(pick(words, ch & 3)), pois_cls[j], guide, cdf)
+            c = _count(u01(pick(words, ch & 3)), pois_cls[j], tab, guide, cdf)
         else:
             c = poisson_ptrs(lam, k0, k1, s, ch)
         if c > 0:
@@ -260,12 +283,16 @@ def _poisson(t, T, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channe
 
 
 @_kernel
-def _poisson_one(s, base, LC, k0, k1, m0, m1, one_ch, one_cls, one_off, one_w, guide, cdf, ring, g0, u):
-    """Poisson channels with a single synapse (e.g. one-to-one input) ``m0..m1-1``: draw and add.
+def _poisson_one(s, base, LC, k0, k1, r0, r1, run, one_ch, one_cls, one_off, one_w, tab, guide, cdf, ring, g0, u):
+    """Poisson channels with a single synapse (e.g. one-to-one input), runs ``r0..r1-1``: draw and add.
 
     The same counts as :func:`_poisson` from compact per-partition arrays;
     whether a channel is listed here does not depend on the thread count,
     so every ring cell still receives its additions in one fixed order.
+    Run ``r`` covers entries ``run[r] .. run[r+1]-1`` of the ``one_*``
+    arrays: consecutive channels of one rate and weight whose synapses go
+    to consecutive columns of one delay row, so within a run only the
+    uniform and the count vary (one wrap-around test per run).
 
     ``u`` holds 4 uniforms per Philox group from group ``g0`` on (lane-major:
     lane ``l`` of group ``g`` at ``l * G + g - g0``): when it is not empty,
@@ -275,36 +302,38 @@ def _poisson_one(s, base, LC, k0, k1, m0, m1, one_ch, one_cls, one_off, one_w, g
     Both give the same words, hence the same counts.
     """
     ext = 0
-    if u.size > 0:
-        if m1 > m0:
-            group_uniforms(k0, k1, s, g0, u)
-        G = u.size // 4
-        for m in range(m0, m1):
-            ch = one_ch[m]
-            c = _invert(u[(ch & 3) * G + (ch >> 2) - g0], one_cls[m], guide, cdf)
-            ext += _add_one(c, base, one_off[m], one_w[m], ring, LC)
-        return ext
+    G = u.size // 4
+    if G > 0 and r1 > r0:
+        group_uniforms(k0, k1, s, g0, u)
     last = -1
     words = group_words(k0, k1, s, 0)
-    for m in range(m0, m1):
-        ch = one_ch[m]
-        g = ch >> 2
-        if g != last:  # four channels share one Philox block
-            words = group_words(k0, k1, s, g)
-            last = g
-        c = _invert(u01(pick(words, ch & 3)), one_cls[m], guide, cdf)
-        ext += _add_one(c, base, one_off[m], one_w[m], ring, LC)
+    for r in range(r0, r1):
+        a = run[r]
+        n = run[r + 1] - a
+        ch0 = one_ch[a]
+        cls = one_cls[a]
+        w = one_w[a]
+        idx = base + one_off[a]
+        if idx >= LC:
+            idx -= LC
+        rg = ring[idx: idx + n]
+        if G > 0:
+            for i in range(n):
+                ch = ch0 + i
+                c = _count(u[(ch & 3) * G + (ch >> 2) - g0], cls, tab, guide, cdf)
+                rg[i] += c * w
+                ext += c
+        else:
+            for i in range(n):
+                ch = ch0 + i
+                g = ch >> 2
+                if g != last:  # four channels share one Philox block
+                    words = group_words(k0, k1, s, g)
+                    last = g
+                c = _count(u01(pick(words, ch & 3)), cls, tab, guide, cdf)
+                rg[i] += c * w
+                ext += c
     return ext
-
-
-@njit(inline="always", cache=True)
-def _add_one(c, base, off, w, ring, LC):
-    """Add ``c`` spikes of weight ``w`` at ring offset ``off`` from ``base``; return ``c``."""
-    idx = base + off
-    if idx >= LC:
-        idx -= LC
-    ring[np.uint64(idx)] += c * w
-    return c
 
 
 @_kernel

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import config
 from ..record import SpikeRecorder, StateRecorder
-from ..rng import POISSON, key_words, poisson_cdf_table
+from ..rng import POISSON, key_words, poisson_cdf_table, poisson_count_table
 from . import clock_cpu as cc
 from . import csr
 
@@ -45,6 +45,14 @@ class ClockPlan:
         self.pend_n = np.zeros(1, np.int64)
         self.T = None
         self._partition(numba.get_num_threads())
+
+    def __setstate__(self, state):
+        """Unpickle; a plan saved before the Poisson count tables and channel runs gets them here."""
+        self.__dict__.update(state)
+        if "tab" not in self._sources_base:
+            cdf = self._sources_base["cdf"]
+            self._sources_base["tab"] = np.stack([poisson_count_table(row, cc.TAB) for row in cdf])
+            self._partition(self.T)
 
     # ------------------------------------------------------------------ threads
     def _partition(self, T):
@@ -92,11 +100,14 @@ class ClockPlan:
         syn1 = row_ptr[ps[j1]]
         one_ch = b["pois_channel"][j1].astype(np.int64)
         one_gptr, one_g0 = _group_ranges(one_ch, one_ptr)
+        one_cls = b["pois_cls"][j1].astype(np.int64)
+        one_off = self._syn_off[syn1].astype(np.int64)
+        one_w = self._syn_w[syn1].copy()
+        one_run, one_rptr = _channel_runs(one_ch, one_cls, one_off, one_w, np.array(one_ptr, np.int64), C)
         self.sources = cc.Sources(pois_ptr=np.array(ptr, np.int64), pois_list=cat(lst),
-                                  one_ptr=np.array(one_ptr, np.int64), one_ch=one_ch,
-                                  one_cls=b["pois_cls"][j1].astype(np.int64),
-                                  one_off=self._syn_off[syn1].astype(np.int64), one_w=self._syn_w[syn1].copy(),
-                                  one_gptr=one_gptr, one_g0=one_g0, one_u=np.zeros(4 * int(one_gptr[-1])), **b)
+                                  one_ptr=np.array(one_ptr, np.int64), one_ch=one_ch, one_cls=one_cls,
+                                  one_off=one_off, one_w=one_w, one_gptr=one_gptr, one_g0=one_g0,
+                                  one_u=np.zeros(4 * int(one_gptr[-1])), one_run=one_run, one_rptr=one_rptr, **b)
         # runs of neurons sharing one parameter set, cut at the partition bounds
         pid = self.params.pid
         seg = np.union1d(np.flatnonzero(np.diff(pid)) + 1, part).astype(np.int64)
@@ -240,6 +251,27 @@ class ClockPlan:
             r._append(np.arange(first, first + c * k, k, dtype=np.int64), vals.copy())
         for r in self.net.recorders:  # streaming recorders flush here: the chunk is complete
             r._commit(reached)
+
+
+def _channel_runs(ch, cls, off, w, ptr, C):
+    """Cut the single-synapse channels into runs the kernel adds with one loop each.
+
+    A run is a maximal range of entries with consecutive channels, one rate
+    row, one weight, and synapses to consecutive ring columns of one delay
+    row (column ``off % C`` consecutive), never across a partition bound
+    ``ptr``.  Returns ``(run, rptr)``: run ``r`` is entries
+    ``run[r] .. run[r+1]-1``, and partition ``t`` has runs
+    ``rptr[t] .. rptr[t+1]-1``.
+    """
+    n = ch.size
+    brk = np.ones(n, bool)
+    if n > 1:
+        col = off % C
+        brk[1:] = ((ch[1:] != ch[:-1] + 1) | (cls[1:] != cls[:-1]) | (w[1:] != w[:-1])
+                   | (off[1:] != off[:-1] + 1) | (col[1:] != col[:-1] + 1))
+    run = np.union1d(np.flatnonzero(brk), ptr).astype(np.int64)
+    rptr = np.searchsorted(run, ptr).astype(np.int64)
+    return run, rptr
 
 
 def _group_ranges(one_ch, one_ptr):
@@ -401,11 +433,13 @@ def build_plan(net):
     kmax = max([t.size for t in tables] + [0]) + 1
     cdf = np.full((max(small.size, 1), kmax), 2.0)
     guide = np.zeros((max(small.size, 1), cc.GUIDE), np.int64)
+    tab = np.zeros((max(small.size, 1), cc.TAB), np.int8)
     for r, t in enumerate(tables):
         cdf[r, : t.size] = t
         guide[r] = np.searchsorted(t, np.arange(cc.GUIDE) / cc.GUIDE, side="left")
+        tab[r] = poisson_count_table(t, cc.TAB)
     sources = dict(pois_sender=cat(pois_sender, np.int64), pois_channel=cat(pois_channel, np.int64),
-                   pois_lam=lam, pois_cls=cls.reshape(-1).astype(np.int64), cdf=cdf, guide=guide, key=np.array([k0, k1], dtype=np.uint64),
+                   pois_lam=lam, pois_cls=cls.reshape(-1).astype(np.int64), cdf=cdf, guide=guide, tab=tab, key=np.array([k0, k1], dtype=np.uint64),
                    ss_step=ss_step[order], ss_sender=ss_sender[order], ss_ptr=np.zeros(1, np.int64))
     spk_flag = np.zeros(N, np.int8)
     for r in net.recorders:
