@@ -249,6 +249,46 @@ def test_channel_runs_cuts():
     assert run.tolist() == [0] and rptr.tolist() == [0, 0, 0]
 
 
+@pytest.mark.parametrize("model", [
+    es.LIF(tau_m=10.0, c_m=100.0, v_th=15.0, v_reset=0.0, t_ref=1.0, i_e=100.0),
+    es.LIF(tau_m=10.0, c_m=100.0, v_th=15.0, v_reset=0.0, t_ref=1.0, i_e=100.0, tau_syn_ex=2.0, tau_syn_in=3.0),
+])
+def test_shared_constant_input_is_the_per_neuron_input(model):
+    """Runs of neurons with equal constant input take it as a loop constant: same numbers as per neuron.
+
+    Network A: four neurons with the same bias current and a DC source
+    switched on and off (their run's input is shared).  Network B: the same
+    plus a fifth neuron with another DC weight, which makes the run's input
+    per neuron.  The four neurons must agree bit for bit, before, during and
+    after the DC window.
+    """
+    def build(extra):
+        net = es.Network(dt=0.1, seed=3)
+        pop = net.population(5 if extra else 4, model, v_init=np.array([0.0, 3.0, 6.0, 9.0, 1.0][: 5 if extra else 4]))
+        dc = net.dc(250.0, start=2.0, stop=7.0)
+        w = np.r_[np.ones(4), [0.5]] if extra else np.ones(4)
+        net.connect(dc, pop, es.AllToAll(), weight=w)
+        vm = net.record_state(pop[:4], "v")
+        sp = net.record_spikes(pop[:4])
+        return net, vm, sp
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)  # one run of neurons per network
+    try:
+        (a, va, sa), (b, vb, sb) = build(False), build(True)
+        a.run(5.0)
+        b.run(5.0)
+        # inside the DC window: A's run shares its input, B's does not
+        assert a._plan.work.seg_dcu.tolist() == [1] and b._plan.work.seg_dcu.tolist() == [0]
+        a.run(5.0)
+        b.run(5.0)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(va.values, vb.values)
+    np.testing.assert_array_equal(sa.steps, sb.steps)
+    assert len(sa) > 0 and np.ptp(va.values[:, 0]) > 1.0
+
+
 def test_dc_source_window_and_weight():
     net = es.Network(dt=0.1)
     pop = net.population(2, es.LIF(tau_m=10.0, c_m=250.0, v_th=100.0))

@@ -135,6 +135,9 @@ class Work(NamedTuple):
     seg: np.ndarray           # int64 bounds of runs of neurons sharing one parameter set, cut at partitions
     seg_ptr: np.ndarray       # int64 [T+1] first run of each partition in ``seg``
     flag: np.ndarray          # uint8 [N] spiked in this step (scratch)
+    # (last, with defaults: plans pickled before they existed get them on load, ClockPlan.__setstate__)
+    seg_dc: np.ndarray = None   # [n_runs] the constant input (pA) shared by every neuron of a run of ``seg``
+    seg_dcu: np.ndarray = None  # uint8 [n_runs] 1: the run's neurons all have input seg_dc (no per-neuron read)
 
 
 class Recording(NamedTuple):
@@ -248,7 +251,8 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
                                 src.one_u[4 * src.one_gptr[t]: 4 * src.one_gptr[t + 1]])
     # ---- neuron update, threshold, reset
     work.nsp[t] = _update_neurons(
-        work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, ((s + 1) % L) * C, ring, pr.pid, pr.col, pr.is_exp,
+        work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, work.seg_dc, work.seg_dcu, ((s + 1) % L) * C, ring,
+        pr.pid, pr.col, pr.is_exp,
         pr.v_rest, pr.v_th, pr.p_vv, pr.p_vi, pr.p_ve, pr.p_vn, pr.p_ee, pr.p_nn, pr.i_e, pr.v_min,
         pr.reset_mode, pr.v_reset, pr.reset_m, pr.reset_b, pr.ref_steps, pr.p_theta, pr.d_theta, st.v,
         st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.spk)
@@ -337,15 +341,18 @@ def _poisson_one(s, base, LC, k0, k1, r0, r1, run, one_ch, one_cls, one_off, one
 
 
 @_kernel
-def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
-                    p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta, d_theta,
-                    sv, sie, sii, srefr, sdc, theta, flag, spk):
+def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve,
+                    p_vn, p_ee, p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta,
+                    d_theta, sv, sie, sii, srefr, sdc, theta, flag, spk):
     """Update the runs ``g0..g1-1`` of ``seg`` (reading ring slot at ``rbase``); return how many spiked.
 
     Within a run every neuron has the same parameter set, so the parameters
     are loop constants, the ring columns are consecutive and the loops of
     non-adaptive neurons have no data-dependent branch (the spike test is a
     select; spikers are gathered from ``flag`` afterwards, in index order).
+    A run whose neurons all have the same constant input (``seg_dcu[g]``)
+    takes it as a loop constant instead of reading ``sdc`` per neuron (the
+    same sum, ``i_e + seg_dc[g]``).
     Plain array arguments (no tuples) let LLVM keep every base pointer in a register.
     """
     K = p_theta.shape[1]
@@ -356,13 +363,15 @@ def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, 
         b = seg[g + 1]
         q = pid[a]
         c0 = rbase + col[a] - a
+        per_neuron = seg_dcu[g] == 0
+        i_c = i_e[q] if per_neuron else i_e[q] + seg_dc[g]
         if K == 0 and is_exp_q[q]:
             _run_exp(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], p_ve[q], p_vn[q], p_ee[q],
-                     p_nn[q], i_e[q], v_min[q], reset_mode[q], v_reset[q], reset_m[q], reset_b[q],
+                     p_nn[q], i_c, per_neuron, v_min[q], reset_mode[q], v_reset[q], reset_m[q], reset_b[q],
                      ref_steps[q], sv, sie, sii, srefr, sdc, flag)
         elif K == 0:
-            _run_delta(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], i_e[q], v_min[q], reset_mode[q],
-                       v_reset[q], reset_m[q], reset_b[q], ref_steps[q], sv, srefr, sdc, flag)
+            _run_delta(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], i_c, per_neuron, v_min[q],
+                       reset_mode[q], v_reset[q], reset_m[q], reset_b[q], ref_steps[q], sv, srefr, sdc, flag)
         else:
             _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
                           p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta,
@@ -383,37 +392,72 @@ def _update_neurons(g0, g1, seg, rbase, ring, pid, col, is_exp_q, v_rest, v_th, 
     return nsp
 
 
+@njit(inline="always", cache=True)
+def _delta_one(n, i_const, rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, mode, v_reset, reset_m, reset_b,
+               ref_steps):
+    """One step of neuron ``n`` of a :func:`_run_delta` range, with constant input ``i_const`` (pA)."""
+    jump = rg[n]
+    rg[n] = 0.0
+    v, _, _, refr = neuron_update(xv[n], 0.0, 0.0, xr[n], jump, 0.0, False, v_rest, p_vv, p_vi, 0.0,
+                                  0.0, 1.0, 1.0, i_const, v_min)
+    spiked = v >= v_th
+    xv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
+    xr[n] = ref_steps if spiked else refr
+    xf[n] = spiked
+
+
 @_kernel
-def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_e, v_min, mode, v_reset, reset_m, reset_b,
+def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_c, per_neuron, v_min, mode, v_reset, reset_m, reset_b,
                ref_steps, sv, srefr, sdc, flag):
     """Neurons ``a..b-1`` with delta synapses, one parameter set, ring column of neuron n at ``c0 + n``.
 
-    The loop runs over slices (indices provably in range, no wrap-around
-    test), which lets LLVM vectorise it.
+    Constant input (pA): ``i_c + sdc[n]`` if ``per_neuron``, else ``i_c``
+    (two loops: the second reads no per-neuron input).  The loops run over
+    slices (indices provably in range, no wrap-around test), which lets
+    LLVM vectorise them.
     """
     rg = ring[c0 + a: c0 + b]
     xv = sv[a:b]
     xr = srefr[a:b]
     xd = sdc[a:b]
     xf = flag[a:b]
-    for n in range(xv.size):
-        jump = rg[n]
-        rg[n] = 0.0
-        v, _, _, refr = neuron_update(xv[n], 0.0, 0.0, xr[n], jump, 0.0, False, v_rest, p_vv, p_vi, 0.0,
-                                      0.0, 1.0, 1.0, i_e + xd[n], v_min)
-        spiked = v >= v_th
-        xv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
-        xr[n] = ref_steps if spiked else refr
-        xf[n] = spiked
+    if per_neuron:
+        for n in range(xv.size):
+            _delta_one(n, i_c + xd[n], rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, mode, v_reset, reset_m,
+                       reset_b, ref_steps)
+    else:
+        for n in range(xv.size):
+            _delta_one(n, i_c, rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, mode, v_reset, reset_m, reset_b,
+                       ref_steps)
+
+
+@njit(inline="always", cache=True)
+def _exp_one(n, i_const, re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, v_min,
+             mode, v_reset, reset_m, reset_b, ref_steps):
+    """One step of neuron ``n`` of a :func:`_run_exp` range, with constant input ``i_const`` (pA)."""
+    in_ex = re[n]
+    in_in = ri[n]
+    re[n] = 0.0
+    ri[n] = 0.0
+    v, i_ex, i_in, refr = neuron_update(xv[n], xe[n], xi[n], xr[n], in_ex, in_in, True, v_rest, p_vv,
+                                        p_vi, p_ve, p_vn, p_ee, p_nn, i_const, v_min)
+    spiked = v >= v_th
+    xv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
+    xe[n] = i_ex
+    xi[n] = i_in
+    xr[n] = ref_steps if spiked else refr
+    xf[n] = spiked
 
 
 @_kernel
-def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_e, v_min, mode, v_reset,
-             reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag):
+def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_c, per_neuron, v_min, mode,
+             v_reset, reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag):
     """Neurons ``a..b-1`` with exponential current synapses, one parameter set.
 
-    The excitatory input of neuron n is in ring column ``c0 + n``, the
-    inhibitory one ``N`` columns further: two unit-stride blocks.
+    Constant input (pA): ``i_c + sdc[n]`` if ``per_neuron``, else ``i_c``
+    (two loops, as in :func:`_run_delta`).  The excitatory input of neuron
+    n is in ring column ``c0 + n``, the inhibitory one ``N`` columns
+    further: two unit-stride blocks.
     """
     N = sv.size
     re = ring[c0 + a: c0 + b]
@@ -424,19 +468,14 @@ def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i
     xr = srefr[a:b]
     xd = sdc[a:b]
     xf = flag[a:b]
-    for n in range(xv.size):
-        in_ex = re[n]
-        in_in = ri[n]
-        re[n] = 0.0
-        ri[n] = 0.0
-        v, i_ex, i_in, refr = neuron_update(xv[n], xe[n], xi[n], xr[n], in_ex, in_in, True, v_rest, p_vv,
-                                            p_vi, p_ve, p_vn, p_ee, p_nn, i_e + xd[n], v_min)
-        spiked = v >= v_th
-        xv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
-        xe[n] = i_ex
-        xi[n] = i_in
-        xr[n] = ref_steps if spiked else refr
-        xf[n] = spiked
+    if per_neuron:
+        for n in range(xv.size):
+            _exp_one(n, i_c + xd[n], re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
+                     p_nn, v_min, mode, v_reset, reset_m, reset_b, ref_steps)
+    else:
+        for n in range(xv.size):
+            _exp_one(n, i_c, re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn,
+                     v_min, mode, v_reset, reset_m, reset_b, ref_steps)
 
 
 @_kernel

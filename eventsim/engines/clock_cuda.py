@@ -313,6 +313,8 @@ class ClockCuda:
         update_kernel, after_kernel = _kernels()
         plan._apply_dc(s)
         _upload(self.st.i_dc, plan.state.i_dc)
+        _upload(self.work.seg_dc, plan.work.seg_dc)
+        _upload(self.work.seg_dcu, plan.work.seg_dcu)
         counts = (end // plan.rec_k) - (s // plan.rec_k)
         sizes = counts * np.diff(plan.rec_ptr)
         off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)

@@ -52,6 +52,7 @@ class ClockPlan:
         if "tab" not in self._sources_base:
             cdf = self._sources_base["cdf"]
             self._sources_base["tab"] = np.stack([poisson_count_table(row, cc.TAB) for row in cdf])
+        if self.sources.tab is None or self.work.seg_dc is None:
             self._partition(self.T)
 
     # ------------------------------------------------------------------ threads
@@ -112,9 +113,11 @@ class ClockPlan:
         pid = self.params.pid
         seg = np.union1d(np.flatnonzero(np.diff(pid)) + 1, part).astype(np.int64)
         seg_ptr = np.searchsorted(seg, part).astype(np.int64)
+        # per run: the constant input shared by all its neurons, if it is shared (set by _apply_dc)
         self.work = cc.Work(part=part, spk=np.zeros(N, np.int64), nsp=np.zeros(T, np.int64), pend=self.pend,
                             pend_n=self.pend_n, ext=np.zeros(T, np.int64), seg=seg, seg_ptr=seg_ptr,
-                            flag=np.zeros(N, np.uint8))
+                            flag=np.zeros(N, np.uint8), seg_dc=np.zeros(max(seg.size - 1, 0), self.state.i_dc.dtype),
+                            seg_dcu=np.zeros(max(seg.size - 1, 0), np.uint8))
         self.T = T
 
     def _apply_dc(self, step):
@@ -124,7 +127,17 @@ class ClockPlan:
             if a <= step < b:
                 np.add.at(dc, targets, currents)
         # summed in float64, then stored in the state's precision
-        self.state.i_dc[:] = self.i_e + dc
+        i_dc = self.state.i_dc
+        i_dc[:] = self.i_e + dc
+        # runs of neurons whose inputs are all equal take theirs as a loop constant
+        w = self.work
+        if w.seg_dc.size:
+            lo = w.seg[:-1]
+            first = i_dc[lo]
+            same = np.ones(lo.size, bool)
+            np.logical_and.reduceat(i_dc == np.repeat(first, np.diff(w.seg)), lo, out=same)
+            w.seg_dc[:] = first
+            w.seg_dcu[:] = same
 
     # ------------------------------------------------------------------ running
     def _snapshot(self):
