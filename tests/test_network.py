@@ -249,11 +249,9 @@ def test_channel_runs_cuts():
     assert run.tolist() == [0] and rptr.tolist() == [0, 0, 0]
 
 
-@pytest.mark.parametrize("model", [
-    es.LIF(tau_m=10.0, c_m=100.0, v_th=15.0, v_reset=0.0, t_ref=1.0, i_e=100.0),
-    es.LIF(tau_m=10.0, c_m=100.0, v_th=15.0, v_reset=0.0, t_ref=1.0, i_e=100.0, tau_syn_ex=2.0, tau_syn_in=3.0),
-])
-def test_shared_constant_input_is_the_per_neuron_input(model):
+@pytest.mark.parametrize("reset", ["value", "subtract"])
+@pytest.mark.parametrize("synapses", [{}, {"tau_syn_ex": 2.0, "tau_syn_in": 3.0}])
+def test_shared_constant_input_is_the_per_neuron_input(synapses, reset):
     """Runs of neurons with equal constant input take it as a loop constant: same numbers as per neuron.
 
     Network A: four neurons with the same bias current and a DC source
@@ -262,6 +260,8 @@ def test_shared_constant_input_is_the_per_neuron_input(model):
     per neuron.  The four neurons must agree bit for bit, before, during and
     after the DC window.
     """
+    model = es.LIF(tau_m=10.0, c_m=100.0, v_th=15.0, v_reset=0.0, t_ref=1.0, i_e=100.0, reset=reset, **synapses)
+
     def build(extra):
         net = es.Network(dt=0.1, seed=3)
         pop = net.population(5 if extra else 4, model, v_init=np.array([0.0, 3.0, 6.0, 9.0, 1.0][: 5 if extra else 4]))

@@ -412,19 +412,29 @@ def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_c, per_neuron, v_min,
     """Neurons ``a..b-1`` with delta synapses, one parameter set, ring column of neuron n at ``c0 + n``.
 
     Constant input (pA): ``i_c + sdc[n]`` if ``per_neuron``, else ``i_c``
-    (two loops: the second reads no per-neuron input).  The loops run over
-    slices (indices provably in range, no wrap-around test), which lets
-    LLVM vectorise them.
+    (then no per-neuron input is read).  One loop per case, and per reset
+    mode "value" or other: in the "value" loops the reset is a constant,
+    which saves the selects between the reset modes (a third of the loop's
+    instructions).  The loops run over slices (indices provably in range,
+    no wrap-around test), which lets LLVM vectorise them.
     """
     rg = ring[c0 + a: c0 + b]
     xv = sv[a:b]
     xr = srefr[a:b]
     xd = sdc[a:b]
     xf = flag[a:b]
-    if per_neuron:
+    if per_neuron and mode == 0:
+        for n in range(xv.size):
+            _delta_one(n, i_c + xd[n], rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, 0, v_reset, reset_m,
+                       reset_b, ref_steps)
+    elif per_neuron:
         for n in range(xv.size):
             _delta_one(n, i_c + xd[n], rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, mode, v_reset, reset_m,
                        reset_b, ref_steps)
+    elif mode == 0:  # the common case gets a loop with the reset mode folded in
+        for n in range(xv.size):
+            _delta_one(n, i_c, rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, 0, v_reset, reset_m, reset_b,
+                       ref_steps)
     else:
         for n in range(xv.size):
             _delta_one(n, i_c, rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, mode, v_reset, reset_m, reset_b,
@@ -455,7 +465,7 @@ def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i
     """Neurons ``a..b-1`` with exponential current synapses, one parameter set.
 
     Constant input (pA): ``i_c + sdc[n]`` if ``per_neuron``, else ``i_c``
-    (two loops, as in :func:`_run_delta`).  The excitatory input of neuron
+    (one loop per case and reset mode, as in :func:`_run_delta`).  The excitatory input of neuron
     n is in ring column ``c0 + n``, the inhibitory one ``N`` columns
     further: two unit-stride blocks.
     """
@@ -468,10 +478,18 @@ def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i
     xr = srefr[a:b]
     xd = sdc[a:b]
     xf = flag[a:b]
-    if per_neuron:
+    if per_neuron and mode == 0:
+        for n in range(xv.size):
+            _exp_one(n, i_c + xd[n], re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
+                     p_nn, v_min, 0, v_reset, reset_m, reset_b, ref_steps)
+    elif per_neuron:
         for n in range(xv.size):
             _exp_one(n, i_c + xd[n], re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
                      p_nn, v_min, mode, v_reset, reset_m, reset_b, ref_steps)
+    elif mode == 0:  # the common case gets a loop with the reset mode folded in
+        for n in range(xv.size):
+            _exp_one(n, i_c, re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn,
+                     v_min, 0, v_reset, reset_m, reset_b, ref_steps)
     else:
         for n in range(xv.size):
             _exp_one(n, i_c, re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn,
