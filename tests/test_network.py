@@ -289,6 +289,57 @@ def test_shared_constant_input_is_the_per_neuron_input(synapses, reset):
     assert len(sa) > 0 and np.ptp(va.values[:, 0]) > 1.0
 
 
+def test_constant_rows():
+    from eventsim.engines.csr import constant_rows
+
+    row_ptr = np.array([0, 0, 1, 4, 7, 9])
+    w = np.array([2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.5, -3.0, -3.0])
+    flag = np.full(5, 7, np.uint8)
+    value = np.full(5, 9.0)
+    constant_rows(row_ptr, w, flag, value)
+    assert flag.tolist() == [0, 1, 1, 0, 1]
+    assert value[[1, 2, 4]].tolist() == [2.0, 1.0, -3.0]
+
+
+@pytest.mark.parametrize("synapses", [{}, {"tau_syn_ex": 2.0, "tau_syn_in": 3.0}])
+def test_rows_of_equal_weights_are_delivered_as_any_row(synapses):
+    """Senders whose synapses share one weight are delivered without reading the weights: same numbers.
+
+    Network B adds to every sender one synapse of another weight onto an
+    extra neuron, so no row has a single weight; the first 40 neurons must
+    agree with network A bit for bit (spikes and voltages).
+    """
+    def build(extra):
+        net = es.Network(dt=0.1, seed=4)
+        model = es.LIF(tau_m=10.0, c_m=250.0, v_th=15.0, v_reset=0.0, t_ref=2.0, **synapses)
+        n = 41 if extra else 40
+        pop = net.population(n, model, v_init=es.Uniform(0.0, 15.0))
+        core = pop[:40]
+        mv = not synapses
+        net.connect(core[:30], core, es.FixedInDegree(6), weight=2.0 if mv else 400.0, delay=es.Uniform(0.1, 2.0))
+        net.connect(core[30:], core, es.FixedInDegree(3), weight=-3.0 if mv else -500.0, delay=0.5)
+        noise = net.poisson(40, rate=3000.0)
+        net.connect(noise, core, es.FixedInDegree(2), weight=3.0 if mv else 600.0, delay=0.1)  # multi-synapse channels
+        if extra:
+            net.connect(core, pop[40:], es.AllToAll(), weight=0.001, delay=0.1)
+            net.connect(noise, pop[40:], es.AllToAll(), weight=0.002, delay=0.1)
+        sp = net.record_spikes(core)
+        vm = net.record_state(core, "v", interval=1.0)
+        return net, sp, vm
+
+    (a, sa, va), (b, sb, vb) = build(False), build(True)
+    a.run(100.0)
+    b.run(100.0)
+    ca, cb = a._plan.conn, b._plan.conn
+    used = ca.outdeg > 0   # neurons 0..39, then the 40 Poisson channels
+    assert ca.row_cw[used].all() and used[40:].sum() > 10
+    assert not cb.row_cw[:41][cb.outdeg[:41] > 0].any() and not cb.row_cw[41:][used[40:]].any()
+    assert len(sa) > 50
+    np.testing.assert_array_equal(sa.steps, sb.steps)
+    np.testing.assert_array_equal(sa.senders, sb.senders)
+    np.testing.assert_array_equal(va.values, vb.values)
+
+
 def test_dc_source_window_and_weight():
     net = es.Network(dt=0.1)
     pop = net.population(2, es.LIF(tau_m=10.0, c_m=250.0, v_th=100.0))

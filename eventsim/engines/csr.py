@@ -103,3 +103,23 @@ def split_rows(row_ptr, syn_off, C, first_col, row_split):
             while j < b and syn_off[j] % C < hi:
                 j += 1
             row_split[s, t + 1] = j
+
+
+@njit(cache=config.NUMBA_CACHE)
+def constant_rows(row_ptr, w, flag, value):
+    """Per row: ``flag[i] = 1`` and ``value[i]`` its weight if all its weights are equal (empty rows: 0)."""
+    for i in range(row_ptr.size - 1):
+        a = row_ptr[i]
+        b = row_ptr[i + 1]
+        if b == a:
+            flag[i] = 0
+            value[i] = 0.0
+            continue
+        x = w[a]
+        same = True
+        for j in range(a + 1, b):
+            if w[j] != x:
+                same = False
+                break
+        flag[i] = 1 if same else 0
+        value[i] = x

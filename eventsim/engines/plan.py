@@ -52,7 +52,7 @@ class ClockPlan:
         if "tab" not in self._sources_base:
             cdf = self._sources_base["cdf"]
             self._sources_base["tab"] = np.stack([poisson_count_table(row, cc.TAB) for row in cdf])
-        if self.sources.tab is None or self.work.seg_dc is None:
+        if self.sources.tab is None or self.work.seg_dc is None or self.conn.row_cw is None:
             self._partition(self.T)
 
     # ------------------------------------------------------------------ threads
@@ -78,8 +78,11 @@ class ClockPlan:
         colb = part if C == N else np.concatenate([part, N + part[1:]])
         row_split = np.empty((n_send, colb.size), np.int64)
         csr.split_rows(row_ptr, self._syn_off, C, colb, row_split)
+        row_cw = np.zeros(n_send, np.uint8)
+        row_w = np.zeros(n_send, self._syn_w.dtype)
+        csr.constant_rows(row_ptr, self._syn_w, row_cw, row_w)
         self.conn = cc.Conn(row_split=row_split, outdeg=outdeg.astype(np.int64), syn_off=self._syn_off,
-                            syn_w=self._syn_w)
+                            syn_w=self._syn_w, row_cw=row_cw, row_w=row_w)
         b = self._sources_base
         ps = b["pois_sender"]
         # channels with one synapse in all (and a tabulated rate) go to the compact one_* lists:
