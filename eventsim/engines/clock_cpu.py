@@ -234,7 +234,7 @@ def _count(u, cls, tab, guide, cdf):
     ``u * TAB`` is exact, so the bucket of ``u`` is exact; a bucket without
     a CDF value has one count for all its uniforms (the same as the search).
     """
-    c = np.int64(tab[cls, np.uint64(u * TAB)])
+    c = np.int64(tab[cls, np.uint64(np.int64(u * TAB))])  # via int64: one conversion, no sign fix-up
     if c < 0:
         c = _invert(u, cls, guide, cdf)
     return c
@@ -355,7 +355,7 @@ def _poisson_one(s, base, LC, k0, k1, r0, r1, run, one_ch, one_cls, one_off, one
         if G > 0:
             for i in range(n):
                 ch = ch0 + i
-                c = _count(u[(ch & 3) * G + (ch >> 2) - g0], cls, tab, guide, cdf)
+                c = _count(u[np.uint64((ch & 3) * G + (ch >> 2) - g0)], cls, tab, guide, cdf)
                 rg[i] += c * w
                 ext += c
         else:
