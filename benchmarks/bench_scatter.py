@@ -31,21 +31,38 @@ def scatter_add(acc, targets, w):
         acc[targets[k]] += w
 
 
+@numba.njit(boundscheck=False, nogil=True)
+def scatter_add_weights(acc, targets, w):
+    """``acc[targets[k]] += w[k]`` for every k, in order: per-synapse weights, as a general row is stored."""
+    for k in range(targets.size):
+        acc[targets[k]] += w[k]
+
+
 def random_targets(n_targets, n_events, seed=0):
     """``n_events`` target indices drawn uniformly from ``[0, n_targets)`` (int32)."""
     return np.random.default_rng(seed).integers(0, n_targets, size=n_events, dtype=np.int32)
 
 
-def scatter_events_per_second(n_targets, n_events=N_EVENTS, seed=0, repeats=3, targets=None):
-    """Best-of-``repeats`` events per second of :func:`scatter_add` (compile excluded)."""
+def scatter_events_per_second(n_targets, n_events=N_EVENTS, seed=0, repeats=3, targets=None, weights=False):
+    """Best-of-``repeats`` events per second of :func:`scatter_add` (compile excluded).
+
+    ``weights=True``: :func:`scatter_add_weights`, one float64 weight per
+    event read alongside its target index.
+    """
     if targets is None:
         targets = random_targets(n_targets, n_events, seed)
     acc = np.zeros(n_targets)
-    scatter_add(acc, targets[:16], 0.1)          # compile
+    if weights:
+        w = np.random.default_rng(seed + 1).random(targets.size)
+        run = lambda: scatter_add_weights(acc, targets, w)  # noqa: E731
+        scatter_add_weights(acc, targets[:16], w[:16])    # compile
+    else:
+        run = lambda: scatter_add(acc, targets, 0.1)  # noqa: E731
+        scatter_add(acc, targets[:16], 0.1)          # compile
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
-        scatter_add(acc, targets, 0.1)
+        run()
         best = min(best, time.perf_counter() - t0)
     return targets.size / best
 
@@ -69,3 +86,8 @@ class ScatterCeiling:
         return scatter_events_per_second(n_targets, targets=self.targets, repeats=3)
 
     track_events_per_second.unit = "events/s"
+
+    def track_events_per_second_weights(self, n_targets):
+        return scatter_events_per_second(n_targets, targets=self.targets, repeats=3, weights=True)
+
+    track_events_per_second_weights.unit = "events/s"

@@ -374,6 +374,7 @@ def run_scatter(n_events, seed):
     out = {}
     for label, n_targets in mod.TARGET_SIZES.items():
         out[label] = mod.scatter_events_per_second(n_targets, n_events, seed=seed)
+        out[label + "_w"] = mod.scatter_events_per_second(n_targets, n_events, seed=seed, weights=True)
     out["peak_rss_mib"] = peak_rss_mib()
     return out
 
