@@ -185,7 +185,7 @@ def _deliver_const(a, b, x, base, syn_off, ring, LC):
         ring[np.uint64(idx)] += x
 
 
-@njit(inline="always", cache=True)
+@_kernel
 def _deliver_row(rs, n, t, T, mult, base, syn_off, syn_w, row_cw, row_w, ring, LC):
     """Add sender ``n``'s synapses into partition ``t``'s column block(s); return how many.
 
