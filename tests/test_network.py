@@ -143,6 +143,16 @@ def test_poisson_rate():
     assert abs(ext - expect) < 5 * np.sqrt(expect)
 
 
+def _run_with_threads(net, duration, threads):
+    """``net.run(duration)`` on ``threads`` Numba threads (at most the pool size), restoring the count."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        net.run(duration)
+    finally:
+        numba.set_num_threads(before)
+
+
 @pytest.mark.parametrize("span", [1.0, 0.0])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_poisson_counts_are_the_generator_counts(threads, span, monkeypatch):
@@ -166,12 +176,7 @@ def test_poisson_counts_are_the_generator_counts(threads, span, monkeypatch):
     net.connect(noise[:3], pop[:3], es.OneToOne(), weight=1.0, delay=0.1)
     net.connect(noise[3:], pop[:3], es.OneToOne(), weight=1000.0, delay=0.1)
     net.connect(noise[3:], pop[3:], es.OneToOne(), weight=1.0, delay=0.1)
-    before = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        net.run(n_steps * 0.1)
-    finally:
-        numba.set_num_threads(before)
+    _run_with_threads(net, n_steps * 0.1, threads)
     k0, k1 = key_words(5, POISSON)
     lam = rates * 0.1e-3
     counts = np.array([[poisson_count(lam[c], k0, k1, s, c) for c in range(6)] for s in range(n_steps)])
@@ -212,12 +217,7 @@ def test_single_synapse_poisson_runs(threads):
     for i in range(n):
         net.connect(noise[int(ch[i]):int(ch[i]) + 1], pop[int(target[i]):int(target[i]) + 1], es.OneToOne(),
                     weight=float(w[i]), delay=float(d[i]))
-    before = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        net.run(n_steps * 0.1)
-    finally:
-        numba.set_num_threads(before)
+    _run_with_threads(net, n_steps * 0.1, threads)
     k0, k1 = key_words(11, POISSON)
     lam = noise.rate * 0.1e-3
     want = np.zeros(n)

@@ -44,6 +44,7 @@ class ClockPlan:
         self.pend = np.zeros(N, np.int64)
         self.pend_n = np.zeros(1, np.int64)
         self.T = None
+        self._row_const = None
         self._partition(numba.get_num_threads())
 
     def __setstate__(self, state):
@@ -78,9 +79,12 @@ class ClockPlan:
         colb = part if C == N else np.concatenate([part, N + part[1:]])
         row_split = np.empty((n_send, colb.size), np.int64)
         csr.split_rows(row_ptr, self._syn_off, C, colb, row_split)
-        row_cw = np.zeros(n_send, np.uint8)
-        row_w = np.zeros(n_send, self._syn_w.dtype)
-        csr.constant_rows(row_ptr, self._syn_w, row_cw, row_w)
+        if self.__dict__.get("_row_const") is None:  # senders of one weight: independent of T, found once
+            row_cw = np.zeros(n_send, np.uint8)
+            row_w = np.zeros(n_send, self._syn_w.dtype)
+            csr.constant_rows(row_ptr, self._syn_w, row_cw, row_w)
+            self._row_const = (row_cw, row_w)
+        row_cw, row_w = self._row_const
         self.conn = cc.Conn(row_split=row_split, outdeg=outdeg.astype(np.int64), syn_off=self._syn_off,
                             syn_w=self._syn_w, row_cw=row_cw, row_w=row_w)
         b = self._sources_base
@@ -137,10 +141,8 @@ class ClockPlan:
         if w.seg_dc.size:
             lo = w.seg[:-1]
             first = i_dc[lo]
-            same = np.ones(lo.size, bool)
-            np.logical_and.reduceat(i_dc == np.repeat(first, np.diff(w.seg)), lo, out=same)
             w.seg_dc[:] = first
-            w.seg_dcu[:] = same
+            w.seg_dcu[:] = np.logical_and.reduceat(i_dc == np.repeat(first, np.diff(w.seg)), lo)
 
     # ------------------------------------------------------------------ running
     def _snapshot(self):
