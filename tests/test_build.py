@@ -80,6 +80,32 @@ def test_csr_equals_a_stable_sort(weight_dtype):
     plan._partition(numba.get_num_threads())
 
 
+def test_sort_rows_is_a_stable_sort_by_column():
+    from eventsim.engines import csr
+
+    rng = np.random.default_rng(3)
+    C = 37
+    lengths = [0, 1, 2, 3, 5, 8, 64, 100, 1000, 1025]  # powers of two and not: every merge width
+    row_ptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    off = rng.integers(0, 4 * C, row_ptr[-1]).astype(np.int32)  # many equal columns (stability)
+    off[row_ptr[5]:row_ptr[6]] = np.arange(8)  # one row already sorted
+    w = np.arange(off.size, dtype=np.float64)  # the original position, to check the order of ties
+    assert not csr.rows_sorted(row_ptr, off, C)
+    ref_off, ref_w = off.copy(), w.copy()
+    for a, b in zip(row_ptr[:-1], row_ptr[1:]):
+        order = np.argsort(off[a:b] % C, kind="stable")
+        ref_off[a:b], ref_w[a:b] = off[a:b][order], w[a:b][order]
+    csr.sort_rows(row_ptr, off, w, C)
+    np.testing.assert_array_equal(off, ref_off)
+    np.testing.assert_array_equal(w, ref_w)
+    assert csr.rows_sorted(row_ptr, off, C)
+    # a row out of order is found wherever it is
+    for j in (row_ptr[2] + 1, off.size - 1):  # the first and the last row of more than one
+        bad = off.copy()
+        bad[j - 1], bad[j] = C - 1, 0
+        assert not csr.rows_sorted(row_ptr, bad, C)
+
+
 def test_projections_are_stored_compactly():
     net = _network("float32")
     p = net.projections[0]

@@ -1,5 +1,6 @@
 """Public API behaviour: views, rules, sources, recorders, determinism."""
 
+import os
 import subprocess
 import sys
 
@@ -386,6 +387,44 @@ def test_import_does_not_load_torch_or_cuda():
             "print(bad); assert not bad")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _features(*kinds, poisson_synapses=0):
+    from eventsim.engines import clock_cpu
+    from eventsim.engines.plan import build_plan
+
+    net = es.Network(dt=0.1)
+    models = {"delta": es.LIF(), "exp": es.LIF(tau_syn_ex=2.0, tau_syn_in=2.0), "alif": es.ALIF()}
+    pops = [net.population(4, models[k]) for k in kinds]
+    if poisson_synapses:
+        noise = net.poisson(4, rate=100.0)
+        net.connect(noise, pops[0], es.FixedInDegree(poisson_synapses) if poisson_synapses > 1 else es.OneToOne(),
+                    weight=1.0, delay=1.0)
+    plan = build_plan(net)
+    return clock_cpu.features(plan.params, plan.sources)
+
+
+def test_features_name_the_work_present():
+    # (delta, exp, adaptive, Poisson channels with several synapses, with one)
+    assert _features("delta") == (True, None, None, None, None)
+    assert _features("exp", poisson_synapses=1) == (None, True, None, None, True)
+    assert _features("delta", "exp", poisson_synapses=3) == (True, True, None, True, None)
+    assert _features("alif", "delta") == (None, None, True, None, None)
+
+
+def test_kernels_of_absent_work_are_not_compiled(tmp_path):
+    """A delta-synapse network with one-synapse Poisson input compiles no exponential or adaptive
+    neuron kernel and no kernel for Poisson channels with several synapses (the cold start)."""
+    code = ("import numba, eventsim as es; from eventsim.engines import clock_cpu as cc\n"
+            "numba.set_num_threads(1)\n"
+            "net = es.Network(dt=0.1); a = net.population(5, es.LIF()); p = net.poisson(5, rate=1000.0)\n"
+            "net.connect(p, a, es.OneToOne(), weight=20.0, delay=1.0); net.run(5.0)\n"
+            "print([len(f.signatures) for f in (cc._run_delta, cc._poisson_one, cc._run_exp, cc._run_adaptive, "
+            "cc._poisson)])")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))  # an empty cache: everything is compiled here
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.split("\n")[-2] == "[1, 1, 0, 0, 0]"
 
 
 def test_synaptic_event_count():

@@ -257,8 +257,15 @@ def _state_value(code, n, st, pr):
 
 
 @_kernel
-def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
-    """Deliver the events stamped ``s`` into partition ``t``, then update its neurons."""
+def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt, f_pois, f_one):
+    """Deliver the events stamped ``s`` into partition ``t``, then update its neurons.
+
+    ``f_*`` (``None`` or ``True``) say which kinds of work the network has
+    (see :func:`features`).  Numba prunes a branch on an argument that is
+    ``None`` before typing, so the kernels of absent kinds (exponential,
+    delta or adaptive neurons, Poisson channels with several or with one
+    synapse) are never compiled: less to compile on a cold start.
+    """
     LC = L * C
     base = (s % L) * C
     T = work.nsp.shape[0]
@@ -271,21 +278,23 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L):
             _deliver_row(conn.row_split, src.ss_sender[p], t, T, 1.0, base, conn.syn_off, conn.syn_w, conn.row_cw,
                          conn.row_w, ring, LC)
         p += 1
-    work.ext[t] += _poisson(t, T, s, base, LC, src.key[0], src.key[1], src.pois_ptr[t], src.pois_ptr[t + 1],
+    if f_pois is not None:
+        work.ext[t] += _poisson(t, T, s, base, LC, src.key[0], src.key[1], src.pois_ptr[t], src.pois_ptr[t + 1],
                             src.pois_list, src.pois_lam, src.pois_channel, src.pois_cls, src.pois_sender,
-                            src.tab, src.guide, src.cdf, conn.row_split, conn.syn_off, conn.syn_w, conn.row_cw,
-                            conn.row_w, ring)
-    work.ext[t] += _poisson_one(s, base, LC, src.key[0], src.key[1], src.one_rptr[t], src.one_rptr[t + 1],
-                                src.one_run, src.one_ch, src.one_cls, src.one_off, src.one_w, src.tab,
-                                src.guide, src.cdf, ring, src.one_g0[t],
-                                src.one_u[4 * src.one_gptr[t]: 4 * src.one_gptr[t + 1]])
+                                src.tab, src.guide, src.cdf, conn.row_split, conn.syn_off, conn.syn_w,
+                                conn.row_cw, conn.row_w, ring)
+    if f_one is not None:
+        work.ext[t] += _poisson_one(s, base, LC, src.key[0], src.key[1], src.one_rptr[t], src.one_rptr[t + 1],
+                                    src.one_run, src.one_ch, src.one_cls, src.one_off, src.one_w, src.tab,
+                                    src.guide, src.cdf, ring, src.one_g0[t],
+                                    src.one_u[4 * src.one_gptr[t]: 4 * src.one_gptr[t + 1]])
     # ---- neuron update, threshold, reset
     work.nsp[t] = _update_neurons(
         work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, work.seg_dc, work.seg_dcu, ((s + 1) % L) * C, ring,
         pr.pid, pr.col, pr.is_exp,
         pr.v_rest, pr.v_th, pr.p_vv, pr.p_vi, pr.p_ve, pr.p_vn, pr.p_ee, pr.p_nn, pr.i_e, pr.v_min,
         pr.reset_mode, pr.v_reset, pr.reset_m, pr.reset_b, pr.ref_steps, pr.p_theta, pr.d_theta, st.v,
-        st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.spk)
+        st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.spk, f_delta, f_exp, f_adapt)
 
 
 @_kernel
@@ -374,7 +383,7 @@ def _poisson_one(s, base, LC, k0, k1, r0, r1, run, one_ch, one_cls, one_off, one
 @_kernel
 def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve,
                     p_vn, p_ee, p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta,
-                    d_theta, sv, sie, sii, srefr, sdc, theta, flag, spk):
+                    d_theta, sv, sie, sii, srefr, sdc, theta, flag, spk, f_delta, f_exp, f_adapt):
     """Update the runs ``g0..g1-1`` of ``seg`` (reading ring slot at ``rbase``); return how many spiked.
 
     Within a run every neuron has the same parameter set, so the parameters
@@ -396,14 +405,18 @@ def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pid, col, is_exp_
         c0 = rbase + col[a] - a
         per_neuron = seg_dcu[g] == 0
         i_c = i_e[q] if per_neuron else i_e[q] + seg_dc[g]
+        # a kind flagged None has no neuron here (its branch is pruned before compiling)
         if K == 0 and is_exp_q[q]:
-            _run_exp(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], p_ve[q], p_vn[q], p_ee[q],
-                     p_nn[q], i_c, per_neuron, v_min[q], reset_mode[q], v_reset[q], reset_m[q], reset_b[q],
-                     ref_steps[q], sv, sie, sii, srefr, sdc, flag)
+            if f_exp is not None:
+                _run_exp(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], p_ve[q], p_vn[q], p_ee[q],
+                         p_nn[q], i_c, per_neuron, v_min[q], reset_mode[q], v_reset[q], reset_m[q],
+                         reset_b[q], ref_steps[q], sv, sie, sii, srefr, sdc, flag)
         elif K == 0:
-            _run_delta(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], i_c, per_neuron, v_min[q],
-                       reset_mode[q], v_reset[q], reset_m[q], reset_b[q], ref_steps[q], sv, srefr, sdc, flag)
-        else:
+            if f_delta is not None:
+                _run_delta(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], i_c, per_neuron, v_min[q],
+                           reset_mode[q], v_reset[q], reset_m[q], reset_b[q], ref_steps[q], sv, srefr, sdc,
+                           flag)
+        elif f_adapt is not None:
             _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
                           p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta,
                           d_theta, sv, sie, sii, srefr, sdc, theta, flag)
@@ -600,7 +613,24 @@ def _after_step(s, pr, st, conn, src, rec, work):
             rec.rec_cnt[r] += 1
 
 
-def _run_clock(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag):
+def features(pr, src):
+    """The ``f_delta, f_exp, f_adapt, f_pois, f_one`` arguments of the step kernels for a plan.
+
+    Each is ``True`` if the network has that kind of work (non-adaptive delta
+    or exponential neurons, adaptive neurons, Poisson channels with several
+    synapses, Poisson channels with one synapse), else ``None``; a kernel for
+    work flagged ``None`` is not compiled (nor run).
+    """
+    K = pr.p_theta.shape[1]
+    exp = pr.is_exp[pr.pid] != 0
+    return (True if K == 0 and not exp.all() else None,
+            True if K == 0 and exp.any() else None,
+            True if K > 0 else None,
+            True if src.pois_list.size else None,
+            True if src.one_ch.size else None)
+
+
+def _run_clock(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, f_delta, f_exp, f_adapt, f_pois, f_one):
     """Advance from step ``s0`` to at most ``s1``; return the step reached.
 
     Returns early (before a step) when the spike-recording buffer could
@@ -612,7 +642,10 @@ def _run_clock(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag):
         if rec.spk_n[0] + n_flag > cap:
             return s
         for t in prange(T):
-            _update_partition(t, s, pr, st, conn, ring, src, work, C, L)
+            # int64: the parallel loop's index is unsigned in the compiled
+            # loop body, which would compile the kernel a second time
+            _update_partition(np.int64(t), s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt,
+                              f_pois, f_one)
         _after_step(s, pr, st, conn, src, rec, work)
     return s1
 

@@ -180,7 +180,8 @@ def _kernels():
             return
         T = work.nsp.shape[0]
         for t in range(cuda.grid(1), T, cuda.gridsize(1)):
-            cc._update_partition(t, s, pr, st, conn, ring, src, work, C, L)
+            # every kind of work compiled in (one kernel for all networks)
+            cc._update_partition(t, s, pr, st, conn, ring, src, work, C, L, True, True, True, True, True)
 
     @cuda.jit
     def after_kernel(s, end, pr, st, conn, src, rec, work, n_flag, buf):

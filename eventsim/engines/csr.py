@@ -59,9 +59,23 @@ def scatter(fill, syn_off, syn_w, pre, post, weight, delay, src_ids, tgt_ids, co
         syn_off[pos] = delay[i] * C + c
 
 
+@njit(cache=config.NUMBA_CACHE)
+def rows_sorted(row_ptr, syn_off, C):
+    """True if every row is in column order (``syn_off % C`` non-decreasing)."""
+    for s in range(row_ptr.size - 1):
+        for j in range(row_ptr[s] + 1, row_ptr[s + 1]):
+            if syn_off[j] % C < syn_off[j - 1] % C:
+                return False
+    return True
+
+
 @njit(parallel=True, cache=config.NUMBA_CACHE)
 def sort_rows(row_ptr, syn_off, syn_w, C):
-    """Stable sort of each row by column (``syn_off % C``); rows already sorted are left alone."""
+    """Stable sort of each row by column (``syn_off % C``); rows already sorted are left alone.
+
+    A bottom-up merge sort of (column, position) pairs per row: plain loops,
+    which compile in a fraction of the time of ``np.argsort``.
+    """
     n = row_ptr.size - 1
     for s in prange(n):
         a, b = row_ptr[s], row_ptr[s + 1]
@@ -72,11 +86,29 @@ def sort_rows(row_ptr, syn_off, syn_w, C):
                 break
         if ordered:
             continue
-        cols = syn_off[a:b] % C
-        order = np.argsort(cols, kind="mergesort")
+        m = b - a
+        key = syn_off[a:b] % C
+        order = np.arange(m)
+        tmp = np.empty(m, np.int64)
+        width = 1
+        while width < m:
+            for lo in range(0, m, 2 * width):
+                mid = min(lo + width, m)
+                hi = min(lo + 2 * width, m)
+                i, j = lo, mid
+                for k in range(lo, hi):
+                    # stable: on equal keys the left run's element comes first
+                    if j >= hi or (i < mid and key[order[i]] <= key[order[j]]):
+                        tmp[k] = order[i]
+                        i += 1
+                    else:
+                        tmp[k] = order[j]
+                        j += 1
+            order, tmp = tmp, order
+            width *= 2
         off = syn_off[a:b].copy()
         w = syn_w[a:b].copy()
-        for k in range(b - a):
+        for k in range(m):
             syn_off[a + k] = off[order[k]]
             syn_w[a + k] = w[order[k]]
 

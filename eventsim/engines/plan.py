@@ -198,7 +198,7 @@ class ClockPlan:
                            self.rec_var, self.rec_k, self.rec_ptr, self.rec_idx, off[:-1].copy(),
                            np.zeros(self.rec_var.size, np.int64), np.zeros(int(off[-1])), self.counters)
         reached = int(run(s, end, self.L, self.C, self.params, self.state, self.conn, self.ring,
-                          self.sources, rec, self.work, self.n_flag))
+                          self.sources, rec, self.work, self.n_flag, *cc.features(self.params, self.sources)))
         return reached, rec
 
     def _commit(self, s, reached, rec):
@@ -428,7 +428,8 @@ def build_plan(net):
             csr.scatter(fill, syn_off, w, proj.pre, proj.post, proj.weight, proj.delay_steps, src_ids,
                         proj.target.ids, params.col, split, N, n_cols)
     del fill
-    csr.sort_rows(row_ptr, syn_off, w, n_cols)
+    if not csr.rows_sorted(row_ptr, syn_off, n_cols):  # (the sort is compiled only when needed)
+        csr.sort_rows(row_ptr, syn_off, w, n_cols)
 
     # ---- sources
     pois_sender, pois_channel, pois_lam, ss_step, ss_sender = [], [], [], [], []
