@@ -56,3 +56,47 @@ def test_serial_and_parallel_steppers_have_separate_disk_caches():
     assert cc.run_clock_serial.py_func.__code__ is cc.run_clock_parallel.py_func.__code__
     assert not cc.run_clock_serial.targetoptions.get("parallel")
     assert cc.run_clock_parallel.targetoptions.get("parallel")
+
+
+TEAM_SCRIPT = r"""
+import numpy as np, numba, eventsim as es
+from eventsim.engines import clock_cpu as cc
+
+def build():
+    net = es.Network(dt=0.1, seed=3)
+    a = net.population(60, es.LIF(), v_init=es.Uniform(0.0, 20.0))
+    p = net.poisson(60, rate=8000.0)
+    net.connect(p, a, es.OneToOne(), weight=1.0, delay=0.5)
+    net.connect(a, a, es.FixedInDegree(10), weight=0.5, delay=1.0)
+    return net, net.record_spikes(a)
+
+numba.set_num_threads(2)
+net, sp = build()
+net.run(0.1)                      # a team of 2 threads, 2 partitions
+assert cc._TEAM[0] and net._plan.T == 2
+plan = net._plan
+plan._partition(3)                # 3 partitions for 2 threads: a team cannot be gathered
+v0 = plan.state.v.copy()
+team = lambda *a: cc.run_clock_team(*a[:12], np.zeros(32, np.int64), *a[12:])
+reached, rec = plan._chunk(team, 1, 101)
+assert reached == -1 and np.array_equal(plan.state.v, v0), reached   # nothing was done
+reached, rec = plan._chunk(cc.run_clock_threads, 1, 101)           # falls back to a loop per step
+assert reached == 101 and cc._TEAM[0] is False
+plan._commit(1, reached, rec)
+numba.set_num_threads(1)
+ref, ref_sp = build()
+ref.run(10.1)
+assert len(sp) > 50
+assert np.array_equal(sp.steps, ref_sp.steps) and np.array_equal(sp.senders, ref_sp.senders)
+assert np.array_equal(plan.state.v, ref._plan.state.v)
+print("ok")
+"""
+
+
+def test_a_thread_team_that_cannot_gather_falls_back():
+    """More partitions than threads: the team gives up before any work (no deadlock), and the
+    per-step parallel loop gives the serial results."""
+    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", TEAM_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip() == "ok"

@@ -33,3 +33,71 @@ def prefetch_row(typingctx, arr, row):
         return context.get_dummy_value()
 
     return types.void(arr, row), codegen
+
+
+def _slot(context, builder, aryty, ary, idx, idxty):
+    """Pointer to ``ary[idx]`` of a 1-D int64 array."""
+    a = context.make_array(aryty)(context, builder, ary)
+    return cgutils.get_item_pointer(context, builder, aryty, a, [context.cast(builder, idx, idxty, types.intp)])
+
+
+def _is_int64_vector(arr):
+    return isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype == types.int64
+
+
+@intrinsic
+def atomic_add(typingctx, arr, i, v):
+    """``arr[i] += v`` as one sequentially consistent atomic operation; returns the old value.
+
+    ``arr`` is a 1-D int64 array.  (Also a full memory barrier: plain reads
+    and writes are not moved across it.)"""
+    if not _is_int64_vector(arr) or not isinstance(i, types.Integer) or not isinstance(v, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ptr = _slot(context, builder, signature.args[0], args[0], args[1], signature.args[1])
+        val = context.cast(builder, args[2], signature.args[2], types.int64)
+        return builder.atomic_rmw("add", ptr, val, "seq_cst")
+
+    return types.int64(arr, i, v), codegen
+
+
+@intrinsic
+def atomic_load(typingctx, arr, i):
+    """``arr[i]`` read atomically (sequentially consistent: never cached in a register or hoisted out of a loop)."""
+    if not _is_int64_vector(arr) or not isinstance(i, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ptr = _slot(context, builder, signature.args[0], args[0], args[1], signature.args[1])
+        return builder.load_atomic(ptr, "seq_cst", 8)
+
+    return types.int64(arr, i), codegen
+
+
+@intrinsic
+def atomic_cas(typingctx, arr, i, expected, new):
+    """Atomically: if ``arr[i] == expected`` set it to ``new`` and return True, else return False."""
+    if not _is_int64_vector(arr) or not all(isinstance(x, types.Integer) for x in (i, expected, new)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ptr = _slot(context, builder, signature.args[0], args[0], args[1], signature.args[1])
+        exp = context.cast(builder, args[2], signature.args[2], types.int64)
+        val = context.cast(builder, args[3], signature.args[3], types.int64)
+        pair = builder.cmpxchg(ptr, exp, val, "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+
+    return types.boolean(arr, i, expected, new), codegen
+
+
+@intrinsic
+def yield_thread(typingctx):
+    """Let the operating system run another thread (POSIX ``sched_yield``), for spin-waits."""
+
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+        builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen

@@ -18,7 +18,9 @@ Every thread walks every event but writes only its own columns, so delivery
 needs no atomics, and each ring cell receives its additions in one fixed
 order (pending neuron spikes by neuron index, then explicit source spikes,
 then Poisson channels, each row in target order) whatever the thread count:
-results are bit-identical for 1, 2 or more threads.
+results are bit-identical for 1, 2 or more threads.  The threads run all
+the steps of a chunk as one team (one parallel loop, two barriers per step,
+:func:`run_clock_team`) rather than one parallel loop per step.
 
 Time convention (NEST's): the update of step ``s`` advances the state from
 ``s*dt`` to ``(s+1)*dt``; a spike emitted in it is stamped ``s+1``.  A spike
@@ -30,14 +32,17 @@ are delivered at the start of the update of step ``s``.
 
 from __future__ import annotations
 
+import sys
 import types
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 from ..models.dynamics import neuron_update, reset_voltage
 from ..rng import group_uniforms, group_words, pick, poisson_ptrs, u01
+from ._intrinsics import atomic_add, atomic_cas, atomic_load, yield_thread
 
 #: Entries of the Poisson inversion guide tables (a power of two).
 GUIDE = 256
@@ -666,6 +671,116 @@ def _renamed(f, name):
 
 
 #: Compiled twice from one source, under two names (two cache entries):
-#: serial (one partition) and multithreaded.
+#: serial (one partition) and multithreaded with one parallel loop per step
+#: (the fallback of :func:`run_clock_threads`).
 run_clock_serial = njit(cache=True, _nrt=False)(_renamed(_run_clock, "run_clock_serial"))
 run_clock_parallel = njit(cache=True, parallel=True, _nrt=False)(_renamed(_run_clock, "run_clock_parallel"))
+
+# ---------------------------------------------------------------- thread team
+#: Slots of the ``team`` array of :func:`run_clock_team` (one cache line apart).
+JOIN, BAR_COUNT, BAR_GEN, REACHED = 0, 8, 16, 24
+#: A waiting thread yields the CPU after this many polls ...
+SPINS = 1000
+#: ... and a team still incomplete after this many yields is abandoned.
+JOIN_YIELDS = 20_000
+
+
+@njit(inline="always", cache=True)
+def _join(team, T):
+    """Rendezvous of the ``T`` iterations of the team loop: True once all run at the same time.
+
+    False if they do not (the threading layer ran two iterations one after
+    the other on one thread, or could not start ``T`` threads): whoever
+    waited too long closes the team (a negative count) before anyone has
+    worked, and every iteration then returns at once.  Barriers never wait
+    for an iteration that is not running, so the team cannot deadlock.
+    """
+    old = atomic_add(team, JOIN, 1)
+    if old < 0:
+        return False
+    if old == T - 1:
+        return True
+    spins = 0
+    yields = 0
+    while True:
+        v = atomic_load(team, JOIN)
+        if v == T:
+            return True
+        if v < 0:
+            return False
+        spins += 1
+        if spins == SPINS:
+            spins = 0
+            yield_thread()
+            yields += 1
+            if yields >= JOIN_YIELDS and atomic_cas(team, JOIN, v, -(1 << 40)):
+                return False
+
+
+@njit(inline="always", cache=True)
+def _barrier(team, T):
+    """Wait until all ``T`` threads of the team have arrived (a counting barrier with a generation)."""
+    gen = atomic_load(team, BAR_GEN)
+    if atomic_add(team, BAR_COUNT, 1) == T - 1:
+        atomic_add(team, BAR_COUNT, -T)
+        atomic_add(team, BAR_GEN, 1)   # releases the others; its ordering publishes every write before it
+    else:
+        spins = 0
+        while atomic_load(team, BAR_GEN) == gen:
+            spins += 1
+            if spins == SPINS:
+                spins = 0
+                yield_thread()
+
+
+def _run_team(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt, f_pois,
+              f_one):
+    """:func:`_run_clock` with one parallel loop for all the steps (a thread team).
+
+    Thread ``t`` updates partition ``t`` step after step; a barrier after the
+    updates lets thread 0 do the serial end of the step (:func:`_after_step`)
+    and a second one starts the next step.  The same kernels in the same
+    order as :func:`_run_clock`, so the same results, without launching a
+    parallel loop at every step (about 1.5 us each).  Returns the step
+    reached, or -1 if the team could not be gathered (:func:`_join`; nothing
+    was done).  ``team``: int64[32] of zeros.
+    """
+    T = work.nsp.shape[0]
+    cap = rec.spk_step.shape[0]
+    for t in prange(T):
+        ti = np.int64(t)
+        if _join(team, T):
+            reached = s1
+            for s in range(s0, s1):
+                # every thread reads spk_n after the barrier that follows its last change
+                if rec.spk_n[0] + n_flag > cap:
+                    reached = s
+                    break
+                _update_partition(ti, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt, f_pois,
+                                  f_one)
+                _barrier(team, T)
+                if ti == 0:
+                    _after_step(s, pr, st, conn, src, rec, work)
+                _barrier(team, T)
+            if ti == 0:
+                team[REACHED] = reached
+    return team[REACHED] if team[JOIN] >= 0 else -1
+
+
+run_clock_team = njit(cache=True, parallel=True, _nrt=False)(_run_team)
+
+#: False once a team could not be gathered in this process (or where there is no ``sched_yield``).
+_TEAM = [sys.platform != "win32"]
+
+
+def run_clock_threads(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, *flags):
+    """Multithreaded :func:`_run_clock`: a thread team (:func:`run_clock_team`) where one can be
+    gathered, else one parallel loop per step (:func:`run_clock_parallel`).  The same results."""
+    if _TEAM[0]:
+        team = np.zeros(32, np.int64)
+        with numba.parallel_chunksize(0):  # one iteration per thread
+            reached = run_clock_team(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, *flags)
+        if reached >= 0:
+            return reached
+        _TEAM[0] = False
+    return run_clock_parallel(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, *flags)

@@ -223,7 +223,7 @@ class ClockPlan:
         T = numba.get_num_threads()
         if T != self.T and not (T > self.T and self.T == self.params.pid.size):
             self._partition(T)
-        run = cc.run_clock_serial if self.T == 1 else cc.run_clock_parallel
+        run = cc.run_clock_serial if self.T == 1 else cc.run_clock_threads
         target = net._step + n_steps
         bar = _progress(net, n_steps, progress)
         try:
