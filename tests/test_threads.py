@@ -44,20 +44,6 @@ def test_thread_count_does_not_change_results():
     assert results[1] == results[2] == results[3], results
 
 
-def test_serial_and_parallel_steppers_have_separate_disk_caches():
-    # Numba keys its on-disk cache by name, signature and bytecode, not by
-    # compile flags: under one name the serial stepper would load the
-    # multithreaded machine code (or the reverse) from the cache.
-    from eventsim.engines import clock_cpu as cc
-
-    serial = cc.run_clock_serial._cache._cache_file._index_name
-    parallel = cc.run_clock_parallel._cache._cache_file._index_name
-    assert serial != parallel
-    assert cc.run_clock_serial.py_func.__code__ is cc.run_clock_parallel.py_func.__code__
-    assert not cc.run_clock_serial.targetoptions.get("parallel")
-    assert cc.run_clock_parallel.targetoptions.get("parallel")
-
-
 TEAM_SCRIPT = r"""
 import numpy as np, numba, eventsim as es
 from eventsim.engines import clock_cpu as cc
@@ -72,16 +58,32 @@ def build():
 
 numba.set_num_threads(2)
 net, sp = build()
-net.run(0.1)                      # a team of 2 threads, 2 partitions
-assert cc._TEAM[0] and net._plan.T == 2
+net.run(0.1)                      # 2 threads, 2 partitions
 plan = net._plan
-plan._partition(3)                # 3 partitions for 2 threads: a team cannot be gathered
+assert plan.T == 2
 v0 = plan.state.v.copy()
-team = lambda *a: cc.run_clock_team(*a[:12], np.zeros(32, np.int64), *a[12:])
-reached, rec = plan._chunk(team, 1, 101)
-assert reached == -1 and np.array_equal(plan.state.v, v0), reached   # nothing was done
-reached, rec = plan._chunk(cc.run_clock_threads, 1, 101)           # falls back to a loop per step
-assert reached == 101 and cc._TEAM[0] is False
+calls = []
+
+def refuse_once(*a):
+    # the first call: a member waits for a thread that never comes, closes the team and does nothing
+    s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, flags = a
+    calls.append(work.nsp.size)
+    if len(calls) > 1:
+        return cc.run_steps(*a)
+    team = np.zeros(32, np.int64)
+    args = (s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team) + tuple(flags)
+    cc.run_clock(np.int64(1), *args)  # alone: waits for thread 0, then gives up
+    assert team[cc.JOIN] < 0 and np.array_equal(st.v, v0), team   # closed, nothing was done
+    cc.run_clock(np.int64(0), *args)  # a late member finds the team closed and returns
+    assert np.array_equal(st.v, v0)
+    return -1
+
+import warnings
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    reached, rec = plan._chunk(refuse_once, 1, 101)
+assert reached == 101 and calls == [2, 1], calls
+assert any("could not be started together" in str(x.message) for x in w)
 plan._commit(1, reached, rec)
 numba.set_num_threads(1)
 ref, ref_sp = build()
@@ -94,8 +96,8 @@ print("ok")
 
 
 def test_a_thread_team_that_cannot_gather_falls_back():
-    """More partitions than threads: the team gives up before any work (no deadlock), and the
-    per-step parallel loop gives the serial results."""
+    """A member that waits for a thread that never comes closes the team before any work (no
+    deadlock); the chunk then runs on one thread, with the same results."""
     env = dict(os.environ, NUMBA_NUM_THREADS="2")
     out = subprocess.run([sys.executable, "-c", TEAM_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr

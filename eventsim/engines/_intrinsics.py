@@ -36,7 +36,7 @@ def prefetch_row(typingctx, arr, row):
 
 
 def _slot(context, builder, aryty, ary, idx, idxty):
-    """Pointer to ``ary[idx]`` of a 1-D int64 array."""
+    """Pointer to ``ary[idx]`` of a 1-D array."""
     a = context.make_array(aryty)(context, builder, ary)
     return cgutils.get_item_pointer(context, builder, aryty, a, [context.cast(builder, idx, idxty, types.intp)])
 
@@ -101,3 +101,4 @@ def yield_thread(typingctx):
         return context.get_dummy_value()
 
     return types.void(), codegen
+

@@ -19,8 +19,9 @@ needs no atomics, and each ring cell receives its additions in one fixed
 order (pending neuron spikes by neuron index, then explicit source spikes,
 then Poisson channels, each row in target order) whatever the thread count:
 results are bit-identical for 1, 2 or more threads.  The threads run all
-the steps of a chunk as one team (one parallel loop, two barriers per step,
-:func:`run_clock_team`) rather than one parallel loop per step.
+the steps of a chunk as one team (:func:`run_clock`: one thread per
+partition, started once per chunk, two barriers per step) rather than
+meeting in a parallel loop launched at every step.
 
 Time convention (NEST's): the update of step ``s`` advances the state from
 ``s*dt`` to ``(s+1)*dt``; a spike emitted in it is stamped ``s+1``.  A spike
@@ -32,13 +33,11 @@ are delivered at the start of the update of step ``s``.
 
 from __future__ import annotations
 
-import sys
-import types
+import threading
 from typing import NamedTuple
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..models.dynamics import neuron_update, reset_voltage
 from ..rng import group_uniforms, group_words, pick, poisson_ptrs, u01
@@ -635,65 +634,24 @@ def features(pr, src):
             True if src.one_ch.size else None)
 
 
-def _run_clock(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, f_delta, f_exp, f_adapt, f_pois, f_one):
-    """Advance from step ``s0`` to at most ``s1``; return the step reached.
-
-    Returns early (before a step) when the spike-recording buffer could
-    overflow during that step; the caller empties it and calls again.
-    """
-    T = work.nsp.shape[0]
-    cap = rec.spk_step.shape[0]
-    for s in range(s0, s1):
-        if rec.spk_n[0] + n_flag > cap:
-            return s
-        for t in prange(T):
-            # int64: the parallel loop's index is unsigned in the compiled
-            # loop body, which would compile the kernel a second time
-            _update_partition(np.int64(t), s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt,
-                              f_pois, f_one)
-        _after_step(s, pr, st, conn, src, rec, work)
-    return s1
-
-
-def _renamed(f, name):
-    """``f`` under another name (same code, globals and docstring).
-
-    Numba's on-disk cache is keyed by a function's qualified name, signature
-    and bytecode, not by its compile flags: one Python function compiled both
-    serial and ``parallel=True`` would share one cache entry, and whichever
-    was saved first would be loaded for the other (a serial run paying for a
-    thread-pool launch every step, or a multithreaded run on one thread).
-    """
-    g = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
-    g.__qualname__ = name
-    g.__doc__ = f.__doc__
-    return g
-
-
-#: Compiled twice from one source, under two names (two cache entries):
-#: serial (one partition) and multithreaded with one parallel loop per step
-#: (the fallback of :func:`run_clock_threads`).
-run_clock_serial = njit(cache=True, _nrt=False)(_renamed(_run_clock, "run_clock_serial"))
-run_clock_parallel = njit(cache=True, parallel=True, _nrt=False)(_renamed(_run_clock, "run_clock_parallel"))
-
 # ---------------------------------------------------------------- thread team
-#: Slots of the ``team`` array of :func:`run_clock_team` (one cache line apart).
+#: Slots of the ``team`` array of :func:`run_clock` (one cache line apart).
 JOIN, BAR_COUNT, BAR_GEN, REACHED = 0, 8, 16, 24
 #: A waiting thread yields the CPU after this many polls ...
 SPINS = 1000
 #: ... and a team still incomplete after this many yields is abandoned.
-JOIN_YIELDS = 20_000
+JOIN_YIELDS = 200_000
 
 
 @njit(inline="always", cache=True)
 def _join(team, T):
-    """Rendezvous of the ``T`` iterations of the team loop: True once all run at the same time.
+    """Rendezvous of the ``T`` threads of a team: True once all of them are running.
 
-    False if they do not (the threading layer ran two iterations one after
-    the other on one thread, or could not start ``T`` threads): whoever
-    waited too long closes the team (a negative count) before anyone has
-    worked, and every iteration then returns at once.  Barriers never wait
-    for an iteration that is not running, so the team cannot deadlock.
+    False if they do not all start (a thread the system did not run for a
+    long time): whoever waited too long closes the team (a negative count)
+    before anyone has worked, and every member then returns at once.
+    Barriers never wait for a thread that has not joined, so a team cannot
+    deadlock.
     """
     old = atomic_add(team, JOIN, 1)
     if old < 0:
@@ -733,54 +691,76 @@ def _barrier(team, T):
                 yield_thread()
 
 
-def _run_team(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt, f_pois,
+@njit(cache=True, _nrt=False, nogil=True)
+def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt, f_pois,
               f_one):
-    """:func:`_run_clock` with one parallel loop for all the steps (a thread team).
+    """Thread ``t``'s part of steps ``s0 .. s1-1`` (one thread per partition, ``T = work.nsp.size``).
 
     Thread ``t`` updates partition ``t`` step after step; a barrier after the
     updates lets thread 0 do the serial end of the step (:func:`_after_step`)
-    and a second one starts the next step.  The same kernels in the same
-    order as :func:`_run_clock`, so the same results, without launching a
-    parallel loop at every step (about 1.5 us each).  Returns the step
-    reached, or -1 if the team could not be gathered (:func:`_join`; nothing
-    was done).  ``team``: int64[32] of zeros.
+    and a second one starts the next step.  Every thread calls it with the
+    same arguments but ``t`` (see :func:`run_steps`); it runs without the GIL.
+    The step reached is left in ``team[REACHED]`` (by thread 0): ``s1``, or
+    earlier (before a step) when the spike-recording buffer could overflow
+    during that step; the caller empties it and calls again.
+    ``team[JOIN] < 0``: the team could not be gathered and nothing was done.
+    ``s1 <= s0`` returns at once (a call that only compiles or loads the kernel).
     """
+    if s1 <= s0:
+        return
     T = work.nsp.shape[0]
     cap = rec.spk_step.shape[0]
-    for t in prange(T):
-        ti = np.int64(t)
-        if _join(team, T):
-            reached = s1
-            for s in range(s0, s1):
-                # every thread reads spk_n after the barrier that follows its last change
-                if rec.spk_n[0] + n_flag > cap:
-                    reached = s
-                    break
-                _update_partition(ti, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt, f_pois,
-                                  f_one)
-                _barrier(team, T)
-                if ti == 0:
-                    _after_step(s, pr, st, conn, src, rec, work)
-                _barrier(team, T)
-            if ti == 0:
-                team[REACHED] = reached
-    return team[REACHED] if team[JOIN] >= 0 else -1
+    if not _join(team, T):
+        return
+    reached = s1
+    for s in range(s0, s1):
+        # every thread reads spk_n after the barrier that follows its last change
+        if rec.spk_n[0] + n_flag > cap:
+            reached = s
+            break
+        _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt, f_pois, f_one)
+        _barrier(team, T)
+        if t == 0:
+            _after_step(s, pr, st, conn, src, rec, work)
+        _barrier(team, T)
+    if t == 0:
+        team[REACHED] = reached
 
 
-run_clock_team = njit(cache=True, parallel=True, _nrt=False)(_run_team)
+def run_steps(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, flags):
+    """Steps ``s0 .. s1-1`` on ``T = work.nsp.size`` threads (this one and ``T - 1`` started here).
 
-#: False once a team could not be gathered in this process (or where there is no ``sched_yield``).
-_TEAM = [sys.platform != "win32"]
+    Returns the step reached (see :func:`run_clock`), or -1 if the threads
+    could not be gathered (nothing was done).  The threads are started per
+    call (a chunk of steps: tens of microseconds against milliseconds), so a
+    plan holds no thread and pickles as it is.
+    """
+    T = work.nsp.shape[0]
+    team = np.zeros(32, np.int64)
+    args = (s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team) + tuple(flags)
+    run_clock(np.int64(0), s0, s0, *args[2:])  # compiled or loaded from the cache before any thread waits
+    errors = []
 
+    def member(t):
+        try:
+            run_clock(np.int64(t), *args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            errors.append(exc)
 
-def run_clock_threads(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, *flags):
-    """Multithreaded :func:`_run_clock`: a thread team (:func:`run_clock_team`) where one can be
-    gathered, else one parallel loop per step (:func:`run_clock_parallel`).  The same results."""
-    if _TEAM[0]:
-        team = np.zeros(32, np.int64)
-        with numba.parallel_chunksize(0):  # one iteration per thread
-            reached = run_clock_team(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, *flags)
-        if reached >= 0:
-            return reached
-        _TEAM[0] = False
-    return run_clock_parallel(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, *flags)
+    threads = []
+    try:
+        for t in range(1, T):
+            th = threading.Thread(target=member, args=(t,), name=f"eventsim-{t}", daemon=True)
+            th.start()
+            threads.append(th)
+    except BaseException:
+        team[JOIN] = -(1 << 40)   # close the team: the started members return at once
+        for th in threads:
+            th.join()
+        raise
+    run_clock(np.int64(0), *args)
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+    return -1 if team[JOIN] < 0 else int(team[REACHED])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numba
 import numpy as np
 
@@ -197,8 +199,16 @@ class ClockPlan:
         rec = cc.Recording(self.spk_flag, self.spk_buf_step, self.spk_buf_id, np.zeros(1, np.int64),
                            self.rec_var, self.rec_k, self.rec_ptr, self.rec_idx, off[:-1].copy(),
                            np.zeros(self.rec_var.size, np.int64), np.zeros(int(off[-1])), self.counters)
-        reached = int(run(s, end, self.L, self.C, self.params, self.state, self.conn, self.ring,
-                          self.sources, rec, self.work, self.n_flag, *cc.features(self.params, self.sources)))
+        flags = cc.features(self.params, self.sources)
+        reached = run(s, end, self.L, self.C, self.params, self.state, self.conn, self.ring, self.sources, rec,
+                      self.work, self.n_flag, flags)
+        if reached < 0:
+            # the threads could not be gathered (nothing was done): this chunk on one thread
+            warnings.warn(f"{self.T} threads could not be started together; steps {s}..{end} run on one thread "
+                          "(the same results)", RuntimeWarning, stacklevel=4)
+            self._partition(1)
+            reached = run(s, end, self.L, self.C, self.params, self.state, self.conn, self.ring, self.sources,
+                          rec, self.work, self.n_flag, flags)
         return reached, rec
 
     def _commit(self, s, reached, rec):
@@ -223,7 +233,7 @@ class ClockPlan:
         T = numba.get_num_threads()
         if T != self.T and not (T > self.T and self.T == self.params.pid.size):
             self._partition(T)
-        run = cc.run_clock_serial if self.T == 1 else cc.run_clock_threads
+        run = cc.run_steps
         target = net._step + n_steps
         bar = _progress(net, n_steps, progress)
         try:
