@@ -153,28 +153,29 @@ def group_words(k0, k1, step, group):
 
 
 @njit(cache=True)
-def group_uniforms(k0, k1, step, g0, u):
-    """The step-``step`` uniforms of Philox groups ``g0 .. g0 + u.size // 4 - 1`` into ``u`` (lane-major).
+def group_block(k0, k1, step, g0, w):
+    """The step-``step`` words of Philox groups ``g0 .. g0 + w.size // 4 - 1`` into ``w`` (uint32, lane-major).
 
     A loop without branches over independent groups: LLVM vectorises the
     Philox rounds (32 x 32 -> 64-bit products), about ten times faster than
-    one block at a time.  Lane ``l`` of group ``g0 + i`` is ``u[l * G + i]``
-    with ``G = u.size // 4``; the words are those of :func:`group_words`.
+    one block at a time.  Lane ``l`` of group ``g0 + i`` is ``w[l * G + i]``
+    with ``G = w.size // 4``; the words are those of :func:`group_words`
+    (their uniforms: :func:`u01`).
     """
-    G = u.size // 4
+    G = w.size // 4
     su = np.uint64(step)
     lo = su & _MASK
     hi = su >> _S32
-    u0 = u[:G]
-    u1 = u[G:2 * G]
-    u2 = u[2 * G:3 * G]
-    u3 = u[3 * G:]
+    w0s = w[:G]
+    w1s = w[G:2 * G]
+    w2s = w[2 * G:3 * G]
+    w3s = w[3 * G:]
     for i in range(G):
         w0, w1, w2, w3 = philox4x32(lo, hi, np.uint64(g0 + i) & _MASK, np.uint64(0), k0, k1)
-        u0[i] = u01(w0)
-        u1[i] = u01(w1)
-        u2[i] = u01(w2)
-        u3[i] = u01(w3)
+        w0s[i] = w0
+        w1s[i] = w1
+        w2s[i] = w2
+        w3s[i] = w3
 
 
 @njit(inline="always", cache=True)

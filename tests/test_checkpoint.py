@@ -86,10 +86,13 @@ def test_plan_saved_without_poisson_count_tables_gets_them(tmp_path):
     net.run(40.0)
     plan = net._plan
     del plan._sources_base["tab"]
-    plan.sources = plan.sources._replace(tab=None, one_run=None, one_rptr=None)
+    # (and float64 uniforms as the Poisson scratch instead of uint32 words)
+    plan.sources = plan.sources._replace(tab=None, one_run=None, one_rptr=None,
+                                         one_u=np.zeros(plan.sources.one_u.size))
     net.save(tmp_path / "old.ckpt")
     again = es.Network.load(tmp_path / "old.ckpt")
     assert again._plan.sources.tab is not None and again._plan.sources.one_run.size > 1
+    assert again._plan.sources.one_u.dtype == np.uint32 and again._plan.sources.one_u.size > 0
     again.run(40.0)
     for a, b in zip(_result(again), _result(ref)):
         np.testing.assert_array_equal(a, b)

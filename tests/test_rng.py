@@ -3,7 +3,7 @@
 import numpy as np
 from scipy import stats
 
-from eventsim.rng import POISSON, generator, group_uniforms, group_words, key_words, philox4x32, poisson_count, u01
+from eventsim.rng import POISSON, generator, group_block, group_words, key_words, philox4x32, poisson_count, u01
 
 
 def test_philox_known_answer():
@@ -45,17 +45,45 @@ def test_host_generator_streams():
     assert (a == b).all() and not (a == c).all()
 
 
-def test_group_uniforms_are_the_group_words():
+def test_group_block_is_the_group_words():
     # the vectorised pass must give exactly the words of one block at a time,
     # from any first group and at steps above 2**32
     k0, k1 = key_words(5, POISSON)
     for step, g0, n_groups in ((0, 0, 1), (17, 3, 10), (2**33 + 5, 1000, 37)):
-        u = np.zeros(4 * n_groups)
-        group_uniforms(k0, k1, step, g0, u)
+        w = np.zeros(4 * n_groups, np.uint32)
+        group_block(k0, k1, step, g0, w)
         for i in range(n_groups):
             words = group_words(k0, k1, step, g0 + i)
             for lane in range(4):
-                assert u[lane * n_groups + i] == u01(words[lane])
+                assert w[lane * n_groups + i] == words[lane]
+
+
+def test_poisson_count_of_a_word_is_the_inversion_of_its_uniform():
+    # the count kernel buckets a word by its top bits: the bucket of its uniform u01(word)
+    from eventsim.engines import clock_cpu as cc
+    from eventsim.rng import poisson_cdf_table, poisson_count_table, poisson_inversion
+
+    rng = np.random.default_rng(2)
+    step = 1 << cc.TAB_SHIFT
+    edges = np.arange(cc.TAB, dtype=np.uint64) * step
+    words = np.unique(np.concatenate([edges, edges[1:] - 1, edges + 1, np.array([2**32 - 1], np.uint64),
+                                      rng.integers(0, 2**32, 20000, dtype=np.uint64)]))
+    u = (words.astype(np.float64) + 0.5) * 2.0**-32
+    np.testing.assert_array_equal(words >> np.uint64(cc.TAB_SHIFT), np.floor(u * cc.TAB).astype(np.uint64))
+    lams = (0.3, 2.0, 11.5)
+    cdf = np.full((len(lams), 64), 2.0)
+    for r, lam in enumerate(lams):
+        row = poisson_cdf_table(lam)
+        cdf[r, :row.size] = row
+    tab = np.stack([poisson_count_table(row, cc.TAB) for row in cdf])
+    guide = np.stack([np.searchsorted(row, np.arange(cc.GUIDE) / cc.GUIDE, side="left") for row in cdf])
+    # words whose uniform lies next to a CDF value (the searched buckets)
+    at = np.floor(cdf[(cdf > 2.0**-30) & (cdf < 1.0)] * 2.0**32).astype(np.uint64)
+    near = np.concatenate([at - np.uint64(1), at, at + np.uint64(1)])
+    near = near[near < 2**32]
+    for word in np.concatenate([words[::7], near]):
+        for r, lam in enumerate(lams):
+            assert cc._count(word, r, tab, guide, cdf) == poisson_inversion(u01(word), lam, np.exp(-lam))
 
 
 def test_poisson_count_table_is_the_inversion():

@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit
 
 from ..models.dynamics import neuron_update, reset_voltage
-from ..rng import group_uniforms, group_words, pick, poisson_ptrs, u01
+from ..rng import group_block, group_words, pick, poisson_ptrs, u01
 from ._intrinsics import atomic_add, atomic_cas, atomic_load, yield_thread
 
 #: Entries of the Poisson inversion guide tables (a power of two).
@@ -49,6 +49,8 @@ GUIDE = 256
 #: Buckets of the Poisson count tables (a power of two): the count of a
 #: uniform in a bucket that holds no CDF value is read from the table.
 TAB = 4096
+#: A 32-bit word's bucket: its top log2(TAB) bits.
+TAB_SHIFT = 32 - (TAB.bit_length() - 1)
 
 VAR_CODES = {"v": 0, "i_ex": 1, "i_in": 2, "theta": 3, "v_th": 4}
 
@@ -118,9 +120,9 @@ class Sources(NamedTuple):
     one_cls: np.ndarray       # int64 their CDF table row
     one_off: np.ndarray       # int64 their synapse's ring offset
     one_w: np.ndarray         # their synapse's weight (dtype of syn_w)
-    one_gptr: np.ndarray      # int64 [T+1] each partition's Philox groups in one_u (4 uniforms each; none: per channel)
+    one_gptr: np.ndarray      # int64 [T+1] each partition's Philox groups in one_u (4 words each; none: per channel)
     one_g0: np.ndarray        # int64 [T] first Philox group of each partition's range
-    one_u: np.ndarray         # float64 scratch: the step's uniforms of those groups, lane-major per partition
+    one_u: np.ndarray         # uint32 scratch: the step's Philox words of those groups, lane-major per partition
     key: np.ndarray           # uint64[2] Philox key
     ss_step: np.ndarray       # int64 stamps of explicit spikes, sorted
     ss_sender: np.ndarray     # int64 global sender ids
@@ -232,15 +234,17 @@ def _invert(u, cls, guide, cdf):
 
 
 @njit(inline="always", cache=True)
-def _count(u, cls, tab, guide, cdf):
-    """Poisson count for uniform ``u`` of rate row ``cls``: a table look-up, else :func:`_invert`.
+def _count(word, cls, tab, guide, cdf):
+    """Poisson count for the 32-bit word ``word`` (uniform ``u01(word)``) of rate row ``cls``.
 
-    ``u * TAB`` is exact, so the bucket of ``u`` is exact; a bucket without
-    a CDF value has one count for all its uniforms (the same as the search).
+    A table look-up, else :func:`_invert`.  The bucket of ``u01(word)``,
+    ``floor((word + 0.5) / 2**32 * TAB)``, is the word's top ``log2(TAB)``
+    bits (no float arithmetic); a bucket without a CDF value has one count
+    for all its uniforms (the same as the search).
     """
-    c = np.int64(tab[cls, np.uint64(np.int64(u * TAB))])  # via int64: one conversion, no sign fix-up
+    c = np.int64(tab[cls, np.uint64(word) >> np.uint64(TAB_SHIFT)])
     if c < 0:
-        c = _invert(u, cls, guide, cdf)
+        c = _invert(u01(word), cls, guide, cdf)
     return c
 
 
@@ -321,7 +325,7 @@ def _poisson(t, T, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channe
             if g != last:
                 words = group_words(k0, k1, s, g)
                 last = g
-            c = _count(u01(pick(words, ch & 3)), pois_cls[j], tab, guide, cdf)
+            c = _count(pick(words, ch & 3), pois_cls[j], tab, guide, cdf)
         else:
             c = poisson_ptrs(lam, k0, k1, s, ch)
         if c > 0:
@@ -342,17 +346,17 @@ def _poisson_one(s, base, LC, k0, k1, r0, r1, run, one_ch, one_cls, one_off, one
     to consecutive columns of one delay row, so within a run only the
     uniform and the count vary (one wrap-around test per run).
 
-    ``u`` holds 4 uniforms per Philox group from group ``g0`` on (lane-major:
-    lane ``l`` of group ``g`` at ``l * G + g - g0``): when it is not empty,
-    the step's uniforms of the whole range are made first in one
-    vectorised pass (:func:`eventsim.rng.group_uniforms`), then each channel picks its
-    own; otherwise every group of four channels is drawn where it is met.
-    Both give the same words, hence the same counts.
+    ``u`` holds 4 words (uint32) per Philox group from group ``g0`` on
+    (lane-major: lane ``l`` of group ``g`` at ``l * G + g - g0``): when it is
+    not empty, the step's words of the whole range are made first in one
+    vectorised pass (:func:`eventsim.rng.group_block`), then each channel
+    picks its own; otherwise every group of four channels is drawn where it
+    is met.  Both give the same words, hence the same counts.
     """
     ext = 0
     G = u.size // 4
     if G > 0 and r1 > r0:
-        group_uniforms(k0, k1, s, g0, u)
+        group_block(k0, k1, s, g0, u)
     last = -1
     words = group_words(k0, k1, s, 0)
     for r in range(r0, r1):
@@ -378,7 +382,7 @@ def _poisson_one(s, base, LC, k0, k1, r0, r1, run, one_ch, one_cls, one_off, one
                 if g != last:  # four channels share one Philox block
                     words = group_words(k0, k1, s, g)
                     last = g
-                c = _count(u01(pick(words, ch & 3)), cls, tab, guide, cdf)
+                c = _count(pick(words, ch & 3), cls, tab, guide, cdf)
                 rg[i] += c * w
                 ext += c
     return ext
