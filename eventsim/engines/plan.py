@@ -118,7 +118,8 @@ class ClockPlan:
         self.sources = cc.Sources(pois_ptr=np.array(ptr, np.int64), pois_list=cat(lst),
                                   one_ptr=np.array(one_ptr, np.int64), one_ch=one_ch, one_cls=one_cls,
                                   one_off=one_off, one_w=one_w, one_gptr=one_gptr, one_g0=one_g0,
-                                  one_u=np.zeros(4 * int(one_gptr[-1]), np.uint32), one_run=one_run, one_rptr=one_rptr, **b)
+                                  one_u=np.zeros(4 * int(one_gptr[-1]), np.uint32), one_run=one_run,
+                                  one_rptr=one_rptr, **b)
         # runs of neurons sharing one parameter set, cut at the partition bounds
         pid = self.params.pid
         seg = np.union1d(np.flatnonzero(np.diff(pid)) + 1, part).astype(np.int64)
