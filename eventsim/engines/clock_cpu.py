@@ -648,6 +648,15 @@ JOIN_YIELDS = 200_000
 
 
 @njit(inline="always", cache=True)
+def _spin(k):
+    """Poll number ``k + 1`` of a spin-wait (returned): every ``SPINS`` polls the CPU is yielded."""
+    k += 1
+    if k % SPINS == 0:
+        yield_thread()
+    return k
+
+
+@njit(inline="always", cache=True)
 def _join(team, T):
     """Rendezvous of the ``T`` threads of a team: True once all of them are running.
 
@@ -662,21 +671,16 @@ def _join(team, T):
         return False
     if old == T - 1:
         return True
-    spins = 0
-    yields = 0
+    k = 0
     while True:
         v = atomic_load(team, JOIN)
         if v == T:
             return True
         if v < 0:
             return False
-        spins += 1
-        if spins == SPINS:
-            spins = 0
-            yield_thread()
-            yields += 1
-            if yields >= JOIN_YIELDS and atomic_cas(team, JOIN, v, -(1 << 40)):
-                return False
+        k = _spin(k)
+        if k >= SPINS * JOIN_YIELDS and atomic_cas(team, JOIN, v, -(1 << 40)):
+            return False
 
 
 @njit(inline="always", cache=True)
@@ -687,12 +691,9 @@ def _barrier(team, T):
         atomic_add(team, BAR_COUNT, -T)
         atomic_add(team, BAR_GEN, 1)   # releases the others; its ordering publishes every write before it
     else:
-        spins = 0
+        k = 0
         while atomic_load(team, BAR_GEN) == gen:
-            spins += 1
-            if spins == SPINS:
-                spins = 0
-                yield_thread()
+            k = _spin(k)
 
 
 @njit(cache=True, _nrt=False, nogil=True)
@@ -739,6 +740,8 @@ def run_steps(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, flags):
     call (a chunk of steps: tens of microseconds against milliseconds), so a
     plan holds no thread and pickles as it is.
     """
+    if s1 <= s0:
+        return s1
     T = work.nsp.shape[0]
     team = np.zeros(32, np.int64)
     args = (s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team) + tuple(flags)
