@@ -142,3 +142,31 @@ def test_build_makes_no_per_synapse_temporaries():
     # the engine arrays plus at most 2 bytes per synapse (NumPy allocations; the former
     # argsort-based build peaked at about 6 times the final arrays)
     assert peak < final + other + 2 * n_syn, ((peak - other) / n_syn, final / n_syn)
+
+
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_warm_rows_reads_one_value_per_cache_line_of_each_sub_row_head(blocks):
+    """The read-ahead of a step touches, per pending sender, partition t's sub-row(s) from their start, one
+    value per 64-byte line, at most ROW_WARM_BYTES, never past the sub-row's end."""
+    from eventsim.engines import clock_cpu as cc
+
+    rng = np.random.default_rng(5)
+    T, n_send = 3, 40
+    lengths = rng.integers(0, 700, n_send * blocks * T)
+    bounds = np.concatenate([[0], np.cumsum(lengths)]).reshape(-1)
+    rs = np.empty((n_send, blocks * T + 1), np.int64)
+    for n in range(n_send):
+        b = bounds[n * blocks * T: (n + 1) * blocks * T + 1]
+        rs[n] = b
+    for dtype in (np.int32, np.int64):
+        syn_off = rng.integers(0, 1 << 20, bounds[-1]).astype(dtype)
+        pend = rng.permutation(n_send)[:25].astype(np.int64)
+        stride = 64 // syn_off.itemsize
+        span = cc.ROW_WARM_BYTES // syn_off.itemsize
+        for t in range(T):
+            want = 0
+            for n in pend[:20]:
+                for k in range(blocks):
+                    a, b = rs[n, k * T + t], rs[n, k * T + t + 1]
+                    want += int(syn_off[a:min(b, a + span):stride].sum())
+            assert cc._warm_rows(t, T, pend, 20, rs, syn_off) == want

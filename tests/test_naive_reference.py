@@ -11,9 +11,13 @@ from naive import simulate
 DT = 0.1
 
 
-def _random_case(seed, kind):
+def _random_case(seed, kind, one_delay_senders=0):
+    """A random network of 12 single neurons; senders below ``one_delay_senders`` get one delay for all their
+    synapses (a row that the engine adds without a wrap-around test per synapse)."""
     rng = np.random.default_rng(seed)
+    row_delay = np.random.default_rng(seed + 1).integers(1, 20, n_senders := 12)
     n = 12
+    assert n == n_senders
     neurons = []
     for i in range(n):
         nd = dict(tau_m=float(rng.uniform(5, 30)), c_m=float(rng.uniform(100, 300)), v_rest=-65.0,
@@ -45,7 +49,8 @@ def _random_case(seed, kind):
                 w = float(rng.uniform(0.5, 3.0) if mv else rng.uniform(50, 300))
                 if pre >= 9:
                     w = -2 * w
-                synapses.append((pre, post, w, int(rng.integers(1, 20))))
+                d = int(rng.integers(1, 20))
+                synapses.append((pre, post, w, int(row_delay[pre]) if pre < one_delay_senders else d))
     inputs = []
     for _ in range(150):
         w = float(rng.uniform(-3, 5) if mv else rng.uniform(-300, 500))
@@ -94,3 +99,26 @@ def test_engine_matches_naive_reference(kind):
     assert got == sorted(ref_spikes)
     np.testing.assert_allclose(vr.values, ref_v, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(vr.steps, np.arange(1, n_steps + 1))
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_rows_of_one_delay_match_naive_reference(seed):
+    """Senders whose synapses share one delay (all before the ring's end or all past it at a given step,
+    added without a per-synapse test) next to senders with mixed delays: the same spikes and voltages as
+    the reference."""
+    neurons, synapses, inputs = _random_case(seed, "exp", one_delay_senders=8)
+    n_steps = 1000
+    ref_spikes, ref_v = simulate(neurons, synapses, inputs, n_steps, DT)
+    net, allp = _build(neurons, synapses, inputs)
+    sp = net.record_spikes(allp)
+    vr = net.record_state(allp, "v")
+    net.run(n_steps * DT)
+    conn, L = net._plan.conn, net._plan.L
+    delays = [{d for (pre, _, _, d) in synapses if pre == n} for n in range(12)]
+    assert conn.row_dmin[:12].tolist() == [min(d, default=L) for d in delays]
+    assert conn.row_dmax[:12].tolist() == [max(d, default=0) for d in delays]
+    assert sum(len(d) == 1 for d in delays) >= 6 and sum(len(d) > 1 for d in delays) >= 2
+    got = sorted(zip(sp.steps.tolist(), sp.senders.tolist()))
+    assert len(ref_spikes) > 30, "the case must spike"
+    assert got == sorted(ref_spikes)
+    np.testing.assert_allclose(vr.values, ref_v, rtol=0, atol=1e-9)

@@ -52,6 +52,13 @@ TAB = 4096
 #: A 32-bit word's bucket: its top log2(TAB) bits.
 TAB_SHIFT = 32 - (TAB.bit_length() - 1)
 
+#: Bytes at the head of each pending spike's sub-rows that a thread reads all
+#: at once at the start of a step, before adding any of them
+#: (:func:`_warm_rows`): the memory latencies of the rows' first cache lines
+#: overlap instead of stalling one row after the other (a large network's rows
+#: are not in cache).  A compile-time constant; 0 turns it off.
+ROW_WARM_BYTES = 1024
+
 VAR_CODES = {"v": 0, "i_ex": 1, "i_in": 2, "theta": 3, "v_th": 4}
 
 
@@ -104,6 +111,8 @@ class Conn(NamedTuple):
     # (last, with defaults: plans pickled before they existed get them on load, ClockPlan.__setstate__)
     row_cw: np.ndarray = None  # uint8 [n_senders] 1: all the sender's synapses have the weight row_w
     row_w: np.ndarray = None   # [n_senders] that weight (dtype of syn_w)
+    row_dmin: np.ndarray = None  # int32 [n_senders] shortest delay of the sender's synapses (steps; empty row: L)
+    row_dmax: np.ndarray = None  # int32 [n_senders] longest delay (steps; empty row: 0)
 
 
 class Sources(NamedTuple):
@@ -169,40 +178,85 @@ def _deliver(a, b, mult, base, syn_off, syn_w, ring, LC):
     """Add ``mult * w`` of synapses ``a..b-1`` into the ring at their delay slots from ``base``.
 
     Slices indexed from 0 and an unsigned ring index: no negative-index
-    wrap-around arithmetic in the loop.
+    wrap-around arithmetic in the loop.  ``LC = 0``: no synapse passes the
+    ring's end (no test per synapse); else those that do wrap around.
     """
     so = syn_off[a:b]
     sw = syn_w[a:b]
-    for j in range(so.size):
-        idx = base + so[j]
-        if idx >= LC:
-            idx -= LC
-        ring[np.uint64(idx)] += mult * sw[j]
+    if LC == 0:
+        for j in range(so.size):
+            ring[np.uint64(base + so[j])] += mult * sw[j]
+    else:
+        for j in range(so.size):
+            idx = base + so[j]
+            if idx >= LC:
+                idx -= LC
+            ring[np.uint64(idx)] += mult * sw[j]
 
 
 @njit(inline="always", cache=True)
 def _deliver_const(a, b, x, base, syn_off, ring, LC):
-    """Add ``x`` at the delay slots of synapses ``a..b-1`` (a row of equal weights: none read)."""
+    """Add ``x`` at the delay slots of synapses ``a..b-1`` (a row of equal weights: none read); ``LC`` as in
+    :func:`_deliver`."""
     so = syn_off[a:b]
-    for j in range(so.size):
-        idx = base + so[j]
-        if idx >= LC:
-            idx -= LC
-        ring[np.uint64(idx)] += x
+    if LC == 0:
+        for j in range(so.size):
+            ring[np.uint64(base + so[j])] += x
+    else:
+        for j in range(so.size):
+            idx = base + so[j]
+            if idx >= LC:
+                idx -= LC
+            ring[np.uint64(idx)] += x
+
+
+@njit(inline="always", cache=True)
+def _warm_rows(t, T, pend, npend, rs, syn_off):
+    """Read the first ``ROW_WARM_BYTES`` of partition ``t``'s sub-rows of the pending senders.
+
+    One load per cache line, independent of each other, so the CPU has many
+    memory reads in flight at once; :func:`_deliver_row` then finds the
+    heads of its rows in cache.  Returns the sum of the values read (kept by
+    the caller so that the reads are not optimised away).
+    """
+    stride = max(1, 64 // syn_off.itemsize)
+    span = ROW_WARM_BYTES // syn_off.itemsize
+    acc = 0
+    if span == 0:
+        return acc
+    blocks = 2 if rs.shape[1] > T + 1 else 1
+    for q in range(npend):
+        n = pend[q]
+        for k in range(blocks):
+            a = rs[n, k * T + t]
+            b = min(rs[n, k * T + t + 1], a + span)
+            for j in range(a, b, stride):
+                acc += syn_off[j]
+    return acc
 
 
 @_kernel
-def _deliver_row(rs, n, t, T, mult, base, syn_off, syn_w, row_cw, row_w, ring, LC):
-    """Add sender ``n``'s synapses into partition ``t``'s column block(s); return how many.
+def _deliver_row(rs, n, t, T, mult, slot, L, C, syn_off, syn_w, row_cw, row_w, row_dmin, row_dmax, ring):
+    """Add sender ``n``'s synapses into partition ``t``'s column block(s) at ring slot ``slot``; return how many.
 
     A sender whose synapses all have one weight (``row_cw[n]``) adds
     ``mult * row_w[n]``, the same number as ``mult * syn_w[j]`` for each of
     them, without reading the weights (a third of the bytes per event).
+    When the sender's delays (``row_dmin[n] .. row_dmax[n]`` steps) all stay
+    before the ring's end from ``slot``, or all pass it, the row is added
+    without a wrap-around test per synapse (the same cells).
     """
     a = rs[n, t]
     b = rs[n, t + 1]
     const = row_cw[n] != 0
     x = mult * row_w[n]
+    base = slot * C
+    LC = L * C
+    if slot + row_dmax[n] < L:
+        LC = 0
+    elif slot + row_dmin[n] >= L:
+        base -= LC   # every synapse wraps around: from ``base - LC``, >= 0 at each of them
+        LC = 0
     if const:
         _deliver_const(a, b, x, base, syn_off, ring, LC)
     else:
@@ -277,20 +331,21 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp,
     LC = L * C
     base = (s % L) * C
     T = work.nsp.shape[0]
+    slot = s % L
     for q in range(work.pend_n[0]):
-        _deliver_row(conn.row_split, work.pend[q], t, T, 1.0, base, conn.syn_off, conn.syn_w, conn.row_cw,
-                     conn.row_w, ring, LC)
+        _deliver_row(conn.row_split, work.pend[q], t, T, 1.0, slot, L, C, conn.syn_off, conn.syn_w, conn.row_cw,
+                     conn.row_w, conn.row_dmin, conn.row_dmax, ring)
     p = src.ss_ptr[0]
     while p < src.ss_step.shape[0] and src.ss_step[p] <= s:
         if src.ss_step[p] == s:
-            _deliver_row(conn.row_split, src.ss_sender[p], t, T, 1.0, base, conn.syn_off, conn.syn_w, conn.row_cw,
-                         conn.row_w, ring, LC)
+            _deliver_row(conn.row_split, src.ss_sender[p], t, T, 1.0, slot, L, C, conn.syn_off, conn.syn_w,
+                         conn.row_cw, conn.row_w, conn.row_dmin, conn.row_dmax, ring)
         p += 1
     if f_pois is not None:
-        work.ext[t] += _poisson(t, T, s, base, LC, src.key[0], src.key[1], src.pois_ptr[t], src.pois_ptr[t + 1],
-                            src.pois_list, src.pois_lam, src.pois_channel, src.pois_cls, src.pois_sender,
+        work.ext[t] += _poisson(t, T, s, L, C, src.key[0], src.key[1], src.pois_ptr[t], src.pois_ptr[t + 1],
+                                src.pois_list, src.pois_lam, src.pois_channel, src.pois_cls, src.pois_sender,
                                 src.tab, src.guide, src.cdf, conn.row_split, conn.syn_off, conn.syn_w,
-                                conn.row_cw, conn.row_w, ring)
+                                conn.row_cw, conn.row_w, conn.row_dmin, conn.row_dmax, ring)
     if f_one is not None:
         work.ext[t] += _poisson_one(s, base, LC, src.key[0], src.key[1], src.one_rptr[t], src.one_rptr[t + 1],
                                     src.one_run, src.one_ch, src.one_cls, src.one_off, src.one_w, src.tab,
@@ -306,8 +361,8 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp,
 
 
 @_kernel
-def _poisson(t, T, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, pois_cls, pois_sender, tab,
-             guide, cdf, row_split, syn_off, syn_w, row_cw, row_w, ring):
+def _poisson(t, T, s, L, C, k0, k1, m0, m1, pois_list, pois_lam, pois_channel, pois_cls, pois_sender, tab,
+             guide, cdf, row_split, syn_off, syn_w, row_cw, row_w, row_dmin, row_dmax, ring):
     """Draw the step-``s`` counts of Poisson channels ``pois_list[m0:m1]`` and add them into partition ``t``.
 
     Returns the number of synaptic events.  Plain array arguments (no tuples)
@@ -329,8 +384,8 @@ def _poisson(t, T, s, base, LC, k0, k1, m0, m1, pois_list, pois_lam, pois_channe
         else:
             c = poisson_ptrs(lam, k0, k1, s, ch)
         if c > 0:
-            ext += c * _deliver_row(row_split, pois_sender[j], t, T, float(c), base, syn_off, syn_w, row_cw, row_w,
-                                    ring, LC)
+            ext += c * _deliver_row(row_split, pois_sender[j], t, T, float(c), s % L, L, C, syn_off, syn_w, row_cw,
+                                    row_w, row_dmin, row_dmax, ring)
     return ext
 
 
@@ -639,8 +694,9 @@ def features(pr, src):
 
 
 # ---------------------------------------------------------------- thread team
-#: Slots of the ``team`` array of :func:`run_clock` (one cache line apart).
-JOIN, BAR_COUNT, BAR_GEN, REACHED = 0, 8, 16, 24
+#: Slots of the ``team`` array of :func:`run_clock` (one cache line apart;
+#: ``SINK`` collects the values of the rows' heads read ahead, unused).
+JOIN, BAR_COUNT, BAR_GEN, REACHED, SINK = 0, 8, 16, 24, 25
 #: A waiting thread yields the CPU after this many polls ...
 SPINS = 1000
 #: ... and a team still incomplete after this many yields is abandoned.
@@ -718,16 +774,19 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
     if not _join(team, T):
         return
     reached = s1
+    sink = 0
     for s in range(s0, s1):
         # every thread reads spk_n after the barrier that follows its last change
         if rec.spk_n[0] + n_flag > cap:
             reached = s
             break
+        sink += _warm_rows(t, T, work.pend, work.pend_n[0], conn.row_split, conn.syn_off)
         _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt, f_pois, f_one)
         _barrier(team, T)
         if t == 0:
             _after_step(s, pr, st, conn, src, rec, work)
         _barrier(team, T)
+    atomic_add(team, SINK, sink)
     if t == 0:
         team[REACHED] = reached
 

@@ -155,3 +155,19 @@ def constant_rows(row_ptr, w, flag, value):
                 break
         flag[i] = 1 if same else 0
         value[i] = x
+
+
+@njit(cache=config.NUMBA_CACHE)
+def delay_ranges(row_ptr, syn_off, C, L, dmin, dmax):
+    """Per row the shortest and longest delay (steps, ``syn_off // C``); an empty row gets ``L`` and 0."""
+    for i in range(row_ptr.size - 1):
+        lo = L
+        hi = 0
+        for j in range(row_ptr[i], row_ptr[i + 1]):
+            d = syn_off[j] // C
+            if d < lo:
+                lo = d
+            if d > hi:
+                hi = d
+        dmin[i] = lo
+        dmax[i] = hi

@@ -47,6 +47,7 @@ class ClockPlan:
         self.pend_n = np.zeros(1, np.int64)
         self.T = None
         self._row_const = None
+        self._row_delays = None
         self._partition(numba.get_num_threads())
 
     def __setstate__(self, state):
@@ -56,6 +57,7 @@ class ClockPlan:
             cdf = self._sources_base["cdf"]
             self._sources_base["tab"] = np.stack([poisson_count_table(row, cc.TAB) for row in cdf])
         if (self.sources.tab is None or self.work.seg_dc is None or self.conn.row_cw is None
+                or self.conn.row_dmin is None
                 or self.sources.one_u.dtype != np.uint32):  # (float64 uniforms before the uint32 words)
             self._partition(self.T)
 
@@ -88,8 +90,14 @@ class ClockPlan:
             csr.constant_rows(row_ptr, self._syn_w, row_cw, row_w)
             self._row_const = (row_cw, row_w)
         row_cw, row_w = self._row_const
+        if self.__dict__.get("_row_delays") is None:  # each sender's delay range: independent of T
+            dmin = np.empty(n_send, np.int32)
+            dmax = np.empty(n_send, np.int32)
+            csr.delay_ranges(row_ptr, self._syn_off, C, self.L, dmin, dmax)
+            self._row_delays = (dmin, dmax)
+        dmin, dmax = self._row_delays
         self.conn = cc.Conn(row_split=row_split, outdeg=outdeg.astype(np.int64), syn_off=self._syn_off,
-                            syn_w=self._syn_w, row_cw=row_cw, row_w=row_w)
+                            syn_w=self._syn_w, row_cw=row_cw, row_w=row_w, row_dmin=dmin, row_dmax=dmax)
         b = self._sources_base
         ps = b["pois_sender"]
         # channels with one synapse in all (and a tabulated rate) go to the compact one_* lists:
