@@ -169,4 +169,4 @@ def test_warm_rows_reads_one_value_per_cache_line_of_each_sub_row_head(blocks):
                 for k in range(blocks):
                     a, b = rs[n, k * T + t], rs[n, k * T + t + 1]
                     want += int(syn_off[a:min(b, a + span):stride].sum())
-            assert cc._warm_rows(t, T, pend, 20, rs, syn_off) == want
+            assert cc._warm_rows(t, T, pend, 0, 20, rs, syn_off) == want

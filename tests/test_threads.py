@@ -29,19 +29,62 @@ print(numba.get_num_threads(), len(sp), h.hexdigest())
 """
 
 
-def run_with(threads):
+# every delay at least 4 steps: with 2 or more threads the team meets every 3 steps (clock_cpu._run_intervals);
+# explicit source spikes, Poisson input, state samples every step and every 3 steps, a spike buffer so small
+# that the team must stop early and hand it over to be emptied (and grown), runs of lengths not multiple of 3
+INTERVAL_SCRIPT = r"""
+import hashlib, numpy as np, eventsim as es
+es.config.SPIKE_BUFFER_INITIAL = 8
+net = es.Network(dt=0.1, seed=5)
+m1 = es.LIF(tau_m=20.0, c_m=1.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
+m2 = es.LIF(tau_m=10.0, c_m=250.0, v_th=15.0, t_ref=1.0, tau_syn_ex=2.0, tau_syn_in=4.0)
+a = net.population(300, m1, v_init=es.Uniform(0.0, 20.0))
+b = net.population(200, m2, v_init=es.Uniform(0.0, 15.0))
+net.connect(a, a | b, es.FixedInDegree(40), weight=es.Normal(0.4, 0.1), delay=es.Uniform(0.4, 2.0))
+net.connect(b, a, es.FixedProbability(0.1), weight=-1.5, delay=0.7)
+net.connect(a, b, es.FixedProbability(0.1), weight=es.Normal(30.0, 10.0), delay=1.2)
+net.connect(b, b, es.FixedProbability(0.1), weight=-120.0, delay=0.4)
+noise = net.poisson(500, rate=15000.0)
+net.connect(noise, a | b, es.OneToOne(), weight=np.r_[np.full(300, 0.1), np.full(200, 20.0)], delay=0.5)
+src = net.spike_source(np.arange(20), np.arange(20) * 7.3 + 1.0)
+net.connect(src, a, es.FixedInDegree(2), weight=15.0, delay=0.4)
+sp = net.record_spikes(a | b)
+vm = net.record_state(b[::10], "v")
+im = net.record_state(a[::7], "v", interval=0.3)
+net.run(100.3)
+net.run(0.1)
+net.run(99.6)
+h = hashlib.sha256()
+for x in (sp.steps, sp.senders, vm.values, im.values, im.steps, net._plan.state.v, net._plan.state.i_ex,
+          net._plan.ring):
+    h.update(np.ascontiguousarray(x).tobytes())
+import numba
+print(numba.get_num_threads(), len(sp), h.hexdigest(), net._plan.work.isp.size // 500 - 1)
+"""
+
+
+def run_with(threads, script=SCRIPT):
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    n, count, digest = out.stdout.split()
+    n, count, digest, *interval = out.stdout.split()
     assert int(n) == threads
-    return int(count), digest
+    return (int(count), digest) + tuple(int(i) for i in interval)
 
 
 def test_thread_count_does_not_change_results():
     results = {t: run_with(t) for t in (1, 2, 3)}
     assert results[1][0] > 1000
     assert results[1] == results[2] == results[3], results
+
+
+def test_threads_meeting_every_few_steps_give_the_same_results():
+    """With every delay at least 4 steps the threads meet every 3 steps: the same spikes, samples and state,
+    bit for bit, as one thread stepping alone."""
+    results = {t: run_with(t, INTERVAL_SCRIPT) for t in (1, 2, 3)}
+    assert results[1][0] > 1000
+    assert results[1][:2] == results[2][:2] == results[3][:2], results
+    assert [results[t][2] for t in (1, 2, 3)] == [-1, 3, 3], "one thread steps alone, a team every 3 steps"
 
 
 TEAM_SCRIPT = r"""

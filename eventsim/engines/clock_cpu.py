@@ -20,8 +20,11 @@ order (pending neuron spikes by neuron index, then explicit source spikes,
 then Poisson channels, each row in target order) whatever the thread count:
 results are bit-identical for 1, 2 or more threads.  The threads run all
 the steps of a chunk as one team (:func:`run_clock`: one thread per
-partition, started once per chunk, two barriers per step) rather than
-meeting in a parallel loop launched at every step.
+partition, started once per chunk) rather than meeting in a parallel loop
+launched at every step.  They meet twice per step, or, when every delay is
+at least 3 steps, twice per interval of steps shorter than the shortest
+delay (:func:`_run_intervals`: neuron updates of the whole interval, then
+its deliveries in the step-by-step order; the same results).
 
 Time convention (NEST's): the update of step ``s`` advances the state from
 ``s*dt`` to ``(s+1)*dt``; a spike emitted in it is stamped ``s+1``.  A spike
@@ -58,6 +61,11 @@ TAB_SHIFT = 32 - (TAB.bit_length() - 1)
 #: overlap instead of stalling one row after the other (a large network's rows
 #: are not in cache).  A compile-time constant; 0 turns it off.
 ROW_WARM_BYTES = 1024
+
+#: Longest interval (steps) between two meetings of the CPU threads
+#: (:func:`_run_intervals`); it also stays below the network's shortest delay.
+#: Each interval keeps its steps' spikers: ``(INTERVAL_MAX + 1) * 8`` bytes per neuron.
+INTERVAL_MAX = 16
 
 VAR_CODES = {"v": 0, "i_ex": 1, "i_in": 2, "theta": 3, "v_th": 4}
 
@@ -156,6 +164,8 @@ class Work(NamedTuple):
     # (last, with defaults: plans pickled before they existed get them on load, ClockPlan.__setstate__)
     seg_dc: np.ndarray = None   # [n_runs] the constant input (pA) shared by every neuron of a run of ``seg``
     seg_dcu: np.ndarray = None  # uint8 [n_runs] 1: the run's neurons all have input seg_dc (no per-neuron read)
+    isp: np.ndarray = None      # int64 [(I+1) * N] spikers of the steps of an interval (empty: step by step)
+    insp: np.ndarray = None     # int64 [(I+1) * T] their number per step and partition
 
 
 class Recording(NamedTuple):
@@ -211,8 +221,8 @@ def _deliver_const(a, b, x, base, syn_off, ring, LC):
 
 
 @njit(inline="always", cache=True)
-def _warm_rows(t, T, pend, npend, rs, syn_off):
-    """Read the first ``ROW_WARM_BYTES`` of partition ``t``'s sub-rows of the pending senders.
+def _warm_rows(t, T, lst, a, b, rs, syn_off):
+    """Read the first ``ROW_WARM_BYTES`` of partition ``t``'s sub-rows of senders ``lst[a:b]``.
 
     One load per cache line, independent of each other, so the CPU has many
     memory reads in flight at once; :func:`_deliver_row` then finds the
@@ -225,12 +235,12 @@ def _warm_rows(t, T, pend, npend, rs, syn_off):
     if span == 0:
         return acc
     blocks = 2 if rs.shape[1] > T + 1 else 1
-    for q in range(npend):
-        n = pend[q]
+    for q in range(a, b):
+        n = lst[q]
         for k in range(blocks):
-            a = rs[n, k * T + t]
-            b = min(rs[n, k * T + t + 1], a + span)
-            for j in range(a, b, stride):
+            j0 = rs[n, k * T + t]
+            j1 = min(rs[n, k * T + t + 1], j0 + span)
+            for j in range(j0, j1, stride):
                 acc += syn_off[j]
     return acc
 
@@ -328,19 +338,41 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp,
     delta or adaptive neurons, Poisson channels with several or with one
     synapse) are never compiled: less to compile on a cold start.
     """
-    LC = L * C
-    base = (s % L) * C
     T = work.nsp.shape[0]
+    _deliver_list(t, T, s, L, C, work.pend, 0, work.pend_n[0], conn, ring)
+    _deliver_sources(t, T, s, L, C, src.ss_ptr[0], src, conn, ring)
+    _poisson_inputs(t, s, conn, ring, src, work, C, L, f_pois, f_one)
+    work.nsp[t] = _neurons(t, s, pr, st, ring, work, C, L, work.spk, f_delta, f_exp, f_adapt)
+
+
+@njit(inline="always", cache=True)
+def _deliver_list(t, T, s, L, C, lst, a, b, conn, ring):
+    """Add the synapses of senders ``lst[a:b]`` (spikes stamped ``s``) into partition ``t``, in that order."""
     slot = s % L
-    for q in range(work.pend_n[0]):
-        _deliver_row(conn.row_split, work.pend[q], t, T, 1.0, slot, L, C, conn.syn_off, conn.syn_w, conn.row_cw,
+    for q in range(a, b):
+        _deliver_row(conn.row_split, lst[q], t, T, 1.0, slot, L, C, conn.syn_off, conn.syn_w, conn.row_cw,
                      conn.row_w, conn.row_dmin, conn.row_dmax, ring)
-    p = src.ss_ptr[0]
+
+
+@njit(inline="always", cache=True)
+def _deliver_sources(t, T, s, L, C, p, src, conn, ring):
+    """Add the explicit source spikes stamped ``s`` into partition ``t``, scanning from entry ``p`` (any entry
+    at or before the first one stamped ``s``); return the first entry stamped after ``s``."""
+    slot = s % L
     while p < src.ss_step.shape[0] and src.ss_step[p] <= s:
         if src.ss_step[p] == s:
             _deliver_row(conn.row_split, src.ss_sender[p], t, T, 1.0, slot, L, C, conn.syn_off, conn.syn_w,
                          conn.row_cw, conn.row_w, conn.row_dmin, conn.row_dmax, ring)
         p += 1
+    return p
+
+
+@njit(inline="always", cache=True)
+def _poisson_inputs(t, s, conn, ring, src, work, C, L, f_pois, f_one):
+    """Draw the step-``s`` Poisson counts of the channels into partition ``t`` and add them."""
+    LC = L * C
+    base = (s % L) * C
+    T = work.nsp.shape[0]
     if f_pois is not None:
         work.ext[t] += _poisson(t, T, s, L, C, src.key[0], src.key[1], src.pois_ptr[t], src.pois_ptr[t + 1],
                                 src.pois_list, src.pois_lam, src.pois_channel, src.pois_cls, src.pois_sender,
@@ -351,13 +383,18 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp,
                                     src.one_run, src.one_ch, src.one_cls, src.one_off, src.one_w, src.tab,
                                     src.guide, src.cdf, ring, src.one_g0[t],
                                     src.one_u[4 * src.one_gptr[t]: 4 * src.one_gptr[t + 1]])
-    # ---- neuron update, threshold, reset
-    work.nsp[t] = _update_neurons(
+
+
+@_kernel
+def _neurons(t, s, pr, st, ring, work, C, L, spk, f_delta, f_exp, f_adapt):
+    """Step ``s``'s neuron update, threshold and reset of partition ``t`` (input: ring slot ``s + 1``); the
+    spikers go to ``spk`` from ``work.part[t]`` on.  Returns how many."""
+    return _update_neurons(
         work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, work.seg_dc, work.seg_dcu, ((s + 1) % L) * C, ring,
         pr.pid, pr.col, pr.is_exp,
         pr.v_rest, pr.v_th, pr.p_vv, pr.p_vi, pr.p_ve, pr.p_vn, pr.p_ee, pr.p_nn, pr.i_e, pr.v_min,
         pr.reset_mode, pr.v_reset, pr.reset_m, pr.reset_b, pr.ref_steps, pr.p_theta, pr.d_theta, st.v,
-        st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, work.spk, f_delta, f_exp, f_adapt)
+        st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, spk, f_delta, f_exp, f_adapt)
 
 
 @_kernel
@@ -644,20 +681,18 @@ def _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi,
         flag[n] = spiked
 
 
-@_kernel
-def _after_step(s, pr, st, conn, src, rec, work):
-    """Serial part of a step: advance the source pointer, collect spikes, record."""
-    p = src.ss_ptr[0]
-    while p < src.ss_step.shape[0] and src.ss_step[p] <= s:
-        p += 1
-    src.ss_ptr[0] = p
-    T = work.nsp.shape[0]
+@njit(inline="always", cache=True)
+def _spikes_out(s, spk, nsp, part, pend, conn, rec):
+    """The spikers of step ``s`` (partition ``t``'s in ``spk`` from ``part[t]``, ``nsp[t]`` of them), in index
+    order: their synapses counted, the recorded ones stored (stamp ``s + 1``) and, unless ``pend`` is
+    ``None``, copied to ``pend``.  Returns how many."""
     m = 0
-    for t in range(T):
-        lo = work.part[t]
-        for k in range(work.nsp[t]):
-            n = work.spk[lo + k]
-            work.pend[m] = n
+    for t in range(nsp.shape[0]):
+        lo = part[t]
+        for k in range(nsp[t]):
+            n = spk[lo + k]
+            if pend is not None:
+                pend[m] = n
             m += 1
             rec.counters[0] += conn.outdeg[n]
             if rec.spk_flag[n]:
@@ -665,7 +700,41 @@ def _after_step(s, pr, st, conn, src, rec, work):
                 rec.spk_step[r] = s + 1
                 rec.spk_id[r] = n
                 rec.spk_n[0] = r + 1
-    work.pend_n[0] = m
+    return m
+
+
+@njit(inline="always", cache=True)
+def _record_states(s, s0, lo, hi, pr, st, rec):
+    """The samples due at the end of step ``s`` of the state recorders' neurons ``lo <= n < hi``.
+
+    A recorder's sample at step ``s`` is its ``s // k - s0 // k``-th since step ``s0`` (sampling every ``k``
+    steps), so the threads can each write their own neurons' values."""
+    for r in range(rec.rec_var.shape[0]):
+        k = rec.rec_k[r]
+        if (s + 1) % k == 0:
+            a = rec.rec_ptr[r]
+            b = rec.rec_ptr[r + 1]
+            base = rec.rec_off[r] + (s // k - s0 // k) * (b - a)
+            for i in range(a, b):
+                n = rec.rec_idx[i]
+                if lo <= n < hi:
+                    rec.rec_buf[base + i - a] = _state_value(rec.rec_var[r], n, st, pr)
+
+
+@njit(inline="always", cache=True)
+def _skip_sources(s, src):
+    """Move the explicit-source pointer past the spikes stamped up to ``s``."""
+    p = src.ss_ptr[0]
+    while p < src.ss_step.shape[0] and src.ss_step[p] <= s:
+        p += 1
+    src.ss_ptr[0] = p
+
+
+@_kernel
+def _after_step(s, pr, st, conn, src, rec, work):
+    """Serial part of a step: advance the source pointer, collect spikes, record."""
+    _skip_sources(s, src)
+    work.pend_n[0] = _spikes_out(s, work.spk, work.nsp, work.part, work.pend, conn, rec)
     for r in range(rec.rec_var.shape[0]):
         if (s + 1) % rec.rec_k[r] == 0:
             a = rec.rec_ptr[r]
@@ -695,8 +764,9 @@ def features(pr, src):
 
 # ---------------------------------------------------------------- thread team
 #: Slots of the ``team`` array of :func:`run_clock` (one cache line apart;
-#: ``SINK`` collects the values of the rows' heads read ahead, unused).
-JOIN, BAR_COUNT, BAR_GEN, REACHED, SINK = 0, 8, 16, 24, 25
+#: ``SINK`` collects the values of the rows' heads read ahead, unused;
+#: ``STOP_AT``: the step before which the team stops early, 0 if none).
+JOIN, BAR_COUNT, BAR_GEN, REACHED, SINK, STOP_AT = 0, 8, 16, 24, 25, 26
 #: A waiting thread yields the CPU after this many polls ...
 SPINS = 1000
 #: ... and a team still incomplete after this many yields is abandoned.
@@ -752,6 +822,102 @@ def _barrier(team, T):
             k = _spin(k)
 
 
+@njit(inline="always", cache=True)
+def _interval_len(s, s1, I, cap, n_flag):
+    """Steps of the interval starting at ``s``: at most ``I``, ending at ``s1``, with room for its spikes."""
+    J = min(I, s1 - s)
+    if n_flag > 0:
+        J = max(1, min(J, cap // n_flag))
+    return J
+
+
+@_kernel
+def _run_intervals(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt,
+                   f_pois, f_one):
+    """Thread ``t``'s part of steps ``s0 .. s1-1`` in intervals of up to ``I`` steps, two barriers per interval.
+
+    ``I`` (``work.isp.size // T - 1``) is below the shortest delay, so a
+    step's additions (spikes, source spikes, Poisson counts) reach the ring
+    ``I + 1`` or more steps later.  Within an interval each thread first
+    updates its neurons step after step (the slots they read are complete:
+    filled by earlier intervals), keeping each step's spikers; after a
+    barrier it adds the interval's events step after step, in the order of
+    the step-by-step loop (spikes stamped ``k`` by index, source spikes,
+    Poisson channels), while thread 0 counts and records the spikes; a
+    second barrier ends the interval.  Every ring cell gets the same
+    additions in the same order as step by step, so the results are the
+    same bit for bit; the threads meet every ``I`` steps instead of twice a
+    step.  Step ``k``'s spikers are list ``k % (I + 1)`` of ``work.isp`` /
+    ``work.insp`` (the last step's list survives into the next interval).
+    """
+    T = work.nsp.shape[0]
+    N = work.flag.shape[0]
+    I = work.isp.size // N - 1
+    M = I + 1
+    cap = rec.spk_step.shape[0]
+    part = work.part
+    lo = part[t]
+    hi = part[t + 1]
+    p = src.ss_ptr[0]  # this thread's explicit-source pointer (thread 0 writes the shared one at the end)
+    reached = s1
+    sink = 0
+    s = s0
+    while s < s1:
+        J = _interval_len(s, s1, I, cap, n_flag)
+        if s == s0:
+            # nobody has recorded anything in this call yet: every thread sees the same value
+            if rec.spk_n[0] + J * n_flag > cap:
+                reached = s
+                break
+        elif team[STOP_AT] == s:  # set by thread 0 in the last interval, before its second barrier
+            reached = s
+            break
+        e = s + J
+        for k in range(s, e):
+            j = k % M
+            work.insp[j * T + t] = _neurons(t, k, pr, st, ring, work, C, L, work.isp[j * N: (j + 1) * N],
+                                            f_delta, f_exp, f_adapt)
+            _record_states(k, s0, lo, hi, pr, st, rec)
+        _barrier(team, T)
+        for k in range(s, e):
+            if k == s0:
+                sink += _warm_rows(t, T, work.pend, 0, work.pend_n[0], conn.row_split, conn.syn_off)
+                _deliver_list(t, T, k, L, C, work.pend, 0, work.pend_n[0], conn, ring)
+            else:
+                j = (k - 1) % M
+                lst = work.isp[j * N: (j + 1) * N]
+                cnt = work.insp[j * T: (j + 1) * T]
+                for u in range(T):
+                    sink += _warm_rows(t, T, lst, part[u], part[u] + cnt[u], conn.row_split, conn.syn_off)
+                for u in range(T):
+                    _deliver_list(t, T, k, L, C, lst, part[u], part[u] + cnt[u], conn, ring)
+            p = _deliver_sources(t, T, k, L, C, p, src, conn, ring)
+            _poisson_inputs(t, k, conn, ring, src, work, C, L, f_pois, f_one)
+        if t == 0:
+            for k in range(s, e - 1):  # (the last step's spikers: in the next interval, or at the end)
+                j = k % M
+                _spikes_out(k, work.isp[j * N: (j + 1) * N], work.insp[j * T: (j + 1) * T], part, None, conn, rec)
+            # room for the last step's spikers and the next interval's
+            if e < s1 and rec.spk_n[0] + (1 + _interval_len(e, s1, I, cap, n_flag)) * n_flag > cap:
+                team[STOP_AT] = e
+        _barrier(team, T)
+        if t == 0 and e < s1 and team[STOP_AT] != e:
+            j = (e - 1) % M
+            _spikes_out(e - 1, work.isp[j * N: (j + 1) * N], work.insp[j * T: (j + 1) * T], part, None, conn, rec)
+        s = e
+    atomic_add(team, SINK, sink)
+    if t == 0:
+        if reached > s0:
+            j = (reached - 1) % M
+            work.pend_n[0] = _spikes_out(reached - 1, work.isp[j * N: (j + 1) * N], work.insp[j * T: (j + 1) * T],
+                                         part, work.pend, conn, rec)
+            _skip_sources(reached - 1, src)
+            for r in range(rec.rec_var.shape[0]):
+                k = rec.rec_k[r]
+                rec.rec_cnt[r] = reached // k - s0 // k
+        team[REACHED] = reached
+
+
 @njit(cache=True, _nrt=False, nogil=True)
 def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt, f_pois,
               f_one):
@@ -766,12 +932,18 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
     during that step; the caller empties it and calls again.
     ``team[JOIN] < 0``: the team could not be gathered and nothing was done.
     ``s1 <= s0`` returns at once (a call that only compiles or loads the kernel).
+    A plan with interval buffers (``work.isp``, made for 2 or more threads
+    when every delay is at least 3 steps) runs :func:`_run_intervals` instead.
     """
     if s1 <= s0:
         return
     T = work.nsp.shape[0]
     cap = rec.spk_step.shape[0]
     if not _join(team, T):
+        return
+    if work.isp.size > 0:
+        _run_intervals(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt,
+                       f_pois, f_one)
         return
     reached = s1
     sink = 0
@@ -780,7 +952,7 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
         if rec.spk_n[0] + n_flag > cap:
             reached = s
             break
-        sink += _warm_rows(t, T, work.pend, work.pend_n[0], conn.row_split, conn.syn_off)
+        sink += _warm_rows(t, T, work.pend, 0, work.pend_n[0], conn.row_split, conn.syn_off)
         _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt, f_pois, f_one)
         _barrier(team, T)
         if t == 0:
