@@ -33,7 +33,9 @@ print(numba.get_num_threads(), len(sp), h.hexdigest())
 # explicit source spikes, Poisson input, state samples every step and every 3 steps, a spike buffer so small
 # that the team must stop early and hand it over to be emptied (and grown), runs of lengths not multiple of 3
 INTERVAL_SCRIPT = r"""
-import hashlib, numpy as np, eventsim as es
+import hashlib, os, numpy as np, eventsim as es
+from eventsim.engines import clock_cpu as cc
+cc.INTERVAL_MAX = int(os.environ.get("INTERVAL_MAX", cc.INTERVAL_MAX))
 es.config.SPIKE_BUFFER_INITIAL = 8
 net = es.Network(dt=0.1, seed=5)
 m1 = es.LIF(tau_m=20.0, c_m=1.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
@@ -59,12 +61,12 @@ for x in (sp.steps, sp.senders, vm.values, im.values, im.steps, net._plan.state.
           net._plan.ring):
     h.update(np.ascontiguousarray(x).tobytes())
 import numba
-print(numba.get_num_threads(), len(sp), h.hexdigest(), net._plan.work.isp.size // 500 - 1)
+print(numba.get_num_threads(), len(sp), h.hexdigest(), net._plan.work.interval[0])
 """
 
 
-def run_with(threads, script=SCRIPT):
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+def run_with(threads, script=SCRIPT, **env_vars):
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), **env_vars)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     n, count, digest, *interval = out.stdout.split()
@@ -80,11 +82,13 @@ def test_thread_count_does_not_change_results():
 
 def test_threads_meeting_every_few_steps_give_the_same_results():
     """With every delay at least 4 steps the threads meet every 3 steps: the same spikes, samples and state,
-    bit for bit, as one thread stepping alone."""
-    results = {t: run_with(t, INTERVAL_SCRIPT) for t in (1, 2, 3)}
-    assert results[1][0] > 1000
-    assert results[1][:2] == results[2][:2] == results[3][:2], results
-    assert [results[t][2] for t in (1, 2, 3)] == [-1, 3, 3], "one thread steps alone, a team every 3 steps"
+    bit for bit, for 1, 2 and 3 threads and as when they meet every step or every other step."""
+    runs = {(t, None): run_with(t, INTERVAL_SCRIPT) for t in (1, 2, 3)}
+    runs.update({(t, m): run_with(t, INTERVAL_SCRIPT, INTERVAL_MAX=str(m)) for t, m in ((1, 0), (2, 0), (2, 1))})
+    assert runs[1, None][0] > 1000
+    assert len({r[:2] for r in runs.values()}) == 1, runs
+    assert {k: r[2] for k, r in runs.items()} == {(1, None): 3, (2, None): 3, (3, None): 3, (1, 0): 0, (2, 0): 0,
+                                                 (2, 1): 1}
 
 
 TEAM_SCRIPT = r"""

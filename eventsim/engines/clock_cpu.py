@@ -21,10 +21,10 @@ then Poisson channels, each row in target order) whatever the thread count:
 results are bit-identical for 1, 2 or more threads.  The threads run all
 the steps of a chunk as one team (:func:`run_clock`: one thread per
 partition, started once per chunk) rather than meeting in a parallel loop
-launched at every step.  They meet twice per step, or, when every delay is
-at least 3 steps, twice per interval of steps shorter than the shortest
-delay (:func:`_run_intervals`: neuron updates of the whole interval, then
-its deliveries in the step-by-step order; the same results).
+launched at every step.  They meet once per step when some delay is one
+step, else twice per interval of steps shorter than the shortest delay
+(neuron updates of the whole interval, then its deliveries in the
+step-by-step order; the same results).
 
 Time convention (NEST's): the update of step ``s`` advances the state from
 ``s*dt`` to ``(s+1)*dt``; a spike emitted in it is stamped ``s+1``.  A spike
@@ -63,7 +63,7 @@ TAB_SHIFT = 32 - (TAB.bit_length() - 1)
 ROW_WARM_BYTES = 1024
 
 #: Longest interval (steps) between two meetings of the CPU threads
-#: (:func:`_run_intervals`); it also stays below the network's shortest delay.
+#: (:func:`run_clock`); it also stays below the network's shortest delay.
 #: Each interval keeps its steps' spikers: ``(INTERVAL_MAX + 1) * 8`` bytes per neuron.
 INTERVAL_MAX = 16
 
@@ -164,8 +164,9 @@ class Work(NamedTuple):
     # (last, with defaults: plans pickled before they existed get them on load, ClockPlan.__setstate__)
     seg_dc: np.ndarray = None   # [n_runs] the constant input (pA) shared by every neuron of a run of ``seg``
     seg_dcu: np.ndarray = None  # uint8 [n_runs] 1: the run's neurons all have input seg_dc (no per-neuron read)
-    isp: np.ndarray = None      # int64 [(I+1) * N] spikers of the steps of an interval (empty: step by step)
-    insp: np.ndarray = None     # int64 [(I+1) * T] their number per step and partition
+    isp: np.ndarray = None      # int64 [M * N] spikers of the last M steps (M = max(I, 1) + 1; CPU engine)
+    insp: np.ndarray = None     # int64 [M * T] their number per step and partition
+    interval: np.ndarray = None  # int64[1] I: steps per meeting of the CPU threads (0: one, events first)
 
 
 class Recording(NamedTuple):
@@ -831,29 +832,43 @@ def _interval_len(s, s1, I, cap, n_flag):
     return J
 
 
-@_kernel
-def _run_intervals(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt,
-                   f_pois, f_one):
-    """Thread ``t``'s part of steps ``s0 .. s1-1`` in intervals of up to ``I`` steps, two barriers per interval.
+@njit(cache=True, _nrt=False, nogil=True)
+def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt, f_pois,
+              f_one):
+    """Thread ``t``'s part of steps ``s0 .. s1-1`` (one thread per partition, ``T = work.nsp.size``).
 
-    ``I`` (``work.isp.size // T - 1``) is below the shortest delay, so a
-    step's additions (spikes, source spikes, Poisson counts) reach the ring
-    ``I + 1`` or more steps later.  Within an interval each thread first
-    updates its neurons step after step (the slots they read are complete:
-    filled by earlier intervals), keeping each step's spikers; after a
-    barrier it adds the interval's events step after step, in the order of
-    the step-by-step loop (spikes stamped ``k`` by index, source spikes,
-    Poisson channels), while thread 0 counts and records the spikes; a
-    second barrier ends the interval.  Every ring cell gets the same
-    additions in the same order as step by step, so the results are the
-    same bit for bit; the threads meet every ``I`` steps instead of twice a
-    step.  Step ``k``'s spikers are list ``k % (I + 1)`` of ``work.isp`` /
-    ``work.insp`` (the last step's list survives into the next interval).
+    ``I = work.interval[0]`` steps (at most the shortest delay minus one)
+    make an interval.  Within an interval each thread first updates its
+    neurons step after step (the ring slots they read are complete: every
+    addition reaches the ring ``I + 1`` or more steps after the step that
+    makes it), keeping each step's spikers; after a barrier it adds the
+    interval's events step after step, in the step-by-step order (spikes
+    stamped ``k`` by index, source spikes, Poisson channels); a second
+    barrier ends the interval.  ``I = 0`` (a delay of one step) means one
+    step at a time, events first: deliver the spikes stamped ``k``, update,
+    one barrier.  Either way every ring cell gets its additions in the order
+    of the step-by-step loop, so the results do not depend on ``I`` or on
+    the thread count; the threads meet about every ``I`` steps.
+    Step ``k``'s spikers are list ``k % M`` of ``work.isp`` / ``work.insp``
+    (``M = max(I, 1) + 1``).  Thread 0 counts and records each list once
+    it is complete (while the others deliver) and, at the end, leaves the
+    last step's spikers in ``work.pend``, the source pointer past that step
+    and the step reached in ``team[REACHED]``: ``s1``, or earlier (at an
+    interval's start) when the spike-recording buffer could overflow; the
+    caller empties it and calls again.  Every thread calls it with the same
+    arguments but ``t`` (see :func:`run_steps`); it runs without the GIL.
+    ``team[JOIN] < 0``: the team could not be gathered and nothing was done.
+    ``s1 <= s0`` returns at once (a call that only compiles or loads the kernel).
     """
+    if s1 <= s0:
+        return
     T = work.nsp.shape[0]
+    if not _join(team, T):
+        return
     N = work.flag.shape[0]
-    I = work.isp.size // N - 1
-    M = I + 1
+    I = work.interval[0]
+    Jmax = max(I, 1)
+    M = Jmax + 1
     cap = rec.spk_step.shape[0]
     part = work.part
     lo = part[t]
@@ -863,22 +878,27 @@ def _run_intervals(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, 
     sink = 0
     s = s0
     while s < s1:
-        J = _interval_len(s, s1, I, cap, n_flag)
+        J = _interval_len(s, s1, Jmax, cap, n_flag)
         if s == s0:
             # nobody has recorded anything in this call yet: every thread sees the same value
             if rec.spk_n[0] + J * n_flag > cap:
                 reached = s
                 break
-        elif team[STOP_AT] == s:  # set by thread 0 in the last interval, before its second barrier
+        elif team[STOP_AT] == s:  # set by thread 0 in the last interval, before its last barrier
             reached = s
             break
         e = s + J
-        for k in range(s, e):
-            j = k % M
-            work.insp[j * T + t] = _neurons(t, k, pr, st, ring, work, C, L, work.isp[j * N: (j + 1) * N],
-                                            f_delta, f_exp, f_adapt)
-            _record_states(k, s0, lo, hi, pr, st, rec)
-        _barrier(team, T)
+        if I > 0:
+            for k in range(s, e):
+                j = k % M
+                work.insp[j * T + t] = _neurons(t, k, pr, st, ring, work, C, L, work.isp[j * N: (j + 1) * N],
+                                                f_delta, f_exp, f_adapt)
+                _record_states(k, s0, lo, hi, pr, st, rec)
+            _barrier(team, T)
+        if t == 0:  # the complete lists of steps s-1 .. e-2 (e-1's: in the next interval, or at the end)
+            for k in range(max(s - 1, s0), e - 1):
+                j = k % M
+                _spikes_out(k, work.isp[j * N: (j + 1) * N], work.insp[j * T: (j + 1) * T], part, None, conn, rec)
         for k in range(s, e):
             if k == s0:
                 sink += _warm_rows(t, T, work.pend, 0, work.pend_n[0], conn.row_split, conn.syn_off)
@@ -893,17 +913,15 @@ def _run_intervals(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, 
                     _deliver_list(t, T, k, L, C, lst, part[u], part[u] + cnt[u], conn, ring)
             p = _deliver_sources(t, T, k, L, C, p, src, conn, ring)
             _poisson_inputs(t, k, conn, ring, src, work, C, L, f_pois, f_one)
-        if t == 0:
-            for k in range(s, e - 1):  # (the last step's spikers: in the next interval, or at the end)
-                j = k % M
-                _spikes_out(k, work.isp[j * N: (j + 1) * N], work.insp[j * T: (j + 1) * T], part, None, conn, rec)
-            # room for the last step's spikers and the next interval's
-            if e < s1 and rec.spk_n[0] + (1 + _interval_len(e, s1, I, cap, n_flag)) * n_flag > cap:
-                team[STOP_AT] = e
+        if I == 0:  # (J == 1) the step's update after its events
+            j = s % M
+            work.insp[j * T + t] = _neurons(t, s, pr, st, ring, work, C, L, work.isp[j * N: (j + 1) * N],
+                                            f_delta, f_exp, f_adapt)
+            _record_states(s, s0, lo, hi, pr, st, rec)
+        # room for the last step's spikers and the next interval's
+        if t == 0 and e < s1 and rec.spk_n[0] + (1 + _interval_len(e, s1, Jmax, cap, n_flag)) * n_flag > cap:
+            team[STOP_AT] = e
         _barrier(team, T)
-        if t == 0 and e < s1 and team[STOP_AT] != e:
-            j = (e - 1) % M
-            _spikes_out(e - 1, work.isp[j * N: (j + 1) * N], work.insp[j * T: (j + 1) * T], part, None, conn, rec)
         s = e
     atomic_add(team, SINK, sink)
     if t == 0:
@@ -915,51 +933,6 @@ def _run_intervals(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, 
             for r in range(rec.rec_var.shape[0]):
                 k = rec.rec_k[r]
                 rec.rec_cnt[r] = reached // k - s0 // k
-        team[REACHED] = reached
-
-
-@njit(cache=True, _nrt=False, nogil=True)
-def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt, f_pois,
-              f_one):
-    """Thread ``t``'s part of steps ``s0 .. s1-1`` (one thread per partition, ``T = work.nsp.size``).
-
-    Thread ``t`` updates partition ``t`` step after step; a barrier after the
-    updates lets thread 0 do the serial end of the step (:func:`_after_step`)
-    and a second one starts the next step.  Every thread calls it with the
-    same arguments but ``t`` (see :func:`run_steps`); it runs without the GIL.
-    The step reached is left in ``team[REACHED]`` (by thread 0): ``s1``, or
-    earlier (before a step) when the spike-recording buffer could overflow
-    during that step; the caller empties it and calls again.
-    ``team[JOIN] < 0``: the team could not be gathered and nothing was done.
-    ``s1 <= s0`` returns at once (a call that only compiles or loads the kernel).
-    A plan with interval buffers (``work.isp``, made for 2 or more threads
-    when every delay is at least 3 steps) runs :func:`_run_intervals` instead.
-    """
-    if s1 <= s0:
-        return
-    T = work.nsp.shape[0]
-    cap = rec.spk_step.shape[0]
-    if not _join(team, T):
-        return
-    if work.isp.size > 0:
-        _run_intervals(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt,
-                       f_pois, f_one)
-        return
-    reached = s1
-    sink = 0
-    for s in range(s0, s1):
-        # every thread reads spk_n after the barrier that follows its last change
-        if rec.spk_n[0] + n_flag > cap:
-            reached = s
-            break
-        sink += _warm_rows(t, T, work.pend, 0, work.pend_n[0], conn.row_split, conn.syn_off)
-        _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt, f_pois, f_one)
-        _barrier(team, T)
-        if t == 0:
-            _after_step(s, pr, st, conn, src, rec, work)
-        _barrier(team, T)
-    atomic_add(team, SINK, sink)
-    if t == 0:
         team[REACHED] = reached
 
 

@@ -57,7 +57,7 @@ class ClockPlan:
             cdf = self._sources_base["cdf"]
             self._sources_base["tab"] = np.stack([poisson_count_table(row, cc.TAB) for row in cdf])
         if (self.sources.tab is None or self.work.seg_dc is None or self.conn.row_cw is None
-                or self.conn.row_dmin is None or self.work.isp is None
+                or self.conn.row_dmin is None or self.work.interval is None
                 or self.sources.one_u.dtype != np.uint32):  # (float64 uniforms before the uint32 words)
             self._partition(self.T)
 
@@ -128,11 +128,11 @@ class ClockPlan:
                                   one_off=one_off, one_w=one_w, one_gptr=one_gptr, one_g0=one_g0,
                                   one_u=np.zeros(4 * int(one_gptr[-1]), np.uint32), one_run=one_run,
                                   one_rptr=one_rptr, **b)
-        # threads meet every I steps, I below the shortest delay (cc._run_intervals), when that is 2 or more
+        # steps per meeting of the threads: below the shortest delay (cc.run_clock)
         used = outdeg > 0
         d_short = int(dmin[used].min()) if used.any() else self.L
-        I = min(d_short - 1, cc.INTERVAL_MAX) if T > 1 else 0
-        I = I if I >= 2 else 0
+        I = max(0, min(d_short - 1, cc.INTERVAL_MAX))
+        M = max(I, 1) + 1
         # runs of neurons sharing one parameter set, cut at the partition bounds
         pid = self.params.pid
         seg = np.union1d(np.flatnonzero(np.diff(pid)) + 1, part).astype(np.int64)
@@ -142,8 +142,8 @@ class ClockPlan:
                             pend_n=self.pend_n, ext=np.zeros(T, np.int64), seg=seg, seg_ptr=seg_ptr,
                             flag=np.zeros(N, np.uint8), seg_dc=np.zeros(max(seg.size - 1, 0), self.state.i_dc.dtype),
                             seg_dcu=np.zeros(max(seg.size - 1, 0), np.uint8),
-                            isp=np.zeros((I + 1) * N if I else 0, np.int64),
-                            insp=np.zeros((I + 1) * T if I else 0, np.int64))
+                            isp=np.zeros(M * N, np.int64), insp=np.zeros(M * T, np.int64),
+                            interval=np.array([I], np.int64))
         self.T = T
 
     def _apply_dc(self, step):
