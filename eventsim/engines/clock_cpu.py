@@ -331,7 +331,7 @@ def _state_value(code, n, st, pr):
 
 @_kernel
 def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt, f_pois, f_one):
-    """Deliver the events stamped ``s`` into partition ``t``, then update its neurons.
+    """Deliver the events stamped ``s`` into partition ``t``, then update its neurons (the CUDA engine's step).
 
     ``f_*`` (``None`` or ``True``) say which kinds of work the network has
     (see :func:`features`).  Numba prunes a branch on an argument that is
@@ -732,17 +732,14 @@ def _skip_sources(s, src):
 
 
 @_kernel
-def _after_step(s, pr, st, conn, src, rec, work):
-    """Serial part of a step: advance the source pointer, collect spikes, record."""
+def _after_step(s, s0, pr, st, conn, src, rec, work):
+    """Serial end of step ``s`` of a chunk from step ``s0`` (CUDA engine): advance the source pointer,
+    collect spikes, record."""
     _skip_sources(s, src)
     work.pend_n[0] = _spikes_out(s, work.spk, work.nsp, work.part, work.pend, conn, rec)
+    _record_states(s, s0, 0, work.flag.shape[0], pr, st, rec)
     for r in range(rec.rec_var.shape[0]):
         if (s + 1) % rec.rec_k[r] == 0:
-            a = rec.rec_ptr[r]
-            b = rec.rec_ptr[r + 1]
-            base = rec.rec_off[r] + rec.rec_cnt[r] * (b - a)
-            for i in range(a, b):
-                rec.rec_buf[base + i - a] = _state_value(rec.rec_var[r], rec.rec_idx[i], st, pr)
             rec.rec_cnt[r] += 1
 
 
@@ -832,6 +829,19 @@ def _interval_len(s, s1, I, cap, n_flag):
     return J
 
 
+@njit(inline="always", cache=True)
+def _update_steps(t, a, b, s0, M, lo, hi, pr, st, ring, work, rec, C, L, f_delta, f_exp, f_adapt):
+    """Steps ``a .. b-1`` of partition ``t``'s neurons (``lo <= n < hi``): update, spikers into list ``k % M``,
+    state samples."""
+    T = work.nsp.shape[0]
+    N = work.flag.shape[0]
+    for k in range(a, b):
+        j = k % M
+        work.insp[j * T + t] = _neurons(t, k, pr, st, ring, work, C, L, work.isp[j * N: (j + 1) * N], f_delta,
+                                        f_exp, f_adapt)
+        _record_states(k, s0, lo, hi, pr, st, rec)
+
+
 @njit(cache=True, _nrt=False, nogil=True)
 def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt, f_pois,
               f_one):
@@ -889,11 +899,7 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
             break
         e = s + J
         if I > 0:
-            for k in range(s, e):
-                j = k % M
-                work.insp[j * T + t] = _neurons(t, k, pr, st, ring, work, C, L, work.isp[j * N: (j + 1) * N],
-                                                f_delta, f_exp, f_adapt)
-                _record_states(k, s0, lo, hi, pr, st, rec)
+            _update_steps(t, s, e, s0, M, lo, hi, pr, st, ring, work, rec, C, L, f_delta, f_exp, f_adapt)
             _barrier(team, T)
         if t == 0:  # the complete lists of steps s-1 .. e-2 (e-1's: in the next interval, or at the end)
             for k in range(max(s - 1, s0), e - 1):
@@ -914,10 +920,7 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
             p = _deliver_sources(t, T, k, L, C, p, src, conn, ring)
             _poisson_inputs(t, k, conn, ring, src, work, C, L, f_pois, f_one)
         if I == 0:  # (J == 1) the step's update after its events
-            j = s % M
-            work.insp[j * T + t] = _neurons(t, s, pr, st, ring, work, C, L, work.isp[j * N: (j + 1) * N],
-                                            f_delta, f_exp, f_adapt)
-            _record_states(s, s0, lo, hi, pr, st, rec)
+            _update_steps(t, s, e, s0, M, lo, hi, pr, st, ring, work, rec, C, L, f_delta, f_exp, f_adapt)
         # room for the last step's spikers and the next interval's
         if t == 0 and e < s1 and rec.spk_n[0] + (1 + _interval_len(e, s1, Jmax, cap, n_flag)) * n_flag > cap:
             team[STOP_AT] = e

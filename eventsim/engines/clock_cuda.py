@@ -184,12 +184,12 @@ def _kernels():
             cc._update_partition(t, s, pr, st, conn, ring, src, work, C, L, True, True, True, True, True)
 
     @cuda.jit
-    def after_kernel(s, end, pr, st, conn, src, rec, work, n_flag, buf):
+    def after_kernel(s, s0, end, pr, st, conn, src, rec, work, n_flag, buf):
         """Serial end of step ``s``; flags an early stop when the spike buffer could overflow."""
         stop = buf[1]
         if cuda.grid(1) != 0 or stop[0] != 0:
             return
-        cc._after_step(s, pr, st, conn, src, rec, work)
+        cc._after_step(s, s0, pr, st, conn, src, rec, work)
         if s + 1 < end and rec.spk_n[0] + n_flag > rec.spk_step.shape[0]:
             stop[0] = 1
             stop[1] = s + 1
@@ -331,7 +331,7 @@ class ClockCuda:
         with _NoFMA():
             for step in range(s, end):
                 grid_u(step, self.pr, self.st, self.conn, buf, self.src, self.work, C, L)
-                grid_a(step, end, self.pr, self.st, self.conn, self.src, rec, self.work, n_flag, buf)
+                grid_a(step, s, end, self.pr, self.st, self.conn, self.src, rec, self.work, n_flag, buf)
         # ---- bulk copies, once per chunk (the first one synchronises)
         reached = int(_to_host(stop)[1])
         _to_host(self.work.ext, plan.work.ext)
