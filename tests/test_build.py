@@ -121,10 +121,12 @@ def test_projections_are_stored_compactly():
     assert net.projections == []
 
 
-def test_build_makes_no_per_synapse_temporaries():
+@pytest.mark.parametrize("one_delay", [False, True])
+def test_build_makes_no_per_synapse_temporaries(one_delay):
     net = es.Network(dt=0.1, seed=1)
     pop = net.population(2000, es.LIF(tau_m=20.0, c_m=1.0, v_th=20.0, v_reset=10.0, t_ref=2.0))
-    net.connect(pop, pop, es.FixedInDegree(500), weight=es.Normal(0.1, 0.02), delay=es.Uniform(0.5, 3.0))
+    net.connect(pop, pop, es.FixedInDegree(500), weight=es.Normal(0.1, 0.02),
+                delay=1.5 if one_delay else es.Uniform(0.5, 3.0))
     build_plan(net)  # compile outside the measurement
     gc.collect()
     n_syn = net.n_synapses
@@ -135,13 +137,13 @@ def test_build_makes_no_per_synapse_temporaries():
     finally:
         tracemalloc.stop()
     final = plan._syn_off.nbytes + plan._syn_w.nbytes
-    assert final == 12 * n_syn
+    assert final == (10 if one_delay else 12) * n_syn  # two-byte columns (one delay) or four-byte offsets
     # everything else: ring buffer, spike buffers, per-sender arrays, per-neuron parameter tables
     other = (plan.ring.nbytes + plan.spk_buf_step.nbytes + plan.spk_buf_id.nbytes + plan.conn.row_split.nbytes
              + 1024 * net.n_neurons)
-    # the engine arrays plus at most 2 bytes per synapse (NumPy allocations; the former
-    # argsort-based build peaked at about 6 times the final arrays)
-    assert peak < final + other + 2 * n_syn, ((peak - other) / n_syn, final / n_syn)
+    # the engine arrays (with four-byte offsets: the column form is made from them) plus at most 2 bytes per
+    # synapse (NumPy allocations; the former argsort-based build peaked at about 6 times the final arrays)
+    assert peak < 12 * n_syn + other + 2 * n_syn, ((peak - other) / n_syn, final / n_syn)
 
 
 @pytest.mark.parametrize("blocks", [1, 2])
@@ -170,3 +172,49 @@ def test_warm_rows_reads_one_value_per_cache_line_of_each_sub_row_head(blocks):
                     a, b = rs[n, k * T + t], rs[n, k * T + t + 1]
                     want += int(syn_off[a:min(b, a + span):stride].sum())
             assert cc._warm_rows(t, T, pend, 0, 20, rs, syn_off) == want
+
+
+def _one_delay_network(n, exp=False, second_delay=None):
+    net = es.Network(dt=0.1, seed=2)
+    model = es.LIF(tau_syn_ex=2.0, tau_syn_in=4.0) if exp else es.LIF()
+    pop = net.population(n, model)
+    net.connect(pop, pop, es.FixedInDegree(2), weight=es.Normal(0.0, 1.0), delay=0.3)
+    net.connect(pop[:3], pop[:3], es.OneToOne(), weight=1.0, delay=second_delay or 0.3)
+    noise = net.poisson(n, rate=100.0)
+    net.connect(noise, pop, es.OneToOne(), weight=1.0, delay=0.5)
+    return net
+
+
+@pytest.mark.parametrize("n, exp, second_delay, form", [
+    (300, False, None, "columns"),
+    (300, True, None, "columns"),
+    (300, False, 0.4, "offsets"),          # senders 0-2 have two delays
+    (1 << 16, False, None, "columns"),     # C = 65,536 columns: the largest that fit two bytes
+    ((1 << 16) + 1, False, None, "offsets"),
+    ((1 << 15) + 1, True, None, "offsets"),  # two receptor columns per neuron: C = 65,538
+])
+def test_column_form_only_when_every_sender_has_one_delay_and_the_columns_fit_two_bytes(n, exp, second_delay,
+                                                                                        form):
+    from eventsim.engines import plan as plan_mod
+
+    plans = {}
+    for on in (True, False):
+        plan_mod.COLUMN_FORM, before = on, plan_mod.COLUMN_FORM
+        try:
+            plans[on] = build_plan(_one_delay_network(n, exp, second_delay))
+        finally:
+            plan_mod.COLUMN_FORM = before
+    plan, ref = plans[True], plans[False]
+    assert ref._syn_off.dtype == np.int32
+    assert plan._syn_off.dtype == (np.uint16 if form == "columns" else np.int32)
+    if form == "columns":
+        dmin, dmax = plan._row_delays
+        np.testing.assert_array_equal(dmin, ref._row_delays[0])
+        senders = np.repeat(np.arange(plan._row_ptr.size - 1), np.diff(plan._row_ptr))
+        assert np.array_equal(dmin[senders], dmax[senders])
+        np.testing.assert_array_equal(plan._syn_off.astype(np.int64) + dmin[senders].astype(np.int64) * plan.C,
+                                      ref._syn_off)
+        # the single-synapse Poisson channels keep their full offsets
+        np.testing.assert_array_equal(plan.sources.one_off, ref.sources.one_off)
+    else:
+        np.testing.assert_array_equal(plan._syn_off, ref._syn_off)

@@ -34,10 +34,13 @@ def build(backend):
     a = net.population(20, delta, v_init=es.Uniform(0.0, 20.0))
     b = net.population(15, exp, v_init=es.Uniform(0.0, 15.0))
     c = net.population(10, alif, v_init=es.Uniform(0.0, 15.0))
-    net.connect(a, a | b | c, es.FixedInDegree(5), weight=es.Normal(2.0, 0.5), delay=es.Uniform(0.1, 2.0))
+    # ONE_DELAY=1: one delay per sender (the synapses in the column form), else mixed delays
+    one = os.environ.get("ONE_DELAY") == "1"
+    net.connect(a, a | b | c, es.FixedInDegree(5), weight=es.Normal(2.0, 0.5),
+                delay=1.2 if one else es.Uniform(0.1, 2.0))
     net.connect(b, a | c, es.FixedProbability(0.2), weight=-1.5, delay=0.7)
     net.connect(a | c, b, es.FixedProbability(0.2), weight=es.Normal(300.0, 50.0), delay=1.2)
-    net.connect(b, b, es.FixedProbability(0.2), weight=-400.0, delay=0.4)
+    net.connect(b, b, es.FixedProbability(0.2), weight=-400.0, delay=0.7 if one else 0.4)
     noise = net.poisson(45, rate=20000.0)
     net.connect(noise, a | b | c, es.OneToOne(),
                 weight=np.r_[np.full(20, 1.0), np.full(15, 120.0), np.full(10, 1.0)], delay=0.1)
@@ -74,13 +77,14 @@ def digest(backend, checkpoint=False):
     p = net._plan
     for x in (*p.state, p.ring, p.pend[: p.pend_n[0]], p.sources.ss_ptr):
         h.update(np.ascontiguousarray(x).tobytes())
-    return len(recs[0]), net.synaptic_events, h.hexdigest()
+    return len(recs[0]), net.synaptic_events, h.hexdigest(), p._syn_off.itemsize
 
 
 cpu, gpu, gpu_ck = digest("cpu"), digest("cuda"), digest("cuda", checkpoint=True)
 print(cpu)
 print(gpu)
 assert cpu[0] > 300, cpu
+assert cpu[3] == (2 if os.environ.get("ONE_DELAY") == "1" else 4), cpu  # column form / offsets
 from eventsim.record import read_spikes
 net, recs = build("cuda")
 net.run(30.0)
@@ -120,6 +124,12 @@ def _run_script(env_extra, tpb):
 def test_cuda_simulator_bit_identical_to_cpu():
     # 8 partitions, 3 threads per block: 3 blocks, grid-stride loop with a partial last block
     _run_script({"NUMBA_ENABLE_CUDASIM": "1"}, tpb=3)
+
+
+@pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed")
+def test_cuda_simulator_column_form_bit_identical_to_cpu():
+    # one delay per sender: the synapses as two-byte ring columns (clock_cpu.column_form) on both engines
+    _run_script({"NUMBA_ENABLE_CUDASIM": "1", "ONE_DELAY": "1"}, tpb=3)
 
 
 def _gpu_available():

@@ -117,3 +117,15 @@ def test_rows_of_one_delay_match_naive_reference(seed):
     assert conn.row_dmin[:12].tolist() == [min(d, default=L) for d in delays]
     assert conn.row_dmax[:12].tolist() == [max(d, default=0) for d in delays]
     assert sum(len(d) == 1 for d in delays) >= 6 and sum(len(d) > 1 for d in delays) >= 2
+
+
+@pytest.mark.parametrize("kind", ["delta", "exp"])
+def test_column_form_matches_naive_reference(kind):
+    """Every sender with one delay (its synapses stored as two-byte ring columns, the delay kept per sender):
+    the same spikes and voltages as the reference."""
+    neurons, synapses, inputs = _random_case(5, kind, one_delay_senders=12)
+    net = _check_against_reference(neurons, synapses, inputs)
+    plan = net._plan
+    assert plan._syn_off.dtype == np.uint16
+    assert plan.conn.row_dmin.tolist()[:12] == [min({d for (p, _, _, d) in synapses if p == n}, default=plan.L)
+                                                for n in range(12)]

@@ -34,8 +34,9 @@ print(numba.get_num_threads(), len(sp), h.hexdigest())
 # that the team must stop early and hand it over to be emptied (and grown), runs of lengths not multiple of 3
 INTERVAL_SCRIPT = r"""
 import hashlib, os, numpy as np, eventsim as es
-from eventsim.engines import clock_cpu as cc
+from eventsim.engines import clock_cpu as cc, plan as plan_mod
 cc.INTERVAL_MAX = int(os.environ.get("INTERVAL_MAX", cc.INTERVAL_MAX))
+plan_mod.COLUMN_FORM = os.environ.get("COLUMN_FORM", "1") == "1"
 es.config.SPIKE_BUFFER_INITIAL = 8
 net = es.Network(dt=0.1, seed=5)
 m1 = es.LIF(tau_m=20.0, c_m=1.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
@@ -61,8 +62,13 @@ for x in (sp.steps, sp.senders, vm.values, im.values, im.steps, net._plan.state.
           net._plan.ring):
     h.update(np.ascontiguousarray(x).tobytes())
 import numba
-print(numba.get_num_threads(), len(sp), h.hexdigest(), net._plan.work.interval[0])
+print(numba.get_num_threads(), len(sp), h.hexdigest(), net._plan.work.interval[0], net._plan._syn_off.itemsize)
 """
+
+# every sender with a single delay (1.2, 0.7, 0.5 and 0.4 ms: rows that pass the ring's end at different steps):
+# the synapses in the column form (two-byte columns, the delay per sender) unless COLUMN_FORM=0
+COLUMN_SCRIPT = INTERVAL_SCRIPT.replace("delay=es.Uniform(0.4, 2.0)", "delay=1.2").replace(
+    "weight=-120.0, delay=0.4", "weight=-120.0, delay=0.7")
 
 
 def run_with(threads, script=SCRIPT, **env_vars):
@@ -86,9 +92,22 @@ def test_threads_meeting_every_few_steps_give_the_same_results():
     runs = {(t, None): run_with(t, INTERVAL_SCRIPT) for t in (1, 2, 3)}
     runs.update({(t, m): run_with(t, INTERVAL_SCRIPT, INTERVAL_MAX=str(m)) for t, m in ((1, 0), (2, 0), (2, 1))})
     assert runs[1, None][0] > 1000
+    assert {r[3] for r in runs.values()} == {4}  # mixed delays: offsets
     assert len({r[:2] for r in runs.values()}) == 1, runs
     assert {k: r[2] for k, r in runs.items()} == {(1, None): 3, (2, None): 3, (3, None): 3, (1, 0): 0, (2, 0): 0,
                                                  (2, 1): 1}
+
+
+def test_column_form_gives_the_same_results_as_offsets():
+    """Every sender with one delay: the synapses stored as two-byte ring columns give the same spikes, samples
+    and state, bit for bit, as the four-byte offsets, for 1, 2 and 3 threads, meeting every 3 steps or every
+    step."""
+    cases = [(1, "1", None), (2, "1", None), (3, "1", None), (2, "1", "0"), (2, "0", None)]
+    runs = {c: run_with(c[0], COLUMN_SCRIPT, COLUMN_FORM=c[1], **({"INTERVAL_MAX": c[2]} if c[2] else {}))
+            for c in cases}
+    assert runs[cases[0]][0] > 1000
+    assert len({r[:2] for r in runs.values()}) == 1, runs
+    assert [runs[c][2:] for c in cases] == [(3, 2), (3, 2), (3, 2), (0, 2), (3, 4)]  # (interval, bytes per offset)
 
 
 TEAM_SCRIPT = r"""

@@ -6,7 +6,10 @@ The network is a flat plan of structure-of-arrays:
 * CSR connectivity over all senders (neurons ``0..N-1``, then source
   channels ``N..N+S-1``), each row sorted by target column and split into
   one contiguous sub-row per thread partition (``row_split[sender, t]``);
-  per synapse one integer ``off = delay_steps * C + column`` and the weight;
+  per synapse one integer ``off = delay_steps * C + column`` and the weight
+  (the *column form*: only the column, as uint16, when every sender has a
+  single delay, kept per sender, and ``C <= 65536``: half the bytes per
+  event, see :func:`column_form`);
 * one flat ring buffer ``ring[L * C]`` (``L = max_delay_steps + 1`` slots of
   ``C`` columns): neuron ``n``'s input (its excitatory receptor) in column
   ``n``, and, if any neuron has separate receptors (``C = 2N``), its
@@ -40,7 +43,8 @@ import threading
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from ..models.dynamics import neuron_update, reset_voltage
 from ..rng import group_block, group_words, pick, poisson_ptrs, u01
@@ -114,7 +118,7 @@ class State(NamedTuple):
 class Conn(NamedTuple):
     row_split: np.ndarray     # int64 [n_senders, T+1] (C == N) or [n_senders, 2T+1] sub-row bounds per partition
     outdeg: np.ndarray        # int64 [n_senders]
-    syn_off: np.ndarray       # int32/int64 delay_steps * C + column
+    syn_off: np.ndarray       # int32/int64 delay_steps * C + column; uint16: column only (see column_form)
     syn_w: np.ndarray         # float64/float32 weight
     # (last, with defaults: plans pickled before they existed get them on load, ClockPlan.__setstate__)
     row_cw: np.ndarray = None  # uint8 [n_senders] 1: all the sender's synapses have the weight row_w
@@ -182,6 +186,23 @@ class Recording(NamedTuple):
     rec_cnt: np.ndarray       # int64 samples written
     rec_buf: np.ndarray       # float64
     counters: np.ndarray      # int64[2]: synaptic events from neurons, from sources
+
+
+def column_form(syn_off):
+    """True if ``syn_off`` holds ring columns only (uint16), each sender's delay being ``Conn.row_dmin``.
+
+    A plan stores its synapses so when every sender has one delay and the
+    ring has at most 65,536 columns (:meth:`ClockPlan._to_columns`): two
+    bytes per synapse instead of four, and no delay arithmetic per synapse.
+    In compiled code the answer is a constant of the array's type.
+    """
+    return syn_off.dtype == np.uint16
+
+
+@overload(column_form, inline="always")
+def _column_form_compiled(syn_off):
+    const = syn_off.dtype == types.uint16
+    return lambda syn_off: const
 
 
 @njit(inline="always", cache=True)
@@ -255,7 +276,8 @@ def _deliver_row(rs, n, t, T, mult, slot, L, C, syn_off, syn_w, row_cw, row_w, r
     them, without reading the weights (a third of the bytes per event).
     When the sender's delays (``row_dmin[n] .. row_dmax[n]`` steps) all stay
     before the ring's end from ``slot``, or all pass it, the row is added
-    without a wrap-around test per synapse (the same cells).
+    without a wrap-around test per synapse (the same cells).  In the column
+    form (:func:`column_form`) the row's one delay gives its ring slot.
     """
     a = rs[n, t]
     b = rs[n, t + 1]
@@ -263,7 +285,13 @@ def _deliver_row(rs, n, t, T, mult, slot, L, C, syn_off, syn_w, row_cw, row_w, r
     x = mult * row_w[n]
     base = slot * C
     LC = L * C
-    if slot + row_dmax[n] < L:
+    if column_form(syn_off):
+        d = slot + row_dmin[n]  # (an empty row's L: any slot, nothing is added)
+        if d >= L:
+            d -= L
+        base = d * C
+        LC = 0
+    elif slot + row_dmax[n] < L:
         LC = 0
     elif slot + row_dmin[n] >= L:
         base -= LC   # every synapse wraps around: from ``base - LC``, >= 0 at each of them

@@ -15,6 +15,11 @@ from . import csr
 
 _PARAM_FIELDS = cc.Params._fields
 
+#: Store the synapses in the column form when a network allows it (see
+#: :func:`eventsim.engines.clock_cpu.column_form`); False keeps the offsets
+#: (the same results, for comparison).
+COLUMN_FORM = True
+
 
 class ClockPlan:
     """Flat arrays of a built network plus the loop that feeds the compiled kernel."""
@@ -48,7 +53,36 @@ class ClockPlan:
         self.T = None
         self._row_const = None
         self._row_delays = None
+        self._to_columns()
         self._partition(numba.get_num_threads())
+
+    def _to_columns(self):
+        """Each sender's delay range; the synapses in the column form if every sender has a single delay.
+
+        The offsets ``delay * C + column`` become the columns, uint16 (two
+        bytes per synapse instead of four; the delay is the sender's
+        ``row_dmin``), when ``C <= 65536`` and :data:`COLUMN_FORM` is set.
+        The conversion holds one extra two-byte copy at most.
+        """
+        row_ptr = self._row_ptr
+        n_send = row_ptr.size - 1
+        dmin = np.empty(n_send, np.int32)
+        dmax = np.empty(n_send, np.int32)
+        csr.delay_ranges(row_ptr, self._syn_off, self.C, self.L, dmin, dmax)
+        self._row_delays = (dmin, dmax)
+        used = np.diff(row_ptr) > 0
+        if (COLUMN_FORM and self.C <= 1 << 16 and not cc.column_form(self._syn_off)
+                and np.array_equal(dmin[used], dmax[used])):
+            off = self._syn_off
+            np.remainder(off, self.C, out=off)
+            self._syn_off = off.astype(np.uint16)
+
+    def _offsets(self, syn, sender):
+        """``delay * C + column`` (int64) of synapses ``syn`` of senders ``sender``, whatever the form."""
+        off = self._syn_off[syn].astype(np.int64)
+        if cc.column_form(self._syn_off):
+            off += self._row_delays[0][sender].astype(np.int64) * self.C
+        return off
 
     def __setstate__(self, state):
         """Unpickle; a plan saved before the Poisson count tables and channel runs gets them here."""
@@ -120,7 +154,7 @@ class ClockPlan:
         one_ch = b["pois_channel"][j1].astype(np.int64)
         one_gptr, one_g0 = _group_ranges(one_ch, one_ptr)
         one_cls = b["pois_cls"][j1].astype(np.int64)
-        one_off = self._syn_off[syn1].astype(np.int64)
+        one_off = self._offsets(syn1, ps[j1])
         one_w = self._syn_w[syn1].copy()
         one_run, one_rptr = _channel_runs(one_ch, one_cls, one_off, one_w, np.array(one_ptr, np.int64), C)
         self.sources = cc.Sources(pois_ptr=np.array(ptr, np.int64), pois_list=cat(lst),
