@@ -132,6 +132,8 @@ def summarise(runs, t_sim_ms):
     s["events_per_s"] = median([r["events"] / r["simulate_s"] for r in runs])
     s["events_exact"] = runs[0]["events_exact"]
     s["threads"] = runs[0].get("threads")
+    for key in ("engine_synapse_bytes", "engine_sender_bytes", "projection_bytes"):
+        s[key] = runs[0].get(key)
     s["repeats"] = len(runs)
     return s
 
@@ -172,6 +174,11 @@ def report_network(network, summaries, t_sim_ms, tolerance):
           f"median of {first['repeats']} ==")
     print(table(rows, header))
     print("sim ratio / build ratio: the peer's time over eventsim's (> 1: eventsim is faster).")
+    if ref is not None and ref.get("engine_synapse_bytes") is not None:
+        n_syn = ref["n_synapses"]
+        print(f"eventsim connectivity: {ref['engine_synapse_bytes'] / n_syn:.2f} bytes per synapse in the engine's "
+              f"synapse arrays + {ref['engine_sender_bytes'] / n_syn:.2f} in its per-sender arrays; the "
+              f"network's projections hold {ref['projection_bytes'] / n_syn:.2f} more")
     if any(not s["events_exact"] for s in summaries.values()):
         print("* NEST events = spikes x (recurrent synapses / neurons), the expected count; "
               "NEST's connections are not read back.")

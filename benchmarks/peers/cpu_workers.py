@@ -156,7 +156,18 @@ def run_eventsim(network, scale, t_sim, threads, seed):
     return dict(build_s=t1 - t0, compile_s=t2 - t1, simulate_s=t3 - t2, spikes=n_spikes,
                 n_neurons=net.n_neurons, n_synapses=net.n_synapses,
                 events=net.synaptic_events[0] - ev0, events_exact=True, peak_rss_mib=rss,
-                threads=numba.get_num_threads())
+                threads=numba.get_num_threads(), **connectivity_bytes(net))
+
+
+def connectivity_bytes(net):
+    """Bytes of eventsim's connectivity: the engine's per-synapse and per-sender arrays, and the projections."""
+    import numpy as np
+
+    plan = net._plan
+    per_synapse = plan._syn_off.nbytes + plan._syn_w.nbytes
+    per_sender = sum(np.asarray(x).nbytes for x in plan.conn if x is not None) - per_synapse
+    projections = sum(np.asarray(x).nbytes for p in net.projections for x in (p.pre, p.post, p.weight, p.delay_steps))
+    return dict(engine_synapse_bytes=per_synapse, engine_sender_bytes=per_sender, projection_bytes=projections)
 
 
 # ---------------------------------------------------------------------------------- NEST
