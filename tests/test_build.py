@@ -141,9 +141,9 @@ def test_build_makes_no_per_synapse_temporaries(one_delay):
     # everything else: ring buffer, spike buffers, per-sender arrays, per-neuron parameter tables
     other = (plan.ring.nbytes + plan.spk_buf_step.nbytes + plan.spk_buf_id.nbytes + plan.conn.row_split.nbytes
              + 1024 * net.n_neurons)
-    # the engine arrays (with four-byte offsets: the column form is made from them) plus at most 2 bytes per
-    # synapse (NumPy allocations; the former argsort-based build peaked at about 6 times the final arrays)
-    assert peak < 12 * n_syn + other + 2 * n_syn, ((peak - other) / n_syn, final / n_syn)
+    # the engine arrays plus at most 2 bytes per synapse (NumPy allocations; the former
+    # argsort-based build peaked at about 6 times the final arrays)
+    assert peak < final + other + 2 * n_syn, ((peak - other) / n_syn, final / n_syn)
 
 
 @pytest.mark.parametrize("blocks", [1, 2])

@@ -192,8 +192,8 @@ def column_form(syn_off):
     """True if ``syn_off`` holds ring columns only (uint16), each sender's delay being ``Conn.row_dmin``.
 
     A plan stores its synapses so when every sender has one delay and the
-    ring has at most 65,536 columns (:meth:`ClockPlan._to_columns`): two
-    bytes per synapse instead of four, and no delay arithmetic per synapse.
+    ring has at most 65,536 columns (``plan.build_plan``): two bytes per
+    synapse instead of four, and no delay arithmetic per synapse.
     In compiled code the answer is a constant of the array's type.
     """
     return syn_off.dtype == np.uint16

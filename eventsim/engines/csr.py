@@ -4,12 +4,14 @@ The engine stores, per sender (neurons ``0..N-1``, then source channels
 ``N..N+S-1``), one row of synapses sorted by target ring column; multapses
 to the same column keep their creation order (projection order, then the
 order of the connection rule).  Each synapse is one integer
-``off = delay_steps * C + column`` and one weight.
+``off = delay_steps * C + column`` and one weight; when every sender has a
+single delay (found while counting), the column alone, two bytes
+(:func:`eventsim.engines.clock_cpu.column_form`).
 
 Building it costs no copy of the synapse arrays beyond the final ones:
 
 1. :func:`count_rows` counts each sender's synapses, one projection at a
-   time (row lengths, longest delay);
+   time (row lengths, each sender's delay range);
 2. :func:`scatter` writes every synapse straight into its row, in creation
    order (a counting sort by sender, stable);
 3. :func:`sort_rows` sorts each row by column with a stable sort on a
@@ -29,13 +31,20 @@ from .. import config
 
 
 @njit(cache=config.NUMBA_CACHE)
-def count_rows(counts, pre, src_ids, delay):
-    """``counts[src_ids[pre[i]]] += 1`` for every synapse; return the longest delay (steps)."""
+def count_rows(counts, pre, src_ids, delay, dmin, dmax):
+    """``counts[src_ids[pre[i]]] += 1`` for every synapse, each sender's shortest and longest delay into
+    ``dmin``/``dmax`` (steps; lowered/raised from their values); return the longest delay."""
     max_d = 0
     for i in range(pre.size):
-        counts[src_ids[pre[i]]] += 1
-        if delay[i] > max_d:
-            max_d = delay[i]
+        s = src_ids[pre[i]]
+        counts[s] += 1
+        d = delay[i]
+        if d > max_d:
+            max_d = d
+        if d < dmin[s]:
+            dmin[s] = d
+        if d > dmax[s]:
+            dmax[s] = d
     return max_d
 
 
@@ -45,7 +54,9 @@ def scatter(fill, syn_off, syn_w, pre, post, weight, delay, src_ids, tgt_ids, co
 
     ``fill[s]`` is the next free slot of sender ``s``.  The receptor column of
     a target with separate receptors (``split[t] == 1``) is ``col[t] + ioff``
-    for weights that are negative once stored in ``syn_w``'s dtype.
+    for weights that are negative once stored in ``syn_w``'s dtype.  Each
+    synapse gets ``delay * C + column``: ``C = 0`` writes the column alone
+    (the engine's column form, one delay per sender).
     """
     for i in range(pre.size):
         s = src_ids[pre[i]]

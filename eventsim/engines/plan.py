@@ -31,7 +31,7 @@ class ClockPlan:
         self.state = state
         self.L, self.C = ring_shape
         self.ring = np.zeros(self.L * self.C, state.v.dtype)
-        self._syn_off, self._syn_w, self._row_ptr = conn_parts
+        self._syn_off, self._syn_w, self._row_ptr, row_delays = conn_parts
         self._sources_base = sources
         self.spk_flag = spk_flag
         self.n_flag = int(spk_flag.sum())
@@ -52,30 +52,8 @@ class ClockPlan:
         self.pend_n = np.zeros(1, np.int64)
         self.T = None
         self._row_const = None
-        self._row_delays = None
-        self._to_columns()
+        self._row_delays = row_delays  # (dmin, dmax) int32 per sender, steps (empty row: L, 0)
         self._partition(numba.get_num_threads())
-
-    def _to_columns(self):
-        """Each sender's delay range; the synapses in the column form if every sender has a single delay.
-
-        The offsets ``delay * C + column`` become the columns, uint16 (two
-        bytes per synapse instead of four; the delay is the sender's
-        ``row_dmin``), when ``C <= 65536`` and :data:`COLUMN_FORM` is set.
-        The conversion holds one extra two-byte copy at most.
-        """
-        row_ptr = self._row_ptr
-        n_send = row_ptr.size - 1
-        dmin = np.empty(n_send, np.int32)
-        dmax = np.empty(n_send, np.int32)
-        csr.delay_ranges(row_ptr, self._syn_off, self.C, self.L, dmin, dmax)
-        self._row_delays = (dmin, dmax)
-        used = np.diff(row_ptr) > 0
-        if (COLUMN_FORM and self.C <= 1 << 16 and not cc.column_form(self._syn_off)
-                and np.array_equal(dmin[used], dmax[used])):
-            off = self._syn_off
-            np.remainder(off, self.C, out=off)
-            self._syn_off = off.astype(np.uint16)
 
     def _offsets(self, syn, sender):
         """``delay * C + column`` (int64) of synapses ``syn`` of senders ``sender``, whatever the form."""
@@ -124,7 +102,7 @@ class ClockPlan:
             csr.constant_rows(row_ptr, self._syn_w, row_cw, row_w)
             self._row_const = (row_cw, row_w)
         row_cw, row_w = self._row_const
-        if self.__dict__.get("_row_delays") is None:  # each sender's delay range: independent of T
+        if self.__dict__.get("_row_delays") is None:  # a plan saved before the delay ranges (offsets form)
             dmin = np.empty(n_send, np.int32)
             dmax = np.empty(n_send, np.int32)
             csr.delay_ranges(row_ptr, self._syn_off, C, self.L, dmin, dmax)
@@ -472,13 +450,19 @@ def build_plan(net):
         synaptic.append((proj, src_ids))
     n_cols = max(n_cols, 1)
     row_ptr = np.zeros(n_send + 1, np.int64)
+    dmin = np.full(n_send, np.iinfo(np.int32).max, np.int32)  # each sender's delay range (steps)
+    dmax = np.zeros(n_send, np.int32)
     max_d = 1
     for proj, src_ids in synaptic:
         if len(proj):
-            max_d = max(max_d, int(csr.count_rows(row_ptr[1:], proj.pre, src_ids, proj.delay_steps)))
+            max_d = max(max_d, int(csr.count_rows(row_ptr[1:], proj.pre, src_ids, proj.delay_steps, dmin, dmax)))
+    used = row_ptr[1:] > 0
     np.cumsum(row_ptr, out=row_ptr)
     L = max_d + 1
-    off_dtype = np.int32 if L * n_cols < 2**31 else np.int64
+    dmin[~used] = L  # an empty row: L and 0
+    # one delay per sender and few enough columns: two-byte columns (clock_cpu.column_form), else offsets
+    columns = COLUMN_FORM and n_cols <= 1 << 16 and np.array_equal(dmin[used], dmax[used])
+    off_dtype = np.uint16 if columns else np.int32 if L * n_cols < 2**31 else np.int64
     n_syn = int(row_ptr[-1])
     syn_off = np.empty(n_syn, off_dtype)
     w = np.empty(n_syn, net.weight_dtype)
@@ -487,7 +471,7 @@ def build_plan(net):
     for proj, src_ids in synaptic:
         if len(proj):
             csr.scatter(fill, syn_off, w, proj.pre, proj.post, proj.weight, proj.delay_steps, src_ids,
-                        proj.target.ids, params.col, split, N, n_cols)
+                        proj.target.ids, params.col, split, N, 0 if columns else n_cols)
     del fill
     if not csr.rows_sorted(row_ptr, syn_off, n_cols):  # (the sort is compiled only when needed)
         csr.sort_rows(row_ptr, syn_off, w, n_cols)
@@ -525,7 +509,8 @@ def build_plan(net):
     for r in net.recorders:
         if isinstance(r, SpikeRecorder):
             spk_flag[r.group.ids] = 1
-    return ClockPlan(net, params, state, (syn_off, w, row_ptr), (L, n_cols), sources, spk_flag, dc, i_e)
+    return ClockPlan(net, params, state, (syn_off, w, row_ptr, (dmin, dmax)), (L, n_cols), sources, spk_flag, dc,
+                     i_e)
 
 
 def _dc_amplitude(net, channels):
