@@ -12,14 +12,16 @@ from eventsim.checkpoint import CheckpointError
 
 BUILD = r"""
 import numpy as np, eventsim as es
-def build():
+def build(one_delay=False):
     net = es.Network(dt=0.1, seed=21)
     m1 = es.LIF(tau_m=20.0, c_m=1.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
     m2 = es.ALIF(tau_m=10.0, c_m=250.0, v_th=15.0, t_ref=1.0, tau_syn_ex=2.0, tau_syn_in=4.0,
                  tau_theta=(30.0,), d_theta=(0.5,))
     a = net.population(200, m1, v_init=es.Uniform(0.0, 20.0))
     b = net.population(100, m2, v_init=es.Uniform(0.0, 15.0))
-    net.connect(a, a | b, es.FixedInDegree(30), weight=es.Normal(0.4, 0.1), delay=es.Uniform(0.1, 3.0))
+    # one_delay: every sender with a single delay (the engine's column form), else mixed delays
+    net.connect(a, a | b, es.FixedInDegree(30), weight=es.Normal(0.4, 0.1),
+                delay=1.2 if one_delay else es.Uniform(0.1, 3.0))
     net.connect(b, a, es.FixedProbability(0.1), weight=-1.5, delay=0.7)
     net.connect(a, b, es.FixedProbability(0.1), weight=40.0, delay=1.2)
     noise = net.poisson(300, rate=15000.0)
@@ -32,10 +34,10 @@ def build():
 """
 
 
-def _build():
+def _build(one_delay=False):
     ns = {}
     exec(BUILD, ns)
-    return ns["build"]()
+    return ns["build"](one_delay)
 
 
 def _result(net):
@@ -43,12 +45,14 @@ def _result(net):
     return sp.steps, sp.senders, vm.values, vm.steps, net._plan.state.v
 
 
-def test_save_load_in_fresh_process_is_bit_identical(tmp_path):
-    ref = _build()
+@pytest.mark.parametrize("one_delay", [False, True])
+def test_save_load_in_fresh_process_is_bit_identical(tmp_path, one_delay):
+    ref = _build(one_delay)
     ref.run(150.0)
     path = tmp_path / "net.ckpt"
-    net = _build()
+    net = _build(one_delay)
     net.run(60.0)
+    assert net._plan._syn_off.itemsize == (2 if one_delay else 4)  # column form / offsets
     net.save(path)
     code = BUILD + f"""
 import sys
@@ -59,7 +63,9 @@ sp, vm = net.recorders
 np.savez({str(tmp_path / 'out.npz')!r}, steps=sp.steps, senders=sp.senders, values=vm.values, vsteps=vm.steps,
          v=net._plan.state.v)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    # the column-form case resumes on one thread (re-partitioned on load)
+    env = dict(os.environ, **({"NUMBA_NUM_THREADS": "1"} if one_delay else {}))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr
     got = np.load(tmp_path / "out.npz")
     expect = _result(ref)
