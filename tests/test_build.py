@@ -194,16 +194,13 @@ def _one_delay_network(n, exp=False, second_delay=None):
     ((1 << 15) + 1, True, None, "offsets"),  # two receptor columns per neuron: C = 65,538
 ])
 def test_column_form_only_when_every_sender_has_one_delay_and_the_columns_fit_two_bytes(n, exp, second_delay,
-                                                                                        form):
+                                                                                        form, monkeypatch):
     from eventsim.engines import plan as plan_mod
 
     plans = {}
     for on in (True, False):
-        plan_mod.COLUMN_FORM, before = on, plan_mod.COLUMN_FORM
-        try:
-            plans[on] = build_plan(_one_delay_network(n, exp, second_delay))
-        finally:
-            plan_mod.COLUMN_FORM = before
+        monkeypatch.setattr(plan_mod, "COLUMN_FORM", on)
+        plans[on] = build_plan(_one_delay_network(n, exp, second_delay))
     plan, ref = plans[True], plans[False]
     assert ref._syn_off.dtype == np.int32
     assert plan._syn_off.dtype == (np.uint16 if form == "columns" else np.int32)
