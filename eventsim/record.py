@@ -153,22 +153,50 @@ def check_target(path, overwrite):
 
 # --------------------------------------------------------------------------- storage
 class _MemoryStore:
-    """Rows kept in memory as a list of chunks (concatenated on read)."""
+    """Rows kept in memory as a list of chunks (concatenated on read).
+
+    Rows appended since the last commit are staged apart and become part of
+    the recording only when the engine settles the chunk (:meth:`settle`);
+    :meth:`rollback` drops them.
+    """
 
     def __init__(self, names):
         self._names = names
         self._chunks = {nm: [] for nm in names}
+        self._staged = {nm: [] for nm in names}
+        self._staged_rows = 0
         self.rows = 0
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "_staged" not in state:  # stored before staging existed
+            self._staged = {nm: [] for nm in self._names}
+            self._staged_rows = 0
 
     def append(self, **cols):
         m = len(next(iter(cols.values())))
         if m:
             for nm in self._names:
-                self._chunks[nm].append(cols[nm])
-            self.rows += m
+                self._staged[nm].append(cols[nm])
+            self._staged_rows += m
 
     def commit(self, step):
-        pass
+        """Nothing to make durable in memory: the staged rows wait for :meth:`settle`."""
+
+    def settle(self):
+        """The chunk is committed: its staged rows join the recording."""
+        if self._staged_rows:
+            for nm in self._names:
+                self._chunks[nm].extend(self._staged[nm])
+                self._staged[nm] = []
+            self.rows += self._staged_rows
+            self._staged_rows = 0
+
+    def rollback(self):
+        """Drop the rows appended since the last settled chunk."""
+        for nm in self._names:
+            self._staged[nm] = []
+        self._staged_rows = 0
 
     def read(self, name, empty):
         ch = self._chunks[name]
@@ -180,7 +208,6 @@ class _MemoryStore:
 
     def blocks(self, name, empty):
         yield self.read(name, empty)
-
 
 class _FileStore:
     """Row-aligned datasets appended to an HDF5 file in SWMR mode (see the module docstring)."""
@@ -320,6 +347,7 @@ class _FileStore:
 
     # ---------------------------------------------------------------- writing
     def append(self, **cols):
+        """Write rows after the committed ones (valid only once committed and settled)."""
         m = len(next(iter(cols.values())))
         if not m:
             return
@@ -331,12 +359,56 @@ class _FileStore:
             ds[n:n + m] = cols[name]
 
     def commit(self, step):
+        """Flush the appended rows, then mark them committed in the file at simulated step ``step``.
+
+        The recorder itself still reports its previous rows until :meth:`settle`
+        (a :meth:`rollback` in between takes the file back to them).
+        """
         f = self._writer()
+        self._check_same_file()
         n = int(f[next(iter(self.columns))].shape[0])
         f.flush()  # rows first ...
         f["committed"][:] = [n, step]
         f.flush()  # ... then the count that makes them valid
-        self.rows, self.step = n, int(step)
+        self._pending = (n, int(step))
+
+    def settle(self):
+        """The chunk is committed: the rows marked by :meth:`commit` are the recorder's."""
+        pending = self.__dict__.pop("_pending", None)
+        if pending is not None:
+            self.rows, self.step = pending
+
+    def rollback(self):
+        """Take the file back to the last settled rows (or leave that to the next opening).
+
+        Called while an exception propagates: never raises.  The file is
+        closed; it is reopened (and truncated to the settled rows, its
+        ``committed`` rewritten) at once if it can be, else by the next run.
+        """
+        self.__dict__.pop("_pending", None)
+        if self._f is None:
+            return
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - the file may be gone or its device full
+            self._f = None
+            if _WRITERS.get(self.path) is self:
+                del _WRITERS[self.path]
+        try:
+            self._writer()
+        except Exception:  # noqa: BLE001 - reported by the next run, when it reopens the file
+            self._f = None
+
+    def _check_same_file(self):
+        """Raise RecordingError if the open file was removed or replaced while it was written."""
+        try:
+            ino = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            raise RecordingError(f"{self.path}: the recording file was removed during the run; put it "
+                                 "back and run again to continue the recording") from None
+        if ino != self._ino:
+            raise RecordingError(f"{self.path}: the recording file was replaced during the run; put the "
+                                 "original back and run again to continue the recording")
 
     # ---------------------------------------------------------------- reading
     def _reader(self):
@@ -393,8 +465,21 @@ class _Recorder:
         return self._store.path if isinstance(self._store, _FileStore) else None
 
     def _commit(self, step):
-        """Make everything appended so far durable (stream) at simulated step ``step``."""
+        """Make everything appended so far durable (stream) at simulated step ``step``.
+
+        The first phase of committing a chunk; the engine calls :meth:`_settle`
+        once every recorder has committed and the network's clock has moved,
+        or :meth:`_rollback` if anything failed before.
+        """
         self._store.commit(step)
+
+    def _settle(self):
+        """Second phase of a commit: the chunk's rows become the recorder's (no I/O, never fails)."""
+        self._store.settle()
+
+    def _rollback(self):
+        """Forget the rows appended since the last settled chunk (memory and file); never raises."""
+        self._store.rollback()
 
     def close(self):
         """Close the recording file (a later run or read reopens it).  No-op in memory."""
@@ -417,6 +502,7 @@ class _Recorder:
             for parts in zip(*(self._store.blocks(nm, self._empty(nm)) for nm in names)):
                 store.append(**dict(zip(names, parts)))
             store.commit(self._net.step)
+            store.settle()
         finally:
             store.close()
         return path
@@ -464,6 +550,7 @@ class SpikeRecorder(_Recorder):
             store = _MemoryStore(("steps", "neuron_ids"))
             store.append(steps=np.concatenate([np.zeros(0, np.int64), *state.pop("_chunks_steps")]),
                          neuron_ids=np.concatenate([np.zeros(0, np.int64), *state.pop("_chunks_ids")]))
+            store.settle()
             state.pop("_cache", None)
             state["_store"] = store
         self.__dict__.update(state)
@@ -559,6 +646,7 @@ class StateRecorder(_Recorder):
             n = len(state["group"])
             store.append(steps=np.concatenate([np.zeros(0, np.int64), *state.pop("_steps")]),
                          values=np.concatenate([np.zeros((0, n)), *state.pop("_chunks")], axis=0))
+            store.settle()
             state["_store"] = store
         self.__dict__.update(state)
 

@@ -297,6 +297,7 @@ class ClockCuda:
         _upload(self.src.ss_ptr, plan.sources.ss_ptr)
         _upload(self.work.pend, plan.work.pend)
         _upload(self.work.pend_n, plan.work.pend_n)
+        _upload(self.work.ext, plan.work.ext)
         _upload(self.counters, plan.counters)
 
     def _download_mutable(self):
@@ -359,27 +360,19 @@ class ClockCuda:
             while net._step < target:
                 s = net._step
                 end = plan._chunk_end(s, target)
-                snap = plan._snapshot()  # the host copy is current at chunk boundaries
-                reached, rec = self._chunk(s, end)
-                if not plan._finite():
+                # a transaction as on the CPU: the host copy is current at chunk boundaries; after an
+                # undone chunk the device is behind it and gets it again at the start of the next run
+                reached = plan._transaction(self._chunk, s, end)
+                if reached is None:
                     # replay the chunk step by step to stop at the last finite state
-                    plan._restore(snap)
                     self._upload_mutable()
                     while True:
-                        snap = plan._snapshot()
-                        s1 = net._step
-                        reached, rec = self._chunk(s1, s1 + 1)
-                        if not plan._finite():
-                            plan._raise_non_finite(snap)  # restores the host copy; uploaded next run
-                        plan._commit(s1, reached, rec)
-                plan._commit(s, reached, rec)
+                        plan._transaction(self._chunk, net._step, net._step + 1, single=True)
                 if bar is not None:
                     bar.update(reached - s)
                 if reached < end:  # the spike buffer could have overflowed: grow it
-                    new = 2 * plan.spk_buf_step.size
-                    plan.spk_buf_step = np.zeros(new, np.int64)
-                    plan.spk_buf_id = np.zeros(new, np.int64)
-                    self._alloc_spike_buffer(new)
+                    plan._grow_spike_buffer()
+                    self._alloc_spike_buffer(plan.spk_buf_step.size)
         finally:
             if bar is not None:
                 bar.close()

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import config
 from ..record import SpikeRecorder, StateRecorder
 from ..rng import key_words
 from . import event_cpu as ev
@@ -151,6 +152,11 @@ def _graph(net, N):
     gptr = np.searchsorted(gpre, np.arange(n_em + 1)).astype(np.int64)
     wd = net.weight_dtype if net._n_dc == 0 else np.float64
     return Graph(gptr=gptr, gdel=d[starts].copy(), sptr=sptr, tgt=post.astype(np.int32), w=w.astype(wd))
+
+
+def _copy(x):
+    """A copy of an array or of a tuple of arrays."""
+    return tuple(a.copy() for a in x) if isinstance(x, tuple) else x.copy()
 
 
 def _time_order(t, ids):
@@ -304,8 +310,38 @@ class EventPlan:
 
     # ------------------------------------------------------------------ running
     def advance(self, t_end):
-        """Process every event up to and including ``t_end`` (ms)."""
+        """Process every event up to and including ``t_end`` (ms).
+
+        The run goes in windows of ``config.CHUNK_STEPS * dt`` ms, each a
+        transaction: at its end the recorders commit (streaming ones flush
+        to their files) and ``net.t`` moves.  Any exception inside the run
+        (KeyboardInterrupt included) leaves the network and every recorder
+        at the end of the last committed window, so a later ``run()``
+        continues exactly as an uninterrupted run.  A NaN or infinity in
+        the state stops the run with a FloatingPointError naming the
+        population, neuron and time; the network is left in its last
+        finite state (at a multiple of ``dt`` after the last committed
+        window, recorders included).
+        """
         net = self.net
+        t0 = float(net._time)
+        width = config.CHUNK_STEPS * net.dt
+        k = 0
+        while True:  # at least one window: a run of 0 ms still processes the events at t0
+            k += 1
+            t_w = min(t0 + k * width, t_end)
+            ta = net._time
+            if not self._transaction(t_w):
+                # replay the window dt by dt to stop at the last finite state
+                j = 0
+                while True:
+                    j += 1
+                    self._transaction(min(ta + j * net.dt, t_w), single=True)
+            if t_w >= t_end:
+                break
+
+    def _process(self, t_end):
+        """Run the kernel up to ``t_end`` (ms), staging the recorded spikes and samples."""
         while True:
             self.qn, status = ev.run_event(float(t_end), self.PP, self.SS, self.TH, self.ITH, self.DTH, self.G,
                                            self.SRC, self.X, self.Q, self.qn, self.qroom, self.R, self.M,
@@ -319,13 +355,77 @@ class EventPlan:
             self._collect()
             if status == 0:
                 break
+
+    def _non_finite(self):
+        """Network index of the first neuron whose state is not finite, or -1."""
         finite = np.isfinite(self.SS[:, :3]).all(axis=1) & np.isfinite(self.TH).all(axis=1)
-        if not finite.all():
-            bad = int(np.flatnonzero(~finite)[0])
-            pop = next(p for p in net.populations if p.offset <= bad < p.offset + p.n)
-            raise FloatingPointError(f"non-finite state in population {pop!r}, neuron {bad - pop.offset} "
-                                     f"(network index {bad}) at or before t = {t_end} ms")
-        net._time = float(t_end)
+        return -1 if finite.all() else int(np.flatnonzero(~finite)[0])
+
+    def _transaction(self, t_end, single=False):
+        """Process the events up to ``t_end`` and commit them, or leave everything as it was.
+
+        Returns False when the state became non-finite (the window is then
+        undone); with ``single`` that raises FloatingPointError instead.  Any
+        exception leaves the network and every recorder as before the call.
+        """
+        net = self.net
+        t0 = net._time
+        snap = self._snapshot()
+        try:
+            self._process(t_end)
+            bad = self._non_finite()
+            if bad >= 0:
+                self._restore(snap)
+                if not single:
+                    return False
+                pop = next(p for p in net.populations if p.offset <= bad < p.offset + p.n)
+                raise FloatingPointError(
+                    f"non-finite state in population {pop!r}, neuron {bad - pop.offset} (network index {bad}) "
+                    f"after t = {net.t} ms, at or before t = {t_end} ms; the network is left at "
+                    f"t = {net.t} ms, its last finite state")
+            step = int(round(t_end / net.dt))
+            for r in net.recorders:  # streaming recorders flush here: the window is complete
+                r._commit(step)
+            net._time = float(t_end)  # the commit point
+            for r in net.recorders:
+                r._settle()
+            return True
+        except BaseException:
+            if net._time != t0:  # committed: complete it
+                for r in net.recorders:
+                    r._settle()
+            else:
+                self._restore(snap)
+                for r in net.recorders:
+                    r._rollback()
+            raise
+
+    _MUTABLE = ("SS", "TH", "X", "M", "counters", "sample_t")
+
+    def _snapshot(self):
+        """Copies of everything the kernel changes (the Poisson stream's arrays are replaced, not changed)."""
+        S = self.SRC
+        src = S._replace(count=S.count.copy(), ptr=S.ptr.copy(), nxt=S.nxt.copy(), spos=S.spos.copy(),
+                         win=S.win.copy())
+        rest = {nm: _copy(getattr(self, nm)) for nm in self._MUTABLE}
+        return src, tuple(q[:self.qn].copy() for q in self.Q), self.qn, rest
+
+    def _restore(self, snap):
+        src, q, qn, rest = snap
+        self.SRC = src._replace(count=src.count.copy(), ptr=src.ptr.copy(), nxt=src.nxt.copy(),
+                                spos=src.spos.copy(), win=src.win.copy())
+        for dst, part in zip(self.Q, q):
+            dst[:qn] = part
+        self.qn = qn
+        for nm, val in rest.items():
+            cur = getattr(self, nm)
+            if isinstance(cur, tuple):
+                for d, v in zip(cur, val):
+                    d[...] = v
+            else:
+                cur[...] = val
+        self.R.n[0] = 0
+        self.RS.cnt[0] = 0
 
     def _collect(self):
         m = int(self.R.n[0])

@@ -234,17 +234,69 @@ class ClockPlan:
         if reached < 0:
             # the threads could not be gathered (nothing was done): this chunk on one thread
             warnings.warn(f"{self.T} threads could not be started together; steps {s}..{end} run on one thread "
-                          "(the same results)", RuntimeWarning, stacklevel=4)
+                          "(the same results)", RuntimeWarning, stacklevel=6)
             self._partition(1)
             reached = run(s, end, self.L, self.C, self.params, self.state, self.conn, self.ring, self.sources,
                           rec, self.work, self.n_flag, flags)
         return reached, rec
 
     def _commit(self, s, reached, rec):
+        """Commit the chunk of steps ``s..reached``: recorders, counters, then the step counter.
+
+        Two phases, so that an exception (or KeyboardInterrupt) landing on
+        any line leaves either the whole chunk or nothing: the recorders
+        stage the chunk's rows and write them durably (files marked
+        committed), then ``net._step`` moves (the commit point), then the
+        recorders settle.  :meth:`_abort` completes or undoes a commit that
+        was interrupted, according to ``net._step``.
+        """
+        self._collect(s, reached, rec)
+        for r in self.net.recorders:  # streaming recorders flush here: the chunk is complete
+            r._commit(reached)
         self.counters[1] += self.work.ext.sum()
         self.work.ext[:] = 0
-        self._collect(s, reached, rec)
-        self.net._step = reached
+        self.net._step = reached  # the commit point
+        for r in self.net.recorders:
+            r._settle()
+
+    def _abort(self, snap, s):
+        """Leave the network at a chunk boundary after an exception in the chunk that started at ``s``.
+
+        Before the commit point the chunk is undone (state, ring, pending
+        spikes, source pointers and counters back to ``snap``, every
+        recorder back to its last settled rows); after it, the commit is
+        completed.  Never raises.
+        """
+        if self.net._step != s:
+            for r in self.net.recorders:
+                r._settle()
+        else:
+            self._restore(snap)
+            for r in self.net.recorders:
+                r._rollback()
+
+    def _transaction(self, chunk, s, end, single=False):
+        """Run steps ``s..end`` with ``chunk(s, end)`` and commit them, or leave everything as it was.
+
+        Returns the step reached, or None when the chunk ended in a
+        non-finite state (then undone); with ``single`` (a one-step chunk)
+        that raises FloatingPointError instead.  Any exception, including
+        KeyboardInterrupt, leaves the network and every recorder at the last
+        committed chunk (:meth:`_abort`) and propagates.
+        """
+        snap = self._snapshot()
+        try:
+            reached, rec = chunk(s, end)
+            if not self._finite():
+                if single:
+                    self._raise_non_finite(snap)
+                self._restore(snap)
+                return None
+            self._commit(s, reached, rec)
+            return reached
+        except BaseException:
+            self._abort(snap, s)
+            raise
 
     def advance(self, n_steps, progress=None):
         """Simulate ``n_steps`` steps.
@@ -252,6 +304,13 @@ class ClockPlan:
         A NaN or infinity in the neuron state stops the run with a
         FloatingPointError naming the population, neuron and time; the
         network is left in its last finite state (recorders included).
+
+        Each chunk of steps is a transaction: any exception inside the run
+        (KeyboardInterrupt included, or a recording file that cannot be
+        written) leaves ``net.t``, the state, ring buffer, pending spikes,
+        source pointers, counters and every recorder (in memory and on disk)
+        at the end of the last committed chunk, so a later ``run()``
+        continues exactly as an uninterrupted run.
         """
         net = self.net
         if net.backend == "cuda":
@@ -262,35 +321,33 @@ class ClockPlan:
         T = numba.get_num_threads()
         if T != self.T and not (T > self.T and self.T == self.params.pid.size):
             self._partition(T)
-        run = cc.run_steps
+        chunk = self._cpu_chunk
         target = net._step + n_steps
         bar = _progress(net, n_steps, progress)
         try:
             while net._step < target:
                 s = net._step
                 end = self._chunk_end(s, target)
-                snap = self._snapshot()
-                reached, rec = self._chunk(run, s, end)
-                if not self._finite():
+                reached = self._transaction(chunk, s, end)
+                if reached is None:
                     # replay the chunk step by step to stop at the last finite state
-                    self._restore(snap)
                     while True:
-                        snap = self._snapshot()
-                        s1 = net._step
-                        reached, rec = self._chunk(run, s1, s1 + 1)
-                        if not self._finite():
-                            self._raise_non_finite(snap)
-                        self._commit(s1, reached, rec)
-                self._commit(s, reached, rec)
+                        self._transaction(chunk, net._step, net._step + 1, single=True)
                 if bar is not None:
                     bar.update(reached - s)
                 if reached < end:  # the spike buffer could have overflowed: grow it
-                    new = 2 * self.spk_buf_step.size
-                    self.spk_buf_step = np.zeros(new, np.int64)
-                    self.spk_buf_id = np.zeros(new, np.int64)
+                    self._grow_spike_buffer()
         finally:
             if bar is not None:
                 bar.close()
+
+    def _cpu_chunk(self, s, end):
+        return self._chunk(cc.run_steps, s, end)
+
+    def _grow_spike_buffer(self):
+        new = 2 * self.spk_buf_step.size
+        self.spk_buf_step = np.zeros(new, np.int64)
+        self.spk_buf_id = np.zeros(new, np.int64)
 
     def _collect(self, s, reached, rec):
         m = int(rec.spk_n[0])
@@ -306,8 +363,6 @@ class ClockPlan:
             k = r.interval_steps
             first = (s // k + 1) * k
             r._append(np.arange(first, first + c * k, k, dtype=np.int64), vals.copy())
-        for r in self.net.recorders:  # streaming recorders flush here: the chunk is complete
-            r._commit(reached)
 
 
 def _channel_runs(ch, cls, off, w, ptr, C):
