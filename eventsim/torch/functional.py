@@ -63,6 +63,7 @@ import torch
 
 from ..models.dynamics import exp_propagators
 from . import _core
+from . import _validate as V
 from ._core import EULER, EXACT, GE, GT, MULTI, SINABS, SNNTORCH, SPIKINGJELLY
 from .surrogate import resolve
 
@@ -157,13 +158,38 @@ class LayerSpec(NamedTuple):
 
 def make_spec(integrator="exact", synapse=False, reset="value", adaptive=False, detach_reset=None,
               surrogate="superspike", alpha=None, ref_steps=0, spike_fn="single"):
-    """Validate the static options of a layer and return a :class:`LayerSpec`."""
-    if integrator not in INTEGRATORS:
-        raise ValueError(f"integrator={integrator!r} must be one of {sorted(INTEGRATORS)}")
-    if reset not in RESETS:
-        raise ValueError(f"reset={reset!r} must be 'value' or 'subtract'")
-    if spike_fn not in ("single", "multi"):
-        raise ValueError(f"spike_fn={spike_fn!r} must be 'single' or 'multi'")
+    """Validate the static options of a layer and return a :class:`LayerSpec`.
+
+    Parameters
+    ----------
+    integrator : {"exact", "euler", "snntorch", "spikingjelly", "sinabs"}
+    synapse : bool
+        Exponential current synapses (``tau_syn`` given) or delta synapses.
+    reset : {"value", "subtract"}
+    adaptive : bool
+        Adaptive threshold (``ALIF``).
+    detach_reset : bool or None
+        Cut the gradient through the reset.
+    surrogate : str
+        Surrogate name, see :mod:`eventsim.torch.surrogate`.
+    alpha : float, optional
+        Surrogate parameter, finite and > 0 (default per surrogate).
+    ref_steps : int
+        Refractory period in steps, >= 0.
+    spike_fn : {"single", "multi"}
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the offending argument.
+    """
+    V.choice("integrator", integrator, INTEGRATORS)
+    V.choice("reset", reset, RESETS)
+    V.choice("spike_fn", spike_fn, ("single", "multi"))
+    synapse = V.flag("synapse", synapse)
+    adaptive = V.flag("adaptive", adaptive)
+    detach_reset = V.flag("detach_reset", detach_reset, allow_none=True)
+    ref_steps = V.size("ref_steps", ref_steps, minimum=0)
     mode = INTEGRATORS[integrator]
     if spike_fn == "multi" and mode != SINABS:
         raise ValueError("spike_fn='multi' (sinabs' MultiSpike) needs integrator='sinabs'")
@@ -219,11 +245,12 @@ def coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_th
     ----------
     spec : LayerSpec
     n : int
-        Number of neurons (features) of the layer.
+        Number of neurons (features) of the layer, >= 1.
     dt : float
-        Step (ms).
-    tau_m, tau_syn : float or Tensor
-        Membrane / synaptic time constants (ms); tensors may require grad
+        Step (ms), finite and > 0.
+    tau_m, tau_syn : float, array_like or Tensor
+        Membrane / synaptic time constants (ms), > 0, a number or one value
+        per neuron (1-D); tensors may require grad
         (then ``aff`` carries the graph).  ``tau_m`` is ignored if not ``leaky``.
     v_th, v_reset, v_rest : float or Tensor
         Threshold, reset and resting potentials (mV); ``v_th`` may require grad.
@@ -234,11 +261,48 @@ def coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_th
     leaky : bool
         False for the non-leaky ``IF`` (exact integrator only).
 
+    Raises
+    ------
+    ValueError, TypeError
+        For an argument of the wrong type, NaN or infinite parameters,
+        time constants <= 0, or per-neuron tensors whose length is not 1
+        or ``n``.
+
     Returns
     -------
     nat : Tensor [10, n] in ``dtype`` (no grad), forward coefficients.
     aff : Tensor [7, n] in ``dtype``, affine form for the reverse pass.
     """
+    if not isinstance(spec, LayerSpec):
+        raise TypeError(f"spec must be a LayerSpec (from make_spec), got {type(spec).__name__}")
+    n = V.size("n", n)
+    dt = V.scalar("dt", dt, "a finite number > 0 (ms)", lambda v: v > 0)
+    leaky = V.flag("leaky", leaky)
+    norm_input = V.flag("norm_input", norm_input)
+    checked = {}
+    if leaky:
+        checked["tau_m"] = V.positive("tau_m", tau_m)
+    if spec.synapse:
+        checked["tau_syn"] = V.positive("tau_syn", tau_syn)
+    for name, value in (("v_th", v_th), ("v_reset", v_reset), ("v_rest", v_rest)):
+        checked[name] = V.param(name, value)
+    if spec.adaptive:
+        checked["tau_theta"] = V.positive("tau_theta", tau_theta)
+        checked["d_theta"] = V.param("d_theta", d_theta)
+    V.per_neuron({k: v.size for k, v in checked.items() if isinstance(v, np.ndarray)}, n)
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"dtype={dtype!r} must be torch.float32 or torch.float64")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r} is not a torch device") from None
+    return _coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tau_theta, d_theta, norm_input,
+                         leaky, dtype, device)
+
+
+def _coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_theta=None,
+                  d_theta=None, norm_input=True, leaky=True, dtype=torch.float32, device="cpu"):
+    """:func:`coefficients` without the argument checks (the layers check them at construction)."""
     mode = spec.integrator
     f64 = torch.float64
     nat = np.zeros((_core.N_NAT, n), dtype=np.float64)
@@ -543,13 +607,46 @@ class _Recurrent(torch.autograd.Function):
 # ---------------------------------------------------------------------------------------------
 # public functional API
 # ---------------------------------------------------------------------------------------------
+def check_state(state):
+    """Check that ``state`` is None or a :class:`NeuronState` whose fields are tensors or None.
+
+    The shapes are checked against the input when the layer runs.
+    """
+    if state is None:
+        return
+    if not isinstance(state, NeuronState):
+        raise TypeError(f"state must be a NeuronState (returned by a previous call) or None, "
+                        f"got {type(state).__name__}")
+    for name, t in zip(state._fields, state):
+        if t is not None and not isinstance(t, torch.Tensor):
+            raise TypeError(f"state.{name} must be a torch.Tensor or None, got {type(t).__name__}")
+
+
+def _check_call(spec, nat, aff, N, v_init, record_v):
+    """Entry checks of :func:`neuron_layer` / :func:`recurrent_layer` (shapes and types only)."""
+    if not isinstance(spec, LayerSpec):
+        raise TypeError(f"spec must be a LayerSpec (from make_spec), got {type(spec).__name__}")
+    for name, t, rows in (("nat", nat, _core.N_NAT), ("aff", aff, _core.N_AFF)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor from coefficients(), got {type(t).__name__}")
+        if tuple(t.shape) != (rows, N):
+            raise ValueError(f"{name} has shape {tuple(t.shape)}; expected {(rows, N)} for an input with {N} "
+                             "features (see coefficients())")
+    if not isinstance(v_init, torch.Tensor):
+        v_init = V.param("v_init", v_init)
+        if isinstance(v_init, np.ndarray):
+            v_init = torch.as_tensor(v_init)
+    elif v_init.dim() > 1:
+        raise ValueError(f"v_init must be a scalar or a 1-D tensor (one value per neuron), "
+                         f"got shape {tuple(v_init.shape)}")
+    if isinstance(v_init, torch.Tensor):
+        V.per_neuron({"v_init": v_init.numel()}, N)
+    return v_init, V.flag("record_v", record_v)
+
+
 def _prepare(x, state, spec, recurrent=False):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() < 2:
-        raise ValueError(f"x must have shape [T, B, ...], got {tuple(x.shape)}")
-    if x.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+    V.tensor_input("x", x, min_dim=3 if recurrent else 2, layout="[T, B, N]" if recurrent else "[T, B, ...]")
+    check_state(state)
     T, B = x.shape[0], x.shape[1]
     feat = tuple(x.shape[2:])
     N = int(np.prod(feat)) if feat else 1
@@ -560,7 +657,7 @@ def _prepare(x, state, spec, recurrent=False):
         t = getattr(state, name) if state is not None else None
         if t is None:
             return torch.full((B, N), default, dtype=dtype, device=dev)
-        if t.shape[0] != B or t.numel() != B * N:
+        if t.dim() == 0 or t.shape[0] != B or t.numel() != B * N:
             raise ValueError(f"state.{name} has shape {tuple(t.shape)}; expected {(B,) + feat}")
         return t.to(device=dev, dtype=dtype).reshape(B, N).contiguous()
 
@@ -606,6 +703,7 @@ def neuron_layer(x, state, nat, aff, spec, v_init=0.0, record_v=False):
     """
     xf, shape, get = _prepare(x, state, spec)
     T, B, N, feat = shape
+    v_init, record_v = _check_call(spec, nat, aff, N, v_init, record_v)
     v0 = _init_v(state, v_init, B, N, x) if (state is None or state.v is None) else get("v", 0.0)
     i0 = get("i", 0.0)
     r0 = get("refr", 0, torch.int32)
@@ -623,10 +721,13 @@ def recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=0.0, record_v=False)
     ``w_rec`` is ``[N, N]`` (row: target, column: source).  Otherwise as
     :func:`neuron_layer`; the returned state carries the last spikes ``z``.
     """
-    if x.dim() != 3:
-        raise ValueError(f"x must have shape [T, B, N] for a recurrent layer, got {tuple(x.shape)}")
     xf, shape, get = _prepare(x, state, spec, recurrent=True)
     T, B, N, feat = shape
+    if x.dim() != 3:
+        raise ValueError(f"x must have shape [T, B, N] for a recurrent layer, got {tuple(x.shape)}")
+    v_init, record_v = _check_call(spec, nat, aff, N, v_init, record_v)
+    if not isinstance(w_rec, torch.Tensor):
+        raise TypeError(f"w_rec must be a torch.Tensor [N, N], got {type(w_rec).__name__}")
     if tuple(w_rec.shape) != (N, N):
         raise ValueError(f"w_rec has shape {tuple(w_rec.shape)}; expected {(N, N)}")
     v0 = _init_v(state, v_init, B, N, x) if (state is None or state.v is None) else get("v", 0.0)
@@ -648,4 +749,4 @@ def _init_v(state, v_init, B, N, x):
 
 
 __all__ = ["NeuronState", "LayerSpec", "make_spec", "coefficients", "neuron_layer", "recurrent_layer",
-           "INTEGRATORS", "RESETS"]
+           "check_state", "INTEGRATORS", "RESETS"]

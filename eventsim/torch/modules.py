@@ -21,16 +21,29 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models._params import check
+from . import _validate as V
 from . import functional as F
 
 _TRAINABLE = ("tau_m", "tau_syn", "v_th")
 
 
-def _check_positive(name, value, allow_inf=False):
-    arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=float)
-    ok = np.all(arr > 0) and (allow_inf or np.all(np.isfinite(arr))) and not np.any(np.isnan(arr))
-    if not ok:
-        raise ValueError(f"{name}={value!r} must be > 0 (ms)")
+def _trainable_set(trainable):
+    """The set of trainable parameter names from ``trainable`` (bool, a name or an iterable of names)."""
+    if trainable is None or isinstance(trainable, (bool, np.bool_)):
+        return set(_TRAINABLE) if trainable else set()
+    if isinstance(trainable, str):
+        names = [trainable]
+    else:
+        try:
+            names = list(trainable)
+        except TypeError:
+            raise TypeError(f"trainable={trainable!r} must be a bool, a parameter name or an iterable of "
+                            f"names among {list(_TRAINABLE)}") from None
+    unknown = [t for t in names if not (isinstance(t, str) and t in _TRAINABLE)]
+    if unknown:
+        raise ValueError(f"trainable={sorted(map(str, unknown))} must be among {list(_TRAINABLE)}")
+    return set(names)
 
 
 class _Layer(nn.Module):
@@ -44,44 +57,57 @@ class _Layer(nn.Module):
                  batch_first=False, detach_reset=None, v_init=None, norm_input=True, spike_fn=None,
                  tau_theta=None, d_theta=None):
         super().__init__()
-        dt = float(dt)
-        if not (math.isfinite(dt) and dt > 0):
-            raise ValueError(f"dt={dt!r} must be a finite number > 0 (ms)")
+        # every argument is checked before anything is stored (see eventsim.torch._validate)
+        dt = V.scalar("dt", dt, "a finite number > 0 (ms)", lambda v: v > 0)
+        checked = {}
         if self._leaky:
-            _check_positive("tau_m", tau_m)
-        if tau_syn is not None:
-            _check_positive("tau_syn", tau_syn)
-        t_ref = float(t_ref)
-        ref_steps = int(round(t_ref / dt))
-        if t_ref < 0 or abs(ref_steps * dt - t_ref) > 1e-9 * max(1.0, t_ref):
-            raise ValueError(f"t_ref={t_ref!r} must be >= 0 and a multiple of dt={dt} (ms)")
+            checked["tau_m"] = V.positive("tau_m", tau_m)
+        checked["tau_syn"] = V.positive("tau_syn", tau_syn, allow_none=True)
+        for name, value in (("v_th", v_th), ("v_reset", v_reset), ("v_rest", v_rest)):
+            checked[name] = V.param(name, value)
+        if self._adaptive:
+            checked["tau_theta"] = V.positive("tau_theta", tau_theta)
+            checked["d_theta"] = V.param("d_theta", d_theta)
+        else:
+            for name, value in (("tau_theta", tau_theta), ("d_theta", d_theta)):
+                if value is not None:
+                    raise ValueError(f"{name}={value!r}: {type(self).__name__} has no threshold adaptation "
+                                     "(use ALIF)")
+        checked["v_init"] = V.param("v_init", v_init, allow_none=True)
+        V.same_length(checked)
+        t_ref, ref_steps = V.ref_steps(t_ref, dt)
+        V.choice("integrator", integrator, F.INTEGRATORS)
+        V.choice("reset", reset, F.RESETS)
         if spike_fn is None:
             spike_fn = "multi" if integrator == "sinabs" and reset == "subtract" else "single"
         if integrator != "exact" and not self._leaky:
             raise ValueError(f"integrator={integrator!r}: the non-leaky IF is integrated exactly only")
+        detach_reset = V.flag("detach_reset", detach_reset, allow_none=True)
+        norm_input = V.flag("norm_input", norm_input)
+        batch_first = V.flag("batch_first", batch_first)
         self.spec = F.make_spec(integrator, synapse=tau_syn is not None, reset=reset, adaptive=self._adaptive,
                                 detach_reset=detach_reset, surrogate=surrogate, alpha=alpha,
                                 ref_steps=ref_steps, spike_fn=spike_fn)
-        if trainable is True:
-            trainable = set(_TRAINABLE)
-        elif trainable is False or trainable is None:
-            trainable = set()
-        else:
-            trainable = {trainable} if isinstance(trainable, str) else set(trainable)
-        unknown = trainable - set(_TRAINABLE)
-        if unknown:
-            raise ValueError(f"trainable={sorted(unknown)} must be among {list(_TRAINABLE)}")
+        trainable = _trainable_set(trainable)
         if not self._leaky:
             trainable.discard("tau_m")
         if tau_syn is None:
             trainable.discard("tau_syn")
+        if reset == "value" and integrator not in ("snntorch",):
+            vr, vt = checked["v_reset"], checked["v_th"]
+            shown = repr(float(vt)) if np.ndim(vt) == 0 else "the per-neuron v_th"
+            check("v_reset", vr, np.asarray(vr) < np.asarray(vt), f"v_reset < v_th={shown} (mV) for reset='value'")
+        if integrator == "snntorch" and reset == "value" and not np.all(np.asarray(checked["v_reset"]) == 0):
+            raise ValueError("integrator='snntorch' with reset='value' is snnTorch's 'zero' reset: v_reset must be 0")
+        #: number of values of each per-neuron parameter (checked against the features at every call)
+        self._lengths = {k: v.size for k, v in checked.items() if isinstance(v, np.ndarray)}
         self.dt = dt
         self.t_ref = t_ref
         self.reset = reset
         self.integrator = integrator
         self.surrogate = surrogate
-        self.norm_input = bool(norm_input)
-        self.batch_first = bool(batch_first)
+        self.norm_input = norm_input
+        self.batch_first = batch_first
         self.trainable = frozenset(trainable)
         values = dict(tau_m=tau_m if self._leaky else math.inf, v_th=v_th, v_reset=v_reset, v_rest=v_rest,
                       tau_syn=tau_syn, tau_theta=tau_theta, d_theta=d_theta)
@@ -94,13 +120,6 @@ class _Layer(nn.Module):
                 setattr(self, name, nn.Parameter(t))
             else:
                 self.register_buffer(name, t)
-        if reset == "value" and integrator not in ("snntorch",):
-            vr = self.v_reset.detach().cpu().numpy()
-            vt = self.v_th.detach().cpu().numpy()
-            if not np.all(vr < vt):
-                raise ValueError(f"v_reset={v_reset!r} must be < v_th={v_th!r} (mV) for reset='value'")
-        if integrator == "snntorch" and reset == "value" and not np.all(self.v_reset.detach().cpu().numpy() == 0):
-            raise ValueError("integrator='snntorch' with reset='value' is snnTorch's 'zero' reset: v_reset must be 0")
         self.v_init = None if v_init is None else torch.as_tensor(v_init)
         self._cache = None
 
@@ -113,7 +132,7 @@ class _Layer(nn.Module):
         key = (n, dtype, str(device), tuple(p._version for p in params), tuple(p.data_ptr() for p in params))
         if not grad and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        nat, aff = F.coefficients(
+        nat, aff = F._coefficients(
             self.spec, n, self.dt, self.tau_m if self._leaky else None, self.v_th, self.v_reset, self.v_rest,
             tau_syn=self.tau_syn, tau_theta=getattr(self, "tau_theta", None),
             d_theta=getattr(self, "d_theta", None), norm_input=self.norm_input, leaky=self._leaky,
@@ -122,10 +141,12 @@ class _Layer(nn.Module):
             self._cache = (key, (nat, aff.detach()))
         return nat, aff
 
+    def _layout(self):
+        return "[B, T, ...] (batch_first=True)" if self.batch_first else "[T, B, ...]"
+
     def _features(self, x):
         if x.dim() < 2:
-            raise ValueError(f"input must have shape [T, B, ...] (or [B, T, ...] with batch_first), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(f"x must have shape {self._layout()}, got {tuple(x.shape)}")
         return int(np.prod(x.shape[2:])) if x.dim() > 2 else 1
 
     def forward(self, x, state=None, return_v=False):
@@ -134,7 +155,9 @@ class _Layer(nn.Module):
         Parameters
         ----------
         x : Tensor [T, B, ...] (``batch_first``: [B, T, ...])
-            Input (exact integrator: mV, see the module docstring).
+            Input (exact integrator: mV, see the module docstring), float32
+            or float64, on the CPU or a CUDA device; a list or ndarray is
+            refused (convert it with ``torch.as_tensor``).
         state : NeuronState, optional
             State returned by a previous call (truncated BPTT); None starts
             at rest.
@@ -147,9 +170,13 @@ class _Layer(nn.Module):
         state : NeuronState (``state.v`` is [B, ...])
         v : Tensor, same shape as ``x`` (only with ``return_v``)
         """
+        x = V.tensor_input("x", x, layout=self._layout())
+        return_v = V.flag("return_v", return_v)
+        F.check_state(state)
         if self.batch_first:
             x = x.transpose(0, 1)
         n = self._features(x)
+        V.per_neuron(self._lengths, n)
         nat, aff = self._coefficients(n, x.dtype, x.device)
         spikes, st, vtr = self._run(x, state, nat, aff, return_v)
         if self.batch_first:
@@ -178,42 +205,57 @@ class LIF(_Layer):
 
     Parameters
     ----------
-    tau_m : float or Tensor
-        Membrane time constant (ms), > 0; a tensor gives one per neuron.
-    v_th, v_reset, v_rest : float or Tensor
-        Threshold, reset and resting potentials (mV).
+    tau_m : float, array_like or Tensor
+        Membrane time constant (ms), finite and > 0; a 1-D list, ndarray or
+        tensor gives one value per neuron (its length must be 1 or the
+        number of features of the input).
+    v_th, v_reset, v_rest : float, array_like or Tensor
+        Threshold, reset and resting potentials (mV), finite, one value or
+        one per neuron; ``reset="value"`` needs ``v_reset < v_th``.
     dt : float
-        Time step (ms).
-    tau_syn : float, Tensor or None
-        Synaptic time constant (ms); None for delta synapses.
+        Time step (ms), finite and > 0.
+    tau_syn : float, array_like, Tensor or None
+        Synaptic time constant (ms), finite and > 0; None for delta synapses.
     t_ref : float
-        Refractory period (ms), a multiple of ``dt``; the membrane is held
-        at its reset value and delta input is discarded (as NEST).
+        Refractory period (ms), finite, >= 0 and a multiple of ``dt``; the
+        membrane is held at its reset value and delta input is discarded (as NEST).
     reset : {"value", "subtract"}
         ``v <- v_reset`` or ``v <- v - (v_th - v_rest)`` (exact integrator;
         the peer integrators subtract ``v_th`` as their libraries do).
     surrogate : str
         Surrogate derivative, see :mod:`eventsim.torch.surrogate`.
     alpha : float, optional
-        Its parameter (default per surrogate).
+        Its parameter, finite and > 0 (default per surrogate).
     integrator : {"exact", "euler", "snntorch", "spikingjelly", "sinabs"}
         ``"exact"``: the simulator's exact integration.  The others
         reproduce norse (``LIFBoxCell`` / ``LIFCell``), snnTorch ``Leaky``,
         SpikingJelly ``LIFNode`` and sinabs ``LIF`` bit for bit in the
         forward pass.
-    trainable : bool or iterable of {"tau_m", "tau_syn", "v_th"}
-        Which parameters are ``nn.Parameter`` s.
+    trainable : bool, str or iterable of {"tau_m", "tau_syn", "v_th"}
+        Which parameters are ``nn.Parameter`` s (validated as the others
+        at construction).
     batch_first : bool
         Input and output are ``[B, T, ...]``.
     detach_reset : bool, optional
         Cut the gradient through the reset (always so for snnTorch).
-    v_init : float or Tensor, optional
-        Membrane potential at the start when no state is given (default ``v_rest``).
+    v_init : float, array_like or Tensor, optional
+        Membrane potential (mV) at the start when no state is given
+        (default ``v_rest``), finite, one value or one per neuron.
     norm_input : bool
         sinabs only: scale the input by ``1 - exp(-dt/tau_m)``.
     spike_fn : {"single", "multi"}, optional
         sinabs only: ``"multi"`` (sinabs' default ``MultiSpike``, the default
         here with a subtractive reset) emits ``trunc(v / v_th)`` spikes.
+
+    Raises
+    ------
+    ValueError, TypeError
+        At construction for a parameter that is not a number or 1-D array
+        of numbers, NaN or infinite, out of range, or of another length
+        than the other per-neuron parameters; when called, for an input
+        that is not a float32/float64 tensor of at least two axes, or
+        whose number of features differs from a per-neuron parameter's
+        length.  Every message names the argument.
 
     Notes
     -----
@@ -249,10 +291,10 @@ class ALIF(_Layer):
 
     Parameters
     ----------
-    tau_theta : float or Tensor
-        Adaptation time constant (ms).
-    d_theta : float or Tensor
-        Threshold jump per spike (mV).
+    tau_theta : float, array_like or Tensor
+        Adaptation time constant (ms), finite and > 0.
+    d_theta : float, array_like or Tensor
+        Threshold jump per spike (mV), finite.
     **kwargs
         As :class:`LIF`.
     """
@@ -262,7 +304,6 @@ class ALIF(_Layer):
     def __init__(self, tau_m=10.0, v_th=1.0, v_reset=0.0, v_rest=0.0, dt=1.0, tau_syn=None, t_ref=0.0,
                  reset="value", surrogate="superspike", alpha=None, integrator="exact", trainable=False,
                  batch_first=False, detach_reset=None, v_init=None, tau_theta=100.0, d_theta=0.1, **kw):
-        _check_positive("tau_theta", tau_theta)
         super().__init__(tau_m, v_th, v_reset, v_rest, dt, tau_syn, t_ref, reset, surrogate, alpha,
                          integrator, trainable, batch_first, detach_reset, v_init, tau_theta=tau_theta,
                          d_theta=d_theta, **kw)
@@ -277,16 +318,32 @@ class LIFRecurrent(_Layer):
     is masked unless ``autapses=True``.  Both are initialised as
     ``nn.Linear`` weights (uniform in :math:`\pm 1/\sqrt{\text{fan-in}}`).
     Other parameters as :class:`LIF`.  The state carries the last spikes ``z``.
+
+    Parameters
+    ----------
+    input_size : int
+        Number of input features, >= 1.
+    hidden_size : int
+        Number of neurons, >= 1; per-neuron parameters have 1 or
+        ``hidden_size`` values.
+    autapses : bool
+        Keep the diagonal of ``recurrent_weights``.
+    **kwargs
+        As :class:`LIF`.
     """
 
     def __init__(self, input_size, hidden_size, tau_m=10.0, v_th=1.0, v_reset=0.0, v_rest=0.0, dt=1.0,
                  tau_syn=None, t_ref=0.0, reset="value", surrogate="superspike", alpha=None, integrator="exact",
                  trainable=False, batch_first=False, detach_reset=None, v_init=None, autapses=False, **kw):
+        input_size = V.size("input_size", input_size)
+        hidden_size = V.size("hidden_size", hidden_size)
+        autapses = V.flag("autapses", autapses)
         super().__init__(tau_m, v_th, v_reset, v_rest, dt, tau_syn, t_ref, reset, surrogate, alpha, integrator,
                          trainable, batch_first, detach_reset, v_init, **kw)
-        self.input_size = int(input_size)
-        self.hidden_size = int(hidden_size)
-        self.autapses = bool(autapses)
+        V.per_neuron(self._lengths, hidden_size)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.autapses = autapses
         self.input_weights = nn.Parameter(torch.empty(self.hidden_size, self.input_size))
         self.recurrent_weights = nn.Parameter(torch.empty(self.hidden_size, self.hidden_size))
         bound_in = 1.0 / math.sqrt(max(1, self.input_size))
@@ -297,9 +354,13 @@ class LIFRecurrent(_Layer):
         self.register_buffer("autapse_mask", torch.ones(self.hidden_size, self.hidden_size)
                              - (0.0 if autapses else torch.eye(self.hidden_size)))
 
+    def _layout(self):
+        return f"[B, T, {self.input_size}] (batch_first=True)" if self.batch_first else f"[T, B, {self.input_size}]"
+
     def _features(self, x):
         if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(f"input must have shape [T, B, {self.input_size}], got {tuple(x.shape)}")
+            shape = tuple(x.transpose(0, 1).shape) if self.batch_first else tuple(x.shape)
+            raise ValueError(f"x must have shape {self._layout()}, got {shape}")
         return self.hidden_size
 
     def _run(self, x, state, nat, aff, return_v):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 SUPERSPIKE = 0
@@ -59,11 +60,13 @@ def resolve(name, alpha=None):
     ValueError
         For an unknown name or a non-finite / non-positive ``alpha``.
     """
-    if name not in SURROGATES:
+    if not isinstance(name, str) or name not in SURROGATES:
         raise ValueError(f"surrogate={name!r} must be one of {sorted(SURROGATES)}")
     code, default = SURROGATES[name]
     if alpha is None:
         alpha = default
+    if isinstance(alpha, bool) or not (isinstance(alpha, str) or np.isscalar(alpha) or np.ndim(alpha) == 0):
+        raise ValueError(f"alpha={alpha!r} must be a single number")
     try:
         alpha = float(alpha)
     except (TypeError, ValueError):
