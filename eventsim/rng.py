@@ -7,15 +7,18 @@ count, backend or call order.
 
 * Poisson input: the count of channel ``c`` at step ``s`` is a pure function
   of ``(seed, s, c)`` (:func:`poisson_count`) under the key
-  ``(seed_lo, seed_hi ^ POISSON)``.
+  ``(seed_lo, seed_hi ^ POISSON)``; channels are numbered across all
+  sources of a network, so no two channels share a stream.
 * Connectivity and parameter distributions use NumPy's ``Philox`` bit
-  generator keyed by ``(seed, stream)``, one stream per projection or
-  population, so adding a projection never changes earlier ones.
+  generator keyed by ``(seed, purpose, index)`` (:func:`generator`), one
+  stream per projection or population (indices up to ``2**48``), so adding
+  a projection never changes earlier ones.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 from numba import njit
@@ -212,12 +215,59 @@ def key_words(seed, purpose):
     return np.uint64(seed & 0xFFFFFFFF), np.uint64(((seed >> 32) & 0xFFFFFFFF) ^ purpose)
 
 
+#: Bits of the Philox key taken by the purpose tag (first stream word) and by
+#: the index (second stream word: population, projection, ...).
+PURPOSE_BITS = 16
+INDEX_BITS = 48
+
+
 def generator(seed, *stream):
     """NumPy Generator on a Philox bit generator keyed by ``(seed, *stream)``.
 
-    Used for connectivity and parameter draws on the host.
+    Used for connectivity and parameter draws on the host: one stream per
+    purpose and object, e.g. ``(1, population)`` for initial values and
+    ``(2, projection)``, ``(3, projection)``, ``(4, projection)`` for
+    connections, weights and delays.
+
+    Parameters
+    ----------
+    seed : int
+        Network seed in ``[0, 2**64)``.
+    *stream : int
+        At most two words: a purpose tag in ``[0, 2**16)`` and an index in
+        ``[0, 2**48)``.
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Raises
+    ------
+    ValueError
+        If the seed or a stream word is out of its range, or more than two
+        words are given.
+
+    Notes
+    -----
+    The 128-bit Philox key holds the seed in bits 0-63, the purpose in bits
+    64-79 and the index in bits 80-127: its low 16 bits in bits 80-95 and
+    the rest in bits 96-127.  Distinct ``(seed, purpose, index)`` give
+    distinct keys, hence independent streams, and an index below ``2**16``
+    gives the same key (the same numbers) as when the index had 16 bits only.
     """
-    key = int(seed) & ((1 << 64) - 1)
-    for k, s in enumerate(stream):
-        key |= (int(s) & 0xFFFF) << (64 + 16 * k)
+    seed_ok = isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and 0 <= seed < 1 << 64
+    if not seed_ok:
+        raise ValueError(f"generator: seed={seed!r} must be an integer in [0, 2**64)")
+    if len(stream) > 2:
+        raise ValueError(f"generator: stream={stream!r} has {len(stream)} words; expected at most 2 "
+                         "(purpose, index)")
+    key = int(seed)
+    for k, (name, bits, s) in enumerate(zip(("purpose", "index"), (PURPOSE_BITS, INDEX_BITS), stream)):
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or not 0 <= s < 1 << bits:
+            raise ValueError(f"generator: stream {name}={s!r} must be an integer in [0, 2**{bits})")
+        s = int(s)
+        if k == 0:
+            key |= s << 64
+        else:
+            key |= (s & 0xFFFF) << 80 | (s >> 16) << 96
     return np.random.Generator(np.random.Philox(key=key))

@@ -113,3 +113,72 @@ def test_poisson_count_table_is_the_inversion():
                 assert tab[j] == want, (lam, int(w))
             else:
                 assert np.sum(cdf < u) == want
+
+
+def _generator_16bit(seed, *stream):
+    """The stream key before indices were widened: 16 bits per stream word above the seed."""
+    key = seed
+    for k, s in enumerate(stream):
+        key |= (s & 0xFFFF) << (64 + 16 * k)
+    return np.random.Generator(np.random.Philox(key=key))
+
+
+def test_generator_keeps_the_16_bit_streams():
+    # every purpose used by Network (1 v_init, 2 connections, 3 weights, 4 delays) and indices up to
+    # the old limit draw exactly what the 16-bit key drew
+    for seed in (0, 1, 12345, 2**63 - 1):
+        for purpose in (1, 2, 3, 4):
+            for index in (0, 1, 7, 4097, 65535):
+                np.testing.assert_array_equal(generator(seed, purpose, index).integers(0, 2**62, 8),
+                                              _generator_16bit(seed, purpose, index).integers(0, 2**62, 8))
+    np.testing.assert_array_equal(generator(9).random(4), _generator_16bit(9).random(4))
+    np.testing.assert_array_equal(generator(9, 3).random(4), _generator_16bit(9, 3).random(4))
+
+
+def test_generator_indices_beyond_16_bits_are_distinct_streams():
+    for purpose in (1, 2, 3, 4):
+        draws = {}
+        for index in (0, 1, 65535, 65536, 65537, 131072, 2**32, 2**32 + 65536, 2**48 - 1):
+            draws[index] = tuple(generator(5, purpose, index).integers(0, 2**62, 4).tolist())
+        assert len(set(draws.values())) == len(draws), purpose
+    # purposes and indices never alias each other
+    assert not np.array_equal(generator(5, 1, 65536).random(4), generator(5, 2, 1).random(4))
+
+
+def test_generator_rejects_what_does_not_fit():
+    import pytest
+
+    with pytest.raises(ValueError, match=r"index=281474976710656 must be an integer in \[0, 2\*\*48\)"):
+        generator(1, 2, 2**48)
+    with pytest.raises(ValueError, match=r"index=-1"):
+        generator(1, 2, -1)
+    with pytest.raises(ValueError, match=r"purpose=65536 must be an integer in \[0, 2\*\*16\)"):
+        generator(1, 65536, 0)
+    with pytest.raises(ValueError, match=r"seed=-1 must be an integer in \[0, 2\*\*64\)"):
+        generator(-1, 1, 0)
+    with pytest.raises(ValueError, match=r"at most 2"):
+        generator(1, 2, 3, 4)
+    with pytest.raises(ValueError, match=r"index=1.5"):
+        generator(1, 2, 1.5)
+
+
+def test_network_streams_of_population_and_projection_65536_differ_from_0():
+    # Network keys v_init by the population's index and connections, weights and delays by the
+    # projection's: the 65,537th object must not repeat the first one's numbers.  The lists are
+    # padded with the first object (creating 65,536 real ones takes a minute); only their length
+    # picks the stream.
+    import eventsim as es
+
+    net = es.Network(seed=3)
+    v = es.Uniform(0.0, 10.0)
+    p0 = net.population(20, es.LIF(), v_init=v)
+    net.populations.extend([p0] * 65535)
+    p1 = net.population(20, es.LIF(), v_init=v)
+    assert not np.array_equal(p0.v_init, p1.v_init)
+    kw = dict(weight=es.Uniform(0.0, 1.0), delay=es.Uniform(0.1, 50.0))
+    c0 = net.connect(p0, p1, es.FixedInDegree(5), **kw)
+    net.projections.extend([c0] * 65535)
+    c1 = net.connect(p0, p1, es.FixedInDegree(5), **kw)
+    assert not np.array_equal(c0.pre, c1.pre)
+    assert not np.array_equal(c0.weight, c1.weight)
+    assert not np.array_equal(c0.delay_steps, c1.delay_steps)
