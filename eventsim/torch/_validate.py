@@ -127,9 +127,16 @@ def same_length(values):
     return param_length({k: v for k, v in values.items() if isinstance(v, np.ndarray)})
 
 
+#: Longest refractory period in steps: the kernels count it down in an int32 per neuron.
+MAX_REF_STEPS = (1 << 31) - 1
+
+
 def ref_steps(t_ref, dt):
     """``(t_ref, steps)``: the refractory period (ms, >= 0, a multiple of ``dt``) and its step count."""
     t = scalar("t_ref", t_ref, "a finite number >= 0 (ms), a multiple of dt", lambda v: v >= 0)
+    if t / dt > MAX_REF_STEPS:
+        raise ValueError(f"t_ref={t!r} ms is {t / dt:.3g} steps of dt={dt} ms; at most {MAX_REF_STEPS} steps "
+                         "(the refractory counter is an int32)")
     return t, int(steps_of("t_ref", t, dt))
 
 

@@ -31,6 +31,7 @@ network in one :class:`~eventsim.Network`.
 
 from __future__ import annotations
 
+import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -40,6 +41,7 @@ from torch import nn
 from .. import models
 from ..connectivity import FromArrays
 from ..network import Network
+from . import _validate as V
 from . import functional as F
 from .modules import ALIF, IF, LIF
 
@@ -79,7 +81,7 @@ class Export(NamedTuple):
         if self.recorders is None:
             raise RuntimeError("to_network(..., record=False) made no spike recorders")
         L = len(self.populations)
-        li = layer % L
+        li = _layer_index(layer, L)
         rec = self.recorders[li]
         n = self.sizes[li]
         out = np.zeros((self.steps, self.n_copies, n))
@@ -91,8 +93,24 @@ class Export(NamedTuple):
         return out
 
 
+def _layer_index(layer, n_layers):
+    """Index in ``range(n_layers)`` of ``layer`` (negative counts from the end); ValueError if out of range."""
+    if isinstance(layer, (bool, np.bool_)):
+        raise TypeError(f"layer={layer!r} must be an integer, not a bool")
+    try:
+        li = operator.index(layer)
+    except TypeError:
+        raise TypeError(f"layer={layer!r} must be an integer, got {type(layer).__name__}") from None
+    if not -n_layers <= li < n_layers:
+        raise ValueError(f"layer={li} must be in [{-n_layers}, {n_layers - 1}]: the stack has {n_layers} "
+                         "neuron layer(s)")
+    return li % n_layers
+
+
 def _stack(model):
     """[(weight [out, in], bias [out] or None, neuron layer)] of a Linear + neuron stack."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Sequential of nn.Linear and neuron layers, got {type(model).__name__}")
     mods = list(model.children()) if isinstance(model, nn.Sequential) else list(model.children())
     mods = [m for m in mods if not isinstance(m, (nn.Identity, nn.Flatten, nn.Dropout))]
     if len(mods) == 0 or len(mods) % 2:
@@ -150,12 +168,13 @@ def to_network(model, dt=None, inputs=None, steps=None, seed=0, record=True):
         ``Flatten``, ``Identity`` and ``Dropout`` are skipped.
     dt : float, optional
         Step (ms); default: the layers' ``dt`` (which must all agree).
-    inputs : array or Tensor [T, B, n_in], optional
-        Input spike counts per step (0/1, or integers for several spikes).
+    inputs : array_like or Tensor [T, B, n_in], optional
+        Input spike counts per step (0/1, or integers for several spikes),
+        finite and non-negative, with ``T, B >= 1``.
         Without inputs the source has no input spikes (biases still act)
         and ``steps`` sets how long the bias channels fire.
     steps : int, optional
-        Number of torch steps (default ``inputs.shape[0]``).
+        Number of torch steps, >= 1 (default ``inputs.shape[0]``).
     seed : int
         Seed of the Network.
     record : bool
@@ -174,24 +193,38 @@ def to_network(model, dt=None, inputs=None, steps=None, seed=0, record=True):
         if len(dts) != 1:
             raise ValueError(f"the layers use different dt {sorted(dts)}; pass dt explicitly")
         dt = dts.pop()
-    dt = float(dt)
+    dt = V.scalar("dt", dt, "a finite number > 0 (ms)", lambda v: v > 0)
+    record = V.flag("record", record)
     for _, _, neu in layers:
         if abs(neu.dt - dt) > 1e-12 * dt:
             raise ValueError(f"layer dt={neu.dt} ms differs from dt={dt} ms; the dynamics would change")
     n_in = layers[0][0].shape[1]
+    if steps is not None:
+        steps = V.size("steps", steps)
     if inputs is not None:
-        inp = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs)
-        if inp.ndim != 3 or inp.shape[2] != n_in:
-            raise ValueError(f"inputs must have shape [T, B, {n_in}], got {inp.shape}")
-        if np.any(inp < 0) or np.any(inp != np.round(inp)):
-            raise ValueError("inputs must hold non-negative integer spike counts")
+        if isinstance(inputs, torch.Tensor):
+            inp = inputs.detach().cpu().numpy()
+        else:
+            try:
+                inp = np.asarray(inputs, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(f"inputs must be an array or Tensor [T, B, {n_in}] of spike counts, "
+                                f"got {type(inputs).__name__}") from None
+        if inp.dtype == np.bool_:
+            inp = inp.astype(np.float64)
+        if not np.issubdtype(inp.dtype, np.number) or np.iscomplexobj(inp):
+            raise TypeError(f"inputs must hold real spike counts, got dtype {inp.dtype}")
+        if inp.ndim != 3 or inp.shape[2] != n_in or inp.shape[0] < 1 or inp.shape[1] < 1:
+            raise ValueError(f"inputs must have shape [T, B, {n_in}] with T, B >= 1, got {inp.shape}")
+        if not np.all(np.isfinite(inp)) or np.any(inp < 0) or np.any(inp != np.round(inp)):
+            raise ValueError("inputs must hold finite, non-negative integer spike counts")
         T, B = inp.shape[0], inp.shape[1]
         if steps is not None and steps != T:
             raise ValueError(f"steps={steps} does not match inputs with T={T}")
     else:
         if steps is None:
             raise ValueError("pass inputs or steps")
-        T, B = int(steps), 1
+        T, B = steps, 1
         inp = np.zeros((T, B, n_in))
     L = len(layers)
     # ---- input and bias spikes
@@ -256,7 +289,27 @@ def simulate(model, inputs, dt=None, layer=-1, seed=0):
     """Run ``model`` on ``inputs [T, B, n_in]`` in the clock engine; spikes ``[T, B, n]`` of ``layer``.
 
     The result is aligned with the torch time axis (see :func:`to_network`).
+
+    Parameters
+    ----------
+    model : nn.Sequential
+        As :func:`to_network`.
+    inputs : array or Tensor [T, B, n_in]
+        Input spike counts per step (non-negative integers).
+    dt : float, optional
+        Step (ms), > 0; default: the layers' ``dt``.
+    layer : int
+        Which neuron layer's spikes to return (negative: from the end).
+    seed : int
+        Seed of the Network.
+
+    Returns
+    -------
+    Tensor [T, B, n] (float64)
     """
+    if inputs is None:
+        raise ValueError("inputs=None: simulate needs input spike counts [T, B, n_in]")
+    _layer_index(layer, len(_stack(model)))
     net = to_network(model, dt=dt, inputs=inputs, seed=seed)
     ex = net.torch_export
     net.run(ex.run_steps * net.dt)

@@ -77,6 +77,8 @@ CONSTRUCTION = [
     # ranges and relations
     _case(est.LIF, dict(tau_m=0.0), ValueError, "tau_m", "0.0", id="tau_m=0"),
     _case(est.LIF, dict(t_ref=-1.0), ValueError, "t_ref", "-1.0", id="t_ref<0"),
+    _case(est.LIF, dict(t_ref=1e30), ValueError, "t_ref", "1e+30", id="t_ref-beyond-int32-steps"),
+    _case(est.LIF, dict(t_ref=2.0 ** 31, dt=1.0), ValueError, "t_ref", id="t_ref=2**31-steps"),
     _case(est.LIF, dict(v_reset=[0.0, 2.0], v_th=[1.0, 1.0]), ValueError, "v_reset", id="v_reset>=v_th-per-neuron"),
     _case(est.LIF, dict(tau_m=[5.0, 6.0], v_th=[1.0, 1.0, 1.0]), ValueError, "v_th", id="mismatched-lengths"),
     _case(est.LIF, dict(tau_theta=5.0), ValueError, "tau_theta", id="lif-has-no-tau_theta"),
@@ -240,3 +242,47 @@ def test_layer_functions_validate(call, exc, name):
     nat, aff = _coef()
     with pytest.raises(exc, match=_names(name)):
         call(nat, aff)
+
+
+# ---------------------------------------------------------------------------------------------
+# export to the simulator
+# ---------------------------------------------------------------------------------------------
+def _model():
+    return torch.nn.Sequential(torch.nn.Linear(3, 2), est.LIF(), torch.nn.Linear(2, 2), est.LIF())
+
+
+SPIKES = np.zeros((4, 1, 3))
+
+
+@pytest.mark.parametrize("call, exc, name", [
+    pytest.param(lambda m: est.to_network("model", steps=3), TypeError, "model", id="model-str"),
+    pytest.param(lambda m: est.to_network(m, steps=2.5), TypeError, "steps", id="steps-float"),
+    pytest.param(lambda m: est.to_network(m, steps=0), ValueError, "steps", id="steps=0"),
+    pytest.param(lambda m: est.to_network(m, dt=NAN, steps=3), ValueError, "dt", id="dt=nan"),
+    pytest.param(lambda m: est.to_network(m, dt="1", steps=3), ValueError, "dt", id="dt='1'"),
+    pytest.param(lambda m: est.to_network(m, steps=3, record="no"), TypeError, "record", id="record='no'"),
+    pytest.param(lambda m: est.to_network(m, inputs=[[["a", "b", "c"]]]), TypeError, "inputs", id="inputs-str"),
+    pytest.param(lambda m: est.to_network(m, inputs=np.full((2, 1, 3), INF)), ValueError, "inputs",
+                 id="inputs-inf"),
+    pytest.param(lambda m: est.to_network(m, inputs=np.zeros((0, 1, 3))), ValueError, "inputs", id="inputs-T=0"),
+    pytest.param(lambda m: est.simulate(m, SPIKES, layer=2), ValueError, "layer", id="simulate-layer=2"),
+    pytest.param(lambda m: est.simulate(m, SPIKES, layer=-3), ValueError, "layer", id="simulate-layer=-3"),
+    pytest.param(lambda m: est.simulate(m, SPIKES, layer=1.0), TypeError, "layer", id="simulate-layer-float"),
+    pytest.param(lambda m: est.to_network(m, inputs=SPIKES).torch_export.spikes(5), ValueError, "layer",
+                 id="spikes-layer=5"),
+])
+def test_export_validates(call, exc, name):
+    with pytest.raises(exc, match=_names(name)):
+        call(_model())
+
+
+def test_export_accepts_lists_and_bool_tensors_as_spike_counts():
+    """Inputs given as a nested list or a bool tensor build the same source as the float array."""
+    counts = np.zeros((4, 1, 3))
+    counts[[0, 2, 3], 0, [1, 0, 2]] = 1.0
+    m = _model()
+    ref = est.to_network(m, inputs=counts).torch_export.source
+    for inputs in (counts.tolist(), torch.as_tensor(counts > 0)):
+        src = est.to_network(m, inputs=inputs).torch_export.source
+        assert np.array_equal(src.spike_senders, ref.spike_senders)
+        assert np.array_equal(src.spike_steps, ref.spike_steps)
