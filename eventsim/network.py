@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
 from . import config
 from .connectivity import Distribution, Rule
-from .models._params import steps_of
+from .models._params import MAX_STEPS, check_event_time, rounded_steps, steps_of
 from .models.lif import _IntegrateAndFire
 from .record import SpikeRecorder, StateRecorder
 from .rng import POISSON, generator, key_words
@@ -154,16 +155,101 @@ _BYTES_PER_CONNECTION = 56
 _BYTES_PER_SYNAPSE_BUILD = 16
 
 
-def available_memory():
-    """Bytes of memory available to this process (MemAvailable on Linux), or None if unknown."""
+#: Bytes per neuron of a population: its initial values, parameters and state, and the engine's
+#: per-neuron arrays (state, parameters, ring-buffer columns at the shortest delays).
+_BYTES_PER_NEURON = 256
+#: Bytes per channel of a Poisson, spike or DC source (its rate and the engine's per-channel arrays).
+_BYTES_PER_CHANNEL = 64
+#: Largest mean count of a Poisson channel in one step (rate * dt); larger rates are refused.
+MAX_POISSON_PER_STEP = 1e9
+
+
+def _meminfo_available():
+    """MemAvailable of /proc/meminfo (bytes), or None."""
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def _rlimit_available():
+    """Bytes of address space left under RLIMIT_AS (limit minus this process's VmSize), or None."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    used = 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    used = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(int(soft) - used, 0)
+
+
+def _read_int(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _cgroup_available(root="/"):
+    """Bytes left under this process's cgroup memory limit (v2 ``memory.max``, v1 ``limit_in_bytes``), or None.
+
+    ``root`` is the file-system root to read ``proc/self/cgroup`` and
+    ``sys/fs/cgroup`` under (``"/"``; another directory in tests).
+    """
+    root = str(root)
+    paths = []
+    try:
+        with open(os.path.join(root, "proc/self/cgroup")) as f:
+            for line in f:
+                parts = line.strip().split(":", 2)
+                if len(parts) == 3 and (parts[0] == "0" or "memory" in parts[1].split(",")):
+                    paths.append((parts[0] == "0", parts[2].lstrip("/")))
+    except OSError:
+        pass
+    best = None
+    base = os.path.join(root, "sys/fs/cgroup")
+    for v2, rel in paths + [(True, ""), (False, "")]:
+        if v2:
+            d = os.path.join(base, rel)
+            limit, usage = _read_int(os.path.join(d, "memory.max")), _read_int(os.path.join(d, "memory.current"))
+        else:
+            d = os.path.join(base, "memory", rel)
+            limit = _read_int(os.path.join(d, "memory.limit_in_bytes"))
+            usage = _read_int(os.path.join(d, "memory.usage_in_bytes"))
+            if limit is not None and limit >= 1 << 60:  # v1's "no limit"
+                limit = None
+        if limit is not None:
+            left = max(limit - (usage or 0), 0)
+            best = left if best is None else min(best, left)
+    return best
+
+
+def available_memory():
+    """Bytes of memory this process can still allocate, or None if unknown.
+
+    The lowest of the system's available memory (MemAvailable on Linux), the
+    address space left under ``RLIMIT_AS`` (``ulimit -v``) and the memory left
+    under a cgroup (container) memory limit.
+    """
+    found = [m for m in (_meminfo_available(), _rlimit_available(), _cgroup_available()) if m is not None]
+    return min(found) if found else None
 
 
 def _expected_connections(rule, n_pre, n_post):
@@ -196,25 +282,55 @@ def _guard_memory(what, need):
                           "of memory is available; nothing was allocated")
 
 
-def _values(name, value, n, rng, allow_negative=True):
-    """Scalar / array / Distribution -> float64 array of length n, all finite."""
+def _numbers(name, value):
+    """``value`` (a number or array_like of numbers) as a float64 array; strings, bools and objects refused.
+
+    Numbers only: a string such as ``'1'`` is refused rather than converted,
+    as everywhere in eventsim's API.
+    """
+    if value is None:
+        raise ValueError(f"{name}=None is not allowed; expected a number or an array of numbers")
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"{name}={value!r} must be a number or an array of numbers")
+    if isinstance(value, numbers.Real):
+        return np.asarray(float(value))
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or an array of numbers, got {type(value).__name__}") from None
+    if arr.dtype.kind not in "iuf":
+        if arr.dtype.kind == "O" and all(isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+                                         for x in arr.ravel()):
+            return arr.astype(np.float64)
+        raise ValueError(f"{name} must contain numbers only, got an array of dtype {arr.dtype}"
+                         + (f" (first value {arr.ravel()[0]!r})" if arr.size else ""))
+    return arr.astype(np.float64)
+
+
+def _scalar(name, value):
+    """A single number (a Python float), refused with a ValueError naming ``name`` otherwise."""
+    arr = _numbers(name, value)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a single number, got an array of shape {arr.shape}")
+    return float(arr)
+
+
+def _values(name, value, n, rng, of=None):
+    """Scalar / array / Distribution -> float64 array of length n, all finite.
+
+    ``of`` says what the n values are for in the length error, e.g. ``"the
+    population has 5 neurons"`` (default: ``"the rule made n connections"``).
+    """
     if isinstance(value, Distribution):
         out = np.asarray(value.sample(rng, n), dtype=np.float64)
-    elif isinstance(value, bool):
-        raise ValueError(f"{name}={value!r} must be a number, an array or a distribution")
-    elif np.isscalar(value):
-        try:
-            out = np.full(n, float(value))
-        except (TypeError, ValueError):
-            raise ValueError(f"{name}={value!r} must be a number, an array or a distribution") from None
     else:
-        try:
-            out = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number, an array or a distribution") from None
-        if out.ndim != 1 or out.size != n:
-            raise ValueError(f"{name} has shape {out.shape} but the rule made {n} connections")
-        out = out.copy()
+        arr = _numbers(name, value)
+        if arr.ndim == 0:
+            out = np.full(n, float(arr))
+        else:
+            if arr.ndim != 1 or arr.size != n:
+                raise ValueError(f"{name} has shape {arr.shape} but {of or f'the rule made {n} connections'}")
+            out = arr.copy()
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return out
@@ -370,6 +486,7 @@ class Network:
         self._check_mutable("a population")
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n={n!r} must be an integer >= 1")
+        _guard_memory(f"a population of {n:,d} neurons", int(n) * _BYTES_PER_NEURON)
         if not isinstance(model, _IntegrateAndFire):
             raise TypeError(f"model must be a neuron model such as es.LIF(...), got {type(model).__name__}")
         m = model.n_values
@@ -384,7 +501,7 @@ class Network:
             v0 = np.broadcast_to(np.asarray(model.v_rest, dtype=np.float64), (n,)).copy()
         else:
             rng = generator(self.seed, 1, len(self.populations))
-            v0 = _values("v_init", v_init, int(n), rng)
+            v0 = _values("v_init", v_init, int(n), rng, of=f"the population has {n} neurons")
         pop = Population(self, model, self._n_neurons, int(n), v0, label)
         self._n_neurons += int(n)
         self.populations.append(pop)
@@ -401,11 +518,18 @@ class Network:
         self._check_mutable("a source")
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n={n!r} must be an integer >= 1")
-        r = _values("rate", rate, int(n), None) if not isinstance(rate, Distribution) else None
-        if r is None:
-            raise ValueError("rate must be a number or an array (Hz)")
+        _guard_memory(f"a Poisson source of {n:,d} channels", int(n) * _BYTES_PER_CHANNEL)
+        if isinstance(rate, Distribution):
+            raise ValueError("rate must be a number or an array (Hz), not a distribution")
+        r = _values("rate", rate, int(n), None, of=f"the source has {n} channels")
         if np.any(r < 0):
             raise ValueError(f"rate must be >= 0 Hz, got minimum {r.min()}")
+        # the event engine's dt only clocks its recorders: its bound is the clock engine's at dt = 1 ms
+        step_ms = self.dt if self.engine == "clock" else 1.0
+        if r.size and r.max() * step_ms * 1e-3 > MAX_POISSON_PER_STEP:
+            raise ValueError(f"rate={float(r.max())!r} Hz is too large: at most {MAX_POISSON_PER_STEP:.0e} spikes per "
+                             f"{'step' if self.engine == 'clock' else 'ms'} on average "
+                             f"(rate <= {MAX_POISSON_PER_STEP / (step_ms * 1e-3):.3g} Hz)")
         src = PoissonSource(self, self._n_channels, int(n), r)
         self._n_channels += int(n)
         self.sources.append(src)
@@ -426,7 +550,7 @@ class Network:
         """
         self._check_mutable("a source")
         senders = np.asarray(senders)
-        times = np.asarray(times, dtype=np.float64)
+        times = _numbers("times", times)
         if senders.ndim != 1 or times.ndim != 1 or senders.size != times.size:
             raise ValueError(f"senders and times must be 1-D arrays of equal length, got shapes "
                              f"{senders.shape} and {times.shape}")
@@ -437,16 +561,20 @@ class Network:
             raise ValueError("times contains NaN or infinite values")
         if np.any(times < 0):
             raise ValueError(f"times must be >= 0 ms, got minimum {times.min()}")
+        if senders.size and senders.min() < 0:
+            raise ValueError(f"senders must be >= 0 (channel indices), got minimum {senders.min()}")
         if n is None:
             n = int(senders.max()) + 1 if senders.size else 1
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n={n!r} must be an integer >= 1")
+        _guard_memory(f"a spike source of {n:,d} channels", int(n) * _BYTES_PER_CHANNEL)
         if senders.size and (senders.min() < 0 or senders.max() >= n):
             raise ValueError(f"senders must lie in [0, {n}), got values in [{senders.min()}, {senders.max()}]")
         if self.engine == "event":  # continuous time: any time >= 0
+            check_event_time("times", times)
             steps = None
         elif round_times:
-            steps = np.rint(times / self.dt).astype(np.int64)
+            steps = rounded_steps("times", times, self.dt)
         else:
             steps = steps_of("times", times, self.dt)
         src = SpikeSource(self, self._n_channels, int(n), senders, steps)
@@ -464,12 +592,16 @@ class Network:
         self._check_mutable("a source")
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n={n!r} must be an integer >= 1")
-        amp = _values("amplitude", amplitude, int(n), None)
+        _guard_memory(f"a DC source of {n:,d} channels", int(n) * _BYTES_PER_CHANNEL)
+        amp = _values("amplitude", amplitude, int(n), None, of=f"the source has {n} channels")
         if self.engine == "event":  # continuous time: switch at any float ms
-            start = float(start)
-            stop = math.inf if stop is None else float(stop)
+            start = float(_scalar("start", start))
+            stop = math.inf if stop is None else float(_scalar("stop", stop))
             if not (math.isfinite(start) and start >= 0):
                 raise ValueError(f"start={start} must be a finite number >= 0 ms")
+            check_event_time("start", start)
+            if math.isfinite(stop):
+                check_event_time("stop", stop)
             if not stop > start:
                 raise ValueError(f"stop={stop} must be > start={start} ms")
             src = DCSource(self, self._n_dc, int(n), amp, None, None)
@@ -560,6 +692,7 @@ class Network:
         dv = _values("delay", delay, m, rng)
         if m and not (dv > 0).all():
             raise ValueError(f"delay={float(dv[~(dv > 0)][0])!r} ms must be > 0 ms")
+        check_event_time("delay", dv)
         return dv.astype(np.float64)
 
     def _delay_steps(self, delay, m, round_delays, rng):
@@ -568,19 +701,22 @@ class Network:
         if np.isscalar(delay) and not isinstance(delay, (bool, str, bytes)) and m > 1:
             return np.full(m, self._delay_steps(delay, 1, round_delays, None)[0], np.int16)
         dv = _values("delay", delay, m, rng)
+        longest = np.iinfo(np.int16).max
+        if m and dv.max() / self.dt > longest + 0.5:
+            raise ValueError(f"delay={float(dv.max())!r} ms exceeds the longest supported delay ({longest} steps "
+                             f"of dt={self.dt} ms = {longest * self.dt:g} ms)")
         short = dv < self.dt * (1 - config.GRID_RTOL)
         if short.any() and not rounding:
             raise ValueError(f"delay={float(dv[short][0])!r} ms is shorter than dt={self.dt} ms; "
                              "delays must be >= dt")
         del short
         d = np.empty(m, np.int16)
-        longest = np.iinfo(np.int16).max
         first_short, too_long = None, False
         block = 1 << 20
         for a in range(0, m, block):
             dv_b = dv[a:a + block]
             if rounding:
-                k = np.rint(dv_b / self.dt).astype(np.int64)
+                k = rounded_steps("delay", dv_b, self.dt)
             else:
                 try:
                     k = steps_of("delay", dv_b, self.dt)
@@ -693,6 +829,7 @@ class Network:
         if duration < 0:
             raise ValueError(f"duration={duration!r} must be >= 0 ms")
         if self.engine == "event":
+            check_event_time("duration", self._time + float(duration))
             if self._plan is None:
                 from .engines.event_plan import EventPlan
 
@@ -700,6 +837,9 @@ class Network:
             self._plan.advance(self._time + float(duration))
             return
         n_steps = int(steps_of("duration", duration, self.dt))
+        if self._step + n_steps > MAX_STEPS:
+            raise ValueError(f"duration={duration!r} ms would take the step counter past 2**62 steps "
+                             f"(now at step {self._step})")
         if self._plan is None:
             from .engines.plan import build_plan
 

@@ -200,6 +200,7 @@ def test_memory_guard_refuses_before_allocating(monkeypatch):
     with pytest.raises(MemoryError, match=r"about 50 connections.*GiB.*available"):
         net.connect(a, b, es.AllToAll(), weight=1.0)
     assert net.projections == []
+    monkeypatch.setattr(nw, "available_memory", lambda: 2**30)
     big = es.Network()
     p = big.population(100_000, es.LIF())
     with pytest.raises(MemoryError, match="10,000,000,000 connections"):

@@ -25,8 +25,10 @@ def as_param(name, value, *, allow_none=False, allow_inf=False):
         if allow_none:
             return None
         raise ValueError(f"{name}=None is not allowed; expected a number or an array")
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name}={value!r} must be a number, not a bool")
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name}={value!r} must be a number or an array of numbers, not a string")
     if np.isscalar(value):
         try:
             v = float(value)
@@ -36,7 +38,11 @@ def as_param(name, value, *, allow_none=False, allow_inf=False):
             raise ValueError(f"{name}={v!r} must be finite")
         return v
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "iufO" or (raw.dtype.kind == "O" and any(
+                isinstance(x, (str, bytes, bool, np.bool_)) for x in raw.ravel())):
+            raise TypeError
+        arr = raw.astype(np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number or an array of numbers, got {type(value).__name__}") from None
     if arr.ndim != 1:
@@ -79,10 +85,40 @@ def broadcast(name, value, n, dtype=np.float64):
     return np.array(np.broadcast_to(np.asarray(value, dtype=dtype), (n,)), dtype=dtype)
 
 
+#: Largest step count any time-like value may have (2**62 steps: ample headroom below the
+#: int64 step counter, so ``step + n`` never wraps around).
+MAX_STEPS = 1 << 62
+
+#: Largest time (ms) of the event engine, whose clock is a float64: 2**33 ms (about 99 days),
+#: where float64 still resolves 2e-6 ms.
+MAX_EVENT_TIME = float(1 << 33)
+
+
+def _check_step_range(name, t, dt):
+    """Raise ValueError if a duration ``t`` (ms) has more steps of ``dt`` than the step counter holds."""
+    if isinstance(t, (bool, np.bool_, str, bytes)) or np.asarray(t).dtype.kind not in "iuf":
+        raise ValueError(f"{name}={t!r} must be a number or an array of numbers (ms)")
+    t = np.asarray(t, dtype=np.float64)
+    if not np.all(np.isfinite(t)):
+        raise ValueError(f"{name} contains NaN or infinite values" if t.ndim else
+                         f"{name}={float(t)!r} ms must be finite")
+    big = np.abs(t) / dt > MAX_STEPS
+    if np.any(big):
+        shown = float(t) if t.ndim == 0 else float(t[big][0])
+        raise ValueError(f"{name}={shown!r} ms is too large: it is {shown / dt:.3g} steps of dt={dt} ms, "
+                         f"beyond the step counter's range of 2**62 steps")
+
+
 def steps_of(name, t, dt):
-    """Number of steps in a duration ``t`` (ms) that must be a multiple of ``dt`` (ms)."""
+    """Number of steps in a duration ``t`` (ms) that must be a multiple of ``dt`` (ms).
+
+    The one conversion of time-like values to int64 steps: values that are not
+    finite, not on the grid, or whose step count exceeds :data:`MAX_STEPS` are
+    refused with a ValueError naming ``name``.
+    """
     from ..config import GRID_RTOL
 
+    _check_step_range(name, t, dt)
     t = np.asarray(t, dtype=np.float64)
     k = np.rint(t / dt)
     bad = np.abs(k * dt - t) > GRID_RTOL * np.maximum(1.0, np.abs(t))
@@ -90,3 +126,19 @@ def steps_of(name, t, dt):
         shown = repr(float(t)) if t.ndim == 0 else f"{float(t[bad][0])!r} (and {int(bad.sum()) - 1} more)"
         raise ValueError(f"{name}={shown} ms is not a multiple of dt={dt} ms")
     return k.astype(np.int64)
+
+
+def rounded_steps(name, t, dt):
+    """``t`` (ms) rounded to the nearest number of steps of ``dt``, with the range checks of :func:`steps_of`."""
+    _check_step_range(name, t, dt)
+    return np.rint(np.asarray(t, dtype=np.float64) / dt).astype(np.int64)
+
+
+def check_event_time(name, t):
+    """Raise ValueError if an event-engine time ``t`` (ms, scalar or array) exceeds :data:`MAX_EVENT_TIME`."""
+    t = np.asarray(t, dtype=np.float64)
+    big = np.abs(t) > MAX_EVENT_TIME
+    if np.any(big):
+        shown = float(t) if t.ndim == 0 else float(t[big][0])
+        raise ValueError(f"{name}={shown!r} ms is too large for the event engine's float64 clock "
+                         f"(at most {MAX_EVENT_TIME:.6g} ms, about 99 days)")
