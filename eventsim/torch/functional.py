@@ -620,6 +620,9 @@ def check_state(state):
     for name, t in zip(state._fields, state):
         if t is not None and not isinstance(t, torch.Tensor):
             raise TypeError(f"state.{name} must be a torch.Tensor or None, got {type(t).__name__}")
+    if state.refr is not None and (state.refr.is_floating_point() or state.refr.is_complex()
+                                   or state.refr.dtype == torch.bool):
+        raise TypeError(f"state.refr must hold integer step counts (int32), got {state.refr.dtype}")
 
 
 def _check_call(spec, nat, aff, N, v_init, record_v):

@@ -116,6 +116,10 @@ class _Layer(nn.Module):
                 setattr(self, name, None)
                 continue
             t = torch.as_tensor(value, dtype=torch.get_default_dtype()).clone().detach()
+            if name in checked and not bool(torch.isfinite(t).all()):  # (IF's internal tau_m is inf)
+                raise ValueError(f"{name}={value!r} overflows the default dtype {t.dtype} (largest magnitude "
+                                 f"{torch.finfo(t.dtype).max:.4g}); use a smaller value or "
+                                 "torch.set_default_dtype(torch.float64)")
             if name in self.trainable:
                 setattr(self, name, nn.Parameter(t))
             else:

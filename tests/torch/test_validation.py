@@ -11,6 +11,8 @@ import re
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import eventsim.torch as est
 from eventsim.torch import functional as F
@@ -138,6 +140,9 @@ CALLS = [
                  id="state.v-ndarray"),
     pytest.param(est.LIF(), dict(x=_x(4, 2, 3), state=F.NeuronState(v=torch.tensor(0.0))), ValueError, "state.v",
                  id="state.v-0d"),
+    pytest.param(est.LIF(t_ref=2.0), dict(x=_x(4, 2, 3), state=F.NeuronState(v=torch.zeros(2, 3),
+                                                                            refr=torch.full((2, 3), 1.5))),
+                 TypeError, "state.refr", id="state.refr-float"),
     pytest.param(est.LIF(), dict(x=_x(4, 2, 3), return_v="yes"), TypeError, "return_v", id="return_v='yes'"),
     pytest.param(est.LIFRecurrent(4, 3), dict(x=_x(4, 2, 5)), ValueError, "x", id="recurrent-x-wrong-features"),
     pytest.param(est.LIFRecurrent(4, 3, batch_first=True), dict(x=_x(4)), ValueError, "x",
@@ -286,3 +291,40 @@ def test_export_accepts_lists_and_bool_tensors_as_spike_counts():
         src = est.to_network(m, inputs=inputs).torch_export.source
         assert np.array_equal(src.spike_senders, ref.spike_senders)
         assert np.array_equal(src.spike_steps, ref.spike_steps)
+
+
+def test_values_beyond_the_default_dtype_are_refused():
+    """A finite float64 value that would be infinite in the float32 buffers is an error, not an inf."""
+    with pytest.raises(ValueError, match=_names("v_th")):
+        est.LIF(v_th=1e39, reset="subtract")
+    with pytest.raises(ValueError, match=_names("tau_m")):
+        est.LIF(tau_m=[5.0, 1e40])
+
+
+# ---------------------------------------------------------------------------------------------
+# property: any parameters either build a layer with finite dynamics or raise naming one of them
+# ---------------------------------------------------------------------------------------------
+_NUMBER = st.one_of(st.floats(min_value=-1e4, max_value=1e4, allow_nan=False),
+                    st.sampled_from([NAN, INF, -INF, 0.0]))
+_NAMES = ("tau_m", "v_th", "v_reset", "v_rest", "t_ref", "tau_syn", "d_theta", "tau_theta")
+
+
+@settings(max_examples=60, deadline=None)
+@given(tau_m=_NUMBER, v_th=_NUMBER, v_reset=_NUMBER, v_rest=_NUMBER,
+       t_ref=st.sampled_from([0.0, 1.0, 2.0, 0.5, -1.0, NAN, INF]),
+       tau_syn=st.one_of(st.none(), _NUMBER), adaptive=st.booleans(), d_theta=_NUMBER, tau_theta=_NUMBER,
+       reset=st.sampled_from(["value", "subtract"]))
+def test_any_parameters_build_finite_dynamics_or_raise_naming_one(tau_m, v_th, v_reset, v_rest, t_ref, tau_syn,
+                                                                  adaptive, d_theta, tau_theta, reset):
+    kw = dict(tau_m=tau_m, v_th=v_th, v_reset=v_reset, v_rest=v_rest, t_ref=t_ref, tau_syn=tau_syn, reset=reset)
+    if adaptive:
+        kw.update(d_theta=d_theta, tau_theta=tau_theta)
+    try:
+        layer = (est.ALIF if adaptive else est.LIF)(**kw)
+    except ValueError as e:
+        assert re.search("|".join(_names(n) for n in _NAMES), str(e)), str(e)
+        return
+    x = torch.linspace(-2.0, 4.0, 8 * 2 * 3, dtype=torch.float64).reshape(8, 2, 3)
+    s, state, v = layer.double()(x, return_v=True)
+    assert torch.isfinite(v).all() and torch.isfinite(state.v).all()
+    assert set(s.unique().tolist()) <= {0.0, 1.0}
