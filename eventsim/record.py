@@ -153,61 +153,68 @@ def check_target(path, overwrite):
 
 # --------------------------------------------------------------------------- storage
 class _MemoryStore:
-    """Rows kept in memory as a list of chunks (concatenated on read).
+    """Rows kept in memory as a list of parts, one per append (concatenated on read).
 
-    Rows appended since the last commit are staged apart and become part of
-    the recording only when the engine settles the chunk (:meth:`settle`);
-    :meth:`rollback` drops them.
+    The first ``_mark[0]`` parts (``_mark[1]`` rows) are the recording; the
+    parts appended after them are staged until the engine settles the chunk
+    (:meth:`settle`) or drops them (:meth:`rollback`).  Each of these moves
+    is one assignment, so an interrupt between any two lines leaves the
+    store in one state or the other.
     """
 
     def __init__(self, names):
         self._names = names
-        self._chunks = {nm: [] for nm in names}
-        self._staged = {nm: [] for nm in names}
-        self._staged_rows = 0
-        self.rows = 0
+        self._parts = []
+        self._mark = (0, 0)  # settled (parts, rows)
+        self._tip = (0, 0)  # (parts, rows) with the staged ones
 
     def __setstate__(self, state):
+        if "_parts" not in state:  # stored before staging existed: one list of chunks per column
+            chunks = state.pop("_chunks")
+            names = state["_names"]
+            n = min(len(chunks[nm]) for nm in names) if names else 0
+            state["_parts"] = [{nm: chunks[nm][j] for nm in names} for j in range(n)]
+            rows = int(state.pop("rows"))
+            state["_mark"] = state["_tip"] = (n, rows)
         self.__dict__.update(state)
-        if "_staged" not in state:  # stored before staging existed
-            self._staged = {nm: [] for nm in self._names}
-            self._staged_rows = 0
+
+    @property
+    def rows(self):
+        return self._mark[1]
 
     def append(self, **cols):
         m = len(next(iter(cols.values())))
         if m:
-            for nm in self._names:
-                self._staged[nm].append(cols[nm])
-            self._staged_rows += m
+            n, rows = self._tip
+            del self._parts[n:]  # (a part left by an interrupted append)
+            self._parts.append({nm: cols[nm] for nm in self._names})
+            self._tip = (n + 1, rows + m)
 
     def commit(self, step):
         """Nothing to make durable in memory: the staged rows wait for :meth:`settle`."""
 
     def settle(self):
         """The chunk is committed: its staged rows join the recording."""
-        if self._staged_rows:
-            for nm in self._names:
-                self._chunks[nm].extend(self._staged[nm])
-                self._staged[nm] = []
-            self.rows += self._staged_rows
-            self._staged_rows = 0
+        self._mark = self._tip
 
     def rollback(self):
         """Drop the rows appended since the last settled chunk."""
-        for nm in self._names:
-            self._staged[nm] = []
-        self._staged_rows = 0
+        self._tip = self._mark
+        del self._parts[self._mark[0]:]
 
     def read(self, name, empty):
-        ch = self._chunks[name]
-        if not ch:
+        n, rows = self._mark
+        if n == 0:
             return empty
-        if len(ch) > 1:
-            self._chunks[name] = ch = [np.concatenate(ch, axis=0)]
-        return ch[0]
+        if n > 1:  # merge the settled parts into one
+            merged = {nm: np.concatenate([p[nm] for p in self._parts[:n]], axis=0) for nm in self._names}
+            self._parts[:n] = [merged]
+            self._mark, self._tip = (1, rows), (self._tip[0] - n + 1, self._tip[1])
+        return self._parts[0][name]
 
     def blocks(self, name, empty):
         yield self.read(name, empty)
+
 
 class _FileStore:
     """Row-aligned datasets appended to an HDF5 file in SWMR mode (see the module docstring)."""
@@ -374,8 +381,8 @@ class _FileStore:
 
     def settle(self):
         """The chunk is committed: the rows marked by :meth:`commit` are the recorder's."""
-        pending = self.__dict__.pop("_pending", None)
-        if pending is not None:
+        pending = getattr(self, "_pending", None)
+        if pending is not None:  # (idempotent: settling twice changes nothing)
             self.rows, self.step = pending
 
     def rollback(self):
@@ -385,7 +392,7 @@ class _FileStore:
         closed; it is reopened (and truncated to the settled rows, its
         ``committed`` rewritten) at once if it can be, else by the next run.
         """
-        self.__dict__.pop("_pending", None)
+        self._pending = None
         if self._f is None:
             return
         try:

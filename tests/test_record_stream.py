@@ -324,3 +324,122 @@ def test_checkpoints_from_before_streaming_still_load():
     np.testing.assert_array_equal(sp2.senders, sp.senders)
     np.testing.assert_array_equal(vm2.values, values)
     assert len(sp2) == len(sp) and sp2.path is None
+
+
+# ---------------------------------------------------------------------------------- failures mid-run
+def _mixed(tmp_path):
+    """Memory recorders first, then the same groups streamed (the order a failure must not matter to)."""
+    net, sp, vm = _build()
+    net.record_spikes(sp.group, to=tmp_path / "s.h5")
+    net.record_state(vm.group, "v", interval=0.3, to=tmp_path / "v.h5")
+    return net, sp, vm
+
+
+def _assert_memory_is(sp, vm, ref, step):
+    steps, ids, vsteps, values = _upto(ref, step)
+    np.testing.assert_array_equal(sp.steps, steps)
+    np.testing.assert_array_equal(sp.neuron_ids, ids)
+    np.testing.assert_array_equal(vm.steps, vsteps)
+    np.testing.assert_array_equal(vm.values, values)
+
+
+def _assert_state_is(net, step):
+    """The network's state equals that of an uninterrupted network run to ``step``."""
+    other, _, _ = _build()
+    other.run(step * 0.1)
+    for name, a, b in zip(net._plan.state._fields, net._plan.state, other._plan.state):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    np.testing.assert_array_equal(net._plan.ring, other._plan.ring)
+    np.testing.assert_array_equal(net._plan.counters, other._plan.counters)
+
+
+@pytest.mark.parametrize("n_commit", [1, 5, 6])
+def test_a_file_removed_mid_run_raises_and_resumes_exactly_once_put_back(tmp_path, reference, monkeypatch,
+                                                                         n_commit):
+    from eventsim import record
+
+    net, sp, vm = _mixed(tmp_path)
+    real = record._FileStore.commit
+    calls = [0]
+
+    def commit(self, step):  # the spike file is moved away just before the chunk's commit
+        if self.path.endswith("s.h5"):
+            calls[0] += 1
+            if calls[0] == n_commit:
+                os.rename(self.path, tmp_path / "away.h5")
+        real(self, step)
+
+    monkeypatch.setattr(record._FileStore, "commit", commit)
+    with pytest.raises(RecordingError, match=r"s\.h5: the recording file was removed during the run"):
+        net.run(400.0)
+    step = (n_commit - 1) * CHUNK
+    assert net.step == step
+    _assert_memory_is(sp, vm, reference, step)
+    _assert_state_is(net, step)
+    with pytest.raises(RecordingError, match="missing"):  # not yet put back: refused again, nothing changes
+        net.run(10.0)
+    assert net.step == step
+    os.rename(tmp_path / "away.h5", tmp_path / "s.h5")
+    _assert_file_is(tmp_path, reference, step)
+    net.run(400.0 - step * 0.1)
+    net.close()
+    _assert_memory_is(sp, vm, reference, 4000)
+    _assert_file_is(tmp_path, reference, 4000)
+
+
+@pytest.mark.parametrize("n_write", [1, 2, 4, 9, 14, 15, 16, 23])
+def test_a_full_disk_mid_run_raises_and_resumes_exactly_once_fixed(tmp_path, reference, monkeypatch, n_write):
+    """Every write into the files fails from the ``n_write``-th on (rows or their count), until fixed."""
+    import errno
+
+    net, sp, vm = _mixed(tmp_path)
+    real = h5py.Dataset.__setitem__
+    calls = [0]
+
+    def setitem(self, key, value):
+        calls[0] += 1
+        if calls[0] >= n_write:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, key, value)
+
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", setitem)
+    with pytest.raises(OSError, match="No space left"):
+        net.run(400.0)
+    step = net.step
+    assert step % CHUNK == 0 and step < 4000
+    _assert_memory_is(sp, vm, reference, step)
+    _assert_state_is(net, step)
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", real)  # space freed
+    net.run(400.0 - step * 0.1)
+    net.close()
+    _assert_memory_is(sp, vm, reference, 4000)
+    _assert_file_is(tmp_path, reference, 4000)
+
+
+# ---------------------------------------------------------------------------------- event engine
+def test_event_engine_streams_state_to_a_file(tmp_path, monkeypatch):
+    def build(to):
+        net = es.Network(dt=0.1, seed=2, engine="event")
+        pop = net.population(20, es.LIF(tau_m=10.0, c_m=250.0, v_th=15.0, t_ref=1.0, tau_syn_ex=2.0,
+                                        tau_syn_in=4.0), v_init=es.Uniform(0.0, 15.0))
+        noise = net.poisson(20, rate=8000.0)
+        net.connect(noise, pop, es.OneToOne(), weight=60.0, delay=0.1)
+        net.connect(pop, pop, es.FixedInDegree(4), weight=-30.0, delay=0.5)
+        return net, net.record_state(pop[::3], "i_ex", interval=0.2, to=to)
+
+    mem_net, mem = build(None)
+    mem_net.run(30.0)
+    net, rec = build(tmp_path / "i.h5")
+    net.run(12.5)  # several windows of CHUNK steps, then a partial one
+    part = read_state(tmp_path / "i.h5")
+    assert part.t_stop == pytest.approx(12.5) and part.unit == "pA" and part.variable == "i_ex"
+    k = mem.steps <= 125
+    np.testing.assert_array_equal(part.steps, mem.steps[k])
+    np.testing.assert_array_equal(part.values, mem.values[k])
+    net.run(17.5)
+    net.close()
+    full = read_state(tmp_path / "i.h5")
+    assert full.values.shape == (150, 7) and full.t_stop == pytest.approx(30.0)
+    np.testing.assert_array_equal(full.steps, mem.steps)
+    np.testing.assert_array_equal(full.values, mem.values)
+    np.testing.assert_array_equal(rec.values, mem.values)

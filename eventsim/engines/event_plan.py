@@ -376,6 +376,8 @@ class EventPlan:
             bad = self._non_finite()
             if bad >= 0:
                 self._restore(snap)
+                for r in net.recorders:
+                    r._rollback()
                 if not single:
                     return False
                 pop = next(p for p in net.populations if p.offset <= bad < p.offset + p.n)
