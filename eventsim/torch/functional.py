@@ -703,6 +703,16 @@ def neuron_layer(x, state, nat, aff, spec, v_init=0.0, record_v=False):
     spikes : Tensor [T, B, ...]
     state : NeuronState
     v : Tensor [T, B, ...] or None
+
+    Raises
+    ------
+    TypeError
+        For an ``x``, ``nat``, ``aff`` or state field that is not a tensor,
+        an ``x`` that is not float32/float64, or a ``spec`` that is not a
+        :class:`LayerSpec`.
+    ValueError
+        For an ``x`` with fewer than two axes, coefficients or a state of
+        another number of neurons than ``x``, or a non-finite ``v_init``.
     """
     xf, shape, get = _prepare(x, state, spec)
     T, B, N, feat = shape

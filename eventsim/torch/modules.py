@@ -124,6 +124,9 @@ class _Layer(nn.Module):
                 setattr(self, name, nn.Parameter(t))
             else:
                 self.register_buffer(name, t)
+        if reset == "value" and integrator != "snntorch" and not bool((self.v_reset < self.v_th).all()):
+            raise ValueError(f"v_reset={v_reset!r} must be < v_th={v_th!r} (mV) for reset='value'; they are equal "
+                             f"in the default dtype {self.v_th.dtype}")
         self.v_init = None if v_init is None else torch.as_tensor(v_init)
         self._cache = None
 

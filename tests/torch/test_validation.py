@@ -299,6 +299,8 @@ def test_values_beyond_the_default_dtype_are_refused():
         est.LIF(v_th=1e39, reset="subtract")
     with pytest.raises(ValueError, match=_names("tau_m")):
         est.LIF(tau_m=[5.0, 1e40])
+    with pytest.raises(ValueError, match=_names("v_reset")):  # distinct in float64, equal in float32
+        est.LIF(v_reset=1.0 - 1e-9, v_th=1.0)
 
 
 # ---------------------------------------------------------------------------------------------
