@@ -32,7 +32,7 @@ def _case(layer, kwargs, exc, name, shown=None, id=None):
 
 # (layer class, constructor arguments, exception, argument named, value shown in the message)
 CONSTRUCTION = [
-    # non-finite parameters (the v_th=nan gave 0 spikes)
+    # non-finite parameters (v_th=nan with a subtractive reset used to run with 0 spikes)
     *[_case(est.LIF, {n: v}, ValueError, n, repr(v), id=f"{n}={v}")
       for n in ("tau_m", "v_th", "v_rest", "v_reset", "tau_syn") for v in (NAN, INF, -INF)],
     *[_case(est.ALIF, {n: v}, ValueError, n, repr(v), id=f"alif-{n}={v}")
