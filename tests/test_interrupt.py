@@ -36,9 +36,9 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(config, "CHUNK_STEPS", CHUNK)
 
 
-def clock_net(folder=None, seed=7):
+def clock_net(folder=None, seed=7, backend="cpu"):
     """A small clock network with every kind of input and four recorders (two streamed when ``folder``)."""
-    net = es.Network(dt=0.1, seed=seed)
+    net = es.Network(dt=0.1, seed=seed, backend=backend)
     a = net.population(40, es.LIF(tau_m=20.0, c_m=1.0, v_th=20.0, v_reset=10.0, t_ref=2.0),
                        v_init=es.Uniform(0.0, 20.0))
     b = net.population(15, es.LIF(tau_m=10.0, c_m=250.0, v_th=15.0, t_ref=1.0, tau_syn_ex=2.0, tau_syn_in=4.0),
