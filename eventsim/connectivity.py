@@ -8,12 +8,19 @@ returned connections is part of the contract: an array ``weight`` or
 =====================  ==========================================================
 rule                   order of the connections
 =====================  ==========================================================
-FixedInDegree(k)       by target, then draw: post = repeat(arange(n_post), k)
+FixedInDegree(k)       by target: post = repeat(arange(n_post), k); within a
+                       target in draw order, or source index ascending
+                       with ``allow_multapses=False``
 FixedProbability(p)    by target, then source index ascending
 OneToOne()             i -> i
 AllToAll()             by target, then source: (pre, post) = (j, i) row-major in i
 FromArrays(pre, post)  as given
 =====================  ==========================================================
+
+Rules that exclude repeats (``FixedInDegree(k, allow_multapses=False)``,
+``FixedProbability``) sample each target's sources without replacement,
+exactly uniformly, in expected O(k) time and memory per target for ``k``
+sources (also when ``k`` is all of them): see :func:`_distinct_per_row`.
 """
 
 from __future__ import annotations
@@ -36,18 +43,113 @@ def _index_array(name, a):
     return arr.astype(np.int64)
 
 
-def _distinct_per_row(rng, n_choices, counts):
-    """For each row r draw counts[r] distinct integers in [0, n_choices), sorted within rows."""
+def _self_positions(pre_ids, post_ids):
+    """Position of each target's own id in the source group, -1 where the group does not hold it."""
+    order = np.argsort(pre_ids, kind="stable")
+    ids = pre_ids[order]
+    j = np.minimum(np.searchsorted(ids, post_ids), ids.size - 1)
+    return np.where(ids[j] == post_ids, order[j], -1).astype(np.int64)
+
+
+def _member(sorted_keys, x):
+    """Whether each value of ``x`` is in the ascending array ``sorted_keys``."""
+    i = np.searchsorted(sorted_keys, x)
+    hit = i < sorted_keys.size
+    hit[hit] = sorted_keys[i[hit]] == x[hit]
+    return hit
+
+
+def _distinct_by_redraw(rng, high, counts):
+    """``counts[r]`` distinct integers in ``[0, high[r])`` per row, by redrawing repeated values.
+
+    ``high`` is an int (every row) or an array with one bound per row.  All
+    values are drawn independently; then every repeat of a value within a row
+    is redrawn (the redraws in row order), until no row repeats a value.
+    The procedure treats every value alike, so each set of ``counts[r]``
+    values is equally likely.  When ``counts[r] <= high[r] / 2`` a redraw
+    repeats with probability below 1/2: expected O(counts[r]) draws per row.
+    Only the redrawn values are sorted and looked up again, so a round costs
+    time in proportion to its redraws.
+
+    Returns ``(rows, vals)``, row-major, values ascending within a row.
+    """
+    counts = np.asarray(counts, np.int64)
+    scalar = np.ndim(high) == 0
+    width = max(int(high) if scalar else int(high.max(initial=1)), 1)
+    if counts.size * width >= 2**62:  # one int64 key (row, value) per draw must fit
+        raise ValueError(f"{counts.size} targets x {width} sources are too many pairs to sample")
+
+    def draw(rows):
+        if scalar:
+            return rows * width + rng.integers(0, high, size=rows.size, dtype=np.int64)
+        return rows * width + rng.integers(0, high[rows], dtype=np.int64)
+
     rows = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
-    vals = rng.integers(0, n_choices, size=rows.size, dtype=np.int64)
-    while True:
-        order = np.lexsort((vals, rows))
-        rows, vals = rows[order], vals[order]
-        dup = np.zeros(rows.size, dtype=bool)
-        dup[1:] = (rows[1:] == rows[:-1]) & (vals[1:] == vals[:-1])
-        if not dup.any():
-            return rows, vals
-        vals[dup] = rng.integers(0, n_choices, size=int(dup.sum()), dtype=np.int64)
+    key = np.sort(draw(rows))
+    first = np.ones(key.size, dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    kept = key[first]                     # distinct (row, value) keys, ascending
+    again = key[~first] // width          # rows of the values to redraw, ascending
+    added = np.zeros(0, np.int64)         # distinct keys accepted from redraws, ascending
+    while again.size:
+        new = np.sort(draw(again))
+        ok = np.ones(new.size, dtype=bool)
+        ok[1:] = new[1:] != new[:-1]
+        ok &= ~_member(kept, new) & ~_member(added, new)
+        added = np.insert(added, np.searchsorted(added, new[ok]), new[ok])
+        again = new[~ok] // width
+    key = np.insert(kept, np.searchsorted(kept, added), added)
+    return rows, key - rows * width
+
+
+def _distinct_per_row(rng, n_choices, counts, skip=None):
+    """For each row r draw counts[r] distinct integers in [0, n_choices), sorted within rows.
+
+    Every set of ``counts[r]`` values is equally likely.  Where ``skip[r] >=
+    0`` that value is left out (it is never drawn; the row has
+    ``n_choices - 1`` values to choose from).  Rows that take at most half of
+    their values draw them by :func:`_distinct_by_redraw`; fuller rows draw
+    the values they leave out that way and keep the others.  Expected time
+    and memory O(counts[r]) per row, also when a row takes every value.
+
+    Returns ``(rows, vals)``, row-major.
+    """
+    counts = np.asarray(counts, np.int64)
+    n_rows = counts.size
+    if skip is None:
+        n_r = np.full(n_rows, n_choices, dtype=np.int64)
+    else:
+        n_r = n_choices - (skip >= 0).astype(np.int64)
+    full = 2 * counts > n_r
+    drawn = np.where(full, n_r - counts, counts)
+    d_rows, d_vals = _distinct_by_redraw(rng, n_choices if skip is None else n_r, drawn)
+    if skip is not None:  # values at and above the skipped one move up by one
+        s = skip[d_rows]
+        d_vals = d_vals + ((s >= 0) & (d_vals >= s))
+    if not full.any():
+        return d_rows, d_vals
+    keep = ~full[d_rows]
+    parts = [(d_rows[keep], d_vals[keep])]
+    f_idx = np.flatnonzero(full)
+    mask = np.ones((f_idx.size, n_choices), dtype=bool)
+    local = np.cumsum(full) - 1
+    out = full[d_rows]
+    mask[local[d_rows[out]], d_vals[out]] = False
+    if skip is not None:
+        has = skip[f_idx] >= 0
+        mask[np.flatnonzero(has), skip[f_idx][has]] = False
+    fr, fv = np.nonzero(mask)
+    parts.append((f_idx[fr], fv.astype(np.int64)))
+    # both parts are row-major: place them at their rows' offsets
+    total = int(counts.sum())
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
+    vals = np.empty(total, dtype=np.int64)
+    offset = np.cumsum(counts) - counts
+    for in_part, (pr, pv) in zip((~full, full), parts):
+        part_counts = np.where(in_part, counts, 0)
+        part_start = np.cumsum(part_counts) - part_counts
+        vals[offset[pr] + np.arange(pr.size, dtype=np.int64) - part_start[pr]] = pv
+    return rows, vals
 
 
 class Rule:
@@ -79,6 +181,18 @@ class FixedInDegree(Rule):
         Whether a neuron may connect to itself.
     allow_multapses : bool
         Whether the same pair may be drawn more than once (NEST's default).
+
+    Notes
+    -----
+    Without multapses, each target's ``k`` sources are a uniformly random
+    set of distinct sources (leaving out the target itself unless
+    ``allow_autapses``), listed in ascending order, in expected O(k) time
+    and memory per target, so ``k`` may be as large as the number of
+    sources.  The mapping from seed to connections changed when this
+    sampler was introduced: it is the same as before only when ``k`` is at
+    most half the sources and no target is among the sources (or autapses
+    are allowed); otherwise the same seed gives other connections than
+    earlier versions did.
     """
 
     k: int
@@ -103,26 +217,14 @@ class FixedInDegree(Rule):
         if avail <= 0:
             raise ValueError("FixedInDegree: no source available without autapses")
         post = np.repeat(np.arange(n_post, dtype=np.int64), k)
-        if self.allow_multapses:
-            pre = rng.integers(0, n_pre, size=post.size, dtype=np.int64)
-        else:
-            _, pre = _distinct_per_row(rng, n_pre, np.full(n_post, k, dtype=np.int64))
+        self_pos = _self_positions(pre_ids, post_ids) if overlap else None
+        if not self.allow_multapses:
+            _, pre = _distinct_per_row(rng, n_pre, np.full(n_post, k, dtype=np.int64), skip=self_pos)
+            return pre, post
+        pre = rng.integers(0, n_pre, size=post.size, dtype=np.int64)
         if overlap:
-            # position of each target's own id in the source group (-1 if none)
-            lookup = {int(g): i for i, g in enumerate(pre_ids)}
-            self_pos = np.array([lookup.get(int(g), -1) for g in post_ids], dtype=np.int64)
             while True:
                 bad = pre == self_pos[post]
-                if self.allow_multapses is False:
-                    # redraw whole rows that contain the target itself
-                    rows = np.unique(post[bad])
-                    if rows.size == 0:
-                        break
-                    for r in rows:
-                        sel = post == r
-                        cand = np.delete(np.arange(n_pre), self_pos[r])
-                        pre[sel] = np.sort(rng.choice(cand, size=k, replace=False))
-                    continue
                 if not bad.any():
                     break
                 pre[bad] = rng.integers(0, n_pre, size=int(bad.sum()), dtype=np.int64)
@@ -139,6 +241,16 @@ class FixedProbability(Rule):
         Connection probability in [0, 1].
     allow_autapses : bool
         Whether a neuron may connect to itself.
+
+    Notes
+    -----
+    Each target draws its number of sources from Binomial(n_pre, p), then
+    that many distinct sources uniformly (:func:`_distinct_per_row`,
+    expected O(count) per target also for ``p`` near 1); its own id is
+    dropped afterwards when autapses are excluded.  A network whose every
+    target draws at most half the sources (for ``p`` well below 1/2 and
+    groups of more than a few dozen, practically always) gets the same
+    connections from the same seed as with earlier versions.
     """
 
     p: float
