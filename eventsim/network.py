@@ -45,6 +45,8 @@ class NodeView:
             sel = self.ids[[key]]
         else:
             idx = np.asarray(key)
+            if idx.size == 0 and idx.ndim == 1:
+                return NodeView(self.net, self.kind, self.ids[:0], self.label)
             if idx.dtype == bool:
                 if idx.shape != (n,):
                     raise IndexError(f"boolean mask of shape {idx.shape} does not match a group of {n}")
@@ -307,6 +309,27 @@ def _numbers(name, value):
     return arr.astype(np.float64)
 
 
+def _array_sizes(model):
+    """``{parameter name: number of values}`` of a model's array-valued parameters."""
+    import dataclasses
+
+    sizes = {}
+    for f in dataclasses.fields(model):
+        v = getattr(model, f.name)
+        parts = v if isinstance(v, tuple) else (v,)
+        for k, x in enumerate(parts):
+            if isinstance(x, np.ndarray):
+                sizes[f"{f.name}[{k}]" if isinstance(v, tuple) else f.name] = int(x.size)
+    return sizes
+
+
+def _flag(name, value):
+    """``value`` as a bool; anything but True, False (or a NumPy bool) is a TypeError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}={value!r} must be True or False")
+    return bool(value)
+
+
 def _scalar(name, value):
     """A single number (a Python float), refused with a ValueError naming ``name`` otherwise."""
     arr = _numbers(name, value)
@@ -491,7 +514,9 @@ class Network:
             raise TypeError(f"model must be a neuron model such as es.LIF(...), got {type(model).__name__}")
         m = model.n_values
         if m is not None and m != n:
-            raise ValueError(f"the model's parameter arrays have {m} values but n={n}")
+            sizes = _array_sizes(model)
+            wrong = ", ".join(f"{k} has {v}" for k, v in sizes.items() if v != n)
+            raise ValueError(f"the model's per-neuron parameters must have n={n} values: {wrong}")
         if self.engine == "event":
             if model.v_min is not None:
                 raise NotImplementedError("v_min is not supported by engine='event'; use v_min=None")
@@ -570,10 +595,11 @@ class Network:
         _guard_memory(f"a spike source of {n:,d} channels", int(n) * _BYTES_PER_CHANNEL)
         if senders.size and (senders.min() < 0 or senders.max() >= n):
             raise ValueError(f"senders must lie in [0, {n}), got values in [{senders.min()}, {senders.max()}]")
+        _flag("round_times", round_times)
         if self.engine == "event":  # continuous time: any time >= 0
             check_event_time("times", times)
             steps = None
-        elif round_times:
+        elif _flag("round_times", round_times):
             steps = rounded_steps("times", times, self.dt)
         else:
             steps = steps_of("times", times, self.dt)
@@ -609,10 +635,10 @@ class Network:
             self._n_dc += int(n)
             self.dc_sources.append(src)
             return src
-        start_step = int(steps_of("start", start, self.dt))
+        start_step = int(steps_of("start", _scalar("start", start), self.dt))
         if start_step < 0:
             raise ValueError(f"start={start} must be >= 0 ms")
-        stop_step = np.iinfo(np.int64).max if stop is None else int(steps_of("stop", stop, self.dt))
+        stop_step = np.iinfo(np.int64).max if stop is None else int(steps_of("stop", _scalar("stop", stop), self.dt))
         if stop_step <= start_step:
             raise ValueError(f"stop={stop} must be > start={start} ms")
         src = DCSource(self, self._n_dc, int(n), amp, start_step, stop_step)
@@ -649,7 +675,8 @@ class Network:
             raise TypeError(f"rule must be a connection rule such as es.FixedInDegree(k), got {rule!r}")
         stream = len(self.projections)
         expect = _expected_connections(rule, len(pre), len(post))
-        _guard_memory(f"connect() with about {expect:,d} connections", expect * _BYTES_PER_CONNECTION)
+        round_delays = _flag("round_delays", round_delays)
+        _guard_memory(f"connect() by {rule!r} with about {expect:,d} connections", expect * _BYTES_PER_CONNECTION)
         rng = generator(self.seed, 2, stream)
         pre_space = pre.ids if pre.kind == "neuron" else pre.ids + (1 << 40)
         pre_idx, post_idx = rule.connections(pre_space, post.ids, rng)
@@ -734,7 +761,7 @@ class Network:
         return d
 
     def _check_stream(self, to, overwrite, compression):
-        if compression not in (None, "gzip"):
+        if not (compression is None or (isinstance(compression, str) and compression == "gzip")):
             raise ValueError(f"compression={compression!r} must be None or 'gzip'")
         if not isinstance(overwrite, bool):
             raise TypeError(f"overwrite={overwrite!r} must be True or False")
@@ -790,12 +817,14 @@ class Network:
         """
         self._check_mutable("a recorder")
         self._check_group("group", group, ("neuron",))
+        if not isinstance(variable, str):
+            raise TypeError(f"variable={variable!r} must be the name of a state variable (a str)")
         for pop in self.populations:
             mask = (group.ids >= pop.offset) & (group.ids < pop.offset + pop.n)
             if mask.any() and variable not in pop.model.state_names:
                 raise ValueError(f"unknown state variable {variable!r} for {type(pop.model).__name__} "
                                  f"neurons; available: {', '.join(pop.model.state_names)}")
-        k = 1 if interval is None else int(steps_of("interval", interval, self.dt))
+        k = 1 if interval is None else int(steps_of("interval", _scalar("interval", interval), self.dt))
         if k < 1:
             raise ValueError(f"interval={interval} must be >= dt={self.dt} ms")
         self._check_stream(to, overwrite, compression)

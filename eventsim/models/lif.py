@@ -137,7 +137,7 @@ class _IntegrateAndFire:
                       if isinstance(getattr(self, f.name), np.ndarray)})
 
     def _validate(self):
-        if self.reset not in self._resets:
+        if not isinstance(self.reset, str) or self.reset not in self._resets:
             raise ValueError(f"reset={self.reset!r} must be one of {sorted(self._resets)}")
         check("c_m", self.c_m, np.asarray(self.c_m) > 0, "c_m > 0 (pF)")
         check("t_ref", self.t_ref, np.asarray(self.t_ref) >= 0, "t_ref >= 0 (ms)")
