@@ -1,10 +1,11 @@
 """Recorders: spikes and state variables of chosen neurons, in memory or streamed to disk.
 
 A recorder keeps what it records either in memory (the default) or, with
-``to=path``, in an HDF5 file that grows as the run goes: the clock engine
-hands each chunk of steps (``config.CHUNK_STEPS``) to the recorders, which
-append it to the file and flush.  A streaming recorder holds no growing
-in-memory copy, so memory stays flat however long the run.
+``to=path``, in an HDF5 file that grows as the run goes: the engines hand
+each chunk of steps (``config.CHUNK_STEPS``; the event engine: each window
+of ``config.CHUNK_STEPS * dt`` ms) to the recorders, which append it to the
+file and flush.  A streaming recorder holds no growing in-memory copy, so
+memory stays flat however long the run.
 
 Why HDF5
 --------
@@ -80,6 +81,25 @@ out of memory), the file still opens and holds exactly the rows of the
 chunks committed before; a partly written chunk is ignored.  This protects
 against the process dying, not against the operating system losing data it
 had not yet written to the disk (power failure).
+
+Failures inside a run
+---------------------
+A chunk is committed in two phases: every recorder first stages the
+chunk's rows (in memory apart from the recording; on disk after the
+committed rows) and makes them durable (files: rows flushed, then
+``committed`` written and flushed), then the network's clock moves, then
+every recorder settles (adopts the rows; no I/O).  An exception anywhere
+before the clock moves (a file that cannot be written because the disk is
+full or it was removed, KeyboardInterrupt, ...) rolls every recorder back
+to its last settled chunk: memory recorders drop the staged rows, files
+are truncated back to the settled rows and their ``committed`` rewritten
+(at once if the file can be opened, else when the next run reopens it),
+and the network's state is restored with them; one landing after it only
+completes the settling.  So fixing the cause (putting the file back,
+freeing space) and calling ``run()`` again gives the uninterrupted
+recording, in memory and on disk.  A streaming file that is removed or
+replaced while it is being written is detected at the next commit
+(:class:`RecordingError`).
 
 Checkpoints and resume
 ----------------------
@@ -508,7 +528,8 @@ class _Recorder:
             names = list(store.columns)
             for parts in zip(*(self._store.blocks(nm, self._empty(nm)) for nm in names)):
                 store.append(**dict(zip(names, parts)))
-            store.commit(self._net.step)
+            net = self._net
+            store.commit(net.step if net.engine == "clock" else int(round(net.t / net.dt)))
             store.settle()
         finally:
             store.close()

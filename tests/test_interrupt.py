@@ -163,6 +163,7 @@ def clock_reference(tmp_path_factory):
 def _interrupted_clock_run(k, folder):
     net, _ = clock_net(folder)
     net.run(2.0)  # a committed run before the interrupted one
+    net.close()  # the interrupted run reopens the files
     tracer = LineInterrupt(k)
     with pytest.raises(KeyboardInterrupt):
         with tracer:
@@ -175,6 +176,7 @@ def test_clock_interrupt_at_every_line_leaves_a_committed_chunk_and_resumes_exac
     total = round(T_CLOCK / 0.1)
     net, _ = clock_net(str(tmp_path / "count"))
     net.run(2.0)
+    net.close()
     with LineInterrupt() as counter:
         net.run(T_CLOCK - 2.0)
     net.close()
@@ -364,6 +366,7 @@ def event_reference(tmp_path_factory):
 def test_event_interrupt_at_every_line_leaves_a_committed_window_and_resumes_exactly(tmp_path, event_reference):
     net, _ = event_net(str(tmp_path / "count"))
     net.run(1.0)
+    net.close()
     with LineInterrupt() as counter:
         net.run(T_EVENT - 1.0)
     net.close()
@@ -373,6 +376,7 @@ def test_event_interrupt_at_every_line_leaves_a_committed_window_and_resumes_exa
         folder = tmp_path / f"k{k}"
         net, _ = event_net(str(folder))
         net.run(1.0)
+        net.close()  # the interrupted run reopens the file
         tracer = LineInterrupt(k)
         with pytest.raises(KeyboardInterrupt):
             with tracer:

@@ -443,3 +443,26 @@ def test_event_engine_streams_state_to_a_file(tmp_path, monkeypatch):
     np.testing.assert_array_equal(full.steps, mem.steps)
     np.testing.assert_array_equal(full.values, mem.values)
     np.testing.assert_array_equal(rec.values, mem.values)
+    copy = read_state(mem.to_disk(tmp_path / "copy.h5"))  # an in-memory recording written afterwards
+    assert copy.t_stop == pytest.approx(30.0)
+    np.testing.assert_array_equal(copy.values, mem.values)
+
+
+def test_memory_recordings_stored_before_staging_still_load():
+    """A checkpoint's in-memory store of the layout before staged rows (one chunk list per column)."""
+    from eventsim.record import _MemoryStore
+
+    steps, ids = np.array([3, 5, 5, 9]), np.array([1, 0, 2, 1])
+    old = {"_names": ("steps", "neuron_ids"), "_chunks": {"steps": [steps[:1], steps[1:]],
+                                                         "neuron_ids": [ids[:1], ids[1:]]}, "rows": 4}
+    store = _MemoryStore.__new__(_MemoryStore)
+    store.__setstate__(old)
+    assert store.rows == 4
+    np.testing.assert_array_equal(store.read("steps", None), steps)
+    np.testing.assert_array_equal(store.read("neuron_ids", None), ids)
+    store.append(steps=np.array([11]), neuron_ids=np.array([0]))
+    store.rollback()
+    assert store.rows == 4 and store.read("steps", None).size == 4
+    store.append(steps=np.array([11]), neuron_ids=np.array([0]))
+    store.settle()
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(store)).read("steps", None), np.r_[steps, 11])
