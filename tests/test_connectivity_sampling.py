@@ -177,3 +177,10 @@ def test_multapses_without_autapses_never_connect_a_neuron_to_itself():
     proj = net.connect(a | net.population(5, es.LIF()), a, es.FixedInDegree(80), weight=1.0)
     assert np.all(np.bincount(proj.post, minlength=30) == 80)
     assert not np.any(proj.pre == proj.post)
+
+
+def test_pairs_whose_keys_do_not_fit_are_refused():
+    from eventsim.connectivity import _distinct_by_redraw
+
+    with pytest.raises(ValueError, match="too many pairs"):
+        _distinct_by_redraw(generator(1, 2, 0), 2**61, np.array([1, 1]))

@@ -182,3 +182,8 @@ def test_network_streams_of_population_and_projection_65536_differ_from_0():
     assert not np.array_equal(c0.pre, c1.pre)
     assert not np.array_equal(c0.weight, c1.weight)
     assert not np.array_equal(c0.delay_steps, c1.delay_steps)
+
+
+def test_generator_takes_numpy_integers():
+    np.testing.assert_array_equal(generator(np.int64(4), np.int32(2), np.uint64(70000)).random(3),
+                                  generator(4, 2, 70000).random(3))
