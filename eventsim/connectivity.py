@@ -31,6 +31,25 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def _number(where, name, value):
+    """A real number as a float; anything else (str, bool, None, arrays) is a ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{where}: {name}={value!r} must be a number")
+    return float(value)
+
+
+def _flags(rule, *names):
+    """Refuse rule options that are not True or False (a TypeError naming the option)."""
+    for name in names:
+        v = getattr(rule, name)
+        if not isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"{type(rule).__name__}: {name}={v!r} must be True or False")
+
+
+#: Largest in-degree or number of connections per target a rule accepts (the int64 index arithmetic's range).
+MAX_PER_TARGET = 1 << 40
+
+
 def _index_array(name, a):
     arr = np.asarray(a)
     if arr.ndim != 1:
@@ -202,6 +221,9 @@ class FixedInDegree(Rule):
     def __post_init__(self):
         if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 0:
             raise ValueError(f"FixedInDegree: k={self.k!r} must be an integer >= 0")
+        if self.k > MAX_PER_TARGET:
+            raise ValueError(f"FixedInDegree: k={self.k!r} is too large (at most 2**40 connections per target)")
+        _flags(self, "allow_autapses", "allow_multapses")
 
     def connections(self, pre_ids, post_ids, rng):
         n_pre, n_post, k = pre_ids.size, post_ids.size, int(self.k)
@@ -261,6 +283,7 @@ class FixedProbability(Rule):
         if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) \
                 or not (0.0 <= float(p) <= 1.0) or math.isnan(float(p)):
             raise ValueError(f"FixedProbability: p={p!r} must be a number in [0, 1]")
+        _flags(self, "allow_autapses")
 
     def connections(self, pre_ids, post_ids, rng):
         n_pre, n_post = pre_ids.size, post_ids.size
@@ -297,6 +320,9 @@ class AllToAll(Rule):
     """
 
     allow_autapses: bool = True
+
+    def __post_init__(self):
+        _flags(self, "allow_autapses")
 
     def connections(self, pre_ids, post_ids, rng):
         post = np.repeat(np.arange(post_ids.size, dtype=np.int64), pre_ids.size)
@@ -349,7 +375,7 @@ def _truncate(draw, rng, n, low, high):
         if not bad.any():
             return x
         x[bad] = draw(int(bad.sum()))
-    raise ValueError(f"could not draw values inside [{low}, {high}]: the bounds hold too little mass")
+    raise ValueError(f"could not draw values inside [low, high] = [{low}, {high}]: the bounds hold too little mass")
 
 
 @dataclass(frozen=True)
@@ -370,6 +396,8 @@ class Normal(Distribution):
     high: float = math.inf
 
     def __post_init__(self):
+        for name in ("mean", "std", "low", "high"):
+            object.__setattr__(self, name, _number("Normal", name, getattr(self, name)))
         if not (math.isfinite(self.mean) and math.isfinite(self.std) and self.std >= 0):
             raise ValueError(f"Normal(mean={self.mean}, std={self.std}): need finite mean and std >= 0")
         if not self.low < self.high:
@@ -387,6 +415,8 @@ class Uniform(Distribution):
     high: float
 
     def __post_init__(self):
+        for name in ("low", "high"):
+            object.__setattr__(self, name, _number("Uniform", name, getattr(self, name)))
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
             raise ValueError(f"Uniform(low={self.low}, high={self.high}): need finite low < high")
 

@@ -71,6 +71,14 @@ def _targets():
     t["FixedInDegree.k"] = ("k", lambda net, c, v: net.connect(c["pop"], c["pop"], es.FixedInDegree(v), 1.0, 1.0))
     t["FixedInDegree.allow_multapses"] = ("allow_multapses", lambda net, c, v: net.connect(
         c["pop"], c["pop"], es.FixedInDegree(2, allow_multapses=v), 1.0, 1.0))
+    t["FixedProbability.allow_autapses"] = ("allow_autapses", lambda net, c, v: net.connect(
+        c["pop"], c["pop"], es.FixedProbability(0.5, allow_autapses=v), 1.0, 1.0))
+    t["AllToAll.allow_autapses"] = ("allow_autapses", lambda net, c, v: net.connect(
+        c["pop"], c["pop"], es.AllToAll(allow_autapses=v), 1.0, 1.0))
+    t["Uniform.high"] = ("high", lambda net, c, v: net.connect(c["pop"], c["pop"], es.OneToOne(),
+                                                                es.Uniform(0.5, v), 1.0))
+    t["Normal.low"] = ("low", lambda net, c, v: net.connect(c["pop"], c["pop"], es.OneToOne(),
+                                                             es.Normal(1.0, 1.0, low=v), 1.0))
     t["FixedProbability.p"] = ("p", lambda net, c, v: net.connect(c["pop"], c["pop"], es.FixedProbability(v),
                                                                    1.0, 1.0))
     t["FromArrays.pre"] = ("pre", lambda net, c, v: net.connect(c["pop"], c["pop"], es.FromArrays(v, [0]),

@@ -60,7 +60,7 @@ def test_population_errors_leave_network_unchanged():
     n_before = net.n_neurons
     with pytest.raises(ValueError, match="n="):
         net.population(0, es.LIF())
-    with pytest.raises(ValueError, match="values but n"):
+    with pytest.raises(ValueError, match="must have n=3 values: tau_m has 2"):
         net.population(3, es.LIF(tau_m=np.array([10.0, 20.0])))
     with pytest.raises(ValueError, match="t_ref"):
         net.population(3, es.LIF(t_ref=0.15))
