@@ -263,20 +263,16 @@ class SigintOnce:
         return False
 
 
-def _long_clock_net(folder):
-    return clock_net(folder, seed=11)
-
-
 def test_clock_real_sigint_at_several_moments(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "CHUNK_STEPS", 5)
     total = 2000
-    ref, _ = _long_clock_net(str(tmp_path / "ref"))
+    ref, _ = clock_net(str(tmp_path / "ref"), seed=11)
     ref.run(total * 0.1)
     want = clock_fingerprint(ref)
     ref.close()
     interrupted = 0
     for j, delay in enumerate((0.01, 0.05, 0.2, 0.5)):
-        net, _ = _long_clock_net(str(tmp_path / f"d{j}"))
+        net, _ = clock_net(str(tmp_path / f"d{j}"), seed=11)
         net.run(0.0)
         try:
             with SigintOnce(delay) as sig:
@@ -286,7 +282,7 @@ def test_clock_real_sigint_at_several_moments(tmp_path, monkeypatch):
         if sig.delivered and net.step < total:
             interrupted += 1
             step = net.step
-            again, _ = _long_clock_net(str(tmp_path / f"again{j}"))
+            again, _ = clock_net(str(tmp_path / f"again{j}"), seed=11)
             again.run(step * 0.1)
             assert_same(clock_fingerprint(net), clock_fingerprint(again), f"SIGINT after {delay} s")
             again.close()
@@ -334,17 +330,20 @@ def event_fingerprint(net):
     return out
 
 
-def _event_print(net, r, j):
-    return _recorder_print(j, r, net)
-
-
 T_EVENT = 12.0  # ms: windows of CHUNK * dt = 2 ms
+
+
+#: Poisson emissions per window of the event engine's stream in the line tests: a new window every
+#: ~0.4 ms, so interrupts also land while the stream is refilled
+STREAM_TARGET = 200
 
 
 @pytest.fixture(scope="module")
 def event_reference(tmp_path_factory):
-    old = config.CHUNK_STEPS
-    config.CHUNK_STEPS = CHUNK
+    from eventsim.engines import event_plan
+
+    old = config.CHUNK_STEPS, event_plan._STREAM_TARGET
+    config.CHUNK_STEPS, event_plan._STREAM_TARGET = CHUNK, STREAM_TARGET
     try:
         cache = {}
 
@@ -360,10 +359,14 @@ def event_reference(tmp_path_factory):
         at(T_EVENT)
         yield at
     finally:
-        config.CHUNK_STEPS = old
+        config.CHUNK_STEPS, event_plan._STREAM_TARGET = old
 
 
-def test_event_interrupt_at_every_line_leaves_a_committed_window_and_resumes_exactly(tmp_path, event_reference):
+def test_event_interrupt_at_every_line_leaves_a_committed_window_and_resumes_exactly(tmp_path, event_reference,
+                                                                                    monkeypatch):
+    from eventsim.engines import event_plan
+
+    monkeypatch.setattr(event_plan, "_STREAM_TARGET", STREAM_TARGET)
     net, _ = event_net(str(tmp_path / "count"))
     net.run(1.0)
     net.close()
@@ -372,7 +375,7 @@ def test_event_interrupt_at_every_line_leaves_a_committed_window_and_resumes_exa
     net.close()
     assert counter.count > 100
     seen = set()
-    for k in _points(counter.count, 5):
+    for k in _points(counter.count, 9):
         folder = tmp_path / f"k{k}"
         net, _ = event_net(str(folder))
         net.run(1.0)
