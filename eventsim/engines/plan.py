@@ -342,9 +342,11 @@ class ClockPlan:
                 bar.close()
 
     def _cpu_chunk(self, s, end):
+        """Steps ``s..end`` on the CPU threads; returns ``(reached, recording)``."""
         return self._chunk(cc.run_steps, s, end)
 
     def _grow_spike_buffer(self):
+        """Double the recorded-spike buffer (a chunk stopped early because it could have overflowed)."""
         new = 2 * self.spk_buf_step.size
         self.spk_buf_step = np.zeros(new, np.int64)
         self.spk_buf_id = np.zeros(new, np.int64)
