@@ -883,26 +883,48 @@ class Network:
             r.close()
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, path):
-        """Write the complete simulation state to ``path`` (atomic; see :mod:`eventsim.checkpoint`).
+    def save(self, path, key=None):
+        """Write the complete simulation state to ``path`` (atomic; format in :mod:`eventsim.checkpoint`).
 
         ``Network.load(path)`` in any process continues exactly where this
         network stands: ``run(T1); save; load; run(T2)`` is bit-identical to
-        ``run(T1 + T2)``.
+        ``run(T1 + T2)``, on any thread count.  The file is data only (JSON
+        and raw arrays); loading it never runs code from it.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The checkpoint file; its directory must exist.
+        key : bytes, optional
+            Secret key: the file carries an HMAC-SHA256 under it, which
+            ``Network.load(path, key=key)`` verifies.
         """
         from . import checkpoint
 
-        checkpoint.save(self, path)
+        checkpoint.save(self, path, key=key)
 
     @classmethod
-    def load(cls, path):
-        """Restore a Network saved with :meth:`save`; its recorders are in ``net.recorders``."""
+    def load(cls, path, key=None, allow_pickle=False):
+        """Restore a Network saved with :meth:`save`; its recorders are in ``net.recorders``.
+
+        The network is rebuilt through the public constructors (every
+        parameter validated again) and its engine state is checked before
+        use; a bad file raises :class:`eventsim.checkpoint.CheckpointError`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        key : bytes, optional
+            The key given to :meth:`save`: a file without a valid HMAC under
+            it is refused.
+        allow_pickle : bool
+            Also load the pickled checkpoints of format version 3 (with a
+            warning).  Unpickling runs any code the file holds: only for
+            files you trust; save them again to convert them.
+        """
         from . import checkpoint
 
-        net = checkpoint.load(path)
-        if not isinstance(net, cls):
-            raise checkpoint.CheckpointError(f"{path}: does not hold a Network")
-        return net
+        return checkpoint.load(path, key=key, allow_pickle=allow_pickle, cls=cls)
 
     def __repr__(self):
         return (f"Network(dt={self.dt}, seed={self.seed}, {self._n_neurons} neurons, "
