@@ -852,6 +852,19 @@ class Network:
         FloatingPointError
             If the state becomes NaN or infinite; the network is left in its
             last finite state, with the population, neuron and time named.
+        ValueError
+            If ``duration`` is not a number, negative, off the grid, or takes
+            the step counter past 2**62 steps (the event engine's clock past
+            2**33 ms).
+
+        Notes
+        -----
+        A run is a sequence of transactions (one per chunk of
+        ``config.CHUNK_STEPS`` steps): any exception inside it, a
+        KeyboardInterrupt or a failing streaming recorder included, leaves
+        the network, its engine state and every recorder at the last
+        committed chunk; fixing the cause and calling ``run()`` again
+        continues exactly as an uninterrupted run.
         """
         if isinstance(duration, bool) or not isinstance(duration, numbers.Real) or not math.isfinite(duration):
             raise ValueError(f"duration={duration!r} must be a finite number of ms")

@@ -14,6 +14,12 @@ One self-describing binary file per recorder, readable from any language
 and attributes for units and metadata.  HDF5's single-writer/multiple-reader
 (SWMR) mode orders its writes so that the file on disk is a valid HDF5 file
 at every instant, which is what makes the recording survive a crash (below).
+Readers other than eventsim must open a file that may still be written, or
+whose writer crashed, in SWMR mode too: ``h5py.File(path, "r", swmr=True)``
+(``libver="latest"`` files keep the SWMR flag after a crash, and a plain
+``h5py.File(path, "r")`` then fails with "file is already open for write");
+``h5clear -s path`` clears the flag for tools that cannot read in SWMR mode.
+:func:`read_spikes` and :func:`read_state` do this for you.
 Zarr would store each chunk as its own file (thousands of small files for a
 long run) and updates its metadata non-atomically; h5py is also the more
 widely installed of the two.
