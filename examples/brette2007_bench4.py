@@ -21,7 +21,9 @@ potentials are uniform in [V_reset, V_th).  NEST 3.10's
 ``iaf_psc_delta_ps`` gives a mean rate of about 9.5 Hz for this network.
 
 Prints the mean rates, the number of spikes and the wall times of building,
-compiling and simulating.
+compiling and simulating, and saves a raster of the first excitatory and
+inhibitory neurons (exact spike times) with the population rate
+(``brette2007_bench4.png``) when matplotlib is installed.
 
 Usage::
 
@@ -69,11 +71,50 @@ def build(seed=1):
     return net, exc, inh, spikes_e, spikes_i
 
 
+def plot(spikes_e, spikes_i, t_sim, path, n_exc=200, n_inh=50):
+    """Save a raster (``n_exc`` + ``n_inh`` neurons, at most the last second) and the rate (Hz) as a PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install 'eventsim[plot]')")
+        return
+    t0 = max(0.0, t_sim - 1000.0)
+    te, se = spikes_e.times, spikes_e.senders
+    ti, si = spikes_i.times, spikes_i.senders
+    ke = (se < n_exc) & (te >= t0)
+    ki = (si < n_inh) & (ti >= t0)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5), height_ratios=[3, 1])
+    ax1.plot(te[ke], se[ke], ".", ms=1.5, color="k", label="excitatory")
+    ax1.plot(ti[ki], si[ki] + n_exc, ".", ms=1.5, color="tab:red", label="inhibitory")
+    if t0 < KICK_STOP:
+        ax1.fill_betweenx([-0.5, N_KICK - 0.5], KICK_START, min(KICK_STOP, t_sim), color="tab:blue", alpha=0.15,
+                          lw=0, label=f"initial kick ({N_KICK} neurons)")
+    ax1.set_xlim(t0, t_sim)
+    ax1.set_ylabel("neuron")
+    ax1.set_title(f"Brette et al. (2007) benchmark 4, event-driven: {n_exc} excitatory, {n_inh} inhibitory")
+    ax1.legend(loc="upper right", markerscale=6, fontsize=8)
+    width = 5.0 if t_sim <= 1000.0 else 20.0                       # ms
+    bins = np.arange(0.0, t_sim + width, width)
+    counts, _ = np.histogram(np.concatenate([te, ti]), bins)
+    ax2.plot(bins[:-1], counts / (N_EXC + N_INH) / (width * 1e-3), color="k", lw=0.8)
+    ax2.set_xlim(0.0, t_sim)
+    ax2.set_xlabel("time (ms)")
+    ax2.set_ylabel("rate (Hz)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"saved {path}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="simulate 200 ms instead of 10 s")
     ap.add_argument("--t-sim", type=float, default=None, help="simulated time (ms, a multiple of 0.125)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--plot", default="brette2007_bench4.png", help="output PNG ('' for none)")
     args = ap.parse_args(argv)
     t_sim = args.t_sim or (200.0 if args.quick else 10000.0)
 
@@ -93,6 +134,8 @@ def main(argv=None):
           f"simulate {t_sim:g} ms: {t3 - t2:.2f} s")
     print(f"mean rate: {rate:.2f} Hz (excitatory {rate_e:.2f} Hz, inhibitory {rate_i:.2f} Hz), "
           f"{n_spikes:,d} spikes")
+    if args.plot:
+        plot(spikes_e, spikes_i, t_sim, args.plot)
     return rate
 
 

@@ -48,7 +48,10 @@ population's rate lies in its band.  Rates of the first ``--t-presim`` ms
 (the start-up transient) are not counted.
 
 Prints the per-population rates, the build time, the simulation time and the
-real-time factor (wall-clock time / biological time).
+real-time factor (wall-clock time / biological time), and saves a raster of
+the last 200 ms (a fixed fraction of each population, as in the paper's
+Fig. 6) beside the population rates and their reported bands
+(``microcircuit.png``) when matplotlib is installed.
 
 Usage::
 
@@ -187,6 +190,67 @@ def population_rates(net, pops, spikes, t_from):
     return counts[: len(pops)] / np.array([p.n for p in pops]) / duration
 
 
+def plot(net, pops, spikes, rates, path, window=200.0, n_show=1000):
+    """Save a raster of the last ``window`` ms (about ``n_show`` neurons) and the rates as a PNG.
+
+    Parameters
+    ----------
+    net, pops, spikes
+        As returned by :func:`build`, after the run.
+    rates : ndarray
+        Population rates (Hz), as :func:`population_rates`.
+    path : str
+        Output file.
+    window : float
+        Length of the raster (ms), ending at the network's time.
+    n_show : int
+        About how many neurons the raster shows: the same fraction of each
+        population (at least one neuron of each).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install 'eventsim[plot]')")
+        return
+    steps, ids = spikes.steps, spikes.neuron_ids
+    t = steps * net.dt
+    t0 = max(0.0, net.t - window)
+    keep = t >= t0
+    fraction = min(1.0, n_show / net.n_neurons)
+    t, ids = t[keep], ids[keep]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 6), width_ratios=[3, 1])
+    y, ticks = 0, []
+    for name, p in zip(POPULATIONS, pops):
+        shown = max(1, int(round(p.n * fraction)))
+        sel = (ids >= p.offset) & (ids < p.offset + shown)
+        color = "tab:blue" if name.endswith("E") else "tab:red"
+        ax1.plot(t[sel], y + shown - 1 - (ids[sel] - p.offset), ".", ms=1, color=color)  # L2/3 on top
+        ticks.append(y + shown / 2)
+        y += shown
+    ax1.set_yticks(ticks, POPULATIONS)
+    ax1.invert_yaxis()
+    ax1.set_xlim(t0, net.t)
+    ax1.set_xlabel("time (ms)")
+    ax1.set_title(f"Potjans & Diesmann (2014) microcircuit, {net.n_neurons:,d} neurons: "
+                  f"{fraction:.1%} of each population")
+    pos = np.arange(len(POPULATIONS))
+    colors = ["tab:blue" if name.endswith("E") else "tab:red" for name in POPULATIONS]
+    ax2.barh(pos, rates, color=colors)
+    ax2.errorbar(RATE_RANGES.mean(axis=1), pos, xerr=np.diff(RATE_RANGES, axis=1)[:, 0] / 2, fmt="none",
+                 ecolor="k", capsize=3, label="reported band")
+    ax2.set_yticks(pos, POPULATIONS)
+    ax2.invert_yaxis()
+    ax2.set_xlabel("rate (Hz)")
+    ax2.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"saved {path}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of neurons and in-degrees (default 1)")
@@ -198,6 +262,7 @@ def main(argv=None):
     ap.add_argument("--spikes-to", default=None, help="stream spikes to this HDF5 file")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="scale 0.1, 200 ms after a 50 ms transient")
+    ap.add_argument("--plot", default="microcircuit.png", help="output PNG ('' for none)")
     args = ap.parse_args(argv)
     scale = 0.1 if args.quick else args.scale
     t_sim = args.t_sim or (200.0 if args.quick else 1000.0)
@@ -228,6 +293,8 @@ def main(argv=None):
         inside.append(ok)
         print(f"{name:>10} {r:10.2f} {lo:8.1f} - {hi:4.1f}   {'in band' if ok else 'OUTSIDE'}")
     print(f"{sum(inside)} of {len(inside)} populations in the reported bands")
+    if args.plot:
+        plot(net, pops, spikes, rates, args.plot)
     return dict(zip(POPULATIONS, rates))
 
 

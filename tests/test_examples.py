@@ -1,42 +1,98 @@
-"""The examples run (quick mode) and produce sensible numbers."""
+"""The examples run (quick mode), produce sensible numbers and write a PNG of what they computed."""
 
+import glob
 import os
+import re
 import runpy
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 EX = os.path.join(os.path.dirname(__file__), "..", "examples")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def load(name):
     return runpy.run_path(os.path.join(EX, name))
 
 
+def assert_png(path):
+    """``path`` is a PNG image of a real figure (matplotlib is a test dependency)."""
+    pytest.importorskip("matplotlib")
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 10_000  # a raster with axes and dots, not an empty canvas
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(EX, "*.py"))), ids=os.path.basename)
+def test_every_example_has_a_docstring_and_quick(path):
+    with open(path) as f:
+        source = f.read()
+    assert source.startswith('"""'), "an example starts with a docstring saying what it does"
+    out = subprocess.run([sys.executable, path, "--help"], capture_output=True, text=True, timeout=300)
+    missing = re.search(r"No module named '(torch|sklearn)'", out.stderr)
+    if out.returncode and missing:
+        pytest.skip(f"needs the optional dependency {missing.group(1)}")
+    assert out.returncode == 0, out.stderr
+    assert "--quick" in out.stdout
+
+
 def test_brunel_quick(tmp_path):
     mod = load("brunel2000.py")
     rate = mod["main"](["--quick", "--t-sim", "100", "--plot", str(tmp_path / "b.png")])
     assert 5.0 < rate < 100.0
-    pytest.importorskip("matplotlib")
-    assert (tmp_path / "b.png").stat().st_size > 1000
+    assert_png(tmp_path / "b.png")
 
 
-def test_cuba_quick():
+def test_cuba_quick(tmp_path):
     mod = load("cuba.py")
-    rate = mod["main"](["--quick"])
+    rate = mod["main"](["--quick", "--plot", str(tmp_path / "cuba.png")])
     assert 1.0 < rate < 50.0
+    assert_png(tmp_path / "cuba.png")
 
 
-def test_microcircuit_quick():
+def test_brette_benchmark4_quick(tmp_path):
+    mod = load("brette2007_bench4.py")
+    rate = mod["main"](["--quick", "--plot", str(tmp_path / "b4.png")])
+    assert 2.0 < rate < 40.0
+    assert_png(tmp_path / "b4.png")
+
+
+#: Short runs of each example, for the tests of its ``--plot`` option.
+SHORT = {"brunel2000.py": ["--quick", "--t-sim", "20"], "cuba.py": ["--quick"],
+         "brette2007_bench4.py": ["--t-sim", "20"],
+         "microcircuit.py": ["--scale", "0.02", "--t-sim", "20", "--t-presim", "10", "--threads", "1"]}
+
+
+@pytest.mark.parametrize("name", sorted(SHORT))
+def test_plot_goes_to_the_working_directory_unless_turned_off(name, tmp_path, monkeypatch):
+    import numba
+
+    monkeypatch.chdir(tmp_path)
+    mod = load(name)
+    threads = numba.get_num_threads()
+    try:
+        mod["main"](SHORT[name] + ["--plot", ""])
+        assert list(tmp_path.iterdir()) == []
+        mod["main"](SHORT[name])
+    finally:
+        numba.set_num_threads(threads)
+    assert_png(tmp_path / name.replace(".py", ".png"))
+
+
+def test_microcircuit_quick(tmp_path):
     import numba
 
     mod = load("microcircuit.py")
     threads = numba.get_num_threads()
     try:
-        rates = mod["main"](["--quick", "--t-sim", "100", "--threads", "1", "--weight-dtype", "float32"])
+        rates = mod["main"](["--quick", "--t-sim", "100", "--threads", "1", "--weight-dtype", "float32",
+                             "--plot", str(tmp_path / "mc.png")])
     finally:
         numba.set_num_threads(threads)
+    assert_png(tmp_path / "mc.png")
     assert list(rates) == ["L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I"]
     r = np.array(list(rates.values()))
     # asynchronous irregular regime: every population active, none saturated, L2/3E and L6E the
