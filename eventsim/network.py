@@ -25,12 +25,147 @@ class NodeView:
     union ``a | b`` (order kept, duplicates dropped).
     """
 
+    #: Public attributes that may be assigned (everything else raises AttributeError with what to call).
+    _ASSIGNABLE = ("label",)
+    #: ``attribute -> what to call instead`` for the AttributeError of an assignment.
+    _HINTS = {"model": "pop.set(name=value) for parameters such as tau_m, v_th, i_e",
+              "v_init": "pop.set(v=...) (the initial value before the first run, the state after)",
+              "rate": "source.set(rate=...)", "amplitude": "dc.set(amplitude=...)",
+              "start_step": "dc.set(start=...)", "stop_step": "dc.set(stop=...)",
+              "start_time": "dc.set(start=...)", "stop_time": "dc.set(stop=...)",
+              "spike_times": "source.add(senders=..., times=...)", "spike_steps": "source.add(senders=..., times=...)",
+              "spike_senders": "source.add(senders=..., times=...)"}
+
     def __init__(self, net, kind, ids, label=None):
         self.net = net
         self.kind = kind
         self.ids = np.asarray(ids, dtype=np.int64)
         self.ids.setflags(write=False)
         self.label = label
+
+    def _lock(self):
+        """From now on public attributes cannot be assigned (see ``_ASSIGNABLE``)."""
+        object.__setattr__(self, "_locked", True)
+        return self
+
+    def __setattr__(self, name, value):
+        if name.startswith("_") or name in self._ASSIGNABLE or not self.__dict__.get("_locked", False):
+            object.__setattr__(self, name, value)
+            return
+        hint = self._HINTS.get(name)
+        raise AttributeError(f"{type(self).__name__}.{name} cannot be assigned"
+                             + (f"; use {hint}" if hint else
+                                "; change neurons with .set(...), sources with .set(...) or .add(...)"))
+
+    def get(self, name):
+        """Current values of a state variable or parameter, one per neuron (a NumPy copy).
+
+        Parameters
+        ----------
+        name : str
+            A state variable (``"v"`` in mV; ``"i_ex"``, ``"i_in"`` in pA for
+            current synapses; ``"theta"``, the sum of the adaptive threshold
+            components in mV) or a model parameter (``"tau_m"`` ms,
+            ``"v_th"`` mV, ``"i_e"`` pA, ...; ``tau_theta`` / ``d_theta``
+            give one column per component).  Before the first run the
+            state is the initial state (``v_init``, zero currents).
+        """
+        if self.kind != "neuron":
+            return self._source_get(name)
+        from .live import get_neurons
+
+        return get_neurons(self, name)
+
+    def set(self, **values):
+        """Set state variables and parameters of these neurons (or rates / amplitudes of these sources).
+
+        Neurons: ``set(v=..., i_ex=..., i_in=..., tau_m=..., v_th=..., i_e=..., ...)``
+        with a scalar or one value per neuron of this group; any time,
+        before the first run or between runs.  Parameters that differ
+        within a population make it heterogeneous (per-neuron values);
+        propagators are recomputed exactly.  Every value is validated as
+        at construction and nothing changes if one is refused.  The rule of
+        every change: the network continues as if it had been built with
+        the change from the start (:mod:`eventsim.live`).
+
+        Sources: ``set(rate=...)`` (Hz) on Poisson channels,
+        ``set(amplitude=..., start=..., stop=...)`` (pA, ms) on DC channels.
+        """
+        if self.kind == "neuron":
+            from .live import set_neurons
+
+            set_neurons(self, values)
+        else:
+            self._source_set(values)
+
+    def _source_objects(self, kinds):
+        """``[(source, channel positions in it, positions in this view)]`` of the sources this view touches."""
+        net = self.net
+        pool = net.dc_sources if self.kind == "dc" else net.sources
+        out = []
+        for src in pool:
+            lo = int(src.ids[0])
+            pos = np.flatnonzero((self.ids >= lo) & (self.ids < lo + len(src)))
+            if pos.size:
+                if not isinstance(src, kinds):
+                    raise TypeError(f"this group contains channels of a {type(src).__name__}, which has no such value")
+                out.append((src, self.ids[pos] - lo, pos))
+        return out
+
+    def _source_get(self, name):
+        if self.kind == "source" and name == "rate":
+            parts, attr = self._source_objects(PoissonSource), "rate"
+        elif self.kind == "dc" and name == "amplitude":
+            parts, attr = self._source_objects(DCSource), "amplitude"
+        else:
+            raise ValueError(f"{name!r} cannot be read from a {self.kind} group; "
+                             + ("Poisson channels have 'rate'" if self.kind == "source" else "DC channels have 'amplitude'"))
+        out = np.zeros(len(self))
+        for src, loc, pos in parts:
+            out[pos] = getattr(src, attr)[loc]
+        return out
+
+    def _source_set(self, values):
+        net = self.net
+        allowed = ("rate",) if self.kind == "source" else ("amplitude", "start", "stop")
+        for name in values:
+            if name not in allowed:
+                raise TypeError(f"unknown name {name!r} for {self.kind} channels; settable: {', '.join(allowed)}")
+        if not values:
+            return
+        net._check_live(f"changing {', '.join(values)}")
+        if self.kind == "source":
+            parts = self._source_objects(PoissonSource)
+            rate = _values("rate", values["rate"], len(self), None, of=f"the group has {len(self)} channels")
+            net._check_rates(rate)
+            for src, loc, pos in parts:
+                r = src.rate.copy()
+                r[loc] = rate[pos]
+                r.setflags(write=False)
+                object.__setattr__(src, "rate", r)
+            net._changed("sources")
+            return
+        parts = self._source_objects(DCSource)
+        updates = []
+        for src, loc, pos in parts:
+            amp = src.amplitude
+            if "amplitude" in values:
+                new = _values("amplitude", values["amplitude"], len(self), None,
+                              of=f"the group has {len(self)} channels")
+                amp = amp.copy()
+                amp[loc] = new[pos]
+            window = {}
+            if "start" in values or "stop" in values:
+                if loc.size != len(src):
+                    raise ValueError("start and stop apply to a whole DC source; set them on the source, not a part")
+                window = net._dc_window(values.get("start", src._start_ms()), values.get("stop", src._stop_ms()))
+            updates.append((src, amp, window))
+        for src, amp, window in updates:
+            amp.setflags(write=False)
+            object.__setattr__(src, "amplitude", amp)
+            for k, v in window.items():
+                object.__setattr__(src, k, v)
+        net._changed("dc")
 
     def __len__(self):
         return int(self.ids.size)
@@ -75,7 +210,11 @@ class NodeView:
 
 
 class Population(NodeView):
-    """A population of ``n`` neurons of one model (created by :meth:`Network.population`)."""
+    """A population of ``n`` neurons of one model (created by :meth:`Network.population`).
+
+    Read and change its neurons with :meth:`get` and :meth:`set` (state and
+    parameters, before the first run or between runs).
+    """
 
     def __init__(self, net, model, offset, n, v_init, label):
         super().__init__(net, "neuron", np.arange(offset, offset + n), label)
@@ -89,7 +228,7 @@ class Population(NodeView):
 
 
 class PoissonSource(NodeView):
-    """``n`` independent Poisson spike trains (:meth:`Network.poisson`)."""
+    """``n`` independent Poisson spike trains (:meth:`Network.poisson`); ``set(rate=...)`` changes their rates."""
 
     def __init__(self, net, offset, n, rate):
         super().__init__(net, "source", np.arange(offset, offset + n), "poisson")
@@ -97,22 +236,55 @@ class PoissonSource(NodeView):
 
 
 class SpikeSource(NodeView):
-    """Channels emitting explicit spike times (:meth:`Network.spike_source`)."""
+    """Channels emitting explicit spike times (:meth:`Network.spike_source`); :meth:`add` adds spikes."""
 
     def __init__(self, net, offset, n, senders, steps):
         super().__init__(net, "source", np.arange(offset, offset + n), "spike_source")
         self.spike_senders = senders
         self.spike_steps = steps
 
+    def add(self, senders, times, round_times=False):
+        """Add spikes: channel ``senders[k]`` (0-based) emits at ``times[k]`` (ms).
+
+        Times must lie at or after the network's current time ``net.t``
+        (spikes in the past cannot be emitted any more); the clock engine
+        needs them on the grid unless ``round_times=True``.  The spikes are
+        emitted exactly as if they had been given at construction.
+        """
+        net = self.net
+        net._check_live("adding spikes to a spike source")
+        senders, times, steps = net._spike_arrays(senders, times, len(self), round_times)
+        if times.size:
+            early = steps < net._step if steps is not None else times < net.t
+            if early.any():
+                raise ValueError(f"times must be >= the current time t = {net.t} ms (spikes cannot be added in "
+                                 f"the past); got {float(times[early][0])!r} ms")
+        object.__setattr__(self, "spike_senders", np.concatenate([self.spike_senders, senders]))
+        object.__setattr__(self, "spike_times", np.concatenate([self.spike_times, times]))
+        if steps is not None:
+            object.__setattr__(self, "spike_steps", np.concatenate([self.spike_steps, steps]))
+        net._changed("sources")
+
 
 class DCSource(NodeView):
-    """Constant currents switched on in ``[start, stop)`` (:meth:`Network.dc`)."""
+    """Constant currents switched on in ``[start, stop)`` (:meth:`Network.dc`).
+
+    ``set(amplitude=..., start=..., stop=...)`` changes them between runs.
+    """
 
     def __init__(self, net, offset, n, amplitude, start_step, stop_step):
         super().__init__(net, "dc", np.arange(offset, offset + n), "dc")
         self.amplitude = amplitude
         self.start_step = start_step
         self.stop_step = stop_step
+
+    def _start_ms(self):
+        return self.start_time if self.net.engine == "event" else self.start_step * self.net.dt
+
+    def _stop_ms(self):
+        if self.net.engine == "event":
+            return None if math.isinf(self.stop_time) else self.stop_time
+        return None if self.stop_step == np.iinfo(np.int64).max else self.stop_step * self.net.dt
 
 
 class Projection:
@@ -139,8 +311,45 @@ class Projection:
         self.target = target
         self.pre = pre
         self.post = post
-        self.weight = weight
+        self._weight = weight
         self.delay_steps = delay_steps
+
+    def _lock(self):
+        object.__setattr__(self, "_locked", True)
+        return self
+
+    def __setattr__(self, name, value):
+        if name.startswith("_") or not self.__dict__.get("_locked", False):
+            object.__setattr__(self, name, value)
+            return
+        if name == "weight":
+            type(self).weight.fset(self, value)
+            return
+        raise AttributeError(f"Projection.{name} cannot be assigned; connections are fixed once made "
+                             "(assign proj.weight to change weights, or connect() again)")
+
+    @property
+    def weight(self):
+        """The weight of every connection, in the order of ``pre`` and ``post`` (read-only array;
+        assign a whole new array of the same length between runs to change them)."""
+        return self._weight
+
+    @weight.setter
+    def weight(self, value):
+        net = self.source.net
+        net._check_live("changing weights")
+        m = len(self)
+        if isinstance(value, Distribution):
+            raise ValueError("weight must be a number or an array with one value per connection")
+        if self.source.kind == "dc":
+            w = _values("weight", value, m, None, of=f"the projection has {m} connections")
+        else:
+            w = net._weights(value if np.ndim(value) else float(_scalar("weight", value)), m, None)
+            if np.ndim(value) and np.shape(value) != (m,):
+                raise ValueError(f"weight has shape {np.shape(value)} but the projection has {m} connections")
+        w.setflags(write=False)
+        self._weight = w
+        net._changed("dc" if self.source.kind == "dc" else "structure")
 
     def __len__(self):
         return int(self.pre.size)
@@ -404,6 +613,11 @@ class Network:
     def __init__(self, dt=0.1, seed=0, backend="cpu", engine="clock", weight_dtype=None, dtype="float64"):
         if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not math.isfinite(dt) or dt <= 0:
             raise ValueError(f"dt={dt!r} must be a finite number > 0 (ms)")
+        if not 0.001 <= dt <= 10.0:
+            import warnings
+
+            warnings.warn(f"dt={dt!r} ms is outside the usual range [0.001, 10] ms; eventsim's times are in "
+                          "milliseconds (dt=0.1 means 0.1 ms, i.e. 1e-4 s)", UserWarning, stacklevel=2)
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
             raise ValueError(f"seed={seed!r} must be an integer in [0, 2**63)")
         if backend not in ("cpu", "cuda"):
@@ -443,6 +657,7 @@ class Network:
         self._step = 0
         self._time = 0.0  # event engine: simulated time (ms)
         self._plan = None
+        self._changes = set()  # kinds of changes made since the last run (see _changed)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -479,9 +694,54 @@ class Network:
         return int(self._plan.counters[0]), int(self._plan.counters[1])
 
     def _check_mutable(self, what):
+        """Additions are allowed at any time (the clock engine takes them between runs)."""
+        self._check_live(f"adding {what}")
+
+    def _check_live(self, what):
+        """Refuse a change that this network's engine cannot take after it has run."""
+        if self._plan is not None and self.engine == "event":
+            raise NotImplementedError(f"{what} after the network has run is not supported by engine='event' yet "
+                                      "(neuron state and parameters can be set); use engine='clock', or build "
+                                      "the whole network before the first run()")
+
+    def _changed(self, kind):
+        """Note a change of ``kind`` (see ClockPlan.refresh); the engine takes it at the next run."""
         if self._plan is not None:
-            raise RuntimeError(f"cannot add {what} after the network has run; build the whole "
-                               "network before the first run()")
+            self._changes.add(kind)
+
+    def _sync(self, force=False):
+        """The engine plan with every change applied (None before the first run unless ``force``)."""
+        if self._plan is None:
+            if force:
+                self._build_plan()
+            return self._plan
+        if self._changes:
+            self._plan = self._plan.refresh(self._changes)
+            self._changes = set()
+        return self._plan
+
+    def _build_plan(self):
+        if self.engine == "event":
+            from .engines.event_plan import EventPlan
+
+            self._plan = EventPlan(self)
+            return
+        from .engines.plan import build_plan
+
+        _guard_memory(f"building the engine for {self.n_synapses:,d} synapses",
+                      self.n_synapses * _BYTES_PER_SYNAPSE_BUILD)
+        self._plan = build_plan(self)
+
+    def _check_rates(self, r):
+        """Refuse negative Poisson rates and rates above the per-step limit (Hz)."""
+        if np.any(r < 0):
+            raise ValueError(f"rate must be >= 0 Hz, got minimum {r.min()}")
+        # the event engine's dt only clocks its recorders: its bound is the clock engine's at dt = 1 ms
+        step_ms = self.dt if self.engine == "clock" else 1.0
+        if r.size and r.max() * step_ms * 1e-3 > MAX_POISSON_PER_STEP:
+            raise ValueError(f"rate={float(r.max())!r} Hz is too large: at most {MAX_POISSON_PER_STEP:.0e} spikes per "
+                             f"{'step' if self.engine == 'clock' else 'ms'} on average "
+                             f"(rate <= {MAX_POISSON_PER_STEP / (step_ms * 1e-3):.3g} Hz)")
 
     def _check_group(self, name, group, kinds):
         if not isinstance(group, NodeView):
@@ -527,9 +787,10 @@ class Network:
         else:
             rng = generator(self.seed, 1, len(self.populations))
             v0 = _values("v_init", v_init, int(n), rng, of=f"the population has {n} neurons")
-        pop = Population(self, model, self._n_neurons, int(n), v0, label)
+        pop = Population(self, model, self._n_neurons, int(n), v0, label)._lock()
         self._n_neurons += int(n)
         self.populations.append(pop)
+        self._changed("structure")
         return pop
 
     def poisson(self, n, rate):
@@ -547,17 +808,12 @@ class Network:
         if isinstance(rate, Distribution):
             raise ValueError("rate must be a number or an array (Hz), not a distribution")
         r = _values("rate", rate, int(n), None, of=f"the source has {n} channels")
-        if np.any(r < 0):
-            raise ValueError(f"rate must be >= 0 Hz, got minimum {r.min()}")
-        # the event engine's dt only clocks its recorders: its bound is the clock engine's at dt = 1 ms
-        step_ms = self.dt if self.engine == "clock" else 1.0
-        if r.size and r.max() * step_ms * 1e-3 > MAX_POISSON_PER_STEP:
-            raise ValueError(f"rate={float(r.max())!r} Hz is too large: at most {MAX_POISSON_PER_STEP:.0e} spikes per "
-                             f"{'step' if self.engine == 'clock' else 'ms'} on average "
-                             f"(rate <= {MAX_POISSON_PER_STEP / (step_ms * 1e-3):.3g} Hz)")
-        src = PoissonSource(self, self._n_channels, int(n), r)
+        self._check_rates(r)
+        r.setflags(write=False)
+        src = PoissonSource(self, self._n_channels, int(n), r)._lock()
         self._n_channels += int(n)
         self.sources.append(src)
+        self._changed("structure")
         return src
 
     def spike_source(self, senders, times, n=None, round_times=False):
@@ -574,6 +830,23 @@ class Network:
             Number of channels; default ``max(senders) + 1``.
         """
         self._check_mutable("a source")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
+            raise ValueError(f"n={n!r} must be an integer >= 1")
+        senders, times, steps = self._spike_arrays(senders, times, n, round_times)
+        if n is None:
+            n = int(senders.max()) + 1 if senders.size else 1
+        _guard_memory(f"a spike source of {n:,d} channels", int(n) * _BYTES_PER_CHANNEL)
+        src = SpikeSource(self, self._n_channels, int(n), senders, steps)
+        src.spike_times = times.copy()
+        src._lock()
+        self._n_channels += int(n)
+        self.sources.append(src)
+        self._changed("structure")
+        return src
+
+    def _spike_arrays(self, senders, times, n, round_times):
+        """Validated ``(senders int64, times float64 ms, steps int64 or None)`` of explicit spikes on
+        ``n`` channels (None: any channel >= 0)."""
         senders = np.asarray(senders)
         times = _numbers("times", times)
         if senders.ndim != 1 or times.ndim != 1 or senders.size != times.size:
@@ -588,26 +861,17 @@ class Network:
             raise ValueError(f"times must be >= 0 ms, got minimum {times.min()}")
         if senders.size and senders.min() < 0:
             raise ValueError(f"senders must be >= 0 (channel indices), got minimum {senders.min()}")
-        if n is None:
-            n = int(senders.max()) + 1 if senders.size else 1
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"n={n!r} must be an integer >= 1")
-        _guard_memory(f"a spike source of {n:,d} channels", int(n) * _BYTES_PER_CHANNEL)
-        if senders.size and (senders.min() < 0 or senders.max() >= n):
+        if n is not None and senders.size and senders.max() >= n:
             raise ValueError(f"senders must lie in [0, {n}), got values in [{senders.min()}, {senders.max()}]")
-        _flag("round_times", round_times)
         if self.engine == "event":  # continuous time: any time >= 0
+            _flag("round_times", round_times)
             check_event_time("times", times)
             steps = None
         elif _flag("round_times", round_times):
             steps = rounded_steps("times", times, self.dt)
         else:
             steps = steps_of("times", times, self.dt)
-        src = SpikeSource(self, self._n_channels, int(n), senders, steps)
-        src.spike_times = times.copy()
-        self._n_channels += int(n)
-        self.sources.append(src)
-        return src
+        return senders, times, steps
 
     def dc(self, amplitude, start=0.0, stop=None, n=1):
         """``n`` constant current channels of ``amplitude`` pA, on in ``[start, stop)`` ms.
@@ -620,6 +884,20 @@ class Network:
             raise ValueError(f"n={n!r} must be an integer >= 1")
         _guard_memory(f"a DC source of {n:,d} channels", int(n) * _BYTES_PER_CHANNEL)
         amp = _values("amplitude", amplitude, int(n), None, of=f"the source has {n} channels")
+        window = self._dc_window(start, stop)
+        src = DCSource(self, self._n_dc, int(n), amp, window.get("start_step"), window.get("stop_step"))
+        if self.engine == "event":
+            src.start_time, src.stop_time = window["start_time"], window["stop_time"]
+        src.amplitude.setflags(write=False)
+        src._lock()
+        self._n_dc += int(n)
+        self.dc_sources.append(src)
+        self._changed("structure")
+        return src
+
+    def _dc_window(self, start, stop):
+        """Validated on/off window of a DC source: ``start_step``/``stop_step`` (clock engine) or
+        ``start_time``/``stop_time`` (ms, event engine); ``stop=None`` never switches off."""
         if self.engine == "event":  # continuous time: switch at any float ms
             start = float(_scalar("start", start))
             stop = math.inf if stop is None else float(_scalar("stop", stop))
@@ -630,21 +908,14 @@ class Network:
                 check_event_time("stop", stop)
             if not stop > start:
                 raise ValueError(f"stop={stop} must be > start={start} ms")
-            src = DCSource(self, self._n_dc, int(n), amp, None, None)
-            src.start_time, src.stop_time = start, stop
-            self._n_dc += int(n)
-            self.dc_sources.append(src)
-            return src
+            return {"start_time": start, "stop_time": stop}
         start_step = int(steps_of("start", _scalar("start", start), self.dt))
         if start_step < 0:
             raise ValueError(f"start={start} must be >= 0 ms")
         stop_step = np.iinfo(np.int64).max if stop is None else int(steps_of("stop", _scalar("stop", stop), self.dt))
         if stop_step <= start_step:
             raise ValueError(f"stop={stop} must be > start={start} ms")
-        src = DCSource(self, self._n_dc, int(n), amp, start_step, stop_step)
-        self._n_dc += int(n)
-        self.dc_sources.append(src)
-        return src
+        return {"start_step": start_step, "stop_step": stop_step}
 
     def connect(self, pre, post, rule, weight, delay=None, round_delays=False):
         """Connect ``pre`` to ``post`` by ``rule``.
@@ -697,7 +968,10 @@ class Network:
         proj = Projection(pre, post, pre_idx, post_idx, w, d)
         if self.engine == "event" and pre.kind != "dc":
             proj.delay = self._delays_ms(self.dt if delay is None else delay, m, generator(self.seed, 4, stream))
+        w.setflags(write=False)
+        proj._lock()
         self.projections.append(proj)
+        self._changed("dc" if pre.kind == "dc" else "structure")
         return proj
 
     def _weights(self, weight, m, rng):
@@ -799,6 +1073,7 @@ class Network:
         self._check_stream(to, overwrite, compression)
         rec = SpikeRecorder(self, group, to=to, overwrite=overwrite, compression=compression)
         self.recorders.append(rec)
+        self._changed("recorders")
         return rec
 
     def record_state(self, group, variable="v", interval=None, to=None, overwrite=False, compression=None):
@@ -830,6 +1105,7 @@ class Network:
         self._check_stream(to, overwrite, compression)
         rec = StateRecorder(self, group, variable, k, to=to, overwrite=overwrite, compression=compression)
         self.recorders.append(rec)
+        self._changed("recorders")
         return rec
 
     # ------------------------------------------------------------------ running
@@ -872,23 +1148,13 @@ class Network:
             raise ValueError(f"duration={duration!r} must be >= 0 ms")
         if self.engine == "event":
             check_event_time("duration", self._time + float(duration))
-            if self._plan is None:
-                from .engines.event_plan import EventPlan
-
-                self._plan = EventPlan(self)
-            self._plan.advance(self._time + float(duration))
+            self._sync(force=True).advance(self._time + float(duration))
             return
         n_steps = int(steps_of("duration", duration, self.dt))
         if self._step + n_steps > MAX_STEPS:
             raise ValueError(f"duration={duration!r} ms would take the step counter past 2**62 steps "
                              f"(now at step {self._step})")
-        if self._plan is None:
-            from .engines.plan import build_plan
-
-            _guard_memory(f"building the engine for {self.n_synapses:,d} synapses",
-                          self.n_synapses * _BYTES_PER_SYNAPSE_BUILD)
-            self._plan = build_plan(self)
-        self._plan.advance(n_steps, progress)
+        self._sync(force=True).advance(n_steps, progress)
 
     def close(self):
         """Close the files of streaming recorders (a later ``run()`` or read reopens them)."""
@@ -914,6 +1180,7 @@ class Network:
         """
         from . import checkpoint
 
+        self._sync()  # changes made since the last run are part of the saved engine state
         checkpoint.save(self, path, key=key)
 
     @classmethod

@@ -182,6 +182,11 @@ _STREAM_TARGET = 1 << 16
 _QUEUE_START = 1024
 
 
+class _ModelRef(NamedTuple):
+    model: object
+    n: int
+
+
 class EventPlan:
     """State of the event-driven engine for one Network."""
 
@@ -194,6 +199,7 @@ class EventPlan:
         for r in self.spike_recorders:
             record[r._ids] = True
         PP, i_e, self.ITH, self.DTH = _pack_params(net, record)
+        self._models = [_ModelRef(p.model, p.n) for p in net.populations]  # the bias currents in SS[:, IB]
         self._members = []  # per spike recorder: its neurons as a lookup table (None: every recorded one)
         for r in self.spike_recorders:
             member = np.zeros(N, np.bool_)
@@ -270,9 +276,73 @@ class EventPlan:
     def __setstate__(self, state):
         """Unpickling (checkpoints): the state rows get their 64-byte alignment back."""
         self.__dict__.update(state)
+        if "_models" not in state:  # (plans pickled before parameters could change between runs)
+            self._models = [_ModelRef(p.model, p.n) for p in self.net.populations]
         SS = _aligned_rows(*self.SS.shape)
         SS[...] = self.SS
         self.SS = SS
+
+    # ------------------------------------------------------------------ changes between runs
+    def get_state(self, name, ids):
+        """float64 values of state variable ``name`` (``"v"``, ``"i_ex"``, ``"i_in"``, ``"theta"``) of
+        neurons ``ids`` at the network's current time, without changing the lazily updated state."""
+        t = float(self.net._time)
+        out = np.empty(len(ids))
+        col = {"v": ev.V, "i_ex": ev.IE, "i_in": ev.II}.get(name)
+        for j, i in enumerate(np.asarray(ids, np.int64)):
+            s = t - self.SS[i, ev.TL]
+            if name == "theta":
+                out[j] = self.TH[i].sum() if s <= 0 else ev._theta_at(i, s, self.PP, self.SS, self.TH, self.ITH)
+            elif s <= 0:
+                out[j] = self.SS[i, col]
+            else:
+                out[j] = ev._state_at(i, s, self.PP, self.SS, self.TH, self.ITH)[col]
+        return out
+
+    def _touch_neurons(self, ids):
+        """Bring neurons ``ids`` to the current time (their state is about to change)."""
+        t = float(self.net._time)
+        for i in ids:
+            ev.advance_neuron(int(i), t, self.PP, self.SS, self.TH, self.ITH)
+
+    def _predict(self, ids):
+        """Predict the next threshold crossing of neurons ``ids`` again (after their state changed)."""
+        for i in ids:
+            i = int(i)
+            ev.cross_set(self.X, self.SS, i, ev.next_crossing(i, self.PP, self.SS, self.TH, self.ITH, self.stack))
+
+    def set_state(self, name, ids, values):
+        """Set state variable ``name`` (``"v"``, ``"i_ex"``, ``"i_in"``) of neurons ``ids`` at the current time."""
+        ids = np.asarray(ids, np.int64)
+        self._touch_neurons(ids)
+        self.SS[ids, {"v": ev.V, "i_ex": ev.IE, "i_in": ev.II}[name]] = values
+        self._predict(np.unique(ids))
+
+    def refresh(self, changes):
+        """Apply parameter changes made since the last run (the only changes this engine takes after
+        running): the neurons whose parameters changed are brought to the current time with their old
+        parameters, then continue with the new ones (bias currents included); returns this plan."""
+        if set(changes) - {"params"}:
+            raise AssertionError(f"engine='event' cannot take {sorted(changes)} after running")  # refused earlier
+        net = self.net
+        old_cls = (self.SS[:, ev.CM].astype(np.int64) >> 1)
+        old_rows = self.PP[old_cls]
+        PP, i_e, ITH, DTH = _pack_params(net, old_rows[:, ev.RECORD])
+        old_ie = np.concatenate([np.broadcast_to(np.asarray(p.model.i_e, np.float64), (p.n,))
+                                 for p in self._models]) if self._models else np.zeros(0)
+        if ITH.shape != self.ITH.shape:
+            raise AssertionError("the number of threshold components changed")  # refused in set()
+        changed = np.flatnonzero((PP != old_rows).any(axis=1) | (ITH != self.ITH).any(axis=1)
+                                 | (DTH != self.DTH).any(axis=1) | (i_e != old_ie))
+        self._touch_neurons(changed)
+        table, cls = _classes(PP)
+        self.PP = table
+        self.SS[:, ev.CM] = 2 * cls
+        self.ITH, self.DTH = ITH, DTH
+        self.SS[changed, ev.IB] += i_e[changed] - old_ie[changed]
+        self._models = [_ModelRef(p.model, p.n) for p in net.populations]
+        self._predict(changed)
+        return self
 
     def _next_window(self):
         """Generate the Poisson emissions of the next window into the stream, in (time, channel)

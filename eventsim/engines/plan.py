@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numba
@@ -33,18 +34,10 @@ class ClockPlan:
         self.ring = np.zeros(self.L * self.C, state.v.dtype)
         self._syn_off, self._syn_w, self._row_ptr, row_delays = conn_parts
         self._sources_base = sources
-        self.spk_flag = spk_flag
-        self.n_flag = int(spk_flag.sum())
         self.dc = dc  # list of (start_step, stop_step, targets, currents)
+        self._set_recorders(spk_flag)
         self.spk_buf_step = np.zeros(max(config.SPIKE_BUFFER_INITIAL, 2 * self.n_flag), np.int64)
         self.spk_buf_id = np.zeros_like(self.spk_buf_step)
-        self.spike_recorders = [r for r in net.recorders if isinstance(r, SpikeRecorder)]
-        self.state_recorders = [r for r in net.recorders if isinstance(r, StateRecorder)]
-        idx = [r.group.ids for r in self.state_recorders]
-        self.rec_var = np.array([cc.VAR_CODES[r.variable] for r in self.state_recorders], np.int64)
-        self.rec_k = np.array([r.interval_steps for r in self.state_recorders], np.int64)
-        self.rec_ptr = np.concatenate([[0], np.cumsum([i.size for i in idx])]).astype(np.int64)
-        self.rec_idx = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
         self.counters = np.zeros(2, np.int64)
         self._dc_edges = sorted({e for (a, b, _, _) in dc for e in (a, b)})
         N = params.pid.size
@@ -54,6 +47,97 @@ class ClockPlan:
         self._row_const = None
         self._row_delays = row_delays  # (dmin, dmax) int32 per sender, steps (empty row: L, 0)
         self._partition(numba.get_num_threads())
+
+    def _set_recorders(self, spk_flag):
+        """The recorders' arrays, from the network's recorders in creation order."""
+        net = self.net
+        self.spk_flag = spk_flag
+        self.n_flag = int(spk_flag.sum())
+        self.spike_recorders = [r for r in net.recorders if isinstance(r, SpikeRecorder)]
+        self.state_recorders = [r for r in net.recorders if isinstance(r, StateRecorder)]
+        idx = [r.group.ids for r in self.state_recorders]
+        self.rec_var = np.array([cc.VAR_CODES[r.variable] for r in self.state_recorders], np.int64)
+        self.rec_k = np.array([r.interval_steps for r in self.state_recorders], np.int64)
+        self.rec_ptr = np.concatenate([[0], np.cumsum([i.size for i in idx])]).astype(np.int64)
+        self.rec_idx = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
+
+    # ------------------------------------------------------------------ changes between runs
+    def refresh(self, changes):
+        """Apply the network's changes made since the last run; returns the plan to use from now on.
+
+        ``changes`` is a set of ``"params"`` (model parameters), ``"sources"``
+        (Poisson rates, explicit spikes), ``"dc"`` (DC amplitudes and
+        windows), ``"recorders"`` (new recorders) and ``"structure"`` (new
+        populations, sources, connections or weights).  Structural changes
+        build a new plan and carry the engine state over to it (neuron
+        state, ring-buffer contents at their arrival times, pending spikes,
+        counters); the others update this plan in place.  Either way the
+        next run continues as if the network had been built with the
+        changes from the start and had reached this step with this state.
+        """
+        cuda = sys.modules.get("eventsim.engines.clock_cuda")
+        if cuda is not None:  # the device copy is made again from the host arrays (current between runs)
+            cuda._ENGINES.pop(self, None)
+        if "structure" in changes:
+            new = build_plan(self.net)
+            new._take_state(self)
+            new.spk_buf_step = np.zeros(max(new.spk_buf_step.size, self.spk_buf_step.size), np.int64)
+            new.spk_buf_id = np.zeros_like(new.spk_buf_step)
+            return new
+        net = self.net
+        if "params" in changes:
+            params, i_e, K = _build_params(net)
+            if K != self.state.theta.shape[1] or not np.array_equal(params.is_exp[params.pid],
+                                                                     self.params.is_exp[self.params.pid]):
+                raise AssertionError("parameter changes may not change the state layout")  # validated in set()
+            self.params, self.i_e = params, i_e
+        if "sources" in changes:
+            self._sources_base = _build_sources(net)
+        if "dc" in changes:
+            self.dc = _build_dc(net)
+            self._dc_edges = sorted({e for (a, b, _, _) in self.dc for e in (a, b)})
+        if "recorders" in changes:
+            self._set_recorders(_spike_flags(net))
+            need = max(config.SPIKE_BUFFER_INITIAL, 2 * self.n_flag)
+            if self.spk_buf_step.size < need:
+                self.spk_buf_step = np.zeros(need, np.int64)
+                self.spk_buf_id = np.zeros_like(self.spk_buf_step)
+        self._partition(self.T)
+        return self
+
+    def get_state(self, name, ids):
+        """float64 values of state variable ``name`` of neurons ``ids`` (network indices)."""
+        st = self.state
+        if name == "theta":
+            return st.theta[ids].sum(axis=1).astype(np.float64)
+        return getattr(st, name)[ids].astype(np.float64)
+
+    def set_state(self, name, ids, values):
+        """Set state variable ``name`` (``"v"``, ``"i_ex"``, ``"i_in"``) of neurons ``ids``."""
+        getattr(self.state, name)[ids] = values
+
+    def _take_state(self, old):
+        """Carry the engine state of ``old`` (a plan of the same network before structural changes)
+        over to this plan: neurons keep their indices, new neurons keep their initial state."""
+        n = old.params.pid.size
+        for dst, src in zip(self.state, old.state):
+            if dst.ndim == 2:
+                dst[:n, : src.shape[1]] = src
+            else:
+                dst[:n] = src
+        # ring: the inputs already on their way arrive at steps s+1 .. s+L_old-1 (the slot of step
+        # s+L_old is the one the last update read and cleared); columns keep their neuron and receptor
+        s = self.net._step
+        N, C = self.params.pid.size, self.C
+        old_ring = old.ring.reshape(old.L, old.C)
+        ring = self.ring.reshape(self.L, C)
+        cols = np.arange(old.C)
+        new_cols = np.where(cols < n, cols, cols - n + N)
+        for a in range(s + 1, s + old.L):
+            ring[a % self.L, new_cols] = old_ring[a % old.L]
+        self.pend[: old.pend.size] = old.pend
+        self.pend_n[:] = old.pend_n
+        self.counters[:] = old.counters
 
     def _offsets(self, syn, sender):
         """``delay * C + column`` (int64) of synapses ``syn`` of senders ``sender``, whatever the form."""
@@ -423,6 +507,13 @@ def _progress(net, n_steps, progress):
     try:
         from tqdm import tqdm
     except ImportError:
+        if not getattr(_progress, "warned", False):  # once per process
+            import warnings
+
+            _progress.warned = True
+            warnings.warn("run(progress=...) shows a progress bar only when tqdm is installed "
+                          "(pip install tqdm, or the 'plot' extra: pip install 'eventsim[plot]'); "
+                          "running without one", UserWarning, stacklevel=4)
         return None
     import time
 
@@ -442,6 +533,20 @@ def _progress(net, n_steps, progress):
 def build_plan(net):
     """Build the engine arrays of ``net``; the network itself is left untouched on error."""
     N = net.n_neurons
+    params, i_e, K = _build_params(net)
+    fdt = getattr(net, "dtype", np.dtype(np.float64))
+    v0 = np.concatenate([p.v_init for p in net.populations]) if net.populations else np.zeros(0)
+    state = cc.State(v=v0.astype(fdt), i_ex=np.zeros(N, fdt), i_in=np.zeros(N, fdt),
+                     refr=np.zeros(N, np.int64), theta=np.zeros((N, K), fdt), i_dc=np.zeros(N, fdt))
+    conn_parts, ring_shape = _build_connectivity(net, params)
+    return ClockPlan(net, params, state, conn_parts, ring_shape, _build_sources(net), _spike_flags(net),
+                     _build_dc(net), i_e)
+
+
+def _build_params(net):
+    """``(params, i_e, K)``: the parameter-set tables, the bias currents (pA, float64 per neuron) and
+    the number of threshold components."""
+    N = net.n_neurons
     dt = net.dt
     packs = [p.model.pack(p.n, dt) for p in net.populations]
     K = max([pk["p_theta"].shape[1] for pk in packs] + [0])
@@ -458,12 +563,7 @@ def build_plan(net):
             fields[name] = arr
         else:
             fields[name] = np.concatenate([pk[name] for pk in packs]) if packs else np.zeros(0)
-    is_exp = fields["is_exp"].astype(np.int64)
-    # ring columns: neuron n's input (excitatory receptor) in column n, and, if any neuron has
-    # separate receptors, its inhibitory receptor in column N + n; the update then reads two
-    # unit-stride column blocks
-    col = np.arange(N + 1, dtype=np.int64)
-    n_cols = 2 * N if is_exp.any() else N
+    col = np.arange(N, dtype=np.int64)
     # i_e is applied per neuron (ClockPlan._apply_dc, into state.i_dc) so that populations with
     # heterogeneous bias currents still share one parameter set
     i_e = fields["i_e"].astype(np.float64)
@@ -484,24 +584,23 @@ def build_plan(net):
     for nm, arr in sets.items():  # propagators are computed in float64, then stored in the state's precision
         if arr.dtype == np.float64:
             sets[nm] = np.ascontiguousarray(arr, fdt)
-    params = cc.Params(col=col[:-1].copy(), pid=pid.reshape(-1).astype(np.int64), **sets)
+    params = cc.Params(col=col, pid=pid.reshape(-1).astype(np.int64), **sets)
+    return params, i_e, K
 
-    v0 = np.concatenate([p.v_init for p in net.populations]) if net.populations else np.zeros(0)
-    state = cc.State(v=v0.astype(fdt), i_ex=np.zeros(N, fdt), i_in=np.zeros(N, fdt),
-                     refr=np.zeros(N, np.int64), theta=np.zeros((N, K), fdt), i_dc=np.zeros(N, fdt))
 
+def _build_connectivity(net, params):
+    """``((syn_off, w, row_ptr, (dmin, dmax)), (L, n_cols))``: the CSR synapses of every sender."""
+    N = net.n_neurons
+    is_exp = params.is_exp[params.pid].astype(np.int64) if N else np.zeros(0, np.int64)
+    # ring columns: neuron n's input (excitatory receptor) in column n, and, if any neuron has
+    # separate receptors, its inhibitory receptor in column N + n; the update then reads two
+    # unit-stride column blocks
+    n_cols = 2 * N if is_exp.any() else N
     # ---- connectivity: senders are neurons 0..N-1 then source channels N..N+S-1
     n_send = N + net._n_channels
-    dc, synaptic = [], []
+    synaptic = []
     for proj in net.projections:
         if proj.source.kind == "dc":
-            post_g = proj.target.ids[proj.post]
-            ch = proj.source.ids[proj.pre]
-            cur = proj.weight * _dc_amplitude(net, ch)
-            for s in net.dc_sources:
-                m = (ch >= s.ids[0]) & (ch < s.ids[0] + len(s))
-                if m.any():
-                    dc.append((s.start_step, s.stop_step, post_g[m], cur[m]))
             continue
         src_ids = proj.source.ids + N if proj.source.kind == "source" else proj.source.ids
         synaptic.append((proj, src_ids))
@@ -532,8 +631,39 @@ def build_plan(net):
     del fill
     if not csr.rows_sorted(row_ptr, syn_off, n_cols):  # (the sort is compiled only when needed)
         csr.sort_rows(row_ptr, syn_off, w, n_cols)
+    return (syn_off, w, row_ptr, (dmin, dmax)), (L, n_cols)
 
-    # ---- sources
+
+def _build_dc(net):
+    """The DC inputs: a list of ``(start_step, stop_step, targets, currents)``."""
+    dc = []
+    for proj in net.projections:
+        if proj.source.kind != "dc":
+            continue
+        post_g = proj.target.ids[proj.post]
+        ch = proj.source.ids[proj.pre]
+        cur = proj.weight * _dc_amplitude(net, ch)
+        for s in net.dc_sources:
+            m = (ch >= s.ids[0]) & (ch < s.ids[0] + len(s))
+            if m.any():
+                dc.append((s.start_step, s.stop_step, post_g[m], cur[m]))
+    return dc
+
+
+def _spike_flags(net):
+    """int8 per neuron: 1 where some spike recorder records it."""
+    spk_flag = np.zeros(net.n_neurons, np.int8)
+    for r in net.recorders:
+        if isinstance(r, SpikeRecorder):
+            spk_flag[r.group.ids] = 1
+    return spk_flag
+
+
+def _build_sources(net):
+    """The Poisson and explicit-spike arrays of the sources (the base of :class:`clock_cpu.Sources`),
+    with the explicit-spike pointer at the network's current step."""
+    N = net.n_neurons
+    dt = net.dt
     pois_sender, pois_channel, pois_lam, ss_step, ss_sender = [], [], [], [], []
     for src in net.sources:
         if hasattr(src, "rate"):
@@ -559,15 +689,13 @@ def build_plan(net):
         cdf[r, : t.size] = t
         guide[r] = np.searchsorted(t, np.arange(cc.GUIDE) / cc.GUIDE, side="left")
         tab[r] = poisson_count_table(t, cc.TAB)
-    sources = dict(pois_sender=cat(pois_sender, np.int64), pois_channel=cat(pois_channel, np.int64),
-                   pois_lam=lam, pois_cls=cls.reshape(-1).astype(np.int64), cdf=cdf, guide=guide, tab=tab, key=np.array([k0, k1], dtype=np.uint64),
-                   ss_step=ss_step[order], ss_sender=ss_sender[order], ss_ptr=np.zeros(1, np.int64))
-    spk_flag = np.zeros(N, np.int8)
-    for r in net.recorders:
-        if isinstance(r, SpikeRecorder):
-            spk_flag[r.group.ids] = 1
-    return ClockPlan(net, params, state, (syn_off, w, row_ptr, (dmin, dmax)), (L, n_cols), sources, spk_flag, dc,
-                     i_e)
+    ss_step = ss_step[order]
+    # spikes stamped before the current step have been delivered (those stamped at it have not)
+    ss_ptr = np.array([np.searchsorted(ss_step, net._step, side="left")], np.int64)
+    return dict(pois_sender=cat(pois_sender, np.int64), pois_channel=cat(pois_channel, np.int64),
+                pois_lam=lam, pois_cls=cls.reshape(-1).astype(np.int64), cdf=cdf, guide=guide, tab=tab,
+                key=np.array([k0, k1], dtype=np.uint64), ss_step=ss_step, ss_sender=ss_sender[order],
+                ss_ptr=ss_ptr)
 
 
 def _dc_amplitude(net, channels):
