@@ -422,6 +422,9 @@ def save(net, path, key=None):
             f.write(head + digest.digest() + (mac.digest() if mac is not None else bytes(32)))
             f.flush()
             os.fsync(f.fileno())
+        from .record import _umask_mode
+
+        os.chmod(tmp, _umask_mode())  # the user's umask, not mkstemp's 0600
         os.replace(tmp, path)
         try:  # make the rename itself durable
             dfd = os.open(directory, os.O_RDONLY)

@@ -242,6 +242,24 @@ class _MemoryStore:
         yield self.read(name, empty)
 
 
+def _umask_mode(mode=0o666):
+    """``mode`` less the process's umask: the permissions ``open()`` gives a new file.
+
+    Temporary files (``tempfile.mkstemp``) are created 0600; a file renamed
+    into place from one gets these permissions first, as any new file would.
+    """
+    try:  # Linux: read the umask without changing it (setting it is not thread-safe)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return mode & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mode & ~mask
+
+
 class _FileStore:
     """Row-aligned datasets appended to an HDF5 file in SWMR mode (see the module docstring)."""
 
@@ -281,6 +299,7 @@ class _FileStore:
                     kw = dict(compression="gzip", compression_opts=1, shuffle=True) if compression else {}
                     f.create_dataset(name, shape=(0, *row_shape), dtype=dtype, maxshape=(None, *row_shape),
                                      chunks=(chunk_rows, *row_shape), **kw)
+            os.chmod(tmp, _umask_mode())  # the user's umask, not mkstemp's 0600
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -365,6 +384,7 @@ class _FileStore:
                         for k, v in obj.attrs.items():
                             new[name].attrs[k] = v
                     new["committed"][:] = [self.rows, self.step]
+                os.chmod(tmp, os.stat(self.path).st_mode & 0o7777)  # keep the file's permissions
                 os.replace(tmp, self.path)
             except BaseException:
                 if os.path.exists(tmp):

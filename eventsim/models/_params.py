@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 
 import numpy as np
@@ -142,3 +143,58 @@ def check_event_time(name, t):
         shown = float(t) if t.ndim == 0 else float(t[big][0])
         raise ValueError(f"{name}={shown!r} ms is too large for the event engine's float64 clock "
                          f"(at most {MAX_EVENT_TIME:.6g} ms, about 99 days)")
+
+
+#: Parameter names of NEST (and other simulators), lower-cased, and what eventsim calls them.
+NEST_NAMES = {
+    "v_th": "v_th", "c_m": "c_m", "e_l": "v_rest", "v_reset": "v_reset", "t_ref": "t_ref",
+    "i_e": "i_e", "tau_m": "tau_m", "tau_syn": "tau_syn_ex and tau_syn_in", "tau_syn_ex": "tau_syn_ex",
+    "tau_syn_in": "tau_syn_in", "v_min": "v_min", "tau_ref": "t_ref", "t_refrac": "t_ref",
+    "v_rest": "v_rest", "v_m": "v_init", "v_init": "v_init", "v_thresh": "v_th",
+}
+
+#: Names that are not model parameters but arguments elsewhere, and where they go.
+_ELSEWHERE = {"v_init": "the initial potential v_init is an argument of net.population(n, model, v_init=...)"}
+
+
+def check_keywords(cls, kwargs, valid, hints=None):
+    """Raise TypeError if ``kwargs`` holds names that are not parameters of the model ``cls``.
+
+    The message lists the valid names and, for each unknown one, the NEST
+    equivalent (``V_th`` -> ``v_th``, ``E_L`` -> ``v_rest``, ``tau_syn`` ->
+    ``tau_syn_ex`` and ``tau_syn_in``, ``V_m`` -> ``v_init`` ...) or the
+    nearest valid name (:func:`difflib.get_close_matches`).
+
+    Parameters
+    ----------
+    cls : type
+        The model class (its name goes into the message).
+    kwargs : dict
+        The keyword arguments given to the constructor.
+    valid : iterable of str
+        The parameter names ``cls`` accepts.
+    hints : dict, optional
+        Extra explanations for particular unknown names (e.g. ``tau_m`` of a
+        model without leak).
+    """
+    valid = sorted(valid)
+    unknown = [k for k in kwargs if k not in valid]
+    if not unknown:
+        return
+    hints = hints or {}
+    lines = []
+    for name in unknown:
+        target = NEST_NAMES.get(name.lower())
+        if name in hints:
+            why = hints[name]
+        elif target in _ELSEWHERE:
+            why = (f"NEST's {name}: " if name != target else "") + _ELSEWHERE[target]
+        elif target is not None and all(t in valid for t in target.split(" and ")):
+            why = f"NEST's {name} is {target} here" if target != name else f"did you mean {target}?"
+        else:
+            near = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+            near = near or difflib.get_close_matches(name.lower(), valid, n=1, cutoff=0.6)
+            why = f"did you mean {near[0]}?" if near else "no similar name"
+        lines.append(f"{name!r} ({why})")
+    raise TypeError(f"{cls.__name__}() got unknown parameter{'s' if len(unknown) > 1 else ''} "
+                    f"{', '.join(lines)}; valid parameters of {cls.__name__}: {', '.join(valid)}")

@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import dynamics
-from ._params import as_param, broadcast, check, param_length, steps_of
+from ._params import as_param, broadcast, check, check_keywords, param_length, steps_of
 
 _RESETS = {"value": dynamics.RESET_VALUE, "subtract": dynamics.RESET_SUBTRACT}
 
@@ -118,8 +118,14 @@ class _IntegrateAndFire:
     reset: str = "value"
 
     _resets = _RESETS
+    _keyword_hints = {}
 
     # ------------------------------------------------------------------ validation
+    def __new__(cls, *args, **kwargs):
+        # unknown keyword names (NEST's V_th, C_m, ...) get a TypeError listing the valid ones
+        check_keywords(cls, kwargs, [f.name for f in fields(cls) if f.init], cls._keyword_hints)
+        return super().__new__(cls)
+
     def __post_init__(self):
         for f in fields(self):
             if f.name == "reset":
@@ -257,4 +263,5 @@ class IF(_IntegrateAndFire):
     """
 
     tau_m = math.inf
+    _keyword_hints = {"tau_m": "IF has no leak (tau_m = infinity); use LIF for a finite tau_m"}
 
