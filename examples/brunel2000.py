@@ -67,6 +67,7 @@ def plot(spikes_e, t_sim, path, n_show=200):
     ax2.set_ylabel("rate (Hz)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
     print(f"saved {path}")
 
 
