@@ -1,5 +1,6 @@
 """eventsim: exact, fast simulation of large sparse spiking neural networks."""
 
+from ._compile import warmup
 from .connectivity import (AllToAll, Distribution, FixedInDegree, FixedProbability, FromArrays, Normal,
                            OneToOne, Uniform)
 from .models import ALIF, IF, LIF, propagator
@@ -14,4 +15,5 @@ __all__ = [
     "FixedInDegree", "FixedProbability", "OneToOne", "AllToAll", "FromArrays",
     "Distribution", "Normal", "Uniform",
     "SpikeRecorder", "StateRecorder",
+    "warmup",
 ]

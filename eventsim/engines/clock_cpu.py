@@ -46,6 +46,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from .. import _compile  # noqa: F401  (announces the first compilation of the engine's kernels)
 from ..models.dynamics import neuron_update, reset_voltage
 from ..rng import group_block, group_words, pick, poisson_ptrs, u01
 from ._intrinsics import atomic_add, atomic_cas, atomic_load, yield_thread
