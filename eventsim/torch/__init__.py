@@ -10,6 +10,7 @@ alone never imports torch.
 * :func:`to_network` / :func:`simulate` — run a trained stack in the simulator.
 """
 
+from .. import _compile  # noqa: F401  (announces the first compilation of the torch kernels)
 from . import functional, surrogate
 from .export import Export, simulate, to_network
 from .functional import NeuronState
