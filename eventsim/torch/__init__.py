@@ -6,7 +6,9 @@ alone never imports torch.
 * :mod:`~eventsim.torch.functional` — fused autograd Functions over whole
   sequences (forward and reverse-time kernels in Numba, CPU and CUDA);
 * :mod:`~eventsim.torch.surrogate` — surrogate derivatives by name;
-* modules — :class:`LIF`, :class:`IF`, :class:`ALIF`, :class:`LIFRecurrent`;
+* modules — :class:`LIF`, :class:`IF`, :class:`ALIF`, :class:`LIFRecurrent`
+  (``return_state=False`` for ``nn.Sequential``), :class:`TimeDistributed`;
+* :func:`init_for_spikes` — scale the weights so that a stack fires from the first epoch;
 * :func:`to_network` / :func:`simulate` — run a trained stack in the simulator.
 """
 
@@ -14,8 +16,11 @@ from .. import _compile  # noqa: F401  (announces the first compilation of the t
 from . import functional, surrogate
 from .export import Export, simulate, to_network
 from .functional import NeuronState
-from .modules import ALIF, IF, LIF, LIFRecurrent
+from .init import init_for_spikes
+from .modules import (ALIF, IF, LIF, TAU_MIN_STEPS, LIFRecurrent, PositiveTime, TimeDistributed,
+                      detach_states, reset_states)
 from .surrogate import SURROGATES
 
-__all__ = ["LIF", "IF", "ALIF", "LIFRecurrent", "NeuronState", "to_network", "simulate", "Export",
+__all__ = ["LIF", "IF", "ALIF", "LIFRecurrent", "TimeDistributed", "PositiveTime", "TAU_MIN_STEPS",
+           "reset_states", "detach_states", "init_for_spikes", "NeuronState", "to_network", "simulate", "Export",
            "SURROGATES", "functional", "surrogate"]

@@ -6,6 +6,38 @@ or ``layer(x, state)`` for truncated BPTT; ``layer(x, state, return_v=True)``
 also returns the membrane after every step.  The modules only hold
 parameters and defaults; the arithmetic is in the fused kernels.
 
+Composition: with ``return_state=False`` a layer returns the spikes only,
+so it composes in ``nn.Sequential`` like any activation::
+
+    model = nn.Sequential(nn.Linear(64, 128), LIF(return_state=False),
+                          nn.Linear(128, 10), LIF(return_state=False))
+    spikes = model(x)                      # x: [T, B, 64] -> [T, B, 10]
+
+Each call then starts from rest, unless ``keep_state=True``: the layer
+keeps its final state (``layer.state``) and the next call continues from
+it (truncated BPTT over consecutive chunks of one long sequence);
+``layer.detach_state()`` cuts the graph at a chunk boundary and
+``layer.reset_state()`` starts the next call from rest again
+(:func:`detach_states` / :func:`reset_states` do it for every layer of a
+model).  :class:`TimeDistributed` runs any per-sample module (``nn.Conv2d``,
+pooling, ``nn.Flatten``, ``nn.BatchNorm2d``) over the ``T`` and ``B`` axes.
+
+Trainable time constants (``trainable`` with ``"tau_m"`` or ``"tau_syn"``)
+are stored through the parametrisation :math:`\tau = \tau_{min} +
+\operatorname{softplus}(p)` with :math:`\tau_{min}` = :data:`TAU_MIN_STEPS`
+``* dt`` (``torch.nn.utils.parametrize``; the raw ``p`` is
+``layer.parametrizations.tau_m.original``), so no optimiser step can make
+them zero or negative; ``layer.tau_m`` reads the time constant in ms.
+
+Input scaling of the exact integrator: a constant input ``x`` settles at
+``v = v_rest + x``, and one step moves the membrane by only
+:math:`(1 - e^{-dt/\tau_m})\,x` (about ``dt / tau_m``).  A default
+``nn.Linear`` (weights about :math:`\pm 1/\sqrt{\text{fan-in}}`) fed with
+sparse spikes therefore rarely drives a layer with ``tau_m >> dt`` to
+threshold; :func:`eventsim.torch.init_for_spikes` rescales the weights of
+the affine layers in front of each neuron layer so that it fires from the
+first epoch.
+
 Units: time in ms, potentials in mV.  With the default ``integrator="exact"``
 the input ``x`` is a current in mV (current times membrane resistance): a
 constant ``x`` settles at :math:`v = v_{rest} + x`.  The other integrators
@@ -20,12 +52,47 @@ import math
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from ..models._params import check
 from . import _validate as V
 from . import functional as F
 
 _TRAINABLE = ("tau_m", "tau_syn", "v_th")
+_TIME_CONSTANTS = ("tau_m", "tau_syn")
+
+#: Smallest trainable time constant, in steps: :math:`\tau_{min}` = ``TAU_MIN_STEPS * dt`` (ms).
+TAU_MIN_STEPS = 1e-3
+
+
+class PositiveTime(nn.Module):
+    r"""Parametrisation :math:`\tau = \tau_{min} + \operatorname{softplus}(p)` of a trainable time constant.
+
+    Registered with ``torch.nn.utils.parametrize`` on the ``tau_m`` /
+    ``tau_syn`` of a layer with those names in ``trainable``; the optimiser
+    updates the unconstrained ``p``, and every value of ``p`` gives a valid
+    time constant :math:`\tau > \tau_{min}`.
+
+    Parameters
+    ----------
+    tau_min : float
+        Lower bound (ms), > 0.
+    """
+
+    def __init__(self, tau_min):
+        super().__init__()
+        self.tau_min = float(tau_min)
+
+    def forward(self, p):
+        return self.tau_min + nn.functional.softplus(p)
+
+    def right_inverse(self, tau):
+        """The raw ``p`` of a time constant ``tau > tau_min`` (ms), computed in float64."""
+        y = tau.detach().to(torch.float64) - self.tau_min
+        return (y + torch.log(-torch.expm1(-y))).to(tau.dtype)
+
+    def extra_repr(self):
+        return f"tau_min={self.tau_min:g} ms"
 
 
 def _trainable_set(trainable):
@@ -54,11 +121,13 @@ class _Layer(nn.Module):
 
     def __init__(self, tau_m=10.0, v_th=1.0, v_reset=0.0, v_rest=0.0, dt=1.0, tau_syn=None, t_ref=0.0,
                  reset="value", surrogate="superspike", alpha=None, integrator="exact", trainable=False,
-                 batch_first=False, detach_reset=None, v_init=None, norm_input=True, spike_fn=None,
-                 tau_theta=None, d_theta=None):
+                 batch_first=False, detach_reset=None, v_init=None, norm_input=None, spike_fn=None,
+                 tau_theta=None, d_theta=None, return_state=True, keep_state=False):
         super().__init__()
         # every argument is checked before anything is stored (see eventsim.torch._validate)
         dt = V.scalar("dt", dt, "a finite number > 0 (ms)", lambda v: v > 0)
+        return_state = V.flag("return_state", return_state)
+        keep_state = V.flag("keep_state", keep_state)
         checked = {}
         if self._leaky:
             checked["tau_m"] = V.positive("tau_m", tau_m)
@@ -83,7 +152,14 @@ class _Layer(nn.Module):
         if integrator != "exact" and not self._leaky:
             raise ValueError(f"integrator={integrator!r}: the non-leaky IF is integrated exactly only")
         detach_reset = V.flag("detach_reset", detach_reset, allow_none=True)
-        norm_input = V.flag("norm_input", norm_input)
+        norm_input = V.flag("norm_input", norm_input, allow_none=True)
+        if norm_input is not None and integrator != "sinabs":
+            raise ValueError(f"norm_input={norm_input!r} is an option of integrator='sinabs' only "
+                             f"(got integrator={integrator!r}); leave it out")
+        norm_input = True if norm_input is None else norm_input
+        if reset == "subtract" and np.any(np.asarray(checked["v_reset"]) != 0):
+            raise ValueError(f"v_reset={v_reset!r} has no effect with reset='subtract' (the membrane drops by "
+                             "v_th - v_rest); leave it out or use reset='value'")
         batch_first = V.flag("batch_first", batch_first)
         self.spec = F.make_spec(integrator, synapse=tau_syn is not None, reset=reset, adaptive=self._adaptive,
                                 detach_reset=detach_reset, surrogate=surrogate, alpha=alpha,
@@ -109,6 +185,15 @@ class _Layer(nn.Module):
         self.norm_input = norm_input
         self.batch_first = batch_first
         self.trainable = frozenset(trainable)
+        self.return_state = return_state
+        self.keep_state = keep_state
+        #: final state of the last call (kept with ``keep_state=True`` only; see :meth:`detach_state`)
+        self.state = None
+        tau_min = TAU_MIN_STEPS * dt
+        for name in sorted(self.trainable & set(_TIME_CONSTANTS)):
+            if np.any(np.asarray(checked[name]) <= tau_min):
+                raise ValueError(f"{name}={checked[name]!r}: a trainable time constant must be > tau_min = "
+                                 f"{tau_min:g} ms (TAU_MIN_STEPS * dt; tau = tau_min + softplus(p))")
         values = dict(tau_m=tau_m if self._leaky else math.inf, v_th=v_th, v_reset=v_reset, v_rest=v_rest,
                       tau_syn=tau_syn, tau_theta=tau_theta, d_theta=d_theta)
         for name, value in values.items():
@@ -122,6 +207,8 @@ class _Layer(nn.Module):
                                  "torch.set_default_dtype(torch.float64)")
             if name in self.trainable:
                 setattr(self, name, nn.Parameter(t))
+                if name in _TIME_CONSTANTS:
+                    parametrize.register_parametrization(self, name, PositiveTime(tau_min))
             else:
                 self.register_buffer(name, t)
         if reset == "value" and integrator != "snntorch" and not bool((self.v_reset < self.v_th).all()):
@@ -131,10 +218,22 @@ class _Layer(nn.Module):
         self._cache = None
 
     # ------------------------------------------------------------------ coefficients
+    _PARAMS = ("tau_m", "tau_syn", "v_th", "v_reset", "v_rest", "tau_theta", "d_theta")
+
+    def _stored(self):
+        """The stored tensors behind the neuron parameters (raw ``p`` of a parametrised time constant)."""
+        out = []
+        for name in self._PARAMS:
+            if parametrize.is_parametrized(self, name):
+                out.append(getattr(self.parametrizations, name).original)
+            else:
+                t = getattr(self, name, None)
+                if isinstance(t, torch.Tensor):
+                    out.append(t)
+        return out
+
     def _coefficients(self, n, dtype, device):
-        params = [p for p in (self.tau_m, self.tau_syn, self.v_th, self.v_reset, self.v_rest,
-                              getattr(self, "tau_theta", None), getattr(self, "d_theta", None))
-                  if isinstance(p, torch.Tensor)]
+        params = self._stored()
         grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
         key = (n, dtype, str(device), tuple(p._version for p in params), tuple(p.data_ptr() for p in params))
         if not grad and self._cache is not None and self._cache[0] == key:
@@ -167,29 +266,48 @@ class _Layer(nn.Module):
             refused (convert it with ``torch.as_tensor``).
         state : NeuronState, optional
             State returned by a previous call (truncated BPTT); None starts
-            at rest.
+            at rest (or, with ``keep_state=True``, from ``self.state``).
         return_v : bool
             Also return the membrane potential after every step.
 
         Returns
         -------
         spikes : Tensor, same shape as ``x``
-        state : NeuronState (``state.v`` is [B, ...])
+        state : NeuronState (``state.v`` is [B, ...]; not with ``return_state=False``)
         v : Tensor, same shape as ``x`` (only with ``return_v``)
         """
         x = V.tensor_input("x", x, layout=self._layout())
         return_v = V.flag("return_v", return_v)
         F.check_state(state)
+        if state is None and self.keep_state and self.state is not None:
+            state = self.state
+            b = x.shape[0] if self.batch_first else x.shape[1]
+            if state.v.shape[0] != b:
+                raise ValueError(f"x has batch size {b} but the kept state (keep_state=True) has "
+                                 f"{state.v.shape[0]}; call reset_state() before a new sequence")
         if self.batch_first:
             x = x.transpose(0, 1)
         n = self._features(x)
         V.per_neuron(self._lengths, n)
         nat, aff = self._coefficients(n, x.dtype, x.device)
         spikes, st, vtr = self._run(x, state, nat, aff, return_v)
+        if self.keep_state:
+            self.state = st
         if self.batch_first:
             spikes = spikes.transpose(0, 1)
             vtr = vtr.transpose(0, 1) if vtr is not None else None
+        if not self.return_state:
+            return (spikes, vtr) if return_v else spikes
         return (spikes, st, vtr) if return_v else (spikes, st)
+
+    def reset_state(self):
+        """Forget the kept state: the next call starts at rest (``keep_state=True``)."""
+        self.state = None
+
+    def detach_state(self):
+        """Cut the autograd graph of the kept state (a truncated-BPTT boundary), keeping its values."""
+        if self.state is not None:
+            self.state = F.NeuronState(*(None if t is None else t.detach() for t in self.state))
 
     def _run(self, x, state, nat, aff, return_v):
         return F.neuron_layer(x, state, nat, aff, self.spec, v_init=self._v0(), record_v=return_v)
@@ -200,6 +318,10 @@ class _Layer(nn.Module):
 
     def extra_repr(self):
         s = f"dt={self.dt}, integrator={self.integrator!r}, reset={self.reset!r}, surrogate={self.surrogate!r}"
+        if not self.return_state:
+            s += ", return_state=False"
+        if self.keep_state:
+            s += ", keep_state=True"
         if self.t_ref:
             s += f", t_ref={self.t_ref}"
         if self.trainable:
@@ -229,6 +351,8 @@ class LIF(_Layer):
     reset : {"value", "subtract"}
         ``v <- v_reset`` or ``v <- v - (v_th - v_rest)`` (exact integrator;
         the peer integrators subtract ``v_th`` as their libraries do).
+        A ``v_reset`` other than 0 is refused with ``"subtract"``, which
+        does not use it.
     surrogate : str
         Surrogate derivative, see :mod:`eventsim.torch.surrogate`.
     alpha : float, optional
@@ -240,7 +364,10 @@ class LIF(_Layer):
         forward pass.
     trainable : bool, str or iterable of {"tau_m", "tau_syn", "v_th"}
         Which parameters are ``nn.Parameter`` s (validated as the others
-        at construction).
+        at construction).  Time constants are trained through
+        :math:`\tau = \tau_{min} + \operatorname{softplus}(p)`
+        (:class:`PositiveTime`, :math:`\tau_{min}` = ``TAU_MIN_STEPS * dt``);
+        their initial values must exceed :math:`\tau_{min}`.
     batch_first : bool
         Input and output are ``[B, T, ...]``.
     detach_reset : bool, optional
@@ -248,11 +375,20 @@ class LIF(_Layer):
     v_init : float, array_like or Tensor, optional
         Membrane potential (mV) at the start when no state is given
         (default ``v_rest``), finite, one value or one per neuron.
-    norm_input : bool
-        sinabs only: scale the input by ``1 - exp(-dt/tau_m)``.
+    norm_input : bool, optional
+        ``integrator="sinabs"`` only (refused otherwise): scale the input by
+        ``1 - exp(-dt/tau_m)`` (default True, as sinabs).
     spike_fn : {"single", "multi"}, optional
         sinabs only: ``"multi"`` (sinabs' default ``MultiSpike``, the default
         here with a subtractive reset) emits ``trunc(v / v_th)`` spikes.
+    return_state : bool
+        True: ``layer(x)`` returns ``(spikes, state)``; False: the spikes
+        only, for ``nn.Sequential``.
+    keep_state : bool
+        Keep the final state in ``layer.state`` and start the next call
+        from it (truncated BPTT; see :meth:`detach_state`,
+        :meth:`reset_state`).  The batch size must then stay the same
+        until :meth:`reset_state`.
 
     Raises
     ------
@@ -285,9 +421,10 @@ class IF(_Layer):
 
     def __init__(self, v_th=1.0, v_reset=0.0, v_rest=0.0, dt=1.0, tau_syn=None, t_ref=0.0, reset="value",
                  surrogate="superspike", alpha=None, integrator="exact", trainable=False, batch_first=False,
-                 detach_reset=None, v_init=None):
+                 detach_reset=None, v_init=None, return_state=True, keep_state=False):
         super().__init__(math.inf, v_th, v_reset, v_rest, dt, tau_syn, t_ref, reset, surrogate, alpha,
-                         integrator, trainable, batch_first, detach_reset, v_init)
+                         integrator, trainable, batch_first, detach_reset, v_init, return_state=return_state,
+                         keep_state=keep_state)
 
 
 class ALIF(_Layer):
@@ -310,17 +447,21 @@ class ALIF(_Layer):
 
     def __init__(self, tau_m=10.0, v_th=1.0, v_reset=0.0, v_rest=0.0, dt=1.0, tau_syn=None, t_ref=0.0,
                  reset="value", surrogate="superspike", alpha=None, integrator="exact", trainable=False,
-                 batch_first=False, detach_reset=None, v_init=None, tau_theta=100.0, d_theta=0.1, **kw):
+                 batch_first=False, detach_reset=None, v_init=None, tau_theta=100.0, d_theta=0.1,
+                 return_state=True, keep_state=False, **kw):
         super().__init__(tau_m, v_th, v_reset, v_rest, dt, tau_syn, t_ref, reset, surrogate, alpha,
                          integrator, trainable, batch_first, detach_reset, v_init, tau_theta=tau_theta,
-                         d_theta=d_theta, **kw)
+                         d_theta=d_theta, return_state=return_state, keep_state=keep_state, **kw)
 
 
 class LIFRecurrent(_Layer):
-    r"""Recurrent LIF layer (as norse's ``LIFRecurrent``).
+    r"""Recurrent LIF layer (as norse's ``LIFRecurrent``); with ``tau_theta`` / ``d_theta`` a recurrent ALIF.
 
     The input of step ``t`` is ``W_in x[t] + W_rec z[t-1]``: the recurrent
-    spikes act one step later.  ``input_weights`` is ``[hidden, input]`` and
+    spikes act one step later.  Given ``tau_theta`` or ``d_theta`` (or
+    both; the other takes :class:`ALIF`'s default), the threshold adapts
+    as in :class:`ALIF` (a long short-term memory SNN, as norse's LSNN
+    and Bellec et al. 2018).  ``input_weights`` is ``[hidden, input]`` and
     ``recurrent_weights`` ``[hidden, hidden]`` (row: target); the diagonal
     is masked unless ``autapses=True``.  Both are initialised as
     ``nn.Linear`` weights (uniform in :math:`\pm 1/\sqrt{\text{fan-in}}`).
@@ -335,18 +476,31 @@ class LIFRecurrent(_Layer):
         ``hidden_size`` values.
     autapses : bool
         Keep the diagonal of ``recurrent_weights``.
+    tau_theta : float, array_like or Tensor, optional
+        Adaptation time constant (ms), finite and > 0 (default 100 when
+        only ``d_theta`` is given).
+    d_theta : float, array_like or Tensor, optional
+        Threshold jump per spike (mV), finite (default 0.1 when only
+        ``tau_theta`` is given).
     **kwargs
         As :class:`LIF`.
     """
 
     def __init__(self, input_size, hidden_size, tau_m=10.0, v_th=1.0, v_reset=0.0, v_rest=0.0, dt=1.0,
                  tau_syn=None, t_ref=0.0, reset="value", surrogate="superspike", alpha=None, integrator="exact",
-                 trainable=False, batch_first=False, detach_reset=None, v_init=None, autapses=False, **kw):
+                 trainable=False, batch_first=False, detach_reset=None, v_init=None, autapses=False,
+                 tau_theta=None, d_theta=None, return_state=True, keep_state=False, **kw):
         input_size = V.size("input_size", input_size)
         hidden_size = V.size("hidden_size", hidden_size)
         autapses = V.flag("autapses", autapses)
+        adaptive = tau_theta is not None or d_theta is not None
+        if adaptive:
+            tau_theta = 100.0 if tau_theta is None else tau_theta
+            d_theta = 0.1 if d_theta is None else d_theta
+        object.__setattr__(self, "_adaptive", adaptive)  # before nn.Module.__init__: a plain attribute
         super().__init__(tau_m, v_th, v_reset, v_rest, dt, tau_syn, t_ref, reset, surrogate, alpha, integrator,
-                         trainable, batch_first, detach_reset, v_init, **kw)
+                         trainable, batch_first, detach_reset, v_init, tau_theta=tau_theta, d_theta=d_theta,
+                         return_state=return_state, keep_state=keep_state, **kw)
         V.per_neuron(self._lengths, hidden_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -378,3 +532,56 @@ class LIFRecurrent(_Layer):
     def extra_repr(self):
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}, autapses={self.autapses}, " \
                + super().extra_repr()
+
+
+class TimeDistributed(nn.Module):
+    r"""Apply a per-sample module to every step of a sequence ``[T, B, ...]``.
+
+    The time and batch axes are merged into one batch axis of ``T * B``
+    samples, ``module`` runs once on them, and the output is split back
+    into ``[T, B, ...]`` (a view where possible, no copy); so ``nn.Conv2d``,
+    pooling, ``nn.Flatten``, ``nn.BatchNorm2d`` (statistics over all
+    steps and samples), ``nn.Dropout`` run over a spike train::
+
+        nn.Sequential(TimeDistributed(nn.Conv2d(1, 8, 3, padding=1)), LIF(return_state=False),
+                      TimeDistributed(nn.AvgPool2d(2)), TimeDistributed(nn.Flatten()),
+                      nn.Linear(8 * 4 * 4, 10), LIF(return_state=False))
+
+    Parameters
+    ----------
+    module : nn.Module
+        Any module taking ``[N, ...]`` (N samples).  The two leading axes
+        may as well be ``[B, T]`` (``batch_first`` layers): they are kept
+        in their order.
+    """
+
+    def __init__(self, module):
+        super().__init__()
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
+        self.module = module
+
+    def forward(self, x):
+        """``module`` over ``x [T, B, ...]``; returns ``[T, B, ...]``."""
+        if not isinstance(x, torch.Tensor) or x.dim() < 2:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a tensor [T, B, ...] with at least two axes, got {shape}")
+        a, b = x.shape[0], x.shape[1]
+        y = self.module(x.flatten(0, 1))
+        return y.unflatten(0, (a, b))
+
+
+def _neuron_layers(model):
+    return [m for m in model.modules() if isinstance(m, _Layer)]
+
+
+def reset_states(model):
+    """Call :meth:`~LIF.reset_state` on every neuron layer of ``model`` (the next call starts at rest)."""
+    for m in _neuron_layers(model):
+        m.reset_state()
+
+
+def detach_states(model):
+    """Call :meth:`~LIF.detach_state` on every neuron layer of ``model`` (a truncated-BPTT boundary)."""
+    for m in _neuron_layers(model):
+        m.detach_state()

@@ -78,7 +78,10 @@ def test_trainable_parameters_get_gradients():
     x = _x(scale=0.5, offset=1.5).requires_grad_()
     s, st = layer(x)
     (s.sum() + st.v.sum()).backward()
-    for p in (layer.tau_m, layer.tau_syn, layer.v_th):
+    params = dict(layer.named_parameters())
+    # time constants are trained through tau = tau_min + softplus(p): the gradient reaches the raw p
+    assert sorted(params) == ["parametrizations.tau_m.original", "parametrizations.tau_syn.original", "v_th"]
+    for p in params.values():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
     assert x.grad.abs().sum() > 0
 
