@@ -183,13 +183,20 @@ def test_sources_validation():
         a | src
 
 
-def test_frozen_after_run():
+def test_additions_after_run():
+    """The clock engine takes additions between runs (tests/test_live.py); the event engine refuses them."""
     net, a, b = small()
     net.run(1.0)
-    with pytest.raises(RuntimeError, match="after the network has run"):
-        net.population(2, es.LIF())
-    with pytest.raises(RuntimeError, match="after the network has run"):
-        net.connect(a, b, es.AllToAll(), weight=1.0)
+    net.population(2, es.LIF())
+    net.connect(a, b, es.AllToAll(), weight=1.0)
+    net.run(1.0)
+    ev = es.Network(engine="event")
+    p = ev.population(2, es.LIF())
+    ev.run(1.0)
+    with pytest.raises(NotImplementedError, match="after the network has run"):
+        ev.population(2, es.LIF())
+    with pytest.raises(NotImplementedError, match="after the network has run"):
+        ev.connect(p, p, es.AllToAll(), weight=1.0)
 
 
 def test_memory_guard_refuses_before_allocating(monkeypatch):
