@@ -61,8 +61,9 @@ from . import functional as F
 _TRAINABLE = ("tau_m", "tau_syn", "v_th")
 _TIME_CONSTANTS = ("tau_m", "tau_syn")
 
-#: Smallest trainable time constant, in steps: :math:`\tau_{min}` = ``TAU_MIN_STEPS * dt`` (ms).
-TAU_MIN_STEPS = 1e-3
+#: Smallest trainable time constant, in steps: :math:`\tau_{min}` = ``TAU_MIN_STEPS * dt`` (ms).  Below
+#: dt / 50 the exact propagators of current synapses (:math:`e^{-dt/\tau}`) underflow.
+TAU_MIN_STEPS = 0.02
 
 
 class PositiveTime(nn.Module):
