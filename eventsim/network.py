@@ -659,6 +659,19 @@ class Network:
         self._plan = None
         self._changes = set()  # kinds of changes made since the last run (see _changed)
 
+    #: Attributes fixed at construction (assigning them raises AttributeError).
+    _FIXED = ("dt", "seed", "backend", "engine", "weight_dtype", "dtype", "populations", "sources", "dc_sources",
+              "projections", "recorders")
+
+    def __setattr__(self, name, value):
+        if name in self._FIXED and name in self.__dict__:
+            raise AttributeError(f"Network.{name} is fixed at construction; build a new es.Network(...) "
+                                 "(populations, sources, connections and recorders are added with their methods)")
+        if (type(self) is Network and not name.startswith("_") and name not in self._FIXED
+                and not hasattr(Network, name)):  # (subclasses may add attributes of their own)
+            raise AttributeError(f"Network has no attribute {name!r} to assign")
+        object.__setattr__(self, name, value)
+
     # ------------------------------------------------------------------ properties
     @property
     def t(self):

@@ -376,3 +376,15 @@ def test_cuda_simulator_takes_the_same_changes():
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     out = subprocess.run([sys.executable, "-c", CUDA_SCRIPT], env=env, capture_output=True, text=True, timeout=900)
     assert "SAME" in out.stdout, out.stdout + out.stderr
+
+
+def test_network_attributes_are_fixed():
+    net = es.Network(dt=0.1)
+    for name in ("dt", "seed", "engine", "populations"):
+        with pytest.raises(AttributeError, match=f"Network.{name} is fixed"):
+            setattr(net, name, getattr(net, name))
+    with pytest.raises(AttributeError, match="no attribute 'time_step'"):
+        net.time_step = 0.2  # a typo is not a silent no-op
+    with pytest.raises(AttributeError):
+        net.t = 5.0  # read-only property
+    assert net.dt == 0.1
