@@ -27,6 +27,33 @@ if _nbconfig.ENABLE_CUDASIM:  # the simulator runs kernels as Python: call the p
     backward_step = backward_step.py_func
 
 
+def _cuda_np_trunc():
+    """Give numba-cuda a loop for ``np.trunc`` (libdevice ``trunc`` / ``truncf``), used by ``spike_of``.
+
+    numba-cuda types ``np.trunc`` on scalars but has no entry for it in its ufunc table,
+    so the real compiler refused the kernels (``KeyError: <ufunc 'trunc'>``; the simulator
+    never compiles).  The loop added here is the one numba-cuda uses for ``math.trunc``;
+    it returns the argument's float type, as ``np.trunc`` does on the CPU.
+    """
+    try:
+        import math
+
+        from numba.cuda import ufuncs
+        from numba.cuda.mathimpl import get_unary_impl_for_fn_and_ty
+    except ImportError:  # another numba-cuda layout: tests/test_cuda_ptx.py says whether it compiles
+        return
+    db = ufuncs.ufunc_db()
+    if np.trunc not in db:
+        def trunc(context, builder, sig, args):
+            return get_unary_impl_for_fn_and_ty(math.trunc, sig.args[0])(context, builder, sig, args)
+
+        db[np.trunc] = {"f->f": trunc, "d->d": trunc}
+
+
+if not _nbconfig.ENABLE_CUDASIM:
+    _cuda_np_trunc()
+
+
 @functools.lru_cache(maxsize=None)
 def kernels():
     """Return the CUDA kernels as a dict (compiled at their first launch)."""
