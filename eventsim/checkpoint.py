@@ -280,7 +280,11 @@ def _encode(net):
     sources = []
     for j, src in enumerate(net.sources):
         if hasattr(src, "rate"):
-            sources.append({"kind": "poisson", "n": len(src), "rate": w.ref(f"src{j}.rate", src.rate)})
+            d = {"kind": "poisson", "n": len(src), "rate": w.ref(f"src{j}.rate", src._rows[0])}
+            if src._steps.size > 1:  # the rate schedule (scheduled changes and those set between runs)
+                d.update(rate_steps=[int(k) for k in src._steps[1:]],
+                         rate_values=w.ref(f"src{j}.rate_values", np.ascontiguousarray(src._rows[1:])))
+            sources.append(d)
         else:
             sources.append({"kind": "spike_source", "n": len(src),
                             "senders": w.ref(f"src{j}.senders", src.spike_senders),
@@ -690,7 +694,17 @@ class _Decoder:
             kind = F(s, "kind", str, where)
             n = F(s, "n", int, where)
             if kind == "poisson":
-                src = net.poisson(n, rate=self.array(F(s, "rate", dict, where), f"{where}.rate", "fiu", 1))
+                sched = {}
+                if "rate_steps" in s:
+                    steps = F(s, "rate_steps", list, where)
+                    if not all(isinstance(k, int) and not isinstance(k, bool) for k in steps):
+                        raise CheckpointError(f"{where}: rate_steps must be integers")
+                    sched = dict(rate_times=np.asarray(steps, np.float64) * net.dt,
+                                 rate_values=self.array(F(s, "rate_values", dict, where), f"{where}.rate_values",
+                                                        "fiu", 2))
+                src = net.poisson(n, rate=self.array(F(s, "rate", dict, where), f"{where}.rate", "fiu", 1), **sched)
+                if sched and not np.array_equal(src._steps[1:], steps):
+                    raise CheckpointError(f"{where}: rate steps do not survive dt={net.dt} ms")
             elif kind == "spike_source":
                 src = net.spike_source(self.array(F(s, "senders", dict, where), f"{where}.senders", "iu", 1),
                                        self.array(F(s, "times", dict, where), f"{where}.times", "fiu", 1),
@@ -745,6 +759,8 @@ class _Decoder:
         elif step or t:
             raise CheckpointError(f"document: step={step} or time={t} ms without the engine's state")
         net._step, net._time = step, t
+        if net._plan is not None and net.engine == "clock":
+            net._changes.add("sources")  # the rates in effect at this step (the plan was built at step 0)
         return net
 
     def recorder(self, net, r, where):

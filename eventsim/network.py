@@ -141,8 +141,7 @@ class NodeView:
             for src, loc, pos in parts:
                 r = src.rate.copy()
                 r[loc] = rate[pos]
-                r.setflags(write=False)
-                object.__setattr__(src, "rate", r)
+                src._set_rate_now(r)
             net._changed("sources")
             return
         parts = self._source_objects(DCSource)
@@ -230,9 +229,32 @@ class Population(NodeView):
 class PoissonSource(NodeView):
     """``n`` independent Poisson spike trains (:meth:`Network.poisson`); ``set(rate=...)`` changes their rates."""
 
-    def __init__(self, net, offset, n, rate):
+    def __init__(self, net, offset, n, rate, rate_steps=None, rate_rows=None):
         super().__init__(net, "source", np.arange(offset, offset + n), "poisson")
-        self.rate = rate
+        # the rates (Hz) as a step function of the step: row k from step _steps[k] on (_steps[0] == 0)
+        self._steps = np.zeros(1, np.int64) if rate_steps is None else np.r_[0, rate_steps].astype(np.int64)
+        self._rows = rate[None, :] if rate_rows is None else np.vstack([rate[None, :], rate_rows])
+
+    @property
+    def rate(self):
+        """The channels' rates (Hz) at the network's current time (a read-only array)."""
+        k = int(np.searchsorted(self._steps, self.net._step, side="right")) - 1
+        row = self._rows[k]
+        row.setflags(write=False)
+        return row
+
+    def _rate_edges(self):
+        """Steps (> 0) at which the rates change by the source's schedule."""
+        return self._steps[1:]
+
+    def _set_rate_now(self, rate):
+        """From the network's current step on (until the next scheduled change), rates ``rate``."""
+        s = self.net._step
+        keep = self._steps != s
+        k = int(np.searchsorted(self._steps, s, side="right"))
+        steps = np.insert(self._steps[keep], int(keep[:k].sum()), s)
+        rows = np.insert(self._rows[keep], int(keep[:k].sum()), rate, axis=0)
+        self._steps, self._rows = steps, rows
 
 
 class SpikeSource(NodeView):
@@ -745,6 +767,40 @@ class Network:
                       self.n_synapses * _BYTES_PER_SYNAPSE_BUILD)
         self._plan = build_plan(self)
 
+    def _rate_schedule(self, rate_times, rate_values, n):
+        """Validated ``(steps, rows)`` of a Poisson rate schedule, or ``(None, None)``."""
+        if rate_times is None and rate_values is None:
+            return None, None
+        if rate_times is None or rate_values is None:
+            raise ValueError("rate_times and rate_values go together: give both or neither")
+        if self.engine == "event":
+            raise NotImplementedError("rate_times / rate_values (scheduled rates) need engine='clock'")
+        times = _numbers("rate_times", rate_times)
+        if times.ndim != 1 or times.size == 0:
+            raise ValueError(f"rate_times must be a non-empty 1-D array of times (ms), got shape {times.shape}")
+        if not np.all(np.isfinite(times)) or np.any(times < 0):
+            raise ValueError("rate_times must be finite and >= 0 ms")
+        steps = steps_of("rate_times", times, self.dt)
+        if np.any(np.diff(steps) <= 0) or steps[0] <= 0:
+            raise ValueError("rate_times must be strictly increasing steps after 0 ms (the rate before the "
+                             "first one is `rate`)")
+        vals = _numbers("rate_values", rate_values)
+        if vals.ndim == 1 and vals.size == steps.size:
+            vals = np.repeat(vals[:, None], n, axis=1)
+        if vals.shape != (steps.size, n):
+            raise ValueError(f"rate_values has shape {vals.shape}; expected ({steps.size},) or ({steps.size}, {n}) "
+                             "(one row per time in rate_times)")
+        if not np.all(np.isfinite(vals)):
+            raise ValueError("rate_values contains NaN or infinite values")
+        self._check_rates(vals.ravel())
+        return steps, vals.astype(np.float64)
+
+    def _rate_edges(self, start, stop):
+        """The scheduled rate changes in steps ``(start, stop]`` (sorted, unique)."""
+        edges = [src._rate_edges() for src in self.sources if isinstance(src, PoissonSource)]
+        e = np.unique(np.concatenate(edges)) if edges else np.zeros(0, np.int64)
+        return e[(e > start) & (e <= stop)]
+
     def _check_rates(self, r):
         """Refuse negative Poisson rates and rates above the per-step limit (Hz)."""
         if np.any(r < 0):
@@ -806,13 +862,32 @@ class Network:
         self._changed("structure")
         return pop
 
-    def poisson(self, n, rate):
+    def poisson(self, n, rate, rate_times=None, rate_values=None):
         """``n`` independent Poisson spike trains of ``rate`` Hz (scalar or one per channel).
 
         Counts per step are drawn from a counter-based generator keyed by the
         network seed, the channel and the step, so they never depend on
         thread count or call order.  Several spikes of a channel in one step
         are delivered as one event of multiplicity k (weight x k).
+
+        Parameters
+        ----------
+        n : int
+            Number of channels.
+        rate : float or array
+            Rate (Hz), one value or one per channel; with a schedule, the
+            rate before its first time.
+        rate_times : array of float, optional
+            Times (ms, strictly increasing, multiples of dt) at which the rates
+            change to the rows of ``rate_values``: piecewise-constant rates
+            (NEST's inhomogeneous_poisson_generator).  Clock engine only.
+        rate_values : array, optional
+            Rates (Hz) from each of ``rate_times`` on: shape ``(m,)`` (one
+            rate for every channel) or ``(m, n)``.
+
+        A rate changed at step ``k`` (by the schedule or by ``set(rate=...)``
+        between runs) draws the counts of steps ``k, k+1, ...`` at the new
+        rate; both give the same spikes.
         """
         self._check_mutable("a source")
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
@@ -822,8 +897,8 @@ class Network:
             raise ValueError("rate must be a number or an array (Hz), not a distribution")
         r = _values("rate", rate, int(n), None, of=f"the source has {n} channels")
         self._check_rates(r)
-        r.setflags(write=False)
-        src = PoissonSource(self, self._n_channels, int(n), r)._lock()
+        steps, rows = self._rate_schedule(rate_times, rate_values, int(n))
+        src = PoissonSource(self, self._n_channels, int(n), r, steps, rows)._lock()
         self._n_channels += int(n)
         self.sources.append(src)
         self._changed("structure")
@@ -1167,7 +1242,14 @@ class Network:
         if self._step + n_steps > MAX_STEPS:
             raise ValueError(f"duration={duration!r} ms would take the step counter past 2**62 steps "
                              f"(now at step {self._step})")
-        self._sync(force=True).advance(n_steps, progress)
+        target = self._step + n_steps
+        # scheduled rate changes: the run stops at each, and the engine takes the new rates there
+        for edge in [*self._rate_edges(self._step, target), target]:
+            plan = self._sync(force=True)
+            if edge > self._step or edge == target:
+                plan.advance(int(edge) - self._step, progress)
+            if self._rate_edges(self._step - 1, self._step).size:
+                self._changes.add("sources")
 
     def close(self):
         """Close the files of streaming recorders (a later ``run()`` or read reopens them)."""

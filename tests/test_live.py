@@ -388,3 +388,56 @@ def test_network_attributes_are_fixed():
     with pytest.raises(AttributeError):
         net.t = 5.0  # read-only property
     assert net.dt == 0.1
+
+
+def _relay_net(schedule):
+    """20 relay neurons (one spike per step with input) on a Poisson source of 20 channels."""
+    net = es.Network(dt=0.1, seed=11)
+    pop = net.population(20, es.LIF(tau_m=10.0, v_th=1.0, v_reset=0.0, t_ref=0.0, c_m=1.0))
+    rates = np.linspace(500.0, 3000.0, 20)
+    src = net.poisson(20, rate=800.0, **schedule)
+    net.connect(src, pop, es.OneToOne(), weight=50.0, delay=0.1)
+    return net, src, net.record_spikes(pop), rates
+
+
+def test_scheduled_rates_equal_rates_set_between_runs(tmp_path):
+    rates = np.linspace(500.0, 3000.0, 20)
+    net, src, sched, _ = _relay_net(dict(rate_times=[30.0, 55.5], rate_values=np.vstack([rates, np.zeros(20)])))
+    net.run(40.0)
+    assert np.array_equal(src.get("rate"), rates)
+    net.save(tmp_path / "mid.ckpt")
+    net.run(40.0)
+    live, lsrc, lrec, _ = _relay_net({})
+    live.run(30.0)
+    lsrc.set(rate=rates)
+    live.run(25.5)
+    lsrc.set(rate=0.0)
+    live.run(24.5)
+    assert len(sched.steps) > 100 and _same(sched.steps, lrec.steps) and _same(sched.senders, lrec.senders)
+    assert not (sched.steps > 556).any()  # silent after 55.5 ms
+    net.close()
+    back = es.Network.load(tmp_path / "mid.ckpt")
+    back.run(40.0)
+    assert _same(back.recorders[0].steps, sched.steps)
+    # the schedule survives a checkpoint taken between two of its changes, and set() inside a schedule
+    # lasts until its next change
+    n2, s2, r2, _ = _relay_net(dict(rate_times=[30.0], rate_values=[0.0]))
+    n2.run(10.0)
+    s2.set(rate=3000.0)
+    n2.run(40.0)
+    assert r2.steps[(r2.steps > 101) & (r2.steps <= 300)].size > r2.steps[r2.steps <= 100].size
+    assert not (r2.steps > 301).any()
+
+
+@pytest.mark.parametrize("kw,match", [(dict(rate_times=[1.0]), "go together"),
+                                      (dict(rate_times=[2.0, 1.0], rate_values=[1.0, 2.0]), "increasing"),
+                                      (dict(rate_times=[1.05], rate_values=[1.0]), "rate_times"),
+                                      (dict(rate_times=[1.0], rate_values=[-1.0]), "rate"),
+                                      (dict(rate_times=[1.0, 2.0], rate_values=np.ones((2, 3))), "rate_values")])
+def test_bad_rate_schedules_are_refused(kw, match):
+    net = es.Network(dt=0.1)
+    with pytest.raises(ValueError, match=match):
+        net.poisson(2, rate=1.0, **kw)
+    assert net.sources == []
+    with pytest.raises(NotImplementedError, match="engine='clock'"):
+        es.Network(engine="event").poisson(2, rate=1.0, rate_times=[1.0], rate_values=[2.0])
