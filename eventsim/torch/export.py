@@ -475,7 +475,8 @@ def to_network(model, dt=None, inputs=None, steps=None, seed=0, record=True, inp
                             weight=np.tile(bg[nz], B), delay=np.full(post_b.size, dt))
         if record:
             recs.append(net.record_spikes(pops[li]))
-    net.torch_export = Export(src, pops, recs if record else None, sizes, B, T, shapes)
+    # Network refuses unknown attributes (a misspelt one is an error); this one is the bridge's own record
+    object.__setattr__(net, "torch_export", Export(src, pops, recs if record else None, sizes, B, T, shapes))
     return net
 
 

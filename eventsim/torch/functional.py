@@ -215,10 +215,34 @@ def make_spec(integrator="exact", synapse=False, reset="value", adaptive=False, 
 _vec_prop = np.vectorize(exp_propagators.py_func, otypes=[np.float64] * 6)
 
 
+def _numpy64(t):
+    """The values of tensor ``t`` as a float64 NumPy array, also inside torch.func transforms.
+
+    Inside ``torch.func.grad`` (or ``functional_call`` under it) a parameter is
+    a wrapper without storage: it is unwrapped to the tensor holding its
+    values.  A parameter vmapped over (one value set per item) is refused.
+    """
+    t = t.detach()
+    try:
+        from torch._C import _DisableFuncTorch
+        from torch._C._functorch import get_unwrapped, is_batchedtensor, is_functorch_wrapped_tensor
+    except ImportError:  # pragma: no cover - older torch
+        return t.to("cpu", torch.float64).numpy()
+    if not is_functorch_wrapped_tensor(t):
+        return t.to("cpu", torch.float64).numpy()
+    while is_functorch_wrapped_tensor(t):
+        if is_batchedtensor(t):
+            raise NotImplementedError("torch.func.vmap over the neuron parameters of an eventsim.torch layer is not "
+                                      "supported; vmap over the inputs (or the weights of nn.Linear) instead")
+        t = get_unwrapped(t)
+    with _DisableFuncTorch():
+        return t.to("cpu", torch.float64).numpy()
+
+
 def _as_f64(value, n):
     """Detached float64 NumPy array of length n from a scalar or tensor."""
     if isinstance(value, torch.Tensor):
-        value = value.detach().to("cpu", torch.float64).numpy()
+        value = _numpy64(value)
     return np.broadcast_to(np.asarray(value, dtype=np.float64).reshape(-1) if np.ndim(value) else
                            np.asarray(value, dtype=np.float64), (n,)).copy()
 
@@ -469,39 +493,126 @@ def _cuda():
     return mod
 
 
-class _FeedForward(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, v0, i0, th0, aff, r0, nat, spec, record_v):
-        T, B, N = x.shape
-        track = spec.ref_steps > 0 or bool(r0.any())
-        cfg = spec.cfg(track)
-        spikes = _empty_big(x)
-        vtr = _empty_big(x) if record_v else _empty(_EMPTY3, x)
-        vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
-        rT = _empty((B, N), x, torch.int32)
-        if x.is_cuda:
-            _cuda().ff_forward(x, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT)
-        else:
-            _threads()
-            from . import _cpu
+def _track(spec, r0):
+    """Whether refractory steps can occur (a refractory period, or a refractory initial state)."""
+    return spec.ref_steps > 0 or bool(r0.any())
 
-            c = [int(v) for v in cfg]
-            _launch(_cpu.ff_forward,
-                    (_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), c[_core.CFG_MODE], c[_core.CFG_SYN],
-                     c[_core.CFG_RESET], c[_core.CFG_RULE], c[_core.CFG_ADAPT], c[_core.CFG_TRACK],
-                     c[_core.CFG_REF], CPU_BLOCK, _np(spikes), _np(vtr), _np(vT), _np(iT), _np(rT), _np(thT)),
-                    (6, 7, 8, 9, 10, 11))
+
+def _c(t):
+    return t if t is None else t.contiguous()
+
+
+def _vmap_merged(fn, info, in_dims, args, axes, out_axes):
+    """Vmap rule of a fused Function: the vmapped axis joins the batch axis ``B`` of every per-sample tensor.
+
+    ``axes[k]`` is the axis of ``B`` in argument ``k`` (None: not per sample,
+    e.g. coefficients); ``out_axes`` likewise for the outputs.  The fused
+    kernels then run once on ``V * B`` independent rows.  A vmapped
+    coefficient (one set of neuron parameters per vmapped item) falls back to
+    a loop over the ``V`` items.
+    """
+    V = info.batch_size
+    in_dims = [d if isinstance(d, int) else None for d in in_dims]  # non-tensor arguments come as pytrees of None
+    if any(d is not None and ax is None for d, ax in zip(in_dims, axes)):
+        outs = [fn(*[a.select(d, k) if d is not None else a for a, d in zip(args, in_dims)]) for k in range(V)]
+        res, dims = [], []
+        for j, o in enumerate(outs[0]):
+            if o is None:
+                res.append(None)
+                dims.append(None)
+            else:
+                res.append(torch.stack([out[j] for out in outs]))
+                dims.append(0)
+        return tuple(res), tuple(dims)
+    merged = []
+    for a, d, ax in zip(args, in_dims, axes):
+        if ax is None or not isinstance(a, torch.Tensor) or (d is None and a.numel() == 0):
+            merged.append(a)
+            continue
+        if d is None:
+            a = a.unsqueeze(ax).expand(a.shape[:ax] + (V,) + a.shape[ax:])
+        else:
+            a = a.movedim(d, ax)
+        merged.append(a.flatten(ax, ax + 1).contiguous())
+    outs = fn(*merged)
+    res, dims = [], []
+    for o, ax in zip(outs, out_axes):
+        if o is None or ax is None or o.numel() == 0:
+            res.append(o)
+            dims.append(None)
+        else:
+            res.append(o.unflatten(ax, (V, o.shape[ax] // V)))
+            dims.append(ax)
+    return tuple(res), tuple(dims)
+
+
+def _ff_forward(x, v0, i0, th0, r0, nat, spec, record_v):
+    """Run the fused forward kernel on plain tensors; ``(spikes, vT, iT, thT, rT, vtr)``."""
+    x, v0, i0, th0, r0, nat = (_c(t) for t in (x, v0, i0, th0, r0, nat))
+    T, B, N = x.shape
+    cfg = spec.cfg(_track(spec, r0))
+    spikes = _empty_big(x)
+    vtr = _empty_big(x) if record_v else _empty(_EMPTY3, x)
+    vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
+    rT = _empty((B, N), x, torch.int32)
+    if x.is_cuda:
+        _cuda().ff_forward(x, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT)
+    else:
+        _threads()
+        from . import _cpu
+
+        c = [int(v) for v in cfg]
+        _launch(_cpu.ff_forward,
+                (_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), c[_core.CFG_MODE], c[_core.CFG_SYN],
+                 c[_core.CFG_RESET], c[_core.CFG_RULE], c[_core.CFG_ADAPT], c[_core.CFG_TRACK],
+                 c[_core.CFG_REF], CPU_BLOCK, _np(spikes), _np(vtr), _np(vT), _np(iT), _np(rT), _np(thT)),
+                (6, 7, 8, 9, 10, 11))
+    return spikes, vT, iT, thT, rT, vtr
+
+
+class _FeedForward(torch.autograd.Function):
+    """Fused feed-forward layer: ``(x, v0, i0, th0, aff, r0, nat, spec, record_v)`` ->
+    ``(spikes, vT, iT, thT, rT, vtr)``.
+
+    Written in the ``setup_context`` style with a vmap rule, so that
+    ``torch.func.grad``, ``torch.func.vmap`` (also of gradients: the reverse
+    pass is a Function with its own vmap rule) and ``functional_call`` work.
+    """
+
+    @staticmethod
+    def forward(x, v0, i0, th0, aff, r0, nat, spec, record_v):
+        return _ff_forward(x, v0, i0, th0, r0, nat, spec, record_v)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, v0, i0, th0, aff, r0, nat, spec, record_v = inputs
         ctx.save_for_backward(x, v0, i0, r0, th0, nat, aff)
         ctx.spec = spec
-        ctx.track = track
-        ctx.mark_non_differentiable(rT)
+        ctx.mark_non_differentiable(output[4])
         ctx.set_materialize_grads(False)
-        return spikes, vT, iT, thT, rT, vtr
 
     @staticmethod
     def backward(ctx, gs, gvT, giT, gthT, grT, gvtr):
         x, v0, i0, r0, th0, nat, aff = ctx.saved_tensors
-        spec = ctx.spec
+        want_par = bool(ctx.needs_input_grad[4])
+        gx, gv0, gi0, gth0, dpar = _FeedForwardReverse.apply(x, v0, i0, r0, th0, nat, aff.detach(), ctx.spec,
+                                                             want_par, gs, gvT, giT, gthT, gvtr)
+        gaff = dpar.sum(1) if want_par else None
+        return gx, gv0, gi0, gth0, gaff, None, None, None, None
+
+    @staticmethod
+    def vmap(info, in_dims, x, v0, i0, th0, aff, r0, nat, spec, record_v):
+        fn = lambda *a: _FeedForward.apply(*a)  # noqa: E731
+        return _vmap_merged(fn, info, in_dims, (x, v0, i0, th0, aff, r0, nat, spec, record_v),
+                            (1, 0, 0, 0, None, 0, None, None, None), (1, 0, 0, 0, 0, 1))
+
+
+class _FeedForwardReverse(torch.autograd.Function):
+    """The reverse-time kernel of :class:`_FeedForward` as a Function (vmappable, not differentiable again)."""
+
+    @staticmethod
+    def forward(x, v0, i0, r0, th0, nat, aff, spec, want_par, gs, gvT, giT, gthT, gvtr):
+        x, v0, i0, r0, th0, nat, aff = (_c(t) for t in (x, v0, i0, r0, th0, nat, aff))
         T, B, N = x.shape
         z2 = lambda g: torch.zeros((B, N), dtype=x.dtype, device=x.device) if g is None else g.contiguous()  # noqa
         if x.is_cuda:
@@ -511,11 +622,10 @@ class _FeedForward(torch.autograd.Function):
             gs = _compact(gs, x)
             gvtr = _empty(_EMPTY3, x) if gvtr is None else _compact(gvtr, x)
         gvT, giT, gthT = z2(gvT), z2(giT), z2(gthT)
-        want_par = ctx.needs_input_grad[4]
         gx = _empty_big(x)
         gv0, gi0, gth0 = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
         dpar = torch.zeros((_core.N_AFF, B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
-        cfg = spec.cfg(ctx.track)
+        cfg = spec.cfg(_track(spec, r0))
         if x.is_cuda:
             _cuda().ff_backward(x, v0, i0, r0, th0, nat, aff, cfg, spec.alpha, gs, gvtr, gvT, giT, gthT,
                                 gx, gv0, gi0, gth0, dpar)
@@ -525,70 +635,126 @@ class _FeedForward(torch.autograd.Function):
 
             c = [int(v) for v in cfg]
             _launch(_cpu.ff_backward,
-                    (_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), _np(aff.detach().contiguous()),
+                    (_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), _np(aff),
                      c[_core.CFG_MODE], c[_core.CFG_SYN], c[_core.CFG_RESET], c[_core.CFG_RULE],
                      c[_core.CFG_ADAPT], c[_core.CFG_DETACH], c[_core.CFG_SURR], c[_core.CFG_TRACK],
                      int(want_par), int(gvtr.numel() > 0), c[_core.CFG_REF], CPU_BLOCK, float(spec.alpha),
                      _np(gs), _np(gvtr), _np(gvT), _np(giT), _np(gthT), _np(gx), _np(gv0), _np(gi0), _np(gth0),
                      _np(dpar)),
                     (7, 8, 9, 10, 11, 12, 13, 14, 15, 16))
-        gaff = dpar.sum(1) if want_par else None
-        return gx, gv0, gi0, gth0, gaff, None, None, None, None
+        return gx, gv0, gi0, gth0, dpar
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError("eventsim.torch layers support first derivatives only (no double backward)")
+
+    @staticmethod
+    def vmap(info, in_dims, *args):
+        fn = lambda *a: _FeedForwardReverse.apply(*a)  # noqa: E731
+        return _vmap_merged(fn, info, in_dims, args,
+                            (1, 0, 0, 0, 0, None, None, None, None, 1, 0, 0, 0, 1), (1, 0, 0, 0, 1))
+
+
+def _rec_forward(x, w_rec, z0, v0, i0, th0, r0, nat, spec, record_v, need, want_par):
+    """Run the fused recurrent forward kernel on plain tensors; outputs and the arrays the reverse pass needs."""
+    x, z0, v0, i0, th0, r0, nat = (_c(t) for t in (x, z0, v0, i0, th0, r0, nat))
+    T, B, N = x.shape
+    track = _track(spec, r0)
+    cfg = spec.cfg(track)
+    wt = w_rec.detach().t().contiguous()
+    spikes = torch.empty_like(x)
+    vtr = _empty((T, B, N) if record_v else _EMPTY3, x)
+    vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
+    rT = _empty((B, N), x, torch.int32)
+    full = (T, B, N)
+    s_vp = _empty(full if need else _EMPTY3, x)
+    s_vpo = _empty(full if need else _EMPTY3, x)
+    s_thr = _empty(full if (need and spec.adaptive) else _EMPTY3, x)
+    s_rf = _empty(full if (need and track) else _EMPTY3, x, torch.int8)
+    s_i = _empty(full if (need and spec.synapse and want_par) else _EMPTY3, x)
+    s_xt = _empty(full if (need and want_par) else _EMPTY3, x)
+    args = (x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr,
+            s_rf, s_xt)
+    if x.is_cuda:
+        _cuda().rec_forward(*args)
+    else:
+        _threads()
+        from . import _cpu
+
+        _cpu.rec_forward(*[a if isinstance(a, np.ndarray) else _np(a) for a in args])
+    return spikes, vT, iT, thT, rT, vtr, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt
 
 
 class _Recurrent(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, record_v):
-        T, B, N = x.shape
-        track = spec.ref_steps > 0 or bool(r0.any())
-        cfg = spec.cfg(track)
-        need = any(ctx.needs_input_grad)
-        want_par = ctx.needs_input_grad[6]
-        wt = w_rec.detach().t().contiguous()
-        spikes = torch.empty_like(x)
-        vtr = _empty((T, B, N) if record_v else _EMPTY3, x)
-        vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
-        rT = _empty((B, N), x, torch.int32)
-        full = (T, B, N)
-        s_vp = _empty(full if need else _EMPTY3, x)
-        s_vpo = _empty(full if need else _EMPTY3, x)
-        s_thr = _empty(full if (need and spec.adaptive) else _EMPTY3, x)
-        s_rf = _empty(full if (need and track) else _EMPTY3, x, torch.int8)
-        s_i = _empty(full if (need and spec.synapse and want_par) else _EMPTY3, x)
-        s_xt = _empty(full if (need and want_par) else _EMPTY3, x)
-        args = (x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr,
-                s_rf, s_xt)
-        if x.is_cuda:
-            _cuda().rec_forward(*args)
-        else:
-            _threads()
-            from . import _cpu
+    """Fused recurrent layer: ``(x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, record_v[, needs])`` ->
+    ``(spikes, vT, iT, thT, rT, vtr, *saved)``; ``needs``: ``(any gradient, gradient on aff)``, by
+    default read from the inputs' ``requires_grad``.  The six ``saved`` arrays (what the reverse pass
+    reads) are outputs, not differentiable, as the ``setup_context`` style asks (torch.func);
+    vmap rule as :class:`_FeedForward`.
+    """
 
-            _cpu.rec_forward(*[a if isinstance(a, np.ndarray) else _np(a) for a in args])
-        ctx.save_for_backward(x, w_rec, z0, v0, i0, th0, nat, aff, spikes, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt)
+    @staticmethod
+    def forward(x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, record_v, needs=None):
+        if needs is None:
+            needs = (any(t.requires_grad for t in (x, w_rec, z0, v0, i0, th0, aff)), aff.requires_grad)
+        return _rec_forward(x, w_rec, z0, v0, i0, th0, r0, nat, spec, record_v, *needs)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, record_v = inputs[:11]
+        spikes, saved = output[0], output[6:]
+        ctx.save_for_backward(x, w_rec, z0, v0, i0, th0, r0, nat, aff, spikes, *saved)
         ctx.spec = spec
-        ctx.track = track
-        ctx.mark_non_differentiable(rT)
+        ctx.mark_non_differentiable(output[4], *saved)
         ctx.set_materialize_grads(False)
-        return spikes, vT, iT, thT, rT, vtr
 
     @staticmethod
-    def backward(ctx, gs, gvT, giT, gthT, grT, gvtr):
-        x, w_rec, z0, v0, i0, th0, nat, aff, spikes, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt = ctx.saved_tensors
-        spec = ctx.spec
+    def backward(ctx, gs, gvT, giT, gthT, grT, gvtr, *gsaved):
+        x, w_rec, z0, v0, i0, th0, r0, nat, aff, spikes, *saved = ctx.saved_tensors
+        want_par = bool(ctx.needs_input_grad[6])
+        gx, gv0, gi0, gth0, gz0, dpar = _RecurrentReverse.apply(
+            x, w_rec, v0, i0, th0, r0, nat, aff.detach(), ctx.spec, want_par, spikes, *saved, gs, gvT, giT, gthT,
+            gvtr)
+        gw = None
+        if ctx.needs_input_grad[1]:
+            T, B, N = x.shape
+            zprev = torch.cat([z0.unsqueeze(0), spikes[:-1]], 0).reshape(T * B, N)
+            gw = gx.reshape(T * B, N).t() @ zprev
+        gaff = dpar.sum(1) if want_par else None
+        return gx, gw, gz0, gv0, gi0, gth0, gaff, None, None, None, None, None
+
+    @staticmethod
+    def vmap(info, in_dims, x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, record_v, needs=None):
+        if needs is None:
+            needs = (any(t.requires_grad for t in (x, w_rec, z0, v0, i0, th0, aff)), aff.requires_grad)
+        fn = lambda *a: _Recurrent.apply(*a)  # noqa: E731
+        return _vmap_merged(fn, info, in_dims, (x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, record_v, needs),
+                            (1, None, 0, 0, 0, 0, None, 0, None, None, None, None), (1, 0, 0, 0, 0, 1) + (1,) * 6)
+
+
+class _RecurrentReverse(torch.autograd.Function):
+    """The reverse-time kernel of :class:`_Recurrent` as a Function (vmappable, not differentiable again)."""
+
+    @staticmethod
+    def forward(x, w_rec, v0, i0, th0, r0, nat, aff, spec, want_par, spikes, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt,
+                gs, gvT, giT, gthT, gvtr):
         T, B, N = x.shape
         z2 = lambda g: torch.zeros((B, N), dtype=x.dtype, device=x.device) if g is None else g.contiguous()  # noqa
         gs = torch.zeros_like(x) if gs is None else gs.contiguous()
         gvtr = _empty(_EMPTY3, x) if gvtr is None else gvtr.contiguous()
         gvT, giT, gthT = z2(gvT), z2(giT), z2(gthT)
-        want_par = ctx.needs_input_grad[6]
         wt = w_rec.detach().t().contiguous()
         gx = torch.empty_like(x)
         gv0, gi0, gth0, gz0 = (_empty((B, N), x) for _ in range(4))
         dpar = torch.zeros((_core.N_AFF, B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
         xt = s_xt if want_par else x
-        args = (xt, wt, v0, i0, th0, nat, aff, spec.cfg(ctx.track), spec.alpha, s_vp, s_vpo, s_i, s_thr, s_rf, spikes,
-                gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar)
+        args = (xt, wt, v0, i0, th0, nat, aff, spec.cfg(_track(spec, r0)), spec.alpha, s_vp, s_vpo, s_i, s_thr,
+                s_rf, spikes, gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar)
+        args = tuple(_c(a) if isinstance(a, torch.Tensor) else a for a in args)
         if x.is_cuda:
             _cuda().rec_backward(*args)
         else:
@@ -596,12 +762,22 @@ class _Recurrent(torch.autograd.Function):
             from . import _cpu
 
             _cpu.rec_backward(*[a if isinstance(a, (np.ndarray, float)) else _np(a) for a in args])
-        gw = None
-        if ctx.needs_input_grad[1]:
-            zprev = torch.cat([z0.unsqueeze(0), spikes[:-1]], 0).reshape(T * B, N)
-            gw = gx.reshape(T * B, N).t() @ zprev
-        gaff = dpar.sum(1) if want_par else None
-        return gx, gw, gz0, gv0, gi0, gth0, gaff, None, None, None, None
+        return gx, gv0, gi0, gth0, gz0, dpar
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError("eventsim.torch layers support first derivatives only (no double backward)")
+
+    @staticmethod
+    def vmap(info, in_dims, *args):
+        fn = lambda *a: _RecurrentReverse.apply(*a)  # noqa: E731
+        return _vmap_merged(fn, info, in_dims, args,
+                            (1, None, 0, 0, 0, 0, None, None, None, None, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1),
+                            (1, 0, 0, 0, 0, 1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -751,7 +927,10 @@ def recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=0.0, record_v=False)
     nat = nat.to(device=x.device, dtype=x.dtype).contiguous()
     aff = aff.to(device=x.device, dtype=x.dtype)
     w = w_rec.to(dtype=x.dtype)
-    spikes, vT, iT, thT, rT, vtr = _Recurrent.apply(xf, w, z0, v0, i0, th0, aff, r0, nat, spec, bool(record_v))
+    needs = (torch.is_grad_enabled() and any(t.requires_grad for t in (xf, w, z0, v0, i0, th0, aff)),
+             torch.is_grad_enabled() and aff.requires_grad)
+    spikes, vT, iT, thT, rT, vtr = _Recurrent.apply(xf, w, z0, v0, i0, th0, aff, r0, nat, spec, bool(record_v),
+                                                    needs)[:6]
     return _finish(spikes, vT, iT, thT, rT, vtr, shape, spec, z_last=spikes[-1] if T > 0 else z0)
 
 

@@ -236,15 +236,20 @@ class _Layer(nn.Module):
     def _coefficients(self, n, dtype, device):
         params = self._stored()
         grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
-        key = (n, dtype, str(device), tuple(p._version for p in params), tuple(p.data_ptr() for p in params))
-        if not grad and self._cache is not None and self._cache[0] == key:
+        key = None
+        if not grad:
+            try:
+                key = (n, dtype, str(device), tuple(p._version for p in params), tuple(p.data_ptr() for p in params))
+            except RuntimeError:  # tensors without storage (torch.func transforms): no caching
+                key = None
+        if key is not None and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         nat, aff = F._coefficients(
             self.spec, n, self.dt, self.tau_m if self._leaky else None, self.v_th, self.v_reset, self.v_rest,
             tau_syn=self.tau_syn, tau_theta=getattr(self, "tau_theta", None),
             d_theta=getattr(self, "d_theta", None), norm_input=self.norm_input, leaky=self._leaky,
             dtype=dtype, device=device)
-        if not grad:
+        if key is not None:
             self._cache = (key, (nat, aff.detach()))
         return nat, aff
 

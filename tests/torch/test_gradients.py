@@ -58,7 +58,7 @@ def _setup(case, N=6, B=3, T=30, seed=0, scale=1.5, offset=0.8, recurrent=False,
 def _compare(spec, nat, x, v0, i0, th0, r0, affp, extra):
     if extra:
         w, z0 = extra
-        out = F._Recurrent.apply(x, w, z0, v0, i0, th0, affp, r0, nat, spec, True)
+        out = F._Recurrent.apply(x, w, z0, v0, i0, th0, affp, r0, nat, spec, True)[:6]
         ref = reference_layer(x, v0, i0, th0, affp, r0, nat, spec, w_rec=w, z0=z0)
     else:
         out = F._FeedForward.apply(x, v0, i0, th0, affp, r0, nat, spec, True)
@@ -150,7 +150,7 @@ def test_gradcheck_recurrent_subthreshold(case):
     def f(x, w, z0, v0, i0, th0, rows):
         aff = _full_aff(rows, affp, spec.synapse)
         n = _nat_from_aff(aff, nat, spec.synapse)
-        s, vT, iT, thT, _, vtr = F._Recurrent.apply(x, w, z0, v0, i0, th0, aff, r0, n, spec, True)
+        s, vT, iT, thT, _, vtr = F._Recurrent.apply(x, w, z0, v0, i0, th0, aff, r0, n, spec, True)[:6]
         assert s.sum() == 0
         return vtr, vT, iT, thT
 
