@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+import sys
+
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -102,3 +105,70 @@ def yield_thread(typingctx):
 
     return types.void(), codegen
 
+
+
+#: Number of the Linux ``futex`` system call on this machine (None: no futexes here; waits yield instead).
+FUTEX_SYSCALL = ({"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}.get(platform.machine().lower())
+                 if sys.platform.startswith("linux") else None)
+_FUTEX_WAIT_PRIVATE = 128
+_FUTEX_WAKE_PRIVATE = 129
+
+
+def _syscall(builder, args):
+    """``syscall(args...)`` (libc), every argument an i64."""
+    i64 = ir.IntType(64)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64], var_arg=True), "syscall")
+    return builder.call(fn, [i64(a) if isinstance(a, int) else a for a in args])
+
+
+def _sched_yield(builder):
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+    builder.call(fn, [])
+
+
+@intrinsic
+def futex_wait(typingctx, arr, i, expected, timeout_ns):
+    """Sleep while the low 32 bits of ``arr[i]`` equal those of ``expected``, at most ``timeout_ns`` ns.
+
+    ``arr`` is a 1-D int64 array.  Returns at once if the value differs, else
+    on :func:`futex_wake` on the same element, on the timeout or on a signal;
+    the caller checks the value again.  (Linux ``FUTEX_WAIT_PRIVATE``; on
+    other systems a ``sched_yield``.)
+    """
+    if not _is_int64_vector(arr) or not all(isinstance(x, types.Integer) for x in (i, expected, timeout_ns)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        if FUTEX_SYSCALL is None:
+            _sched_yield(builder)
+            return context.get_dummy_value()
+        i64 = ir.IntType(64)
+        ptr = _slot(context, builder, signature.args[0], args[0], args[1], signature.args[1])
+        exp = context.cast(builder, args[2], signature.args[2], types.int64)
+        tmo = context.cast(builder, args[3], signature.args[3], types.int64)
+        ts = cgutils.alloca_once(builder, ir.LiteralStructType([i64, i64]))   # struct timespec
+        billion = i64(1_000_000_000)
+        builder.store(builder.sdiv(tmo, billion), cgutils.gep_inbounds(builder, ts, 0, 0))
+        builder.store(builder.srem(tmo, billion), cgutils.gep_inbounds(builder, ts, 0, 1))
+        low = builder.zext(builder.trunc(exp, ir.IntType(32)), i64)
+        _syscall(builder, [FUTEX_SYSCALL, builder.ptrtoint(ptr, i64), _FUTEX_WAIT_PRIVATE, low,
+                           builder.ptrtoint(ts, i64), 0, 0])
+        return context.get_dummy_value()
+
+    return types.void(arr, i, expected, timeout_ns), codegen
+
+
+@intrinsic
+def futex_wake(typingctx, arr, i):
+    """Wake every thread sleeping in :func:`futex_wait` on ``arr[i]`` (no effect without futexes)."""
+    if not _is_int64_vector(arr) or not isinstance(i, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        if FUTEX_SYSCALL is not None:
+            ptr = _slot(context, builder, signature.args[0], args[0], args[1], signature.args[1])
+            _syscall(builder, [FUTEX_SYSCALL, builder.ptrtoint(ptr, ir.IntType(64)), _FUTEX_WAKE_PRIVATE,
+                               0x7FFFFFFF, 0, 0, 0])
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen

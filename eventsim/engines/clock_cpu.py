@@ -15,19 +15,23 @@ The network is a flat plan of structure-of-arrays:
   ``n``, and, if any neuron has separate receptors (``C = 2N``), its
   inhibitory receptor in column ``N + n``.
 
-Threads own contiguous ranges of target neurons (and so one or two
-contiguous blocks of ring columns, each a sub-row of every CSR row).
-Every thread walks every event but writes only its own columns, so delivery
-needs no atomics, and each ring cell receives its additions in one fixed
-order (pending neuron spikes by neuron index, then explicit source spikes,
-then Poisson channels, each row in target order) whatever the thread count:
+The neurons are split into partitions, contiguous ranges of target
+neurons (and so one or two contiguous blocks of ring columns, each a
+sub-row of every CSR row), one per thread.  Delivery into a partition walks
+every event but writes only the partition's columns, so it needs no
+atomics, and each ring cell receives its additions in one fixed order
+(pending neuron spikes by neuron index, then explicit source spikes, then
+Poisson channels, each row in target order) whatever the thread count:
 results are bit-identical for 1, 2 or more threads.  The threads run all
-the steps of a chunk as one team (:func:`run_clock`: one thread per
-partition, started once per chunk) rather than meeting in a parallel loop
-launched at every step.  They meet once per step when some delay is one
-step, else twice per interval of steps shorter than the shortest delay
-(neuron updates of the whole interval, then its deliveries in the
-step-by-step order; the same results).
+the steps of a chunk as one team (:func:`run_clock`, started once per
+chunk) rather than meeting in a parallel loop launched at every step.  The
+work goes in phases, once per step when some delay is one step, else twice
+per interval of steps shorter than the shortest delay (neuron updates of
+the whole interval, then its deliveries in the step-by-step order; the
+same results); each partition's piece of a phase is claimed by one thread,
+usually its own, so a thread that loses its CPU to another process does not
+hold the others up for long: they do its pieces, and wait by sleeping
+rather than spinning.
 
 Time convention (NEST's): the update of step ``s`` advances the state from
 ``s*dt`` to ``(s+1)*dt``; a spike emitted in it is stamped ``s+1``.  A spike
@@ -49,7 +53,7 @@ from numba.extending import overload
 from .. import _compile  # noqa: F401  (announces the first compilation of the engine's kernels)
 from ..models.dynamics import neuron_update, reset_voltage
 from ..rng import group_block, group_words, pick, poisson_ptrs, u01
-from ._intrinsics import atomic_add, atomic_cas, atomic_load, yield_thread
+from ._intrinsics import atomic_add, atomic_cas, atomic_load, futex_wait, futex_wake, yield_thread
 
 #: Entries of the Poisson inversion guide tables (a power of two).
 GUIDE = 256
@@ -792,12 +796,34 @@ def features(pr, src):
 # ---------------------------------------------------------------- thread team
 #: Slots of the ``team`` array of :func:`run_clock` (one cache line apart;
 #: ``SINK`` collects the values of the rows' heads read ahead, unused;
-#: ``STOP_AT``: the step before which the team stops early, 0 if none).
-JOIN, BAR_COUNT, BAR_GEN, REACHED, SINK, STOP_AT = 0, 8, 16, 24, 25, 26
+#: ``STOP_AT``: the step before which the team stops early, 0 if none;
+#: ``SLEEPERS``: threads asleep waiting for a phase to end).
+#: ``RETIRED``: threads that left the rest of the call to the others; ``FINAL``: 1 once a thread has
+#: taken the end of the call.
+JOIN, DONE, REACHED, SINK, STOP_AT, SLEEPERS, RETIRED, FINAL = 0, 8, 24, 25, 26, 27, 28, 29
+#: Partition ``u``'s slots start at ``TEAM_PART + TEAM_STRIDE * u`` (one cache line each): the number of
+#: phases in which it has been claimed, and its explicit-source pointer.
+TEAM_PART, TEAM_STRIDE = 32, 8
 #: A waiting thread yields the CPU after this many polls ...
 SPINS = 1000
 #: ... and a team still incomplete after this many yields is abandoned.
 JOIN_YIELDS = 200_000
+#: A thread waiting for the end of a phase polls ``SPINS`` times, then
+#: yields the CPU between polls this many times, then sleeps until the phase
+#: ends (it gives its CPU away instead of spinning on it while the machine
+#: is busy).
+PHASE_YIELDS = 20
+#: Longest sleep of a waiting thread before it looks again (ns; it is normally woken earlier).
+SLEEP_NS = 1_000_000
+#: A thread that found every piece of a phase already claimed by the others (it came late: it had lost
+#: its CPU, or slept longer than a piece takes) this many times in a call leaves the rest of the call to
+#: the others (the last thread never leaves).
+RETIRE_AFTER = 8
+
+
+def team_array(T):
+    """A new ``team`` array for :func:`run_clock` with ``T`` partitions."""
+    return np.zeros(TEAM_PART + TEAM_STRIDE * T, np.int64)
 
 
 @njit(inline="always", cache=True)
@@ -816,7 +842,7 @@ def _join(team, T):
     False if they do not all start (a thread the system did not run for a
     long time): whoever waited too long closes the team (a negative count)
     before anyone has worked, and every member then returns at once.
-    Barriers never wait for a thread that has not joined, so a team cannot
+    Phases never wait for a thread that has not joined, so a team cannot
     deadlock.
     """
     old = atomic_add(team, JOIN, 1)
@@ -837,16 +863,40 @@ def _join(team, T):
 
 
 @njit(inline="always", cache=True)
-def _barrier(team, T):
-    """Wait until all ``T`` threads of the team have arrived (a counting barrier with a generation)."""
-    gen = atomic_load(team, BAR_GEN)
-    if atomic_add(team, BAR_COUNT, 1) == T - 1:
-        atomic_add(team, BAR_COUNT, -T)
-        atomic_add(team, BAR_GEN, 1)   # releases the others; its ordering publishes every write before it
-    else:
-        k = 0
-        while atomic_load(team, BAR_GEN) == gen:
-            k = _spin(k)
+def _claim(team, u, ph):
+    """Claim partition ``u``'s work of phase ``ph``: True for exactly one thread of the team."""
+    return atomic_cas(team, TEAM_PART + TEAM_STRIDE * u, ph, ph + 1)
+
+
+@njit(inline="always", cache=True)
+def _done(team, ph, T):
+    """One partition's work of phase ``ph`` is done; whoever finishes the phase wakes the sleepers."""
+    if atomic_add(team, DONE, 1) == (ph + 1) * T - 1:   # its ordering publishes every write before it
+        if atomic_load(team, SLEEPERS) > 0:   # (read after the last addition: a thread about to sleep sees
+            futex_wake(team, DONE)            # the phase complete, or has counted itself before)
+
+
+@njit(inline="always", cache=True)
+def _wait_phase(team, ph, T):
+    """Wait until all ``T`` partitions' work of phase ``ph`` is done.
+
+    Spin ``SPINS`` polls, yield ``PHASE_YIELDS`` times, then sleep on the
+    count (a futex) until the thread that completes the phase wakes it.
+    """
+    end = (ph + 1) * T
+    k = 0
+    while atomic_load(team, DONE) < end:
+        k += 1
+        if k >= SPINS:
+            if k < SPINS + PHASE_YIELDS:
+                yield_thread()
+            else:
+                atomic_add(team, SLEEPERS, 1)
+                d = atomic_load(team, DONE)
+                while d < end:
+                    futex_wait(team, DONE, d, SLEEP_NS)
+                    d = atomic_load(team, DONE)
+                atomic_add(team, SLEEPERS, -1)
 
 
 @njit(inline="always", cache=True)
@@ -871,31 +921,52 @@ def _update_steps(t, a, b, s0, M, lo, hi, pr, st, ring, work, rec, C, L, f_delta
         _record_states(k, s0, lo, hi, pr, st, rec)
 
 
+def _first_room(s0, s1, I, n_flag, rec):
+    """Whether the spike-recording buffer has room for the first interval of a call from step ``s0``."""
+    cap = rec.spk_step.shape[0]
+    return rec.spk_n[0] + _interval_len.py_func(s0, s1, max(int(I), 1), cap, n_flag) * n_flag <= cap
+
+
 @njit(cache=True, _nrt=False, nogil=True)
 def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt, f_pois,
               f_one):
-    """Thread ``t``'s part of steps ``s0 .. s1-1`` (one thread per partition, ``T = work.nsp.size``).
+    """Thread ``t``'s share of steps ``s0 .. s1-1`` on a team of ``T = work.nsp.size`` threads and partitions.
 
     ``I = work.interval[0]`` steps (at most the shortest delay minus one)
-    make an interval.  Within an interval each thread first updates its
-    neurons step after step (the ring slots they read are complete: every
-    addition reaches the ring ``I + 1`` or more steps after the step that
-    makes it), keeping each step's spikers; after a barrier it adds the
-    interval's events step after step, in the step-by-step order (spikes
-    stamped ``k`` by index, source spikes, Poisson channels); a second
-    barrier ends the interval.  ``I = 0`` (a delay of one step) means one
-    step at a time, events first: deliver the spikes stamped ``k``, update,
-    one barrier.  Either way every ring cell gets its additions in the order
-    of the step-by-step loop, so the results do not depend on ``I`` or on
-    the thread count; the threads meet about every ``I`` steps.
+    make an interval.  Within an interval the neurons of each partition are
+    first updated step after step (the ring slots they read are complete:
+    every addition reaches the ring ``I + 1`` or more steps after the step
+    that makes it), keeping each step's spikers; then, once every partition
+    is updated, the interval's events are added into each partition step
+    after step, in the step-by-step order (spikes stamped ``k`` by index,
+    source spikes, Poisson channels).  ``I = 0`` (a delay of one step) means
+    one step at a time, events first: deliver the spikes stamped ``k``,
+    update.  Either way every ring cell gets its additions in the order of
+    the step-by-step loop, so the results do not depend on ``I`` or on the
+    thread count.
+
+    Each of these phases is ``T`` pieces of work, one per partition, each
+    claimed by exactly one thread (a thread tries its own partition first,
+    then the others), and a phase starts when the previous one is done.  The
+    work of a partition is the same whoever does it, so results do not
+    depend on which thread does what; a thread that lost its CPU (a busy
+    machine) only delays the pieces it has claimed, and the others do the
+    rest.  A thread waiting for the end of a phase spins, yields, then sleeps
+    (:func:`_wait_phase`); a thread that comes too late for any piece
+    ``RETIRE_AFTER`` times leaves the rest of the call to the others (a
+    busy machine then runs the team on fewer threads, a quiet one on all).
+
     Step ``k``'s spikers are list ``k % M`` of ``work.isp`` / ``work.insp``
-    (``M = max(I, 1) + 1``).  Thread 0 counts and records each list once
-    it is complete (while the others deliver) and, at the end, leaves the
-    last step's spikers in ``work.pend``, the source pointer past that step
-    and the step reached in ``team[REACHED]``: ``s1``, or earlier (at an
+    (``M = max(I, 1) + 1``).  The delivery work of partition 0 also counts
+    and records each complete list.  At the end one thread leaves the last
+    step's spikers in ``work.pend``, the source pointer past that step and
+    the step reached in ``team[REACHED]``: ``s1``, or earlier (at an
     interval's start) when the spike-recording buffer could overflow; the
-    caller empties it and calls again.  Every thread calls it with the same
-    arguments but ``t`` (see :func:`run_steps`); it runs without the GIL.
+    caller empties it and calls again.  The buffer must have room for the
+    first interval (:func:`_first_room`; :func:`run_steps` checks it).
+    Every thread calls it with the same arguments but ``t``, with ``team``
+    from :func:`team_array` whose partitions' source pointers are
+    ``src.ss_ptr[0]`` (see :func:`run_steps`); it runs without the GIL.
     ``team[JOIN] < 0``: the team could not be gathered and nothing was done.
     ``s1 <= s0`` returns at once (a call that only compiles or loads the kernel).
     """
@@ -910,53 +981,75 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
     M = Jmax + 1
     cap = rec.spk_step.shape[0]
     part = work.part
-    lo = part[t]
-    hi = part[t + 1]
-    p = src.ss_ptr[0]  # this thread's explicit-source pointer (thread 0 writes the shared one at the end)
     reached = s1
     sink = 0
+    ph = 0  # phases started so far (the same sequence on every thread)
+    late = 0  # phases in which this thread found nothing left to do
     s = s0
     while s < s1:
         J = _interval_len(s, s1, Jmax, cap, n_flag)
-        if s == s0:
-            # nobody has recorded anything in this call yet: every thread sees the same value
-            if rec.spk_n[0] + J * n_flag > cap:
-                reached = s
-                break
-        elif team[STOP_AT] == s:  # set by thread 0 in the last interval, before its last barrier
+        if s > s0 and team[STOP_AT] == s:  # set with partition 0's deliveries in the last interval
             reached = s
             break
+        if late >= RETIRE_AFTER:
+            if atomic_add(team, RETIRED, 1) < T - 1:
+                atomic_add(team, SINK, sink)
+                return
+            atomic_add(team, RETIRED, -1)  # the last thread stays
+            late = 0
         e = s + J
         if I > 0:
-            _update_steps(t, s, e, s0, M, lo, hi, pr, st, ring, work, rec, C, L, f_delta, f_exp, f_adapt)
-            _barrier(team, T)
-        if t == 0:  # the complete lists of steps s-1 .. e-2 (e-1's: in the next interval, or at the end)
-            for k in range(max(s - 1, s0), e - 1):
-                j = k % M
-                _spikes_out(k, work.isp[j * N: (j + 1) * N], work.insp[j * T: (j + 1) * T], part, None, conn, rec)
-        for k in range(s, e):
-            if k == s0:
-                sink += _warm_rows(t, T, work.pend, 0, work.pend_n[0], conn.row_split, conn.syn_off)
-                _deliver_list(t, T, k, L, C, work.pend, 0, work.pend_n[0], conn, ring)
-            else:
-                j = (k - 1) % M
-                lst = work.isp[j * N: (j + 1) * N]
-                cnt = work.insp[j * T: (j + 1) * T]
-                for u in range(T):
-                    sink += _warm_rows(t, T, lst, part[u], part[u] + cnt[u], conn.row_split, conn.syn_off)
-                for u in range(T):
-                    _deliver_list(t, T, k, L, C, lst, part[u], part[u] + cnt[u], conn, ring)
-            p = _deliver_sources(t, T, k, L, C, p, src, conn, ring)
-            _poisson_inputs(t, k, conn, ring, src, work, C, L, f_pois, f_one)
-        if I == 0:  # (J == 1) the step's update after its events
-            _update_steps(t, s, e, s0, M, lo, hi, pr, st, ring, work, rec, C, L, f_delta, f_exp, f_adapt)
-        # room for the last step's spikers and the next interval's
-        if t == 0 and e < s1 and rec.spk_n[0] + (1 + _interval_len(e, s1, Jmax, cap, n_flag)) * n_flag > cap:
-            team[STOP_AT] = e
-        _barrier(team, T)
+            got = False
+            for i in range(T):
+                u = (t + i) % T
+                if _claim(team, u, ph):
+                    got = True
+                    _update_steps(u, s, e, s0, M, part[u], part[u + 1], pr, st, ring, work, rec, C, L, f_delta,
+                                  f_exp, f_adapt)
+                    _done(team, ph, T)
+            late += not got
+            _wait_phase(team, ph, T)
+            ph += 1
+        got = False
+        for i in range(T):
+            u = (t + i) % T
+            if not _claim(team, u, ph):
+                continue
+            got = True
+            if u == 0:  # the complete lists of steps s-1 .. e-2 (e-1's: in the next interval, or at the end)
+                for k in range(max(s - 1, s0), e - 1):
+                    j = k % M
+                    _spikes_out(k, work.isp[j * N: (j + 1) * N], work.insp[j * T: (j + 1) * T], part, None, conn,
+                                rec)
+            p = team[TEAM_PART + TEAM_STRIDE * u + 1]  # the partition's explicit-source pointer
+            for k in range(s, e):
+                if k == s0:
+                    sink += _warm_rows(u, T, work.pend, 0, work.pend_n[0], conn.row_split, conn.syn_off)
+                    _deliver_list(u, T, k, L, C, work.pend, 0, work.pend_n[0], conn, ring)
+                else:
+                    j = (k - 1) % M
+                    lst = work.isp[j * N: (j + 1) * N]
+                    cnt = work.insp[j * T: (j + 1) * T]
+                    for v in range(T):
+                        sink += _warm_rows(u, T, lst, part[v], part[v] + cnt[v], conn.row_split, conn.syn_off)
+                    for v in range(T):
+                        _deliver_list(u, T, k, L, C, lst, part[v], part[v] + cnt[v], conn, ring)
+                p = _deliver_sources(u, T, k, L, C, p, src, conn, ring)
+                _poisson_inputs(u, k, conn, ring, src, work, C, L, f_pois, f_one)
+            team[TEAM_PART + TEAM_STRIDE * u + 1] = p
+            if I == 0:  # (J == 1) the step's update after its events
+                _update_steps(u, s, e, s0, M, part[u], part[u + 1], pr, st, ring, work, rec, C, L, f_delta, f_exp,
+                              f_adapt)
+            # room for the last step's spikers and the next interval's
+            if u == 0 and e < s1 and rec.spk_n[0] + (1 + _interval_len(e, s1, Jmax, cap, n_flag)) * n_flag > cap:
+                team[STOP_AT] = e
+            _done(team, ph, T)
+        late += not got
+        _wait_phase(team, ph, T)
+        ph += 1
         s = e
     atomic_add(team, SINK, sink)
-    if t == 0:
+    if atomic_cas(team, FINAL, 0, 1):  # (every thread still here has the same ``reached``)
         if reached > s0:
             j = (reached - 1) % M
             work.pend_n[0] = _spikes_out(reached - 1, work.isp[j * N: (j + 1) * N], work.insp[j * T: (j + 1) * T],
@@ -971,15 +1064,19 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
 def run_steps(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, flags):
     """Steps ``s0 .. s1-1`` on ``T = work.nsp.size`` threads (this one and ``T - 1`` started here).
 
-    Returns the step reached (see :func:`run_clock`), or -1 if the threads
-    could not be gathered (nothing was done).  The threads are started per
-    call (a chunk of steps: tens of microseconds against milliseconds), so a
-    plan holds no thread and pickles as it is.
+    Returns the step reached (see :func:`run_clock`; ``s0`` when the
+    spike-recording buffer has no room for the first interval), or -1 if the
+    threads could not be gathered (nothing was done).  The threads are
+    started per call (a chunk of steps: tens of microseconds against
+    milliseconds), so a plan holds no thread and pickles as it is.
     """
     if s1 <= s0:
         return s1
+    if not _first_room(s0, s1, work.interval[0], n_flag, rec):
+        return s0
     T = work.nsp.shape[0]
-    team = np.zeros(32, np.int64)
+    team = team_array(T)
+    team[TEAM_PART + 1::TEAM_STRIDE] = src.ss_ptr[0]
     args = (s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team) + tuple(flags)
     run_clock(np.int64(0), s0, s0, *args[2:])  # compiled or loaded from the cache before any thread waits
     errors = []
