@@ -22,11 +22,20 @@ Neuromorphic table runs them: ``norse-lift`` (``norse.torch.Lift`` over
 both index the input per step, which makes autograd write a full-size
 gradient of the input at every step.
 
+``--device cuda`` runs every framework on the GPU instead (one process per
+framework as above): the device is synchronised (``torch.cuda.synchronize``)
+before every clock read, and peak memory is ``torch.cuda.max_memory_allocated``
+above the allocation before the first run.  One more row is then possible,
+``spikingjelly-cupy`` (SpikingJelly's fused CuPy kernels), when CuPy is
+installed.  Without a usable CUDA device the script says so and exits with
+status 2.
+
 Usage::
 
     python benchmarks/peers/torch_layer.py                  # both cases, n = 512 and 4096
     python benchmarks/peers/torch_layer.py --quick          # n = 512, 100 steps
     python benchmarks/peers/torch_layer.py --frameworks eventsim torch
+    python benchmarks/peers/torch_layer.py --device cuda --sizes 4096 16384 --cases layer
 """
 
 import argparse
@@ -37,16 +46,21 @@ import subprocess
 import sys
 import time
 
-FRAMEWORKS = ["eventsim", "norse", "snntorch", "spikingjelly", "sinabs", "torch", "norse-lift", "snntorch-index"]
+FRAMEWORKS = ["eventsim", "norse", "snntorch", "spikingjelly", "sinabs", "torch", "norse-lift", "snntorch-index",
+              "spikingjelly-cupy"]
 MODULES = {"eventsim": "eventsim.torch", "norse": "norse", "snntorch": "snntorch",
            "spikingjelly": "spikingjelly", "sinabs": "sinabs", "torch": "torch", "norse-lift": "norse",
-           "snntorch-index": "snntorch"}
+           "snntorch-index": "snntorch", "spikingjelly-cupy": "spikingjelly"}
+CUDA_ONLY = {"spikingjelly-cupy": "cupy"}  # rows that exist on a CUDA device only (and the module they need)
 TAU_STEPS = 10.0  # membrane time constant in steps (dt = 1 ms, tau_m = 10 ms)
 
 
 # ------------------------------------------------------------------------------------------- layers
-def make_layer(fw):
-    """Return f(x [T, B, n]) -> spikes [T, B, n] for one framework (same LIF: tau 10 steps, thr 1, reset 0)."""
+def make_layer(fw, device="cpu"):
+    """Return f(x [T, B, n]) -> spikes [T, B, n] for one framework (same LIF: tau 10 steps, thr 1, reset 0).
+
+    Modules are moved to ``device`` ("cpu" or "cuda").
+    """
     import math
 
     import torch
@@ -55,12 +69,13 @@ def make_layer(fw):
     if fw == "eventsim":
         import eventsim.torch as est
 
-        layer = est.LIF(tau_m=TAU_STEPS, v_th=1.0, v_reset=0.0, dt=1.0)
+        layer = est.LIF(tau_m=TAU_STEPS, v_th=1.0, v_reset=0.0, dt=1.0).to(device)
         return lambda x: layer(x)[0]
     if fw == "norse":
         from norse.torch.module.lif_box import LIFBoxCell, LIFBoxParameters
 
-        cell = LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.as_tensor(1000.0 / TAU_STEPS), method="super"))
+        cell = LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.as_tensor(1000.0 / TAU_STEPS, device=device),
+                                           method="super")).to(device)
 
         def run(x):
             state, out = None, []
@@ -73,7 +88,8 @@ def make_layer(fw):
         from norse.torch import Lift
         from norse.torch.module.lif_box import LIFBoxCell, LIFBoxParameters
 
-        seq = Lift(LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.as_tensor(1000.0 / TAU_STEPS), method="super")))
+        seq = Lift(LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.as_tensor(1000.0 / TAU_STEPS, device=device),
+                                               method="super"))).to(device)
 
         def run(x):
             out = seq(x)
@@ -82,7 +98,7 @@ def make_layer(fw):
     if fw == "snntorch-index":  # the loop of snnTorch's tutorials, indexing x[step]
         import snntorch
 
-        lif = snntorch.Leaky(beta=beta, threshold=1.0, reset_mechanism="zero")
+        lif = snntorch.Leaky(beta=beta, threshold=1.0, reset_mechanism="zero").to(device)
 
         def run(x):
             x = x * (1 - beta)
@@ -95,7 +111,7 @@ def make_layer(fw):
     if fw == "snntorch":
         import snntorch
 
-        lif = snntorch.Leaky(beta=beta, threshold=1.0, reset_mechanism="zero")
+        lif = snntorch.Leaky(beta=beta, threshold=1.0, reset_mechanism="zero").to(device)
 
         def run(x):
             mem, out = torch.zeros_like(x[0]), []
@@ -104,10 +120,11 @@ def make_layer(fw):
                 out.append(z)
             return torch.stack(out)
         return run
-    if fw == "spikingjelly":
+    if fw in ("spikingjelly", "spikingjelly-cupy"):
         from spikingjelly.activation_based import functional, neuron
 
-        node = neuron.LIFNode(tau=TAU_STEPS, step_mode="m")
+        backend = "cupy" if fw == "spikingjelly-cupy" else "torch"
+        node = neuron.LIFNode(tau=TAU_STEPS, step_mode="m", backend=backend).to(device)
 
         def run(x):
             functional.reset_net(node)
@@ -117,7 +134,7 @@ def make_layer(fw):
         from sinabs.activation import MembraneReset, SingleSpike
         from sinabs.layers import LIF
 
-        layer = LIF(tau_mem=TAU_STEPS, spike_fn=SingleSpike, reset_fn=MembraneReset())
+        layer = LIF(tau_mem=TAU_STEPS, spike_fn=SingleSpike, reset_fn=MembraneReset()).to(device)
 
         def run(x):
             layer.reset_states()
@@ -147,23 +164,25 @@ def make_layer(fw):
 
 
 # ------------------------------------------------------------------------------------------- child
-def child(fw, case, n, steps, batch, repeat):
+def child(fw, case, n, steps, batch, repeat, device="cpu"):
     import numpy as np
     import torch
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    layer = make_layer(fw)
+    cuda = device == "cuda"
+    layer = make_layer(fw, device)
     g = torch.Generator().manual_seed(0)
     if case == "layer":
-        x0 = torch.randn(steps, batch, n, generator=g) + 1.2
+        x0 = (torch.randn(steps, batch, n, generator=g) + 1.2).to(device)
         lin = None
     else:
-        x0 = (torch.rand(steps, batch, n, generator=g) < 0.1).float()
-        lin = torch.nn.Linear(n, n)
+        x0 = (torch.rand(steps, batch, n, generator=g) < 0.1).float().to(device)
+        lin = torch.nn.Linear(n, n).to(device)
         with torch.no_grad():
             lin.weight.mul_(8.0)
             lin.bias.fill_(0.5)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)  # kernels are asynchronous: wait before a clock
 
     x = x0.requires_grad_(lin is None)  # the input is made once: its allocation is not part of the layer
 
@@ -176,38 +195,63 @@ def child(fw, case, n, steps, batch, repeat):
             lin.zero_grad(set_to_none=True)
         return float(out.detach().mean())
 
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if cuda:
+        sync()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sync()
     t = time.perf_counter()
     rate = once()  # warm-up (JIT)
+    sync()
     warm = time.perf_counter() - t
     times = []
     for _ in range(repeat):
+        sync()
         t = time.perf_counter()
         once()
+        sync()
         times.append(time.perf_counter() - t)
-    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024.0
+    if cuda:
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else:
+        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024.0
     print(json.dumps(dict(median=float(np.median(times)), warmup=warm, rate=rate, peak_mb=peak)))
 
 
 def measure(fw, case, n, args):
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     cmd = [sys.executable, os.path.abspath(__file__), "--child", fw, case, str(n), str(args.steps),
-           str(args.batch), str(args.repeat)]
+           str(args.batch), str(args.repeat), getattr(args, "device", "cpu")]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         return dict(error=(out.stderr.strip().splitlines() or ["failed"])[-1])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def available(fw):
+def available(fw, device="cpu"):
     import importlib.util
 
+    if fw in CUDA_ONLY and (device != "cuda" or importlib.util.find_spec(CUDA_ONLY[fw]) is None):
+        return False
     return importlib.util.find_spec(MODULES[fw].split(".")[0]) is not None
 
 
-def main():
+def cuda_unavailable_reason():
+    """``None`` if torch can use a CUDA device here, else why not (one sentence)."""
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed"
+    if not torch.cuda.is_available():
+        return "torch.cuda.is_available() is False (no CUDA device, no driver, or a CPU-only torch build)"
+    return None
+
+
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="n = 512 and 100 steps only")
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 4096])
     ap.add_argument("--steps", type=int, default=500)
@@ -215,18 +259,26 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--cases", nargs="+", default=["layer", "end_to_end"], choices=["layer", "end_to_end"])
     ap.add_argument("--frameworks", nargs="+", default=FRAMEWORKS, choices=FRAMEWORKS)
-    args = ap.parse_args()
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where the layers run (cuda: synchronised timings, peak torch.cuda memory)")
+    args = ap.parse_args(argv)
     if args.child:
-        fw, case, n, steps, batch, repeat = args.child
-        child(fw, case, int(n), int(steps), int(batch), int(repeat))
-        return
+        fw, case, n, steps, batch, repeat, device = args.child
+        child(fw, case, int(n), int(steps), int(batch), int(repeat), device)
+        return 0
+    if args.device == "cuda":
+        reason = cuda_unavailable_reason()
+        if reason is not None:
+            print(f"torch_layer.py --device cuda: no GPU to run on: {reason}", file=sys.stderr)
+            return 2
     if args.quick:
         args.sizes, args.steps = [512], 100
-    fws = [f for f in args.frameworks if available(f)]
-    skipped = [f for f in args.frameworks if f not in fws]
-    print(f"batch {args.batch}, {args.steps} steps, float32, 1 thread; median of {args.repeat} after warm-up")
+    fws = [f for f in args.frameworks if available(f, args.device)]
+    skipped = [f for f in args.frameworks if f not in fws and not (f in CUDA_ONLY and args.device == "cpu")]
+    where = "1 thread" if args.device == "cpu" else "CUDA, synchronised, peak MB = torch.cuda.max_memory_allocated"
+    print(f"batch {args.batch}, {args.steps} steps, float32, {where}; median of {args.repeat} after warm-up")
     if skipped:
-        print("skipped (not installed):", ", ".join(skipped))
+        print(f"skipped (not installed, or not for --device {args.device}):", ", ".join(skipped))
     for case in args.cases:
         for n in args.sizes:
             print(f"\n{case}, n = {n}")
@@ -243,7 +295,8 @@ def main():
             peers = [r["median"] for fw, r in res.items() if fw != "eventsim" and "median" in r]
             if ref and peers:
                 print(f"fastest peer / eventsim: {min(peers) / ref:.1f}x")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
