@@ -309,6 +309,9 @@ def _encode(net):
             d["delay_steps"] = w.ref(f"proj{j}.delay_steps", p.delay_steps)
         if getattr(p, "delay", None) is not None:
             d["delay"] = w.ref(f"proj{j}.delay", p.delay)
+        if getattr(p, "synapse", None) is not None:
+            d["synapse"] = {"rule": type(p.synapse).__name__,
+                            "params": {f.name: getattr(p.synapse, f.name) for f in fields(p.synapse)}}
         projs.append(d)
     doc["projections"] = projs
     recs = []
@@ -342,6 +345,12 @@ def _clock_arrays(plan):
     out = {f"state.{f}": a for f, a in zip(plan.state._fields, plan.state)}
     out.update({"ring": plan.ring, "pend": plan.pend, "pend_n": plan.pend_n, "ss_ptr": plan.sources.ss_ptr,
                 "counters": plan.counters})
+    P = getattr(plan, "plastic", None)
+    if P is not None:  # plastic synapses: weights, traces (copy 0 of the per-partition ones) and spike histories
+        from .engines.plastic import MUTABLE
+
+        out.update({f"plastic.{nm}": getattr(P, nm)[0] if nm in ("kp", "tl") else getattr(P, nm)
+                    for nm in MUTABLE})
     return out
 
 
@@ -744,7 +753,20 @@ class _Decoder:
             if weight.size != rule.pre.size or (delay is not None and delay.size != rule.pre.size):
                 raise CheckpointError(f"{where}: {rule.pre.size} connections but {weight.size} weights"
                                       + ("" if delay is None else f" and {delay.size} delays"))
-            proj = net.connect(pre, post, rule, weight=weight, delay=delay)
+            synapse = None
+            if "synapse" in p:
+                from .models.plasticity import RULES
+
+                sd = F(p, "synapse", dict, where)
+                rules = {r.__name__: r for r in RULES}
+                name = F(sd, "rule", str, f"{where}.synapse")
+                if name not in rules:
+                    raise CheckpointError(f"{where}: synapse rule {name!r} is not one of {', '.join(rules)}")
+                try:
+                    synapse = rules[name](**F(sd, "params", dict, f"{where}.synapse"))
+                except (TypeError, ValueError) as exc:
+                    raise CheckpointError(f"{where}: synapse: {exc}") from None
+            proj = net.connect(pre, post, rule, weight=weight, delay=delay, synapse=synapse)
             if steps is not None and not np.array_equal(proj.delay_steps, steps):
                 raise CheckpointError(f"{where}: delays in steps do not survive dt={net.dt} ms")
         for j, r in enumerate(F(doc, "recorders", list, "document")):
@@ -850,6 +872,13 @@ class _Decoder:
             _guard_memory(f"building the engine for {net.n_synapses:,d} synapses",
                           net.n_synapses * _BYTES_PER_SYNAPSE_BUILD)
             plan = build_plan(net)
+            if "plastic.hs" in stored and getattr(plan, "plastic", None) is not None:  # the saved history length
+                from .engines.plastic import grow_history
+
+                H = self.array(stored["plastic.hs"], "plan.plastic.hs", "i", 2).shape[1]
+                if not 1 <= H <= 1 << 24:
+                    raise CheckpointError(f"plan.plastic.hs: history length {H} out of range")
+                plan.plastic = grow_history(plan.plastic, H)
             current = _clock_arrays(plan)
         if sorted(stored) != sorted(current):
             raise CheckpointError(f"plan: arrays {sorted(stored)}, expected {sorted(current)}")
@@ -895,8 +924,15 @@ def _restore_clock(plan, new, spike_buffer):
     most = max(least, 4 * (config.CHUNK_STEPS + 1) * max(plan.n_flag, 1))
     if not least <= spike_buffer <= most:
         _bad("spike_buffer", f"{spike_buffer} must lie in [{least}, {most}]")
+    if "plastic.hn" in new:
+        if (new["plastic.hn"] < 0).any() or (new["plastic.tl"] < 0).any():
+            _bad("plastic", "spike counts and stamps must be >= 0")
+        if not np.all(np.isfinite(new["plastic.w"])):
+            _bad("plastic.w", "weights must be finite")
     for name, dst in _clock_arrays(plan).items():
         dst[...] = new[name]
+    if getattr(plan, "plastic", None) is not None:
+        plan._partition(plan.T)  # every partition's copy of the presynaptic traces from copy 0
     if spike_buffer != least:
         plan.spk_buf_step = np.zeros(spike_buffer, np.int64)
         plan.spk_buf_id = np.zeros(spike_buffer, np.int64)

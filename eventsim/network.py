@@ -353,7 +353,12 @@ class Projection:
     @property
     def weight(self):
         """The weight of every connection, in the order of ``pre`` and ``post`` (read-only array;
-        assign a whole new array of the same length between runs to change them)."""
+        assign a whole new array of the same length between runs to change them).  For plastic
+        synapses, the current weights."""
+        if getattr(self, "synapse", None) is not None and not self.__dict__.get("_weight_set", False):
+            plan = self.source.net._plan
+            if plan is not None and getattr(plan, "plastic", None) is not None:
+                return plan.plastic_weights(self)
         return self._weight
 
     @weight.setter
@@ -369,6 +374,9 @@ class Projection:
             w = net._weights(value if np.ndim(value) else float(_scalar("weight", value)), m, None)
             if np.ndim(value) and np.shape(value) != (m,):
                 raise ValueError(f"weight has shape {np.shape(value)} but the projection has {m} connections")
+        if getattr(self, "synapse", None) is not None:
+            self.synapse.check_weights(np.asarray(w, np.float64))
+            self._weight_set = True  # the engine's current weights are replaced at the next run
         w.setflags(write=False)
         self._weight = w
         net._changed("dc" if self.source.kind == "dc" else "structure")
@@ -733,11 +741,8 @@ class Network:
         self._check_live(f"adding {what}")
 
     def _check_live(self, what):
-        """Refuse a change that this network's engine cannot take after it has run."""
-        if self._plan is not None and self.engine == "event":
-            raise NotImplementedError(f"{what} after the network has run is not supported by engine='event' yet "
-                                      "(neuron state and parameters can be set); use engine='clock', or build "
-                                      "the whole network before the first run()")
+        """Refuse a change that this network's engine cannot take after it has run (both engines now
+        take every change: :mod:`eventsim.live`)."""
 
     def _changed(self, kind):
         """Note a change of ``kind`` (see ClockPlan.refresh); the engine takes it at the next run."""
@@ -1005,7 +1010,7 @@ class Network:
             raise ValueError(f"stop={stop} must be > start={start} ms")
         return {"start_step": start_step, "stop_step": stop_step}
 
-    def connect(self, pre, post, rule, weight, delay=None, round_delays=False):
+    def connect(self, pre, post, rule, weight, delay=None, round_delays=False, synapse=None):
         """Connect ``pre`` to ``post`` by ``rule``.
 
         Parameters
@@ -1022,6 +1027,13 @@ class Network:
             Delay (ms), >= dt and a multiple of dt.  Default dt.  Values are
             rounded to the nearest step when ``round_delays`` is true; draws
             from a distribution are always rounded.  Not used for DC sources.
+        synapse : es.STDP or es.STDPPowerLaw, optional
+            A plasticity rule (:mod:`eventsim.models.plasticity`): the
+            connections' weights then change with the pre- and postsynaptic
+            spikes (NEST's ``stdp_synapse`` / ``stdp_pl_synapse_hom``, the
+            delay dendritic).  Neuron to neuron only, clock engine on the CPU,
+            made before the first run; ``proj.weight`` reads the current
+            weights.  None (default): static synapses.
 
         Returns
         -------
@@ -1032,6 +1044,8 @@ class Network:
         self._check_group("post", post, ("neuron",))
         if not isinstance(rule, Rule):
             raise TypeError(f"rule must be a connection rule such as es.FixedInDegree(k), got {rule!r}")
+        if synapse is not None:
+            self._check_plastic(pre, synapse)
         stream = len(self.projections)
         expect = _expected_connections(rule, len(pre), len(post))
         round_delays = _flag("round_delays", round_delays)
@@ -1053,7 +1067,10 @@ class Network:
             if self.engine != "event":
                 d = self._delay_steps(self.dt if delay is None else delay, m, round_delays,
                                       generator(self.seed, 4, stream))
+        if synapse is not None:
+            synapse.check_weights(np.asarray(w, np.float64))
         proj = Projection(pre, post, pre_idx, post_idx, w, d)
+        proj.synapse = synapse
         if self.engine == "event" and pre.kind != "dc":
             proj.delay = self._delays_ms(self.dt if delay is None else delay, m, generator(self.seed, 4, stream))
         w.setflags(write=False)
@@ -1061,6 +1078,22 @@ class Network:
         self.projections.append(proj)
         self._changed("dc" if pre.kind == "dc" else "structure")
         return proj
+
+    def _check_plastic(self, pre, synapse):
+        """Refuse a plasticity rule where the engine cannot run it (before anything is drawn)."""
+        from .models.plasticity import RULES
+
+        if not isinstance(synapse, RULES):
+            raise TypeError(f"synapse must be a plasticity rule ({', '.join(r.__name__ for r in RULES)}) or None, "
+                            f"got {type(synapse).__name__}")
+        if pre.kind != "neuron":
+            raise ValueError(f"plastic synapses connect neurons to neurons; pre is a {pre.kind} group")
+        if self.engine != "clock" or self.backend != "cpu":
+            raise NotImplementedError("plastic synapses run in the clock engine on the CPU for now "
+                                      f"(this network: engine={self.engine!r}, backend={self.backend!r})")
+        if self._plan is not None:
+            raise NotImplementedError("plastic connections must be made before the first run() for now "
+                                      "(static ones can be added between runs)")
 
     def _weights(self, weight, m, rng):
         """Synaptic weights as ``weight_dtype`` (a scalar is expanded without a float64 copy)."""

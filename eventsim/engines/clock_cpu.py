@@ -54,6 +54,8 @@ from .. import _compile  # noqa: F401  (announces the first compilation of the e
 from ..models.dynamics import neuron_update, reset_voltage
 from ..rng import group_block, group_words, pick, poisson_ptrs, u01
 from ._intrinsics import atomic_add, atomic_cas, atomic_load, futex_wait, futex_wake, yield_thread
+from .plastic import deliver as deliver_plastic
+from .plastic import push_spikes
 
 #: Entries of the Poisson inversion guide tables (a power of two).
 GUIDE = 256
@@ -929,7 +931,7 @@ def _first_room(s0, s1, I, n_flag, rec):
 
 @njit(cache=True, _nrt=False, nogil=True)
 def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt, f_pois,
-              f_one):
+              f_one, f_pl=None):
     """Thread ``t``'s share of steps ``s0 .. s1-1`` on a team of ``T = work.nsp.size`` threads and partitions.
 
     ``I = work.interval[0]`` steps (at most the shortest delay minus one)
@@ -943,7 +945,9 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
     one step at a time, events first: deliver the spikes stamped ``k``,
     update.  Either way every ring cell gets its additions in the order of
     the step-by-step loop, so the results do not depend on ``I`` or on the
-    thread count.
+    thread count.  ``f_pl``: the plastic synapses (:mod:`.plastic`) or None;
+    a partition's plastic deliveries follow its static ones for each list of
+    spikes, and it records its own neurons' spikes in their histories first.
 
     Each of these phases is ``T`` pieces of work, one per partition, each
     claimed by exactly one thread (a thread tries its own partition first,
@@ -1026,6 +1030,9 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
                 if k == s0:
                     sink += _warm_rows(u, T, work.pend, 0, work.pend_n[0], conn.row_split, conn.syn_off)
                     _deliver_list(u, T, k, L, C, work.pend, 0, work.pend_n[0], conn, ring)
+                    if f_pl is not None:
+                        push_spikes(u, k, work.pend, 0, work.pend_n[0], part[u], part[u + 1], f_pl)
+                        deliver_plastic(u, T, k, work.pend, 0, work.pend_n[0], k % L, L, C, f_pl, ring)
                 else:
                     j = (k - 1) % M
                     lst = work.isp[j * N: (j + 1) * N]
@@ -1034,6 +1041,10 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
                         sink += _warm_rows(u, T, lst, part[v], part[v] + cnt[v], conn.row_split, conn.syn_off)
                     for v in range(T):
                         _deliver_list(u, T, k, L, C, lst, part[v], part[v] + cnt[v], conn, ring)
+                    if f_pl is not None:
+                        push_spikes(u, k, lst, part[u], part[u] + cnt[u], part[u], part[u + 1], f_pl)
+                        for v in range(T):
+                            deliver_plastic(u, T, k, lst, part[v], part[v] + cnt[v], k % L, L, C, f_pl, ring)
                 p = _deliver_sources(u, T, k, L, C, p, src, conn, ring)
                 _poisson_inputs(u, k, conn, ring, src, work, C, L, f_pois, f_one)
             team[TEAM_PART + TEAM_STRIDE * u + 1] = p

@@ -13,6 +13,7 @@ from ..record import SpikeRecorder, StateRecorder
 from ..rng import POISSON, key_words, poisson_cdf_table, poisson_count_table
 from . import clock_cpu as cc
 from . import csr
+from . import plastic as pl
 
 _PARAM_FIELDS = cc.Params._fields
 
@@ -25,8 +26,10 @@ COLUMN_FORM = True
 class ClockPlan:
     """Flat arrays of a built network plus the loop that feeds the compiled kernel."""
 
-    def __init__(self, net, params, state, conn_parts, ring_shape, sources, spk_flag, dc, i_e):
+    def __init__(self, net, params, state, conn_parts, ring_shape, sources, spk_flag, dc, i_e, plastic=None):
         self.net = net
+        # plastic synapses (eventsim.engines.plastic): (arrays, order of the projections' connections, rules)
+        self.plastic, self._pl_order, self._pl_rules = plastic if plastic is not None else (None, None, ())
         self.i_e = i_e  # float64 per neuron: the models' bias currents (pA), see _apply_dc
         self.params = params
         self.state = state
@@ -79,6 +82,7 @@ class ClockPlan:
         if cuda is not None:  # the device copy is made again from the host arrays (current between runs)
             cuda._ENGINES.pop(self, None)
         if "structure" in changes:
+            self._store_plastic_weights()
             new = build_plan(self.net)
             new._take_state(self)
             new.spk_buf_step = np.zeros(max(new.spk_buf_step.size, self.spk_buf_step.size), np.int64)
@@ -104,6 +108,35 @@ class ClockPlan:
                 self.spk_buf_id = np.zeros_like(self.spk_buf_step)
         self._partition(self.T)
         return self
+
+    def _plastic_projections(self):
+        return [p for p in self.net.projections if getattr(p, "synapse", None) is not None]
+
+    def plastic_weights(self, proj):
+        """The current weights of plastic projection ``proj``, in its connections' order (read-only)."""
+        P = self.plastic
+        offset = 0
+        for p in self._plastic_projections():
+            if p is proj:
+                break
+            offset += len(p)
+        if offset + len(proj) > P.w.size:  # (a projection made after the plan: its initial weights)
+            return proj._weight
+        w = np.empty(P.w.size, P.w.dtype)
+        w[self._pl_order] = P.w
+        out = w[offset: offset + len(proj)]
+        out.setflags(write=False)
+        return out
+
+    def _store_plastic_weights(self):
+        """Write the current plastic weights into their projections (before the plan is rebuilt)."""
+        if self.plastic is None:
+            return
+        for p in self._plastic_projections():
+            if p.__dict__.pop("_weight_set", False):
+                continue  # weights assigned since the last run win
+            if len(p):
+                p._weight = self.plastic_weights(p)
 
     def get_state(self, name, ids):
         """float64 values of state variable ``name`` of neurons ``ids`` (network indices)."""
@@ -138,6 +171,18 @@ class ClockPlan:
         self.pend[: old.pend.size] = old.pend
         self.pend_n[:] = old.pend_n
         self.counters[:] = old.counters
+        if old.plastic is not None:  # traces and spike histories (the weights came with the projections)
+            P, Q = self.plastic, pl.grow_history(old.plastic, max(self.plastic.hs.shape[1], old.plastic.hs.shape[1]))
+            P = pl.grow_history(P, Q.hs.shape[1])
+            R = Q.rp.shape[0]
+            P.kp[:, :R, :n] = Q.kp[0]
+            P.tl[:, :n] = Q.tl[0]
+            P.hs[:n] = Q.hs
+            P.hk[:n, :, :R] = Q.hk
+            P.hn[:n] = Q.hn
+            P.km[:n, :R] = Q.km
+            P.lp[:n] = Q.lp
+            self.plastic = P
 
     def _offsets(self, syn, sender):
         """``delay * C + column`` (int64) of synapses ``syn`` of senders ``sender``, whatever the form."""
@@ -227,6 +272,9 @@ class ClockPlan:
         # steps per meeting of the threads: below the shortest delay (cc.run_clock)
         used = outdeg > 0
         d_short = int(dmin[used].min()) if used.any() else self.L
+        if self.plastic is not None:
+            self.plastic = pl.partition(self.plastic, part)
+            d_short = min(d_short, int(self.plastic.dly.min()))
         I = max(0, min(d_short - 1, cc.INTERVAL_MAX))
         M = max(I, 1) + 1
         # runs of neurons sharing one parameter set, cut at the partition bounds
@@ -262,11 +310,15 @@ class ClockPlan:
     # ------------------------------------------------------------------ running
     def _snapshot(self):
         st = self.state
+        plastic = None if self.plastic is None else [getattr(self.plastic, nm).copy() for nm in pl.MUTABLE]
         return ([a.copy() for a in st], self.ring.copy(), self.pend.copy(), self.pend_n.copy(),
-                self.sources.ss_ptr.copy(), self.counters.copy(), self.net._step)
+                self.sources.ss_ptr.copy(), self.counters.copy(), self.net._step, plastic)
 
     def _restore(self, snap):
-        arrays, ring, pend, pend_n, ss_ptr, counters, step = snap
+        arrays, ring, pend, pend_n, ss_ptr, counters, step, plastic = snap
+        if plastic is not None:
+            for nm, a in zip(pl.MUTABLE, plastic):
+                getattr(self.plastic, nm)[...] = a
         for dst, src in zip(self.state, arrays):
             dst[...] = src
         self.ring[:] = ring
@@ -296,8 +348,14 @@ class ClockPlan:
             f"step ending at t = {t} ms; the network is left at t = {self.net.t} ms, its last finite state")
 
     def _chunk_end(self, s, target):
-        """End of the chunk starting at step ``s``: at most CHUNK_STEPS, never across a DC switch."""
+        """End of the chunk starting at step ``s``: at most CHUNK_STEPS, never across a DC switch (and, with
+        plastic synapses, short enough for the spike histories, which grow here if needed)."""
         end = min(target, s + config.CHUNK_STEPS)
+        if self.plastic is not None:
+            min_isi = int(self.params.ref_steps.min(initial=0)) + 1 if self.params.ref_steps.size else 1
+            H, steps = pl.room(self.plastic, s, end - s, min_isi)
+            self.plastic = pl.grow_history(self.plastic, H)
+            end = s + max(1, min(end - s, steps))
         for e in self._dc_edges:
             if s < e < end:
                 return e
@@ -312,7 +370,7 @@ class ClockPlan:
         rec = cc.Recording(self.spk_flag, self.spk_buf_step, self.spk_buf_id, np.zeros(1, np.int64),
                            self.rec_var, self.rec_k, self.rec_ptr, self.rec_idx, off[:-1].copy(),
                            np.zeros(self.rec_var.size, np.int64), np.zeros(int(off[-1])), self.counters)
-        flags = cc.features(self.params, self.sources)
+        flags = cc.features(self.params, self.sources) + (self.plastic,)
         reached = run(s, end, self.L, self.C, self.params, self.state, self.conn, self.ring, self.sources, rec,
                       self.work, self.n_flag, flags)
         if reached < 0:
@@ -539,8 +597,10 @@ def build_plan(net):
     state = cc.State(v=v0.astype(fdt), i_ex=np.zeros(N, fdt), i_in=np.zeros(N, fdt),
                      refr=np.zeros(N, np.int64), theta=np.zeros((N, K), fdt), i_dc=np.zeros(N, fdt))
     conn_parts, ring_shape = _build_connectivity(net, params)
+    is_exp = params.is_exp[params.pid].astype(np.int8) if N else np.zeros(0, np.int8)
+    plastic = pl.build(net, is_exp, N, net.weight_dtype, np.array([0, N], np.int64))
     return ClockPlan(net, params, state, conn_parts, ring_shape, _build_sources(net), _spike_flags(net),
-                     _build_dc(net), i_e)
+                     _build_dc(net), i_e, plastic)
 
 
 def _build_params(net):
@@ -599,8 +659,13 @@ def _build_connectivity(net, params):
     # ---- connectivity: senders are neurons 0..N-1 then source channels N..N+S-1
     n_send = N + net._n_channels
     synaptic = []
+    max_d = 1
     for proj in net.projections:
         if proj.source.kind == "dc":
+            continue
+        if getattr(proj, "synapse", None) is not None:  # plastic: eventsim.engines.plastic (the ring still holds its delays)
+            if len(proj):
+                max_d = max(max_d, int(proj.delay_steps.max()))
             continue
         src_ids = proj.source.ids + N if proj.source.kind == "source" else proj.source.ids
         synaptic.append((proj, src_ids))
@@ -608,7 +673,6 @@ def _build_connectivity(net, params):
     row_ptr = np.zeros(n_send + 1, np.int64)
     dmin = np.full(n_send, np.iinfo(np.int32).max, np.int32)  # each sender's delay range (steps)
     dmax = np.zeros(n_send, np.int32)
-    max_d = 1
     for proj, src_ids in synaptic:
         if len(proj):
             max_d = max(max_d, int(csr.count_rows(row_ptr[1:], proj.pre, src_ids, proj.delay_steps, dmin, dmax)))

@@ -1,0 +1,251 @@
+"""Plastic synapses in the clock engine: their layout, the postsynaptic spike history and the kernels.
+
+Layout (built by :func:`build`): the plastic synapses of all projections
+with a ``synapse=`` rule, in rows by presynaptic neuron, each row sorted by
+target neuron, and split per thread partition (``split[i, t]``: the first
+synapse of row ``i`` whose target ``t`` owns), exactly like the static
+synapses.  Per synapse: target neuron (int32), ring column (int32: the
+neuron's, or its inhibitory receptor's), delay (int16 steps), rule (uint8)
+and weight (the network's weight dtype): 19 bytes with float64 weights.
+
+Who writes what (no atomics, results independent of the thread count):
+
+* a synapse's weight is read and written only by the thread that owns its
+  target, when a spike of its presynaptic neuron is delivered (NEST's
+  convention: the update made at delivery uses the postsynaptic spikes up to
+  the spike's arrival minus the dendritic delay, here the whole delay);
+* a neuron's spike history (stamps and ``K_-`` per rule, a ring of ``H``
+  entries) is written by its owner when its spikes are delivered, and read
+  by the same owner for its incoming synapses;
+* the presynaptic state (``K_+`` per rule and the last spike time) is a
+  function of the sender's spike train: every thread keeps its own copy
+  (``kp[t]``, ``tl[t]``) and updates it for every spike of every plastic
+  sender, after the spike's synapses in its partition, so all copies stay
+  equal; copy 0 is the one saved and read.
+
+History entries a synapse may still need are never overwritten: before
+each chunk the host grows the rings and bounds the chunk's length
+(:func:`room`) so that the entries newer than the oldest one any synapse
+can still ask for fit, whatever the neurons do in the chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ..models.plasticity import TAU_MINUS, depress, facilitate, trace_decay
+
+#: History entries per neuron at the start (the rings grow as needed).
+HISTORY_START = 16
+
+
+class Plastic(NamedTuple):
+    ptr: np.ndarray     # int64 [N+1] row of each presynaptic neuron
+    split: np.ndarray   # int64 [N, T+1] first synapse of each partition in each row
+    tgt: np.ndarray     # int32 target neuron
+    col: np.ndarray     # int32 ring column
+    dly: np.ndarray     # int16 delay (steps)
+    rule: np.ndarray    # uint8 row in rp
+    w: np.ndarray       # weight (network's weight dtype)
+    rp: np.ndarray      # float64 [R, N_RULE_PARAMS] rule table
+    kp: np.ndarray      # float64 [T, R, N] presynaptic traces, one copy per thread
+    tl: np.ndarray      # int64 [T, N] stamp of the last presynaptic spike (0 before the first), one copy per thread
+    hs: np.ndarray      # int64 [N, H] history: spike stamps (ring)
+    hk: np.ndarray      # float64 [N, H, R] history: K_- just after each spike, per rule
+    hn: np.ndarray      # int64 [N] spikes pushed so far
+    km: np.ndarray      # float64 [N, R] K_- after the last spike
+    lp: np.ndarray      # float64 [N] last postsynaptic spike (ms)
+    post: np.ndarray    # uint8 [N] 1: the neuron has plastic input (keeps a history)
+    dt: np.ndarray      # float64 [1] time step (ms)
+
+
+#: The arrays a run changes (saved in checkpoints and in each chunk's snapshot).
+MUTABLE = ("w", "kp", "tl", "hs", "hk", "hn", "km", "lp")
+
+
+@njit(cache=True, inline="always")
+def push_spikes(t, k, lst, a, b, lo, hi, P):
+    """Record the spikes stamped ``k`` of neurons ``lst[a:b]`` owned by thread ``t`` (``lo <= n < hi``)
+    in their histories."""
+    H = P.hs.shape[1]
+    R = P.rp.shape[0]
+    tk = k * P.dt[0]
+    for q in range(a, b):
+        n = lst[q]
+        if n < lo or n >= hi or P.post[n] == 0:
+            continue
+        j = P.hn[n] % H
+        for r in range(R):
+            km = P.km[n, r] * math.exp((P.lp[n] - tk) * (1.0 / P.rp[r, TAU_MINUS])) + 1.0
+            P.km[n, r] = km
+            P.hk[n, j, r] = km
+        P.lp[n] = tk
+        P.hs[n, j] = k
+        P.hn[n] += 1
+
+
+@njit(cache=True, inline="always")
+def _k_minus(n, r, s2, P):
+    """``K_-`` of neuron ``n`` (rule ``r``) at stamp ``s2``: its last spike strictly before, decayed."""
+    H = P.hs.shape[1]
+    cnt = P.hn[n]
+    lo = cnt - H if cnt > H else 0
+    for e in range(cnt - 1, lo - 1, -1):
+        j = e % H
+        if P.hs[n, j] < s2:
+            return P.hk[n, j, r] * math.exp((P.hs[n, j] * P.dt[0] - s2 * P.dt[0]) * (1.0 / P.rp[r, TAU_MINUS]))
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def deliver(t, T, k, lst, a, b, slot, L, C, P, ring):
+    """Deliver the spikes stamped ``k`` of neurons ``lst[a:b]`` through their plastic synapses into
+    partition ``t``, updating the weights first; then update thread ``t``'s presynaptic traces."""
+    H = P.hs.shape[1]
+    R = P.rp.shape[0]
+    LC = L * C
+    base = slot * C
+    dt = P.dt[0]
+    tk = k * dt
+    for q in range(a, b):
+        i = lst[q]
+        if P.ptr[i + 1] == P.ptr[i]:
+            continue
+        last = P.tl[t, i]
+        t_last = last * dt
+        for y in range(P.split[i, t], P.split[i, t + 1]):
+            n = P.tgt[y]
+            d = np.int64(P.dly[y])
+            r = np.int64(P.rule[y])
+            p = P.rp[r]
+            dd = d * dt
+            w = np.float64(P.w[y])
+            # postsynaptic spikes with stamps in (last - d, k - d], oldest first
+            s1 = last - d
+            s2 = k - d
+            cnt = P.hn[n]
+            first = cnt - H if cnt > H else 0
+            e0 = cnt
+            while e0 > first and P.hs[n, (e0 - 1) % H] > s1:
+                e0 -= 1
+            kplus = P.kp[t, r, i]
+            for e in range(e0, cnt):
+                j = e % H
+                if P.hs[n, j] > s2:
+                    break
+                minus_dt = t_last - (P.hs[n, j] * dt + dd)
+                w = facilitate(w, kplus * trace_decay(minus_dt, p), p)
+            w = depress(w, _k_minus(n, r, s2, P), p)
+            P.w[y] = w
+            o = base + d * C + P.col[y]
+            if o >= LC:
+                o -= LC
+            ring[o] += w
+        for r in range(R):
+            P.kp[t, r, i] = P.kp[t, r, i] * trace_decay(t_last - tk, P.rp[r]) + 1.0
+        P.tl[t, i] = k
+
+
+def room(P, step, chunk_steps, min_isi):
+    """``(H, steps)``: the history length needed and the steps the next chunk may run.
+
+    An entry can still be asked for while its stamp is above ``tl_min - d_max``
+    (the oldest last presynaptic spike of a plastic sender, minus the longest
+    plastic delay); the ring must keep those plus the spikes the chunk can add,
+    at most one per ``min_isi`` steps (the shortest refractory period + 1).
+    """
+    if P.w.size == 0:
+        return P.hs.shape[1], chunk_steps
+    senders = np.flatnonzero(np.diff(P.ptr) > 0)
+    oldest = int(P.tl[0, senders].min()) - int(P.dly.max())
+    recv = np.flatnonzero(P.post)
+    H = P.hs.shape[1]
+    kept = np.minimum(P.hn[recv], H)
+    # entries newer than `oldest` in each ring
+    newer = np.zeros(recv.size, np.int64)
+    for back in range(H):
+        has = kept > back
+        if not has.any():
+            break
+        j = (P.hn[recv] - 1 - back) % H
+        newer += has & (P.hs[recv, j] > oldest)
+    need = int(newer.max(initial=0))
+    steps = chunk_steps
+    per_chunk = chunk_steps // max(min_isi, 1) + 1
+    H_new = H
+    while need + per_chunk > H_new and H_new < need + 64 + 1024:
+        H_new *= 2
+    if need + per_chunk > H_new:  # a long chunk of many spikes: run fewer steps instead of a huge ring
+        steps = max(1, (H_new - need - 1) * max(min_isi, 1))
+    return H_new, steps
+
+
+def grow_history(P, H):
+    """``P`` with rings of ``H`` entries (the entries kept in order)."""
+    old_H = P.hs.shape[1]
+    if H == old_H:
+        return P
+    N, R = P.hk.shape[0], P.hk.shape[2]
+    hs = np.zeros((N, H), np.int64)
+    hk = np.zeros((N, H, R))
+    for back in range(min(old_H, H)):
+        j_old = (P.hn - 1 - back) % old_H
+        j_new = (P.hn - 1 - back) % H
+        has = P.hn > back
+        rows = np.flatnonzero(has)
+        hs[rows, j_new[rows]] = P.hs[rows, j_old[rows]]
+        hk[rows, j_new[rows]] = P.hk[rows, j_old[rows]]
+    return P._replace(hs=hs, hk=hk)
+
+
+def build(net, params_col, N, weight_dtype, part):
+    """The :class:`Plastic` arrays of ``net``'s plastic projections (None if there are none)."""
+    projs = [p for p in net.projections if getattr(p, "synapse", None) is not None]
+    if not projs:
+        return None
+    rules = []
+    for p in projs:
+        if p.synapse not in rules:
+            rules.append(p.synapse)
+    pre = np.concatenate([p.source.ids[p.pre] for p in projs]).astype(np.int64)
+    tgt = np.concatenate([p.target.ids[p.post] for p in projs]).astype(np.int64)
+    w = np.concatenate([np.asarray(p.weight) for p in projs]).astype(weight_dtype)
+    dly = np.concatenate([p.delay_steps for p in projs]).astype(np.int16)
+    rule = np.concatenate([np.full(len(p), rules.index(p.synapse), np.uint8) for p in projs])
+    order = np.lexsort((tgt, pre))  # by sender, then target; stable (projection order) within
+    pre, tgt, w, dly, rule = pre[order], tgt[order], w[order], dly[order], rule[order]
+    is_exp = params_col  # int8 per neuron: 1 if its receptors are separate
+    C2 = 2 * N if is_exp.any() else N
+    col = np.where((is_exp[tgt] == 1) & (w < 0), tgt + N, tgt).astype(np.int32)
+    if C2 == N:
+        col = tgt.astype(np.int32)
+    ptr = np.zeros(N + 1, np.int64)
+    np.add.at(ptr, pre + 1, 1)
+    np.cumsum(ptr, out=ptr)
+    R = len(rules)
+    post = np.zeros(N, np.uint8)
+    post[tgt] = 1
+    H = HISTORY_START
+    P = Plastic(ptr=ptr, split=np.zeros((N, 2), np.int64), tgt=tgt.astype(np.int32), col=col, dly=dly, rule=rule,
+                w=w, rp=np.stack([r.pack() for r in rules]), kp=np.zeros((1, R, N)), tl=np.zeros((1, N), np.int64),
+                hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, R)), hn=np.zeros(N, np.int64),
+                km=np.zeros((N, R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]))
+    return partition(P, part), order, rules
+
+
+def partition(P, part):
+    """``P`` split for the partitions ``part`` (neuron bounds); the presynaptic copies follow copy 0."""
+    N = P.ptr.size - 1
+    T = part.size - 1
+    split = np.empty((N, T + 1), np.int64)
+    for i in range(N):  # (rows are sorted by target)
+        a, b = P.ptr[i], P.ptr[i + 1]
+        split[i] = a + np.searchsorted(P.tgt[a:b], part, side="left")
+    kp = np.repeat(P.kp[:1], T, axis=0)
+    tl = np.repeat(P.tl[:1], T, axis=0)
+    return P._replace(split=split, kp=kp, tl=tl)
+

@@ -1,0 +1,214 @@
+r"""Spike-timing-dependent plasticity rules (pair-based, all-to-all, NEST's conventions).
+
+A rule is data: a frozen dataclass of parameters (validated on construction)
+that packs into one row of a float64 table, plus two scalar functions of that
+row, :func:`facilitate` and :func:`depress`, compiled into the engine.  The
+engine is generic over the table: a new pair-based rule is a new ``KIND``
+and one branch in each of these two functions, in this file only.
+
+Semantics (NEST 3.10's ``stdp_synapse`` and ``stdp_pl_synapse_hom``, the whole
+delay dendritic, as NEST's default).  Times are spike stamps in ms; a synapse
+from ``i`` to ``n`` has delay ``d`` (ms).  Each synapse keeps ``K_+`` (the
+presynaptic trace, time constant ``tau_plus``) and ``t_last`` (its last
+presynaptic spike; both start at 0).  Each neuron with plastic input keeps
+the history of its spikes, each entry with ``K_-`` just after that spike
+(``K_- <- K_- exp((t_prev - t) / tau_minus) + 1``).  When a presynaptic spike
+stamped ``t`` is delivered through the synapse:
+
+1. for every postsynaptic spike ``t_j`` with ``t_last - d < t_j <= t - d``,
+   in time order: ``w <- facilitate(w, K_+ exp((t_last - (t_j + d)) / tau_plus))``;
+2. ``w <- depress(w, K_-(t - d))``, with ``K_-(t')`` the trace of the last
+   postsynaptic spike strictly before ``t'``, decayed to ``t'`` (0 if none);
+3. the spike is delivered with the new weight ``w``;
+4. ``K_+ <- K_+ exp((t_last - t) / tau_plus) + 1`` and ``t_last <- t``.
+
+All synapses of one sender and one rule share ``K_+`` and ``t_last`` (they
+are functions of the sender's spike train), so the engine keeps them per
+sender.
+
+``STDP`` (Guetig et al. 2003), with normalised weights :math:`\tilde w = w / w_{max}`:
+
+.. math:: \tilde w \leftarrow \min(1, \tilde w + \lambda (1 - \tilde w)^{\mu_+} K_+), \qquad
+          \tilde w \leftarrow \max(0, \tilde w - \alpha \lambda \tilde w^{\mu_-} K_-)
+
+(``mu = 0``: additive, ``mu = 1``: multiplicative).  ``STDPPowerLaw``
+(Morrison et al. 2007, NEST's hpc_benchmark rule):
+
+.. math:: w \leftarrow w + \lambda w^{\mu} K_+, \qquad w \leftarrow \max(0, w - \lambda \alpha w K_-)
+
+with ``lambda`` in the weight's unit to the power ``1 - mu``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, fields
+
+import numpy as np
+from numba import njit
+
+#: Row layout of the packed rule table (float64 [n_rules, N_RULE_PARAMS]).
+KIND, TAU_PLUS, TAU_MINUS, LAM, ALPHA, MU_PLUS, MU_MINUS, W_MAX, INV_TAU_PLUS = range(9)
+N_RULE_PARAMS = 9
+
+#: Rule kinds.
+STDP_GUETIG = 0
+STDP_POWER_LAW = 1
+
+
+def _number(cls, name, value, rule):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{cls}: {name}={value!r} must be a finite number")
+    if rule == "positive" and not value > 0:
+        raise ValueError(f"{cls}: {name}={value!r} must be > 0")
+    if rule == "nonnegative" and not value >= 0:
+        raise ValueError(f"{cls}: {name}={value!r} must be >= 0")
+    return float(value)
+
+
+class _Rule:
+    """Common parts of the plasticity rules (parameters are plain floats, validated once)."""
+
+    _rules = {}
+
+    def __post_init__(self):
+        for f in fields(self):
+            object.__setattr__(self, f.name, _number(type(self).__name__, f.name, getattr(self, f.name),
+                                                     self._rules.get(f.name)))
+
+    @property
+    def tau_minus_ms(self):
+        """Time constant of the postsynaptic trace this rule reads (ms)."""
+        return self.tau_minus
+
+    def pack(self):
+        """This rule's row of the engine's rule table."""
+        row = np.zeros(N_RULE_PARAMS)
+        row[KIND] = self.kind
+        row[TAU_PLUS] = self.tau_plus
+        row[INV_TAU_PLUS] = 1.0 / self.tau_plus
+        row[TAU_MINUS] = self.tau_minus
+        for col, name in ((LAM, "lam"), (ALPHA, "alpha"), (MU_PLUS, "mu_plus"), (MU_MINUS, "mu_minus"),
+                          (W_MAX, "w_max")):
+            row[col] = getattr(self, name, 0.0)
+        if self.kind == STDP_POWER_LAW:
+            row[MU_PLUS] = self.mu
+        return row
+
+    def check_weights(self, w):
+        """Refuse initial weights outside the rule's bounds (ValueError naming ``weight``)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class STDP(_Rule):
+    """NEST's ``stdp_synapse`` (Guetig et al. 2003): soft-bounded pair STDP on normalised weights.
+
+    Parameters
+    ----------
+    tau_plus : float
+        Time constant of the presynaptic trace (ms), > 0.
+    tau_minus : float
+        Time constant of the postsynaptic trace (ms), > 0 (NEST keeps it on
+        the neuron; here it belongs to the rule, and a neuron keeps one trace
+        per distinct value its incoming rules need).
+    lam : float
+        Learning rate (dimensionless), >= 0.
+    alpha : float
+        Ratio of depression to facilitation, >= 0.
+    mu_plus, mu_minus : float
+        Weight-dependence exponents, >= 0 (0: additive, 1: multiplicative).
+    w_max : float
+        Largest weight (the unit of the synapse: mV or pA), not 0; its sign is
+        the sign of every weight of the projection, whose weights must lie
+        between 0 and ``w_max``.
+    """
+
+    tau_plus: float = 20.0
+    tau_minus: float = 20.0
+    lam: float = 0.01
+    alpha: float = 1.0
+    mu_plus: float = 1.0
+    mu_minus: float = 1.0
+    w_max: float = 100.0
+
+    kind = STDP_GUETIG
+    _rules = {"tau_plus": "positive", "tau_minus": "positive", "lam": "nonnegative", "alpha": "nonnegative",
+              "mu_plus": "nonnegative", "mu_minus": "nonnegative"}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.w_max == 0:
+            raise ValueError("STDP: w_max=0.0 must not be 0 (its sign is the weights' sign)")
+
+    def check_weights(self, w):
+        lo, hi = sorted((0.0, self.w_max))
+        bad = (w < lo) | (w > hi)
+        if np.any(bad):
+            raise ValueError(f"weight={float(w[bad][0])!r} lies outside [0, w_max={self.w_max}] (STDP weights "
+                             "have the sign of w_max and at most its magnitude)")
+
+
+@dataclass(frozen=True)
+class STDPPowerLaw(_Rule):
+    """NEST's ``stdp_pl_synapse_hom`` (Morrison et al. 2007): power-law facilitation, linear depression.
+
+    Parameters
+    ----------
+    tau_plus, tau_minus : float
+        Trace time constants (ms), > 0.
+    lam : float
+        Learning rate, >= 0 (weight unit to the power ``1 - mu``).
+    alpha : float
+        Ratio of depression to facilitation, >= 0.
+    mu : float
+        Exponent of the weight dependence of facilitation, >= 0.
+
+    Weights must be >= 0 (excitatory synapses, as in NEST's model).
+    """
+
+    tau_plus: float = 20.0
+    tau_minus: float = 20.0
+    lam: float = 0.1
+    alpha: float = 1.0
+    mu: float = 0.4
+
+    kind = STDP_POWER_LAW
+    _rules = {"tau_plus": "positive", "tau_minus": "positive", "lam": "nonnegative", "alpha": "nonnegative",
+              "mu": "nonnegative"}
+
+    def check_weights(self, w):
+        if np.any(w < 0):
+            raise ValueError(f"weight={float(w[w < 0][0])!r} must be >= 0 for STDPPowerLaw synapses")
+
+
+RULES = (STDP, STDPPowerLaw)
+
+
+# ---------------------------------------------------------------------------- the rules' dynamics
+@njit(cache=True, inline="always")
+def facilitate(w, kplus, p):
+    """Weight after facilitation by the presynaptic trace value ``kplus`` (rule row ``p``)."""
+    if p[KIND] == STDP_POWER_LAW:
+        return w + (p[LAM] * math.pow(w, p[MU_PLUS]) * kplus)
+    norm_w = (w / p[W_MAX]) + (p[LAM] * math.pow(1.0 - (w / p[W_MAX]), p[MU_PLUS]) * kplus)
+    return norm_w * p[W_MAX] if norm_w < 1.0 else p[W_MAX]
+
+
+@njit(cache=True, inline="always")
+def depress(w, kminus, p):
+    """Weight after depression by the postsynaptic trace value ``kminus`` (rule row ``p``)."""
+    if p[KIND] == STDP_POWER_LAW:
+        new_w = w - (p[LAM] * p[ALPHA] * w * kminus)
+        return new_w if new_w > 0.0 else 0.0
+    norm_w = (w / p[W_MAX]) - (p[ALPHA] * p[LAM] * math.pow(w / p[W_MAX], p[MU_MINUS]) * kminus)
+    return norm_w * p[W_MAX] if norm_w > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def trace_decay(dt_ms, p):
+    """``exp(dt_ms / tau_plus)`` as the rule computes it (dt_ms <= 0)."""
+    if p[KIND] == STDP_POWER_LAW:
+        return math.exp(dt_ms * p[INV_TAU_PLUS])
+    return math.exp(dt_ms / p[TAU_PLUS])

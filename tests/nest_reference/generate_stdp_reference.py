@@ -1,0 +1,161 @@
+"""Generate NEST reference data for eventsim's plastic synapses (STDP).
+
+For each case in ``CASES`` this script draws a small recurrent network with
+NumPy (fully seeded): ``iaf_psc_delta`` or ``iaf_psc_exp`` neurons with
+per-neuron ``I_e`` and ``V_m``, excitatory plastic connections between
+distinct neurons (no multapses, delays on the grid from 0.1 to 3.0 ms), a
+few static inhibitory connections, and input spike trains (grid-aligned
+times) from spike generators.  It builds exactly that network in NEST
+(one thread, ``resolution = dt``), simulates it and stores the network
+together with every spike and every plastic connection's final weight in
+``stdp_<case>.npz`` beside this script (temporary file, then ``os.replace``).
+
+Run from the repository root with ``nest-simulator`` (3.10.0 was used) and
+NumPy installed::
+
+    python tests/nest_reference/generate_stdp_reference.py          # all cases
+    python tests/nest_reference/generate_stdp_reference.py additive  # one case
+
+Keys of each file: ``model`` (str), ``rule`` (``stdp_synapse`` or
+``stdp_pl_synapse_hom``), ``rule_params`` (names and values as two arrays),
+``dt``, ``t_sim`` (ms), neuron parameters ``E_L, V_th, V_reset, tau_m, C_m,
+t_ref, tau_syn_ex, tau_syn_in`` (scalars), ``I_e``, ``V_m`` (per neuron),
+``pre, post, weight, delay`` (plastic connections, 0-based, initial weight,
+delay in ms), ``s_pre, s_post, s_weight, s_delay`` (static ones),
+``gen_sender, gen_time`` (input spikes: channel and time in ms),
+``gen_pre, gen_post, gen_weight, gen_delay`` (input connections),
+``spike_senders, spike_times`` (NEST's spikes, 0-based senders) and
+``final_weight`` (NEST's weight of each plastic connection at ``t_sim``,
+in the order of ``pre``/``post``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DT = 0.1
+T_SIM = 1000.0
+
+CASES = {
+    # name: (neuron model, rule, rule parameters, seed)
+    "additive": ("iaf_psc_delta", "stdp_synapse",
+                 dict(tau_plus=20.0, tau_minus=20.0, lam=0.05, alpha=1.1, mu_plus=0.0, mu_minus=0.0, w_max=4.0), 1),
+    "multiplicative": ("iaf_psc_delta", "stdp_synapse",
+                       dict(tau_plus=15.0, tau_minus=30.0, lam=0.1, alpha=0.9, mu_plus=1.0, mu_minus=1.0,
+                            w_max=4.0), 2),
+    "guetig_exp": ("iaf_psc_exp", "stdp_synapse",
+                   dict(tau_plus=20.0, tau_minus=25.0, lam=0.08, alpha=1.0, mu_plus=0.4, mu_minus=0.6,
+                        w_max=500.0), 3),
+    "power_law": ("iaf_psc_delta", "stdp_pl_synapse_hom",
+                  dict(tau_plus=20.0, tau_minus=20.0, lam=0.05, alpha=1.2, mu=0.4), 4),
+}
+
+N = 50
+P_CONN = 0.15
+N_GEN = 20
+
+
+def draw(name):
+    model, rule, params, seed = CASES[name]
+    rng = np.random.default_rng(seed)
+    exp = model == "iaf_psc_exp"
+    d = dict(model=model, rule=rule, dt=DT, t_sim=T_SIM, E_L=-65.0, V_th=-50.0, V_reset=-70.0, tau_m=15.0,
+             C_m=250.0 if exp else 1.0, t_ref=2.0, tau_syn_ex=2.0, tau_syn_in=5.0)
+    d["I_e"] = rng.uniform(100.0, 300.0, N) if exp else rng.uniform(0.3, 0.9, N)
+    d["V_m"] = rng.uniform(-70.0, -51.0, N)
+    mask = (rng.random((N, N)) < P_CONN) & ~np.eye(N, dtype=bool)
+    pre, post = np.nonzero(mask)
+    w_hi = params.get("w_max", 4.0 if not exp else 500.0)
+    d["pre"], d["post"] = pre.astype(np.int64), post.astype(np.int64)
+    d["weight"] = rng.uniform(0.2, 0.7, pre.size) * w_hi
+    d["delay"] = rng.integers(1, 31, pre.size) * DT
+    smask = (rng.random((N, N)) < 0.05) & ~np.eye(N, dtype=bool)
+    s_pre, s_post = np.nonzero(smask)
+    d["s_pre"], d["s_post"] = s_pre.astype(np.int64), s_post.astype(np.int64)
+    d["s_weight"] = -rng.uniform(0.5, 1.5, s_pre.size) * (200.0 if exp else 1.0)
+    d["s_delay"] = rng.integers(1, 31, s_pre.size) * DT
+    times, senders = [], []
+    for ch in range(N_GEN):
+        k = np.unique(rng.integers(1, int(T_SIM / DT) - 50, rng.integers(20, 60)))
+        times.append(k * DT)
+        senders.append(np.full(k.size, ch))
+    d["gen_time"], d["gen_sender"] = np.concatenate(times), np.concatenate(senders).astype(np.int64)
+    gmask = rng.random((N_GEN, N)) < 0.3
+    g_pre, g_post = np.nonzero(gmask)
+    d["gen_pre"], d["gen_post"] = g_pre.astype(np.int64), g_post.astype(np.int64)
+    d["gen_weight"] = rng.uniform(1.0, 5.0, g_pre.size) * (100.0 if exp else 1.0)
+    d["gen_delay"] = rng.integers(1, 21, g_pre.size) * DT
+    d["rule_names"] = np.array(list(params))
+    d["rule_values"] = np.array(list(params.values()), dtype=np.float64)
+    return d
+
+
+def simulate(d):
+    import nest
+
+    nest.ResetKernel()
+    nest.set_verbosity("M_ERROR")
+    nest.resolution = d["dt"]
+    nest.local_num_threads = 1
+    params = dict(zip(d["rule_names"].tolist(), d["rule_values"].tolist()))
+    neuron = dict(E_L=d["E_L"], V_th=d["V_th"], V_reset=d["V_reset"], tau_m=d["tau_m"], C_m=d["C_m"],
+                  t_ref=d["t_ref"], tau_minus=params["tau_minus"])
+    if d["model"] == "iaf_psc_exp":
+        neuron.update(tau_syn_ex=d["tau_syn_ex"], tau_syn_in=d["tau_syn_in"])
+    pop = nest.Create(d["model"], N, params=neuron)
+    pop.set(I_e=d["I_e"].tolist(), V_m=d["V_m"].tolist())
+    gens = nest.Create("spike_generator", N_GEN)
+    for ch in range(N_GEN):
+        gens[ch].spike_times = d["gen_time"][d["gen_sender"] == ch].tolist()
+    ids = np.asarray(pop.tolist())
+    gids = np.asarray(gens.tolist())
+    nest.Connect(gids[d["gen_pre"]], ids[d["gen_post"]], "one_to_one",
+                 {"synapse_model": "static_synapse", "weight": d["gen_weight"], "delay": d["gen_delay"]})
+    nest.Connect(ids[d["s_pre"]], ids[d["s_post"]], "one_to_one",
+                 {"synapse_model": "static_synapse", "weight": d["s_weight"], "delay": d["s_delay"]})
+    if d["rule"] == "stdp_synapse":
+        syn = {"synapse_model": "stdp_synapse", "weight": d["weight"], "delay": d["delay"],
+               "tau_plus": np.full(d["pre"].size, params["tau_plus"]),
+               "lambda": np.full(d["pre"].size, params["lam"]), "alpha": np.full(d["pre"].size, params["alpha"]),
+               "mu_plus": np.full(d["pre"].size, params["mu_plus"]),
+               "mu_minus": np.full(d["pre"].size, params["mu_minus"]),
+               "Wmax": np.full(d["pre"].size, params["w_max"])}
+    else:
+        nest.SetDefaults("stdp_pl_synapse_hom", {"tau_plus": params["tau_plus"], "lambda": params["lam"],
+                                                 "alpha": params["alpha"], "mu": params["mu"]})
+        syn = {"synapse_model": "stdp_pl_synapse_hom", "weight": d["weight"], "delay": d["delay"]}
+    nest.Connect(ids[d["pre"]], ids[d["post"]], "one_to_one", syn)
+    rec = nest.Create("spike_recorder")
+    nest.Connect(pop, rec)
+    nest.Simulate(d["t_sim"])
+    ev = rec.events
+    order = np.lexsort((ev["senders"], ev["times"]))
+    out = dict(d)
+    out["spike_senders"] = (np.asarray(ev["senders"])[order] - ids[0]).astype(np.int64)
+    out["spike_times"] = np.asarray(ev["times"])[order]
+    conns = nest.GetConnections(pop, pop, synapse_model=d["rule"]).get(["source", "target", "weight"])
+    lookup = {(s - ids[0], t - ids[0]): w for s, t, w in zip(conns["source"], conns["target"], conns["weight"])}
+    out["final_weight"] = np.array([lookup[(a, b)] for a, b in zip(d["pre"], d["post"])])
+    return out
+
+
+def main(names):
+    for name in names or list(CASES):
+        out = simulate(draw(name))
+        path = os.path.join(HERE, f"stdp_{name}.npz")
+        fd, tmp = tempfile.mkstemp(dir=HERE, suffix=".npz")
+        os.close(fd)
+        np.savez(tmp, **out)
+        os.replace(tmp, path)
+        w0, w1 = out["weight"], out["final_weight"]
+        print(f"{name}: {out['spike_times'].size} spikes, {w0.size} plastic connections, mean weight "
+              f"{w0.mean():.4g} -> {w1.mean():.4g}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
