@@ -1,0 +1,186 @@
+"""Plastic synapses: closed-form single pairs, bounds, thread counts, split runs, checkpoints, validation."""
+
+import hashlib
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import eventsim as es
+
+RELAY = es.LIF(tau_m=10.0, v_th=1.0, v_reset=0.0, t_ref=1.0, c_m=1.0)  # spikes in the step its input arrives
+POST = es.LIF(tau_m=10.0, v_th=100.0, v_reset=0.0, t_ref=1.0, c_m=1.0)  # a relay that plastic weights cannot fire
+
+
+def pair(t_pre, t_post, rule, w0, d=1.0, t_end=None):
+    """A plastic synapse from a relay neuron spiking at ``t_pre`` (a list) to one spiking at ``t_post``;
+    returns its final weight.  Each relay spikes 0.1 ms after its source's spike."""
+    net = es.Network(dt=0.1, seed=1)
+    pre = net.population(1, RELAY)
+    post = net.population(1, POST)
+    src = net.spike_source([0] * len(t_pre) + [1] * len(t_post), [t - 0.1 for t in t_pre] + [t - 0.1 for t in t_post])
+    net.connect(src[:1], pre, es.AllToAll(), weight=50.0, delay=0.1)
+    net.connect(src[1:], post, es.AllToAll(), weight=500.0, delay=0.1)
+    proj = net.connect(pre, post, es.AllToAll(), weight=w0, delay=d, synapse=rule)
+    rp, rq = net.record_spikes(pre), net.record_spikes(post)
+    net.run(t_end or max(t_pre + t_post) + 5.0)
+    assert np.allclose(rp.times, t_pre) and np.allclose(rq.times, t_post)  # the relays fired as planned
+    return float(proj.weight[0])
+
+
+@pytest.mark.parametrize("delta", [-30.0, -5.0, -1.0, -0.1, 0.0, 0.1, 1.0, 5.0, 30.0])
+def test_additive_pair_closed_form(delta):
+    """Pre at 50 ms and again at 400 ms, post at 50 + delta: the closed form of NEST's additive rule
+    (the post spike counts at t_post + d, the whole delay being dendritic)."""
+    lam, alpha, w_max, tp, tm, d, w0 = 0.01, 1.2, 10.0, 16.8, 33.7, 1.0, 5.0
+    rule = es.STDP(tau_plus=tp, tau_minus=tm, lam=lam, alpha=alpha, mu_plus=0.0, mu_minus=0.0, w_max=w_max)
+    t1, t2, tq = 50.0, 400.0, 50.0 + delta
+    w = pair([t1, t2], [tq], rule, w0, d)
+    x = w0 / w_max
+    # first pre spike: depression by the post trace at t1 - d (if the post spike came strictly before)
+    if tq < t1 - d - 1e-9:
+        x -= alpha * lam * math.exp(-(t1 - d - tq) / tm)
+    # second pre spike: facilitation by the post spike if it lies in (t1 - d, t2 - d], then depression
+    if tq > t1 - d + 1e-9:
+        x += lam * math.exp(-(tq + d - t1) / tp)
+    x -= alpha * lam * math.exp(-(t2 - d - tq) / tm)
+    assert w == pytest.approx(x * w_max, rel=1e-12)
+
+
+def test_multiplicative_and_power_law_pairs():
+    tp, tm, d = 20.0, 20.0, 2.0
+    rule = es.STDP(tau_plus=tp, tau_minus=tm, lam=0.05, alpha=1.0, mu_plus=1.0, mu_minus=1.0, w_max=4.0)
+    w = pair([10.0, 300.0], [20.0], rule, 1.0, d)
+    x = 0.25                       # pre at 10: no post spike before -> unchanged (multiplied back by w_max)
+    x += 0.05 * (1 - x) * math.exp(-(20.0 + d - 10.0) / tp)
+    x -= 1.0 * 0.05 * x * math.exp(-(300.0 - d - 20.0) / tm)
+    assert w == pytest.approx(x * 4.0, rel=1e-12)
+    pl = es.STDPPowerLaw(tau_plus=tp, tau_minus=tm, lam=0.1, alpha=1.5, mu=0.4)
+    w = pair([10.0, 300.0], [20.0], pl, 2.0, d)
+    y = 2.0 + 0.1 * 2.0 ** 0.4 * math.exp(-(20.0 + d - 10.0) / tp)
+    y -= 0.1 * 1.5 * y * math.exp(-(300.0 - d - 20.0) / tm)
+    assert w == pytest.approx(y, rel=1e-12)
+
+
+def test_bounds_are_hit_exactly():
+    up = es.STDP(lam=5.0, alpha=0.0, mu_plus=0.0, mu_minus=0.0, w_max=3.0)  # (no depression after it)
+    assert pair([10.0, 300.0], [15.0], up, 2.0) == 3.0          # facilitation clipped at w_max
+    down = es.STDP(lam=5.0, alpha=1.0, mu_plus=0.0, mu_minus=0.0, w_max=3.0)
+    assert pair([30.0], [10.0], down, 2.0) == 0.0               # depression clipped at 0
+    neg = es.STDP(lam=5.0, alpha=0.0, mu_plus=0.0, mu_minus=0.0, w_max=-3.0)  # inhibitory: sign of w_max
+    assert pair([10.0, 300.0], [15.0], neg, -2.0) == -3.0
+
+
+def _network(threads_env=None):
+    net = es.Network(dt=0.1, seed=7)
+    exc = net.population(160, es.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0, c_m=1.0),
+                         v_init=es.Uniform(0.0, 20.0))
+    inh = net.population(40, es.LIF(tau_m=10.0, v_th=15.0, v_reset=0.0, t_ref=1.0, c_m=250.0, tau_syn_ex=2.0,
+                                    tau_syn_in=5.0), v_init=es.Uniform(0.0, 15.0))
+    noise = net.poisson(200, rate=15000.0)
+    net.connect(noise, exc | inh, es.OneToOne(), weight=np.r_[np.full(160, 0.2), np.full(40, 30.0)], delay=0.1)
+    e2e = net.connect(exc, exc, es.FixedInDegree(20), weight=es.Uniform(0.1, 1.0), delay=es.Uniform(0.5, 3.0),
+                      synapse=es.STDP(lam=0.02, alpha=1.05, mu_plus=0.0, mu_minus=0.0, w_max=2.0))
+    e2i = net.connect(exc, inh, es.FixedInDegree(20), weight=es.Uniform(50.0, 150.0), delay=1.5,
+                      synapse=es.STDPPowerLaw(lam=0.5, alpha=1.1, mu=0.4, tau_minus=30.0))
+    net.connect(inh, exc, es.FixedInDegree(10), weight=-1.0, delay=0.8)
+    return net, (e2e, e2i), net.record_spikes(exc | inh)
+
+
+def _digest(rec, projs):
+    h = hashlib.sha256()
+    for a in (rec.steps, rec.senders, *[p.weight for p in projs]):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+SCRIPT = r"""
+import sys, numba
+sys.path.insert(0, {here!r})
+import test_stdp as t
+net, projs, rec = t._network()
+net.run(150.0); net.run(150.0)
+print("DIGEST", t._digest(rec, projs), len(rec.steps))
+"""
+
+
+def test_thread_counts_and_split_runs_give_the_same_spikes_and_weights():
+    net, projs, rec = _network()
+    w0 = [p.weight.copy() for p in projs]
+    net.run(300.0)
+    assert all(not np.array_equal(a, p.weight) for a, p in zip(w0, projs))
+    ref = _digest(rec, projs)
+    for threads in (1, 2, 3):
+        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+        out = subprocess.run([sys.executable, "-c", SCRIPT.format(here=os.path.dirname(__file__))], env=env,
+                             capture_output=True, text=True, timeout=900)
+        assert f"DIGEST {ref}" in out.stdout, (threads, out.stdout[-2000:], out.stderr[-3000:])
+
+
+def test_checkpoint_resumes_weights_traces_and_histories(tmp_path):
+    net, projs, rec = _network()
+    net.run(120.0)
+    net.save(tmp_path / "p.ckpt")
+    net.run(180.0)
+    ref = _digest(rec, projs)
+    net.close()
+    back = es.Network.load(tmp_path / "p.ckpt")
+    back.run(180.0)
+    bprojs = [p for p in back.projections if p.synapse is not None]
+    assert [type(p.synapse) for p in bprojs] == [es.STDP, es.STDPPowerLaw]
+    assert _digest(back.recorders[0], bprojs) == ref
+
+
+def test_weights_assigned_between_runs_and_static_additions():
+    net, (e2e, _), rec = _network()
+    net.run(50.0)
+    w = np.clip(e2e.weight * 0.5, 0.0, 2.0)
+    e2e.weight = w
+    assert np.array_equal(e2e.weight, w)  # before the next run: the assigned ones
+    extra = net.population(5, RELAY)
+    net.connect(extra, net.populations[0][:5], es.OneToOne(), weight=1.0, delay=2.0)  # static, after a run
+    net.run(50.0)
+    assert not np.array_equal(e2e.weight, w)  # plasticity went on from the assigned weights
+    with pytest.raises(ValueError, match="outside"):
+        e2e.weight = np.full(len(e2e), 3.0)
+    with pytest.raises(NotImplementedError, match="before the first run"):
+        net.connect(extra, extra, es.AllToAll(), weight=0.5, synapse=es.STDP(w_max=1.0))
+
+
+def test_bad_rules_and_connections_are_refused():
+    with pytest.raises(ValueError, match="tau_plus"):
+        es.STDP(tau_plus=0.0)
+    with pytest.raises(ValueError, match="lam"):
+        es.STDPPowerLaw(lam=-1.0)
+    with pytest.raises(ValueError, match="w_max"):
+        es.STDP(w_max=0.0)
+    with pytest.raises(ValueError, match="alpha"):
+        es.STDP(alpha=float("nan"))
+    net = es.Network()
+    pop = net.population(3, RELAY)
+    src = net.poisson(3, rate=10.0)
+    with pytest.raises(ValueError, match="outside"):
+        net.connect(pop, pop, es.AllToAll(), weight=5.0, synapse=es.STDP(w_max=2.0))
+    with pytest.raises(ValueError, match="neurons to neurons"):
+        net.connect(src, pop, es.OneToOne(), weight=1.0, synapse=es.STDP())
+    with pytest.raises(TypeError, match="plasticity rule"):
+        net.connect(pop, pop, es.AllToAll(), weight=1.0, synapse="stdp")
+    with pytest.raises(ValueError, match=">= 0"):
+        net.connect(pop, pop, es.AllToAll(), weight=-1.0, synapse=es.STDPPowerLaw())
+    assert net.projections == []
+    with pytest.raises(NotImplementedError, match="clock engine"):
+        ev = es.Network(engine="event")
+        p = ev.population(2, RELAY)
+        ev.connect(p, p, es.AllToAll(), weight=1.0, synapse=es.STDP())
+
+
+def test_static_networks_are_unchanged_by_the_plastic_path():
+    """Without synapse=, no plastic arrays exist (same memory, same kernels)."""
+    net = es.Network(dt=0.1, seed=1)
+    pop = net.population(10, RELAY)
+    net.connect(pop, pop, es.AllToAll(), weight=0.1)
+    net.run(1.0)
+    assert net._plan.plastic is None
