@@ -6,7 +6,7 @@ from .connectivity import (AllToAll, Distribution, FixedInDegree, FixedProbabili
 from .models import ALIF, IF, LIF, propagator
 from .models.plasticity import STDP, STDPPowerLaw
 from .network import Network, NodeView, Population, Projection
-from .record import SpikeRecorder, StateRecorder
+from .record import SpikeRecorder, StateRecorder, WeightRecorder
 
 __version__ = "0.1.0"
 
@@ -16,6 +16,6 @@ __all__ = [
     "STDP", "STDPPowerLaw",
     "FixedInDegree", "FixedProbability", "OneToOne", "AllToAll", "FromArrays",
     "Distribution", "Normal", "Uniform",
-    "SpikeRecorder", "StateRecorder",
+    "SpikeRecorder", "StateRecorder", "WeightRecorder",
     "warmup",
 ]

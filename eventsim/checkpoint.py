@@ -257,7 +257,7 @@ def _encode(net):
     """The document and the arrays of ``net`` (nothing is written)."""
     from dataclasses import fields
 
-    from .record import SpikeRecorder, _FileStore, _MemoryStore
+    from .record import SpikeRecorder, WeightRecorder, _FileStore, _MemoryStore
 
     w = _Writer()
     models = _model_types()
@@ -316,9 +316,13 @@ def _encode(net):
     doc["projections"] = projs
     recs = []
     for j, r in enumerate(net.recorders):
-        d = {"kind": "spikes" if isinstance(r, SpikeRecorder) else "state", "group": _group(w, f"rec{j}.group", r.group)}
+        kind = "spikes" if isinstance(r, SpikeRecorder) else "weights" if isinstance(r, WeightRecorder) else "state"
+        d = {"kind": kind, "group": _group(w, f"rec{j}.group", r.group)}
         if d["kind"] == "state":
             d.update(variable=r.variable, interval_steps=int(r.interval_steps))
+        if d["kind"] == "weights":
+            d.update(projection=net.projections.index(r.projection), index=w.ref(f"rec{j}.index", r.index),
+                     interval_steps=int(r.interval_steps))
         store = r._store
         if isinstance(store, _FileStore):
             d["store"] = {"type": "file", "path": store.path, "fmt": store.fmt, "recording_id": store.recording_id,
@@ -358,6 +362,9 @@ def _clock_arrays(plan):
 _EVENT_FIELDS = {"SRC": ("count", "ptr", "nxt", "st", "sc", "spos", "win"), "X": None, "M": None}
 #: Of those, the ones whose length changes while running (replaced, not copied into).
 _EVENT_RESIZED = ("SRC.st", "SRC.sc", "Q.0", "Q.1", "Q.2")
+#: The retired delay groups of an event plan (spikes on their way through connections that have
+#: changed since they were emitted; see ``EventPlan._carry``); absent from older files (none then).
+_EVENT_RETIRED = ("ret.em", "ret.size", "ret.delay", "ret.tgt", "ret.w")
 
 
 def _event_arrays(plan):
@@ -368,6 +375,7 @@ def _event_arrays(plan):
             out[f"{tup}.{f}"] = getattr(t, f)
     for k, q in enumerate(plan.Q):
         out[f"Q.{k}"] = q
+    out.update(zip(_EVENT_RETIRED, plan.retired()))
     return out
 
 
@@ -800,8 +808,23 @@ class _Decoder:
             rec = net.record_state(group, F(r, "variable", str, where), interval=k * net.dt)
             if rec.interval_steps != k:
                 raise CheckpointError(f"{where}: interval of {k} steps does not survive dt={net.dt} ms")
+        elif kind == "weights":
+            j = F(r, "projection", int, where)
+            if not 0 <= j < len(net.projections):
+                raise CheckpointError(f"{where}: projection {j} does not exist")
+            k = F(r, "interval_steps", int, where)
+            if k < 1:
+                raise CheckpointError(f"{where}: interval_steps={k} must be >= 1")
+            try:
+                rec = net.record_weights(net.projections[j], index=self.array(F(r, "index", dict, where),
+                                                                                f"{where}.index", "iu", 1),
+                                         interval=k * net.dt)
+            except (TypeError, ValueError) as exc:
+                raise CheckpointError(f"{where}: {exc}") from None
+            if rec.interval_steps != k or len(rec.group) != len(group):
+                raise CheckpointError(f"{where}: the recorder does not survive dt={net.dt} ms")
         else:
-            raise CheckpointError(f"{where}: kind {kind!r} must be 'spikes' or 'state'")
+            raise CheckpointError(f"{where}: kind {kind!r} must be 'spikes', 'state' or 'weights'")
         store = F(r, "store", dict, where)
         typ = F(store, "type", str, f"{where}.store")
         cols = F(store, "columns", dict, f"{where}.store")
@@ -833,7 +856,7 @@ class _Decoder:
             sw = f"{where}.store"
             path = F(store, "path", str, sw)
             fmt = F(store, "fmt", str, sw)
-            expect = "eventsim-spikes" if kind == "spikes" else "eventsim-state"
+            expect = {"spikes": "eventsim-spikes", "weights": "eventsim-weights"}.get(kind, "eventsim-state")
             if not os.path.isabs(path) or fmt != expect:
                 raise CheckpointError(f"{sw}: path {path!r} must be absolute and fmt {fmt!r} be {expect!r}")
             columns = {}
@@ -880,6 +903,9 @@ class _Decoder:
                     raise CheckpointError(f"plan.plastic.hs: history length {H} out of range")
                 plan.plastic = grow_history(plan.plastic, H)
             current = _clock_arrays(plan)
+        if net.engine == "event" and not set(_EVENT_RETIRED) & set(stored):
+            for name in _EVENT_RETIRED:  # a file from before retired groups: none
+                current.pop(name)
         if sorted(stored) != sorted(current):
             raise CheckpointError(f"plan: arrays {sorted(stored)}, expected {sorted(current)}")
         new = {}
@@ -887,7 +913,7 @@ class _Decoder:
             a = self.array(stored[name], f"plan.{name}")
             if a.dtype != dst.dtype:
                 raise CheckpointError(f"plan.{name}: dtype {a.dtype}, expected {dst.dtype}")
-            if name in _EVENT_RESIZED and net.engine == "event":
+            if name in _EVENT_RESIZED + _EVENT_RETIRED and net.engine == "event":
                 if a.ndim != 1:
                     raise CheckpointError(f"plan.{name}: shape {a.shape}, expected one dimension")
             elif a.shape != dst.shape:
@@ -945,7 +971,6 @@ def _restore_event(plan, new, qn):
     S = plan.SRC
     nc = S.rate.size
     n_em = plan.G.gptr.size - 1
-    n_groups = plan.G.gdel.size
     SS = new["SS"]
     if not np.array_equal(SS[:, ev.CM], plan.SS[:, ev.CM]):
         _bad("SS", "parameter classes differ from the network's")
@@ -975,7 +1000,21 @@ def _restore_event(plan, new, qn):
     ok |= (g == -1) & src
     ok |= ((g == -2) | (g == -3)) & dc
     grp = g >= 0
-    ok[grp] = (g[grp] >= plan.G.gptr[e[grp]]) & (g[grp] < plan.G.gptr[e[grp] + 1]) & (g[grp] < n_groups)
+    if "ret.em" in new:
+        r_em, r_size, r_tgt = new["ret.em"], new["ret.size"], new["ret.tgt"]
+        if not (r_em.size == r_size.size == new["ret.delay"].size and r_tgt.size == new["ret.w"].size
+                and (r_size >= 0).all() and int(r_size.sum()) == r_tgt.size):
+            _bad("ret", "retired groups of inconsistent sizes")
+        _in_range("ret.em", r_em, 0, n_em)
+        _in_range("ret.tgt", r_tgt, 0, N)
+        plan._set_retired(r_em, r_size, new["ret.delay"], r_tgt, new["ret.w"])
+    ng = plan.ng
+    ret = grp & (g >= ng)
+    grp &= g < ng
+    ok[grp] = (g[grp] >= plan.G.gptr[e[grp]]) & (g[grp] < plan.G.gptr[e[grp] + 1])
+    if plan._ret_em.size:
+        r = np.minimum(g[ret] - ng, plan._ret_em.size - 1)
+        ok[ret] = (g[ret] - ng < plan._ret_em.size) & (plan._ret_em[r] == e[ret])
     if not ok.all():
         _bad("Q", "an event names a group that its emitter does not have")
     # the sources
@@ -990,7 +1029,7 @@ def _restore_event(plan, new, qn):
         _bad("counters", "counts must be >= 0")
     # copy in
     for name, dst in _event_arrays(plan).items():
-        if name not in _EVENT_RESIZED:
+        if name not in _EVENT_RESIZED + _EVENT_RETIRED:
             dst[...] = new[name]
     plan.SRC = plan.SRC._replace(st=st, sc=sc)
     plan.Q = tuple(q)

@@ -1197,6 +1197,53 @@ class Network:
         self._changed("recorders")
         return rec
 
+    def record_weights(self, proj, index=None, interval=None, to=None, overwrite=False, compression=None):
+        """Record the weights of chosen connections of a projection; returns a :class:`WeightRecorder`.
+
+        Parameters
+        ----------
+        proj : Projection
+            A projection of this network (plastic or static).
+        index : array of int, optional
+            Positions of the connections in the projection's order (``proj.pre``,
+            ``proj.post``); default all.
+        interval : float, optional
+            Sampling interval (ms), a multiple of dt; default 1 ms (or dt if
+            larger).  The engine stops at each sample to read the weights,
+            so short intervals cost time.
+        to, overwrite, compression
+            Stream the samples to an HDF5 file, as for :meth:`record_spikes`.
+        """
+        from .record import WeightRecorder
+
+        self._check_mutable("a recorder")
+        if not isinstance(proj, Projection) or proj not in self.projections:
+            raise TypeError(f"proj must be a Projection of this network, got {type(proj).__name__}")
+        if proj.source.kind == "dc":
+            raise ValueError("proj connects a DC source; its weights are factors, not synapses")
+        if self.engine != "clock":
+            raise NotImplementedError("record_weights needs engine='clock'")
+        if index is None:
+            idx = np.arange(len(proj), dtype=np.int64)
+        else:
+            idx = np.asarray(index)
+            if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+                raise ValueError("index must be a 1-D array of integers (positions in the projection)")
+            if idx.size and (idx.min() < 0 or idx.max() >= len(proj)):
+                raise ValueError(f"index must lie in [0, {len(proj)}), got values in [{idx.min()}, {idx.max()}]")
+        if interval is None:
+            k = max(1, int(round(1.0 / self.dt)))
+        else:
+            k = int(steps_of("interval", _scalar("interval", interval), self.dt))
+            if k < 1:
+                raise ValueError(f"interval={interval} must be >= dt={self.dt} ms")
+        self._check_stream(to, overwrite, compression)
+        rec = WeightRecorder(self, proj, idx.astype(np.int64), k, to=to, overwrite=overwrite,
+                             compression=compression)
+        self.recorders.append(rec)
+        self._changed("recorders")
+        return rec
+
     def record_state(self, group, variable="v", interval=None, to=None, overwrite=False, compression=None):
         """Record a state variable of a group of neurons.
 

@@ -738,6 +738,79 @@ class StateRecorder(_Recorder):
                 f"steps{where})")
 
 
+class WeightRecorder(_Recorder):
+    """Samples of chosen connections' weights every ``interval_steps`` steps.
+
+    Create with :meth:`eventsim.Network.record_weights`.  A sample at stamp
+    ``k`` is the weights at time ``k*dt`` (after the deliveries of the spikes
+    stamped up to ``k - 1``).  Files (``to=``) have the state recorders'
+    layout with format ``eventsim-weights``: datasets ``steps`` and
+    ``values`` (rows x connections), static ``connection_index`` (the
+    connections' positions in the projection), ``pre_ids`` and ``post_ids``
+    (network-wide indices of their neurons); attribute ``unit`` (mV, pA).
+
+    Attributes
+    ----------
+    projection : Projection
+    index : ndarray of int64
+        The recorded connections' positions in the projection's order.
+    steps, times, values
+        As for :class:`StateRecorder` (``values``: shape (n_samples, len(index))).
+    """
+
+    def __init__(self, net, projection, index, interval_steps, to=None, overwrite=False, compression=None):
+        from .network import NodeView
+
+        super().__init__(net, NodeView(net, "neuron", projection.target.ids[projection.post[index]]))
+        self.projection = projection
+        self.index = np.asarray(index, np.int64)
+        self.index.setflags(write=False)
+        self.interval_steps = int(interval_steps)
+        if to is None:
+            self._store = _MemoryStore(("steps", "values"))
+        else:
+            self._store = self._new_file_store(check_target(to, overwrite), compression)
+
+    def _new_file_store(self, path, compression):
+        p = self.projection
+        exp = any(pop.model.synapse == "exp" and np.isin(self._ids, pop.ids).any() for pop in self._net.populations)
+        unit = "pA" if exp else "mV"
+        attrs = dict(self._file_attrs(), unit=unit, interval=self.interval_steps * self._net.dt,
+                     interval_steps=self.interval_steps)
+        static = {"connection_index": self.index, "pre_ids": p.source.ids[p.pre[self.index]],
+                  "post_ids": self._ids}
+        return _FileStore(path, "eventsim-weights", {"steps": (np.int64, ()),
+                                                     "values": (np.float64, (self.index.size,))},
+                          static, attrs, compression)
+
+    def _empty(self, name):
+        return np.zeros(0, np.int64) if name == "steps" else np.zeros((0, self.index.size))
+
+    def _sample(self, step):
+        """Append the sample at stamp ``step`` (called at the end of a chunk ending there)."""
+        w = np.asarray(self.projection.weight, np.float64)[self.index]
+        self._store.append(steps=np.array([step], np.int64), values=w[None, :])
+
+    @property
+    def steps(self):
+        return np.array(self._store.read("steps", self._empty("steps")), dtype=np.int64)
+
+    @property
+    def times(self):
+        return self.steps * self._net.dt
+
+    @property
+    def values(self):
+        return np.array(self._store.read("values", self._empty("values")), dtype=np.float64)
+
+    def __len__(self):
+        return int(self._store.rows)
+
+    def __repr__(self):
+        where = f", to {self.path!r}" if self.path else ""
+        return f"WeightRecorder({self.index.size} connections, every {self.interval_steps} steps{where})"
+
+
 # --------------------------------------------------------------------------- readers
 class SpikeData(NamedTuple):
     """Spikes read from a file by :func:`read_spikes` (same meaning as on :class:`SpikeRecorder`)."""

@@ -184,3 +184,31 @@ def test_static_networks_are_unchanged_by_the_plastic_path():
     net.connect(pop, pop, es.AllToAll(), weight=0.1)
     net.run(1.0)
     assert net._plan.plastic is None
+
+
+def test_weight_recorder_samples_in_memory_and_on_disk(tmp_path):
+    net, (e2e, e2i), rec = _network()
+    wr = net.record_weights(e2e, index=[0, 5, 7], interval=10.0)
+    wf = net.record_weights(e2i, interval=25.0, to=tmp_path / "w.h5")
+    net.run(60.0)
+    assert np.array_equal(wr.steps, [100, 200, 300, 400, 500, 600]) and wr.values.shape == (6, 3)
+    assert np.array_equal(wr.values[-1], e2e.weight[[0, 5, 7]])
+    assert not np.array_equal(wr.values[0], wr.values[-1])
+    net.save(tmp_path / "c.ckpt")
+    net.run(40.0)
+    assert np.array_equal(wf.steps, [250, 500, 750, 1000]) and np.array_equal(wf.values[-1], e2i.weight)
+    import h5py
+
+    with h5py.File(tmp_path / "w.h5", "r", swmr=True) as f:
+        assert f.attrs["format"] == "eventsim-weights" and f.attrs["unit"] == "pA"
+        assert np.array_equal(f["post_ids"][:], e2i.target.ids[e2i.post])
+    # a checkpoint resumes the weight recorders too, and recording does not change the run
+    net.close()
+    back = es.Network.load(tmp_path / "c.ckpt")
+    back.run(40.0)
+    assert np.array_equal(back.recorders[1].values, wr.values)
+    plain, projs, prec = _network()
+    plain.run(100.0)
+    assert _digest(prec, projs) == _digest(rec, (e2e, e2i))
+    with pytest.raises(ValueError, match="index"):
+        net.record_weights(e2e, index=[len(e2e)])

@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 from .. import config
-from ..record import SpikeRecorder, StateRecorder
+from ..record import SpikeRecorder, StateRecorder, WeightRecorder
 from ..rng import POISSON, key_words, poisson_cdf_table, poisson_count_table
 from . import clock_cpu as cc
 from . import csr
@@ -57,6 +57,7 @@ class ClockPlan:
         self.spk_flag = spk_flag
         self.n_flag = int(spk_flag.sum())
         self.spike_recorders = [r for r in net.recorders if isinstance(r, SpikeRecorder)]
+        self.weight_recorders = [r for r in net.recorders if isinstance(r, WeightRecorder)]
         self.state_recorders = [r for r in net.recorders if isinstance(r, StateRecorder)]
         idx = [r.group.ids for r in self.state_recorders]
         self.rec_var = np.array([cc.VAR_CODES[r.variable] for r in self.state_recorders], np.int64)
@@ -194,6 +195,8 @@ class ClockPlan:
     def __setstate__(self, state):
         """Unpickle; a plan saved before the Poisson count tables and channel runs gets them here."""
         self.__dict__.update(state)
+        for name, default in (("plastic", None), ("_pl_order", None), ("_pl_rules", ()), ("weight_recorders", [])):
+            self.__dict__.setdefault(name, default)  # (plans pickled before plastic synapses)
         if "tab" not in self._sources_base:
             cdf = self._sources_base["cdf"]
             self._sources_base["tab"] = np.stack([poisson_count_table(row, cc.TAB) for row in cdf])
@@ -351,6 +354,8 @@ class ClockPlan:
         """End of the chunk starting at step ``s``: at most CHUNK_STEPS, never across a DC switch (and, with
         plastic synapses, short enough for the spike histories, which grow here if needed)."""
         end = min(target, s + config.CHUNK_STEPS)
+        for r in self.weight_recorders:  # the engine stops at each weight sample
+            end = min(end, (s // r.interval_steps + 1) * r.interval_steps)
         if self.plastic is not None:
             min_isi = int(self.params.ref_steps.min(initial=0)) + 1 if self.params.ref_steps.size else 1
             H, steps = pl.room(self.plastic, s, end - s, min_isi)
@@ -494,6 +499,9 @@ class ClockPlan:
         self.spk_buf_id = np.zeros(new, np.int64)
 
     def _collect(self, s, reached, rec):
+        for r in self.weight_recorders:
+            if reached > s and reached % r.interval_steps == 0:
+                r._sample(reached)
         m = int(rec.spk_n[0])
         steps = rec.spk_step[:m].copy()
         ids = rec.spk_id[:m].copy()
