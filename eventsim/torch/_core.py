@@ -35,7 +35,7 @@ from numba import njit
 from ..models.dynamics import RESET_SUBTRACT, RESET_VALUE, neuron_update, reset_voltage
 from .surrogate import surrogate_grad
 
-_jit = njit(inline="always", cache=True)
+_jit = njit(cache=True)
 
 # integrators
 EXACT = 0
