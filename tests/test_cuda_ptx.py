@@ -27,8 +27,19 @@ by widening the captured type, since no test network is that large.
 
 The clock kernels are compiled as they are launched: inside
 :class:`clock_cuda._NoFMA` (no contraction of ``a*b + c``, which the
-bit-identity with the CPU engine relies on).  Must run in a process without
-``NUMBA_ENABLE_CUDASIM`` (``compile_ptx`` does not exist in the simulator).
+bit-identity with the CPU engine relies on); the torch kernels with
+numba-cuda's defaults, as they are launched.  Device functions (the CPU
+engine's functions that the kernels call) are typed and lowered once per
+argument types and reused for the second compute capability, as numba-cuda
+does on a GPU; NVVM and ptxas then compile everything for each target.
+
+Registers, stack frame and spills per thread come from ``ptxas -v`` (the
+``nvidia-cuda-nvcc-cu12`` wheel that ``numba-cuda[cu12]`` installs brings it);
+without ptxas only the PTX's ``.local`` declarations are checked.  The table
+is printed (``pytest -s`` or ``-rA``) and recorded as a test property.
+
+Must run in a process without ``NUMBA_ENABLE_CUDASIM`` (``compile_ptx`` does
+not exist in the simulator).
 """
 
 from __future__ import annotations
@@ -119,11 +130,18 @@ class _Recorder:
 
 
 # ---------------------------------------------------------------------- clock engine
-def _clock_network(dtype, weight_dtype, one_delay):
-    """Every model family, reset mode, source and recorder of the clock engine, small."""
+def _clock_network(dtype, weight_dtype, one_delay, minimal=False):
+    """Every model family, reset mode, source and recorder of the clock engine, small.
+
+    ``minimal``: one population of delta-synapse LIF neurons with Poisson input only.
+    """
     import eventsim as es
 
     net = es.Network(dt=0.1, seed=5, backend="cuda", dtype=dtype, weight_dtype=weight_dtype)
+    if minimal:
+        pop = net.population(5, es.LIF(v_th=15.0))
+        net.connect(net.poisson(5, rate=8000.0), pop, es.OneToOne(), weight=1.0, delay=0.5)
+        return net
     pops = [
         net.population(6, es.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0)),
         net.population(6, es.LIF(tau_m=10.0, c_m=250.0, v_th=15.0, t_ref=1.0, tau_syn_ex=2.0, tau_syn_in=4.0)),
@@ -152,9 +170,11 @@ def _clock_network(dtype, weight_dtype, one_delay):
     return net
 
 
-#: (dtype, weight_dtype, one delay per sender) of the captured networks
-CLOCK_CASES = [("float64", None, True), ("float64", None, False), ("float32", None, True),
-               ("float32", None, False), ("float64", "float32", False)]
+#: (dtype, weight_dtype, one delay per sender, minimal) of the captured networks; the minimal
+#: networks must add no signature (the model families, resets and sources are run-time data)
+CLOCK_CASES = [("float64", None, True, False), ("float64", None, False, False), ("float32", None, True, False),
+               ("float32", None, False, False), ("float64", "float32", False, False), ("float64", None, True, True),
+               ("float32", None, True, True)]
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +189,8 @@ def clock_launches(nvvm):
         # host copies instead of device arrays (the simulator's memory path); kernels that record
         mp.setattr(clock_cuda, "simulator_enabled", lambda: True)
         mp.setattr(clock_cuda, "_kernels", lambda: (_Recorder("update", seen), _Recorder("after", seen)))
-        for dtype, wdtype, one in CLOCK_CASES:
-            net = _clock_network(dtype, wdtype, one)
+        for dtype, wdtype, one, minimal in CLOCK_CASES:
+            net = _clock_network(dtype, wdtype, one, minimal)
             net.run(0.2)
             forms.append((dtype, wdtype, one, net._plan.conn.syn_off.dtype))
     # rings of 2**31 cells or more store offsets in int64 (plan.build_plan); no test network is that big
@@ -198,7 +218,8 @@ def test_ptx_clock_signatures_cover_every_form(clock_launches):
     weight_types = {(sig[2].types[0].dtype, sig[3].types[3].dtype) for sig in seen["update"]}
     assert (types.float64, types.float32) in weight_types, weight_types
     assert {f[3] for f in forms} == {np.dtype(np.uint16), np.dtype(np.int32)}, forms
-    # 5 networks, 3 with offsets (+3 widened to int64), and no more: the model family, reset mode and sources are run-time data
+    # 5 kinds of network, 3 with offsets (+3 widened to int64), and no more: the two networks of a single
+    # model family and source add no signature (model family, reset mode and sources are run-time data)
     assert len(seen["update"]) == len(seen["after"]) == 8, [str(s) for s in seen["update"]]
 
 
