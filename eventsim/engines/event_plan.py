@@ -11,6 +11,7 @@ from .. import config
 from ..record import SpikeRecorder, StateRecorder
 from ..rng import key_words
 from . import event_cpu as ev
+from . import event_live as live
 from .clock_cpu import VAR_CODES as _VAR_CODES
 
 
@@ -176,6 +177,51 @@ def _time_order(t, ids):
     return t, ids
 
 
+def _channels(net):
+    """Rates (Hz, 0 for explicit spike times) of the source channels and their spike times (ms):
+    ``(rate, sptr, times)``, channel ``c``'s times sorted in ``times[sptr[c]:sptr[c + 1]]`` (equal
+    times in the order they were given)."""
+    nc = net._n_channels
+    rate = np.zeros(nc)
+    sptr = np.zeros(nc + 1, np.int64)
+    per_channel = [np.zeros(0)] * nc
+    for src in net.sources:
+        base = int(src.ids[0])  # channel index of the source's first channel
+        if hasattr(src, "rate"):
+            rate[base:base + len(src)] = src.rate
+        else:
+            order = np.lexsort((src.spike_times, src.spike_senders))
+            s, t = src.spike_senders[order], src.spike_times[order]
+            for c in range(len(src)):
+                per_channel[base + c] = t[np.searchsorted(s, c): np.searchsorted(s, c, side="right")]
+    sptr[1:] = np.cumsum([x.size for x in per_channel])
+    times = np.concatenate(per_channel) if nc else np.zeros(0)
+    return rate, sptr, times.astype(np.float64)
+
+
+def _dc_windows(net):
+    """``[start, stop)`` (ms) of every DC channel, shape ``(n_dc, 2)``."""
+    win = np.zeros((net._n_dc, 2))
+    for src in net.dc_sources:
+        win[src.ids] = (src.start_time, src.stop_time)
+    return win
+
+
+def _unmatched(ta, wa, tb, wb):
+    """Positions of the synapses ``(ta, wa)`` that ``(tb, wb)`` does not have (as multisets of
+    ``(target, current)`` pairs), in order."""
+    from collections import Counter
+
+    left = Counter(zip(tb.tolist(), wb.tolist()))
+    out = []
+    for k, pair in enumerate(zip(ta.tolist(), wa.tolist())):
+        if left[pair] > 0:
+            left[pair] -= 1
+        else:
+            out.append(k)
+    return np.array(out, np.int64)
+
+
 #: Poisson emissions generated per window of the stream (at least one per channel).
 _STREAM_TARGET = 1 << 16
 #: Initial capacity of the event heap (it doubles when a call of the kernel asks for room).
@@ -190,7 +236,13 @@ class _ModelRef(NamedTuple):
 class EventPlan:
     """State of the event-driven engine for one Network."""
 
-    def __init__(self, net):
+    def __init__(self, net, graph=None, start=True):
+        """Build the engine's arrays for ``net`` as it is now.
+
+        ``graph``: the synapse graph to use (the previous plan's, when the
+        connections have not changed); ``start=False`` leaves the queues,
+        the Poisson draws and the crossing predictions empty (a plan that
+        takes the state of another: :meth:`refresh`, checkpoints)."""
         self.net = net
         N = net.n_neurons
         self.spike_recorders = [r for r in net.recorders if isinstance(r, SpikeRecorder)]
@@ -213,42 +265,33 @@ class EventPlan:
         self.SS[:, ev.XPOS] = -1.0
         self.SS[:, ev.TR] = -np.inf
         self.TH = np.zeros_like(self.ITH)
-        self.G = _graph(net, N)
+        self.G = _graph(net, N) if graph is None else graph
+        self.ng = int(self.G.gptr[-1])  # groups reached from the emitters; those after it are retired
+        self._ret_em = np.zeros(0, np.int64)  # emitter of each retired group (see refresh)
         self.qroom = int(np.diff(self.G.gptr).max(initial=0)) + 1  # heap entries one event may push
+        self._dc_win = _dc_windows(net)
         # sources
         nc = net._n_channels
-        rate = np.zeros(nc)
-        sptr = np.zeros(nc + 1, np.int64)
-        per_channel = [np.zeros(0)] * nc
-        for src in net.sources:
-            base = int(src.ids[0])  # channel index of the source's first channel
-            if hasattr(src, "rate"):
-                rate[base:base + len(src)] = src.rate
-            else:
-                order = np.lexsort((src.spike_times, src.spike_senders))
-                s, t = src.spike_senders[order], src.spike_times[order]
-                for c in range(len(src)):
-                    per_channel[base + c] = t[np.searchsorted(s, c): np.searchsorted(s, c, side="right")]
-        sptr[1:] = np.cumsum([x.size for x in per_channel])
-        times = np.concatenate(per_channel) if nc else np.zeros(0)
+        rate, sptr, times = _channels(net)
         total = float(rate.sum()) * 1e-3  # Poisson emissions per ms
         window = max(_STREAM_TARGET, int(np.count_nonzero(rate))) / total if total > 0 else 0.0
         self.SRC = Sources(rate=rate, count=np.zeros(nc, np.int64), ptr=sptr[:-1].copy(), sptr=sptr,
                            times=times.astype(np.float64), nxt=np.full(nc, np.inf), st=np.zeros(0),
                            sc=np.zeros(0, np.int64), spos=np.zeros(2, np.int64), win=np.array([0.0, window]))
         self.key = key_words(net.seed, ev.POISSON_EVENT)
-        ev.poisson_start(self.SRC.rate, self.SRC.count, self.SRC.nxt, self.key[0], self.key[1])
         # queues
         self.Q = (np.zeros(_QUEUE_START), np.zeros(_QUEUE_START, np.int64), np.zeros(_QUEUE_START, np.int64))
         self.qn = 0
-        for c in np.flatnonzero((rate == 0) & (sptr[1:] > sptr[:-1])):
-            self._push(times[sptr[c]], N + c)
-        for src in net.dc_sources:  # switching events: -2 on, -3 off (ties: off before on)
-            for ch in src.ids:
-                e = N + nc + int(ch)
-                self._push(src.start_time, e, -2)
-                if math.isfinite(src.stop_time):
-                    self._push(src.stop_time, e, -3)
+        if start:
+            ev.poisson_start(self.SRC.rate, self.SRC.count, self.SRC.nxt, self.key[0], self.key[1])
+            for c in np.flatnonzero((rate == 0) & (sptr[1:] > sptr[:-1])):
+                self._push(times[sptr[c]], N + c)
+            for src in net.dc_sources:  # switching events: -2 on, -3 off (ties: off before on)
+                for ch in src.ids:
+                    e = N + nc + int(ch)
+                    self._push(src.start_time, e, -2)
+                    if math.isfinite(src.stop_time):
+                        self._push(src.stop_time, e, -3)
         self.X = Cross(key=np.full(N, np.inf), heap=np.zeros(N, np.int64),
                        n=np.zeros(1, np.int64))
         self.M = Pending(lst=np.zeros(N, np.int64), n=np.zeros(1, np.int64),
@@ -271,13 +314,18 @@ class EventPlan:
                             cnt=np.zeros(1, np.int64))
         base = self.base_k * net.dt
         self.sample_t = np.array([base, 1.0, base])
-        ev.init_crossings(self.X, self.PP, self.SS, self.TH, self.ITH, self.stack)
+        if start:
+            ev.init_crossings(self.X, self.PP, self.SS, self.TH, self.ITH, self.stack)
 
     def __setstate__(self, state):
         """Unpickling (checkpoints): the state rows get their 64-byte alignment back."""
         self.__dict__.update(state)
         if "_models" not in state:  # (plans pickled before parameters could change between runs)
             self._models = [_ModelRef(p.model, p.n) for p in self.net.populations]
+        if "ng" not in state:  # (plans pickled before the network could change after running)
+            self.ng = int(self.G.gptr[-1])
+            self._ret_em = np.zeros(0, np.int64)
+            self._dc_win = _dc_windows(self.net)
         SS = _aligned_rows(*self.SS.shape)
         SS[...] = self.SS
         self.SS = SS
@@ -319,11 +367,25 @@ class EventPlan:
         self._predict(np.unique(ids))
 
     def refresh(self, changes):
-        """Apply parameter changes made since the last run (the only changes this engine takes after
-        running): the neurons whose parameters changed are brought to the current time with their old
-        parameters, then continue with the new ones (bias currents included); returns this plan."""
-        if set(changes) - {"params"}:
-            raise AssertionError(f"engine='event' cannot take {sorted(changes)} after running")  # refused earlier
+        """Apply the network's changes made since the last run; returns the plan to use from now on.
+
+        ``changes`` is a set of ``"params"``, ``"sources"``, ``"dc"``,
+        ``"recorders"`` and ``"structure"`` (see ``ClockPlan.refresh``).
+        Parameter changes alone are applied in place (:meth:`_refresh_params`);
+        any other change builds a new plan from the network and carries the
+        whole state over to it (:meth:`_carry`).
+        """
+        if set(changes) <= {"params"}:
+            return self._refresh_params()
+        rebuild = bool({"structure", "dc"} & set(changes))
+        new = EventPlan(self.net, graph=None if rebuild else self.G, start=False)
+        new._carry(self, rebuild)
+        return new
+
+    def _refresh_params(self):
+        """Apply parameter changes: the neurons whose parameters changed are brought to the current
+        time with their old parameters, then continue with the new ones (bias currents included);
+        returns this plan."""
         net = self.net
         old_cls = (self.SS[:, ev.CM].astype(np.int64) >> 1)
         old_rows = self.PP[old_cls]
@@ -343,6 +405,226 @@ class EventPlan:
         self._models = [_ModelRef(p.model, p.n) for p in net.populations]
         self._predict(changed)
         return self
+
+    def _carry(self, old, rebuild):
+        """Take over the state of ``old``, this network's plan before the changes, at the current time t.
+
+        Neurons keep their indices (new populations come after them) and their
+        state; new neurons start at t from ``v_init``.  Neurons whose parameters
+        changed, and the targets of DC currents switched at t, are first brought
+        to t with the old values.  Spikes emitted before t that are still on
+        their way arrive as they would have, through the connections and with
+        the weights that existed when they were emitted (an emitter whose
+        synapses changed keeps its old delay groups, *retired*, for them);
+        spikes emitted at exactly t (the last events of the run that ended at t)
+        are routed through the connections that exist now, as the clock engine
+        delivers the spikes stamped t at the start of the next run.  Sources:
+        a Poisson channel whose rate changed, or that is new, draws its next
+        emission from t at its new rate with its next interval counter; spikes
+        added to a spike source are merged in time order (a new spike source
+        emits its spikes at or after t); a DC channel whose amplitude, window or
+        connections changed gives from t on the current of its new settings (its
+        targets' bias currents change at t by the difference of the currents
+        that are on).  Recorders record from t on.  Counters carry over.
+        """
+        net = self.net
+        t = float(net._time)
+        N_o, N = old.SS.shape[0], self.SS.shape[0]
+        nc_o, nc = old.SRC.rate.size, self.SRC.rate.size
+        nd = self._dc_win.shape[0]
+        if int(old.M.n[0]):
+            raise AssertionError("neurons await their threshold test between runs")
+
+        def em(e):  # emitter index in old -> in this plan (neurons, then source channels, then DC channels)
+            e = np.asarray(e, np.int64)
+            return np.where(e < N_o, e, np.where(e < N_o + nc_o, e - N_o + N, e - N_o - nc_o + N + nc))
+
+        qt, qe, qg = (q[:old.qn].copy() for q in old.Q)
+        ents = []  # (times, emitters, groups) of this plan's event heap
+        # ---- parameters of the existing neurons
+        old_cls = old.SS[:, ev.CM].astype(np.int64) >> 1
+        new_cls = self.SS[:N_o, ev.CM].astype(np.int64) >> 1
+        cols = np.arange(ev.N_PARAMS) != ev.RECORD
+        K_o = old.ITH.shape[1]
+        old_ie = (np.concatenate([np.broadcast_to(np.asarray(p.model.i_e, np.float64), (p.n,)) for p in old._models])
+                  if old._models else np.zeros(0))
+        new_ie = self.SS[:N_o, ev.IB].copy()
+        changed = np.flatnonzero((old.PP[old_cls][:, cols] != self.PP[new_cls][:, cols]).any(axis=1)
+                                 | (old.ITH != self.ITH[:N_o, :K_o]).any(axis=1)
+                                 | (old.DTH != self.DTH[:N_o, :K_o]).any(axis=1) | (old_ie != new_ie))
+        # ---- DC channels: the currents that are on now (old) and from now on (new)
+        minus, plus = [], []  # (targets, currents) taken off, then put on, at t
+        win_changed = np.zeros(nd, np.bool_)
+        if rebuild:
+            nd_o = old._dc_win.shape[0]
+            dc = qg <= -2
+            ch = qe[dc] - N_o - nc_o
+            on_pend = np.zeros(nd_o, np.bool_)
+            off_pend = np.zeros(nd_o, np.bool_)
+            on_pend[ch[qg[dc] == -2]] = True
+            off_pend[ch[qg[dc] == -3]] = True
+            win_changed[:] = True
+            win_changed[:nd_o] = (old._dc_win != self._dc_win[:nd_o]).any(axis=1)
+            for c in range(nd):
+                tn, wn = self._dc_synapses(N + nc + c)
+                to, wo = old._dc_synapses(N_o + nc_o + c) if c < nd_o else (tn[:0], wn[:0])
+                if not win_changed[c] and np.array_equal(tn, to) and np.array_equal(wn, wo):
+                    continue
+                on_old = c < nd_o and not on_pend[c] and (off_pend[c] or math.isinf(old._dc_win[c, 1]))
+                start, stop = self._dc_win[c]
+                on_new = (start <= t < stop) if win_changed[c] else on_old
+                if on_old:
+                    k = _unmatched(to, wo, tn, wn) if on_new else slice(None)
+                    minus.append((to[k], wo[k]))
+                if on_new:
+                    k = _unmatched(tn, wn, to, wo) if on_old else slice(None)
+                    plus.append((tn[k], wn[k]))
+                if win_changed[c]:  # its switching events are pushed again
+                    for when, g in ((start, -2), (stop, -3)):
+                        if t < when < math.inf:
+                            ents.append((np.array([when]), np.array([N + nc + c]), np.array([g])))
+        touched = np.unique(np.concatenate([changed] + [x for x, _ in minus + plus]).astype(np.int64))
+        old._touch_neurons(touched[touched < N_o])
+        # ---- neuron state
+        keep = [ev.V, ev.IE, ev.II, ev.TL, ev.TR, ev.IB]
+        self.SS[:N_o, keep] = old.SS[:, keep]
+        self.SS[N_o:, ev.TL] = t
+        self.TH[:N_o, :K_o] = old.TH
+        self.SS[changed, ev.IB] += new_ie[changed] - old_ie[changed]
+        ib = self.SS[:, ev.IB]
+        for tg, cur in minus:
+            np.add.at(ib, tg, -cur)  # in synapse order, as the kernel switches a channel off
+        for tg, cur in plus:
+            np.add.at(ib, tg, cur)
+        key = np.full(N, np.inf)
+        key[:N_o] = old.X.key
+        live.crossings_from_keys(self.X, self.SS, key)
+        again = np.unique(np.concatenate([touched, np.arange(N_o, N)])).astype(np.int64)
+        live.predict_crossings(again, self.X, self.PP, self.SS, self.TH, self.ITH, self.stack)
+        # ---- sources: explicit spikes
+        S, So = self.SRC, old.SRC
+        S.count[:nc_o] = So.count
+        S.nxt[:nc_o] = So.nxt
+        S.ptr[:nc_o] = S.sptr[:nc_o] + (So.ptr - So.sptr[:-1])  # the spikes emitted so far come first
+        n_sp = np.diff(S.sptr)
+        if nc > nc_o:  # new spike sources: their spikes before t are not emitted
+            chan = np.repeat(np.arange(nc - nc_o), n_sp[nc_o:])
+            early = np.bincount(chan[S.times[S.sptr[nc_o]:] < t], minlength=nc - nc_o)
+            S.ptr[nc_o:] = S.sptr[nc_o:-1] + early
+        spikes_changed = np.ones(nc, np.bool_)
+        spikes_changed[:nc_o] = n_sp[:nc_o] != np.diff(So.sptr)
+        c = np.flatnonzero(spikes_changed & (S.ptr < S.sptr[1:]))
+        ents.append((S.times[S.ptr[c]], N + c, np.full(c.size, -1)))
+        # ---- sources: Poisson channels whose rate changed, and new ones, start again at t
+        restart = np.concatenate([np.flatnonzero(So.rate != S.rate[:nc_o]),
+                                  nc_o + np.flatnonzero(S.rate[nc_o:] > 0)]).astype(np.int64)
+        st, sc = So.st[So.spos[0]:So.spos[1]], So.sc[So.spos[0]:So.spos[1]]
+        # the counter goes back to the first interval whose emission has not happened (those drawn
+        # ahead, in the stream and the next emission, are dropped): independent of the windows
+        ahead = np.bincount(sc, minlength=nc)[:nc_o] + np.isfinite(So.nxt)
+        c = restart[restart < nc_o]
+        S.count[c] -= ahead[c]
+        live.poisson_restart(restart, S.rate, S.count, S.nxt, self.key[0], self.key[1], t)
+        w0 = float(So.win[0]) if So.win[1] > 0 else t
+        if restart.size:
+            kept = ~np.isin(sc, restart)
+            st, sc = st[kept], sc[kept]
+            r = np.zeros(nc)
+            r[restart] = S.rate[restart]
+            none = np.zeros(0)
+            m = ev.poisson_window(r, S.count, S.nxt, self.key[0], self.key[1], w0, none, none.astype(np.int64))
+            at, ac = np.empty(m), np.empty(m, np.int64)
+            ev.poisson_window(r, S.count, S.nxt, self.key[0], self.key[1], w0, at, ac)
+            st, sc = np.concatenate([st, at]), np.concatenate([sc, ac])
+            order = np.lexsort((sc, st))
+            st, sc = st[order], sc[order]
+        self.SRC = S._replace(st=st.copy(), sc=sc.copy())
+        self.SRC.spos[:] = (0, st.size)
+        self.SRC.win[0] = w0
+        # ---- the event heap: source emissions and DC switches
+        one = qg == -1
+        one[one] = ~spikes_changed[qe[one] - N_o]
+        two = qg <= -2
+        two[two] = ~win_changed[qe[two] - N_o - nc_o]
+        kept = one | two
+        ents.append((qt[kept], em(qe[kept]), qg[kept]))
+        # ---- the event heap: spikes on their way
+        d = qg >= 0
+        if not rebuild:  # the same graph: the entries stay as they are
+            ents.append((qt[d], qe[d], qg[d]))
+            self._ret_em = old._ret_em.copy()
+        else:
+            n_em_o = old.G.gptr.size - 1
+            same = np.zeros(n_em_o, np.bool_)
+            G, Go = self.G, old.G
+            live.same_groups(Go.gptr, Go.gdel, Go.sptr, Go.tgt, Go.w, G.gptr, G.gdel, G.sptr, G.tgt, G.w,
+                           em(np.arange(n_em_o)), same)
+            normal = d & (qg < old.ng)
+            ok = normal.copy()
+            ok[normal] = same[qe[normal]]
+            e_ok = qe[ok]
+            ents.append((qt[ok], em(e_ok), G.gptr[em(e_ok)] + qg[ok] - Go.gptr[e_ok]))
+            rest = d & ~ok
+            at_t = rest & (qg < old.ng)
+            at_t[at_t] = qt[at_t] == t + Go.gdel[qg[at_t]]  # emitted at exactly t (the kernel's sum)
+            first = at_t & (qg == Go.gptr[np.minimum(qe, n_em_o - 1)])  # one entry per spike
+            if first.any():
+                e_new = em(qe[first])
+                cnt = G.gptr[e_new + 1] - G.gptr[e_new]
+                gg = np.repeat(G.gptr[e_new] - np.cumsum(cnt) + cnt, cnt) + np.arange(cnt.sum())
+                ents.append((t + G.gdel[gg], np.repeat(e_new, cnt), gg))
+            retire = rest & ~at_t
+            gs, inv = np.unique(qg[retire], return_inverse=True)
+            ret_em = np.where(gs < old.ng, np.searchsorted(Go.gptr, gs, side="right") - 1,
+                              old._ret_em[np.maximum(gs - old.ng, 0)] if old._ret_em.size else 0)
+            ents.append((qt[retire], em(qe[retire]), self.ng + inv.reshape(-1)))
+            if gs.size:
+                lo, sizes = Go.sptr[gs], Go.sptr[gs + 1] - Go.sptr[gs]
+                idx = np.repeat(lo - np.cumsum(sizes) + sizes, sizes) + np.arange(sizes.sum())
+                self.G = Graph(gptr=G.gptr, gdel=np.concatenate([G.gdel, Go.gdel[gs]]),
+                               sptr=np.concatenate([G.sptr, G.sptr[-1] + np.cumsum(sizes)]),
+                               tgt=np.concatenate([G.tgt, Go.tgt[idx].astype(G.tgt.dtype)]),
+                               w=np.concatenate([G.w, Go.w[idx].astype(G.w.dtype)]))
+            self._ret_em = em(ret_em).astype(np.int64)
+        T, E, Gr = (np.concatenate([np.asarray(x[k]) for x in ents]) for k in range(3))
+        size = max(_QUEUE_START, 2 * T.size)
+        self.Q = (np.zeros(size), np.zeros(size, np.int64), np.zeros(size, np.int64))
+        self.qn = live.heap_fill(self.Q, T.astype(np.float64), E.astype(np.int64), Gr.astype(np.int64))
+        # ---- counters and the sampling clock (the next sample after t, and after those already taken)
+        self.counters[:] = old.counters
+        self.M.tb[0] = old.M.tb[0]
+        if self.RS.idx.size:
+            base = float(self.sample_t[2])
+            k = max(1.0, math.floor(t / base))
+            while k * base <= t:
+                k += 1.0
+            while k > 1.0 and (k - 1.0) * base > t:
+                k -= 1.0
+            if old.RS.idx.size:
+                k = max(k, float((int(old.sample_t[1]) - 1) * old.base_k // self.base_k + 1))
+            self.sample_t[:] = (k * base, k, base)
+
+    def _dc_synapses(self, e):
+        """Targets and currents (pA, float64) of DC emitter ``e``, in synapse order."""
+        G = self.G
+        a, b = G.sptr[G.gptr[e]], G.sptr[G.gptr[e + 1]]
+        return G.tgt[a:b].astype(np.int64), G.w[a:b].astype(np.float64)
+
+    def retired(self):
+        """The retired delay groups (see :meth:`_carry`): ``(emitter, size, delay, targets, weights)``."""
+        G, ng = self.G, self.ng
+        a = G.sptr[ng]
+        return (self._ret_em, np.diff(G.sptr[ng:]).astype(np.int64), G.gdel[ng:].copy(), G.tgt[a:].copy(),
+                G.w[a:].copy())
+
+    def _set_retired(self, em, size, delay, tgt, w):
+        """Append retired delay groups to the graph (a plan just built from the network: checkpoints)."""
+        G = self.G
+        self.G = Graph(gptr=G.gptr, gdel=np.concatenate([G.gdel[:self.ng], delay]),
+                       sptr=np.concatenate([G.sptr[:self.ng + 1], G.sptr[self.ng] + np.cumsum(size)]),
+                       tgt=np.concatenate([G.tgt[:G.sptr[self.ng]], tgt.astype(G.tgt.dtype)]),
+                       w=np.concatenate([G.w[:G.sptr[self.ng]], w.astype(G.w.dtype)]))
+        self._ret_em = np.asarray(em, np.int64).copy()
 
     def _next_window(self):
         """Generate the Poisson emissions of the next window into the stream, in (time, channel)
