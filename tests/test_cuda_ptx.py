@@ -441,9 +441,9 @@ def test_ptx_torch_kernels_compile(torch_launches, fake_device, cc, record_prope
 def test_ptx_clock_kernels_run_the_cpu_engine_code(clock_launches, fake_device):
     """The clock kernels compile the CPU engine's own functions as device functions (one definition).
 
-    Functions declared ``inline="always"`` (the model steps, the torch bridge's
-    steps) are inlined by Numba before this level; the others get a CUDA device
-    dispatcher each, which is what this test lists.
+    Functions declared ``inline="always"`` (e.g. the model steps) are inlined by
+    Numba before this level; the others get a CUDA device dispatcher each,
+    which is what this test lists.
     """
     from numba.core.dispatcher import Dispatcher
 
