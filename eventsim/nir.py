@@ -4,7 +4,7 @@ r"""Import and export of NIR graphs (the Neuromorphic Intermediate Representatio
 :class:`eventsim.Network` into a ``nir.NIRGraph``; :func:`from_nir` turns a
 graph (written by eventsim, snnTorch, norse, sinabs, ...) into an
 ``nn.Sequential`` of :mod:`eventsim.torch` layers or into a Network.  The
-``nir`` package is imported only here (``pip install 'eventsim[nir]'``).
+``nir`` package (>= 1.0.5) is imported only here (``pip install 'eventsim[nir]'``).
 
 Node types
 ----------
@@ -384,7 +384,7 @@ def _shapes(p, order):
         for k in pending:
             node, t = p.nodes[k], _type(p.nodes[k])
             if t == "Input":
-                shapes[k] = _input_shape(node)
+                shapes[k] = _fit_input(p, k, _input_shape(node))
                 continue
             known = [shapes[a] for a in p.preds[k] if a in shapes]
             if not known:
@@ -411,6 +411,20 @@ def _shapes(p, order):
                 raise ValueError(f"NIR node {k!r} sums inputs of different shapes "
                                  f"{sorted({shapes[a] for a in p.preds[k]})}")
     return shapes
+
+
+def _fit_input(p, k, shape):
+    """The Input node's shape, without leading axes that exporters sometimes keep from their sample (batch)."""
+    for cut in range(len(shape)):
+        cand = tuple(shape[cut:])
+        try:
+            for b in p.succs[k]:
+                if _type(p.nodes[b]) in _WIRES:
+                    _apply(b, p.nodes[b], np.zeros((1,) + cand), True)
+        except (ValueError, RuntimeError):
+            continue
+        return cand
+    return tuple(shape)
 
 
 def _emitter(p, k):
@@ -985,7 +999,7 @@ def _scaled(mods, gain, shape):
     inner = last.module if isinstance(last, TimeDistributed) else last
     with torch.no_grad():
         if isinstance(inner, nn.Linear):
-            g = torch.as_tensor(gain, dtype=inner.weight.dtype)
+            g = torch.as_tensor(np.array(gain), dtype=inner.weight.dtype)
             inner.weight.mul_(g[:, None])
             if inner.bias is not None:
                 inner.bias.mul_(g)
@@ -1066,11 +1080,22 @@ def _to_torch(p, order, shapes, neurons, dt, delays):
                     raise ValueError(f"to='torch': the recurrent node {loops[k]!r} of {k!r} is {wt}; only Affine "
                                      "or Linear recurrence is supported")
                 w_rec = _arr(wire.weight)
-                if wt == "Affine" and np.any(_arr(wire.bias) != 0):
-                    raise ValueError(f"to='torch': the recurrent Affine node {loops[k]!r} has a bias; use "
-                                     "to='network'")
                 if len(shape) != 1:
                     raise ValueError(f"to='torch': recurrent node {k!r} must be 1-D, got shape {shape}")
+                b_rec = _arr(wire.bias).reshape(-1) if wt == "Affine" else np.zeros(n)
+                if np.any(b_rec != 0):  # a constant input: it joins the bias of the Linear in front
+                    if not mods or not isinstance(mods[-1], nn.Linear):
+                        raise ValueError(f"to='torch': the recurrent Affine node {loops[k]!r} has a bias and "
+                                         f"{k!r} is not fed by an Affine or Linear node; use to='network'")
+                    lin = mods[-1]
+                    if lin.bias is None:
+                        new = nn.Linear(lin.in_features, lin.out_features)
+                        with torch.no_grad():
+                            new.weight.copy_(lin.weight)
+                            new.bias.zero_()
+                        mods[-1] = lin = new
+                    with torch.no_grad():
+                        lin.bias.add_(tensor(b_rec))
                 _scaled(mods, gain, shape)
                 layer = est.LIFRecurrent(n, n, tau_m=nr.tau_m, autapses=True, **kw)
                 with torch.no_grad():
