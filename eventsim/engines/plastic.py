@@ -61,6 +61,8 @@ class Plastic(NamedTuple):
     lp: np.ndarray      # float64 [N] last postsynaptic spike (ms)
     post: np.ndarray    # uint8 [N] 1: the neuron has plastic input (keeps a history)
     dt: np.ndarray      # float64 [1] time step (ms)
+    kc_s: np.ndarray    # int64 [N, R] stamp at which kc_v holds K_- (a cache, -1: none; not state)
+    kc_v: np.ndarray    # float64 [N, R] K_- at that stamp
 
 
 #: The arrays a run changes (saved in checkpoints and in each chunk's snapshot).
@@ -90,7 +92,21 @@ def push_spikes(t, k, lst, a, b, lo, hi, P):
 
 @njit(cache=True, inline="always")
 def _k_minus(n, r, s2, P):
-    """``K_-`` of neuron ``n`` (rule ``r``) at stamp ``s2``: its last spike strictly before, decayed."""
+    """``K_-`` of neuron ``n`` (rule ``r``) at stamp ``s2``: its last spike strictly before, decayed.
+
+    Every spike delivered to ``n`` in one step with one delay asks for the same
+    stamp: the value is kept in a per-neuron cache, valid for good since later
+    spikes of ``n`` have later stamps."""
+    if P.kc_s[n, r] == s2:
+        return P.kc_v[n, r]
+    v = _k_minus_search(n, r, s2, P)
+    P.kc_s[n, r] = s2
+    P.kc_v[n, r] = v
+    return v
+
+
+@njit(cache=True, inline="always")
+def _k_minus_search(n, r, s2, P):
     H = P.hs.shape[1]
     cnt = P.hn[n]
     lo = cnt - H if cnt > H else 0
@@ -233,7 +249,8 @@ def build(net, params_col, N, weight_dtype, part):
     P = Plastic(ptr=ptr, split=np.zeros((N, 2), np.int64), tgt=tgt.astype(np.int32), col=col, dly=dly, rule=rule,
                 w=w, rp=np.stack([r.pack() for r in rules]), kp=np.zeros((1, R, N)), tl=np.zeros((1, N), np.int64),
                 hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, R)), hn=np.zeros(N, np.int64),
-                km=np.zeros((N, R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]))
+                km=np.zeros((N, R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
+                kc_s=np.full((N, R), -1, np.int64), kc_v=np.zeros((N, R)))
     return partition(P, part), order, rules
 
 
