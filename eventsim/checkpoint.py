@@ -47,7 +47,9 @@ else the engine's state arrays (clock engine: neuron state, ring buffer,
 pending spikes, spike-source pointer, event counters and the size of the
 spike buffer; event engine: state rows, thresholds, Poisson stream and
 counts, event heap, crossing heap, pending marks, counters, sampling
-clock).  Arrays are referenced from the document as ``{"array": name}``.
+clock, and the retired delay groups that spikes on their way still use
+after their emitter's connections changed; files without them have none).
+Arrays are referenced from the document as ``{"array": name}``.
 
 Why not npz, HDF5 or pickle: a pickle runs code while it is read, and a
 checksum does not help (whoever crafts the file recomputes it).  npz and

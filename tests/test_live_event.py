@@ -345,3 +345,50 @@ def test_refused_changes_change_nothing():
         return v
 
     assert _same(build(True).values, build(False).values)
+
+
+def _crafted(tmp_path, change):
+    """A checkpoint with retired delay groups, changed by ``change(doc, put)`` and written with a valid
+    checksum (as an attacker would)."""
+    import hashlib
+    import json
+    import pathlib
+    import struct
+
+    head = struct.Struct("<8sIIQQ")
+    net, _ = _in_flight(True)
+    net.save(tmp_path / "n.ckpt")
+    assert net._plan.retired()[0].size == 1
+    data = pathlib.Path(tmp_path / "n.ckpt").read_bytes()
+    _, _, flags, n_doc, _ = head.unpack(data[:head.size])
+    doc, arrays = json.loads(data[96:96 + n_doc]), bytearray(data[96 + n_doc:])
+
+    def put(name, values):
+        spec = doc["arrays"][name]
+        a = np.frombuffer(arrays, np.dtype(spec["dtype"]), int(np.prod(spec["shape"])),
+                          spec["offset"]).reshape(spec["shape"]).copy()
+        a[...] = values
+        arrays[spec["offset"]:spec["offset"] + a.nbytes] = a.tobytes()
+
+    change(doc, put)
+    text = json.dumps(doc).encode()
+    h = head.pack(b"ESIMCKPT", 4, flags, len(text), len(arrays))
+    path = tmp_path / "x.ckpt"
+    path.write_bytes(h + hashlib.sha256(h + text + bytes(arrays)).digest() + bytes(32) + text + bytes(arrays))
+    return path
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d, put: put("plan.ret.em", 0), "plan.Q"),  # the entry's emitter does not own the group
+    (lambda d, put: put("plan.ret.size", 5), "plan.ret"),
+    (lambda d, put: put("plan.ret.tgt", 10**6), "plan.ret.tgt"),
+    (lambda d, put: [d["plan"]["arrays"].pop(k) for k in ("ret.em", "ret.size")], "plan: arrays"),
+    (lambda d, put: [d["plan"]["arrays"].pop(k) for k in ("ret.em", "ret.size", "ret.delay", "ret.tgt", "ret.w")],
+     "plan.Q"),  # a file without retired groups: its entries name groups that do not exist
+])
+def test_crafted_retired_groups_are_refused(tmp_path, change, match):
+    from eventsim.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match=match):
+        es.Network.load(_crafted(tmp_path, change))
+    assert es.Network.load(_crafted(tmp_path, lambda d, put: None)).t == 50.0
