@@ -499,6 +499,16 @@ class _FileStore:
 
 
 # --------------------------------------------------------------------------- recorders
+def _neo():
+    """``(neo, quantities)``, or an ImportError that says how to install them."""
+    try:
+        import neo
+        import quantities
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("to_neo() needs the neo and quantities packages: pip install 'eventsim[neo]'") from None
+    return neo, quantities
+
+
 class _Recorder:
     def __init__(self, net, group):
         self._net = net
@@ -663,6 +673,51 @@ class SpikeRecorder(_Recorder):
         where = f", to {self.path!r}" if self.path else ""
         return f"SpikeRecorder({len(self.group)} neurons, {len(self)} spikes{where})"
 
+    def to_neo(self, t_start=0.0, t_stop=None):
+        """The spikes as neo ``SpikeTrain`` objects, one per neuron of the group, in the group's order.
+
+        Times are in ms (``quantities``), so elephant's statistics apply
+        directly (``elephant.statistics.mean_firing_rate`` gives 1/ms;
+        ``.rescale("Hz")``).  Needs ``neo`` (``pip install 'eventsim[neo]'``).
+
+        Parameters
+        ----------
+        t_start : float
+            Start of the trains (ms), >= 0; spikes before it are left out.
+        t_stop : float, optional
+            End of the trains (ms), > ``t_start``; default the network's
+            current time ``net.t`` (all simulated time).  Spikes after it
+            are left out.
+
+        Returns
+        -------
+        list of neo.SpikeTrain
+            Train ``j`` holds the spikes of ``group[j]``, annotated with
+            ``neuron_id`` (its network-wide index), ``position`` (``j``) and
+            ``dt`` (the network's step, ms; spikes of the clock engine lie
+            on its grid).
+        """
+        neo, pq = _neo()
+        t_stop = float(self._net.t if t_stop is None else t_stop)
+        t_start = float(t_start)
+        if not (np.isfinite(t_start) and t_start >= 0):
+            raise ValueError(f"t_start={t_start!r} must be a finite number >= 0 (ms)")
+        if not (np.isfinite(t_stop) and t_stop > t_start):
+            raise ValueError(f"t_stop={t_stop!r} must be > t_start={t_start!r} (ms); run the network first or "
+                             "pass t_stop")
+        times, senders = self.times, self.senders
+        keep = (times >= t_start) & (times <= t_stop)
+        times, senders = times[keep], senders[keep]
+        order = np.argsort(senders, kind="stable")  # time order within each neuron
+        bounds = np.searchsorted(senders[order], np.arange(len(self.group) + 1))
+        trains = []
+        for j, nid in enumerate(self._ids):
+            t = times[order[bounds[j]:bounds[j + 1]]]
+            trains.append(neo.SpikeTrain(t * pq.ms, t_start=t_start * pq.ms, t_stop=t_stop * pq.ms,
+                                         name=f"neuron {int(nid)}", neuron_id=int(nid), position=j,
+                                         dt=float(self._net.dt)))
+        return trains
+
 
 class StateRecorder(_Recorder):
     """Samples of one state variable of a group of neurons every ``interval_steps`` steps.
@@ -736,6 +791,33 @@ class StateRecorder(_Recorder):
         where = f", to {self.path!r}" if self.path else ""
         return (f"StateRecorder({self.variable!r}, {len(self.group)} neurons, every {self.interval_steps} "
                 f"steps{where})")
+
+    def to_neo(self):
+        """The samples as one neo ``AnalogSignal`` of shape (n_samples, n_neurons).
+
+        Columns in the group's order; units mV (``v``, ``theta``, ``v_th``)
+        or pA (``i_ex``, ``i_in``); ``t_start`` is the first sample's time
+        and ``sampling_period`` the recording interval (ms).  Needs ``neo``
+        (``pip install 'eventsim[neo]'``).
+
+        Returns
+        -------
+        neo.AnalogSignal
+            Named after the variable, with the array annotation
+            ``neuron_id`` (network-wide index of each column) and the
+            annotations ``variable`` and ``dt`` (ms).
+        """
+        neo, pq = _neo()
+        steps, values = self.steps, self.values
+        period = self.interval_steps * self._net.dt
+        if steps.size > 1 and np.any(np.diff(steps) != self.interval_steps):
+            raise ValueError("the samples are not evenly spaced (the recording was resumed from another "
+                             "checkpoint?); build the AnalogSignal from .times and .values instead")
+        t0 = steps[0] * self._net.dt if steps.size else 0.0
+        unit = _UNITS.get(self.variable) or "dimensionless"
+        return neo.AnalogSignal(values, units=unit, t_start=t0 * pq.ms, sampling_period=period * pq.ms,
+                                name=self.variable, array_annotations={"neuron_id": self._ids.copy()},
+                                variable=self.variable, dt=float(self._net.dt))
 
 
 class WeightRecorder(_Recorder):
