@@ -123,3 +123,13 @@ def test_clock_phase_profile_script():
     mod = runpy.run_path(os.path.join(root, "benchmarks", "clock_phases.py"), run_name="clock_phases")
     wall = mod["main"](["--scale", "0.02", "--t-sim", "20"])
     assert set(wall) == {"full", "no_poisson", "no_recurrent"} and all(v > 0 for v in wall.values())
+
+
+def test_stdp_network_quick(tmp_path):
+    mod = load("stdp_network.py")
+    out = mod["main"](["--quick", "--t-sim", "400", "--plot", str(tmp_path / "s.png")])
+    assert 5.0 < out["rate"] < 80.0
+    assert out["w1"].std() > out["w0"].std()  # additive STDP spreads the weights
+    assert out["w1"].min() >= 0.0 and out["w1"].max() <= 0.4
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "s.png").stat().st_size > 1000
