@@ -55,6 +55,7 @@ kept through the reset and the refractory period.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Optional
 
 import numba
@@ -62,7 +63,7 @@ import numpy as np
 import torch
 
 from ..models.dynamics import exp_propagators
-from . import _core
+from . import _core, _ops
 from . import _validate as V
 from ._core import EULER, EXACT, GE, GT, MULTI, SINABS, SNNTORCH, SPIKINGJELLY
 from .surrogate import resolve
@@ -326,7 +327,14 @@ def coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_th
 
 def _coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_theta=None,
                   d_theta=None, norm_input=True, leaky=True, dtype=torch.float32, device="cpu"):
-    """:func:`coefficients` without the argument checks (the layers check them at construction)."""
+    """:func:`coefficients` without the argument checks (the layers check them at construction).
+
+    While ``torch.compile`` traces, the exact integrator's rows are computed
+    with torch operations only (:func:`_coefficients_traced`).
+    """
+    if spec.integrator == EXACT and torch.compiler.is_compiling():
+        return _coefficients_traced(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tau_theta, d_theta, leaky,
+                                    dtype, device)
     mode = spec.integrator
     f64 = torch.float64
     nat = np.zeros((_core.N_NAT, n), dtype=np.float64)
@@ -406,6 +414,46 @@ def _coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_t
             nat_t[row] = val.detach().to("cpu", dtype)
     aff = torch.stack(list(aff) + [_as_t(v_th, n, f64, device)]).to(dtype)
     return nat_t.to(device), aff
+
+
+def _coefficients_traced(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tau_theta, d_theta, leaky, dtype,
+                         device):
+    """Exact-integrator ``(nat, aff)`` in torch operations (traceable by ``torch.compile``).
+
+    The same formulas as the NumPy rows in float64 (``exp``, ``expm1`` and
+    the ``(e^z - 1)/z`` form of :math:`P_{ve}`); they can differ from them in
+    the last bit, so a compiled layer and the simulator may disagree on a
+    spike that lands exactly on the threshold.
+    """
+    f64 = torch.float64
+    one = torch.ones(n, dtype=f64, device=device)
+    z = torch.zeros(n, dtype=f64, device=device)
+    vr = _as_t(v_rest, n, f64, device)
+    if leaky:
+        tm = _as_t(tau_m, n, f64, device)
+        a_vv = torch.exp(-dt / tm)
+        a_vi_in = -torch.expm1(-dt / tm)
+        cm = tm
+        inv_mt = 1.0 / tm
+    else:
+        a_vv, a_vi_in, cm, inv_mt = one, one, torch.full((n,), float(dt), dtype=f64, device=device), z
+    if spec.synapse:
+        ts = _as_t(tau_syn, n, f64, device)
+        p_ve = a_vv * dt / cm * _phi_t(-dt * (1.0 / ts - inv_mt))
+        p_ee = torch.exp(-dt / ts)
+        g = a_vi_in * (1.0 - p_ee) / p_ve
+        aff = [a_vv, p_ve, z, vr * (1.0 - a_vv), p_ee, g]
+        rows = [a_vv, p_ve, p_ee, g]
+    else:
+        aff = [a_vv, z, a_vi_in, vr * (1.0 - a_vv), z, z]
+        rows = [a_vv, a_vi_in, z, z]
+    vth = _as_t(v_th, n, f64, device)
+    if spec.adaptive:
+        adapt = [torch.exp(-dt / _as_t(tau_theta, n, f64, device)), _as_t(d_theta, n, f64, device)]
+    else:
+        adapt = [z, z]
+    nat = torch.stack(rows + [vr, vth, _as_t(v_reset, n, f64, device), vr] + adapt).detach().to(dtype)
+    return nat, torch.stack(aff + [vth]).to(dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -615,6 +663,8 @@ class _FeedForwardReverse(torch.autograd.Function):
         x, v0, i0, r0, th0, nat, aff = (_c(t) for t in (x, v0, i0, r0, th0, nat, aff))
         T, B, N = x.shape
         z2 = lambda g: torch.zeros((B, N), dtype=x.dtype, device=x.device) if g is None else g.contiguous()  # noqa
+        if gvtr is not None and gvtr.numel() == 0:  # the empty trace of a layer without return_v
+            gvtr = None
         if x.is_cuda:
             gs = torch.zeros_like(x) if gs is None else _dense(gs)
             gvtr = _empty(_EMPTY3, x) if gvtr is None else _dense(gvtr)
@@ -828,7 +878,7 @@ def _prepare(x, state, spec, recurrent=False):
     check_state(state)
     T, B = x.shape[0], x.shape[1]
     feat = tuple(x.shape[2:])
-    N = int(np.prod(feat)) if feat else 1
+    N = math.prod(feat)
     xf = x.reshape(T, B, N).contiguous()
     dev, dt = x.device, x.dtype
 
@@ -899,7 +949,12 @@ def neuron_layer(x, state, nat, aff, spec, v_init=0.0, record_v=False):
     th0 = get("theta", 0.0)
     nat = nat.to(device=x.device, dtype=x.dtype).contiguous()
     aff = aff.to(device=x.device, dtype=x.dtype)
-    spikes, vT, iT, thT, rT, vtr = _FeedForward.apply(xf, v0, i0, th0, aff, r0, nat, spec, bool(record_v))
+    if torch.compiler.is_compiling() and _ops.AVAILABLE:  # one graph node per layer (torch.library op)
+        ints, alpha = _ops.spec_args(spec)
+        spikes, vT, iT, thT, rT, vtr = torch.ops.eventsim.ff_forward(xf, v0, i0, th0, aff, r0, nat, ints, alpha,
+                                                                     bool(record_v))
+    else:
+        spikes, vT, iT, thT, rT, vtr = _FeedForward.apply(xf, v0, i0, th0, aff, r0, nat, spec, bool(record_v))
     return _finish(spikes, vT, iT, thT, rT, vtr, shape, spec)
 
 

@@ -237,7 +237,7 @@ class _Layer(nn.Module):
         params = self._stored()
         grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
         key = None
-        if not grad:
+        if not grad and not torch.compiler.is_compiling():  # (no cache while torch.compile traces)
             try:
                 key = (n, dtype, str(device), tuple(p._version for p in params), tuple(p.data_ptr() for p in params))
             except RuntimeError:  # tensors without storage (torch.func transforms): no caching
@@ -259,7 +259,7 @@ class _Layer(nn.Module):
     def _features(self, x):
         if x.dim() < 2:
             raise ValueError(f"x must have shape {self._layout()}, got {tuple(x.shape)}")
-        return int(np.prod(x.shape[2:])) if x.dim() > 2 else 1
+        return math.prod(x.shape[2:])
 
     def forward(self, x, state=None, return_v=False):
         """Run the layer over a sequence.

@@ -1,0 +1,86 @@
+"""The fused feed-forward kernels as ``torch.library`` custom operators (for ``torch.compile``).
+
+``eventsim::ff_forward`` and ``eventsim::ff_backward`` run the same fused
+kernels as :class:`eventsim.torch.functional._FeedForward`; they carry fake
+(meta) implementations, so ``torch.compile`` and ``torch.export`` trace
+them as single graph nodes, and ``register_autograd`` connects the reverse
+kernel.  :func:`eventsim.torch.functional.neuron_layer` calls them while
+``torch.compile`` traces (eager code keeps the autograd Functions, which
+also serve ``torch.func``).
+
+The layer's static configuration travels as a list of ints (the fields of
+:class:`~eventsim.torch.functional.LayerSpec` without ``alpha``) and a float
+(``alpha``).
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from . import _core
+
+AVAILABLE = hasattr(torch, "library") and hasattr(torch.library, "custom_op")
+
+
+def spec_args(spec):
+    """``(ints, alpha)`` of a LayerSpec, as the operators take it."""
+    return ([int(spec.integrator), int(spec.synapse), int(spec.reset), int(spec.rule), int(spec.adaptive),
+             int(spec.detach_reset), int(spec.surrogate), int(spec.ref_steps)], float(spec.alpha))
+
+
+def _spec(ints, alpha):
+    from .functional import LayerSpec
+
+    m, syn, reset, rule, adapt, detach, code, ref = ints
+    return LayerSpec(m, bool(syn), reset, rule, bool(adapt), bool(detach), code, alpha, ref)
+
+
+if AVAILABLE:
+    @torch.library.custom_op("eventsim::ff_forward", mutates_args=())
+    def ff_forward(x: Tensor, v0: Tensor, i0: Tensor, th0: Tensor, aff: Tensor, r0: Tensor, nat: Tensor,
+                   spec: List[int], alpha: float, record_v: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor,
+                                                                          Tensor]:
+        """Forward kernel: ``(spikes, vT, iT, thT, rT, vtr)`` (``aff`` is read by the reverse pass only)."""
+        from .functional import _ff_forward
+
+        return _ff_forward(x, v0, i0, th0, r0, nat, _spec(spec, alpha), record_v)
+
+    @ff_forward.register_fake
+    def _(x, v0, i0, th0, aff, r0, nat, spec, alpha, record_v):
+        T, B, N = x.shape
+        return (x.new_empty((T, B, N)), x.new_empty((B, N)), x.new_empty((B, N)), x.new_empty((B, N)),
+                x.new_empty((B, N), dtype=torch.int32), x.new_empty((T, B, N) if record_v else (0, 0, 0)))
+
+    @torch.library.custom_op("eventsim::ff_backward", mutates_args=())
+    def ff_backward(x: Tensor, v0: Tensor, i0: Tensor, r0: Tensor, th0: Tensor, nat: Tensor, aff: Tensor,
+                    spec: List[int], alpha: float, want_par: bool, gs: Optional[Tensor], gvT: Optional[Tensor],
+                    giT: Optional[Tensor], gthT: Optional[Tensor], gvtr: Optional[Tensor]
+                    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Reverse kernel: ``(gx, gv0, gi0, gth0, dpar)``."""
+        from .functional import _FeedForwardReverse
+
+        return _FeedForwardReverse.forward(x, v0, i0, r0, th0, nat, aff, _spec(spec, alpha), want_par, gs, gvT,
+                                           giT, gthT, gvtr)
+
+    @ff_backward.register_fake
+    def _(x, v0, i0, r0, th0, nat, aff, spec, alpha, want_par, gs, gvT, giT, gthT, gvtr):
+        T, B, N = x.shape
+        return (x.new_empty((T, B, N)), x.new_empty((B, N)), x.new_empty((B, N)), x.new_empty((B, N)),
+                x.new_empty((_core.N_AFF, B, N) if want_par else (0, 0, 0)))
+
+    def _setup(ctx, inputs, output):
+        x, v0, i0, th0, aff, r0, nat, spec, alpha, record_v = inputs
+        ctx.save_for_backward(x, v0, i0, r0, th0, nat, aff)
+        ctx.spec = (list(spec), float(alpha))
+
+    def _backward(ctx, gs, gvT, giT, gthT, grT, gvtr):
+        x, v0, i0, r0, th0, nat, aff = ctx.saved_tensors
+        want_par = bool(ctx.needs_input_grad[4])
+        gx, gv0, gi0, gth0, dpar = ff_backward(x, v0, i0, r0, th0, nat, aff, ctx.spec[0], ctx.spec[1], want_par,
+                                               gs, gvT, giT, gthT, gvtr)
+        return gx, gv0, gi0, gth0, (dpar.sum(1) if want_par else None), None, None, None, None, None
+
+    ff_forward.register_autograd(_backward, setup_context=_setup)
