@@ -97,3 +97,24 @@ def test_elephant_statistics_apply():
     assert np.allclose(isi(trains[j]).magnitude, want)
     assert np.isclose(cv(isi(trains[j])), want.std() / want.mean())
     assert elephant.__version__
+
+
+def test_example_with_and_without_elephant(tmp_path, monkeypatch):
+    """examples/neo_statistics.py --quick: elephant's statistics and the NumPy fallback agree."""
+    import os
+    import runpy
+    import sys
+
+    pytest.importorskip("matplotlib")
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "neo_statistics.py")
+    main = runpy.run_path(path)["main"]
+    out = main(["--quick", "--plot", str(tmp_path / "a.png")])
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 5.0 < out["rate"] < 100.0 and 0.3 < out["cv"] < 1.5 and abs(out["correlation"]) < 0.3
+    if out["source"] == "elephant":
+        for name in [m for m in sys.modules if m == "elephant" or m.startswith("elephant.")]:
+            monkeypatch.setitem(sys.modules, name, None)  # importing elephant now fails
+        plain = main(["--quick", "--plot", ""])
+        assert plain["source"].startswith("neo + NumPy")
+        assert np.isclose(plain["rate"], out["rate"]) and np.isclose(plain["cv"], out["cv"])
+        assert np.isclose(plain["correlation"], out["correlation"], atol=1e-3)
