@@ -347,6 +347,33 @@ def test_refused_changes_change_nothing():
     assert _same(build(True).values, build(False).values)
 
 
+def test_parameters_set_with_other_changes_act_as_set_alone():
+    """A parameter change taken together with additions (the plan is rebuilt) gives the spikes of the
+    same parameter change alone (taken in place): the additions do not touch these neurons."""
+    model = es.LIF(tau_m=10.0, v_th=15.0, v_reset=0.0, t_ref=2.0, tau_syn_ex=2.0, tau_syn_in=5.0, c_m=250.0,
+                   i_e=300.0)
+
+    def build(extra):
+        net = es.Network(dt=0.1, seed=1, engine="event")
+        pop = net.population(10, model, v_init=es.Uniform(0.0, 14.0))
+        noise = net.poisson(10, rate=3000.0)
+        net.connect(noise, pop, es.OneToOne(), weight=50.0, delay=0.5)
+        rec = net.record_spikes(pop)
+        net.run(35.0)
+        pop[:5].set(i_e=500.0, tau_m=12.0)
+        if extra:
+            net.record_state(pop, "v")
+            other = net.population(3, model)
+            other.set(v=3.0)
+            net.connect(net.poisson(3, rate=100.0), other, es.OneToOne(), weight=10.0, delay=1.0)
+        net.run(40.0)
+        return rec
+
+    a, b = build(False), build(True)
+    assert len(a.times) > 20 and _same(a.times, b.times) and _same(a.senders, b.senders)
+    assert a.times[a.senders < 5].size > a.times[a.senders >= 5].size  # the new parameters act
+
+
 def _crafted(tmp_path, change):
     """A checkpoint with retired delay groups, changed by ``change(doc, put)`` and written with a valid
     checksum (as an attacker would)."""

@@ -420,7 +420,9 @@ class EventPlan:
         are routed through the connections that exist now, as the clock engine
         delivers the spikes stamped t at the start of the next run.  Sources:
         a Poisson channel whose rate changed, or that is new, draws its next
-        emission from t at its new rate with its next interval counter; spikes
+        emission from t at its new rate, with the interval counter of its first
+        emission not yet made (the emissions drawn ahead into the stream are
+        dropped, so the result does not depend on the stream's windows); spikes
         added to a spike source are merged in time order (a new spike source
         emits its spikes at or after t); a DC channel whose amplitude, window or
         connections changed gives from t on the current of its new settings (its
