@@ -115,6 +115,32 @@ def test_spikes_on_their_way_keep_the_connections_they_were_emitted_through():
     assert v[at(54.9), 2] == 0.0 and v[at(55.5), 2] == pytest.approx(4.0, rel=0.1)
 
 
+def test_a_spike_at_exactly_t_takes_the_connections_made_at_t():
+    """x spikes at exactly 50 ms (an input arriving then), the end of the first run; its first
+    connection, made at 50 ms, carries that spike, as one made up front does.  A spike source's
+    spike at 50 ms does too, through a second connection of the source."""
+    def build(live):
+        net = es.Network(dt=0.1, seed=2, engine="event")
+        x = net.population(1, DELTA)
+        y = net.population(2, DELTA)
+        stim = net.spike_source([0, 1], [45.0, 50.0])
+        net.connect(stim[:1], x, es.AllToAll(), weight=25.0, delay=5.0)
+        net.connect(stim[1:], y[1:], es.AllToAll(), weight=1.0, delay=1.0)
+        s = net.record_spikes(x)
+        v = net.record_state(y, "v")
+        if live:
+            net.run(50.0)
+        net.connect(x, y[:1], es.AllToAll(), weight=4.0, delay=2.0)
+        net.connect(stim[1:], y[1:], es.AllToAll(), weight=3.0, delay=1.5)
+        net.run(30.0 if live else 80.0)
+        return s, v
+
+    (s1, v1), (s2, v2) = build(True), build(False)
+    assert _same(s1.times, [50.0]) and _same(s2.times, [50.0])
+    assert _same(v1.values, v2.values)
+    assert v1.values[-1, 0] > 0.0 and v1.values[-1, 1] > 0.0
+
+
 def _poisson_reference(seed, channel, rates, t_change, t_end):
     """Emission times (ms) of a Poisson channel of the event engine whose rate is ``rates[0]`` Hz
     up to ``t_change`` ms (None: a channel created at ``t_change``) and ``rates[1]`` Hz after it.

@@ -567,11 +567,13 @@ class EventPlan:
             e_ok = qe[ok]
             ents.append((qt[ok], em(e_ok), G.gptr[em(e_ok)] + qg[ok] - Go.gptr[e_ok]))
             rest = d & ~ok
-            at_t = rest & (qg < old.ng)
-            at_t[at_t] = qt[at_t] == t + Go.gdel[qg[at_t]]  # emitted at exactly t (the kernel's sum)
-            first = at_t & (qg == Go.gptr[np.minimum(qe, n_em_o - 1)])  # one entry per spike
-            if first.any():
-                e_new = em(qe[first])
+            # spikes emitted at exactly t by emitters whose synapses changed: through the new ones
+            e_t = old._emitted_at(t)
+            e_t = e_t[~same[e_t]]
+            at_t = rest & (qg < old.ng) & np.isin(qe, e_t)
+            at_t[at_t] = qt[at_t] == t + Go.gdel[qg[at_t]]  # (the kernel's sum at the emission)
+            if e_t.size:
+                e_new = em(e_t)
                 cnt = G.gptr[e_new + 1] - G.gptr[e_new]
                 gg = np.repeat(G.gptr[e_new] - np.cumsum(cnt) + cnt, cnt) + np.arange(cnt.sum())
                 ents.append((t + G.gdel[gg], np.repeat(e_new, cnt), gg))
@@ -605,6 +607,23 @@ class EventPlan:
             if old.RS.idx.size:
                 k = max(k, float((int(old.sample_t[1]) - 1) * old.base_k // self.base_k + 1))
             self.sample_t[:] = (k * base, k, base)
+
+    def _emitted_at(self, t):
+        """Emitters (one entry per spike, ascending) that emitted a spike at exactly ``t`` (ms), the end
+        of the last run: neurons whose refractory period started then, spike-source channels whose
+        last emitted spikes are at ``t``, Poisson channels whose last emissions in the stream are."""
+        N = self.SS.shape[0]
+        cls = self.SS[:, ev.CM].astype(np.int64) >> 1
+        out = [np.flatnonzero(self.SS[:, ev.TR] == t + self.PP[cls, ev.T_REF])]
+        S = self.SRC
+        last = S.ptr - 1
+        emitted = np.flatnonzero(last >= S.sptr[:-1])
+        for c in emitted[S.times[last[emitted]] == t]:
+            k = int(S.ptr[c] - np.searchsorted(S.times[S.sptr[c]:S.ptr[c]], t, side="left") - S.sptr[c])
+            out.append(np.full(k, N + c))
+        a = int(np.searchsorted(S.st[:S.spos[0]], t, side="left"))
+        out.append(N + S.sc[a:S.spos[0]][S.st[a:S.spos[0]] == t])
+        return np.sort(np.concatenate(out).astype(np.int64))
 
     def _dc_synapses(self, e):
         """Targets and currents (pA, float64) of DC emitter ``e``, in synapse order."""
