@@ -59,9 +59,12 @@ written as ``tau = dt / (1 - beta)``, ``R = tau / dt``; norse: ``v +=
 dt/tau (v_leak - v + x)``) define their graphs through that step:
 imported here, the same parameters give the exact solution of the same
 equations instead, which differs from the exporting library by
-:math:`O(dt/\tau)` per step (for snnTorch's ``beta = 0.9``, the decay per step
-is :math:`e^{-0.1/0.9\cdot...}`: ``exp(-(1 - beta))`` = 0.905 instead of
-0.9).  Graphs from libraries that integrate exactly (sinabs ``LIF`` with
+:math:`O(dt/\tau)` per step.  For snnTorch's ``beta = 0.9`` (``tau = 10
+dt``) a step decays the membrane by :math:`e^{-0.1} = 0.905` instead of
+0.9 and adds 0.952 instead of 1 times the input: spikes drift by a step
+here and there, rates stay close.  (Euler with many sub-steps per step
+converges to what eventsim computes; ``tests/test_nir.py`` checks it.)
+Graphs from libraries that integrate exactly (sinabs ``LIF`` with
 ``norm_input=True``, ``IAF``) give the exporting library's spikes.
 
 Time: eventsim works in ms.  ``dt`` is in ms; the graph's time constants
@@ -944,7 +947,7 @@ def _torch_modules():
 
         def __init__(self, scale):
             super().__init__()
-            self.register_buffer("scale", torch.as_tensor(np.asarray(scale), dtype=torch.get_default_dtype()))
+            self.register_buffer("scale", torch.as_tensor(np.array(scale), dtype=torch.get_default_dtype()))
 
         def forward(self, x):
             return x * self.scale.to(x.dtype)
@@ -954,7 +957,7 @@ def _torch_modules():
 
         def __init__(self, steps):
             super().__init__()
-            self.register_buffer("steps", torch.as_tensor(np.asarray(steps, dtype=np.int64)))
+            self.register_buffer("steps", torch.as_tensor(np.array(steps, dtype=np.int64)))
 
         def forward(self, x):
             out = torch.zeros_like(x)

@@ -206,6 +206,42 @@ def test_network_to_torch_with_delay_nodes():
     assert np.array_equal(info.spikes(), want.numpy())
 
 
+def lif_node(n, tau=5.0, r=1.0, **kw):
+    return nir.LIF(tau=np.full(n, tau), r=np.full(n, r), v_leak=np.zeros(n), v_threshold=np.ones(n), **kw)
+
+
+def run_both(g, x, dt=1.0):
+    with torch.no_grad():
+        a = from_nir(g, dt=dt)(x).numpy()
+    net = from_nir(g, dt=dt, to="network", inputs=x)
+    net.run(net.nir_import.run_steps * dt)
+    return a, net.nir_import.spikes()
+
+
+def test_nested_graph_and_scale_node():
+    """A nested NIRGraph (as snnTorch writes recurrent layers) is inlined; Scale and r scale the input."""
+    rng = np.random.default_rng(2)
+    w_in, w_rec = rng.normal(0.6, 0.5, (6, 5)), rng.normal(0.0, 0.4, (6, 6))
+    scale = np.linspace(0.5, 2.0, 6)
+    sub = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([6])), "lif": lif_node(6, r=1.5),
+                              "rec": nir.Linear(w_rec), "output": nir.Output(output_type=np.array([6]))},
+                       edges=[("input", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")])
+    nested = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([5])), "w": nir.Linear(w_in),
+                                 "s": nir.Scale(scale), "layer": sub,
+                                 "output": nir.Output(output_type=np.array([6]))},
+                          edges=[("input", "w"), ("w", "s"), ("s", "layer"), ("layer", "output")])
+    # the same network written flat: the scale and r folded into the weights
+    flat = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([5])),
+                               "w": nir.Linear(1.5 * scale[:, None] * w_in), "lif": lif_node(6),
+                               "rec": nir.Linear(1.5 * w_rec), "output": nir.Output(output_type=np.array([6]))},
+                        edges=[("input", "w"), ("w", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")])
+    x = spikes_in((5,), T=40, B=2, p=0.4)
+    a, b = run_both(nested, x)
+    c, d = run_both(flat, x)
+    assert a.sum() > 20
+    assert np.array_equal(a, b) and np.allclose(a, c) and np.array_equal(c, d)
+
+
 # ------------------------------------------------------------------------------------- refusals
 def test_unsupported_node_refused_before_anything_is_built(monkeypatch):
     g = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([2])),
