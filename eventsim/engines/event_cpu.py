@@ -66,6 +66,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .. import _compile  # noqa: F401  (announces the first compilation of the engine's kernels)
 from ..models.dynamics import exp_propagators, phi, reset_voltage, subthreshold_exp
 from ..rng import group_words, pick, u01
 from ._intrinsics import prefetch_row
@@ -74,6 +75,11 @@ from ._intrinsics import prefetch_row
 #: they are compiled without Numba's reference counting: with it, every array argument and
 #: tuple field costs atomic increments and decrements, a fifth of the run time.
 _jit = njit(cache=True, _nrt=False)
+#: Helpers of the inner loops are inlined by Numba into each caller; the crossing search (``_f``, ``_fprime``,
+#: ``_bounds``) and the rare sites of the main loop (spikes, crossings, DC switches, state samples) call
+#: functions compiled once instead (``_advance``, ``_cross``, ``_state``, ``_spike``): every inlined copy is
+#: typed and optimised again, and calls there cost little, so the engine compiles in about 40% of the time
+#: it took with everything inlined (the README's event-engine snippet: ~16 s instead of ~40 s of CPU time).
 _inline = njit(cache=True, inline="always")
 
 #: Purpose tag of the Poisson intervals of the event engine (mixed into the key).
@@ -175,7 +181,7 @@ def _theta_at(i, s, PP, SS, TH, ITH):
     return th
 
 
-@_inline
+@_jit
 def _f(i, s, PP, SS, TH, ITH):
     """Distance to threshold ``v - (v_th + theta)`` at ``s`` (mV)."""
     p = _cls(SS, i)
@@ -183,7 +189,7 @@ def _f(i, s, PP, SS, TH, ITH):
     return v - PP[p, V_TH] - _theta_at(i, s, PP, SS, TH, ITH)
 
 
-@_inline
+@_jit
 def _fprime(i, s, PP, SS, TH, ITH):
     """Distance to threshold and its time derivative at ``s`` (free evolution)."""
     p = _cls(SS, i)
@@ -198,7 +204,7 @@ def _fprime(i, s, PP, SS, TH, ITH):
     return v - PP[p, V_TH] - th, dv - dth
 
 
-@_inline
+@_jit
 def _bounds(i, a, b, PP, SS, TH, ITH):
     """On ``[a, b]``: (upper bound of v minus lower bound of the threshold, lower bound of d/ds of the distance)."""
     p = _cls(SS, i)
@@ -380,7 +386,9 @@ def synapse_order(pre, d, post, n_em):
         else:
             run = order[a:b]
             run = run[np.argsort(post[run], kind="mergesort")]
-            order[a:b] = run[np.argsort(d[run], kind="mergesort")]
+            run = run[np.argsort(d[run], kind="mergesort")]
+            for j in range(b - a):  # (an element loop: a slice assignment compiles its shape checks too)
+                order[a + j] = run[j]
     return order
 
 
@@ -399,6 +407,18 @@ def advance_neuron(i, t, PP, SS, TH, ITH):
         TH[i, k] *= math.exp(-s * ITH[i, k])
     SS[i, TL] = t
 
+
+
+@_jit
+def _advance(i, t, PP, SS, TH, ITH):
+    """:func:`advance_neuron` as a call, compiled once, for the sites outside the delivery loop."""
+    advance_neuron(i, t, PP, SS, TH, ITH)
+
+
+@_jit
+def _state(i, s, PP, SS, TH, ITH):
+    """:func:`_state_at` as a call, compiled once (state samples)."""
+    return _state_at(i, s, PP, SS, TH, ITH)
 
 # ---------------------------------------------------------------------------- queues
 @_inline
@@ -524,6 +544,12 @@ def cross_set(X, SS, i, t):
     _xsift(X, SS, p)
 
 
+
+@_jit
+def _cross(X, SS, i, t):
+    """:func:`cross_set` as a call, compiled once, for the sites outside the threshold tests."""
+    cross_set(X, SS, i, t)
+
 @_jit
 def init_crossings(X, PP, SS, TH, ITH, stack):
     """Predict the first crossing of every neuron (before the first run)."""
@@ -598,7 +624,7 @@ def _emit(Q, n, G, e, t):
     return n
 
 
-@_inline
+@_jit
 def _spike(i, t, PP, SS, TH, DTH, G, Q, n, R):
     """Neuron ``i`` (advanced to ``t``) spikes at ``t``."""
     p = _cls(SS, i)
@@ -668,10 +694,8 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
                         th += TH[i, k]
                     if SS[i, V] >= PP[p, V_TH] + th:
                         qn = _spike(i, tb, PP, SS, TH, DTH, G, Q, qn, R)
-                if _never_crosses(i, PP, SS):
-                    cross_set(X, SS, i, math.inf)
-                else:
-                    cross_set(X, SS, i, next_crossing(i, PP, SS, TH, ITH, stack))
+                tx = math.inf if _never_crosses(i, PP, SS) else next_crossing(i, PP, SS, TH, ITH, stack)
+                cross_set(X, SS, i, tx)
             npend = 0
             M.n[0] = 0
             continue
@@ -686,7 +710,7 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
                 i = RS.idx[j]
                 p = _cls(SS, i)
                 s = ts - SS[i, TL]
-                v, ie, ii = _state_at(i, s, PP, SS, TH, ITH)
+                v, ie, ii = _state(i, s, PP, SS, TH, ITH)
                 code = RS.var[j]
                 if code == 0:
                     x = v
@@ -711,10 +735,10 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
             return qn, 3
         if tc <= te:
             i = X.heap[0]
-            cross_set(X, SS, i, math.inf)
-            advance_neuron(i, tc, PP, SS, TH, ITH)
+            _cross(X, SS, i, math.inf)
+            _advance(i, tc, PP, SS, TH, ITH)
             qn = _spike(i, tc, PP, SS, TH, DTH, G, Q, qn, R)
-            cross_set(X, SS, i, next_crossing(i, PP, SS, TH, ITH, stack))
+            _cross(X, SS, i, next_crossing(i, PP, SS, TH, ITH, stack))
             continue
         if streamed:  # emission of a Poisson channel
             SRC.spos[0] = pos + 1
@@ -729,7 +753,7 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
             for gg in range(G.gptr[e], G.gptr[e + 1]):
                 for s in range(G.sptr[gg], G.sptr[gg + 1]):
                     i = G.tgt[s]
-                    advance_neuron(i, te, PP, SS, TH, ITH)
+                    _advance(np.int64(i), te, PP, SS, TH, ITH)  # (one signature: targets are int32)
                     SS[i, IB] += G.w[s] if g == -2 else -G.w[s]
                     npend = _touch(SS, M, i, npend)
             M.n[0] = npend
