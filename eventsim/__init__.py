@@ -1,19 +1,23 @@
 """eventsim: exact, fast simulation of large sparse spiking neural networks."""
 
-from ._compile import warmup
-from .connectivity import (AllToAll, Distribution, FixedInDegree, FixedProbability, FromArrays, Normal,
+from . import _cache
+
+_cache.install()  # before any kernel module: a change to any source of the package recompiles its kernels
+
+from ._compile import warmup  # noqa: E402
+from .connectivity import (AllToAll, Distribution, FixedInDegree, FixedProbability, FromArrays, Normal,  # noqa: E402
                            OneToOne, Uniform)
-from .models import ALIF, IF, LIF, propagator
-from .models.plasticity import STDP, STDPPowerLaw
-from .network import Network, NodeView, Population, Projection
-from .record import SpikeRecorder, StateRecorder, WeightRecorder
+from .models import ALIF, IF, LIF, propagator  # noqa: E402
+from .models.plasticity import STDP, STDPPowerLaw, TripletSTDP  # noqa: E402
+from .network import Network, NodeView, Population, Projection  # noqa: E402
+from .record import SpikeRecorder, StateRecorder, WeightRecorder  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Network", "Population", "NodeView", "Projection",
     "LIF", "IF", "ALIF", "propagator",
-    "STDP", "STDPPowerLaw",
+    "STDP", "STDPPowerLaw", "TripletSTDP",
     "FixedInDegree", "FixedProbability", "OneToOne", "AllToAll", "FromArrays",
     "Distribution", "Normal", "Uniform",
     "SpikeRecorder", "StateRecorder", "WeightRecorder",

@@ -20,7 +20,8 @@ def build(d, plastic=True, threads=None):
     params = dict(zip(d["rule_names"].tolist(), d["rule_values"].tolist()))
     syn = None
     if plastic:
-        syn = es.STDP(**params) if str(d["rule"]) == "stdp_synapse" else es.STDPPowerLaw(**params)
+        syn = {"stdp_synapse": es.STDP, "stdp_pl_synapse_hom": es.STDPPowerLaw,
+               "stdp_triplet_synapse": es.TripletSTDP}[str(d["rule"])](**params)
     exp = str(d["model"]) == "iaf_psc_exp"
     kw = dict(tau_syn_ex=float(d["tau_syn_ex"]), tau_syn_in=float(d["tau_syn_in"])) if exp else {}
     net = es.Network(dt=float(d["dt"]), seed=1)
@@ -57,4 +58,5 @@ def test_spikes_and_weights_equal_nest(path):
 
 def test_references_exist():
     names = {os.path.basename(f) for f in FILES}
-    assert {"stdp_additive.npz", "stdp_multiplicative.npz", "stdp_guetig_exp.npz", "stdp_power_law.npz"} <= names
+    assert {"stdp_additive.npz", "stdp_multiplicative.npz", "stdp_guetig_exp.npz", "stdp_power_law.npz",
+            "stdp_triplet.npz"} <= names

@@ -175,13 +175,13 @@ class ClockPlan:
         if old.plastic is not None:  # traces and spike histories (the weights came with the projections)
             P, Q = self.plastic, pl.grow_history(old.plastic, max(self.plastic.hs.shape[1], old.plastic.hs.shape[1]))
             P = pl.grow_history(P, Q.hs.shape[1])
-            R = Q.rp.shape[0]
-            P.kp[:, :R, :n] = Q.kp[0]
+            R2 = Q.kp.shape[1]  # (two traces per rule; rules are only ever appended)
+            P.kp[:, :R2, :n] = Q.kp[0]
             P.tl[:, :n] = Q.tl[0]
             P.hs[:n] = Q.hs
-            P.hk[:n, :, :R] = Q.hk
+            P.hk[:n, :, :R2] = Q.hk
             P.hn[:n] = Q.hn
-            P.km[:n, :R] = Q.km
+            P.km[:n, :R2] = Q.km
             P.lp[:n] = Q.lp
             self.plastic = P
 

@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ..models.plasticity import TAU_MINUS, depress, facilitate, trace_decay
+from ..models.plasticity import KIND, STDP_TRIPLET, TAU_MINUS, TAU_X, TAU_Y, depress, facilitate, trace_decay
 
 #: History entries per neuron at the start (the rings grow as needed).
 HISTORY_START = 16
@@ -52,12 +52,13 @@ class Plastic(NamedTuple):
     rule: np.ndarray    # uint8 row in rp
     w: np.ndarray       # weight (network's weight dtype)
     rp: np.ndarray      # float64 [R, N_RULE_PARAMS] rule table
-    kp: np.ndarray      # float64 [T, R, N] presynaptic traces, one copy per thread
+    kp: np.ndarray      # float64 [T, 2R, N] presynaptic traces (rule r: 2r K_+, 2r+1 the triplet rule's r_2),
+                        # one copy per thread
     tl: np.ndarray      # int64 [T, N] stamp of the last presynaptic spike (0 before the first), one copy per thread
     hs: np.ndarray      # int64 [N, H] history: spike stamps (ring)
-    hk: np.ndarray      # float64 [N, H, R] history: K_- just after each spike, per rule
+    hk: np.ndarray      # float64 [N, H, 2R] history: just after each spike, per rule r: 2r K_-, 2r+1 o_2
     hn: np.ndarray      # int64 [N] spikes pushed so far
-    km: np.ndarray      # float64 [N, R] K_- after the last spike
+    km: np.ndarray      # float64 [N, 2R] the postsynaptic traces after the last spike
     lp: np.ndarray      # float64 [N] last postsynaptic spike (ms)
     post: np.ndarray    # uint8 [N] 1: the neuron has plastic input (keeps a history)
     dt: np.ndarray      # float64 [1] time step (ms)
@@ -82,9 +83,13 @@ def push_spikes(t, k, lst, a, b, lo, hi, P):
             continue
         j = P.hn[n] % H
         for r in range(R):
-            km = P.km[n, r] * math.exp((P.lp[n] - tk) * (1.0 / P.rp[r, TAU_MINUS])) + 1.0
-            P.km[n, r] = km
-            P.hk[n, j, r] = km
+            km = P.km[n, 2 * r] * math.exp((P.lp[n] - tk) * (1.0 / P.rp[r, TAU_MINUS])) + 1.0
+            P.km[n, 2 * r] = km
+            P.hk[n, j, 2 * r] = km
+            if P.rp[r, KIND] == STDP_TRIPLET:
+                ky = P.km[n, 2 * r + 1] * math.exp((P.lp[n] - tk) * (1.0 / P.rp[r, TAU_Y])) + 1.0
+                P.km[n, 2 * r + 1] = ky
+                P.hk[n, j, 2 * r + 1] = ky
         P.lp[n] = tk
         P.hs[n, j] = k
         P.hn[n] += 1
@@ -113,7 +118,7 @@ def _k_minus_search(n, r, s2, P):
     for e in range(cnt - 1, lo - 1, -1):
         j = e % H
         if P.hs[n, j] < s2:
-            return P.hk[n, j, r] * math.exp((P.hs[n, j] * P.dt[0] - s2 * P.dt[0]) * (1.0 / P.rp[r, TAU_MINUS]))
+            return P.hk[n, j, 2 * r] * math.exp((P.hs[n, j] * P.dt[0] - s2 * P.dt[0]) * (1.0 / P.rp[r, TAU_MINUS]))
     return 0.0
 
 
@@ -148,21 +153,27 @@ def deliver(t, T, k, lst, a, b, slot, L, C, P, ring):
             e0 = cnt
             while e0 > first and P.hs[n, (e0 - 1) % H] > s1:
                 e0 -= 1
-            kplus = P.kp[t, r, i]
+            kplus = P.kp[t, 2 * r, i]
+            triplet = p[KIND] == STDP_TRIPLET
             for e in range(e0, cnt):
                 j = e % H
                 if P.hs[n, j] > s2:
                     break
                 minus_dt = t_last - (P.hs[n, j] * dt + dd)
-                w = facilitate(w, kplus * trace_decay(minus_dt, p), p)
-            w = depress(w, _k_minus(n, r, s2, P), p)
+                # o_2 just before that postsynaptic spike (triplet rule; NEST: the stored value minus 1)
+                ky = P.hk[n, j, 2 * r + 1] - 1.0 if triplet else 0.0
+                w = facilitate(w, kplus * trace_decay(minus_dt, p), ky, p)
+            kx = P.kp[t, 2 * r + 1, i] * math.exp((t_last - tk) / p[TAU_X]) if triplet else 0.0
+            w = depress(w, _k_minus(n, r, s2, P), kx, p)
             P.w[y] = w
             o = base + d * C + P.col[y]
             if o >= LC:
                 o -= LC
             ring[o] += w
         for r in range(R):
-            P.kp[t, r, i] = P.kp[t, r, i] * trace_decay(t_last - tk, P.rp[r]) + 1.0
+            if P.rp[r, KIND] == STDP_TRIPLET:
+                P.kp[t, 2 * r + 1, i] = P.kp[t, 2 * r + 1, i] * math.exp((t_last - tk) / P.rp[r, TAU_X]) + 1.0
+            P.kp[t, 2 * r, i] = P.kp[t, 2 * r, i] * trace_decay(t_last - tk, P.rp[r]) + 1.0
         P.tl[t, i] = k
 
 
@@ -247,9 +258,9 @@ def build(net, params_col, N, weight_dtype, part):
     post[tgt] = 1
     H = HISTORY_START
     P = Plastic(ptr=ptr, split=np.zeros((N, 2), np.int64), tgt=tgt.astype(np.int32), col=col, dly=dly, rule=rule,
-                w=w, rp=np.stack([r.pack() for r in rules]), kp=np.zeros((1, R, N)), tl=np.zeros((1, N), np.int64),
-                hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, R)), hn=np.zeros(N, np.int64),
-                km=np.zeros((N, R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
+                w=w, rp=np.stack([r.pack() for r in rules]), kp=np.zeros((1, 2 * R, N)),
+                tl=np.zeros((1, N), np.int64), hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, 2 * R)),
+                hn=np.zeros(N, np.int64), km=np.zeros((N, 2 * R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
                 kc_s=np.full((N, R), -1, np.int64), kc_v=np.zeros((N, R)))
     return partition(P, part), order, rules
 

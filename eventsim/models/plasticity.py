@@ -49,12 +49,14 @@ import numpy as np
 from numba import njit
 
 #: Row layout of the packed rule table (float64 [n_rules, N_RULE_PARAMS]).
-KIND, TAU_PLUS, TAU_MINUS, LAM, ALPHA, MU_PLUS, MU_MINUS, W_MAX, INV_TAU_PLUS = range(9)
-N_RULE_PARAMS = 9
+(KIND, TAU_PLUS, TAU_MINUS, LAM, ALPHA, MU_PLUS, MU_MINUS, W_MAX, INV_TAU_PLUS, TAU_X, TAU_Y, A2_PLUS, A2_MINUS,
+ A3_PLUS, A3_MINUS) = range(15)
+N_RULE_PARAMS = 15
 
 #: Rule kinds.
 STDP_GUETIG = 0
 STDP_POWER_LAW = 1
+STDP_TRIPLET = 2
 
 
 def _number(cls, name, value, rule):
@@ -83,14 +85,18 @@ class _Rule:
         return self.tau_minus
 
     def pack(self):
-        """This rule's row of the engine's rule table."""
+        """This rule's row of the engine's rule table (``TAU_X``/``TAU_Y``: the second pre- and postsynaptic
+        traces' time constants, which only the triplet rule reads; the others keep them finite)."""
         row = np.zeros(N_RULE_PARAMS)
         row[KIND] = self.kind
         row[TAU_PLUS] = self.tau_plus
         row[INV_TAU_PLUS] = 1.0 / self.tau_plus
         row[TAU_MINUS] = self.tau_minus
+        row[TAU_X] = getattr(self, "tau_x", self.tau_plus)
+        row[TAU_Y] = getattr(self, "tau_y", self.tau_minus)
         for col, name in ((LAM, "lam"), (ALPHA, "alpha"), (MU_PLUS, "mu_plus"), (MU_MINUS, "mu_minus"),
-                          (W_MAX, "w_max")):
+                          (W_MAX, "w_max"), (A2_PLUS, "a2_plus"), (A2_MINUS, "a2_minus"), (A3_PLUS, "a3_plus"),
+                          (A3_MINUS, "a3_minus")):
             row[col] = getattr(self, name, 0.0)
         if self.kind == STDP_POWER_LAW:
             row[MU_PLUS] = self.mu
@@ -183,13 +189,70 @@ class STDPPowerLaw(_Rule):
             raise ValueError(f"weight={float(w[w < 0][0])!r} must be >= 0 for STDPPowerLaw synapses")
 
 
-RULES = (STDP, STDPPowerLaw)
+@dataclass(frozen=True)
+class TripletSTDP(_Rule):
+    r"""NEST's ``stdp_triplet_synapse`` (Pfister & Gerstner 2006, all-to-all interactions).
+
+    Two presynaptic traces (``r_1``: ``tau_plus``, ``r_2``: ``tau_x``) and
+    two postsynaptic ones (``o_1``: ``tau_minus``, ``o_2``: ``tau_y``).  At a
+    postsynaptic spike (seen at the synapse ``d`` later) :math:`|w| \leftarrow
+    \min(|w_{max}|, |w| + r_1 (A_2^+ + A_3^+ o_2))`, with ``o_2`` just before
+    that spike; at a presynaptic spike :math:`|w| \leftarrow \max(0, |w| - o_1
+    (A_2^- + A_3^- r_2))`, with ``r_2`` just before it; weights keep the sign
+    of ``w_max``.
+
+    Parameters
+    ----------
+    tau_plus, tau_x : float
+        Presynaptic trace time constants (ms), > 0 (NEST: ``tau_plus``, ``tau_plus_triplet``).
+    tau_minus, tau_y : float
+        Postsynaptic trace time constants (ms), > 0 (NEST keeps them on the
+        neuron: ``tau_minus``, ``tau_minus_triplet``).
+    a2_plus, a2_minus, a3_plus, a3_minus : float
+        Pair and triplet amplitudes (weight unit), >= 0 (NEST: ``Aplus``,
+        ``Aminus``, ``Aplus_triplet``, ``Aminus_triplet``).
+    w_max : float
+        Bound of ``|w|``, not 0; its sign is the weights' sign.
+    """
+
+    tau_plus: float = 16.8
+    tau_x: float = 101.0
+    tau_minus: float = 33.7
+    tau_y: float = 125.0
+    a2_plus: float = 5e-10
+    a2_minus: float = 7e-3
+    a3_plus: float = 6.2e-3
+    a3_minus: float = 2.3e-4
+    w_max: float = 100.0
+
+    kind = STDP_TRIPLET
+    _rules = {"tau_plus": "positive", "tau_x": "positive", "tau_minus": "positive", "tau_y": "positive",
+              "a2_plus": "nonnegative", "a2_minus": "nonnegative", "a3_plus": "nonnegative",
+              "a3_minus": "nonnegative"}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.w_max == 0:
+            raise ValueError("TripletSTDP: w_max=0.0 must not be 0 (its sign is the weights' sign)")
+
+    def check_weights(self, w):
+        bad = (np.abs(w) > abs(self.w_max)) | (w * self.w_max < 0)
+        if np.any(bad):
+            raise ValueError(f"weight={float(w[bad][0])!r} lies outside [0, w_max={self.w_max}] (TripletSTDP weights "
+                             "have the sign of w_max and at most its magnitude)")
+
+
+RULES = (STDP, STDPPowerLaw, TripletSTDP)
 
 
 # ---------------------------------------------------------------------------- the rules' dynamics
 @njit(cache=True, inline="always")
-def facilitate(w, kplus, p):
-    """Weight after facilitation by the presynaptic trace value ``kplus`` (rule row ``p``)."""
+def facilitate(w, kplus, ky, p):
+    """Weight after facilitation by the presynaptic trace value ``kplus`` (rule row ``p``); ``ky``: the
+    second postsynaptic trace just before the postsynaptic spike (triplet rule)."""
+    if p[KIND] == STDP_TRIPLET:
+        new_w = abs(w) + kplus * (p[A2_PLUS] + p[A3_PLUS] * ky)
+        return math.copysign(new_w if new_w < abs(p[W_MAX]) else p[W_MAX], p[W_MAX])
     if p[KIND] == STDP_POWER_LAW:
         return w + (p[LAM] * math.pow(w, p[MU_PLUS]) * kplus)
     norm_w = (w / p[W_MAX]) + (p[LAM] * math.pow(1.0 - (w / p[W_MAX]), p[MU_PLUS]) * kplus)
@@ -197,8 +260,12 @@ def facilitate(w, kplus, p):
 
 
 @njit(cache=True, inline="always")
-def depress(w, kminus, p):
-    """Weight after depression by the postsynaptic trace value ``kminus`` (rule row ``p``)."""
+def depress(w, kminus, kx, p):
+    """Weight after depression by the postsynaptic trace value ``kminus`` (rule row ``p``); ``kx``: the
+    second presynaptic trace just before the presynaptic spike (triplet rule)."""
+    if p[KIND] == STDP_TRIPLET:
+        new_w = abs(w) - kminus * (p[A2_MINUS] + p[A3_MINUS] * kx)
+        return math.copysign(new_w if new_w > 0.0 else 0.0, p[W_MAX])
     if p[KIND] == STDP_POWER_LAW:
         new_w = w - (p[LAM] * p[ALPHA] * w * kminus)
         return new_w if new_w > 0.0 else 0.0

@@ -17,7 +17,7 @@ NumPy installed::
     python tests/nest_reference/generate_stdp_reference.py additive  # one case
 
 Keys of each file: ``model`` (str), ``rule`` (``stdp_synapse`` or
-``stdp_pl_synapse_hom``), ``rule_params`` (names and values as two arrays),
+``stdp_pl_synapse_hom`` or ``stdp_triplet_synapse``), ``rule_names`` / ``rule_values`` (names and values as two arrays),
 ``dt``, ``t_sim`` (ms), neuron parameters ``E_L, V_th, V_reset, tau_m, C_m,
 t_ref, tau_syn_ex, tau_syn_in`` (scalars), ``I_e``, ``V_m`` (per neuron),
 ``pre, post, weight, delay`` (plastic connections, 0-based, initial weight,
@@ -53,6 +53,9 @@ CASES = {
                         w_max=500.0), 3),
     "power_law": ("iaf_psc_delta", "stdp_pl_synapse_hom",
                   dict(tau_plus=20.0, tau_minus=20.0, lam=0.05, alpha=1.2, mu=0.4), 4),
+    "triplet": ("iaf_psc_delta", "stdp_triplet_synapse",
+                dict(tau_plus=16.8, tau_x=101.0, tau_minus=33.7, tau_y=125.0, a2_plus=0.05, a2_minus=0.07,
+                     a3_plus=0.062, a3_minus=0.023, w_max=4.0), 5),
 }
 
 N = 50
@@ -105,6 +108,8 @@ def simulate(d):
     params = dict(zip(d["rule_names"].tolist(), d["rule_values"].tolist()))
     neuron = dict(E_L=d["E_L"], V_th=d["V_th"], V_reset=d["V_reset"], tau_m=d["tau_m"], C_m=d["C_m"],
                   t_ref=d["t_ref"], tau_minus=params["tau_minus"])
+    if "tau_y" in params:
+        neuron["tau_minus_triplet"] = params["tau_y"]
     if d["model"] == "iaf_psc_exp":
         neuron.update(tau_syn_ex=d["tau_syn_ex"], tau_syn_in=d["tau_syn_in"])
     pop = nest.Create(d["model"], N, params=neuron)
@@ -125,6 +130,13 @@ def simulate(d):
                "mu_plus": np.full(d["pre"].size, params["mu_plus"]),
                "mu_minus": np.full(d["pre"].size, params["mu_minus"]),
                "Wmax": np.full(d["pre"].size, params["w_max"])}
+    elif d["rule"] == "stdp_triplet_synapse":
+        m = d["pre"].size
+        syn = {"synapse_model": "stdp_triplet_synapse", "weight": d["weight"], "delay": d["delay"],
+               "tau_plus": np.full(m, params["tau_plus"]), "tau_plus_triplet": np.full(m, params["tau_x"]),
+               "Aplus": np.full(m, params["a2_plus"]), "Aminus": np.full(m, params["a2_minus"]),
+               "Aplus_triplet": np.full(m, params["a3_plus"]), "Aminus_triplet": np.full(m, params["a3_minus"]),
+               "Wmax": np.full(m, params["w_max"])}
     else:
         nest.SetDefaults("stdp_pl_synapse_hom", {"tau_plus": params["tau_plus"], "lambda": params["lam"],
                                                  "alpha": params["alpha"], "mu": params["mu"]})
