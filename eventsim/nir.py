@@ -339,7 +339,8 @@ def _delay_of(name, node, shape, dt, time_unit):
     try:
         d = np.broadcast_to(d, shape)
     except ValueError:
-        raise ValueError(f"NIR node {name!r} (Delay): delay of shape {d.shape} does not fit its input {shape}") from None
+        raise ValueError(f"NIR node {name!r} (Delay): delay of shape {d.shape} does not fit its input "
+                         f"{shape}") from None
     k = np.rint(d / dt)
     if np.any(d < 0) or not np.allclose(k * dt, d, rtol=1e-9, atol=1e-9 * dt):
         raise ValueError(f"NIR node {name!r} (Delay): delays {np.unique(d)[:5]} ms must be >= 0 and multiples of "
@@ -402,8 +403,6 @@ def _shapes(p, order):
         if not left:
             break
         pending = left
-    else:  # pragma: no cover
-        pass
     missing = [k for k in order if k not in shapes]
     if missing:
         raise ValueError(f"NIR nodes {missing} are not reached from the Input node")
@@ -664,12 +663,23 @@ class NIRNetwork(NamedTuple):
         return self.steps + max(self.offsets.values(), default=0)
 
     def spikes(self, output=None):
-        """Spikes (or, for an LI/CubaLI output, the membrane in mV) of an Output node as ``[T, B, *shape]``.
+        """Spikes (or, for an LI/CubaLI output, the membrane) of an Output node, aligned with the graph's steps.
 
-        Aligned with the graph's (torch's) time axis: the offset ``o_p``
-        of the population is removed.  ``output`` defaults to the only
-        Output node.
+        Parameters
+        ----------
+        output : str, optional
+            Name of an Output node; default the only one.
+
+        Returns
+        -------
+        ndarray [T, B, *shape] of float64
+            Spike counts per step, or the membrane potential (mV) after
+            each step for an LI/CubaLI node (NaN for steps not simulated
+            yet), with the population's offset ``o_p`` removed, so that
+            step ``t`` matches step ``t`` of the torch model.
         """
+        if not self.recorders:
+            raise RuntimeError("from_nir(..., record=False) made no recorders")
         if output is None:
             if len(self.outputs) != 1:
                 raise ValueError(f"the graph has several Output nodes {sorted(self.outputs)}; name one")
@@ -753,6 +763,8 @@ def from_nir(graph, dt, to="torch", *, time_unit=1.0, inputs=None, steps=None, s
     if to not in ("torch", "network"):
         raise ValueError(f"to={to!r} must be 'torch' or 'network'")
     dt, time_unit = float(dt), float(time_unit)
+    if to == "torch" and (inputs is not None or steps is not None):
+        raise ValueError("inputs and steps are arguments of to='network'; call the torch model on the inputs")
     p = _parse(graph)
     order = _order(p)
     shapes = _shapes(p, order)
@@ -881,22 +893,20 @@ def _topo_neurons(p, neurons, maps, inp_name):
     for k in neurons:
         for s in maps[k][0]:
             succ[s.pre].append(k)
-    state, out = {}, []
+    seen, out = set(), []
 
-    def visit(k):
-        state[k] = 1
+    def visit(k):  # depth first; the reversed finishing order puts every node after its forward predecessors
+        seen.add(k)
         for b in succ[k]:
-            if state.get(b) is None:
+            if b not in seen:
                 visit(b)
-        state[k] = 2
         out.append(k)
     visit(inp_name)
     for k in neurons:
-        if state.get(k) is None:
+        if k not in seen:
             visit(k)
-    order = [k for k in reversed(out) if k != inp_name]
-    # back edges (recurrence) are those from a later node: the depth pass ignores them
-    return order
+    # an edge from a node later in this order closes a cycle (recurrence): the depth pass ignores it
+    return [k for k in reversed(out) if k != inp_name]
 
 
 # ---------------------------------------------------------------- to="torch"
@@ -1218,7 +1228,7 @@ def _torch_to_nir(model, input_shape, dt):
     last = "input"
     count = [0]
 
-    def add(kind, node, shape_in=None):
+    def add(kind, node):
         nonlocal last
         name = f"{kind}_{count[0]}"
         count[0] += 1
@@ -1226,12 +1236,6 @@ def _torch_to_nir(model, input_shape, dt):
         edges.append((last, name))
         last = name
         return name
-
-    def probe(m, shp):
-        with torch.no_grad():
-            y = m.to(torch.float64)(torch.zeros((1, 1) + tuple(shp), dtype=torch.float64)) \
-                if isinstance(m, TimeDistributed) else None
-        return tuple(y.shape[2:]) if y is not None else None
 
     def f64(t):
         return t.detach().to("cpu", torch.float64).numpy()

@@ -253,9 +253,9 @@ def test_unsupported_node_refused_before_anything_is_built(monkeypatch):
     def built(*a, **k):
         raise AssertionError("a Network was built")
     monkeypatch.setattr(es.network.Network, "__init__", built)
-    for to in ("torch", "network"):
+    for kw in ({"to": "torch"}, {"to": "network", "steps": 5}):
         with pytest.raises(ValueError, match=r"'thr' of type Threshold is not supported.*LIF, CubaLIF"):
-            from_nir(g, dt=1.0, to=to, steps=5)
+            from_nir(g, dt=1.0, **kw)
     assert "CubaLI" in SUPPORTED and "Threshold" not in SUPPORTED
 
 
@@ -280,6 +280,8 @@ def test_bad_parameters_and_shapes_refused():
         from_nir(graph(), dt=1.0, to="nest")
     with pytest.raises(ValueError, match="pass inputs or steps"):
         from_nir(graph(), dt=1.0, to="network")
+    with pytest.raises(ValueError, match="arguments of to='network'"):
+        from_nir(graph(), dt=1.0, steps=3)
     g = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([2])),
                             "d": nir.Delay(delay=np.array([0.5, 1.0])),
                             "n": nir.LIF(tau=np.full(2, 5.0), r=np.ones(2), v_leak=np.zeros(2),

@@ -70,9 +70,10 @@ def snntorch_models():
     rng = np.random.default_rng(1)
     # feed-forward Leaky (NIR LIF): beta = 0.95, i.e. tau = 20 steps
     net = torch.nn.Sequential(
-        torch.nn.Linear(12, 16), snn.Leaky(beta=torch.full((16,), 0.95), threshold=torch.ones(16), reset_mechanism="zero",
-                  init_hidden=True),
-        torch.nn.Linear(16, 4), snn.Leaky(beta=torch.full((4,), 0.9), threshold=torch.ones(4), reset_mechanism="zero", init_hidden=True,
+        torch.nn.Linear(12, 16),
+        snn.Leaky(beta=torch.full((16,), 0.95), threshold=torch.ones(16), reset_mechanism="zero", init_hidden=True),
+        torch.nn.Linear(16, 4),
+        snn.Leaky(beta=torch.full((4,), 0.9), threshold=torch.ones(4), reset_mechanism="zero", init_hidden=True,
                   output=True))
     with torch.no_grad():
         net[0].weight.mul_(2.0)
