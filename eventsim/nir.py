@@ -1168,7 +1168,13 @@ def to_nir(obj, input_shape=None, dt=None):
     nir.NIRGraph
         Time constants and delays in ms (``metadata["time_unit"] = "ms"``,
         ``metadata["dt"]`` the step in ms).  See the module docstring for
-        the parameter mapping.
+        the parameter mapping.  A Network becomes one neuron node per
+        population (named by its label, else ``pop_<i>``), one ``Linear``
+        node per (source, target, delay) with the summed weights (mV or pA),
+        preceded by a ``Delay`` node for delays above one step, and one
+        ``Output`` per population.  NIR has no initial state: ``v_init`` is
+        not exported (an imported network starts at ``v_leak``), nor is
+        ``i_e`` as such (it shifts ``v_leak`` by ``R i_e``).
 
     Raises
     ------
