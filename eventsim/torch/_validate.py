@@ -147,13 +147,21 @@ def choice(name, value, options):
     return value
 
 
+#: Input dtypes run in float32 inside the kernels (state and accumulation), outputs cast back.
+HALF = (torch.float16, torch.bfloat16)
+
+
 def tensor_input(name, x, min_dim=2, layout="[T, B, ...]"):
-    """Check a sequence input: a float32/float64 CPU or CUDA tensor with at least ``min_dim`` axes."""
+    """Check a sequence input: a floating-point CPU or CUDA tensor with at least ``min_dim`` axes.
+
+    float32 and float64 run as they are; float16 and bfloat16 are accepted
+    and computed in float32 by the callers (:data:`HALF`).
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape {layout}, got {type(x).__name__} "
                         "(convert it with torch.as_tensor)")
-    if x.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
+    if x.dtype not in (torch.float32, torch.float64) + HALF:
+        raise TypeError(f"{name} must be float32, float64, float16 or bfloat16, got {x.dtype}")
     if x.device.type not in ("cpu", "cuda"):
         raise ValueError(f"{name} is on device {str(x.device)!r}; expected a CPU or CUDA tensor")
     if x.dim() < min_dim:

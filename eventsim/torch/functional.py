@@ -934,12 +934,17 @@ def neuron_layer(x, state, nat, aff, spec, v_init=0.0, record_v=False):
     ------
     TypeError
         For an ``x``, ``nat``, ``aff`` or state field that is not a tensor,
-        an ``x`` that is not float32/float64, or a ``spec`` that is not a
+        an ``x`` that is not floating point (float16 and bfloat16 run in
+        float32 and come back in their dtype), or a ``spec`` that is not a
         :class:`LayerSpec`.
     ValueError
         For an ``x`` with fewer than two axes, coefficients or a state of
         another number of neurons than ``x``, or a non-finite ``v_init``.
     """
+    V.tensor_input("x", x)
+    out_dtype = x.dtype
+    if out_dtype in V.HALF:  # float16 / bfloat16: float32 state and arithmetic inside
+        x = x.float()
     xf, shape, get = _prepare(x, state, spec)
     T, B, N, feat = shape
     v_init, record_v = _check_call(spec, nat, aff, N, v_init, record_v)
@@ -955,7 +960,7 @@ def neuron_layer(x, state, nat, aff, spec, v_init=0.0, record_v=False):
                                                                      bool(record_v))
     else:
         spikes, vT, iT, thT, rT, vtr = _FeedForward.apply(xf, v0, i0, th0, aff, r0, nat, spec, bool(record_v))
-    return _finish(spikes, vT, iT, thT, rT, vtr, shape, spec)
+    return _finish(spikes.to(out_dtype), vT, iT, thT, rT, vtr.to(out_dtype), shape, spec)
 
 
 def recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=0.0, record_v=False):
@@ -965,6 +970,10 @@ def recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=0.0, record_v=False)
     ``w_rec`` is ``[N, N]`` (row: target, column: source).  Otherwise as
     :func:`neuron_layer`; the returned state carries the last spikes ``z``.
     """
+    V.tensor_input("x", x, min_dim=3, layout="[T, B, N]")
+    out_dtype = x.dtype
+    if out_dtype in V.HALF:
+        x = x.float()
     xf, shape, get = _prepare(x, state, spec, recurrent=True)
     T, B, N, feat = shape
     if x.dim() != 3:
@@ -986,7 +995,8 @@ def recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=0.0, record_v=False)
              torch.is_grad_enabled() and aff.requires_grad)
     spikes, vT, iT, thT, rT, vtr = _Recurrent.apply(xf, w, z0, v0, i0, th0, aff, r0, nat, spec, bool(record_v),
                                                     needs)[:6]
-    return _finish(spikes, vT, iT, thT, rT, vtr, shape, spec, z_last=spikes[-1] if T > 0 else z0)
+    z_last = spikes[-1] if T > 0 else z0  # (state in float32)
+    return _finish(spikes.to(out_dtype), vT, iT, thT, rT, vtr.to(out_dtype), shape, spec, z_last=z_last)
 
 
 def _init_v(state, v_init, B, N, x):

@@ -267,9 +267,13 @@ class _Layer(nn.Module):
         Parameters
         ----------
         x : Tensor [T, B, ...] (``batch_first``: [B, T, ...])
-            Input (exact integrator: mV, see the module docstring), float32
-            or float64, on the CPU or a CUDA device; a list or ndarray is
-            refused (convert it with ``torch.as_tensor``).
+            Input (exact integrator: mV, see the module docstring), float32,
+            float64, float16 or bfloat16, on the CPU or a CUDA device; a
+            list or ndarray is refused (convert it with ``torch.as_tensor``).
+            float16 and bfloat16 (e.g. under ``torch.autocast``) run in
+            float32 inside: the spikes and ``v`` come back in the input's
+            dtype (spikes exactly), the state stays float32, and the
+            gradient on ``x`` is rounded once to the input's dtype.
         state : NeuronState, optional
             State returned by a previous call (truncated BPTT); None starts
             at rest (or, with ``keep_state=True``, from ``self.state``).
@@ -279,7 +283,8 @@ class _Layer(nn.Module):
         Returns
         -------
         spikes : Tensor, same shape as ``x``
-        state : NeuronState (``state.v`` is [B, ...]; not with ``return_state=False``)
+        state : NeuronState (``state.v`` is [B, ...], float32 for half-precision input; not with
+            ``return_state=False``)
         v : Tensor, same shape as ``x`` (only with ``return_v``)
         """
         x = V.tensor_input("x", x, layout=self._layout())
@@ -293,10 +298,16 @@ class _Layer(nn.Module):
                                  f"{state.v.shape[0]}; call reset_state() before a new sequence")
         if self.batch_first:
             x = x.transpose(0, 1)
+        out_dtype = x.dtype
+        if out_dtype in V.HALF:  # float16 / bfloat16: float32 state and arithmetic inside
+            x = x.float()
         n = self._features(x)
         V.per_neuron(self._lengths, n)
         nat, aff = self._coefficients(n, x.dtype, x.device)
         spikes, st, vtr = self._run(x, state, nat, aff, return_v)
+        if out_dtype != x.dtype:
+            spikes = spikes.to(out_dtype)
+            vtr = vtr.to(out_dtype) if vtr is not None else None
         if self.keep_state:
             self.state = st
         if self.batch_first:

@@ -108,7 +108,7 @@ def test_invalid_arguments(kwargs, match):
 def test_input_validation():
     with pytest.raises(ValueError, match="shape"):
         est.LIF()(torch.zeros(5))
-    with pytest.raises(TypeError, match="float32 or float64"):
+    with pytest.raises(TypeError, match="float32, float64, float16 or bfloat16"):
         est.LIF()(torch.zeros(5, 2, 3, dtype=torch.int64))
 
 

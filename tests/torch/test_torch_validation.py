@@ -126,7 +126,7 @@ CALLS = [
     pytest.param(est.LIF(batch_first=True), dict(x=_x(5)), ValueError, "x", id="1d-x-batch_first"),
     pytest.param(est.LIF(batch_first=True), dict(x=_x()), ValueError, "x", id="0d-x-batch_first"),
     pytest.param(est.LIF(), dict(x=_x(5)), ValueError, "x", id="1d-x"),
-    pytest.param(est.LIF(), dict(x=_x(4, 2, 3, dtype=torch.float16)), TypeError, "x", id="x-float16"),
+    pytest.param(est.LIF(), dict(x=_x(4, 2, 3, dtype=torch.complex64)), TypeError, "x", id="x-complex64"),
     pytest.param(est.LIF(tau_m=torch.tensor([5.0, 6.0, 7.0])), dict(x=_x(4, 2, 2)), ValueError, "tau_m",
                  id="wrong-length-tau_m"),
     pytest.param(est.LIF(v_th=[1.0, 2.0]), dict(x=_x(4, 2, 3)), ValueError, "v_th", id="wrong-length-v_th-list"),
