@@ -10,6 +10,14 @@ alone never imports torch.
   (``return_state=False`` for ``nn.Sequential``), :class:`TimeDistributed`;
 * :func:`init_for_spikes` — scale the weights so that a stack fires from the first epoch;
 * :func:`to_network` / :func:`simulate` — run a trained stack in the simulator.
+
+PyTorch tooling: ``torch.func`` (``grad`` of ``functional_call``, ``vmap``
+over the batch, per-sample gradients by ``vmap(grad(...))``);
+``torch.compile(model, fullgraph=True)`` and ``torch.export`` of
+feed-forward stacks (the fused kernels are ``torch.library`` operators
+``eventsim::ff_forward`` / ``ff_backward``; ``LIFRecurrent`` compiles with
+graph breaks); float16 / bfloat16 inputs and ``torch.autocast``, computed
+in float32 inside.
 """
 
 from .. import _compile  # noqa: F401  (announces the first compilation of the torch kernels)
