@@ -55,6 +55,7 @@ from ..models.dynamics import neuron_update, reset_voltage
 from ..rng import group_block, group_words, pick, poisson_ptrs, u01
 from ._intrinsics import atomic_add, atomic_cas, atomic_load, futex_wait, futex_wake, yield_thread
 from .plastic import deliver as deliver_plastic
+from .plastic import deliver_only as deliver_plastic_only
 from .plastic import push_spikes
 
 #: Entries of the Poisson inversion guide tables (a power of two).
@@ -365,7 +366,8 @@ def _state_value(code, n, st, pr):
 
 
 @_kernel
-def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt, f_pois, f_one):
+def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt, f_pois, f_one,
+                      f_pl=None):
     """Deliver the events stamped ``s`` into partition ``t``, then update its neurons (the CUDA engine's step).
 
     ``f_*`` (``None`` or ``True``) say which kinds of work the network has
@@ -376,6 +378,9 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp,
     """
     T = work.nsp.shape[0]
     _deliver_list(t, T, s, L, C, work.pend, 0, work.pend_n[0], conn, ring)
+    if f_pl is not None:  # plastic synapses: one copy of the presynaptic traces, updated by _after_step's caller
+        push_spikes(t, s, work.pend, 0, work.pend_n[0], work.part[t], work.part[t + 1], f_pl)
+        deliver_plastic_only(t, T, 0, s, work.pend, 0, work.pend_n[0], s % L, L, C, f_pl, ring)
     _deliver_sources(t, T, s, L, C, src.ss_ptr[0], src, conn, ring)
     _poisson_inputs(t, s, conn, ring, src, work, C, L, f_pois, f_one)
     work.nsp[t] = _neurons(t, s, pr, st, ring, work, C, L, work.spk, f_delta, f_exp, f_adapt)
@@ -781,18 +786,22 @@ def _after_step(s, s0, pr, st, conn, src, rec, work):
 def features(pr, src):
     """The ``f_delta, f_exp, f_adapt, f_pois, f_one`` arguments of the step kernels for a plan.
 
-    Each is ``True`` if the network has that kind of work (non-adaptive delta
-    or exponential neurons, adaptive neurons, Poisson channels with several
-    synapses, Poisson channels with one synapse), else ``None``; a kernel for
-    work flagged ``None`` is not compiled (nor run).
+    The first three are ``True`` if the network has that kind of neurons
+    (non-adaptive delta or exponential, adaptive), else ``None``: the update
+    loop of a kind flagged ``None`` is not compiled (nor run).  The Poisson
+    flags (channels with several synapses, with one) are always ``True``: a
+    network without such channels runs their loops over empty ranges, and
+    every network of one neuron kind shares one compiled kernel (fewer
+    compilations, and :func:`eventsim.warmup` covers them), for about a
+    second more compilation when none was needed.
     """
     K = pr.p_theta.shape[1]
     exp = pr.is_exp[pr.pid] != 0
     return (True if K == 0 and not exp.all() else None,
             True if K == 0 and exp.any() else None,
             True if K > 0 else None,
-            True if src.pois_list.size else None,
-            True if src.one_ch.size else None)
+            True,
+            True)
 
 
 # ---------------------------------------------------------------- thread team
