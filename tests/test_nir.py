@@ -185,7 +185,7 @@ def test_network_round_trip_identical_spikes(tmp_path):
     assert np.array_equal(w0, w1)
 
 
-def test_network_to_torch_with_delay_nodes():
+def test_network_to_torch_with_delay_nodes(tmp_path):
     """A graph with Delay nodes runs in torch (a time shift) and in the simulator alike."""
     g = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([4])),
                             "d": nir.Delay(delay=np.array([0.0, 1.0, 2.0, 3.0])),
@@ -195,8 +195,10 @@ def test_network_to_torch_with_delay_nodes():
                             "output": nir.Output(output_type=np.array([3]))},
                      edges=[("input", "d"), ("d", "w"), ("w", "lif"), ("lif", "output")])
     x = spikes_in((4,), T=40, B=2, p=0.5)
+    path = str(tmp_path / "delay.nir")
+    nir.write(path, g)
     with torch.no_grad():
-        want = from_nir(g, dt=1.0)(x)
+        want = from_nir(path, dt=1.0)(x)  # a file name is read with nir.read
     assert want.sum() > 10
     net = from_nir(g, dt=1.0, to="network", inputs=x)
     delays = np.unique(np.concatenate([p.delay_steps for p in net.projections]))
