@@ -1030,10 +1030,11 @@ class Network:
         synapse : es.STDP or es.STDPPowerLaw, optional
             A plasticity rule (:mod:`eventsim.models.plasticity`): the
             connections' weights then change with the pre- and postsynaptic
-            spikes (NEST's ``stdp_synapse`` / ``stdp_pl_synapse_hom``, the
-            delay dendritic).  Neuron to neuron only, clock engine on the CPU,
-            made before the first run; ``proj.weight`` reads the current
-            weights.  None (default): static synapses.
+            spikes (NEST's ``stdp_synapse`` / ``stdp_pl_synapse_hom`` /
+            ``stdp_triplet_synapse``, the delay dendritic).  Neuron to neuron
+            only, clock engine (CPU or CUDA), made before the first run;
+            ``proj.weight`` reads the current weights.  None (default):
+            static synapses.
 
         Returns
         -------
@@ -1088,9 +1089,9 @@ class Network:
                             f"got {type(synapse).__name__}")
         if pre.kind != "neuron":
             raise ValueError(f"plastic synapses connect neurons to neurons; pre is a {pre.kind} group")
-        if self.engine != "clock" or self.backend != "cpu":
-            raise NotImplementedError("plastic synapses run in the clock engine on the CPU for now "
-                                      f"(this network: engine={self.engine!r}, backend={self.backend!r})")
+        if self.engine != "clock":
+            raise NotImplementedError("plastic synapses run in the clock engine (CPU and CUDA) for now; "
+                                      f"this network has engine={self.engine!r}")
         if self._plan is not None:
             raise NotImplementedError("plastic connections must be made before the first run() for now "
                                       "(static ones can be added between runs)")

@@ -130,10 +130,11 @@ class _Recorder:
 
 
 # ---------------------------------------------------------------------- clock engine
-def _clock_network(dtype, weight_dtype, one_delay, minimal=False):
+def _clock_network(dtype, weight_dtype, one_delay, minimal=False, plastic=False):
     """Every model family, reset mode, source and recorder of the clock engine, small.
 
     ``minimal``: one population of delta-synapse LIF neurons with Poisson input only.
+    ``plastic``: with plastic synapses of every rule (the kernels' plastic argument).
     """
     import eventsim as es
 
@@ -167,14 +168,21 @@ def _clock_network(dtype, weight_dtype, one_delay, minimal=False):
     for var, pop in (("v", pops[0]), ("i_ex", pops[1]), ("i_in", pops[1]), ("theta", pops[3]),
                      ("v_th", pops[4])):
         net.record_state(pop, var)
+    if plastic:
+        net.connect(pops[0], pops[0], es.FixedInDegree(2), weight=0.5, delay=1.0, synapse=es.STDP(w_max=2.0))
+        net.connect(pops[0], pops[1], es.FixedInDegree(2), weight=50.0, delay=1.5, synapse=es.STDPPowerLaw())
+        net.connect(pops[0], pops[2], es.FixedInDegree(2), weight=0.5, delay=0.5,
+                    synapse=es.TripletSTDP(w_max=2.0))
     return net
 
 
-#: (dtype, weight_dtype, one delay per sender, minimal) of the captured networks; the minimal
+#: (dtype, weight_dtype, one delay per sender, minimal, plastic) of the captured networks; the minimal
 #: networks must add no signature (the model families, resets and sources are run-time data)
-CLOCK_CASES = [("float64", None, True, False), ("float64", None, False, False), ("float32", None, True, False),
-               ("float32", None, False, False), ("float64", "float32", False, False), ("float64", None, True, True),
-               ("float32", None, True, True)]
+CLOCK_CASES = [("float64", None, True, False, False), ("float64", None, False, False, False),
+               ("float32", None, True, False, False), ("float32", None, False, False, False),
+               ("float64", "float32", False, False, False), ("float64", None, True, True, False),
+               ("float32", None, True, True, False), ("float64", None, False, False, True),
+               ("float32", None, False, False, True)]
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +197,8 @@ def clock_launches(nvvm):
         # host copies instead of device arrays (the simulator's memory path); kernels that record
         mp.setattr(clock_cuda, "simulator_enabled", lambda: True)
         mp.setattr(clock_cuda, "_kernels", lambda: (_Recorder("update", seen), _Recorder("after", seen)))
-        for dtype, wdtype, one, minimal in CLOCK_CASES:
-            net = _clock_network(dtype, wdtype, one, minimal)
+        for dtype, wdtype, one, minimal, plastic in CLOCK_CASES:
+            net = _clock_network(dtype, wdtype, one, minimal, plastic)
             net.run(0.2)
             forms.append((dtype, wdtype, one, net._plan.conn.syn_off.dtype))
     # rings of 2**31 cells or more store offsets in int64 (plan.build_plan); no test network is that big
@@ -218,9 +226,11 @@ def test_ptx_clock_signatures_cover_every_form(clock_launches):
     weight_types = {(sig[2].types[0].dtype, sig[3].types[3].dtype) for sig in seen["update"]}
     assert (types.float64, types.float32) in weight_types, weight_types
     assert {f[3] for f in forms} == {np.dtype(np.uint16), np.dtype(np.int32)}, forms
-    # 5 kinds of network, 3 with offsets (+3 widened to int64), and no more: the two networks of a single
-    # model family and source add no signature (model family, reset mode and sources are run-time data)
-    assert len(seen["update"]) == len(seen["after"]) == 8, [str(s) for s in seen["update"]]
+    # 5 kinds of static network, 3 with offsets (+3 widened to int64), and no more: the two networks of a
+    # single model family and source add no signature (model family, reset mode and sources are run-time
+    # data); the plastic ones (offsets, float64 and float32, each widened) add 4
+    static = [sig for sig in seen["update"] if isinstance(sig[-1], types.NoneType)]
+    assert len(static) == 8 and len(seen["update"]) == len(seen["after"]) == 12, [str(s) for s in seen["update"]]
 
 
 # ---------------------------------------------------------------------- torch bridge

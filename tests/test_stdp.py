@@ -212,3 +212,45 @@ def test_weight_recorder_samples_in_memory_and_on_disk(tmp_path):
     assert _digest(prec, projs) == _digest(rec, (e2e, e2i))
     with pytest.raises(ValueError, match="index"):
         net.record_weights(e2e, index=[len(e2e)])
+
+
+CUDA_SCRIPT = r"""
+import sys, numpy as np
+sys.path.insert(0, {here!r})
+import eventsim as es
+from eventsim import config
+import test_stdp as t
+config.CUDA_THREADS_PER_BLOCK = 32
+
+
+def run(backend):
+    net = es.Network(dt=0.1, seed=7, backend=backend)
+    exc = net.population(60, es.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0, c_m=1.0),
+                         v_init=es.Uniform(0.0, 20.0))
+    inh = net.population(15, es.LIF(tau_m=10.0, v_th=15.0, v_reset=0.0, t_ref=1.0, c_m=250.0, tau_syn_ex=2.0,
+                                    tau_syn_in=5.0), v_init=es.Uniform(0.0, 15.0))
+    noise = net.poisson(75, rate=15000.0)
+    net.connect(noise, exc | inh, es.OneToOne(), weight=np.r_[np.full(60, 0.2), np.full(15, 30.0)], delay=0.1)
+    e2e = net.connect(exc, exc, es.FixedInDegree(10), weight=es.Uniform(0.1, 1.0), delay=es.Uniform(0.5, 3.0),
+                      synapse=es.STDP(lam=0.02, alpha=1.05, mu_plus=0.0, mu_minus=0.0, w_max=2.0))
+    e2i = net.connect(exc, inh, es.FixedInDegree(10), weight=es.Uniform(50.0, 150.0), delay=1.5,
+                      synapse=es.TripletSTDP(a2_plus=1.0, a2_minus=1.0, a3_plus=0.5, a3_minus=0.1, w_max=300.0))
+    i2e = net.connect(inh, exc, es.FixedInDegree(5), weight=0.3, delay=0.8, synapse=es.STDPPowerLaw(lam=0.05))
+    rec = net.record_spikes(exc | inh)
+    net.run(60.0)
+    net.run(40.0)
+    return np.r_[rec.steps, rec.senders], e2e.weight, e2i.weight, i2e.weight
+
+
+a, b = run("cpu"), run("cuda")
+same = all(np.array_equal(x, y) for x, y in zip(a, b))
+print("SAME" if same and a[0].size > 100 else "DIFF", a[0].size)
+"""
+
+
+def test_cuda_simulator_is_bit_identical_to_the_cpu():
+    pytest.importorskip("numba_cuda")
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    out = subprocess.run([sys.executable, "-c", CUDA_SCRIPT.format(here=os.path.dirname(__file__))], env=env,
+                         capture_output=True, text=True, timeout=1200)
+    assert "SAME" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]

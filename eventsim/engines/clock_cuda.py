@@ -77,6 +77,8 @@ import numpy as np
 
 from .. import config
 from . import clock_cpu as cc
+from .plastic import MUTABLE as MUTABLE_PLASTIC
+from .plastic import update_traces
 
 #: Maximum number of target partitions (threads doing work) on a real GPU.
 #: More partitions = more parallelism, but every partition walks every event
@@ -173,22 +175,24 @@ def _kernels():
     # ``buf = (ring, stop)``: arrays are passed inside tuples throughout (the simulator would
     # otherwise copy top-level arrays in and out at every launch)
     @cuda.jit
-    def update_kernel(s, pr, st, conn, buf, src, work, C, L):
+    def update_kernel(s, pr, st, conn, buf, src, work, C, L, pl):
         """Deliver the events stamped ``s`` and update the neurons, one partition per thread."""
         ring, stop = buf
         if stop[0] != 0:
             return
         T = work.nsp.shape[0]
         for t in range(cuda.grid(1), T, cuda.gridsize(1)):
-            # every kind of work compiled in (one kernel for all networks)
-            cc._update_partition(t, s, pr, st, conn, ring, src, work, C, L, True, True, True, True, True)
+            # every kind of work compiled in (one kernel for all networks; plastic synapses: ``pl``, or None)
+            cc._update_partition(t, s, pr, st, conn, ring, src, work, C, L, True, True, True, True, True, pl)
 
     @cuda.jit
-    def after_kernel(s, s0, end, pr, st, conn, src, rec, work, n_flag, buf):
+    def after_kernel(s, s0, end, pr, st, conn, src, rec, work, n_flag, buf, pl):
         """Serial end of step ``s``; flags an early stop when the spike buffer could overflow."""
         stop = buf[1]
         if cuda.grid(1) != 0 or stop[0] != 0:
             return
+        if pl is not None:  # the presynaptic traces after the spikes delivered in this step
+            update_traces(0, s, work.pend, 0, work.pend_n[0], pl)
         cc._after_step(s, s0, pr, st, conn, src, rec, work)
         if s + 1 < end and rec.spk_n[0] + n_flag > rec.spk_step.shape[0]:
             stop[0] = 1
@@ -271,6 +275,9 @@ class ClockCuda:
         self.conn = cc.Conn(*[_to_device(a) for a in plan.conn])
         self.src = cc.Sources(*[_to_device(a) for a in plan.sources])
         self.work = cc.Work(*[_to_device(a) for a in plan.work])
+        self._pl_host = None
+        self.pl = None
+        self._upload_plastic()
         self.ring = _to_device(plan.ring)
         self.spk_flag = _to_device(plan.spk_flag)
         self.rec_var = _to_device(plan.rec_var)
@@ -288,9 +295,22 @@ class ClockCuda:
         self.spk_step = _zeros(n, np.int64)
         self.spk_id = _zeros(n, np.int64)
 
+    def _upload_plastic(self):
+        """A device copy of the plan's plastic synapses (again when the host's arrays were replaced)."""
+        P = self.plan.plastic
+        if P is not None and P is not self._pl_host:
+            from .plastic import Plastic
+
+            self.pl = Plastic(*[_to_device(a) for a in P])
+            self._pl_host = P
+
     # host -> device for everything the user may have changed between runs
     def _upload_mutable(self):
         plan = self.plan
+        self._upload_plastic()
+        if self.pl is not None:
+            for nm in MUTABLE_PLASTIC:
+                _upload(getattr(self.pl, nm), getattr(plan.plastic, nm))
         for d, h in zip(self.st, plan.state):
             _upload(d, h)
         _upload(self.ring, plan.ring)
@@ -302,6 +322,9 @@ class ClockCuda:
 
     def _download_mutable(self):
         plan = self.plan
+        if self.pl is not None:
+            for nm in MUTABLE_PLASTIC:
+                _to_host(getattr(self.pl, nm), getattr(plan.plastic, nm))
         for d, h in zip(self.st, plan.state):
             _to_host(d, h)
         _to_host(self.ring, plan.ring)
@@ -313,6 +336,8 @@ class ClockCuda:
         """Run steps ``s..end`` on the device; copy results back in bulk; return (reached, host recording)."""
         plan = self.plan
         update_kernel, after_kernel = _kernels()
+        if plan.plastic is not self._pl_host:  # the spike histories grew (ClockPlan._chunk_end)
+            self._upload_plastic()
         plan._apply_dc(s)
         _upload(self.st.i_dc, plan.state.i_dc)
         _upload(self.work.seg_dc, plan.work.seg_dc)
@@ -331,8 +356,8 @@ class ClockCuda:
         buf = (self.ring, stop)
         with _NoFMA():
             for step in range(s, end):
-                grid_u(step, self.pr, self.st, self.conn, buf, self.src, self.work, C, L)
-                grid_a(step, s, end, self.pr, self.st, self.conn, self.src, rec, self.work, n_flag, buf)
+                grid_u(step, self.pr, self.st, self.conn, buf, self.src, self.work, C, L, self.pl)
+                grid_a(step, s, end, self.pr, self.st, self.conn, self.src, rec, self.work, n_flag, buf, self.pl)
         # ---- bulk copies, once per chunk (the first one synchronises)
         reached = int(_to_host(stop)[1])
         _to_host(self.work.ext, plan.work.ext)

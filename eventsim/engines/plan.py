@@ -276,7 +276,8 @@ class ClockPlan:
         used = outdeg > 0
         d_short = int(dmin[used].min()) if used.any() else self.L
         if self.plastic is not None:
-            self.plastic = pl.partition(self.plastic, part)
+            # (the CUDA engine keeps one copy of the presynaptic traces, updated after each step)
+            self.plastic = pl.partition(self.plastic, part, 1 if self.net.backend == "cuda" else None)
             d_short = min(d_short, int(self.plastic.dly.min()))
         I = max(0, min(d_short - 1, cc.INTERVAL_MAX))
         M = max(I, 1) + 1

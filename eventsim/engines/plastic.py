@@ -125,9 +125,36 @@ def _k_minus_search(n, r, s2, P):
 @njit(cache=True, inline="always")
 def deliver(t, T, k, lst, a, b, slot, L, C, P, ring):
     """Deliver the spikes stamped ``k`` of neurons ``lst[a:b]`` through their plastic synapses into
-    partition ``t``, updating the weights first; then update thread ``t``'s presynaptic traces."""
-    H = P.hs.shape[1]
+    partition ``t``, updating the weights first; then update partition ``t``'s copy of the presynaptic
+    traces (the CPU engine: every partition keeps one)."""
+    deliver_only(t, T, t, k, lst, a, b, slot, L, C, P, ring)
+    update_traces(t, k, lst, a, b, P)
+
+
+@njit(cache=True, inline="always")
+def update_traces(c, k, lst, a, b, P):
+    """Copy ``c`` of the presynaptic traces after the spikes stamped ``k`` of neurons ``lst[a:b]``."""
     R = P.rp.shape[0]
+    dt = P.dt[0]
+    tk = k * dt
+    for q in range(a, b):
+        i = lst[q]
+        if P.ptr[i + 1] == P.ptr[i]:
+            continue
+        t_last = P.tl[c, i] * dt
+        for r in range(R):
+            if P.rp[r, KIND] == STDP_TRIPLET:
+                P.kp[c, 2 * r + 1, i] = P.kp[c, 2 * r + 1, i] * math.exp((t_last - tk) / P.rp[r, TAU_X]) + 1.0
+            P.kp[c, 2 * r, i] = P.kp[c, 2 * r, i] * trace_decay(t_last - tk, P.rp[r]) + 1.0
+        P.tl[c, i] = k
+
+
+@njit(cache=True, inline="always")
+def deliver_only(t, T, c, k, lst, a, b, slot, L, C, P, ring):
+    """The weight updates and deliveries of :func:`deliver` into partition ``t``, reading copy ``c`` of the
+    presynaptic traces and leaving them unchanged (the CUDA engine updates its single copy once all
+    partitions are done, :func:`update_traces`)."""
+    H = P.hs.shape[1]
     LC = L * C
     base = slot * C
     dt = P.dt[0]
@@ -136,7 +163,7 @@ def deliver(t, T, k, lst, a, b, slot, L, C, P, ring):
         i = lst[q]
         if P.ptr[i + 1] == P.ptr[i]:
             continue
-        last = P.tl[t, i]
+        last = P.tl[c, i]
         t_last = last * dt
         for y in range(P.split[i, t], P.split[i, t + 1]):
             n = P.tgt[y]
@@ -153,7 +180,7 @@ def deliver(t, T, k, lst, a, b, slot, L, C, P, ring):
             e0 = cnt
             while e0 > first and P.hs[n, (e0 - 1) % H] > s1:
                 e0 -= 1
-            kplus = P.kp[t, 2 * r, i]
+            kplus = P.kp[c, 2 * r, i]
             triplet = p[KIND] == STDP_TRIPLET
             for e in range(e0, cnt):
                 j = e % H
@@ -163,18 +190,13 @@ def deliver(t, T, k, lst, a, b, slot, L, C, P, ring):
                 # o_2 just before that postsynaptic spike (triplet rule; NEST: the stored value minus 1)
                 ky = P.hk[n, j, 2 * r + 1] - 1.0 if triplet else 0.0
                 w = facilitate(w, kplus * trace_decay(minus_dt, p), ky, p)
-            kx = P.kp[t, 2 * r + 1, i] * math.exp((t_last - tk) / p[TAU_X]) if triplet else 0.0
+            kx = P.kp[c, 2 * r + 1, i] * math.exp((t_last - tk) / p[TAU_X]) if triplet else 0.0
             w = depress(w, _k_minus(n, r, s2, P), kx, p)
             P.w[y] = w
             o = base + d * C + P.col[y]
             if o >= LC:
                 o -= LC
             ring[o] += w
-        for r in range(R):
-            if P.rp[r, KIND] == STDP_TRIPLET:
-                P.kp[t, 2 * r + 1, i] = P.kp[t, 2 * r + 1, i] * math.exp((t_last - tk) / P.rp[r, TAU_X]) + 1.0
-            P.kp[t, 2 * r, i] = P.kp[t, 2 * r, i] * trace_decay(t_last - tk, P.rp[r]) + 1.0
-        P.tl[t, i] = k
 
 
 def room(P, step, chunk_steps, min_isi):
@@ -265,15 +287,16 @@ def build(net, params_col, N, weight_dtype, part):
     return partition(P, part), order, rules
 
 
-def partition(P, part):
-    """``P`` split for the partitions ``part`` (neuron bounds); the presynaptic copies follow copy 0."""
+def partition(P, part, copies=None):
+    """``P`` split for the partitions ``part`` (neuron bounds); ``copies`` (default: one per partition)
+    copies of the presynaptic traces, all equal to copy 0."""
     N = P.ptr.size - 1
     T = part.size - 1
     split = np.empty((N, T + 1), np.int64)
     for i in range(N):  # (rows are sorted by target)
         a, b = P.ptr[i], P.ptr[i + 1]
         split[i] = a + np.searchsorted(P.tgt[a:b], part, side="left")
-    kp = np.repeat(P.kp[:1], T, axis=0)
-    tl = np.repeat(P.tl[:1], T, axis=0)
+    kp = np.repeat(P.kp[:1], copies or T, axis=0)
+    tl = np.repeat(P.tl[:1], copies or T, axis=0)
     return P._replace(split=split, kp=kp, tl=tl)
 
