@@ -235,6 +235,9 @@ def main(argv):
             continue
         try:
             fn()
+        except ImportError as e:
+            print(f"{name}: not installed ({e}); its reference files were not written", file=sys.stderr)
+            failed.append(name)
         except Exception:  # noqa: BLE001 - report and go on with the other libraries
             traceback.print_exc()
             print(f"{name}: FAILED (see the traceback above); its reference files were not written", file=sys.stderr)
