@@ -76,8 +76,8 @@ from ._intrinsics import prefetch_row
 #: tuple field costs atomic increments and decrements, a fifth of the run time.
 _jit = njit(cache=True, _nrt=False)
 #: Helpers of the inner loops are inlined by Numba into each caller; the crossing search (``_f``, ``_fprime``,
-#: ``_bounds``) and the rare sites of the main loop (spikes, crossings, DC switches, state samples) call
-#: functions compiled once instead (``_advance``, ``_cross``, ``_state``, ``_spike``): every inlined copy is
+#: ``_bounds``) and the rare sites of the main loop (crossings, DC switches, state samples) call functions
+#: compiled once instead (``_advance``, ``_cross``, ``_state``): every inlined copy is
 #: typed and optimised again, and calls there cost little, so the engine compiles in about 40% of the time
 #: it took with everything inlined (the README's event-engine snippet: ~16 s instead of ~40 s of CPU time).
 _inline = njit(cache=True, inline="always")
@@ -624,7 +624,7 @@ def _emit(Q, n, G, e, t):
     return n
 
 
-@_jit
+@_inline
 def _spike(i, t, PP, SS, TH, DTH, G, Q, n, R):
     """Neuron ``i`` (advanced to ``t``) spikes at ``t``."""
     p = _cls(SS, i)
