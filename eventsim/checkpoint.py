@@ -901,8 +901,8 @@ class _Decoder:
                 from .engines.plastic import grow_history
 
                 H = self.array(stored["plastic.hs"], "plan.plastic.hs", "i", 2).shape[1]
-                if not 1 <= H <= 1 << 24:
-                    raise CheckpointError(f"plan.plastic.hs: history length {H} out of range")
+                if not 1 <= H <= 1 << 24 or H & (H - 1):
+                    raise CheckpointError(f"plan.plastic.hs: history length {H} is not a power of two up to 2**24")
                 plan.plastic = grow_history(plan.plastic, H)
             current = _clock_arrays(plan)
         if net.engine == "event" and not set(_EVENT_RETIRED) & set(stored):

@@ -254,3 +254,22 @@ def test_cuda_simulator_is_bit_identical_to_the_cpu():
     out = subprocess.run([sys.executable, "-c", CUDA_SCRIPT.format(here=os.path.dirname(__file__))], env=env,
                          capture_output=True, text=True, timeout=1200)
     assert "SAME" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]
+
+
+def test_history_beyond_the_horizon_is_not_kept():
+    """A presynaptic neuron that never fires does not make its target keep every spike: the rings stay
+    bounded by the spikes within the horizon (50 times the longest trace time constant)."""
+    from eventsim.engines import plastic
+
+    net = es.Network(dt=0.1, seed=3)
+    post = net.population(1, es.LIF(tau_m=10.0, v_th=1.0, v_reset=0.0, t_ref=2.0, c_m=1.0))
+    silent = net.population(1, RELAY)
+    drive = net.poisson(1, rate=2000.0)
+    net.connect(drive, post, es.OneToOne(), weight=5.0, delay=0.1)  # post fires at about 300 Hz
+    rule = es.STDP(tau_plus=1.0, tau_minus=1.0, lam=0.01, w_max=1.0)  # horizon 50 ms
+    net.connect(silent, post, es.AllToAll(), weight=0.5, delay=1.0, synapse=rule)
+    rec = net.record_spikes(post)
+    net.run(3000.0)
+    P = net._plan.plastic
+    assert P.hz[0] == plastic.horizon_steps([rule], 0.1) == 500
+    assert len(rec.steps) > 500 and P.hs.shape[1] <= 256  # (without the horizon: every spike, > 500)

@@ -358,7 +358,7 @@ class ClockPlan:
         for r in self.weight_recorders:  # the engine stops at each weight sample
             end = min(end, (s // r.interval_steps + 1) * r.interval_steps)
         if self.plastic is not None:
-            min_isi = int(self.params.ref_steps.min(initial=0)) + 1 if self.params.ref_steps.size else 1
+            min_isi = int(self.params.ref_steps.min()) + 1 if self.params.ref_steps.size else 1
             H, steps = pl.room(self.plastic, s, end - s, min_isi)
             self.plastic = pl.grow_history(self.plastic, H)
             end = s + max(1, min(end - s, steps))

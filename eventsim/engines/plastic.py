@@ -39,7 +39,13 @@ from numba import njit
 
 from ..models.plasticity import KIND, STDP_TRIPLET, TAU_MINUS, TAU_X, TAU_Y, depress, facilitate, trace_decay
 
-#: History entries per neuron at the start (the rings grow as needed).
+#: Postsynaptic spikes more than this many of the rules' longest time constant before the time a
+#: synapse asks about are not read: their contribution to a weight is a factor below e^-50 (about
+#: 2e-22) of the trace's, under the rounding of any weight, and without this bound one silent
+#: presynaptic neuron would make its targets keep every spike of an arbitrarily long run.
+HORIZON = 50.0
+
+#: History entries per neuron at the start (the rings grow as needed, by doubling: always a power of two).
 HISTORY_START = 16
 
 
@@ -62,6 +68,7 @@ class Plastic(NamedTuple):
     lp: np.ndarray      # float64 [N] last postsynaptic spike (ms)
     post: np.ndarray    # uint8 [N] 1: the neuron has plastic input (keeps a history)
     dt: np.ndarray      # float64 [1] time step (ms)
+    hz: np.ndarray      # int64 [1] horizon (steps): older postsynaptic spikes are not read (see HORIZON)
     kc_s: np.ndarray    # int64 [N, R] stamp at which kc_v holds K_- (a cache, -1: none; not state)
     kc_v: np.ndarray    # float64 [N, R] K_- at that stamp
 
@@ -81,7 +88,7 @@ def push_spikes(t, k, lst, a, b, lo, hi, P):
         n = lst[q]
         if n < lo or n >= hi or P.post[n] == 0:
             continue
-        j = P.hn[n] % H
+        j = P.hn[n] & (H - 1)  # (H is a power of two)
         for r in range(R):
             km = P.km[n, 2 * r] * math.exp((P.lp[n] - tk) * (1.0 / P.rp[r, TAU_MINUS])) + 1.0
             P.km[n, 2 * r] = km
@@ -116,7 +123,9 @@ def _k_minus_search(n, r, s2, P):
     cnt = P.hn[n]
     lo = cnt - H if cnt > H else 0
     for e in range(cnt - 1, lo - 1, -1):
-        j = e % H
+        j = e & (H - 1)
+        if P.hs[n, j] <= s2 - P.hz[0]:
+            return 0.0  # beyond the horizon
         if P.hs[n, j] < s2:
             return P.hk[n, j, 2 * r] * math.exp((P.hs[n, j] * P.dt[0] - s2 * P.dt[0]) * (1.0 / P.rp[r, TAU_MINUS]))
     return 0.0
@@ -173,17 +182,17 @@ def deliver_only(t, T, c, k, lst, a, b, slot, L, C, P, ring):
             dd = d * dt
             w = np.float64(P.w[y])
             # postsynaptic spikes with stamps in (last - d, k - d], oldest first
-            s1 = last - d
+            s1 = max(last - d, k - d - P.hz[0])  # (spikes beyond the horizon are not read)
             s2 = k - d
             cnt = P.hn[n]
             first = cnt - H if cnt > H else 0
             e0 = cnt
-            while e0 > first and P.hs[n, (e0 - 1) % H] > s1:
+            while e0 > first and P.hs[n, (e0 - 1) & (H - 1)] > s1:
                 e0 -= 1
             kplus = P.kp[c, 2 * r, i]
             triplet = p[KIND] == STDP_TRIPLET
             for e in range(e0, cnt):
-                j = e % H
+                j = e & (H - 1)
                 if P.hs[n, j] > s2:
                     break
                 minus_dt = t_last - (P.hs[n, j] * dt + dd)
@@ -210,7 +219,7 @@ def room(P, step, chunk_steps, min_isi):
     if P.w.size == 0:
         return P.hs.shape[1], chunk_steps
     senders = np.flatnonzero(np.diff(P.ptr) > 0)
-    oldest = int(P.tl[0, senders].min()) - int(P.dly.max())
+    oldest = max(int(P.tl[0, senders].min()), step - int(P.hz[0])) - int(P.dly.max())
     recv = np.flatnonzero(P.post)
     H = P.hs.shape[1]
     kept = np.minimum(P.hn[recv], H)
@@ -251,6 +260,12 @@ def grow_history(P, H):
     return P._replace(hs=hs, hk=hk)
 
 
+def horizon_steps(rules, dt):
+    """The horizon (steps) of ``rules``: HORIZON times their longest trace time constant."""
+    tau = max(max(getattr(r, nm, 0.0) for nm in ("tau_plus", "tau_minus", "tau_x", "tau_y")) for r in rules)
+    return int(math.ceil(HORIZON * tau / dt))
+
+
 def build(net, params_col, N, weight_dtype, part):
     """The :class:`Plastic` arrays of ``net``'s plastic projections (None if there are none)."""
     projs = [p for p in net.projections if getattr(p, "synapse", None) is not None]
@@ -283,6 +298,7 @@ def build(net, params_col, N, weight_dtype, part):
                 w=w, rp=np.stack([r.pack() for r in rules]), kp=np.zeros((1, 2 * R, N)),
                 tl=np.zeros((1, N), np.int64), hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, 2 * R)),
                 hn=np.zeros(N, np.int64), km=np.zeros((N, 2 * R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
+                hz=np.array([horizon_steps(rules, net.dt)], np.int64),
                 kc_s=np.full((N, R), -1, np.int64), kc_v=np.zeros((N, R)))
     return partition(P, part), order, rules
 
