@@ -44,7 +44,10 @@ rounded to the time step.
 
 ``setup()`` options: ``timestep`` (ms), ``min_delay`` (ms or "auto" = dt),
 ``max_delay`` (ms), ``rng_seed`` (int, default 1: eventsim's network seed
-and the seed of the Poisson sources' spikes).
+and the seed of the Poisson sources' spikes), ``spike_precision``:
+``"on_grid"`` (default, eventsim's clock engine) or ``"off_grid"``
+(eventsim's event engine: exact spike times, spike sources and DC
+switching at their given times, as NEST's ``*_ps`` models; no plasticity).
 """
 
 import sys
@@ -71,7 +74,7 @@ from pyNN.connectors import FixedProbabilityConnector
 __all__ = ["setup", "end", "run", "run_until", "run_for", "reset", "initialize", "get_current_time",
            "get_time_step", "get_min_delay", "get_max_delay", "num_processes", "rank",
            "Population", "PopulationView", "Assembly", "Projection", "UnsupportedError",
-           "create", "connect", "record", "list_standard_models"]
+           "create", "connect", "record", "set", "list_standard_models"]
 
 
 def setup(timestep=0.1, min_delay="auto", max_delay=10.0, **extra_params):
@@ -93,8 +96,9 @@ def setup(timestep=0.1, min_delay="auto", max_delay=10.0, **extra_params):
     int
         The MPI rank (always 0).
     """
-    if "spike_precision" in extra_params and extra_params["spike_precision"] not in ("on_grid",):
-        pass  # spikes are on the grid (off-grid precision: eventsim's event engine, not used here)
+    precision = extra_params.get("spike_precision", "on_grid")
+    if precision not in ("on_grid", "off_grid"):
+        raise ValueError(f"spike_precision={precision!r} must be 'on_grid' or 'off_grid'")
     common.setup(timestep, min_delay, **extra_params)
     state = simulator.state
     state.clear()
@@ -104,16 +108,19 @@ def setup(timestep=0.1, min_delay="auto", max_delay=10.0, **extra_params):
     if state.min_delay < state.dt:
         raise ValueError(f"min_delay={min_delay} ms must be >= timestep={timestep} ms")
     state.seed = int(extra_params.get("rng_seed", 1))
+    state.engine = "event" if precision == "off_grid" else "clock"
     return 0
 
 
 def end(compatible_output=True):
-    """Finish: write the files asked for with ``record(..., filename)`` and forget every object."""
+    """Finish: write the files asked for with ``record(..., filename)``.
+
+    Recorded data stay readable (``get_data()``) until the next ``setup()``.
+    """
     state = simulator.state
     for population, variables, filename in state.write_on_end:
         population.write_data(get_io(filename), variables)
     state.write_on_end = []
-    state.clear()
 
 
 run, run_until = common.build_run(simulator)
@@ -126,6 +133,7 @@ get_current_time, get_time_step, get_min_delay, get_max_delay, num_processes, ra
 create = common.build_create(Population)
 connect = common.build_connect(Projection, FixedProbabilityConnector, StaticSynapse)
 record = common.build_record(simulator)
+set = common.set  # noqa: A001 - PyNN's procedural name
 
 
 def record_v(source, filename):

@@ -10,7 +10,7 @@ import eventsim as es
 
 from . import simulator
 from .recording import Recorder
-from .simulator import UnsupportedError, as_array, state
+from .simulator import UnsupportedError, as_array, spike_times, state
 from .standardmodels import IF_curr_delta, IF_curr_exp, SpikeSourceArray, SpikeSourcePoisson, check_cell_type
 
 _STATE = {"v": "v"}  # PyNN state variable -> eventsim state variable (same unit, mV)
@@ -87,6 +87,7 @@ class Population(common.Population):
         parameter_space.shape = (self.size,)
         parameter_space.evaluate(simplify=False)
         self._parameters = {name: np.asarray(value) for name, value in parameter_space.items()}
+        _check_spike_times(self._parameters)
         self._es = None
         self._poisson_rng = None
         self._sent = []
@@ -105,13 +106,17 @@ class Population(common.Population):
 
     def _apply_parameters(self, changed):
         """Store new native values (full arrays) and pass them on to the running network."""
+        _check_spike_times(changed)
         old = {name: self._parameters[name] for name in changed}
         for name, value in changed.items():
             self._parameters[name] = np.asarray(value)
         if self._es is None:
             return
         if isinstance(self.celltype, (IF_curr_exp, IF_curr_delta)):
-            self._es.set(**{name: np.asarray(value, dtype=float) for name, value in changed.items()})
+            values = {name: np.asarray(value, dtype=float) for name, value in changed.items()}
+            if "t_ref" in values:
+                values["t_ref"] = np.round(values["t_ref"] / state.dt) * state.dt
+            self._es.set(**values)
         elif isinstance(self.celltype, SpikeSourceArray) and "spike_times" in changed:
             self._update_spike_times(old["spike_times"])
         # SpikeSourcePoisson: the new rate, start and duration apply to the spikes drawn from now on
@@ -157,6 +162,7 @@ class Population(common.Population):
         celltype = self.celltype
         p = {name: np.asarray(value) for name, value in self._parameters.items()}
         if isinstance(celltype, (IF_curr_exp, IF_curr_delta)):
+            p["t_ref"] = np.round(p["t_ref"].astype(float) / state.dt) * state.dt  # NEST: rounded to steps
             kwargs = {name: _compact(value.astype(float)) for name, value in p.items()}
             v0 = as_array(self.initial_values["v"], self.size)
             self._es = net.population(self.size, es.LIF(**kwargs), v_init=v0, label=self.label)
@@ -187,7 +193,7 @@ class Population(common.Population):
         times = np.asarray(times, dtype=float)
         if senders.size:
             self._es.add(senders=senders, times=times, round_times=True)
-            self._sent.append((senders, np.round(times / state.dt) * state.dt))
+            self._sent.append((senders, spike_times(times)))
 
     def _emitted(self):
         """(channel indices, times in ms) of every spike handed to eventsim since the network was built."""
@@ -199,7 +205,7 @@ class Population(common.Population):
         """Draw the Poisson spikes of the steps up to ``target_step`` (SpikeSourcePoisson only)."""
         if not isinstance(self.celltype, SpikeSourcePoisson) or self._es is None:
             return
-        step0 = state.net.step
+        step0 = state.now_step
         n_steps = target_step - step0
         if n_steps <= 0:
             return
@@ -221,9 +227,18 @@ class Population(common.Population):
             self._send(np.concatenate(senders), np.concatenate(steps) * dt)
 
 
+def _check_spike_times(parameters):
+    """PyNN's rule: the spike times of each SpikeSourceArray cell are increasing."""
+    for i, seq in enumerate(np.atleast_1d(parameters.get("spike_times", []))):
+        times = np.asarray(getattr(seq, "value", seq), dtype=float)
+        if times.size > 1 and np.any(np.diff(times) < 0):
+            raise errors.InvalidParameterValueError(
+                f"spike_times of cell {i} must be in increasing order, got {times.tolist()}")
+
+
 def _grid(times, dt):
-    """Spike times (ms) rounded to the time grid, sorted."""
-    return np.sort(np.round(np.asarray(times, dtype=float) / dt) * dt)
+    """Spike times (ms) as eventsim emits them (on the grid for the clock engine), sorted."""
+    return np.sort(spike_times(times))
 
 
 def _compact(value):

@@ -19,6 +19,7 @@ from pyNN.space import Space
 import eventsim as es
 
 from . import simulator
+from .populations import Population
 from .simulator import UnsupportedError, state
 from .standardmodels import STDPMechanism, StaticSynapse, check_synapse_type
 
@@ -196,7 +197,7 @@ class Projection(common.Projection):
     def _build(self, net):
         pre_ids = np.asarray(self.pre.all_cells, dtype=np.int64)[self._pre]
         post_ids = np.asarray(self.post.all_cells, dtype=np.int64)[self._post]
-        populations = [obj for obj in state.objects if hasattr(obj, "_parameters") and hasattr(obj, "first_id")]
+        populations = [obj for obj in state.objects if isinstance(obj, Population)]
         sign = -1.0 if self.receptor_type == "inhibitory" else 1.0
         self._es = []
         for src in populations:

@@ -43,6 +43,7 @@ class State(common.control.BaseState):
         self.min_delay = 0.1
         self.max_delay = 10.0
         self.seed = 1
+        self.engine = "clock"
         self.clear()
 
     # -- bookkeeping --------------------------------------------------------
@@ -65,10 +66,10 @@ class State(common.control.BaseState):
     def reset(self):
         """Back to ``t = 0``: keep the model, drop the eventsim Network (rebuilt at the next run)."""
         for obj in getattr(self, "objects", []):
-            if self.net is not None and hasattr(obj, "_before_reset"):
+            if self.net is not None and hasattr(type(obj), "_before_reset"):
                 obj._before_reset()
         for obj in getattr(self, "objects", []):
-            if hasattr(obj, "_unbuild"):
+            if hasattr(type(obj), "_unbuild"):
                 obj._unbuild()
         for rec in self.recorders:
             rec._unbuild()
@@ -80,13 +81,13 @@ class State(common.control.BaseState):
 
     # -- running ------------------------------------------------------------
     @property
-    def step(self):
-        """The current time step (int)."""
-        return 0 if self.net is None else self.net.step
+    def now_step(self):
+        """The current time as a step count (int; the event engine runs whole steps here too)."""
+        return 0 if self.net is None else int(round(self.net.t / self.dt))
 
     def _ensure_built(self):
         if self.net is None:
-            self.net = es.Network(dt=self.dt, seed=int(self.seed) + max(self.segment_counter, 0))
+            self.net = es.Network(dt=self.dt, seed=int(self.seed) + max(self.segment_counter, 0), engine=self.engine)
             for obj in self.objects:
                 obj._build(self.net)
 
@@ -98,19 +99,25 @@ class State(common.control.BaseState):
         """Advance to ``tstop`` ms (rounded to the time grid)."""
         self._ensure_built()
         target = int(round(tstop / self.dt))
-        n = target - self.net.step
         for obj in self.objects:
-            if hasattr(obj, "_before_run"):
+            if hasattr(type(obj), "_before_run"):
                 obj._before_run(target)
         for rec in sorted(self.recorders, key=lambda r: r._order):
             rec._before_run()
+        n = target - self.now_step
         if n > 0:
             self.net.run(n * self.dt)
-        self.t = self.net.step * self.dt
+        self.t = self.now_step * self.dt
         self.running = True
 
 
 state = State()
+
+
+def spike_times(times):
+    """Spike times (ms) as eventsim will emit them: on the grid (clock engine) or exact (event engine)."""
+    times = np.asarray(times, dtype=float)
+    return times if state.engine == "event" else np.round(times / state.dt) * state.dt
 
 
 def as_array(value, n):

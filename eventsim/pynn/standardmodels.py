@@ -37,8 +37,9 @@ population, projection or source is created.
 
 import numpy as np
 
-from pyNN.standardmodels import build_translations, cells, electrodes, synapses
-from pyNN.standardmodels.base import StandardCellType, StandardCurrentSource, StandardSynapseType
+from pyNN.standardmodels import build_translations, cells, electrodes, receptors, synapses
+from pyNN.standardmodels.base import (StandardCellType, StandardCellTypeComponent, StandardCurrentSource,
+                                      StandardPostSynapticResponse, StandardSynapseType)
 from pyNN.parameters import ParameterSpace, Sequence
 
 from .simulator import UnsupportedError, state
@@ -98,11 +99,15 @@ SUPPORTED_CELLS = (IF_curr_exp, IF_curr_delta, SpikeSourceArray, SpikeSourcePois
 def check_cell_type(celltype):
     """Raise :class:`UnsupportedError` unless ``celltype`` is one eventsim simulates."""
     if not isinstance(celltype, SUPPORTED_CELLS):
-        reason = {
-            "IF_curr_alpha": "eventsim has no alpha-shaped current synapses yet",
-        }.get(type(celltype).__name__, "eventsim has no such neuron model yet"
-              if not getattr(celltype, "conductance_based", False)
-              else "eventsim has no conductance-based neuron models yet")
+        name = type(celltype).__name__
+        if not celltype.injectable:
+            reason = "eventsim has no such spike source"
+        elif name == "IF_curr_alpha":
+            reason = "eventsim has no alpha-shaped current synapses yet"
+        elif "_cond_" in name:
+            reason = "eventsim has no conductance-based neuron models yet"
+        else:
+            reason = "eventsim has no such neuron model yet"
         raise UnsupportedError(
             f"cell type {type(celltype).__name__} is not supported by the eventsim backend ({reason}); "
             f"supported cell types: {', '.join(c.__name__ for c in SUPPORTED_CELLS)}")
@@ -328,6 +333,9 @@ for _cls in _subclasses(synapses, StandardSynapseType):
 for _cls in _subclasses(synapses, synapses.STDPTimingDependence) + _subclasses(synapses, synapses.STDPWeightDependence):
     if _cls.__name__ not in _defined:
         UNSUPPORTED[_cls.__name__] = _unsupported(_cls, "STDP component", SUPPORTED_STDP)
+for _cls in _subclasses(cells, StandardCellTypeComponent) + _subclasses(receptors, StandardPostSynapticResponse):
+    UNSUPPORTED[_cls.__name__] = _unsupported(_cls, "composed-neuron component",
+                                              "none (use IF_curr_exp or IF_curr_delta)")
 for _cls in _subclasses(electrodes, StandardCurrentSource):
     if _cls.__name__ not in _defined:
         UNSUPPORTED[_cls.__name__] = _unsupported(_cls, "current source", "DCSource")
