@@ -13,11 +13,12 @@ alone never imports torch.
 
 PyTorch tooling: ``torch.func`` (``grad`` of ``functional_call``, ``vmap``
 over the batch, per-sample gradients by ``vmap(grad(...))``);
-``torch.compile(model, fullgraph=True)`` and ``torch.export`` of
-feed-forward stacks (the fused kernels are ``torch.library`` operators
-``eventsim::ff_forward`` / ``ff_backward``; ``LIFRecurrent`` compiles with
-graph breaks); float16 / bfloat16 inputs and ``torch.autocast``, computed
-in float32 inside.
+``torch.compile(model, fullgraph=True)`` and ``torch.export`` (the fused
+kernels are ``torch.library`` operators ``eventsim::ff_forward``,
+``ff_backward``, ``rec_forward``, ``rec_backward``; layers with the exact
+integrator trace without graph breaks, the peer integrators with one per
+layer); float16 / bfloat16 inputs and ``torch.autocast``, computed in
+float32 inside.
 """
 
 from .. import _compile  # noqa: F401  (announces the first compilation of the torch kernels)

@@ -724,7 +724,7 @@ def _rec_forward(x, w_rec, z0, v0, i0, th0, r0, nat, spec, record_v, need, want_
     s_vp = _empty(full if need else _EMPTY3, x)
     s_vpo = _empty(full if need else _EMPTY3, x)
     s_thr = _empty(full if (need and spec.adaptive) else _EMPTY3, x)
-    s_rf = _empty(full if (need and track) else _EMPTY3, x, torch.int8)
+    s_rf = _empty(full if need else _EMPTY3, x, torch.int8)  # (shape known without reading r0: torch.library)
     s_i = _empty(full if (need and spec.synapse and want_par) else _EMPTY3, x)
     s_xt = _empty(full if (need and want_par) else _EMPTY3, x)
     args = (x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr,
@@ -993,8 +993,13 @@ def recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=0.0, record_v=False)
     w = w_rec.to(dtype=x.dtype)
     needs = (torch.is_grad_enabled() and any(t.requires_grad for t in (xf, w, z0, v0, i0, th0, aff)),
              torch.is_grad_enabled() and aff.requires_grad)
-    spikes, vT, iT, thT, rT, vtr = _Recurrent.apply(xf, w, z0, v0, i0, th0, aff, r0, nat, spec, bool(record_v),
-                                                    needs)[:6]
+    if torch.compiler.is_compiling() and _ops.AVAILABLE:
+        ints, alpha = _ops.spec_args(spec)
+        out = torch.ops.eventsim.rec_forward(xf, w, z0, v0, i0, th0, aff, r0, nat, ints, alpha, bool(record_v),
+                                             bool(needs[0]), bool(needs[1]))
+    else:
+        out = _Recurrent.apply(xf, w, z0, v0, i0, th0, aff, r0, nat, spec, bool(record_v), needs)
+    spikes, vT, iT, thT, rT, vtr = out[:6]
     z_last = spikes[-1] if T > 0 else z0  # (state in float32)
     return _finish(spikes.to(out_dtype), vT, iT, thT, rT, vtr.to(out_dtype), shape, spec, z_last=z_last)
 

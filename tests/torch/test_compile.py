@@ -70,11 +70,27 @@ def test_operators_pass_opcheck():
     assert F._ff_forward(x.detach(), z, z, z, r0, nat, layer.spec, True)[0].sum() > 0
 
 
-def test_recurrent_layer_compiles_with_graph_breaks():
-    """LIFRecurrent has no operator yet: it compiles (not fullgraph) and gives the eager result."""
+@pytest.mark.parametrize("adaptive", [False, True], ids=["lif", "alif"])
+def test_recurrent_layer_compiles_fullgraph(adaptive):
     torch._dynamo.reset()
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(5, 6), est.LIFRecurrent(6, 4, return_state=False)).double()
-    x = (torch.rand(20, 2, 5, dtype=f64) < 0.5).to(f64)
-    est.init_for_spikes(model, x, fraction=0.5)
-    assert torch.equal(torch.compile(model)(x), model(x))
+    kw = dict(tau_theta=20.0, d_theta=0.2, t_ref=1.0) if adaptive else dict(tau_syn=2.0)
+    model = nn.Sequential(nn.Linear(5, 6), est.LIFRecurrent(6, 8, return_state=False, trainable=["v_th"], **kw),
+                          nn.Linear(8, 3), est.LIF(return_state=False)).double()
+    x = (torch.rand(25, 2, 5, generator=torch.Generator().manual_seed(2), dtype=f64) < 0.5).to(f64)
+    with torch.no_grad():  # excitatory input, weak recurrence: an active recurrent layer
+        model[0].weight.abs_()
+        model[1].input_weights.abs_()
+        model[1].recurrent_weights.mul_(0.3)
+    est.init_for_spikes(model, x, fraction=0.5, margin=3.0)
+    out_c = torch.compile(model, fullgraph=True)(x)
+    out_c.sum().backward()
+    grads_c = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    out = model(x)
+    out.sum().backward()
+    with torch.no_grad():
+        assert model[:2](x).sum() > 20 and out.sum() >= 3 and torch.equal(out_c, out)
+    for n, p in model.named_parameters():
+        assert p.grad.abs().sum() > 0, n
+        torch.testing.assert_close(grads_c[n], p.grad, rtol=1e-9, atol=1e-12, msg=n)
