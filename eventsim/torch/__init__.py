@@ -16,8 +16,8 @@ over the batch, per-sample gradients by ``vmap(grad(...))``);
 ``torch.compile(model, fullgraph=True)`` and ``torch.export`` (the fused
 kernels are ``torch.library`` operators ``eventsim::ff_forward``,
 ``ff_backward``, ``rec_forward``, ``rec_backward``; layers with the exact
-integrator trace without graph breaks, the peer integrators with one per
-layer); float16 / bfloat16 inputs and ``torch.autocast``, computed in
+integrator trace without graph breaks; the peer integrators compile
+with graph breaks around their coefficients); float16 / bfloat16 inputs and ``torch.autocast``, computed in
 float32 inside.
 """
 
