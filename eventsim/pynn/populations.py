@@ -89,6 +89,7 @@ class Population(common.Population):
         self._parameters = {name: np.asarray(value) for name, value in parameter_space.items()}
         _check_spike_times(self._parameters)
         self._es = None
+        self._relay = None
         self._poisson_rng = None
         self._sent = []
         state.register(self)
@@ -167,23 +168,43 @@ class Population(common.Population):
             v0 = as_array(self.initial_values["v"], self.size)
             self._es = net.population(self.size, es.LIF(**kwargs), v_init=v0, label=self.label)
         elif isinstance(celltype, SpikeSourceArray):
+            self._build_source(net)
             senders, times = [], []
             for i, seq in enumerate(p["spike_times"]):
                 t = _grid(seq.value, state.dt)
                 t = t[t >= net.t - 1e-9]
                 senders.extend([i] * t.size)
                 times.extend(t)
-            self._es = net.spike_source(np.zeros(0, dtype=np.int64), np.zeros(0), n=self.size)
             self._send(senders, times)
         elif isinstance(celltype, SpikeSourcePoisson):
-            self._es = net.spike_source(np.zeros(0, dtype=np.int64), np.zeros(0), n=self.size)
+            self._build_source(net)
             self._poisson_rng = np.random.default_rng([int(state.seed), max(state.segment_counter, 0),
                                                        int(self.first_id)])
         else:  # pragma: no cover - refused in _create_cells
             raise UnsupportedError(type(celltype).__name__)
 
+    def _build_source(self, net):
+        """An eventsim spike source, and a relay of parrot neurons if plastic synapses start here.
+
+        eventsim's plastic synapses connect neurons to neurons (as NEST's, which
+        is why pyNN.nest puts parrot neurons behind its spike generators): the
+        relay is a population of non-leaky IF neurons (delta synapses, threshold
+        0.5 mV, reset 0, no refractory time) driven one to one with weight 1 mV
+        and delay dt; its spikes are the source's, because the source is given
+        each spike dt earlier (spikes before dt are emitted at dt).  Every
+        projection from the population, static ones too, then starts at the
+        relay.  Several spikes of a channel in one step leave the relay as one.
+        """
+        self._es = net.spike_source(np.zeros(0, dtype=np.int64), np.zeros(0), n=self.size)
+        self._relay = None
+        if any(obj._plastic_from(self) for obj in state.objects if hasattr(type(obj), "_plastic_from")):
+            self._relay = net.population(self.size, es.IF(c_m=1.0, v_rest=0.0, v_reset=0.0, v_th=0.5, t_ref=0.0),
+                                         v_init=0.0, label=f"{self.label} relay")
+            net.connect(self._es, self._relay, es.OneToOne(), weight=1.0, delay=state.dt)
+
     def _unbuild(self):
         self._es = None
+        self._relay = None
         self._poisson_rng = None
         self._sent = []
 
@@ -192,7 +213,8 @@ class Population(common.Population):
         senders = np.asarray(senders, dtype=np.int64)
         times = np.asarray(times, dtype=float)
         if senders.size:
-            self._es.add(senders=senders, times=times, round_times=True)
+            emit = times if self._relay is None else np.maximum(times - state.dt, 0.0)
+            self._es.add(senders=senders, times=emit, round_times=True)
             self._sent.append((senders, spike_times(times)))
 
     def _emitted(self):

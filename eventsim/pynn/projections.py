@@ -194,6 +194,13 @@ class Projection(common.Projection):
                        alpha=p["A_minus"] / p["A_plus"] if p["A_plus"] else 0.0,
                        mu_plus=mu_plus, mu_minus=mu_minus, w_max=sign * p["w_max"] * factor)
 
+    def _plastic_from(self, population):
+        """Whether this is a plastic projection with connections from ``population``."""
+        if not isinstance(self.synapse_type, STDPMechanism) or not len(self):
+            return False
+        pre_ids = np.asarray(self.pre.all_cells, dtype=np.int64)[self._pre]
+        return bool(np.any((pre_ids >= population.first_id) & (pre_ids <= population.last_id)))
+
     def _build(self, net):
         pre_ids = np.asarray(self.pre.all_cells, dtype=np.int64)[self._pre]
         post_ids = np.asarray(self.post.all_cells, dtype=np.int64)[self._post]
@@ -212,7 +219,8 @@ class Projection(common.Projection):
                 w = self._params["weight"][pos] * factor
                 if sign < 0:
                     w = -np.abs(w)  # PyNN: negative for current-based inhibitory; 0 stays on the right receptor
-                proj = net.connect(src._es, tgt._es,
+                source = src._es if src._relay is None else src._relay  # every path from the source alike
+                proj = net.connect(source, tgt._es,
                                    es.FromArrays(pre_ids[pos] - src.first_id, post_ids[pos] - tgt.first_id),
                                    weight=w, delay=self._params["delay"][pos], round_delays=True,
                                    synapse=self._rule(sign, factor, pos))
