@@ -406,5 +406,5 @@ def test_unsupported_and_invalid_inputs():
 
 def test_brette_benchmark4_example_quick():
     mod = runpy.run_path(os.path.join(EX, "brette2007_bench4.py"))
-    rate = mod["main"](["--t-sim", "100"])
+    rate = mod["main"](["--t-sim", "100", "--plot", ""])
     assert 2.0 < rate < 40.0

@@ -239,3 +239,13 @@ def test_reprs_of_large_objects_are_short():
         assert len(text) < 200, text
         assert "..." not in text and not re.search(r"(\d+\.\d*,\s*){3}", text), text
     assert "20000" in repr(pop) and "400000" in repr(proj) and "20000" in repr(net)
+
+
+def test_model_reprs_summarise_per_neuron_arrays():
+    import numpy as np
+
+    import eventsim as es
+
+    r = repr(es.LIF(v_th=np.full(999, 15.0), tau_m=np.linspace(5.0, 20.0, 999)))
+    assert len(r) < 300 and "<999 values in [15, 15]>" in r and "tau_m=<999 values in [5, 20]>" in r
+    assert repr(es.IF()).startswith("IF(c_m=250.0") and "tau_theta=(100.0,)" in repr(es.ALIF())

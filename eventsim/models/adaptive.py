@@ -30,7 +30,7 @@ from ._params import as_param, broadcast, check
 from .lif import LIF
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ALIF(LIF):
     r"""LIF neuron with one or more adaptive threshold components.
 

@@ -102,7 +102,7 @@ def propagator(model, dt):
     return Propagator(*out)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class _IntegrateAndFire:
     """Common parameters and validation of the LIF / IF / ALIF families."""
 
@@ -162,6 +162,18 @@ class _IntegrateAndFire:
         if self.v_min is not None:
             check("v_min", self.v_min, np.asarray(self.v_min) < np.asarray(self.v_th), "v_min < v_th (mV)")
 
+    def __repr__(self):
+        """Parameters by name; a per-neuron array shows as its length and range (reprs stay short)."""
+        def show(v):
+            if isinstance(v, tuple):
+                return "(" + ", ".join(show(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+            if isinstance(v, np.ndarray):
+                return f"<{v.size} values in [{v.min():g}, {v.max():g}]>" if v.size else "<0 values>"
+            return repr(v)
+
+        return f"{type(self).__name__}(" + ", ".join(f"{f.name}={show(getattr(self, f.name))}"
+                                                      for f in fields(self) if f.init) + ")"
+
     # ------------------------------------------------------------------ layout
     @property
     def synapse(self):
@@ -208,7 +220,7 @@ class _IntegrateAndFire:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LIF(_IntegrateAndFire):
     r"""Leaky integrate-and-fire neuron with exact integration.
 
@@ -252,7 +264,7 @@ class LIF(_IntegrateAndFire):
         super()._validate()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class IF(_IntegrateAndFire):
     r"""Non-leaky integrate-and-fire neuron, :math:`C_m \dot v = I_{ex} + I_{in} + I_e`.
 
