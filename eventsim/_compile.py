@@ -65,8 +65,8 @@ def part_of(module):
 
 def notice_text(part):
     """The notice for the first compilation of ``part`` in this process."""
-    return (f"eventsim: compiling {part} for this kind of network (Numba, first use only; typically "
-            "10-60 s). The compiled code is cached on disk and loads in about a second next time; "
+    return (f"eventsim: compiling {part} (Numba; once for each kind of network or layer, typically 10-60 s). "
+            "The compiled code is cached on disk and loads in about a second next time; "
             "`python -m eventsim warmup` compiles the common kernels ahead of time.")
 
 
