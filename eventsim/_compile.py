@@ -217,7 +217,10 @@ def _event_network(synapse):
 
 def _torch_layers(dtype):
     """Forward and backward of small torch layers (LIF, ALIF, recurrent) in ``dtype``."""
-    import torch
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError("warmup(engine='torch') needs PyTorch: pip install 'eventsim[torch]'") from exc
 
     import eventsim.torch as et
 
