@@ -294,7 +294,10 @@ def _encode(net):
     doc["sources"] = sources
     dcs = []
     for j, src in enumerate(net.dc_sources):
-        d = {"n": len(src), "amplitude": w.ref(f"dc{j}.amplitude", src.amplitude)}
+        d = {"n": len(src), "amplitude": w.ref(f"dc{j}.amplitude", src._rows[0])}
+        if src._steps.size > 1:  # the amplitude schedule (step currents and amplitudes set between runs)
+            d.update(amplitude_steps=[int(k) for k in src._steps[1:]],
+                     amplitude_values=w.ref(f"dc{j}.amplitude_values", np.ascontiguousarray(src._rows[1:])))
         if net.engine == "event":
             d.update(start=src.start_time, stop=src.stop_time if math.isfinite(src.stop_time) else None)
         else:
@@ -741,9 +744,20 @@ class _Decoder:
             else:
                 a = F(d, "start_step", int, where)
                 b = F(d, "stop_step", (int, type(None)), where)
-                src = net.dc(amp, start=a * net.dt, stop=None if b is None else b * net.dt, n=F(d, "n", int, where))
+                sched = {}
+                if "amplitude_steps" in d:
+                    steps = F(d, "amplitude_steps", list, where)
+                    if not all(isinstance(k, int) and not isinstance(k, bool) for k in steps):
+                        raise CheckpointError(f"{where}: amplitude_steps must be integers")
+                    sched = dict(amplitude_times=np.asarray(steps, np.float64) * net.dt,
+                                 amplitude_values=self.array(F(d, "amplitude_values", dict, where),
+                                                             f"{where}.amplitude_values", "fiu", 2))
+                src = net.dc(amp, start=a * net.dt, stop=None if b is None else b * net.dt, n=F(d, "n", int, where),
+                             **sched)
                 if src.start_step != a or (b is not None and src.stop_step != b):
                     raise CheckpointError(f"{where}: start/stop steps {a}/{b} do not survive dt={net.dt} ms")
+                if sched and not np.array_equal(src._steps[1:], steps):
+                    raise CheckpointError(f"{where}: amplitude steps do not survive dt={net.dt} ms")
         from .connectivity import FromArrays
 
         for j, p in enumerate(F(doc, "projections", list, "document")):
@@ -792,7 +806,7 @@ class _Decoder:
             raise CheckpointError(f"document: step={step} or time={t} ms without the engine's state")
         net._step, net._time = step, t
         if net._plan is not None and net.engine == "clock":
-            net._changes.add("sources")  # the rates in effect at this step (the plan was built at step 0)
+            net._changes.update(("sources", "dc"))  # the rates and amplitudes in effect at this step
         return net
 
     def recorder(self, net, r, where):

@@ -160,8 +160,8 @@ class NodeView:
                 window = net._dc_window(values.get("start", src._start_ms()), values.get("stop", src._stop_ms()))
             updates.append((src, amp, window))
         for src, amp, window in updates:
-            amp.setflags(write=False)
-            object.__setattr__(src, "amplitude", amp)
+            if "amplitude" in values:
+                src._set_amplitude_now(amp)
             for k, v in window.items():
                 object.__setattr__(src, k, v)
         net._changed("dc")
@@ -294,11 +294,33 @@ class DCSource(NodeView):
     ``set(amplitude=..., start=..., stop=...)`` changes them between runs.
     """
 
-    def __init__(self, net, offset, n, amplitude, start_step, stop_step):
+    def __init__(self, net, offset, n, amplitude, start_step, stop_step, amp_steps=None, amp_rows=None):
         super().__init__(net, "dc", np.arange(offset, offset + n), "dc")
-        self.amplitude = amplitude
+        # the amplitudes (pA) as a step function of the step: row k from step _steps[k] on (_steps[0] == 0)
+        self._steps = np.zeros(1, np.int64) if amp_steps is None else np.r_[0, amp_steps].astype(np.int64)
+        self._rows = amplitude[None, :] if amp_rows is None else np.vstack([amplitude[None, :], amp_rows])
         self.start_step = start_step
         self.stop_step = stop_step
+
+    @property
+    def amplitude(self):
+        """The channels' amplitudes (pA) at the network's current time (a read-only array)."""
+        k = int(np.searchsorted(self._steps, self.net._step, side="right")) - 1
+        row = self._rows[k]
+        row.setflags(write=False)
+        return row
+
+    def _rate_edges(self):
+        """Steps (> 0) at which the amplitudes change by the source's schedule."""
+        return self._steps[1:]
+
+    def _set_amplitude_now(self, amp):
+        """From the network's current step on (until the next scheduled change), amplitudes ``amp``."""
+        s = self.net._step
+        keep = self._steps != s
+        at = int(keep[: int(np.searchsorted(self._steps, s, side="right"))].sum())
+        self._steps = np.insert(self._steps[keep], at, s)
+        self._rows = np.insert(self._rows[keep], at, amp, axis=0)
 
     def _start_ms(self):
         return self.start_time if self.net.engine == "event" else self.start_step * self.net.dt
@@ -774,35 +796,41 @@ class Network:
 
     def _rate_schedule(self, rate_times, rate_values, n):
         """Validated ``(steps, rows)`` of a Poisson rate schedule, or ``(None, None)``."""
-        if rate_times is None and rate_values is None:
+        return self._schedule(rate_times, rate_values, n, "rate_times", "rate_values", self._check_rates)
+
+    def _schedule(self, times, values, n, t_name, v_name, check):
+        """Validated ``(steps, rows)`` of a schedule of per-channel values, or ``(None, None)``."""
+        if times is None and values is None:
             return None, None
-        if rate_times is None or rate_values is None:
-            raise ValueError("rate_times and rate_values go together: give both or neither")
+        if times is None or values is None:
+            raise ValueError(f"{t_name} and {v_name} go together: give both or neither")
         if self.engine == "event":
-            raise NotImplementedError("rate_times / rate_values (scheduled rates) need engine='clock'")
-        times = _numbers("rate_times", rate_times)
+            raise NotImplementedError(f"{t_name} / {v_name} (scheduled changes) need engine='clock'")
+        times = _numbers(t_name, times)
         if times.ndim != 1 or times.size == 0:
-            raise ValueError(f"rate_times must be a non-empty 1-D array of times (ms), got shape {times.shape}")
+            raise ValueError(f"{t_name} must be a non-empty 1-D array of times (ms), got shape {times.shape}")
         if not np.all(np.isfinite(times)) or np.any(times < 0):
-            raise ValueError("rate_times must be finite and >= 0 ms")
-        steps = steps_of("rate_times", times, self.dt)
+            raise ValueError(f"{t_name} must be finite and >= 0 ms")
+        steps = steps_of(t_name, times, self.dt)
         if np.any(np.diff(steps) <= 0) or steps[0] <= 0:
-            raise ValueError("rate_times must be strictly increasing steps after 0 ms (the rate before the "
-                             "first one is `rate`)")
-        vals = _numbers("rate_values", rate_values)
+            raise ValueError(f"{t_name} must be strictly increasing steps after 0 ms (the value before the "
+                             "first one is the source's initial one)")
+        vals = _numbers(v_name, values)
         if vals.ndim == 1 and vals.size == steps.size:
             vals = np.repeat(vals[:, None], n, axis=1)
         if vals.shape != (steps.size, n):
-            raise ValueError(f"rate_values has shape {vals.shape}; expected ({steps.size},) or ({steps.size}, {n}) "
-                             "(one row per time in rate_times)")
+            raise ValueError(f"{v_name} has shape {vals.shape}; expected ({steps.size},) or ({steps.size}, {n}) "
+                             f"(one row per time in {t_name})")
         if not np.all(np.isfinite(vals)):
-            raise ValueError("rate_values contains NaN or infinite values")
-        self._check_rates(vals.ravel())
+            raise ValueError(f"{v_name} contains NaN or infinite values")
+        if check is not None:
+            check(vals.ravel())
         return steps, vals.astype(np.float64)
 
     def _rate_edges(self, start, stop):
-        """The scheduled rate changes in steps ``(start, stop]`` (sorted, unique)."""
-        edges = [src._rate_edges() for src in self.sources if isinstance(src, PoissonSource)]
+        """The scheduled changes of rates and DC amplitudes in steps ``(start, stop]`` (sorted, unique)."""
+        edges = [src._rate_edges() for src in [*self.sources, *self.dc_sources]
+                 if isinstance(src, (PoissonSource, DCSource))]
         e = np.unique(np.concatenate(edges)) if edges else np.zeros(0, np.int64)
         return e[(e > start) & (e <= stop)]
 
@@ -966,11 +994,14 @@ class Network:
             steps = steps_of("times", times, self.dt)
         return senders, times, steps
 
-    def dc(self, amplitude, start=0.0, stop=None, n=1):
+    def dc(self, amplitude, start=0.0, stop=None, n=1, amplitude_times=None, amplitude_values=None):
         """``n`` constant current channels of ``amplitude`` pA, on in ``[start, stop)`` ms.
 
         Connect them to neurons with ``connect(dc, pop, rule, weight=factor)``;
         the current added to a target is ``factor * amplitude`` (no delay).
+        ``amplitude_times`` (ms, strictly increasing, multiples of dt) and
+        ``amplitude_values`` (pA, shape ``(m,)`` or ``(m, n)``) change the
+        amplitudes at those times (clock engine; :meth:`step_current`).
         """
         self._check_mutable("a source")
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
@@ -978,15 +1009,36 @@ class Network:
         _guard_memory(f"a DC source of {n:,d} channels", int(n) * _BYTES_PER_CHANNEL)
         amp = _values("amplitude", amplitude, int(n), None, of=f"the source has {n} channels")
         window = self._dc_window(start, stop)
-        src = DCSource(self, self._n_dc, int(n), amp, window.get("start_step"), window.get("stop_step"))
+        steps, rows = self._schedule(amplitude_times, amplitude_values, int(n), "amplitude_times",
+                                     "amplitude_values", None)
+        src = DCSource(self, self._n_dc, int(n), amp, window.get("start_step"), window.get("stop_step"), steps, rows)
         if self.engine == "event":
             src.start_time, src.stop_time = window["start_time"], window["stop_time"]
-        src.amplitude.setflags(write=False)
         src._lock()
         self._n_dc += int(n)
         self.dc_sources.append(src)
         self._changed("structure")
         return src
+
+    def step_current(self, times, amplitudes, n=1):
+        """``n`` channels of piecewise-constant current (NEST's ``step_current_generator``).
+
+        Parameters
+        ----------
+        times : array of float
+            Times (ms, strictly increasing, > 0 and multiples of dt) at which
+            the current changes; it is 0 pA before the first.
+        amplitudes : array
+            The current (pA) from each time on: shape ``(m,)`` (every channel)
+            or ``(m, n)``.
+        n : int
+            Number of channels.
+
+        Connect it like a DC source, ``connect(sc, pop, rule, weight=factor)``.
+        A change at step ``k`` acts from the update of step ``k`` on, as
+        ``dc.set(amplitude=...)`` between runs does.  Clock engine.
+        """
+        return self.dc(0.0, n=n, amplitude_times=times, amplitude_values=amplitudes)
 
     def _dc_window(self, start, stop):
         """Validated on/off window of a DC source: ``start_step``/``stop_step`` (clock engine) or
@@ -1330,7 +1382,7 @@ class Network:
             if edge > self._step or edge == target:
                 plan.advance(int(edge) - self._step, progress)
             if self._rate_edges(self._step - 1, self._step).size:
-                self._changes.add("sources")
+                self._changes.update(("sources", "dc"))
 
     def close(self):
         """Close the files of streaming recorders (a later ``run()`` or read reopens them)."""

@@ -438,3 +438,38 @@ def test_bad_rate_schedules_are_refused(kw, match):
     assert net.sources == []
     with pytest.raises(NotImplementedError, match="engine='clock'"):
         es.Network(engine="event").poisson(2, rate=1.0, rate_times=[1.0], rate_values=[2.0])
+
+
+def test_step_current_equals_amplitudes_set_between_runs(tmp_path):
+    """NEST's step_current_generator: 0 pA, then each amplitude from its time on; the same as dc.set at
+    those times, bit for bit, and across a checkpoint taken between two changes."""
+    def build():
+        net = es.Network(dt=0.1, seed=2)
+        pop = net.population(3, EXP)
+        return net, pop, net.record_state(pop, "v"), net.record_spikes(pop)
+
+    net, pop, v1, s1 = build()
+    sc = net.step_current([20.0, 45.5, 70.0], np.array([[300.0, 500.0, 0.0], [600.0, 0.0, 450.0],
+                                                         [-100.0, 100.0, 0.0]]), n=3)
+    net.connect(sc, pop, es.OneToOne(), weight=1.0)
+    assert np.array_equal(sc.get("amplitude"), [0.0, 0.0, 0.0])
+    net.run(50.0)
+    assert np.array_equal(sc.get("amplitude"), [600.0, 0.0, 450.0])
+    net.save(tmp_path / "c.ckpt")
+    net.run(50.0)
+    ref, rpop, v2, s2 = build()
+    dc = ref.dc(0.0, n=3)
+    ref.connect(dc, rpop, es.OneToOne(), weight=1.0)
+    for t, amp in ((20.0, [300.0, 500.0, 0.0]), (25.5, [600.0, 0.0, 450.0]), (24.5, [-100.0, 100.0, 0.0])):
+        ref.run(t)
+        dc.set(amplitude=amp)
+    ref.run(30.0)
+    assert _same(v1.values, v2.values) and len(s1.steps) > 3 and _same(s1.steps, s2.steps)
+    net.close()
+    back = es.Network.load(tmp_path / "c.ckpt")
+    back.run(50.0)
+    assert _same(back.recorders[0].values, v1.values)
+    with pytest.raises(ValueError, match="amplitude_values"):
+        net.step_current([1.0, 2.0], [1.0], n=1)
+    with pytest.raises(NotImplementedError, match="engine='clock'"):
+        es.Network(engine="event").step_current([1.0], [1.0])
