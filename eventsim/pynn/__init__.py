@@ -85,7 +85,9 @@ def setup(timestep=0.1, min_delay="auto", max_delay=10.0, **extra_params):
     timestep : float
         Time step dt (ms), > 0.
     min_delay : float or "auto"
-        Smallest synaptic delay (ms); "auto": dt.  Default delay of synapses.
+        Smallest synaptic delay (ms) and the default delay of synapses; with
+        "auto" the default delay is dt and ``get_min_delay()`` reports the
+        smallest delay of the model's connections.
     max_delay : float
         Largest synaptic delay (ms), reported by ``get_max_delay()``.
     rng_seed : int, optional
@@ -103,9 +105,10 @@ def setup(timestep=0.1, min_delay="auto", max_delay=10.0, **extra_params):
     state = simulator.state
     state.clear()
     state.dt = float(timestep)
-    state.min_delay = state.dt if min_delay == "auto" else float(min_delay)
+    state.auto_min_delay = min_delay == "auto"
+    state.default_delay = state.dt if min_delay == "auto" else float(min_delay)
     state.max_delay = float(max_delay)
-    if state.min_delay < state.dt:
+    if state.default_delay < state.dt - 1e-12:
         raise ValueError(f"min_delay={min_delay} ms must be >= timestep={timestep} ms")
     state.seed = int(extra_params.get("rng_seed", 1))
     state.engine = "event" if precision == "off_grid" else "clock"

@@ -141,6 +141,14 @@ class Population(common.Population):
             times.extend(new)
         self._send(senders, times)
 
+    def initialize(self, **initial_values):
+        """Set initial values of state variables (PyNN units); random ones are drawn now, as PyNN's
+        other backends do, so a shared generator is used in the script's order."""
+        drawn = {name: larray(as_array(larray(value, shape=(self.size,), dtype=float), self.size),
+                              shape=(self.size,), dtype=float)
+                 for name, value in initial_values.items()}
+        super().initialize(**drawn)
+
     def _set_initial_value_array(self, variable, initial_values):
         if self._es is not None:
             self._push_state(variable, as_array(initial_values, self.size), np.ones(self.size, dtype=bool))

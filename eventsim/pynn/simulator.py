@@ -40,11 +40,21 @@ class State(common.control.BaseState):
         self.mpi_rank = 0
         self.num_processes = 1
         self.dt = 0.1
-        self.min_delay = 0.1
+        self.default_delay = 0.1
+        self.auto_min_delay = False
         self.max_delay = 10.0
         self.seed = 1
         self.engine = "clock"
         self.clear()
+
+    @property
+    def min_delay(self):
+        """The smallest delay (ms): as given to setup(), or with "auto" the smallest in the model (dt if none)."""
+        if not self.auto_min_delay:
+            return self.default_delay
+        delays = [float(obj._params["delay"].min()) for obj in self.objects
+                  if hasattr(type(obj), "_plastic_from") and len(obj)]
+        return min(delays) if delays else self.dt
 
     # -- bookkeeping --------------------------------------------------------
     def clear(self):

@@ -120,7 +120,7 @@ class StaticSynapse(synapses.StaticSynapse):
     translations = build_translations(("weight", "weight"), ("delay", "delay"))
 
     def _get_minimum_delay(self):
-        return state.min_delay
+        return state.default_delay
 
 
 class STDPMechanism(synapses.STDPMechanism):
@@ -140,7 +140,7 @@ class STDPMechanism(synapses.STDPMechanism):
                 self.translations.update(component.translations)
 
     def _get_minimum_delay(self):
-        return state.min_delay
+        return state.default_delay
 
     @property
     def possible_models(self):
