@@ -711,6 +711,10 @@ class Network:
         self._plan = None
         self._changes = set()  # kinds of changes made since the last run (see _changed)
 
+    #: What ``eventsim.torch.to_network`` and ``eventsim.nir.from_nir`` built the network from (None otherwise).
+    torch_export = None
+    nir_import = None
+
     #: Attributes fixed at construction (assigning them raises AttributeError).
     _FIXED = ("dt", "seed", "backend", "engine", "weight_dtype", "dtype", "populations", "sources", "dc_sources",
               "projections", "recorders")
