@@ -1,7 +1,8 @@
 """Recording for the PyNN backend: eventsim recorders read back as PyNN expects (neo via pyNN.recording).
 
 Spikes of neurons come from ``net.record_spikes`` on the whole population,
-membrane potentials from ``net.record_state(..., "v", interval)`` (samples at
+membrane potentials from ``net.record_state(..., "v", interval)`` on the
+cells recorded when the segment's first run starts (samples at
 the end of each interval, plus the value when recording starts, so a run of
 T ms sampled every h ms gives T/h + 1 samples from t = 0, as PyNN's other
 backends).  Spikes of spike sources are the ones the backend handed to
@@ -33,6 +34,7 @@ class Recorder(recording.Recorder):
     def _unbuild(self):
         """Forget the eventsim recorders (``reset()``: the network is rebuilt)."""
         self._es = {}
+        self._columns = {}   # variable -> population indices of the recorded cells (state variables)
         self._start = {}     # variable -> first sample (array over the population)
         self._offset = {}    # variable -> rows (or spikes) already cleared
 
@@ -49,7 +51,13 @@ class Recorder(recording.Recorder):
         net = state.net
         for variable in self.recorded:
             name = variable.name
-            if name in self._es or pop._es is None:
+            if pop._es is None:
+                continue
+            if name in self._es:
+                if name != "spikes" and self._indices(variable).size != self._columns[name].size:
+                    raise UnsupportedError(
+                        f"the eventsim backend records {name!r} from the cells chosen before the first run of a "
+                        "segment; more cells were added since (record them before running, or reset())")
                 continue
             if name == "spikes":
                 if pop.celltype.injectable:
@@ -58,9 +66,16 @@ class Recorder(recording.Recorder):
                     self._es[name] = "source"
             else:
                 interval = round(self.sampling_interval / state.dt) * state.dt
-                self._es[name] = net.record_state(pop._es, name, interval=interval)
-                self._start[name] = pop._es.get(name)
+                cols = self._indices(variable)
+                self._columns[name] = cols
+                self._es[name] = net.record_state(pop._es[cols], name, interval=interval)
+                self._start[name] = pop._es[cols].get(name)
             self._offset[name] = 0
+
+    def _indices(self, variable):
+        """Sorted population indices of the cells recorded for ``variable``."""
+        ids = np.fromiter((int(i) for i in self.recorded[variable]), dtype=np.int64)
+        return np.sort(ids - int(self.population.first_id))
 
     def _spikes(self):
         """(population indices, times in ms) of the spikes recorded since the last clear."""
@@ -90,10 +105,11 @@ class Recorder(recording.Recorder):
 
     def _get_all_signals(self, variable, ids, clear=False):
         name = variable.name
-        cols = np.asarray([int(i) for i in ids], dtype=np.int64) - int(self.population.first_id)
+        wanted = np.asarray([int(i) for i in ids], dtype=np.int64) - int(self.population.first_id)
         rec = self._es.get(name)
         if rec is None:
-            return np.zeros((0, cols.size)), None
+            return np.zeros((0, wanted.size)), None
+        cols = np.searchsorted(self._columns[name], wanted)
         values = np.asarray(rec.values)[self._offset[name]:]
         out = np.vstack([self._start[name][None, :], values])[:, cols]
         if clear:
