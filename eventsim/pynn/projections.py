@@ -95,6 +95,8 @@ class Projection(common.Projection):
             raise UnsupportedError("the eventsim backend has point neurons only (no location_selector)")
         pre = np.asarray(presynaptic_indices, dtype=np.int64).ravel()
         values = {name: np.array(value, dtype=float, copy=True) for name, value in connection_parameters.items()}
+        if "delay" in values and state.engine == "clock":  # as eventsim will use them (NEST reports the same)
+            values["delay"] = np.round(values["delay"] / state.dt) * state.dt
         self._parts.append((pre, int(postsynaptic_index), values))
 
     def __len__(self):

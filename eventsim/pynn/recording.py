@@ -100,7 +100,7 @@ class Recorder(recording.Recorder):
         mask = np.isin(idx, wanted)
         out = (idx[mask] + first, times[mask].copy())
         if clear:
-            self._clear_simulator()
+            self._clear_variable("spikes")
         return out
 
     def _get_all_signals(self, variable, ids, clear=False):
@@ -113,7 +113,7 @@ class Recorder(recording.Recorder):
         values = np.asarray(rec.values)[self._offset[name]:]
         out = np.vstack([self._start[name][None, :], values])[:, cols]
         if clear:
-            self._clear_simulator()
+            self._clear_variable(name)
         return out, None
 
     def _local_count(self, variable, filter_ids=None):
@@ -123,14 +123,21 @@ class Recorder(recording.Recorder):
         return {int(i): int(counts[int(i) - first]) for i in self.filter_recorded(variable, filter_ids)}
 
     def _clear_simulator(self):
-        for name, rec in self._es.items():
-            if name == "spikes":
-                self._offset[name] += self._spikes()[0].size
-            else:
-                values = np.asarray(rec.values)
-                if values.shape[0] > self._offset[name]:
-                    self._start[name] = values[-1].copy()
-                self._offset[name] = values.shape[0]
+        for name in list(self._es):
+            self._clear_variable(name)
+
+    def _clear_variable(self, name):
+        """Forget what was recorded of ``name`` so far (the last sample of a signal starts the next)."""
+        rec = self._es.get(name)
+        if rec is None:
+            return
+        if name == "spikes":
+            self._offset[name] += self._spikes()[0].size
+        else:
+            values = np.asarray(rec.values)
+            if values.shape[0] > self._offset[name]:
+                self._start[name] = values[-1].copy()
+            self._offset[name] = values.shape[0]
 
     def _reset(self):
         self._unbuild()
