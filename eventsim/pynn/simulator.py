@@ -125,9 +125,18 @@ state = State()
 
 
 def spike_times(times):
-    """Spike times (ms) as eventsim will emit them: on the grid (clock engine) or exact (event engine)."""
+    """Spike times (ms) as eventsim will emit them: exact (event engine) or on the grid (clock engine).
+
+    On the grid, a time between two grid points is emitted at the end of the
+    step that contains it (the next grid point), as NEST's spike_generator
+    does with off-grid times; times within half a NEST tic (0.5 us) of a grid
+    point are taken as that point.
+    """
     times = np.asarray(times, dtype=float)
-    return times if state.engine == "event" else np.round(times / state.dt) * state.dt
+    if state.engine == "event":
+        return times
+    tol = min(0.0005, 0.25 * state.dt)
+    return np.ceil((times - tol) / state.dt) * state.dt
 
 
 def as_array(value, n):

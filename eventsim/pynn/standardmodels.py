@@ -77,8 +77,10 @@ class IF_curr_delta(cells.IF_curr_delta):
 
 class SpikeSourceArray(cells.SpikeSourceArray):
     __doc__ = cells.SpikeSourceArray.__doc__ + """
-    eventsim: spike times are rounded to the time grid; a spike at t reaches
-    its targets at t + delay.
+    eventsim: a spike time between two grid points is emitted at the end of
+    the step that contains it (NEST's rule for off-grid times); a spike at t
+    reaches its targets at t + delay.  With ``spike_precision="off_grid"``
+    the times are kept exactly.
     """
     translations = build_translations(("spike_times", "spike_times"))
 
