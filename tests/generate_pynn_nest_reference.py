@@ -7,7 +7,9 @@ environment that runs it::
 
 writes ``tests/pynn_reference/nest_network.npz``: for each population
 ``<label>_ids`` (index in the population) and ``<label>_times`` (ms),
-sorted by time then index, and the versions used.
+sorted by time then index, and the versions used; and
+``tests/pynn_reference/nest_stdp.npz``: the weights (nA) after
+``build_and_run_stdp`` (``add``, ``mul``) and the spike counts.
 """
 
 import sys
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pynn_reference_network import build_and_run  # noqa: E402
+from pynn_reference_network import build_and_run, build_and_run_stdp  # noqa: E402
 
 
 def main():
@@ -32,6 +34,10 @@ def main():
     out = Path(__file__).parent / "pynn_reference" / "nest_network.npz"
     np.savez(out, nest_version=str(nest.__version__), pynn_version=str(pyNN.__version__), **arrays)
     print(out, {k: len(v) for k, v in arrays.items() if k.endswith("_ids")})
+    stdp = build_and_run_stdp(sim)
+    out = Path(__file__).parent / "pynn_reference" / "nest_stdp.npz"
+    np.savez(out, nest_version=str(nest.__version__), pynn_version=str(pyNN.__version__), **stdp)
+    print(out, {k: v.shape for k, v in stdp.items()})
 
 
 if __name__ == "__main__":

@@ -62,3 +62,30 @@ def build_and_run(sim):
         out[pop.label] = (ids[order], t[order])
     sim.end()
     return out
+
+
+def build_and_run_stdp(sim):
+    """Spike arrays into IF_curr_exp cells through STDPMechanism(SpikePairRule, additive and
+    multiplicative weight dependence); returns ``{"add": weights, "mul": weights, "spikes": counts}``
+    (weights in nA, sorted by (pre, post)), after 500 ms."""
+    sim.setup(timestep=0.1, min_delay=0.5, spike_precision="on_grid")
+    g = np.random.default_rng(3)
+    pre_times = [np.unique(np.round(np.sort(g.uniform(1, 490, 25)))) for _ in range(20)]
+    drive_times = [np.unique(np.round(np.sort(g.uniform(1, 490, 30)))) for _ in range(5)]
+    pre = sim.Population(20, sim.SpikeSourceArray(spike_times=pre_times))
+    drive = sim.Population(5, sim.SpikeSourceArray(spike_times=drive_times))
+    post = sim.Population(5, sim.IF_curr_exp(tau_refrac=2.0))
+    sim.Projection(drive, post, sim.OneToOneConnector(), sim.StaticSynapse(weight=3.0, delay=0.5))
+    projections = {}
+    for name, wd in (("add", sim.AdditiveWeightDependence(w_min=0.0, w_max=0.5)),
+                     ("mul", sim.MultiplicativeWeightDependence(w_min=0.0, w_max=0.5))):
+        rule = sim.SpikePairRule(tau_plus=16.0, tau_minus=30.0, A_plus=0.05, A_minus=0.03)
+        projections[name] = sim.Projection(pre, post, sim.AllToAllConnector(),
+                                           sim.STDPMechanism(timing_dependence=rule, weight_dependence=wd,
+                                                             weight=0.25, delay=1.0))
+    post.record("spikes")
+    sim.run(500.0)
+    out = {name: np.array(sorted(p.get("weight", format="list")))[:, 2] for name, p in projections.items()}
+    out["spikes"] = np.array([len(st) for st in post.get_data().segments[0].spiketrains])
+    sim.end()
+    return out

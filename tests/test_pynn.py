@@ -277,6 +277,22 @@ def test_a_network_gives_nests_spikes_on_the_grid():
         assert np.allclose(times, ref[f"{label}_times"], rtol=0, atol=1e-9), label
 
 
+def test_stdp_gives_nests_weights():
+    """STDPMechanism(SpikePairRule, additive / multiplicative) from spike arrays, run by pyNN.nest
+    (stdp_synapse behind parrot neurons, stored) and by eventsim.pynn: the same spikes and weights."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from pynn_reference_network import build_and_run_stdp
+    finally:
+        sys.path.pop(0)
+    ref = np.load(Path(__file__).parent / "pynn_reference" / "nest_stdp.npz")
+    out = build_and_run_stdp(sim)
+    assert np.array_equal(out["spikes"], ref["spikes"])
+    for name in ("add", "mul"):
+        assert np.ptp(ref[name]) > 0.05, name  # the rule spread the weights
+        assert np.allclose(out[name], ref[name], rtol=0, atol=1e-12), name
+
+
 def test_delays_are_reported_on_the_grid():
     pre = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]))
     post = sim.Population(1, sim.IF_curr_exp())
