@@ -184,19 +184,20 @@ def test_sources_validation():
 
 
 def test_additions_after_run():
-    """The clock engine takes additions between runs (tests/test_live.py); the event engine refuses them."""
+    """Both engines take additions between runs (tests/test_live.py, tests/test_live_event.py)."""
     net, a, b = small()
     net.run(1.0)
-    net.population(2, es.LIF())
-    net.connect(a, b, es.AllToAll(), weight=1.0)
+    c = net.population(2, es.LIF())
+    net.connect(a, c, es.AllToAll(), weight=1.0)
     net.run(1.0)
+    assert net.n_neurons == len(a) + len(b) + 2
     ev = es.Network(engine="event")
     p = ev.population(2, es.LIF())
     ev.run(1.0)
-    with pytest.raises(NotImplementedError, match="after the network has run"):
-        ev.population(2, es.LIF())
-    with pytest.raises(NotImplementedError, match="after the network has run"):
-        ev.connect(p, p, es.AllToAll(), weight=1.0)
+    q = ev.population(2, es.LIF())
+    ev.connect(p, q, es.AllToAll(), weight=1.0)
+    ev.run(1.0)
+    assert ev.t == 2.0 and ev.n_neurons == 4
 
 
 def test_memory_guard_refuses_before_allocating(monkeypatch):
