@@ -324,3 +324,24 @@ def test_pynn_system_scenarios(tmp_path):
         for test, (kind, reason) in tests.items():
             if kind == "unsupported":
                 assert "not supported by the eventsim backend" in reason, (test, reason)
+
+
+def test_assemblies_views_and_initialize_after_a_run():
+    exc = sim.Population(4, sim.IF_curr_exp(**CELL), label="exc")
+    inh = sim.Population(2, sim.IF_curr_exp(**CELL), label="inh")
+    both = exc + inh
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[2.0]))
+    prj = sim.Projection(src, both, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.4, delay=1.0),
+                         receptor_type="excitatory")
+    assert len(prj) == 6
+    both.record("v")
+    sim.run(10.0)
+    assert len(prj._es) == 2  # one eventsim projection per target population
+    blocks = both.get_data()
+    v = np.hstack([np.asarray(sig.magnitude) for sig in blocks.segments[0].filter(name="v")])
+    assert v.shape == (101, 6) and np.all(v[-1] > -65.0)  # every cell got the input
+    exc[1:3].initialize(v=-52.0)                        # after a run: the state changes now
+    assert np.allclose(exc._es.get("v")[1:3], -52.0) and not np.allclose(exc._es.get("v")[0], -52.0)
+    sim.reset()                                         # and is the initial value from then on
+    sim.run(0.1)
+    assert np.allclose(exc._es.get("v")[1:3], -52.0, atol=0.5) and exc._es.get("v")[0] == pytest.approx(-65.0)

@@ -160,7 +160,7 @@ class Population(common.Population):
         if variable not in _STATE:
             raise UnsupportedError(f"state variable {variable!r} cannot be initialised in the eventsim backend; "
                                    f"available: {', '.join(_STATE)}")
-        idx = np.flatnonzero(mask)
+        idx = np.arange(self.size)[mask]  # mask: a boolean array, an index array or a slice
         self._es[idx].set(**{_STATE[variable]: values[idx]})
 
     def _get_view(self, selector, label=None):
