@@ -345,3 +345,14 @@ def test_assemblies_views_and_initialize_after_a_run():
     sim.reset()                                         # and is the initial value from then on
     sim.run(0.1)
     assert np.allclose(exc._es.get("v")[1:3], -52.0, atol=0.5) and exc._es.get("v")[0] == pytest.approx(-65.0)
+
+
+@pytest.mark.parametrize("rule, expected", [("sum", 0.4), ("min", 0.1), ("max", 0.3), ("first", 0.1), ("last", 0.3)])
+def test_array_format_combines_repeated_connections(rule, expected):
+    pre = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]))
+    post = sim.Population(2, sim.IF_curr_exp())
+    prj = sim.Projection(pre, post, sim.FromListConnector([(0, 0, 0.1, 1.0), (0, 0, 0.3, 1.0), (2, 1, 0.5, 1.0)],
+                                                          column_names=["weight", "delay"]))
+    w = prj.get("weight", format="array", multiple_synapses=rule)
+    assert w[0, 0] == pytest.approx(expected) and w[2, 1] == pytest.approx(0.5)
+    assert np.isnan(w[1]).all() and np.isnan(w[0, 1])

@@ -23,8 +23,7 @@ from .populations import Population
 from .simulator import UnsupportedError, state
 from .standardmodels import STDPMechanism, StaticSynapse, check_synapse_type
 
-_MULTI = {"sum": np.add, "min": np.minimum, "max": np.maximum,
-          "first": lambda a, b: a, "last": lambda a, b: b}
+_MULTI = {"sum": np.add, "min": np.minimum, "max": np.maximum, "first": None, "last": None}
 
 
 class Connection(common.Connection):
@@ -157,15 +156,29 @@ class Projection(common.Projection):
         return [tuple(int(c[k]) if i else float(c[k]) for c, i in zip(columns, ints)) for k in range(len(self))]
 
     def _get_attributes_as_arrays(self, names, multiple_synapses="sum"):
-        op = _MULTI[multiple_synapses]
+        if multiple_synapses not in _MULTI:
+            raise ValueError(f"multiple_synapses={multiple_synapses!r} must be one of {', '.join(_MULTI)}")
+        shape = (self.pre.size, self.post.size)
         out = []
         for name in names:
             name = name[:-1] if name in ("weights", "delays") else name
             values = self._values(name)
-            array = np.full((self.pre.size, self.post.size), np.nan)
-            for k in range(len(self)):
-                i, j = self._pre[k], self._post[k]
-                array[i, j] = values[k] if np.isnan(array[i, j]) else op(array[i, j], values[k])
+            array = np.full(shape, np.nan)
+            i, j = self._pre, self._post
+            if multiple_synapses in ("first", "last"):
+                flat = i * shape[1] + j
+                if multiple_synapses == "last":
+                    flat, values = flat[::-1], values[::-1]
+                _, first = np.unique(flat, return_index=True)
+                array.flat[flat[first]] = values[first]
+            else:
+                ufunc = _MULTI[multiple_synapses]
+                start = {"sum": 0.0, "min": np.inf, "max": -np.inf}[multiple_synapses]
+                acc = np.full(shape, start)
+                ufunc.at(acc, (i, j), values)
+                seen = np.zeros(shape, dtype=bool)
+                seen[i, j] = True
+                array[seen] = acc[seen]
             out.append(array)
         return out
 
