@@ -356,3 +356,20 @@ def test_array_format_combines_repeated_connections(rule, expected):
     w = prj.get("weight", format="array", multiple_synapses=rule)
     assert w[0, 0] == pytest.approx(expected) and w[2, 1] == pytest.approx(0.5)
     assert np.isnan(w[1]).all() and np.isnan(w[0, 1])
+
+
+def test_off_grid_precision_runs_the_event_engine_with_exact_times():
+    sim.setup(timestep=0.1, spike_precision="off_grid")
+    cm, tau, vth, i = 1.0, 20.0, 10.0, 1.0
+    pop = sim.Population(1, sim.IF_curr_exp(cm=cm, tau_m=tau, v_rest=0.0, v_reset=0.0, v_thresh=vth,
+                                            tau_refrac=0.0, i_offset=i))
+    pop.initialize(v=0.0)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[0.123, 7.4567]))
+    pop.record("spikes")
+    src.record("spikes")
+    sim.run(50.0)
+    assert sim.simulator.state.net.engine == "event"
+    isi = tau * math.log(i * tau / cm / (i * tau / cm - vth))
+    times = np.asarray(pop.get_data().segments[0].spiketrains[0].magnitude)
+    assert times.size == int(50.0 // isi) and np.allclose(times, isi * np.arange(1, times.size + 1), atol=1e-9)
+    assert np.allclose(src.get_data().segments[0].spiketrains[0].magnitude, [0.123, 7.4567])
