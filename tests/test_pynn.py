@@ -373,3 +373,13 @@ def test_off_grid_precision_runs_the_event_engine_with_exact_times():
     times = np.asarray(pop.get_data().segments[0].spiketrains[0].magnitude)
     assert times.size == int(50.0 // isi) and np.allclose(times, isi * np.arange(1, times.size + 1), atol=1e-9)
     assert np.allclose(src.get_data().segments[0].spiketrains[0].magnitude, [0.123, 7.4567])
+
+
+def test_poisson_rate_changed_between_runs():
+    src = sim.Population(50, sim.SpikeSourcePoisson(rate=100.0))
+    src.record("spikes")
+    sim.run(100.0)
+    src.set(rate=0.0)
+    sim.run(100.0)
+    times = np.concatenate([np.asarray(t.magnitude) for t in src.get_data().segments[0].spiketrains])
+    assert times.size > 300 and times.max() < 100.0

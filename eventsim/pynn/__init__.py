@@ -39,8 +39,22 @@ the population, projection or source is created):
 
 Semantics are NEST's on the grid: ``IF_curr_exp`` is ``iaf_psc_exp``,
 ``IF_curr_delta`` is ``iaf_psc_delta``, integrated exactly; spikes are
-stamped at the end of the step that crosses the threshold; delays are
-rounded to the time step.
+stamped at the end of the step that crosses the threshold; delays and
+refractory periods are rounded to the time step.  Checked against pyNN.nest
+(NEST 3.10, on the grid): PyNN's CUBA benchmark (VAbenchmarks.py, 4,000
+cells, 1 s) and simpleRandomNetwork.py give identical spike trains, a
+network of both cell types with spike arrays and a DC step gives identical
+spikes, and STDP from spike arrays identical weights
+(``tests/test_pynn.py``).
+
+How it works: the PyNN objects keep the whole model; the eventsim Network
+is built at the first ``run()`` (connections drawn by PyNN's connectors,
+given to eventsim as ``es.FromArrays``) and receives later additions and
+changes directly.  Spike sources are eventsim spike sources fed with their
+spikes (Poisson spikes drawn per run), so their spikes can be recorded;
+a source with plastic connections drives them through a relay of parrot
+neurons (eventsim's plastic synapses connect neurons, as pyNN.nest does
+with NEST's).
 
 ``setup()`` options: ``timestep`` (ms), ``min_delay`` (ms or "auto" = dt),
 ``max_delay`` (ms), ``rng_seed`` (int, default 1: eventsim's network seed
