@@ -1,4 +1,4 @@
-"""Plastic synapses against NEST 3.10 (stored references; tests/nest_reference/generate_stdp_reference.py).
+"""Plastic synapses against NEST 3.10 (stored references; tests/nest_stdp_reference/generate_stdp_reference.py).
 
 Identical spike trains and final weights within 1e-12 relative, on networks where
 plasticity changes the spikes.
@@ -12,7 +12,7 @@ import pytest
 
 import eventsim as es
 
-HERE = os.path.join(os.path.dirname(__file__), "nest_reference")
+HERE = os.path.join(os.path.dirname(__file__), "nest_stdp_reference")
 FILES = sorted(glob.glob(os.path.join(HERE, "stdp_*.npz")))
 
 

@@ -13,8 +13,8 @@ together with every spike and every plastic connection's final weight in
 Run from the repository root with ``nest-simulator`` (3.10.0 was used) and
 NumPy installed::
 
-    python tests/nest_reference/generate_stdp_reference.py          # all cases
-    python tests/nest_reference/generate_stdp_reference.py additive  # one case
+    python tests/nest_stdp_reference/generate_stdp_reference.py          # all cases
+    python tests/nest_stdp_reference/generate_stdp_reference.py additive  # one case
 
 Keys of each file: ``model`` (str), ``rule`` (``stdp_synapse`` or
 ``stdp_pl_synapse_hom`` or ``stdp_triplet_synapse``), ``rule_names`` / ``rule_values`` (names and values as two arrays),
