@@ -827,9 +827,11 @@ PHASE_YIELDS = 20
 #: Longest sleep of a waiting thread before it looks again (ns; it is normally woken earlier).
 SLEEP_NS = 1_000_000
 #: A thread that found every piece of a phase already claimed by the others (it came late: it had lost
-#: its CPU, or slept longer than a piece takes) this many times in a call leaves the rest of the call to
-#: the others (the last thread never leaves).
-RETIRE_AFTER = 8
+#: its CPU, or slept longer than a piece takes) this many phases in a row leaves the rest of the call to
+#: the others (the last thread never leaves).  Counted in a row: a thread that is late now and then
+#: (it slept while the other finished a longer piece) stays, else a network whose pieces are uneven
+#: ran on one thread.
+RETIRE_AFTER = 64
 
 
 def team_array(T):
@@ -997,7 +999,7 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
     reached = s1
     sink = 0
     ph = 0  # phases started so far (the same sequence on every thread)
-    late = 0  # phases in which this thread found nothing left to do
+    late = 0  # phases in a row in which this thread found nothing left to do
     s = s0
     while s < s1:
         J = _interval_len(s, s1, Jmax, cap, n_flag)
@@ -1020,7 +1022,7 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
                     _update_steps(u, s, e, s0, M, part[u], part[u + 1], pr, st, ring, work, rec, C, L, f_delta,
                                   f_exp, f_adapt)
                     _done(team, ph, T)
-            late += not got
+            late = 0 if got else late + 1  # (in a row)
             _wait_phase(team, ph, T)
             ph += 1
         got = False
@@ -1064,7 +1066,7 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
             if u == 0 and e < s1 and rec.spk_n[0] + (1 + _interval_len(e, s1, Jmax, cap, n_flag)) * n_flag > cap:
                 team[STOP_AT] = e
             _done(team, ph, T)
-        late += not got
+        late = 0 if got else late + 1
         _wait_phase(team, ph, T)
         ph += 1
         s = e
