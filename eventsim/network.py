@@ -141,7 +141,7 @@ class NodeView:
             for src, loc, pos in parts:
                 r = src.rate.copy()
                 r[loc] = rate[pos]
-                src._set_rate_now(r)
+                src._set_now(r)
             net._changed("sources")
             return
         parts = self._source_objects(DCSource)
@@ -161,7 +161,7 @@ class NodeView:
             updates.append((src, amp, window))
         for src, amp, window in updates:
             if "amplitude" in values:
-                src._set_amplitude_now(amp)
+                src._set_now(amp)
             for k, v in window.items():
                 object.__setattr__(src, k, v)
         net._changed("dc")
@@ -226,35 +226,44 @@ class Population(NodeView):
         return f"Population({self.n} x {type(self.model).__name__}{', ' + self.label if self.label else ''})"
 
 
-class PoissonSource(NodeView):
-    """``n`` independent Poisson spike trains (:meth:`Network.poisson`); ``set(rate=...)`` changes their rates."""
+class _Schedule:
+    """Per-channel values as a step function of the step: row ``k`` of ``_rows`` from step ``_steps[k]`` on
+    (``_steps[0] == 0``); the rates of a Poisson source, the amplitudes of a DC source."""
 
-    def __init__(self, net, offset, n, rate, rate_steps=None, rate_rows=None):
-        super().__init__(net, "source", np.arange(offset, offset + n), "poisson")
-        # the rates (Hz) as a step function of the step: row k from step _steps[k] on (_steps[0] == 0)
-        self._steps = np.zeros(1, np.int64) if rate_steps is None else np.r_[0, rate_steps].astype(np.int64)
-        self._rows = rate[None, :] if rate_rows is None else np.vstack([rate[None, :], rate_rows])
+    def _init_schedule(self, first, steps, rows):
+        self._steps = np.zeros(1, np.int64) if steps is None else np.r_[0, steps].astype(np.int64)
+        self._rows = first[None, :] if rows is None else np.vstack([first[None, :], rows])
 
-    @property
-    def rate(self):
-        """The channels' rates (Hz) at the network's current time (a read-only array)."""
-        k = int(np.searchsorted(self._steps, self.net._step, side="right")) - 1
-        row = self._rows[k]
+    def _current(self):
+        """The values at the network's current step (a read-only array)."""
+        row = self._rows[int(np.searchsorted(self._steps, self.net._step, side="right")) - 1]
         row.setflags(write=False)
         return row
 
     def _rate_edges(self):
-        """Steps (> 0) at which the rates change by the source's schedule."""
+        """Steps (> 0) at which the values change by the schedule."""
         return self._steps[1:]
 
-    def _set_rate_now(self, rate):
-        """From the network's current step on (until the next scheduled change), rates ``rate``."""
+    def _set_now(self, values):
+        """From the network's current step on (until the next scheduled change), ``values``."""
         s = self.net._step
         keep = self._steps != s
-        k = int(np.searchsorted(self._steps, s, side="right"))
-        steps = np.insert(self._steps[keep], int(keep[:k].sum()), s)
-        rows = np.insert(self._rows[keep], int(keep[:k].sum()), rate, axis=0)
-        self._steps, self._rows = steps, rows
+        at = int(keep[: int(np.searchsorted(self._steps, s, side="right"))].sum())
+        self._steps = np.insert(self._steps[keep], at, s)
+        self._rows = np.insert(self._rows[keep], at, values, axis=0)
+
+
+class PoissonSource(_Schedule, NodeView):
+    """``n`` independent Poisson spike trains (:meth:`Network.poisson`); ``set(rate=...)`` changes their rates."""
+
+    def __init__(self, net, offset, n, rate, rate_steps=None, rate_rows=None):
+        super().__init__(net, "source", np.arange(offset, offset + n), "poisson")
+        self._init_schedule(rate, rate_steps, rate_rows)
+
+    @property
+    def rate(self):
+        """The channels' rates (Hz) at the network's current time (a read-only array)."""
+        return self._current()
 
 
 class SpikeSource(NodeView):
@@ -288,7 +297,7 @@ class SpikeSource(NodeView):
         net._changed("sources")
 
 
-class DCSource(NodeView):
+class DCSource(_Schedule, NodeView):
     """Constant currents switched on in ``[start, stop)`` (:meth:`Network.dc`).
 
     ``set(amplitude=..., start=..., stop=...)`` changes them between runs.
@@ -296,31 +305,14 @@ class DCSource(NodeView):
 
     def __init__(self, net, offset, n, amplitude, start_step, stop_step, amp_steps=None, amp_rows=None):
         super().__init__(net, "dc", np.arange(offset, offset + n), "dc")
-        # the amplitudes (pA) as a step function of the step: row k from step _steps[k] on (_steps[0] == 0)
-        self._steps = np.zeros(1, np.int64) if amp_steps is None else np.r_[0, amp_steps].astype(np.int64)
-        self._rows = amplitude[None, :] if amp_rows is None else np.vstack([amplitude[None, :], amp_rows])
+        self._init_schedule(amplitude, amp_steps, amp_rows)
         self.start_step = start_step
         self.stop_step = stop_step
 
     @property
     def amplitude(self):
         """The channels' amplitudes (pA) at the network's current time (a read-only array)."""
-        k = int(np.searchsorted(self._steps, self.net._step, side="right")) - 1
-        row = self._rows[k]
-        row.setflags(write=False)
-        return row
-
-    def _rate_edges(self):
-        """Steps (> 0) at which the amplitudes change by the source's schedule."""
-        return self._steps[1:]
-
-    def _set_amplitude_now(self, amp):
-        """From the network's current step on (until the next scheduled change), amplitudes ``amp``."""
-        s = self.net._step
-        keep = self._steps != s
-        at = int(keep[: int(np.searchsorted(self._steps, s, side="right"))].sum())
-        self._steps = np.insert(self._steps[keep], at, s)
-        self._rows = np.insert(self._rows[keep], at, amp, axis=0)
+        return self._current()
 
     def _start_ms(self):
         return self.start_time if self.net.engine == "event" else self.start_step * self.net.dt
