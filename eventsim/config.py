@@ -3,6 +3,8 @@
 Nothing here changes results; only speed and memory.
 """
 
+import os
+
 #: Default floating-point type of synaptic weights ("float64" or "float32").
 DEFAULT_WEIGHT_DTYPE = "float64"
 
@@ -34,3 +36,21 @@ STREAM_CHUNK_ELEMENTS = 1 << 16
 
 #: Values read at a time when a streaming recorder is scanned block by block.
 STREAM_READ_ROWS = 1 << 22
+
+#: Whether the clock engine's CPU threads adapt their number to the network and the machine
+#: (:class:`eventsim.engines.plan.TeamTuner`): a network whose steps are too short to share between
+#: threads, or a machine whose cores are busy, runs on fewer threads than ``numba.get_num_threads()``.
+#: The same results either way.  The environment variable ``EVENTSIM_TEAM_TUNING=0`` turns it off
+#: (every chunk on all threads).
+TEAM_TUNING = os.environ.get("EVENTSIM_TEAM_TUNING", "1") != "0"
+
+#: Steps over which the tuner measures the wall time of one team size.
+TEAM_PROBE_STEPS = 200
+
+#: Steps run on the best team size before the tuner measures its neighbours again (the load of a
+#: machine changes).
+TEAM_REPROBE_STEPS = 32_000
+
+#: Neuron updates plus Poisson channels per thread between two meetings of the threads below which
+#: the tuner starts with fewer threads (then measures whether more are faster).
+TEAM_WORK_PER_THREAD = 1_000

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 import warnings
 
 import numba
@@ -25,6 +27,106 @@ COLUMN_FORM = True
 #: Cost of a plastic synapse in static synapses, for balancing the threads' partitions (measured: about
 #: 50 ns per plastic event against 1.5 ns per static one in NEST's hpc_benchmark network).
 PLASTIC_COST = 30
+
+
+
+def idle_cores(loadavg="/proc/loadavg"):
+    """Cores this process may run on that no other runnable thread of the machine wants right now.
+
+    Linux: the number of runnable threads in ``/proc/loadavg`` (this one
+    included), the least of a few readings; when the process may use fewer
+    cores than the system has (a container), the idle share of the system's
+    cores bounds it.  Elsewhere, or if it cannot be read: every core the
+    process may use.
+    """
+    try:
+        mine = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        mine = os.cpu_count() or 1
+    try:
+        readings = []
+        for _ in range(3):
+            with open(loadavg) as f:
+                readings.append(int(f.read().split()[3].split("/")[0]))
+    except (OSError, ValueError, IndexError):
+        return mine
+    others = max(0, min(readings) - 1)
+    return max(1, min(mine, (os.cpu_count() or mine) - others))
+
+
+class TeamTuner:
+    """How many CPU threads (and partitions of the neurons) run the next chunk of steps: 1 to ``T``.
+
+    The threads meet once per interval of the shortest delay (once per step
+    for a delay of one step).  A network whose intervals hold little work
+    (the CUBA network: 4,000 neurons, delays of one step) runs faster on one
+    thread than on two, whose meetings cost more than they share; and a
+    thread on a busy core makes the others wait.  The team sizes are ``T``,
+    ``T // 2``, ..., 1.  The tuner starts from ``start`` (the plan's guess
+    from the idle cores and the work between two meetings,
+    :meth:`ClockPlan._team_prior`),
+    measures its wall time per step over
+    :data:`eventsim.config.TEAM_PROBE_STEPS` steps, and every
+    :data:`eventsim.config.TEAM_REPROBE_STEPS` steps (or more, see below)
+    measures a neighbour of the fastest size so far, the larger and the
+    smaller in turn, and moves to it if it is faster (the load of a machine
+    changes).  Results
+    do not depend on the number of threads, so the choice changes the speed
+    only, never a result; a change of team size re-partitions the neurons
+    (:meth:`ClockPlan._partition`, milliseconds: Brunel's 12,500 neurons and
+    15.6 million synapses take about 50 ms).
+    ``eventsim.config.TEAM_TUNING = False`` runs every chunk on ``T`` threads.
+    """
+
+    def __init__(self, T, start=None, probe_steps=None, reprobe_steps=None):
+        self.T = int(T)
+        self.sizes = sorted({self.T >> k for k in range(self.T.bit_length())} | {1}, reverse=True)
+        start = self.T if start is None else int(start)
+        if start not in self.sizes:
+            raise ValueError(f"start must be one of the team sizes {self.sizes}, got {start}")
+        self.probe_steps = int(config.TEAM_PROBE_STEPS if probe_steps is None else probe_steps)
+        self.reprobe_steps = int(config.TEAM_REPROBE_STEPS if reprobe_steps is None else reprobe_steps)
+        self.cost = {}  # team size -> seconds per step, as last measured
+        self._acc = {m: [0, 0.0] for m in self.sizes}  # steps and seconds of the measurement under way
+        self.best = self.current = start
+        self.probing = True
+        self._budget = 0  # steps left on ``best`` before the next probe
+        self._up = False  # which neighbour of ``best`` the next probe measures
+        self.switch_seconds = 0.0  # longest change of team size seen (set by the plan)
+
+    def probe_left(self):
+        """Steps left in the measurement under way (the next chunk should stop there), or None."""
+        if not self.probing:
+            return None
+        return max(1, self.probe_steps - self._acc[self.current][0])
+
+    def observe(self, members, steps, seconds):
+        """A chunk of ``steps`` steps took ``seconds`` on ``members`` threads (chunks under 100 steps are
+        not counted)."""
+        if steps < min(self.probe_steps, 100) or members not in self._acc:
+            return  # (too short to judge: a call's fixed costs would weigh on its steps)
+        acc = self._acc[members]
+        acc[0] += steps
+        acc[1] += seconds
+        if acc[0] >= self.probe_steps:
+            self.cost[members] = acc[1] / acc[0]  # (on ``best`` too: fresh for the next comparison)
+            acc[0], acc[1] = 0, 0.0
+            if self.probing:
+                # a probe ended: run on the fastest, long enough before the next probe that the changes
+                # of team size cost at most 0.5 % of it
+                self.probing = False
+                self.best = self.current = min(self.cost, key=self.cost.get)
+                self._budget = max(self.reprobe_steps, int(200 * self.switch_seconds / self.cost[self.best]))
+                return
+        if not self.probing:
+            self._budget -= steps
+            if self._budget <= 0 and len(self.sizes) > 1:
+                i = self.sizes.index(self.best)
+                near = [self.sizes[j] for j in (i - 1, i + 1) if 0 <= j < len(self.sizes)]
+                self._up = not self._up
+                self.current = near[0] if (self._up or len(near) == 1) else near[1]
+                self._acc[self.current] = [0, 0.0]
+                self.probing = True
 
 
 class ClockPlan:
@@ -53,7 +155,7 @@ class ClockPlan:
         self.T = None
         self._row_const = None
         self._row_delays = row_delays  # (dmin, dmax) int32 per sender, steps (empty row: L, 0)
-        self._partition(numba.get_num_threads())
+        self._partition(self._team_prior(numba.get_num_threads()))
 
     def _set_recorders(self, spk_flag):
         """The recorders' arrays, from the network's recorders in creation order."""
@@ -210,6 +312,30 @@ class ClockPlan:
             self._partition(self.T)
 
     # ------------------------------------------------------------------ threads
+    def _interval(self):
+        """Steps between two meetings of the CPU threads, minus one: below the shortest delay, at most
+        ``cc.INTERVAL_MAX`` (:func:`.clock_cpu.run_clock`)."""
+        dmin = self._row_delays[0]
+        used = np.diff(self._row_ptr) > 0
+        d_short = int(dmin[used].min()) if used.any() else self.L
+        if self.plastic is not None:
+            d_short = min(d_short, int(self.plastic.dly.min()))
+        return max(0, min(d_short - 1, cc.INTERVAL_MAX))
+
+    def _team_prior(self, T):
+        """The team size a tuner starts from: the largest of ``T``, ``T // 2``, ..., 1 that is at most the
+        number of idle cores (:func:`idle_cores`) and whose threads each get at least
+        ``config.TEAM_WORK_PER_THREAD`` neuron updates and Poisson channels between two meetings (the
+        tuner then measures its neighbours)."""
+        if not config.TEAM_TUNING or T <= 1 or self.__dict__.get("_row_delays") is None:
+            return T
+        work = (self._interval() + 1) * (self.params.pid.size + self._sources_base["pois_sender"].size)
+        idle = idle_cores()
+        k = 0
+        while (T >> k) > 1 and (work < config.TEAM_WORK_PER_THREAD * (T >> k) or (T >> k) > idle):
+            k += 1
+        return max(T >> k, 1)
+
     def _partition(self, T):
         """Split the neurons into ``T`` contiguous ranges of similar work and the rows accordingly."""
         N = self.params.pid.size
@@ -278,14 +404,10 @@ class ClockPlan:
                                   one_off=one_off, one_w=one_w, one_gptr=one_gptr, one_g0=one_g0,
                                   one_u=np.zeros(4 * int(one_gptr[-1]), np.uint32), one_run=one_run,
                                   one_rptr=one_rptr, **b)
-        # steps per meeting of the threads: below the shortest delay (cc.run_clock)
-        used = outdeg > 0
-        d_short = int(dmin[used].min()) if used.any() else self.L
         if self.plastic is not None:
             # (the CUDA engine keeps one copy of the presynaptic traces, updated after each step)
             self.plastic = pl.partition(self.plastic, part, 1 if self.net.backend == "cuda" else None)
-            d_short = min(d_short, int(self.plastic.dly.min()))
-        I = max(0, min(d_short - 1, cc.INTERVAL_MAX))
+        I = self._interval()
         M = max(I, 1) + 1
         # runs of neurons sharing one parameter set, cut at the partition bounds
         pid = self.params.pid
@@ -472,8 +594,14 @@ class ClockPlan:
 
             clock_cuda.advance(self, n_steps, progress)
             return
-        T = numba.get_num_threads()
-        if T != self.T and not (T > self.T and self.T == self.params.pid.size):
+        T = max(1, min(numba.get_num_threads(), self.params.pid.size))
+        tuner = self.__dict__.get("tuner")
+        if not config.TEAM_TUNING or T == 1:
+            tuner = None
+        elif tuner is None or tuner.T != T:
+            tuner = TeamTuner(T, start=self._team_prior(T))
+        self.tuner = tuner
+        if tuner is None and T != self.T:
             self._partition(T)
         chunk = self._cpu_chunk
         target = net._step + n_steps
@@ -482,6 +610,9 @@ class ClockPlan:
             while net._step < target:
                 s = net._step
                 end = self._chunk_end(s, target)
+                left = self.tuner.probe_left() if self.tuner is not None else None
+                if left is not None:
+                    end = min(end, s + left)
                 reached = self._transaction(chunk, s, end)
                 if reached is None:
                     # replay the chunk step by step to stop at the last finite state
@@ -496,8 +627,27 @@ class ClockPlan:
                 bar.close()
 
     def _cpu_chunk(self, s, end):
-        """Steps ``s..end`` on the CPU threads; returns ``(reached, recording)``."""
-        return self._chunk(cc.run_steps, s, end)
+        """Steps ``s..end`` on the CPU threads (as many as :attr:`tuner` says); returns ``(reached, recording)``."""
+        tuner = self.__dict__.get("tuner")
+        if tuner is None:
+            return self._chunk(cc.run_steps, s, end)
+        if tuner.current != self.T:
+            t0 = time.perf_counter()
+            self._partition(tuner.current)
+            tuner.switch_seconds = max(tuner.switch_seconds, time.perf_counter() - t0)
+        T = self.T
+        took = []
+
+        def run(*args):
+            t0 = time.perf_counter()
+            reached = cc.run_steps(*args)
+            took.append((reached - args[0], time.perf_counter() - t0))
+            return reached
+
+        reached, rec = self._chunk(run, s, end)
+        if T == self.T:  # (not when the chunk fell back to one thread)
+            tuner.observe(T, took[-1][0], took[-1][1])  # (the last call did the steps)
+        return reached, rec
 
     def _grow_spike_buffer(self):
         """Double the recorded-spike buffer (a chunk stopped early because it could have overflowed)."""
