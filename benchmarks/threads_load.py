@@ -2,8 +2,10 @@
 
 The engine's thread team meets at a barrier once per step (CUBA: every
 delay is one step) or once per interval of steps (Brunel).  A thread that
-waits spins briefly, then yields, then sleeps until it is woken, so that a
-busy machine costs at most the CPU share it takes away.  This script runs
+waits spins briefly, then yields, then sleeps until it is woken, and the
+engine's team tuner (eventsim.engines.plan.TeamTuner) picks how many of the
+threads to use from the idle cores and measured wall times, so that a busy
+machine costs at most the CPU share it takes away.  This script runs
 the network for ``--ms`` ms of biological time, after a warm-up run that
 compiles (or loads) the kernels, in four configurations: 1 thread and 2
 threads, each alone and beside ``--competitors`` busy processes (a Python
