@@ -1365,7 +1365,7 @@ class Network:
             raise ValueError(f"duration={duration!r} must be >= 0 ms")
         if self.engine == "event":
             check_event_time("duration", self._time + float(duration))
-            self._sync(force=True).advance(self._time + float(duration))
+            self._sync(force=True).advance(self._time + float(duration), progress)
             return
         n_steps = int(steps_of("duration", duration, self.dt))
         if self._step + n_steps > MAX_STEPS:

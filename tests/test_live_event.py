@@ -400,6 +400,39 @@ def test_parameters_set_with_other_changes_act_as_set_alone():
     assert a.times[a.senders < 5].size > a.times[a.senders >= 5].size  # the new parameters act
 
 
+def test_refractory_period_changed_with_a_connection_added_at_the_same_time():
+    """t_ref changed at t together with a new connection onto the same neurons (a rebuild that carries
+    neurons in their refractory period): the spikes of the same t_ref change with the connection present
+    from the start at weight 0 and given its weight at t."""
+    model = es.LIF(tau_m=10.0, v_th=15.0, v_reset=0.0, t_ref=2.0, tau_syn_ex=2.0, tau_syn_in=5.0, c_m=250.0,
+                   i_e=1500.0)
+
+    def build(up_front):
+        net = es.Network(dt=0.1, seed=4, engine="event")
+        pop = net.population(12, model, v_init=es.Uniform(0.0, 14.0))
+        src = net.poisson(12, rate=2000.0)
+        net.connect(src, pop, es.OneToOne(), weight=40.0, delay=0.5)
+        stim = net.spike_source(senders=np.zeros(40, int), times=30.05 + 1.3 * np.arange(40))
+        if up_front:
+            proj = net.connect(stim, pop[:6], es.AllToAll(), weight=0.0, delay=0.7)
+        rec = net.record_spikes(pop)
+        net.run(30.0)
+        pop[::2].set(t_ref=4.5)
+        if up_front:
+            proj.weight = np.full(6, 200.0)
+        else:
+            net.connect(stim, pop[:6], es.AllToAll(), weight=200.0, delay=0.7)
+        net.run(40.0)
+        return rec
+
+    a, b = build(True), build(False)
+    assert len(a.times) > 100 and _same(a.times, b.times) and _same(a.senders, b.senders)
+    assert ((a.times > 28.0) & (a.times <= 30.0)).any()  # some neuron refractory across the change
+    late = a.times > 30.0
+    assert np.diff(np.sort(a.times[late & (a.senders == 0)])).min() >= 4.5 - 1e-9  # the new t_ref acts
+    assert np.diff(np.sort(a.times[late & (a.senders == 1)])).min() < 4.5
+
+
 def _random_changes(seed):
     """A network of every kind of element run to 20 ms, then changed at random (rates, spikes, DC,
     weights, new populations, sources, connections onto and from existing neurons, recorders)."""

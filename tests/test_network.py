@@ -452,10 +452,16 @@ def test_non_finite_state_stops_at_last_finite_state():
     assert vm.values.shape == (30, 5)
 
 
-def test_progress_bar_option_runs():
+@pytest.mark.parametrize("engine", ["clock", "event"])
+def test_progress_bar_shows_the_run(engine, capsys, monkeypatch):
+    """progress=True draws a bar over the run's dt steps that ends full, in both engines; False draws none."""
     pytest.importorskip("tqdm")
-    net = es.Network(dt=0.1)
+    monkeypatch.setattr(es.config, "CHUNK_STEPS", 20)   # several windows: the bar moves
+    net = es.Network(dt=0.1, engine=engine)
     net.population(3, es.LIF(i_e=500.0))
     net.run(5.0, progress=True)
+    err = capsys.readouterr().err
+    assert "100%" in err and "50.0/50.0" in err and "t=0.0 s bio" in err, err
     net.run(5.0, progress=False)
-    assert net.step == 100
+    assert capsys.readouterr().err == ""
+    assert net.t == pytest.approx(10.0)

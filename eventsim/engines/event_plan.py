@@ -12,6 +12,7 @@ from ..record import SpikeRecorder, StateRecorder
 from ..rng import key_words
 from . import event_cpu as ev
 from . import event_live as live
+from .plan import _progress
 from .clock_cpu import VAR_CODES as _VAR_CODES
 
 
@@ -682,8 +683,9 @@ class EventPlan:
         self.Q = tuple(np.concatenate([q[:self.qn], np.zeros(size - self.qn, q.dtype)]) for q in self.Q)
 
     # ------------------------------------------------------------------ running
-    def advance(self, t_end):
-        """Process every event up to and including ``t_end`` (ms).
+    def advance(self, t_end, progress=None):
+        """Process every event up to and including ``t_end`` (ms); ``progress`` as in
+        :meth:`eventsim.Network.run` (a bar over the run's ``dt`` steps, moved at each window).
 
         The run goes in windows of ``config.CHUNK_STEPS * dt`` ms, each a
         transaction: at its end the recorders commit (streaming ones flush
@@ -699,19 +701,26 @@ class EventPlan:
         net = self.net
         t0 = float(net._time)
         width = config.CHUNK_STEPS * net.dt
+        bar = _progress(net, int(round((t_end - t0) / net.dt)), progress)
         k = 0
-        while True:  # at least one window: a run of 0 ms still processes the events at t0
-            k += 1
-            t_w = min(t0 + k * width, t_end)
-            ta = net._time
-            if not self._transaction(t_w):
-                # replay the window dt by dt to stop at the last finite state
-                j = 0
-                while True:
-                    j += 1
-                    self._transaction(min(ta + j * net.dt, t_w), single=True)
-            if t_w >= t_end:
-                break
+        try:
+            while True:  # at least one window: a run of 0 ms still processes the events at t0
+                k += 1
+                t_w = min(t0 + k * width, t_end)
+                ta = net._time
+                if not self._transaction(t_w):
+                    # replay the window dt by dt to stop at the last finite state
+                    j = 0
+                    while True:
+                        j += 1
+                        self._transaction(min(ta + j * net.dt, t_w), single=True)
+                if bar is not None:
+                    bar.update(int(round((net._time - t0) / net.dt)) - bar.n)
+                if t_w >= t_end:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
 
     def _process(self, t_end):
         """Run the kernel up to ``t_end`` (ms), staging the recorded spikes and samples."""
