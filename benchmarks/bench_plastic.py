@@ -44,11 +44,11 @@ class PlasticSimulate:
         self.net.run(T_SIM)
 
     def track_bytes_per_plastic_synapse(self, threads, plastic):
-        """Engine bytes per plastic synapse (weight, target, column, delay, rule), 0 when static."""
+        """Engine bytes per plastic synapse (weight, target, delay, rule), 0 when static."""
         P = self.net._plan.plastic
         if P is None:
             return 0.0
-        per = sum(getattr(P, nm).nbytes for nm in ("w", "tgt", "col", "dly", "rule"))
+        per = sum(getattr(P, nm).nbytes for nm in ("w", "tgt", "dly", "rule"))
         return per / P.w.size
 
     track_bytes_per_plastic_synapse.unit = "bytes"

@@ -4,9 +4,12 @@ Layout (built by :func:`build`): the plastic synapses of all projections
 with a ``synapse=`` rule, in rows by presynaptic neuron, each row sorted by
 target neuron, and split per thread partition (``split[i, t]``: the first
 synapse of row ``i`` whose target ``t`` owns), exactly like the static
-synapses.  Per synapse: target neuron (int32), ring column (int32: the
-neuron's, or its inhibitory receptor's), delay (int16 steps), rule (uint8)
-and weight (the network's weight dtype): 19 bytes with float64 weights.
+synapses.  Per synapse: target neuron (int32), delay (int16 steps), rule
+(uint8) and weight (the network's weight dtype): 15 bytes with float64
+weights.  The ring column follows from the target and the sign of the
+weight at delivery (NEST's receptor choice): the neuron's own column, or,
+for a negative weight onto a neuron with separate receptors (exponential
+synapses), its inhibitory column ``neg[n]`` further on.
 
 Who writes what (no atomics, results independent of the thread count):
 
@@ -53,7 +56,7 @@ class Plastic(NamedTuple):
     ptr: np.ndarray     # int64 [N+1] row of each presynaptic neuron
     split: np.ndarray   # int64 [N, T+1] first synapse of each partition in each row
     tgt: np.ndarray     # int32 target neuron
-    col: np.ndarray     # int32 ring column
+    neg: np.ndarray     # int32 [N] column offset of a negative weight onto each neuron (N with separate receptors)
     dly: np.ndarray     # int16 delay (steps)
     rule: np.ndarray    # uint8 row in rp
     w: np.ndarray       # weight (network's weight dtype)
@@ -202,7 +205,7 @@ def deliver_only(t, T, c, k, lst, a, b, slot, L, C, P, ring):
             kx = P.kp[c, 2 * r + 1, i] * math.exp((t_last - tk) / p[TAU_X]) if triplet else 0.0
             w = depress(w, _k_minus(n, r, s2, P), kx, p)
             P.w[y] = w
-            o = base + d * C + P.col[y]
+            o = base + d * C + n + (P.neg[n] if w < 0 else 0)
             if o >= LC:
                 o -= LC
             ring[o] += w
@@ -282,11 +285,8 @@ def build(net, params_col, N, weight_dtype, part):
     rule = np.concatenate([np.full(len(p), rules.index(p.synapse), np.uint8) for p in projs])
     order = np.lexsort((tgt, pre))  # by sender, then target; stable (projection order) within
     pre, tgt, w, dly, rule = pre[order], tgt[order], w[order], dly[order], rule[order]
-    is_exp = params_col  # int8 per neuron: 1 if its receptors are separate
-    C2 = 2 * N if is_exp.any() else N
-    col = np.where((is_exp[tgt] == 1) & (w < 0), tgt + N, tgt).astype(np.int32)
-    if C2 == N:
-        col = tgt.astype(np.int32)
+    is_exp = np.asarray(params_col)  # int8 per neuron: 1 if its receptors are separate
+    neg = np.where(is_exp == 1, N, 0).astype(np.int32) if is_exp.any() else np.zeros(N, np.int32)
     ptr = np.zeros(N + 1, np.int64)
     np.add.at(ptr, pre + 1, 1)
     np.cumsum(ptr, out=ptr)
@@ -294,7 +294,7 @@ def build(net, params_col, N, weight_dtype, part):
     post = np.zeros(N, np.uint8)
     post[tgt] = 1
     H = HISTORY_START
-    P = Plastic(ptr=ptr, split=np.zeros((N, 2), np.int64), tgt=tgt.astype(np.int32), col=col, dly=dly, rule=rule,
+    P = Plastic(ptr=ptr, split=np.zeros((N, 2), np.int64), tgt=tgt.astype(np.int32), neg=neg, dly=dly, rule=rule,
                 w=w, rp=np.stack([r.pack() for r in rules]), kp=np.zeros((1, 2 * R, N)),
                 tl=np.zeros((1, N), np.int64), hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, 2 * R)),
                 hn=np.zeros(N, np.int64), km=np.zeros((N, 2 * R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
