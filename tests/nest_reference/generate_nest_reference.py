@@ -55,7 +55,7 @@ GEN_MARGIN = 5.0  # ms, no input spike at or after t_sim - GEN_MARGIN
 @dataclass
 class Case:
     name: str
-    model: str  # "iaf_psc_delta" or "iaf_psc_exp"
+    model: str  # "iaf_psc_delta", "iaf_psc_exp" or "iaf_psc_alpha"
     seed: int
     n: int = 60
     # Each per-neuron entry is either a scalar, a ("uniform", lo, hi) tuple or
@@ -148,6 +148,51 @@ CASES = [
         w_in_exc=(0.5, 2.0),
         w_in_inh=(1.0, 3.0),
     ),
+    # iaf_psc_alpha: a weight is the peak of the alpha-shaped current (pA), reached tau_syn after the
+    # spike; its charge is e * tau_syn * w, e times that of an exponential current of the same peak
+    Case(
+        name="alpha_ref",
+        model="iaf_psc_alpha",
+        seed=20240606,
+        tau_m=10.0,
+        tau_syn_ex=2.0,
+        tau_syn_in=5.0,
+        t_ref=2.0,
+        V_inf=("uniform", -49.0, -43.0),
+        w_exc=(40.0, 150.0),  # pA (peak)
+        w_inh=(60.0, 250.0),
+        w_in_exc=(40.0, 150.0),
+        w_in_inh=(40.0, 150.0),
+    ),
+    Case(
+        name="alpha_equal_tau",
+        model="iaf_psc_alpha",
+        seed=20240707,
+        tau_m=10.0,
+        tau_syn_ex=10.0,  # == tau_m: the singular limit of the exact propagator
+        tau_syn_in=5.0,
+        t_ref=2.0,
+        V_inf=("uniform", -51.0, -45.0),
+        w_exc=(10.0, 30.0),
+        w_inh=(20.0, 60.0),
+        w_in_exc=(10.0, 30.0),
+        w_in_inh=(10.0, 40.0),
+    ),
+    Case(
+        name="alpha_hetero",
+        model="iaf_psc_alpha",
+        seed=20240808,
+        tau_m=("uniform", 5.0, 30.0),
+        C_m=("uniform", 100.0, 300.0),
+        tau_syn_ex=("uniform", 0.5, 5.0),
+        tau_syn_in=("uniform", 1.0, 10.0),
+        t_ref=("choice", (0.0, 0.5, 1.0, 2.0, 3.0)),
+        V_inf=("uniform", -51.0, -45.0),
+        w_exc=(30.0, 120.0),
+        w_inh=(60.0, 200.0),
+        w_in_exc=(30.0, 120.0),
+        w_in_inh=(30.0, 120.0),
+    ),
 ]
 
 
@@ -193,7 +238,7 @@ def generate_network(case: Case) -> dict:
     tau_m = _per_neuron(rng, case.tau_m, n)
     C_m = _per_neuron(rng, case.C_m, n)
     t_ref = _per_neuron(rng, case.t_ref, n)
-    if case.model == "iaf_psc_exp":
+    if case.model in ("iaf_psc_exp", "iaf_psc_alpha"):
         tau_syn_ex = _per_neuron(rng, case.tau_syn_ex, n)
         tau_syn_in = _per_neuron(rng, case.tau_syn_in, n)
     else:
@@ -294,7 +339,7 @@ def run_nest(net: dict) -> dict:
 
     neurons = nest.Create(model, n)
     keys = ["tau_m", "C_m", "E_L", "V_th", "V_reset", "t_ref", "I_e"]
-    if model == "iaf_psc_exp":
+    if model in ("iaf_psc_exp", "iaf_psc_alpha"):
         keys += ["tau_syn_ex", "tau_syn_in"]
     # Set all parameters (including V_m) of a neuron in a single call:
     # NEST stores V_th, V_reset and V_m relative to E_L internally.
