@@ -298,6 +298,8 @@ def _encode(net):
         if src._steps.size > 1:  # the amplitude schedule (step currents and amplitudes set between runs)
             d.update(amplitude_steps=[int(k) for k in src._steps[1:]],
                      amplitude_values=w.ref(f"dc{j}.amplitude_values", np.ascontiguousarray(src._rows[1:])))
+        if src.delay:
+            d["delay"] = src.delay
         if net.engine == "event":
             d.update(start=src.start_time, stop=src.stop_time if math.isfinite(src.stop_time) else None)
         else:
@@ -738,9 +740,10 @@ class _Decoder:
         for j, d in enumerate(F(doc, "dc_sources", list, "document")):
             where = f"DC source {j}"
             amp = self.array(F(d, "amplitude", dict, where), f"{where}.amplitude", "fiu", 1)
+            delay = F(d, "delay", (int, float), where) if "delay" in d else 0.0
             if event:
                 stop = F(d, "stop", (int, float, type(None)), where)
-                net.dc(amp, start=F(d, "start", float, where), stop=stop, n=F(d, "n", int, where))
+                net.dc(amp, start=F(d, "start", float, where), stop=stop, n=F(d, "n", int, where), delay=delay)
             else:
                 a = F(d, "start_step", int, where)
                 b = F(d, "stop_step", (int, type(None)), where)
@@ -753,7 +756,7 @@ class _Decoder:
                                  amplitude_values=self.array(F(d, "amplitude_values", dict, where),
                                                              f"{where}.amplitude_values", "fiu", 2))
                 src = net.dc(amp, start=a * net.dt, stop=None if b is None else b * net.dt, n=F(d, "n", int, where),
-                             **sched)
+                             delay=delay, **sched)
                 if src.start_step != a or (b is not None and src.stop_step != b):
                     raise CheckpointError(f"{where}: start/stop steps {a}/{b} do not survive dt={net.dt} ms")
                 if sched and not np.array_equal(src._steps[1:], steps):

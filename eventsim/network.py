@@ -145,6 +145,9 @@ class NodeView:
             net._changed("sources")
             return
         parts = self._source_objects(DCSource)
+        if net.engine == "event" and "amplitude" in values and any(src.delay > 0 for src, _, _ in parts):
+            raise NotImplementedError("the event engine cannot change the amplitude of a DC source with a delay "
+                                      "between runs (the clock engine can); make a new source instead")
         updates = []
         for src, loc, pos in parts:
             amp = src.amplitude
@@ -240,6 +243,10 @@ class _Schedule:
         row.setflags(write=False)
         return row
 
+    def _value_at(self, step):
+        """The values in force at ``step`` (the first row before step 0)."""
+        return self._rows[max(int(np.searchsorted(self._steps, step, side="right")) - 1, 0)]
+
     def _rate_edges(self):
         """Steps (> 0) at which the values change by the schedule."""
         return self._steps[1:]
@@ -301,13 +308,29 @@ class DCSource(_Schedule, NodeView):
     """Constant currents switched on in ``[start, stop)`` (:meth:`Network.dc`).
 
     ``set(amplitude=..., start=..., stop=...)`` changes them between runs.
+    ``delay`` (ms): the targets receive the current the source produces at
+    ``t`` at ``t + delay`` (NEST's device delay); 0 by default.
     """
 
-    def __init__(self, net, offset, n, amplitude, start_step, stop_step, amp_steps=None, amp_rows=None):
+    def __init__(self, net, offset, n, amplitude, start_step, stop_step, amp_steps=None, amp_rows=None, delay=0.0,
+                 delay_steps=0):
         super().__init__(net, "dc", np.arange(offset, offset + n), "dc")
         self._init_schedule(amplitude, amp_steps, amp_rows)
         self.start_step = start_step
         self.stop_step = stop_step
+        self.delay = float(delay)
+        self.delay_steps = int(delay_steps)
+
+    def _delivered(self):
+        """The amplitudes the targets receive at the network's current step (those of ``delay`` earlier)."""
+        return self._value_at(self.net._step - self.delay_steps)
+
+    def _delivery_window(self):
+        """``(start_step, stop_step)`` of the current at the targets (clock engine): the window shifted by the
+        delay."""
+        big = np.iinfo(np.int64).max
+        return (self.start_step + self.delay_steps,
+                big if self.stop_step == big else self.stop_step + self.delay_steps)
 
     @property
     def amplitude(self):
@@ -825,8 +848,8 @@ class Network:
 
     def _rate_edges(self, start, stop):
         """The scheduled changes of rates and DC amplitudes in steps ``(start, stop]`` (sorted, unique)."""
-        edges = [src._rate_edges() for src in [*self.sources, *self.dc_sources]
-                 if isinstance(src, (PoissonSource, DCSource))]
+        edges = [src._rate_edges() + (src.delay_steps if isinstance(src, DCSource) else 0)
+                 for src in [*self.sources, *self.dc_sources] if isinstance(src, (PoissonSource, DCSource))]
         e = np.unique(np.concatenate(edges)) if edges else np.zeros(0, np.int64)
         return e[(e > start) & (e <= stop)]
 
@@ -990,14 +1013,20 @@ class Network:
             steps = steps_of("times", times, self.dt)
         return senders, times, steps
 
-    def dc(self, amplitude, start=0.0, stop=None, n=1, amplitude_times=None, amplitude_values=None):
+    def dc(self, amplitude, start=0.0, stop=None, n=1, amplitude_times=None, amplitude_values=None, delay=0.0):
         """``n`` constant current channels of ``amplitude`` pA, on in ``[start, stop)`` ms.
 
         Connect them to neurons with ``connect(dc, pop, rule, weight=factor)``;
-        the current added to a target is ``factor * amplitude`` (no delay).
+        the current added to a target is ``factor * amplitude``.
         ``amplitude_times`` (ms, strictly increasing, multiples of dt) and
         ``amplitude_values`` (pA, shape ``(m,)`` or ``(m, n)``) change the
         amplitudes at those times (clock engine; :meth:`step_current`).
+        ``delay`` (ms, >= 0; clock engine: a multiple of dt): the targets
+        receive the current the source produces at ``t`` at ``t + delay``
+        (NEST's device delay, which NEST's current generators take from
+        their connections): the window, the scheduled changes and changes
+        made between runs (``dc.set``) all reach the targets ``delay``
+        later.  Default 0: the current acts from ``start`` on.
         """
         self._check_mutable("a source")
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
@@ -1005,9 +1034,16 @@ class Network:
         _guard_memory(f"a DC source of {n:,d} channels", int(n) * _BYTES_PER_CHANNEL)
         amp = _values("amplitude", amplitude, int(n), None, of=f"the source has {n} channels")
         window = self._dc_window(start, stop)
+        delay = _scalar("delay", delay)
+        if not (math.isfinite(delay) and delay >= 0):
+            raise ValueError(f"delay={delay!r} must be a finite number >= 0 ms")
+        delay_steps = 0 if self.engine == "event" else int(steps_of("delay", delay, self.dt))
+        if self.engine == "event":
+            check_event_time("delay", delay)
         steps, rows = self._schedule(amplitude_times, amplitude_values, int(n), "amplitude_times",
                                      "amplitude_values", None)
-        src = DCSource(self, self._n_dc, int(n), amp, window.get("start_step"), window.get("stop_step"), steps, rows)
+        src = DCSource(self, self._n_dc, int(n), amp, window.get("start_step"), window.get("stop_step"), steps, rows,
+                       delay=float(delay), delay_steps=delay_steps)
         if self.engine == "event":
             src.start_time, src.stop_time = window["start_time"], window["stop_time"]
         src._lock()
@@ -1016,7 +1052,7 @@ class Network:
         self._changed("structure")
         return src
 
-    def step_current(self, times, amplitudes, n=1):
+    def step_current(self, times, amplitudes, n=1, delay=0.0):
         """``n`` channels of piecewise-constant current (NEST's ``step_current_generator``).
 
         Parameters
@@ -1029,12 +1065,15 @@ class Network:
             or ``(m, n)``.
         n : int
             Number of channels.
+        delay : float
+            ms, a multiple of dt (default 0): each change reaches the targets
+            ``delay`` later (NEST's device delay).
 
         Connect it like a DC source, ``connect(sc, pop, rule, weight=factor)``.
-        A change at step ``k`` acts from the update of step ``k`` on, as
+        A change at step ``k`` acts from the update of step ``k + delay/dt`` on, as
         ``dc.set(amplitude=...)`` between runs does.  Clock engine.
         """
-        return self.dc(0.0, n=n, amplitude_times=times, amplitude_values=amplitudes)
+        return self.dc(0.0, n=n, amplitude_times=times, amplitude_values=amplitudes, delay=delay)
 
     def _dc_window(self, start, stop):
         """Validated on/off window of a DC source: ``start_step``/``stop_step`` (clock engine) or

@@ -204,7 +204,7 @@ def _dc_windows(net):
     """``[start, stop)`` (ms) of every DC channel, shape ``(n_dc, 2)``."""
     win = np.zeros((net._n_dc, 2))
     for src in net.dc_sources:
-        win[src.ids] = (src.start_time, src.stop_time)
+        win[src.ids] = (src.start_time + src.delay, src.stop_time + src.delay)
     return win
 
 
@@ -290,9 +290,9 @@ class EventPlan:
             for src in net.dc_sources:  # switching events: -2 on, -3 off (ties: off before on)
                 for ch in src.ids:
                     e = N + nc + int(ch)
-                    self._push(src.start_time, e, -2)
+                    self._push(src.start_time + src.delay, e, -2)   # (at the targets: delay later)
                     if math.isfinite(src.stop_time):
-                        self._push(src.stop_time, e, -3)
+                        self._push(src.stop_time + src.delay, e, -3)
         self.X = Cross(key=np.full(N, np.inf), heap=np.zeros(N, np.int64),
                        n=np.zeros(1, np.int64))
         self.M = Pending(lst=np.zeros(N, np.int64), n=np.zeros(1, np.int64),

@@ -875,7 +875,7 @@ def _build_dc(net):
         for s in net.dc_sources:
             m = (ch >= s.ids[0]) & (ch < s.ids[0] + len(s))
             if m.any():
-                dc.append((s.start_step, s.stop_step, post_g[m], cur[m]))
+                dc.append((*s._delivery_window(), post_g[m], cur[m]))
     return dc
 
 
@@ -928,5 +928,6 @@ def _build_sources(net):
 
 
 def _dc_amplitude(net, channels):
-    amp = np.concatenate([s.amplitude for s in net.dc_sources])
+    """The amplitudes (pA) the targets of DC ``channels`` receive at the network's current step."""
+    amp = np.concatenate([s._delivered() for s in net.dc_sources])
     return amp[channels]
