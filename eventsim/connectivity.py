@@ -62,9 +62,12 @@ def _index_array(name, a):
     return arr.astype(np.int64)
 
 
-def _self_positions(pre_ids, post_ids):
-    """Position of each target's own id in the source group, -1 where the group does not hold it."""
-    order = np.argsort(pre_ids, kind="stable")
+def _self_positions(pre_ids, post_ids, order=None):
+    """Position of each target's own id in the source group, -1 where the group does not hold it.
+
+    ``order``: ``argsort(pre_ids, kind="stable")`` if already known."""
+    if order is None:
+        order = np.argsort(pre_ids, kind="stable")
     ids = pre_ids[order]
     j = np.minimum(np.searchsorted(ids, post_ids), ids.size - 1)
     return np.where(ids[j] == post_ids, order[j], -1).astype(np.int64)
@@ -172,10 +175,16 @@ def _distinct_per_row(rng, n_choices, counts, skip=None):
 
 
 class Rule:
-    """Base class of connection rules."""
+    """Base class of connection rules.
+
+    A rule that draws target by target implements :meth:`_prepare` (checks
+    and look-ups over the whole groups, once) and :meth:`_block` (the
+    connections of the targets at positions ``a .. e-1``, in the rule's
+    order, from one random stream); :func:`draw` calls them block by block.
+    """
 
     def connections(self, pre_ids, post_ids, rng):
-        """Return local index arrays ``(pre, post)``.
+        """Return local index arrays ``(pre, post)``, all targets drawn from the one stream ``rng``.
 
         Parameters
         ----------
@@ -185,6 +194,14 @@ class Rule:
         rng : numpy.random.Generator
             Stream reserved for this projection.
         """
+        return self._block(self._prepare(pre_ids, post_ids), 0, post_ids.size, rng)
+
+    def _prepare(self, pre_ids, post_ids):
+        """Validate the groups for this rule; returns what :meth:`_block` needs."""
+        return (pre_ids, post_ids)
+
+    def _block(self, ctx, a, e, rng):
+        """``(pre, post)`` (int64 positions) of the targets at positions ``a .. e-1``, drawn from ``rng``."""
         raise NotImplementedError
 
 
@@ -225,10 +242,10 @@ class FixedInDegree(Rule):
             raise ValueError(f"FixedInDegree: k={self.k!r} is too large (at most 2**40 connections per target)")
         _flags(self, "allow_autapses", "allow_multapses")
 
-    def connections(self, pre_ids, post_ids, rng):
+    def _prepare(self, pre_ids, post_ids):
         n_pre, n_post, k = pre_ids.size, post_ids.size, int(self.k)
         if n_post == 0 or k == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return None
         if n_pre == 0:
             raise ValueError("FixedInDegree: the source group is empty")
         overlap = (not self.allow_autapses) and np.intersect1d(pre_ids, post_ids).size > 0
@@ -238,11 +255,19 @@ class FixedInDegree(Rule):
                              "without multapses")
         if avail <= 0:
             raise ValueError("FixedInDegree: no source available without autapses")
-        post = np.repeat(np.arange(n_post, dtype=np.int64), k)
-        self_pos = _self_positions(pre_ids, post_ids) if overlap else None
+        order = np.argsort(pre_ids, kind="stable") if overlap else None
+        return pre_ids, post_ids, overlap, order
+
+    def _block(self, ctx, a, e, rng):
+        if ctx is None or e <= a:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pre_ids, post_ids, overlap, order = ctx
+        n_pre, k = pre_ids.size, int(self.k)
+        post = np.repeat(np.arange(e - a, dtype=np.int64), k)
+        self_pos = _self_positions(pre_ids, post_ids[a:e], order) if overlap else None
         if not self.allow_multapses:
-            _, pre = _distinct_per_row(rng, n_pre, np.full(n_post, k, dtype=np.int64), skip=self_pos)
-            return pre, post
+            _, pre = _distinct_per_row(rng, n_pre, np.full(e - a, k, dtype=np.int64), skip=self_pos)
+            return pre, post + a
         pre = rng.integers(0, n_pre, size=post.size, dtype=np.int64)
         if overlap:
             while True:
@@ -250,7 +275,7 @@ class FixedInDegree(Rule):
                 if not bad.any():
                     break
                 pre[bad] = rng.integers(0, n_pre, size=int(bad.sum()), dtype=np.int64)
-        return pre, post
+        return pre, post + a
 
 
 @dataclass(frozen=True)
@@ -285,12 +310,14 @@ class FixedProbability(Rule):
             raise ValueError(f"FixedProbability: p={p!r} must be a number in [0, 1]")
         _flags(self, "allow_autapses")
 
-    def connections(self, pre_ids, post_ids, rng):
-        n_pre, n_post = pre_ids.size, post_ids.size
-        if n_pre == 0 or n_post == 0:
+    def _block(self, ctx, a, e, rng):
+        pre_ids, post_ids = ctx
+        n_pre = pre_ids.size
+        if n_pre == 0 or e <= a:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        counts = rng.binomial(n_pre, float(self.p), size=n_post).astype(np.int64)
+        counts = rng.binomial(n_pre, float(self.p), size=e - a).astype(np.int64)
         post, pre = _distinct_per_row(rng, n_pre, counts)
+        post += a
         if not self.allow_autapses:
             keep = pre_ids[pre] != post_ids[post]
             pre, post = pre[keep], post[keep]
@@ -301,11 +328,14 @@ class FixedProbability(Rule):
 class OneToOne(Rule):
     """Source i connects to target i; both groups must have the same size."""
 
-    def connections(self, pre_ids, post_ids, rng):
+    def _prepare(self, pre_ids, post_ids):
         if pre_ids.size != post_ids.size:
             raise ValueError(f"OneToOne: the groups have different sizes ({pre_ids.size} sources, "
                              f"{post_ids.size} targets)")
-        i = np.arange(pre_ids.size, dtype=np.int64)
+        return (pre_ids, post_ids)
+
+    def _block(self, ctx, a, e, rng):
+        i = np.arange(a, e, dtype=np.int64)
         return i, i.copy()
 
 
@@ -324,9 +354,10 @@ class AllToAll(Rule):
     def __post_init__(self):
         _flags(self, "allow_autapses")
 
-    def connections(self, pre_ids, post_ids, rng):
-        post = np.repeat(np.arange(post_ids.size, dtype=np.int64), pre_ids.size)
-        pre = np.tile(np.arange(pre_ids.size, dtype=np.int64), post_ids.size)
+    def _block(self, ctx, a, e, rng):
+        pre_ids, post_ids = ctx
+        post = np.repeat(np.arange(a, e, dtype=np.int64), pre_ids.size)
+        pre = np.tile(np.arange(pre_ids.size, dtype=np.int64), e - a)
         if not self.allow_autapses:
             keep = pre_ids[pre] != post_ids[post]
             pre, post = pre[keep], post[keep]
@@ -351,12 +382,124 @@ class FromArrays(Rule):
     def __repr__(self):
         return f"FromArrays(<{self.pre.size} connections>)"
 
-    def connections(self, pre_ids, post_ids, rng):
+    def _prepare(self, pre_ids, post_ids):
         for name, idx, n in (("pre", self.pre, pre_ids.size), ("post", self.post, post_ids.size)):
             if idx.size and (idx.min() < 0 or idx.max() >= n):
                 bad = idx[(idx < 0) | (idx >= n)][0]
                 raise ValueError(f"FromArrays: {name} index {bad} is out of range for a group of {n}")
+        return (pre_ids, post_ids)
+
+    def connections(self, pre_ids, post_ids, rng):
+        self._prepare(pre_ids, post_ids)
         return self.pre.copy(), self.post.copy()
+
+
+#: Targets per block of a rule's random stream: the targets at positions ``b * TARGET_BLOCK ..`` of the
+#: target group draw their connections (and their weights and delays from distributions) from block ``b`` of
+#: the projection's streams, so a process can draw the blocks of its own targets alone.
+TARGET_BLOCK = 256
+#: Connections per block of the weight and delay streams of :class:`FromArrays` (in the order given).
+CONNECTION_BLOCK = 1 << 16
+
+
+@dataclass
+class Drawn:
+    """The connections of one projection kept by this process (:func:`draw`).
+
+    Attributes
+    ----------
+    pre, post : ndarray of int64
+        Positions in the source and target groups, in the rule's order.
+    blocks : list of (int, int, ndarray or None)
+        Per stream block holding kept connections: the block number, the
+        number of connections the block makes in all, and the positions of
+        the kept ones among them (None: all).
+    index : ndarray of int64 or None
+        Position of each kept connection in the rule's whole order (None
+        unless asked for).
+    total : int or None
+        Connections of the whole projection (None unless ``index`` was asked for).
+    """
+
+    pre: np.ndarray
+    post: np.ndarray
+    blocks: list
+    index: np.ndarray = None
+    total: int = None
+
+
+def draw(rule, pre_ids, post_ids, generator, keep=None, need_index=False):
+    """Draw the connections of ``rule`` block by block, keeping those to the targets in ``keep``.
+
+    Parameters
+    ----------
+    rule : Rule
+    pre_ids, post_ids : ndarray of int64
+        Ids of the groups' members (see :meth:`Rule.connections`).
+    generator : callable
+        ``generator(block)`` returns the rule's random stream of block ``block``.
+    keep : ndarray of bool, optional
+        One flag per target position: the targets whose connections are
+        kept (default all).  Blocks without such a target are not drawn.
+    need_index : bool
+        Also return every kept connection's position in the whole rule's
+        order and the total (this draws or counts the other blocks too).
+
+    The targets at positions ``b * TARGET_BLOCK .. (b + 1) * TARGET_BLOCK - 1``
+    draw from block ``b`` of the stream (block 0 is the stream's start), so
+    the connections of a target do not depend on which other targets a
+    process keeps: every split of the targets gives the same network.
+    """
+    if isinstance(rule, FromArrays):
+        rule._prepare(pre_ids, post_ids)
+        m = rule.pre.size
+        sel = np.arange(m, dtype=np.int64) if keep is None else np.flatnonzero(keep[rule.post]).astype(np.int64)
+        blocks = []
+        if sel.size:
+            b_of = sel // CONNECTION_BLOCK
+            cut = np.flatnonzero(np.diff(b_of)) + 1
+            for part in np.split(sel, cut):
+                b = int(part[0] // CONNECTION_BLOCK)
+                n_b = min(CONNECTION_BLOCK, m - b * CONNECTION_BLOCK)
+                blocks.append((b, n_b, None if part.size == n_b else part - b * CONNECTION_BLOCK))
+        return Drawn(rule.pre[sel], rule.post[sel], blocks, sel if need_index else None, m if need_index else None)
+    ctx = rule._prepare(pre_ids, post_ids)
+    n_post = post_ids.size
+    nb = -(-n_post // TARGET_BLOCK)
+    pres, posts, blocks, firsts = [], [], [], []
+    total = 0
+    for b in range(nb):
+        a, e = b * TARGET_BLOCK, min(n_post, (b + 1) * TARGET_BLOCK)
+        wanted = keep is None or keep[a:e].any()
+        if not wanted and not need_index:
+            continue
+        pre, post = rule._block(ctx, a, e, generator(b))
+        if wanted and pre.size:
+            sel = None if keep is None else np.flatnonzero(keep[post])
+            if sel is None or sel.size == pre.size:
+                sel = None
+                pres.append(pre)
+                posts.append(post)
+                firsts.append(total + np.arange(pre.size, dtype=np.int64))
+            elif sel.size:
+                pres.append(pre[sel])
+                posts.append(post[sel])
+                firsts.append(total + sel)
+            if sel is None or sel.size:
+                blocks.append((b, int(pre.size), sel))
+        total += int(pre.size)
+    cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64)  # noqa: E731
+    return Drawn(cat(pres), cat(posts), blocks, cat(firsts) if need_index else None, total if need_index else None)
+
+
+def block_values(dist, drawn, generator):
+    """Values of a distribution for the kept connections of ``drawn``: each block's values from its own
+    stream ``generator(block)``, for all the block's connections, then the kept ones taken."""
+    parts = []
+    for b, n_b, sel in drawn.blocks:
+        v = np.asarray(dist.sample(generator(b), n_b), dtype=np.float64)
+        parts.append(v if sel is None else v[sel])
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 # --------------------------------------------------------------------------- distributions

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from . import config
-from .connectivity import Distribution, Rule
+from .connectivity import Distribution, FromArrays, Rule, block_values, draw
 from .models._params import MAX_STEPS, check_event_time, rounded_steps, steps_of
 from .models.lif import _IntegrateAndFire
 from .record import SpikeRecorder, StateRecorder
@@ -599,6 +599,11 @@ def _array_sizes(model):
     return sizes
 
 
+def _is_array(value):
+    """Whether ``value`` is an array (or list) of values rather than one value or a distribution."""
+    return not isinstance(value, (Distribution, str, bytes)) and value is not None and np.ndim(value) > 0
+
+
 def _flag(name, value):
     """``value`` as a bool; anything but True, False (or a NumPy bool) is a TypeError naming ``name``."""
     if not isinstance(value, (bool, np.bool_)):
@@ -667,6 +672,14 @@ class Network:
         by a step where a neuron grazes the threshold.  float32 results are
         still bit-identical for 1, 2 or more threads; CPU and CUDA agree
         within float32 rounding.  The event engine needs "float64".
+    comm : "auto", None or an mpi4py communicator
+        The MPI ranks that simulate this network together (:mod:`eventsim.mpi`).
+        "auto" (default): ``MPI.COMM_WORLD`` when the script runs under an
+        MPI launcher (``mpiexec -n R python script.py``) with more than one
+        rank, else None (one process, mpi4py not imported).  Every rank runs
+        the same build calls; each keeps and simulates the neurons it owns
+        and their incoming synapses, and the spikes are the same, bit for
+        bit, as in one process.  Clock engine on the CPU.
 
     Notes
     -----
@@ -677,7 +690,8 @@ class Network:
     spikes stamped on the grid in the same way.
     """
 
-    def __init__(self, dt=0.1, seed=0, backend="cpu", engine="clock", weight_dtype=None, dtype="float64"):
+    def __init__(self, dt=0.1, seed=0, backend="cpu", engine="clock", weight_dtype=None, dtype="float64",
+                 comm="auto"):
         if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not math.isfinite(dt) or dt <= 0:
             raise ValueError(f"dt={dt!r} must be a finite number > 0 (ms)")
         if not 0.001 <= dt <= 10.0:
@@ -707,6 +721,18 @@ class Network:
         weight_dtype = weight_dtype or (dtype.name if dtype == np.float32 else config.DEFAULT_WEIGHT_DTYPE)
         if weight_dtype not in ("float64", "float32"):
             raise ValueError(f"weight_dtype={weight_dtype!r} must be 'float64' or 'float32'")
+        from .mpi import Ranks, resolve
+
+        comm = resolve(comm)
+        dist = Ranks(comm) if comm is not None and comm.Get_size() > 1 else None
+        if dist is not None and engine == "event":
+            raise NotImplementedError("engine='event' does not run over MPI ranks yet; use engine='clock' "
+                                      "(or comm=None to run every rank on its own)")
+        if dist is not None and backend == "cuda":
+            raise NotImplementedError("backend='cuda' does not run over MPI ranks yet; use backend='cpu' "
+                                      "(or comm=None to run every rank on its own)")
+        self.comm = comm
+        self._dist = dist
         self.dt = float(dt)
         self.seed = int(seed)
         self.backend = backend
@@ -732,7 +758,7 @@ class Network:
 
     #: Attributes fixed at construction (assigning them raises AttributeError).
     _FIXED = ("dt", "seed", "backend", "engine", "weight_dtype", "dtype", "populations", "sources", "dc_sources",
-              "projections", "recorders")
+              "projections", "recorders", "comm")
 
     def __setattr__(self, name, value):
         if name in self._FIXED and name in self.__dict__:
@@ -757,6 +783,21 @@ class Network:
         return self._step
 
     @property
+    def rank(self):
+        """This process's MPI rank in ``comm`` (0 without MPI)."""
+        return 0 if self._dist is None else self._dist.rank
+
+    @property
+    def n_ranks(self):
+        """Number of MPI ranks simulating this network (1 without MPI)."""
+        return 1 if self._dist is None else self._dist.size
+
+    def _note(self, *parts):
+        """Add a build call to the digest that the MPI ranks compare at each run."""
+        if self._dist is not None:
+            self._dist.note(*parts)
+
+    @property
     def n_neurons(self):
         """Number of neurons in the network."""
         return self._n_neurons
@@ -773,6 +814,10 @@ class Network:
         One spike of a sender with ``k`` outgoing synapses is ``k`` events; a
         Poisson count of ``c`` spikes is ``c * k`` events.
         """
+        if self._dist is not None:  # (collective: summed over the ranks)
+            c = np.zeros(2, np.int64) if self._plan is None else self._plan.counters
+            c = self._dist.allsum(c)
+            return int(c[0]), int(c[1])
         if self._plan is None:
             return (0, 0)
         return int(self._plan.counters[0]), int(self._plan.counters[1])
@@ -908,6 +953,7 @@ class Network:
         else:
             rng = generator(self.seed, 1, len(self.populations))
             v0 = _values("v_init", v_init, int(n), rng, of=f"the population has {n} neurons")
+        self._note("population", int(n), model, v0)
         pop = Population(self, model, self._n_neurons, int(n), v0, label)._lock()
         self._n_neurons += int(n)
         self.populations.append(pop)
@@ -950,6 +996,7 @@ class Network:
         r = _values("rate", rate, int(n), None, of=f"the source has {n} channels")
         self._check_rates(r)
         steps, rows = self._rate_schedule(rate_times, rate_values, int(n))
+        self._note("poisson", r, steps, rows)
         src = PoissonSource(self, self._n_channels, int(n), r, steps, rows)._lock()
         self._n_channels += int(n)
         self.sources.append(src)
@@ -976,6 +1023,7 @@ class Network:
         if n is None:
             n = int(senders.max()) + 1 if senders.size else 1
         _guard_memory(f"a spike source of {n:,d} channels", int(n) * _BYTES_PER_CHANNEL)
+        self._note("spike_source", int(n), senders, times)
         src = SpikeSource(self, self._n_channels, int(n), senders, steps)
         src.spike_times = times.copy()
         src._lock()
@@ -1042,6 +1090,7 @@ class Network:
             check_event_time("delay", delay)
         steps, rows = self._schedule(amplitude_times, amplitude_values, int(n), "amplitude_times",
                                      "amplitude_values", None)
+        self._note("dc", amp, window, steps, rows, float(delay))
         src = DCSource(self, self._n_dc, int(n), amp, window.get("start_step"), window.get("stop_step"), steps, rows,
                        delay=float(delay), delay_steps=delay_steps)
         if self.engine == "event":
@@ -1138,34 +1187,61 @@ class Network:
         expect = _expected_connections(rule, len(pre), len(post))
         round_delays = _flag("round_delays", round_delays)
         _guard_memory(f"connect() by {rule!r} with about {expect:,d} connections", expect * _BYTES_PER_CONNECTION)
-        rng = generator(self.seed, 2, stream)
+        keep = None
+        if self._dist is not None:  # this MPI rank keeps the connections onto its own neurons
+            if synapse is not None:
+                raise NotImplementedError("plastic synapses do not run over MPI ranks yet; use static synapses "
+                                          "(or comm=None to run every rank on its own)")
+            self._note("connect", pre.kind, pre.ids, post.ids, repr(rule), round_delays, synapse,
+                       *((rule.pre, rule.post) if isinstance(rule, FromArrays) else ()),
+                       *(np.asarray(x) if _is_array(x) else repr(x) for x in (weight, delay)))
+            keep = self._dist.owner([(p.offset, p.n) for p in self.populations], post.ids) == self._dist.rank
         pre_space = pre.ids if pre.kind == "neuron" else pre.ids + (1 << 40)
-        pre_idx, post_idx = rule.connections(pre_space, post.ids, rng)
-        m = pre_idx.size
-        pre_idx = _compact_index(pre_idx, len(pre))
-        post_idx = _compact_index(post_idx, len(post))
+        # each block of targets draws from its own block of the streams (connectivity.draw)
+        drawn = draw(rule, pre_space, post.ids, lambda b: generator(self.seed, 2, stream, block=b), keep,
+                     need_index=keep is not None and (_is_array(weight) or _is_array(delay)))
+        m = drawn.pre.size
+        pre_idx = _compact_index(drawn.pre, len(pre))
+        post_idx = _compact_index(drawn.post, len(post))
+        if isinstance(delay, Distribution):
+            round_delays = True  # (draws from a distribution are always rounded)
+        weight = self._per_connection("weight", weight, drawn, 3, stream)
+        if delay is not None:
+            delay = self._per_connection("delay", delay, drawn, 4, stream)
         if pre.kind == "dc":
-            w = _values("weight", weight, m, generator(self.seed, 3, stream))
+            w = _values("weight", weight, m, None)
             if delay is not None:
                 raise ValueError("delay must be None for a DC source (currents act without delay)")
             d = None
         else:
-            w = self._weights(weight, m, generator(self.seed, 3, stream))
+            w = self._weights(weight, m, None)
             d = None
             if self.engine != "event":
-                d = self._delay_steps(self.dt if delay is None else delay, m, round_delays,
-                                      generator(self.seed, 4, stream))
+                d = self._delay_steps(self.dt if delay is None else delay, m, round_delays, None)
         if synapse is not None:
             synapse.check_weights(np.asarray(w, np.float64))
         proj = Projection(pre, post, pre_idx, post_idx, w, d)
         proj.synapse = synapse
         if self.engine == "event" and pre.kind != "dc":
-            proj.delay = self._delays_ms(self.dt if delay is None else delay, m, generator(self.seed, 4, stream))
+            proj.delay = self._delays_ms(self.dt if delay is None else delay, m, None)
         w.setflags(write=False)
         proj._lock()
         self.projections.append(proj)
         self._changed("dc" if pre.kind == "dc" else "structure")
         return proj
+
+    def _per_connection(self, name, value, drawn, purpose, stream):
+        """``value`` for the connections in ``drawn``: a distribution drawn block by block (stream
+        ``(seed, purpose, projection)``), an array for all the rule's connections taken at the kept ones (MPI),
+        anything else as it is (validated by the caller)."""
+        if isinstance(value, Distribution):
+            return block_values(value, drawn, lambda b: generator(self.seed, purpose, stream, block=b))
+        if drawn.index is not None and _is_array(value):
+            arr = _numbers(name, value)
+            if arr.ndim != 1 or arr.size != drawn.total:
+                raise ValueError(f"{name} has shape {arr.shape} but the rule made {drawn.total} connections")
+            return arr[drawn.index]
+        return value
 
     def _check_plastic(self, pre, synapse):
         """Refuse a plasticity rule where the engine cannot run it (before anything is drawn)."""
@@ -1244,6 +1320,9 @@ class Network:
         return d
 
     def _check_stream(self, to, overwrite, compression):
+        if to is not None and self._dist is not None:
+            raise NotImplementedError("recorders streaming to a file (to=...) are not supported over MPI ranks yet; "
+                                      "record in memory (reading a recorder gathers every rank's part)")
         if not (compression is None or (isinstance(compression, str) and compression == "gzip")):
             raise ValueError(f"compression={compression!r} must be None or 'gzip'")
         if not isinstance(overwrite, bool):
@@ -1280,6 +1359,7 @@ class Network:
         self._check_mutable("a recorder")
         self._check_group("group", group, ("neuron",))
         self._check_stream(to, overwrite, compression)
+        self._note("record_spikes", group.ids)
         rec = SpikeRecorder(self, group, to=to, overwrite=overwrite, compression=compression)
         self.recorders.append(rec)
         self._changed("recorders")
@@ -1311,6 +1391,8 @@ class Network:
             raise ValueError("proj connects a DC source; its weights are factors, not synapses")
         if self.engine != "clock":
             raise NotImplementedError("record_weights needs engine='clock'")
+        if self._dist is not None:
+            raise NotImplementedError("record_weights is not supported over MPI ranks yet")
         if index is None:
             idx = np.arange(len(proj), dtype=np.int64)
         else:
@@ -1359,6 +1441,7 @@ class Network:
         if k < 1:
             raise ValueError(f"interval={interval} must be >= dt={self.dt} ms")
         self._check_stream(to, overwrite, compression)
+        self._note("record_state", group.ids, variable, k)
         rec = StateRecorder(self, group, variable, k, to=to, overwrite=overwrite, compression=compression)
         self.recorders.append(rec)
         self._changed("recorders")
@@ -1402,6 +1485,9 @@ class Network:
             raise ValueError(f"duration={duration!r} must be a finite number of ms")
         if duration < 0:
             raise ValueError(f"duration={duration!r} must be >= 0 ms")
+        if self._dist is not None:  # every rank must have built the same network (and run as long)
+            self._note("run", float(duration))
+            self._dist.check_same_build()
         if self.engine == "event":
             check_event_time("duration", self._time + float(duration))
             self._sync(force=True).advance(self._time + float(duration), progress)
@@ -1443,6 +1529,8 @@ class Network:
         """
         from . import checkpoint
 
+        if self._dist is not None:
+            raise NotImplementedError("checkpoints of a network run over MPI ranks are not supported yet")
         self._sync()  # changes made since the last run are part of the saved engine state
         checkpoint.save(self, path, key=key)
 

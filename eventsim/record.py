@@ -636,14 +636,26 @@ class SpikeRecorder(_Recorder):
         """Continuous spike times (ms) of the event-driven engine."""
         self._store.append(times=times, neuron_ids=ids)
 
+    def _gathered(self):
+        """``(steps, neuron_ids)`` of every MPI rank's spikes, in the single process's order (collective)."""
+        dist = self._net._dist
+        steps, _ = dist.allgatherv(self._store.read("steps", self._empty("steps")), np.int64)
+        ids, _ = dist.allgatherv(self._store.read("neuron_ids", self._empty("neuron_ids")), np.int64)
+        order = np.lexsort((ids, steps))
+        return steps[order], ids[order]
+
     @property
     def steps(self):
         if getattr(self, "_continuous", False):
             raise AttributeError("spikes of engine='event' have continuous times and no step stamps; use .times")
+        if getattr(self._net, "_dist", None) is not None:
+            return self._gathered()[0]
         return np.array(self._store.read("steps", self._empty("steps")), dtype=np.int64)
 
     @property
     def neuron_ids(self):
+        if getattr(self._net, "_dist", None) is not None:
+            return self._gathered()[1]
         return np.array(self._store.read("neuron_ids", self._empty("neuron_ids")), dtype=np.int64)
 
     @property
@@ -657,6 +669,8 @@ class SpikeRecorder(_Recorder):
         return self.steps * self._net.dt
 
     def __len__(self):
+        if getattr(self._net, "_dist", None) is not None:
+            return int(self._net._dist.allsum(np.array([self._store.rows]))[0])
         return int(self._store.rows)
 
     def rates(self, duration=None):
@@ -667,6 +681,8 @@ class SpikeRecorder(_Recorder):
         counts = np.zeros(len(self.group), np.int64)
         for ids in self._store.blocks("neuron_ids", self._empty("neuron_ids")):
             counts += np.bincount(self._local(ids), minlength=len(self.group))
+        if getattr(self._net, "_dist", None) is not None:
+            counts = self._net._dist.allsum(counts)
         return counts / (duration * 1e-3)
 
     def __repr__(self):
@@ -782,7 +798,21 @@ class StateRecorder(_Recorder):
 
     @property
     def values(self):
-        return np.array(self._store.read("values", self._empty("values")), dtype=np.float64)
+        vals = np.array(self._store.read("values", self._empty("values")), dtype=np.float64)
+        dist = getattr(self._net, "_dist", None)
+        if dist is None:
+            return vals
+        # (MPI: each rank sampled the recorded neurons it owns, in the group's order; collective)
+        n = vals.shape[0]
+        owner = dist.owner([(p.offset, p.n) for p in self._net.populations], self._ids)
+        flat, counts = dist.allgatherv(vals.ravel(), np.float64)
+        out = np.empty((n, len(self.group)))
+        off = 0
+        for r in range(dist.size):
+            cols = np.flatnonzero(owner == r)
+            out[:, cols] = flat[off: off + counts[r]].reshape(n, cols.size)
+            off += int(counts[r])
+        return out
 
     def __len__(self):
         return int(self._store.rows)

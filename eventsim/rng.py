@@ -12,7 +12,9 @@ count, backend or call order.
 * Connectivity and parameter distributions use NumPy's ``Philox`` bit
   generator keyed by ``(seed, purpose, index)`` (:func:`generator`), one
   stream per projection or population (indices up to ``2**48``), so adding
-  a projection never changes earlier ones.
+  a projection never changes earlier ones.  Within a projection's stream
+  each block of targets starts at its own counter (``block``), so any
+  process can draw the connections of its own targets alone.
 """
 
 from __future__ import annotations
@@ -221,8 +223,8 @@ PURPOSE_BITS = 16
 INDEX_BITS = 48
 
 
-def generator(seed, *stream):
-    """NumPy Generator on a Philox bit generator keyed by ``(seed, *stream)``.
+def generator(seed, *stream, block=0):
+    """NumPy Generator on a Philox bit generator keyed by ``(seed, *stream)``, from block ``block``.
 
     Used for connectivity and parameter draws on the host: one stream per
     purpose and object, e.g. ``(1, population)`` for initial values and
@@ -236,6 +238,12 @@ def generator(seed, *stream):
     *stream : int
         At most two words: a purpose tag in ``[0, 2**16)`` and an index in
         ``[0, 2**48)``.
+    block : int
+        Start of the stream: Philox counter ``(0, 0, block, 0)`` (256-bit
+        counter, four 64-bit words), in ``[0, 2**64)``.  Block 0 is the
+        stream's beginning; distinct blocks never overlap (each has 2**128
+        counters).  Connection rules draw each block of targets from its
+        own block (:func:`eventsim.connectivity.draw`).
 
     Returns
     -------
@@ -270,4 +278,8 @@ def generator(seed, *stream):
             key |= s << 64
         else:
             key |= (s & 0xFFFF) << 80 | (s >> 16) << 96
-    return np.random.Generator(np.random.Philox(key=key))
+    if isinstance(block, bool) or not isinstance(block, numbers.Integral) or not 0 <= block < 1 << 64:
+        raise ValueError(f"generator: block={block!r} must be an integer in [0, 2**64)")
+    if block == 0:
+        return np.random.Generator(np.random.Philox(key=key))
+    return np.random.Generator(np.random.Philox(key=key, counter=[0, 0, int(block), 0]))

@@ -320,6 +320,7 @@ class ClockPlan:
         d_short = int(dmin[used].min()) if used.any() else self.L
         if self.plastic is not None:
             d_short = min(d_short, int(self.plastic.dly.min()))
+        d_short = min(d_short, self.__dict__.get("_d_global", d_short))  # (MPI: the shortest delay of all ranks)
         return max(0, min(d_short - 1, cc.INTERVAL_MAX))
 
     def _team_prior(self, T):
@@ -378,7 +379,8 @@ class ClockPlan:
         ps = b["pois_sender"]
         # channels with one synapse in all (and a tabulated rate) go to the compact one_* lists:
         # a property of the channel, not of the partitioning
-        one = (outdeg[ps] == 1) & (b["pois_lam"] < 12.0)
+        # (MPI: by the channel's synapses on all ranks, so that every rank adds in the single process's order)
+        one = (self.__dict__.get("_outdeg_global", outdeg)[ps] == 1) & (b["pois_lam"] < 12.0)
         ptr, lst, one_ptr, one_lst = [0], [], [0], []
         for t in range(T):
             inside = row_split[ps, t + 1] > row_split[ps, t]
@@ -755,6 +757,10 @@ def _progress(net, n_steps, progress):
 
 def build_plan(net):
     """Build the engine arrays of ``net``; the network itself is left untouched on error."""
+    if getattr(net, "_dist", None) is not None:  # this MPI rank's part (eventsim.engines.plan_mpi)
+        from .plan_mpi import build_distributed_plan
+
+        return build_distributed_plan(net)
     N = net.n_neurons
     params, i_e, K = _build_params(net)
     fdt = getattr(net, "dtype", np.dtype(np.float64))
@@ -813,14 +819,19 @@ def _build_params(net):
     return params, i_e, K
 
 
-def _build_connectivity(net, params):
-    """``((syn_off, w, row_ptr, (dmin, dmax)), (L, n_cols))``: the CSR synapses of every sender."""
+def _build_connectivity(net, params, tgt_map=None):
+    """``((syn_off, w, row_ptr, (dmin, dmax)), (L, n_cols))``: the CSR synapses of every sender.
+
+    ``tgt_map`` (MPI): the plan's neurons are a part of the network's, ``tgt_map[id]`` the local index of
+    network neuron ``id``; the projections hold only synapses onto them, and the rows stay indexed by
+    network sender."""
     N = net.n_neurons
-    is_exp = params.is_exp[params.pid].astype(np.int64) if N else np.zeros(0, np.int64)
+    NL = params.pid.size  # the plan's neurons (N, or this rank's)
+    is_exp = params.is_exp[params.pid].astype(np.int64) if NL else np.zeros(0, np.int64)
     # ring columns: neuron n's input (excitatory receptor) in column n, and, if any neuron has
     # separate receptors, its inhibitory receptor in column N + n; the update then reads two
     # unit-stride column blocks
-    n_cols = 2 * N if is_exp.any() else N
+    n_cols = 2 * NL if is_exp.any() else NL
     # ---- connectivity: senders are neurons 0..N-1 then source channels N..N+S-1
     n_send = N + net._n_channels
     synaptic = []
@@ -855,8 +866,9 @@ def _build_connectivity(net, params):
     split = is_exp.astype(np.int8)
     for proj, src_ids in synaptic:
         if len(proj):
+            tgt = proj.target.ids if tgt_map is None else tgt_map[proj.target.ids]
             csr.scatter(fill, syn_off, w, proj.pre, proj.post, proj.weight, proj.delay_steps, src_ids,
-                        proj.target.ids, params.col, split, N, 0 if columns else n_cols)
+                        tgt, params.col, split, NL, 0 if columns else n_cols)
     del fill
     if not csr.rows_sorted(row_ptr, syn_off, n_cols):  # (the sort is compiled only when needed)
         csr.sort_rows(row_ptr, syn_off, w, n_cols)

@@ -1,0 +1,115 @@
+"""Kernels of the clock engine on one MPI rank (see :mod:`eventsim.engines.plan_mpi`).
+
+A rank's plan holds its own neurons only (local indices ``0..N-1``, in
+network order) but one CSR row per *network* sender (every neuron, then
+every source channel), each row holding the synapses onto this rank's
+neurons.  The steps of an interval go in three phases, as NEST's:
+
+1. :func:`update_part` updates each partition's neurons through the
+   interval (as :func:`eventsim.engines.clock_cpu.run_clock` does), keeping
+   each step's spikers;
+2. :func:`collect` lists this rank's spikers by step in network ids (and
+   records them); the ranks exchange these lists (one collective) and sort
+   each step's list by network id;
+3. :func:`deliver_part` adds the interval's events into each partition
+   step after step: the spikes stamped ``k`` by network id, then explicit
+   source spikes, then Poisson channels.
+
+That is the single process's order of additions into every ring cell, so
+the results are bit-identical to it for any number of ranks and threads.
+Every function here takes one partition (or none) and releases the GIL,
+so the partitions of a rank run on threads of their own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .clock_cpu import _deliver_list, _deliver_sources, _poisson_inputs, _skip_sources, _update_steps
+
+
+@njit(cache=True, nogil=True)
+def update_part(u, s, e, s0, M, pr, st, ring, work, rec, C, L, f_delta, f_exp, f_adapt):
+    """Steps ``s .. e-1`` of partition ``u``'s neurons (spikers of step ``k`` into list ``k % M``)."""
+    _update_steps(u, s, e, s0, M, work.part[u], work.part[u + 1], pr, st, ring, work, rec, C, L, f_delta, f_exp,
+                  f_adapt)
+
+
+@njit(cache=True, nogil=True)
+def deliver_part(u, s, e, ids, ptr, L, C, conn, ring, src, work, f_pois, f_one):
+    """The events stamped ``s .. e-1`` into partition ``u``: the network's spikers ``ids[ptr[j]:ptr[j+1]]``
+    stamped ``s + j`` (network ids, ascending), then the explicit source spikes, then the Poisson counts."""
+    T = work.nsp.shape[0]
+    p = src.ss_ptr[0]
+    for k in range(s, e):
+        j = k - s
+        _deliver_list(u, T, k, L, C, ids, ptr[j], ptr[j + 1], conn, ring)
+        p = _deliver_sources(u, T, k, L, C, p, src, conn, ring)
+        _poisson_inputs(u, k, conn, ring, src, work, C, L, f_pois, f_one)
+
+
+@njit(cache=True, nogil=True)
+def collect(s, e, M, work, gid, rec, out, cnt):
+    """This rank's spikers of steps ``s .. e-1`` in network ids into ``out`` (step after step, ascending
+    ids; ``cnt[k - s]`` per step); the recorded ones also into the spike recording (stamp ``k + 1``).
+    Returns how many."""
+    T = work.nsp.shape[0]
+    N = work.flag.shape[0]
+    m = 0
+    for k in range(s, e):
+        j = k % M
+        c0 = m
+        for t in range(T):
+            lo = work.part[t]
+            for q in range(work.insp[j * T + t]):
+                n = work.isp[j * N + lo + q]
+                g = gid[n]
+                out[m] = g
+                m += 1
+                if rec.spk_flag[n]:
+                    r = rec.spk_n[0]
+                    rec.spk_step[r] = k + 1
+                    rec.spk_id[r] = g
+                    rec.spk_n[0] = r + 1
+        cnt[k - s] = m - c0
+    return m
+
+
+@njit(cache=True, nogil=True)
+def count_events(ids, outdeg, counters):
+    """Count the synaptic events of the network's spikers ``ids`` onto this rank's neurons."""
+    c = 0
+    for q in range(ids.shape[0]):
+        c += outdeg[ids[q]]
+    counters[0] += c
+
+
+@njit(cache=True, nogil=True)
+def skip_sources(s, src):
+    """Move the explicit-source pointer past the spikes stamped up to ``s``."""
+    _skip_sources(s, src)
+
+
+@njit(cache=True)
+def merge_steps(buf, W, H, R, J, out, ptr):
+    """The ranks' spiker lists of ``J`` steps in ``buf`` (rank ``r``'s block at ``r * W``: a header of
+    ``H`` words holding its count per step at ``2 + j``, then its ids step after step) into one list
+    per step, ascending network ids: ``out[ptr[j]:ptr[j+1]]``.  Returns the total."""
+    m = 0
+    for j in range(J):
+        ptr[j] = m
+        for r in range(R):
+            base = r * W
+            a = 0
+            for i in range(j):
+                a += buf[base + 2 + i]
+            c = buf[base + 2 + j]
+            for q in range(c):
+                out[m] = buf[base + H + a + q]
+                m += 1
+        # each rank's list is ascending; the ranks' blocks interleave (ownership per population)
+        seg = out[ptr[j]:m]
+        seg.sort()
+    ptr[J] = m
+    return m

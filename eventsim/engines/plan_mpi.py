@@ -1,0 +1,304 @@
+"""The clock engine's plan on one MPI rank: this rank's neurons, their synapses, one exchange per interval.
+
+A :class:`DistributedPlan` is a :class:`eventsim.engines.plan.ClockPlan`
+whose neurons are the ones this rank owns (:mod:`eventsim.mpi`), in network
+order (local index ``i`` is network id ``gid[i]``), and whose CSR rows are
+indexed by network sender (every neuron, then every source channel) but
+hold only the synapses onto this rank's neurons.  It keeps the plan's
+living design: changes between runs rebuild or update it (each rank its own
+part) and carry the engine state over as in one process.
+
+Running (:meth:`DistributedPlan._run_mpi`) goes interval by interval, an
+interval being at most the shortest delay minus one step (the same on every
+rank): update the interval's steps, exchange the interval's spikers with one
+``Allgather`` of int64 buffers (a header with the count per step, then the
+network ids; a second round only when some rank's spikers outgrow the
+buffer, which then grows), sort each step's list by network id, deliver.
+Pending spikers (the last step's) are kept in network ids, so a chunk, a
+run, a checkpoint or a rebuild can end after any step.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import clock_cpu as cc
+from . import clock_mpi as km
+from .plan import ClockPlan, _build_connectivity, _build_dc, _build_params, _build_sources, _spike_flags
+
+_POOLS = {}
+
+
+def _pool(n):
+    if n not in _POOLS:
+        _POOLS[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="eventsim-rank")
+    return _POOLS[n]
+
+
+def _each(fn, T, *args):
+    """``fn(u, *args)`` for every partition ``u`` of ``T``, on ``T`` threads (this one and ``T - 1`` others)."""
+    if T == 1:
+        fn(np.int64(0), *args)
+        return
+    futures = [_pool(T - 1).submit(fn, np.int64(u), *args) for u in range(1, T)]
+    err = None
+    try:
+        fn(np.int64(0), *args)
+    except BaseException as e:  # noqa: BLE001 - the other partitions finish first
+        err = e
+    for f in futures:
+        exc = f.exception()
+        if err is None and exc is not None:
+            err = exc
+    if err is not None:
+        raise err
+
+
+def owned_ids(net):
+    """Network ids of the neurons this rank owns, ascending (int64)."""
+    ranks = net._dist
+    parts = []
+    for p in net.populations:
+        a, b = ranks.owned_range(p.n)
+        parts.append(np.arange(p.offset + a, p.offset + b, dtype=np.int64))
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def build_distributed_plan(net):
+    """Build this rank's plan of ``net`` (collective: every rank calls it at the same point)."""
+    ranks = net._dist
+    gid = owned_ids(net)
+    NG = net.n_neurons
+    g2l = np.full(NG, -1, np.int64)
+    g2l[gid] = np.arange(gid.size, dtype=np.int64)
+    full, i_e_full, K = _build_params(net)
+    params = full._replace(col=np.arange(gid.size, dtype=np.int64), pid=full.pid[gid])
+    i_e = i_e_full[gid]
+    N = gid.size
+    fdt = net.dtype
+    v0 = np.concatenate([p.v_init for p in net.populations]) if net.populations else np.zeros(0)
+    state = cc.State(v=v0[gid].astype(fdt), i_ex=np.zeros(N, fdt), i_in=np.zeros(N, fdt),
+                     refr=np.zeros(N, np.int64), theta=np.zeros((N, K), fdt), i_dc=np.zeros(N, fdt))
+    conn_parts, ring_shape = _build_connectivity(net, params, tgt_map=g2l)
+    dmin = conn_parts[3][0]
+    used = np.diff(conn_parts[2]) > 0
+    local_short = int(dmin[used].min()) if used.any() else 1 << 30
+    d_short = _all_min(ranks, local_short)  # every rank's intervals must be alike
+    # a Poisson channel's kind (one synapse or several) by its synapses on all ranks
+    outdeg = np.diff(conn_parts[2])
+    outdeg[NG:] = ranks.allsum(outdeg[NG:])
+    return DistributedPlan(net, gid, g2l, d_short, outdeg, params, state, conn_parts, ring_shape, _build_sources(net),
+                           _spike_flags(net)[gid], _local_dc(net, g2l), i_e)
+
+
+def _all_min(ranks, x):
+    from mpi4py import MPI
+
+    out = np.empty(1, np.int64)
+    ranks.comm.Allreduce(np.array([x], np.int64), out, op=MPI.MIN)
+    return int(out[0])
+
+
+def _local_dc(net, g2l):
+    return [(a, b, g2l[t], c) for a, b, t, c in _build_dc(net)]
+
+
+def _dc_edges(net):
+    """Every DC source's switching steps (the same on every rank, so all ranks cut chunks alike)."""
+    return sorted({int(e) for s in net.dc_sources for e in s._delivery_window() if e != np.iinfo(np.int64).max})
+
+
+class DistributedPlan(ClockPlan):
+    """This rank's part of the clock engine (see the module docstring)."""
+
+    def __init__(self, net, gid, g2l, d_short, outdeg, params, state, conn_parts, ring_shape, sources, spk_flag, dc,
+                 i_e):
+        self._gid = gid
+        self._outdeg_global = outdeg
+        self._g2l = g2l
+        self._d_global = d_short if d_short < (1 << 30) else ring_shape[0]
+        self._ranks = net._dist
+        super().__init__(net, params, state, conn_parts, ring_shape, sources, spk_flag, dc, i_e)
+        self._dc_edges = _dc_edges(net)
+        # pending spikers in network ids (any neuron of the network may have spiked)
+        self.pend = np.zeros(max(net.n_neurons, 1), np.int64)
+        self._partition(self.T)
+        self._x_cap = 256  # room for ids per rank in the exchange buffer (grows)
+        self.comm_seconds = 0.0  # time in the exchange's collectives (s)
+        self.comm_bytes = 0  # bytes received by this rank in the exchanges
+        self.comm_rounds = 0  # exchanges
+
+    # ---------------------------------------------------------------- recorders: this rank's neurons
+    def _set_recorders(self, spk_flag):
+        super()._set_recorders(spk_flag)
+        idx, ptr = [], [0]
+        for r in self.state_recorders:
+            loc = self._g2l[r.group.ids]
+            loc = loc[loc >= 0]
+            idx.append(loc)
+            ptr.append(ptr[-1] + loc.size)
+        self.rec_ptr = np.array(ptr, np.int64)
+        self.rec_idx = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
+
+    # ---------------------------------------------------------------- changes between runs
+    def refresh(self, changes):
+        if "structure" in changes:
+            return super().refresh(changes)  # build_plan builds this rank's plan again
+        net = self.net
+        if "params" in changes:
+            full, i_e, K = _build_params(net)
+            if K != self.state.theta.shape[1]:
+                raise AssertionError("parameter changes may not change the state layout")
+            self.params = full._replace(col=np.arange(self._gid.size, dtype=np.int64), pid=full.pid[self._gid])
+            self.i_e = i_e[self._gid]
+        if "sources" in changes:
+            self._sources_base = _build_sources(net)
+        if "dc" in changes:
+            self.dc = _local_dc(net, self._g2l)
+            self._dc_edges = _dc_edges(net)
+        if "recorders" in changes:
+            self._set_recorders(_spike_flags(net)[self._gid])
+        self._partition(self.T)
+        return self
+
+    def get_state(self, name, ids):
+        """float64 values of ``name`` of network neurons ``ids`` (collective: gathered from their ranks)."""
+        ids = np.asarray(ids, np.int64)
+        loc = self._g2l[ids]
+        mine = np.flatnonzero(loc >= 0)
+        vals = super().get_state(name, loc[mine])
+        all_pos, _ = self._ranks.allgatherv(mine, np.int64)
+        all_vals, _ = self._ranks.allgatherv(vals, np.float64)
+        out = np.zeros(ids.size)
+        out[all_pos] = all_vals
+        return out
+
+    def set_state(self, name, ids, values):
+        loc = self._g2l[np.asarray(ids, np.int64)]
+        mine = loc >= 0
+        getattr(self.state, name)[loc[mine]] = np.broadcast_to(values, loc.shape)[mine]
+
+    def _take_state(self, old):
+        super()._take_state(old)
+        self.pend[: old.pend.size] = old.pend
+
+    # ---------------------------------------------------------------- failures seen by every rank
+    def _finite(self):
+        return self._ranks.all_true(super()._finite())
+
+    def _raise_non_finite(self, snap):
+        st = self.state
+
+        def local():
+            bad = ~(np.isfinite(st.v) & np.isfinite(st.i_ex) & np.isfinite(st.i_in)
+                    & np.isfinite(st.theta).all(axis=1))
+            if not bad.any():
+                self._restore(snap)
+                return
+            n = int(self._gid[np.flatnonzero(bad)[0]])
+            self._restore(snap)
+            pop = next(p for p in self.net.populations if p.offset <= n < p.offset + p.n)
+            t = (self.net._step + 1) * self.net.dt
+            raise FloatingPointError(
+                f"non-finite state in population {pop!r}, neuron {n - pop.offset} (network index {n}) in the "
+                f"step ending at t = {t} ms; the network is left at t = {self.net.t} ms, its last finite state")
+
+        self._ranks.agree(local)
+
+    def _commit(self, s, reached, rec):
+        def stage():
+            self._collect(s, reached, rec)
+            for r in self.net.recorders:
+                r._commit(reached)
+
+        self._ranks.agree(stage)
+        self.counters[1] += self.work.ext.sum()
+        self.work.ext[:] = 0
+        self.net._step = reached  # the commit point
+        for r in self.net.recorders:
+            r._settle()
+
+    # ---------------------------------------------------------------- running
+    def _cpu_chunk(self, s, end):
+        need = (max(int(self.work.interval[0]), 1) + 1) * self.n_flag
+        if self.spk_buf_step.size < need:  # room for an interval's recorded spikes (every rank decides alone)
+            self.spk_buf_step = np.zeros(need, np.int64)
+            self.spk_buf_id = np.zeros(need, np.int64)
+        return self._chunk(self._run_mpi, s, end)
+
+    def _exchange(self, out, m, cnt, J, stop):
+        """Every rank's spikers of ``J`` steps, one list per step in ascending network ids; and whether some
+        rank asked to stop.  Returns ``(ids, ptr, stop)``."""
+        ranks = self._ranks
+        R = ranks.size
+        H = 2 + max(int(self.work.interval[0]), 1)
+        t0 = time.perf_counter()
+        while True:
+            W = H + self._x_cap
+            send = np.zeros(W, np.int64)
+            send[0] = m
+            send[1] = stop
+            send[2:2 + J] = cnt[:J]
+            k = min(m, self._x_cap)
+            send[H:H + k] = out[:k]
+            recv = np.empty(R * W, np.int64)
+            ranks.comm.Allgather(send, recv)
+            self.comm_bytes += recv.nbytes
+            self.comm_rounds += 1
+            most = int(recv[0::W].max())
+            if most <= self._x_cap:
+                break
+            self._x_cap = max(2 * self._x_cap, most)  # (every rank sees the same counts and grows alike)
+        total = int(recv[0::W].sum())
+        ids = np.empty(total, np.int64)
+        ptr = np.empty(J + 1, np.int64)
+        km.merge_steps(recv, W, H, R, J, ids, ptr)
+        self.comm_seconds += time.perf_counter() - t0
+        return ids, ptr, bool(recv[1::W].any())
+
+    def _run_mpi(self, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, flags):
+        """Steps ``s0 .. s1-1`` of this rank, in lockstep with the others; returns the step reached (``s1``, or
+        an interval's start when some rank's spike recording could overflow in the next interval)."""
+        f_delta, f_exp, f_adapt, f_pois, f_one = flags[:5]
+        T = work.nsp.shape[0]
+        I = int(work.interval[0])
+        Jmax = max(I, 1)
+        M = Jmax + 1
+        cap = rec.spk_step.shape[0]
+        pend = self.pend[: int(self.pend_n[0])].copy()
+        out = np.empty(max(Jmax * work.flag.shape[0], 1), np.int64)
+        cnt = np.zeros(Jmax, np.int64)
+        upd = (s0, M, pr, st, ring, work, rec, C, L, f_delta, f_exp, f_adapt)
+        s = s0
+        while s < s1:
+            J = min(Jmax, s1 - s)
+            e = s + J
+            if I == 0:  # a delay of one step: the step's events, then its update
+                _each(km.deliver_part, T, s, e, pend, np.array([0, pend.size], np.int64), L, C, conn, ring, src,
+                      work, f_pois, f_one)
+                _each(km.update_part, T, s, e, *upd)
+            else:
+                _each(km.update_part, T, s, e, *upd)
+            m = km.collect(s, e, M, work, self._gid, rec, out, cnt)
+            nxt = min(Jmax, s1 - e)
+            stop = e < s1 and rec.spk_n[0] + (1 + nxt) * n_flag > cap
+            ids, ptr, stop = self._exchange(out, m, cnt, J, stop)
+            km.count_events(ids, conn.outdeg, rec.counters)
+            if I > 0:  # the events stamped s .. e-1: the spikers of steps s-1 .. e-2
+                d_ids = np.concatenate([pend, ids[: ptr[J - 1]]])
+                d_ptr = np.concatenate([[0], pend.size + ptr[:J]]).astype(np.int64)
+                _each(km.deliver_part, T, s, e, d_ids, d_ptr, L, C, conn, ring, src, work, f_pois, f_one)
+            km.skip_sources(e - 1, src)
+            pend = ids[ptr[J - 1]: ptr[J]]
+            s = e
+            if stop:
+                break
+        self.pend[: pend.size] = pend
+        self.pend_n[0] = pend.size
+        for r in range(rec.rec_var.shape[0]):
+            k = rec.rec_k[r]
+            rec.rec_cnt[r] = s // k - s0 // k
+        return s

@@ -1,0 +1,95 @@
+"""A network with every connection rule, source and synapse kind, run in one process or under mpiexec.
+
+``python tests/mpi_case.py out.npz`` (or ``mpiexec -n R python tests/mpi_case.py out.npz``) builds
+:func:`build`, runs it in two parts with a change between them, and rank 0 writes the recordings
+to ``out.npz``; tests/test_mpi.py compares the files of 1, 2 and 3 ranks bit for bit.
+``python tests/mpi_case.py --failures`` (under mpiexec -n 2) exercises the failure paths.
+"""
+
+import sys
+
+import numpy as np
+
+import eventsim as es
+
+
+def build(comm="auto"):
+    """The network and its recorders ``(net, recorders)``."""
+    net = es.Network(dt=0.1, seed=11, comm=comm)
+    delta = es.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
+    exc = net.population(700, delta, v_init=es.Uniform(0.0, 19.0))  # (several blocks of targets)
+    inh = net.population(131, es.LIF(tau_m=10.0, v_th=15.0, v_reset=5.0, t_ref=1.0, tau_syn_ex=0.5,
+                                     tau_syn_in=2.0), v_init=es.Normal(5.0, 3.0))
+    small = net.population(9, es.IF(v_th=1.0, v_reset=0.0, t_ref=0.5), v_init=0.0)
+    net.connect(exc, exc | inh, rule=es.FixedInDegree(40), weight=0.4, delay=1.5)
+    net.connect(exc, inh, rule=es.FixedInDegree(20, allow_multapses=False), weight=es.Uniform(10.0, 30.0),
+                delay=es.Uniform(0.5, 3.0))
+    net.connect(inh, exc | inh, rule=es.FixedProbability(0.1), weight=es.Normal(-2.0, 0.5, high=-0.1),
+                delay=es.Normal(1.2, 0.3, low=0.5, high=2.0))
+    net.connect(inh[:20], small, rule=es.AllToAll(), weight=-0.05, delay=0.7)
+    net.connect(exc[690:], small[:5], rule=es.FixedInDegree(3), weight=np.linspace(0.1, 0.5, 15),
+                delay=np.full(15, 1.1))
+    noise = net.poisson(831, rate=np.r_[np.full(700, 16000.0), np.full(131, 30000.0)])
+    net.connect(noise, exc | inh, rule=es.OneToOne(), weight=0.3, delay=0.1)
+    shared = net.poisson(3, rate=[200.0, 500.0, 120000.0])  # channels with many targets, one of them above lam 12
+    net.connect(shared, exc[::7] | inh, rule=es.FixedInDegree(2), weight=es.Uniform(0.1, 1.0), delay=0.3)
+    stim = net.spike_source(senders=[0, 1, 2, 0, 2], times=[2.0, 3.0, 3.0, 12.5, 30.0])
+    net.connect(stim, small | exc[::50], rule=es.FromArrays(pre=[0, 1, 2, 2, 0, 1], post=[0, 3, 8, 12, 20, 9]),
+                weight=[2.0, 1.5, 3.0, 25.0, 25.0, 25.0], delay=[0.4, 1.0, 0.2, 2.5, 0.8, 1.3])
+    dc = net.dc(30.0, start=10.0, stop=60.0)
+    net.connect(dc, inh[::3], rule=es.AllToAll(), weight=es.Uniform(0.5, 1.5))
+    recs = [net.record_spikes(exc | inh | small), net.record_state(inh[::9] | exc[::97], "v"),
+            net.record_state(inh[5:40:4], "i_in", interval=0.5)]
+    return net, recs
+
+
+def run(net, recs):
+    """Run with a live change half way; returns the recordings as a dict of arrays (collective under MPI)."""
+    net.run(40.0)
+    net.populations[0][10:200].set(v=5.0)
+    net.sources[0].set(rate=np.full(831, 14000.0))
+    net.run(25.0)
+    late = net.spike_source(senders=[0], times=[70.0])  # a structural change between runs
+    net.connect(late, net.populations[2], rule=es.AllToAll(), weight=3.0, delay=0.5)
+    net.run(35.0)
+    spikes, v, i_in = recs
+    return dict(steps=spikes.steps, ids=spikes.neuron_ids, senders=spikes.senders, v=v.values, v_steps=v.steps,
+                i_in=i_in.values, rates=spikes.rates(), events=np.array(net.synaptic_events),
+                inh_v=net.populations[1].get("v"), n_ranks=np.array(net.n_ranks))
+
+
+def failures():
+    """Under mpiexec -n 2: errors met on one rank only stop both ranks together."""
+    from mpi4py import MPI
+
+    rank = MPI.COMM_WORLD.Get_rank()
+    # 1. the ranks build different networks: refused at the run, on every rank
+    net = es.Network(dt=0.1, seed=1)
+    net.population(10 + rank, es.LIF())
+    try:
+        net.run(1.0)
+    except ValueError as e:
+        print(f"rank {rank} digest: {e}", flush=True)
+    # 2. a NaN on one rank: FloatingPointError on every rank
+    net = es.Network(dt=0.1, seed=1)
+    pop = net.population(4, es.LIF(tau_syn_ex=2.0, tau_syn_in=2.0))
+    src = net.spike_source(senders=[0, 1], times=[1.0, 1.0])  # two huge currents together: i_ex = inf
+    net.connect(src, pop[3], rule=es.AllToAll(), weight=1.0e308, delay=0.1)
+    try:
+        net.run(5.0)
+    except FloatingPointError as e:
+        print(f"rank {rank} nan: {e} t={net.t}", flush=True)
+    # 3. bad input on rank 1 only, not caught: every rank stops with a non-zero exit
+    net = es.Network(dt=0.1, seed=1)
+    net.population(5 if rank == 0 else -5, es.LIF())
+    net.run(1.0)
+    print(f"rank {rank} not stopped", flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--failures":
+        failures()
+    else:
+        out = run(*build())
+        if int(out["n_ranks"]) == 1 or __import__("mpi4py.MPI").MPI.COMM_WORLD.Get_rank() == 0:
+            np.savez(sys.argv[1], **out)
