@@ -1,0 +1,195 @@
+"""The clock engine over MPI ranks: the same results as one process, bit for bit; failures on one rank.
+
+The tests under MPI start ``mpiexec -n 2`` and ``-n 3`` on tests/mpi_case.py (oversubscribed on a
+two-core machine: each rank pays Numba's start-up, so there are only three such runs).  The others
+check, without MPI, what makes the results rank-independent: connections drawn target block by
+target block, and each rank keeping exactly its own targets' connections.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import eventsim as es
+from eventsim.connectivity import TARGET_BLOCK, block_values, draw
+from eventsim.mpi import Ranks
+from eventsim.rng import generator
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE = Path(__file__).resolve().parent / "mpi_case.py"
+
+
+def _mpiexec():
+    """mpiexec of the MPI installed with mpi4py (the `mpich` wheel puts it beside the interpreter)."""
+    path = os.pathsep.join([sysconfig.get_path("scripts"), str(Path(sys.executable).parent),
+                            os.environ.get("PATH", "")])
+    return shutil.which("mpiexec", path=path)
+
+
+def _run(n, *args, timeout=600):
+    pytest.importorskip("mpi4py", reason="the 'mpi' extra is not installed")
+    exe = _mpiexec()
+    assert exe is not None, "mpiexec not found (pip install 'eventsim[mpi]' installs MPICH with it)"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([exe, "-n", str(n), sys.executable, str(CASE), *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def single():
+    sys.path.insert(0, str(CASE.parent))
+    try:
+        import mpi_case
+    finally:
+        sys.path.pop(0)
+    return mpi_case.run(*mpi_case.build(comm=None))
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_ranks_give_the_single_process_results_bit_for_bit(n, single, tmp_path):
+    out = tmp_path / "out.npz"
+    res = _run(n, str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = np.load(out)
+    assert int(got["n_ranks"]) == n
+    assert single["steps"].size > 1000 and single["v"].shape == (1000, 23)  # (the network is active)
+    for key, want in single.items():
+        if key != "n_ranks":
+            assert got[key].dtype == want.dtype and np.array_equal(got[key], want), key
+
+
+def test_a_failure_on_one_rank_stops_every_rank():
+    res = _run(2, "--failures", timeout=300)
+    out, err = res.stdout, res.stderr
+    # different builds: a ValueError on every rank, at the run
+    for r in (0, 1):
+        assert f"rank {r} digest: the MPI ranks built different networks" in out, out
+    # the NaN guard on rank 1: FloatingPointError on both, both left at their last finite state
+    assert "rank 1 nan: non-finite state in population" in out and "t=1.0" in out, out
+    assert "rank 0 nan: on MPI rank 1: FloatingPointError: non-finite state" in out, out
+    # an uncaught error on rank 1 only: both stop, non-zero exit, the message shown
+    assert res.returncode != 0 and "not stopped" not in out
+    assert "ValueError: n=-5 must be an integer >= 1" in err and "stopping every rank" in err, err[-3000:]
+
+
+# ------------------------------------------------------------------ without MPI
+
+
+class _FakeComm:
+    """Stands for rank ``rank`` of ``size`` while a network is built (no collective is called then)."""
+
+    def __init__(self, rank, size):
+        self.rank, self.size = rank, size
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return self.size
+
+    def Allgatherv(self, *args):
+        raise AssertionError("no collective while building")
+
+
+def _build(comm, rule, weight, delay):
+    net = es.Network(dt=0.1, seed=5, comm=comm)
+    a = net.population(600, es.LIF())
+    b = net.population(301, es.LIF(tau_syn_ex=1.0, tau_syn_in=1.0))
+    src = net.poisson(701, rate=10.0)
+    pre = src if isinstance(rule, es.OneToOne) else a[::2] | b
+    proj = net.connect(pre, b | a[100:500], rule=rule, weight=weight, delay=delay)
+    return net, proj
+
+
+RULES = [(es.FixedInDegree(25), es.Normal(1.0, 0.3), es.Uniform(0.1, 2.0)),
+         (es.FixedInDegree(60, allow_multapses=False), 0.5, 1.0),
+         (es.FixedProbability(0.07), es.Uniform(-1.0, 1.0), 0.3),
+         (es.AllToAll(allow_autapses=False), np.arange(701 * 601 - 501, dtype=float) * 1e-6, 0.2),
+         (es.OneToOne(), es.Uniform(0.0, 1.0), np.arange(701) % 9 * 0.1 + 0.1),
+         (es.FromArrays(pre=np.arange(2000) % 601, post=(np.arange(2000) * 7) % 701), np.linspace(0, 1, 2000),
+          es.Uniform(0.2, 0.9))]
+
+
+@pytest.mark.parametrize("rule, weight, delay", RULES, ids=lambda x: type(x).__name__)
+def test_each_rank_keeps_exactly_its_targets_connections(rule, weight, delay):
+    net, whole = _build(None, rule, weight, delay)
+    post_ids = whole.target.ids[whole.post]
+    kept = []
+    for r in range(3):
+        net_r, part = _build(_FakeComm(r, 3), rule, weight, delay)
+        assert net_r.rank == r and net_r.n_ranks == 3
+        owner = net_r._dist.owner([(p.offset, p.n) for p in net_r.populations], part.target.ids[part.post])
+        assert np.all(owner == r) and 0 < len(part) < len(whole)
+        kept.append(part)
+    # each part is its targets' connections in the rule's order: together, the whole projection
+    owner = Ranks(_FakeComm(0, 3)).owner([(p.offset, p.n) for p in net.populations], post_ids)
+    idx = np.concatenate([np.flatnonzero(owner == r) for r in range(3)])
+    for name in ("pre", "post", "weight", "delay_steps"):
+        got = np.concatenate([getattr(p, name) for p in kept])
+        assert np.array_equal(got, getattr(whole, name)[idx]), name
+
+
+def test_ownership_is_contiguous_and_balanced():
+    ranks = Ranks(_FakeComm(0, 4))
+    pops = [(0, 10), (10, 3), (13, 1001)]
+    owner = ranks.owner(pops, np.arange(1014))
+    for off, n in pops:
+        o = owner[off:off + n]
+        assert np.all(np.diff(o) >= 0) and np.array_equal(np.unique(o), np.arange(min(n, 4)) if n >= 4 else
+                                                         np.unique(o))
+        sizes = np.bincount(o, minlength=4)
+        assert sizes.max() - sizes.min() <= 1 and sizes.sum() == n
+        for r in range(4):
+            a, b = ranks.owned_range(n, r)
+            assert np.array_equal(np.flatnonzero(o == r), np.arange(a, b))
+
+
+def test_one_block_of_targets_draws_as_one_stream():
+    """Groups of at most TARGET_BLOCK targets get the connections they got before the block streams."""
+    pre_ids, post_ids = np.arange(500), np.arange(100, 100 + TARGET_BLOCK)
+    for rule in (es.FixedInDegree(30), es.FixedInDegree(300, allow_multapses=False), es.FixedProbability(0.2)):
+        d = draw(rule, pre_ids, post_ids, lambda b: generator(7, 2, 4, block=b))
+        pre, post = rule.connections(pre_ids, post_ids, generator(7, 2, 4))
+        assert np.array_equal(d.pre, pre) and np.array_equal(d.post, post)
+        assert np.array_equal(block_values(es.Normal(0.0, 1.0), d, lambda b: generator(7, 3, 4, block=b)),
+                              generator(7, 3, 4).normal(0.0, 1.0, pre.size))
+    # a second block draws from another part of the stream
+    d = draw(es.FixedInDegree(5), pre_ids, 1000 + np.arange(2 * TARGET_BLOCK), lambda b: generator(7, 2, 4, block=b))
+    first, second = d.pre[: 5 * TARGET_BLOCK], d.pre[5 * TARGET_BLOCK:]
+    assert np.array_equal(first, generator(7, 2, 4).integers(0, 500, 5 * TARGET_BLOCK))
+    assert np.array_equal(second, generator(7, 2, 4, block=1).integers(0, 500, 5 * TARGET_BLOCK))
+    assert not np.array_equal(first, second)
+
+
+def test_generator_blocks():
+    assert not np.array_equal(generator(1, 2, 3, block=1).random(4), generator(1, 2, 3).random(4))
+    assert np.array_equal(generator(1, 2, 3, block=0).random(4), generator(1, 2, 3).random(4))
+    for bad in (-1, 2**64, 1.5, True):
+        with pytest.raises(ValueError, match="block"):
+            generator(1, 2, 3, block=bad)
+
+
+def test_comm_argument():
+    net = es.Network()
+    assert net.comm is None and net.rank == 0 and net.n_ranks == 1
+    assert es.Network(comm=None).comm is None
+    with pytest.raises(ValueError, match="comm='world'"):
+        es.Network(comm="world")
+    with pytest.raises(TypeError, match="mpi4py communicator"):
+        es.Network(comm=object())
+    with pytest.raises(NotImplementedError, match="engine='event'"):
+        es.Network(engine="event", comm=_FakeComm(0, 2))
+    net = es.Network(comm=_FakeComm(1, 2))
+    pop = net.population(4, es.LIF())
+    with pytest.raises(NotImplementedError, match="plastic"):
+        net.connect(pop, pop, es.AllToAll(), weight=1.0, synapse=es.STDP())
+    with pytest.raises(NotImplementedError, match="streaming"):
+        net.record_spikes(pop, to="x.h5")
+    with pytest.raises(NotImplementedError, match="checkpoints"):
+        net.save("x.ckpt")
