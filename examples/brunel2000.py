@@ -14,6 +14,7 @@ Usage::
 
     python examples/brunel2000.py            # full network, 1 s
     python examples/brunel2000.py --quick    # 1/5 of the network, 200 ms
+    mpiexec -n 4 python examples/brunel2000.py   # the same spikes on 4 MPI ranks (pip install 'eventsim[mpi]')
 """
 
 import argparse
@@ -55,13 +56,16 @@ def plot(spikes_e, t_sim, path, n_show=200):
     except ImportError:
         print("matplotlib is not installed: no plot (pip install 'eventsim[plot]')")
         return
-    sel = spikes_e.senders < n_show
+    senders, times = spikes_e.senders, spikes_e.times  # (under MPI every rank reads: a collective)
+    if spikes_e.group.net.rank != 0:
+        return
+    sel = senders < n_show
     fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(8, 5), height_ratios=[3, 1])
-    ax1.plot(spikes_e.times[sel], spikes_e.senders[sel], ".", ms=1, color="k")
+    ax1.plot(times[sel], senders[sel], ".", ms=1, color="k")
     ax1.set_ylabel("neuron")
     ax1.set_title(f"Brunel (2000): first {n_show} excitatory neurons")
     bins = np.arange(0.0, t_sim + 1.0, 1.0)
-    counts, _ = np.histogram(spikes_e.times, bins)
+    counts, _ = np.histogram(times, bins)
     ax2.plot(bins[:-1], counts / len(spikes_e.group) * 1000.0, color="k", lw=0.8)
     ax2.set_xlabel("time (ms)")
     ax2.set_ylabel("rate (Hz)")
@@ -90,7 +94,11 @@ def main(argv=None):
     rate_e = len(spikes_e) / len(exc) / (t_sim * 1e-3)
     rate_i = len(spikes_i) / len(inh) / (t_sim * 1e-3)
     events, ext = net.synaptic_events
-    print(f"neurons: {net.n_neurons}, synapses: {net.n_synapses}")
+    if net.rank > 0:  # (under MPI, rank 0 reports; the reads above are collective)
+        plot(spikes_e, t_sim, None) if args.plot else None
+        return rate_e
+    print(f"neurons: {net.n_neurons}, synapses: {net.n_synapses}"
+          + (f" (on rank 0 of {net.n_ranks})" if net.n_ranks > 1 else ""))
     print(f"build + compile: {t1 - t0:.2f} s, simulate {t_sim:.0f} ms: {t2 - t1:.2f} s")
     print(f"mean rate: excitatory {rate_e:.2f} Hz, inhibitory {rate_i:.2f} Hz")
     print(f"recurrent synaptic events: {events:,d} ({events / (t2 - t1):.3e} per second of wall time); "
