@@ -32,11 +32,11 @@ def _mpiexec():
     return shutil.which("mpiexec", path=path)
 
 
-def _run(n, *args, timeout=600):
+def _run(n, *args, timeout=600, **env):
     pytest.importorskip("mpi4py", reason="the 'mpi' extra is not installed")
     exe = _mpiexec()
     assert exe is not None, "mpiexec not found (pip install 'eventsim[mpi]' installs MPICH with it)"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env)
     return subprocess.run([exe, "-n", str(n), sys.executable, str(CASE), *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -51,10 +51,11 @@ def single():
     return mpi_case.run(*mpi_case.build(comm=None))
 
 
-@pytest.mark.parametrize("n", [2, 3])
-def test_ranks_give_the_single_process_results_bit_for_bit(n, single, tmp_path):
+@pytest.mark.parametrize("n, threads", [(2, 1), (3, 2)])
+def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, tmp_path):
     out = tmp_path / "out.npz"
-    res = _run(n, str(out))
+    # (with 2 threads per rank the team tuner is on, as outside the tests: the ranks must still agree)
+    res = _run(n, str(out), NUMBA_NUM_THREADS=str(threads), EVENTSIM_TEAM_TUNING="1" if threads > 1 else "0")
     assert res.returncode == 0, res.stderr[-3000:]
     got = np.load(out)
     assert int(got["n_ranks"]) == n

@@ -132,6 +132,9 @@ class TeamTuner:
 class ClockPlan:
     """Flat arrays of a built network plus the loop that feeds the compiled kernel."""
 
+    #: Whether a team tuner may pick the threads per chunk (not under MPI: the ranks' chunks must end alike).
+    _TUNED = True
+
     def __init__(self, net, params, state, conn_parts, ring_shape, sources, spk_flag, dc, i_e, plastic=None):
         self.net = net
         # plastic synapses (eventsim.engines.plastic): (arrays, order of the projections' connections, rules)
@@ -598,7 +601,7 @@ class ClockPlan:
             return
         T = max(1, min(numba.get_num_threads(), self.params.pid.size))
         tuner = self.__dict__.get("tuner")
-        if not config.TEAM_TUNING or T == 1:
+        if not config.TEAM_TUNING or T == 1 or not self._TUNED:
             tuner = None
         elif tuner is None or tuner.T != T:
             tuner = TeamTuner(T, start=self._team_prior(T))

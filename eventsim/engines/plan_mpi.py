@@ -114,6 +114,8 @@ def _dc_edges(net):
 class DistributedPlan(ClockPlan):
     """This rank's part of the clock engine (see the module docstring)."""
 
+    _TUNED = False  # every rank's chunks (and so its intervals) must end at the same steps
+
     def __init__(self, net, gid, g2l, d_short, outdeg, params, state, conn_parts, ring_shape, sources, spk_flag, dc,
                  i_e):
         self._gid = gid
