@@ -36,7 +36,7 @@ def build(comm="auto"):
     stim = net.spike_source(senders=[0, 1, 2, 0, 2], times=[2.0, 3.0, 3.0, 12.5, 30.0])
     net.connect(stim, small | exc[::50], rule=es.FromArrays(pre=[0, 1, 2, 2, 0, 1], post=[0, 3, 8, 12, 20, 9]),
                 weight=[2.0, 1.5, 3.0, 25.0, 25.0, 25.0], delay=[0.4, 1.0, 0.2, 2.5, 0.8, 1.3])
-    dc = net.dc(30.0, start=10.0, stop=60.0)
+    dc = net.dc(30.0, start=10.0, stop=60.0, delay=0.5)
     net.connect(dc, inh[::3], rule=es.AllToAll(), weight=es.Uniform(0.5, 1.5))
     recs = [net.record_spikes(exc | inh | small), net.record_state(inh[::9] | exc[::97], "v"),
             net.record_state(inh[5:40:4], "i_in", interval=0.5)]
