@@ -154,12 +154,13 @@ class Ranks:
                              "same arguments")
 
     # ---------------------------------------------------------------- collectives
-    def agree(self, fn, *args):
+    def agree(self, fn, *args, undo=None):
         """Run ``fn(*args)`` on every rank; if it raised on any rank, every rank raises.
 
         The rank that failed re-raises its own exception; the others raise
         :class:`RankError` (or the same type, when it can be built from a
-        message) naming the rank and the message.
+        message) naming the rank and the message, after ``undo(result)``
+        undid what ``fn`` did on them.
         """
         exc = None
         try:
@@ -171,6 +172,8 @@ class Ranks:
         if exc is not None:
             raise exc
         bad = [(r, rep) for r, rep in enumerate(every) if rep is not None]
+        if bad and undo is not None:
+            undo(out)
         if bad:
             r, (kind, msg) = bad[0]
             text = f"on MPI rank {r}: {kind}: {msg}"

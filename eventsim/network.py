@@ -599,6 +599,13 @@ def _array_sizes(model):
     return sizes
 
 
+def _remove_file(rec):
+    """Close and delete a recorder's file (made on this rank while another rank's failed)."""
+    if rec.path is not None:
+        rec.close()
+        os.unlink(rec.path)
+
+
 def _is_array(value):
     """Whether ``value`` is an array (or list) of values rather than one value or a distribution."""
     return not isinstance(value, (Distribution, str, bytes)) and value is not None and np.ndim(value) > 0
@@ -1319,10 +1326,10 @@ class Network:
             raise ValueError(f"delay={dv.max()!r} ms exceeds the longest supported delay ({longest} steps)")
         return d
 
-    def _check_stream(self, to, overwrite, compression):
-        if to is not None and self._dist is not None:
-            raise NotImplementedError("recorders streaming to a file (to=...) are not supported over MPI ranks yet; "
-                                      "record in memory (reading a recorder gathers every rank's part)")
+    def _check_stream(self, to, overwrite, compression, per_rank=False):
+        if to is not None and self._dist is not None and not per_rank:
+            raise NotImplementedError("this recorder cannot stream to a file (to=...) over MPI ranks yet; record in "
+                                      "memory (reading a recorder gathers every rank's part)")
         if not (compression is None or (isinstance(compression, str) and compression == "gzip")):
             raise ValueError(f"compression={compression!r} must be None or 'gzip'")
         if not isinstance(overwrite, bool):
@@ -1349,7 +1356,11 @@ class Network:
             and flushed at the end of every chunk of ``config.CHUNK_STEPS``
             steps) instead of keeping them in memory.  The directory must
             exist.  Layout, crash safety and checkpoint behaviour:
-            :mod:`eventsim.record`.  Needs h5py.
+            :mod:`eventsim.record`.  Needs h5py.  Over MPI ranks each rank
+            writes the spikes of its own neurons to its own file,
+            ``spikes.rank1-of-4.h5`` for ``to="spikes.h5"``
+            (:func:`eventsim.record.rank_path`), and
+            ``eventsim.record.read_spikes("spikes.h5")`` reads them as one.
         overwrite : bool
             Replace an existing file ``to`` (otherwise FileExistsError).
         compression : {None, "gzip"}
@@ -1358,9 +1369,17 @@ class Network:
         """
         self._check_mutable("a recorder")
         self._check_group("group", group, ("neuron",))
-        self._check_stream(to, overwrite, compression)
-        self._note("record_spikes", group.ids)
-        rec = SpikeRecorder(self, group, to=to, overwrite=overwrite, compression=compression)
+        self._check_stream(to, overwrite, compression, per_rank=True)
+        if self._dist is None:
+            rec = SpikeRecorder(self, group, to=to, overwrite=overwrite, compression=compression)
+        else:  # one file per rank (eventsim.record.rank_path), created on every rank or on none
+            from .record import rank_path
+
+            self._note("record_spikes", group.ids, to is not None)
+            if to is not None:
+                to = rank_path(to, self._dist.rank, self._dist.size)
+            rec = self._dist.agree(lambda: SpikeRecorder(self, group, to=to, overwrite=overwrite,
+                                                         compression=compression), undo=_remove_file)
         self.recorders.append(rec)
         self._changed("recorders")
         return rec

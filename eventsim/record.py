@@ -975,17 +975,68 @@ def _committed(f, path, names):
     return rows, step
 
 
+def rank_path(path, rank, n_ranks):
+    """The file of MPI rank ``rank`` of ``n_ranks`` for a recording asked to go to ``path``:
+    ``spikes.h5`` -> ``spikes.rank1-of-4.h5``."""
+    root, ext = os.path.splitext(os.fspath(path))
+    return f"{root}.rank{rank}-of-{n_ranks}{ext}"
+
+
+def _rank_files(path):
+    """The per-rank files of a recording made over MPI ranks as ``path``, or None when ``path`` is a file."""
+    import glob
+    import re
+
+    path = os.fspath(path)
+    if os.path.exists(path):
+        return None
+    root, ext = os.path.splitext(path)
+    found = {}
+    pat = re.compile(re.escape(os.path.basename(root)) + r"\.rank(\d+)-of-(\d+)" + re.escape(ext) + "$")
+    for f in glob.glob(glob.escape(root) + ".rank*-of-*" + glob.escape(ext)):
+        m = pat.match(os.path.basename(f))
+        if m:
+            found.setdefault(int(m[2]), {})[int(m[1])] = f
+    if not found:
+        return None
+    if len(found) > 1:
+        raise RecordingError(f"{path}: per-rank files of several rank counts ({sorted(found)}) are there")
+    n, files = next(iter(found.items()))
+    missing = [r for r in range(n) if r not in files]
+    if missing:
+        raise RecordingError(f"{path}: the files of ranks {missing} of {n} are missing")
+    return [files[r] for r in range(n)]
+
+
 def read_spikes(path):
     """Read a spike file written by a streaming :class:`SpikeRecorder` (or ``to_disk``).
 
     Works without a Network, also on a file that another process is still
     writing or that a crashed process left behind: returns exactly the
-    committed spikes.
+    committed spikes.  A recording streamed over ``R`` MPI ranks is one
+    file per rank (:func:`rank_path`); ``read_spikes(path)`` with the path
+    the recorder was given reads them all as one recording (in time order,
+    ties by neuron index, up to the time that every rank has committed).
 
     Returns
     -------
     SpikeData
     """
+    parts = _rank_files(path)
+    if parts is not None:
+        data = [read_spikes(p) for p in parts]
+        t_stop = min(d.t_stop for d in data)
+        steps = np.concatenate([d.steps for d in data])
+        ids = np.concatenate([d.neuron_ids for d in data])
+        keep = steps * data[0].dt <= t_stop + 1e-9 * max(1.0, t_stop)
+        steps, ids = steps[keep], ids[keep]
+        order = np.lexsort((ids, steps))
+        d0 = data[0]
+        g = d0.group_ids
+        o = np.argsort(g, kind="stable")
+        senders = o[np.searchsorted(g[o], ids[order])] if ids.size else np.zeros(0, np.int64)
+        return SpikeData(steps[order], ids[order], senders.astype(np.int64), steps[order] * d0.dt, g, d0.dt,
+                         d0.seed, t_stop)
     with _open_for_reading(path, "eventsim-spikes") as f:
         rows, step = _committed(f, path, ("steps", "neuron_ids"))
         steps = f["steps"][:rows].astype(np.int64)

@@ -13,8 +13,9 @@ import numpy as np
 import eventsim as es
 
 
-def build(comm="auto"):
-    """The network and its recorders ``(net, recorders)``."""
+def build(comm="auto", stream=None):
+    """The network and its recorders ``(net, recorders)``; ``stream``: also stream the excitatory
+    spikes to this file."""
     net = es.Network(dt=0.1, seed=11, comm=comm)
     delta = es.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
     exc = net.population(700, delta, v_init=es.Uniform(0.0, 19.0))  # (several blocks of targets)
@@ -40,6 +41,8 @@ def build(comm="auto"):
     net.connect(dc, inh[::3], rule=es.AllToAll(), weight=es.Uniform(0.5, 1.5))
     recs = [net.record_spikes(exc | inh | small), net.record_state(inh[::9] | exc[::97], "v"),
             net.record_state(inh[5:40:4], "i_in", interval=0.5)]
+    if stream is not None:
+        recs.append(net.record_spikes(exc, to=stream))
     return net, recs
 
 
@@ -52,7 +55,7 @@ def run(net, recs):
     late = net.spike_source(senders=[0], times=[70.0])  # a structural change between runs
     net.connect(late, net.populations[2], rule=es.AllToAll(), weight=3.0, delay=0.5)
     net.run(35.0)
-    spikes, v, i_in = recs
+    spikes, v, i_in = recs[:3]
     return dict(steps=spikes.steps, ids=spikes.neuron_ids, senders=spikes.senders, v=v.values, v_steps=v.steps,
                 i_in=i_in.values, rates=spikes.rates(), events=np.array(net.synaptic_events),
                 inh_v=net.populations[1].get("v"), n_ranks=np.array(net.n_ranks))
@@ -79,7 +82,22 @@ def failures():
         net.run(5.0)
     except FloatingPointError as e:
         print(f"rank {rank} nan: {e} t={net.t}", flush=True)
-    # 3. bad input on rank 1 only, not caught: every rank stops with a non-zero exit
+    # 3. a streaming file removed on rank 1 during the run: both raise, both left at the last chunk
+    import os
+
+    from eventsim.record import rank_path
+
+    net = es.Network(dt=0.1, seed=1)
+    pop = net.population(6, es.LIF(i_e=500.0))
+    rec = net.record_spikes(pop, to=os.path.join(sys.argv[2], "s.h5"))
+    net.run(50.0)
+    if rank == 1:
+        os.unlink(rank_path(os.path.join(sys.argv[2], "s.h5"), 1, 2))
+    try:
+        net.run(50.0)
+    except Exception as e:  # noqa: BLE001
+        print(f"rank {rank} stream: {type(e).__name__}: {e} t={net.t}", flush=True)
+    # 4. bad input on rank 1 only, not caught: every rank stops with a non-zero exit
     net = es.Network(dt=0.1, seed=1)
     net.population(5 if rank == 0 else -5, es.LIF())
     net.run(1.0)
@@ -90,6 +108,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "--failures":
         failures()
     else:
-        out = run(*build())
+        out = run(*build(stream=sys.argv[2] if len(sys.argv) > 2 else None))
         if int(out["n_ranks"]) == 1 or __import__("mpi4py.MPI").MPI.COMM_WORLD.Get_rank() == 0:
             np.savez(sys.argv[1], **out)

@@ -19,6 +19,7 @@ import pytest
 import eventsim as es
 from eventsim.connectivity import TARGET_BLOCK, block_values, draw
 from eventsim.mpi import Ranks
+from eventsim.record import read_spikes
 from eventsim.rng import generator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,8 +55,10 @@ def single():
 @pytest.mark.parametrize("n, threads", [(2, 1), (3, 2)])
 def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, tmp_path):
     out = tmp_path / "out.npz"
+    stream = tmp_path / "exc.h5"
     # (with 2 threads per rank the team tuner is on, as outside the tests: the ranks must still agree)
-    res = _run(n, str(out), NUMBA_NUM_THREADS=str(threads), EVENTSIM_TEAM_TUNING="1" if threads > 1 else "0")
+    res = _run(n, str(out), str(stream), NUMBA_NUM_THREADS=str(threads),
+               EVENTSIM_TEAM_TUNING="1" if threads > 1 else "0")
     assert res.returncode == 0, res.stderr[-3000:]
     got = np.load(out)
     assert int(got["n_ranks"]) == n
@@ -63,10 +66,17 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, t
     for key, want in single.items():
         if key != "n_ranks":
             assert got[key].dtype == want.dtype and np.array_equal(got[key], want), key
+    # the excitatory spikes streamed to one file per rank, read back as one recording
+    assert sorted(p.name for p in tmp_path.glob("exc.*.h5")) == [f"exc.rank{r}-of-{n}.h5" for r in range(n)]
+    assert not stream.exists()
+    data = read_spikes(stream)
+    exc = single["ids"] < 700
+    assert np.array_equal(data.steps, single["steps"][exc]) and np.array_equal(data.neuron_ids, single["ids"][exc])
+    assert data.t_stop == pytest.approx(100.0) and data.group_ids.size == 700
 
 
-def test_a_failure_on_one_rank_stops_every_rank():
-    res = _run(2, "--failures", timeout=300)
+def test_a_failure_on_one_rank_stops_every_rank(tmp_path):
+    res = _run(2, "--failures", str(tmp_path), timeout=300)
     out, err = res.stdout, res.stderr
     # different builds: a ValueError on every rank, at the run
     for r in (0, 1):
@@ -74,6 +84,9 @@ def test_a_failure_on_one_rank_stops_every_rank():
     # the NaN guard on rank 1: FloatingPointError on both, both left at their last finite state
     assert "rank 1 nan: non-finite state in population" in out and "t=1.0" in out, out
     assert "rank 0 nan: on MPI rank 1: FloatingPointError: non-finite state" in out, out
+    # a streaming file removed on rank 1: both raise and stay at the last committed chunk
+    assert "rank 1 stream: RecordingError:" in out and "was removed during the run" in out, out
+    assert "rank 0 stream: RankError: on MPI rank 1: RecordingError:" in out and out.count("t=50.0") >= 2, out
     # an uncaught error on rank 1 only: both stop, non-zero exit, the message shown
     assert res.returncode != 0 and "not stopped" not in out
     assert "ValueError: n=-5 must be an integer >= 1" in err and "stopping every rank" in err, err[-3000:]
