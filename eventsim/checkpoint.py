@@ -398,7 +398,7 @@ def _encode_plan(w, net):
 
 
 # ============================================================================ writing
-def save(net, path, key=None):
+def save(net, path, key=None, mpi=None):
     """Write ``net`` to ``path`` atomically (format in the module docstring).
 
     Parameters
@@ -410,6 +410,9 @@ def save(net, path, key=None):
     key : bytes, optional
         Secret key: the file then carries an HMAC-SHA256 that
         :func:`load` with the same key verifies.
+    mpi : dict, optional
+        Over MPI ranks (:meth:`eventsim.Network.save`): ``{"rank", "n_ranks", "id"}``, stored in the
+        document of this rank's file (``id`` is the same on every rank's file of one checkpoint).
     """
     key = _check_key(key)
     path = os.fspath(path)
@@ -419,6 +422,8 @@ def save(net, path, key=None):
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"path={path!r}: the directory {directory!r} does not exist")
     doc, w = _encode(net)
+    if mpi is not None:
+        doc["mpi"] = dict(mpi)
     text = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
     size = -(-w.size // _ALIGN) * _ALIGN if w.size else 0
     head = _HEADER.pack(MAGIC, VERSION, FLAG_HMAC if key else 0, len(text), size, b"", b"")[:_HASHED]
@@ -527,13 +532,58 @@ def load(path, key=None, allow_pickle=False, cls=None):
         raise TypeError(f"allow_pickle={allow_pickle!r} must be True or False")
     cls = Network if cls is None else cls
     path = os.fspath(path)
+    from .mpi import resolve
+
+    comm = resolve("auto")
+    if comm is not None and comm.Get_size() > 1:  # this rank's file of a checkpoint saved over MPI ranks
+        return _load_ranks(comm, path, key, cls)
+    return _load_file(path, key, allow_pickle, cls)
+
+
+def _load_ranks(comm, path, key, cls):
+    """Every rank reads its own file (:func:`eventsim.record.rank_path`); all agree, then rebuild together."""
+    from .mpi import Ranks
+    from .record import rank_path
+
+    ranks = Ranks(comm)
+    mine = rank_path(path, ranks.rank, ranks.size)
+
+    def read():
+        if not os.path.exists(mine) and os.path.exists(path):
+            raise CheckpointError(f"{path}: saved by one process; a network run over {ranks.size} MPI ranks loads "
+                                  f"the per-rank files of a checkpoint saved on {ranks.size} ranks")
+        doc, region = _load_file(mpi_path=mine, key=key)
+        m = doc.get("mpi")
+        if not isinstance(m, dict) or m.get("n_ranks") != ranks.size or m.get("rank") != ranks.rank:
+            raise CheckpointError(f"{mine}: not the file of rank {ranks.rank} of a checkpoint saved on "
+                                  f"{ranks.size} ranks (it holds {m!r})")
+        return doc, region
+
+    doc, region = ranks.agree(read)
+    ids = comm.allgather(doc["mpi"].get("id"))
+    if any(i != ids[0] for i in ids):
+        raise CheckpointError(f"{path}: the ranks' files belong to different checkpoints (a save was interrupted?)")
+    try:
+        net = _Decoder(doc, region, net_cls=cls).network()
+    except CheckpointError as exc:
+        raise CheckpointError(f"{mine}: {exc}") from None
+    import hashlib
+
+    net._dist.digest = hashlib.sha256(f"checkpoint {ids[0]}".encode())  # (the ranks' parts differ)
+    return net
+
+
+def _load_file(path=None, key=None, allow_pickle=False, cls=None, mpi_path=None):
+    """Read one checkpoint file: the Network, or with ``mpi_path`` (a rank's file) ``(doc, arrays)``."""
+    if mpi_path is not None:
+        path = mpi_path
     f, size = _open(path)
     with f:
         start = _read_exact(f, 12, path, "header")
         magic, version = start[:8], struct.unpack("<I", start[8:12])[0]
         if magic != MAGIC:
             raise CheckpointError(f"{path}: not an eventsim checkpoint")
-        if version in LEGACY_VERSIONS:
+        if version in LEGACY_VERSIONS and mpi_path is None:
             return _load_legacy(f, size, path, version, allow_pickle, key, cls)
         if version != VERSION:
             raise CheckpointError(f"{path}: checkpoint format version {version}; this eventsim reads "
@@ -576,6 +626,8 @@ def load(path, key=None, allow_pickle=False, cls=None):
         doc = json.loads(bytes(view[:n_doc]).decode("utf-8"))
         if not isinstance(doc, dict) or doc.get("format") != "eventsim-checkpoint" or doc.get("version") != VERSION:
             raise CheckpointError("the document is not an eventsim checkpoint of version 4")
+        if mpi_path is not None:
+            return doc, view[n_doc:]
         return _Decoder(doc, view[n_doc:], net_cls=cls).network()
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
@@ -851,6 +903,9 @@ class _Decoder:
         if sorted(cols) != sorted(names):
             raise CheckpointError(f"{where}: columns {sorted(cols)}, expected {sorted(names)}")
         n = len(group)
+        if net._dist is not None and kind == "state":  # (each rank samples the recorded neurons it owns)
+            owner = net._dist.owner([(p.offset, p.n) for p in net.populations], group.ids)
+            n = int(np.count_nonzero(owner == net._dist.rank))
         if typ == "memory":
             arrays = {}
             for nm in names:
@@ -957,7 +1012,7 @@ def _in_range(name, a, lo, hi):
 def _restore_clock(plan, new, spike_buffer):
     from . import config
 
-    N = plan.params.pid.size
+    N = plan.pend.size  # (the network's neurons; over MPI ranks any of them may be pending)
     n = int(new["pend_n"][0])
     if not 0 <= n <= N:
         _bad("pend_n", f"{n} pending spikes for {N} neurons")

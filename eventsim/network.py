@@ -1545,13 +1545,27 @@ class Network:
         key : bytes, optional
             Secret key: the file carries an HMAC-SHA256 under it, which
             ``Network.load(path, key=key)`` verifies.
+
+        Over MPI ranks (collective) each rank writes its part to its own
+        file, ``ckpt.rank1-of-4.bin`` for ``path="ckpt.bin"``
+        (:func:`eventsim.record.rank_path`), and ``Network.load(path)``
+        under the same number of ranks restores it.
         """
         from . import checkpoint
 
-        if self._dist is not None:
-            raise NotImplementedError("checkpoints of a network run over MPI ranks are not supported yet")
         self._sync()  # changes made since the last run are part of the saved engine state
-        checkpoint.save(self, path, key=key)
+        if self._dist is None:
+            checkpoint.save(self, path, key=key)
+            return
+        # over MPI ranks: every rank writes its own part to its own file (atomically), one id for all
+        import uuid
+
+        from .record import rank_path
+
+        d = self._dist
+        cid = d.comm.bcast(uuid.uuid4().hex if d.rank == 0 else None, root=0)
+        d.agree(checkpoint.save, self, rank_path(path, d.rank, d.size), key,
+                {"rank": d.rank, "n_ranks": d.size, "id": cid})
 
     @classmethod
     def load(cls, path, key=None, allow_pickle=False):

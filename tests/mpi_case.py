@@ -46,12 +46,21 @@ def build(comm="auto", stream=None):
     return net, recs
 
 
-def run(net, recs):
-    """Run with a live change half way; returns the recordings as a dict of arrays (collective under MPI)."""
+def run(net, recs, checkpoint=None):
+    """Run with changes between runs (and, with a ``checkpoint`` path, a save and a load in the middle);
+    returns the recordings as a dict of arrays (collective under MPI)."""
     net.run(40.0)
     net.populations[0][10:200].set(v=5.0)
     net.sources[0].set(rate=np.full(831, 14000.0))
-    net.run(25.0)
+    if checkpoint is not None:
+        net.run(12.3)
+        net.save(checkpoint)
+        net.close()  # (its streaming file is continued by the loaded network)
+        net = es.Network.load(checkpoint)
+        recs = net.recorders
+        net.run(12.7)
+    else:
+        net.run(25.0)
     late = net.spike_source(senders=[0], times=[70.0])  # a structural change between runs
     net.connect(late, net.populations[2], rule=es.AllToAll(), weight=3.0, delay=0.5)
     net.run(35.0)
@@ -108,6 +117,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "--failures":
         failures()
     else:
-        out = run(*build(stream=sys.argv[2] if len(sys.argv) > 2 else None))
+        out = run(*build(stream=sys.argv[2] if len(sys.argv) > 2 else None),
+                  checkpoint=sys.argv[3] if len(sys.argv) > 3 else None)
         if int(out["n_ranks"]) == 1 or __import__("mpi4py.MPI").MPI.COMM_WORLD.Get_rank() == 0:
             np.savez(sys.argv[1], **out)

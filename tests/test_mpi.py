@@ -57,7 +57,7 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, t
     out = tmp_path / "out.npz"
     stream = tmp_path / "exc.h5"
     # (with 2 threads per rank the team tuner is on, as outside the tests: the ranks must still agree)
-    res = _run(n, str(out), str(stream), NUMBA_NUM_THREADS=str(threads),
+    res = _run(n, str(out), str(stream), str(tmp_path / "ckpt.bin"), NUMBA_NUM_THREADS=str(threads),
                EVENTSIM_TEAM_TUNING="1" if threads > 1 else "0")
     assert res.returncode == 0, res.stderr[-3000:]
     got = np.load(out)
@@ -73,6 +73,8 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, t
     exc = single["ids"] < 700
     assert np.array_equal(data.steps, single["steps"][exc]) and np.array_equal(data.neuron_ids, single["ids"][exc])
     assert data.t_stop == pytest.approx(100.0) and data.group_ids.size == 700
+    # the checkpoint saved in the middle: one file per rank
+    assert sorted(p.name for p in tmp_path.glob("ckpt.*")) == [f"ckpt.rank{r}-of-{n}.bin" for r in range(n)]
 
 
 def test_a_failure_on_one_rank_stops_every_rank(tmp_path):
@@ -203,7 +205,7 @@ def test_comm_argument():
     pop = net.population(4, es.LIF())
     with pytest.raises(NotImplementedError, match="plastic"):
         net.connect(pop, pop, es.AllToAll(), weight=1.0, synapse=es.STDP())
-    with pytest.raises(NotImplementedError, match="streaming"):
-        net.record_spikes(pop, to="x.h5")
-    with pytest.raises(NotImplementedError, match="checkpoints"):
-        net.save("x.ckpt")
+    with pytest.raises(NotImplementedError, match="cannot stream"):
+        net.record_state(pop, "v", to="x.h5")
+    with pytest.raises(NotImplementedError, match="record_weights"):
+        net.record_weights(net.connect(pop, pop, es.AllToAll(), weight=1.0))
