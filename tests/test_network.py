@@ -405,22 +405,27 @@ def _features(*kinds, poisson_synapses=0):
 
 
 def test_features_name_the_work_present():
-    # (delta, exp, adaptive, Poisson channels with several synapses, with one): the Poisson loops are
-    # always compiled (one kernel per neuron kind, which eventsim.warmup covers)
-    assert _features("delta") == (True, None, None, True, True)
-    assert _features("exp", poisson_synapses=1) == (None, True, None, True, True)
-    assert _features("delta", "exp", poisson_synapses=3) == (True, True, None, True, True)
-    assert _features("alif", "delta") == (None, None, True, True, True)
+    # (the tags of the neuron families present, Poisson channels with several synapses, with one): the
+    # Poisson loops are always compiled (one kernel per set of families, which eventsim.warmup covers)
+    from eventsim.models.adaptive import ALIF_FAMILY
+    from eventsim.models.lif import IAF_DELTA, IAF_EXP
+
+    assert _features("delta") == ((IAF_DELTA.tag,), True, True)
+    assert _features("exp", poisson_synapses=1) == ((IAF_EXP.tag,), True, True)
+    assert _features("delta", "exp", poisson_synapses=3) == ((IAF_DELTA.tag, IAF_EXP.tag), True, True)
+    assert _features("alif", "delta") == ((IAF_DELTA.tag, ALIF_FAMILY.tag), True, True)
+    assert _features("exp", "delta", "exp")[0] == (IAF_DELTA.tag, IAF_EXP.tag)
 
 
 def test_kernels_of_absent_work_are_not_compiled(tmp_path):
     """A delta-synapse network compiles no exponential or adaptive neuron kernel (the cold start); both
     Poisson loops are compiled, once each."""
     code = ("import numba, eventsim as es; from eventsim.engines import clock_cpu as cc\n"
+            "from eventsim.models import adaptive, lif\n"
             "numba.set_num_threads(1)\n"
             "net = es.Network(dt=0.1); a = net.population(5, es.LIF()); p = net.poisson(5, rate=1000.0)\n"
             "net.connect(p, a, es.OneToOne(), weight=20.0, delay=1.0); net.run(5.0)\n"
-            "print([len(f.signatures) for f in (cc._run_delta, cc._poisson_one, cc._run_exp, cc._run_adaptive, "
+            "print([len(f.signatures) for f in (lif._run_delta, cc._poisson_one, lif._run_exp, adaptive._run_adaptive, "
             "cc._poisson)])")
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))  # an empty cache: everything is compiled here
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

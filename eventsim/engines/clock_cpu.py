@@ -47,11 +47,12 @@ import threading
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, types
+from numba import literal_unroll, njit, types
 from numba.extending import overload
 
 from .. import _compile  # noqa: F401  (announces the first compilation of the engine's kernels)
-from ..models.dynamics import neuron_update, reset_voltage
+from ..models.family import tags as family_tags
+from ..models.family import update_block
 from ..rng import group_block, group_words, pick, poisson_ptrs, u01
 from ._intrinsics import atomic_add, atomic_cas, atomic_load, futex_wait, futex_wake, yield_thread
 from .plastic import deliver as deliver_plastic
@@ -105,6 +106,8 @@ class Params(NamedTuple):
     d_theta: np.ndarray
     col: np.ndarray           # int64 per neuron: first ring column
     pid: np.ndarray           # int64 per neuron: parameter set
+    # (last, with a default: plans pickled before it existed get it on load, ClockPlan.__setstate__)
+    family: np.ndarray = None  # int64 per parameter set: the neuron family's code (eventsim.models.family)
 
 
 #: Decorator of the per-step kernels.  They never allocate, so they are
@@ -366,15 +369,17 @@ def _state_value(code, n, st, pr):
 
 
 @_kernel
-def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp, f_adapt, f_pois, f_one,
+def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, fams, f_pois, f_one,
                       f_pl=None):
     """Deliver the events stamped ``s`` into partition ``t``, then update its neurons (the CUDA engine's step).
 
-    ``f_*`` (``None`` or ``True``) say which kinds of work the network has
-    (see :func:`features`).  Numba prunes a branch on an argument that is
-    ``None`` before typing, so the kernels of absent kinds (exponential,
-    delta or adaptive neurons, Poisson channels with several or with one
-    synapse) are never compiled: less to compile on a cold start.
+    ``fams`` (the tags of the neuron families present) and ``f_*`` (``None``
+    or ``True``) say which kinds of work the network has (see
+    :func:`features`).  Numba prunes a branch on an argument that is
+    ``None`` before typing, and compiles the update of the families in
+    ``fams`` only, so the kernels of absent kinds (neuron families, Poisson
+    channels with several or with one synapse) are never compiled: less to
+    compile on a cold start.
     """
     T = work.nsp.shape[0]
     _deliver_list(t, T, s, L, C, work.pend, 0, work.pend_n[0], conn, ring)
@@ -383,7 +388,7 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, f_delta, f_exp,
         deliver_plastic_only(t, T, 0, s, work.pend, 0, work.pend_n[0], s % L, L, C, f_pl, ring)
     _deliver_sources(t, T, s, L, C, src.ss_ptr[0], src, conn, ring)
     _poisson_inputs(t, s, conn, ring, src, work, C, L, f_pois, f_one)
-    work.nsp[t] = _neurons(t, s, pr, st, ring, work, C, L, work.spk, f_delta, f_exp, f_adapt)
+    work.nsp[t] = _neurons(t, s, pr, st, ring, work, C, L, work.spk, fams)
 
 
 @njit(inline="always", cache=True)
@@ -427,15 +432,11 @@ def _poisson_inputs(t, s, conn, ring, src, work, C, L, f_pois, f_one):
 
 
 @_kernel
-def _neurons(t, s, pr, st, ring, work, C, L, spk, f_delta, f_exp, f_adapt):
+def _neurons(t, s, pr, st, ring, work, C, L, spk, fams):
     """Step ``s``'s neuron update, threshold and reset of partition ``t`` (input: ring slot ``s + 1``); the
     spikers go to ``spk`` from ``work.part[t]`` on.  Returns how many."""
-    return _update_neurons(
-        work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, work.seg_dc, work.seg_dcu, ((s + 1) % L) * C, ring,
-        pr.pid, pr.col, pr.is_exp,
-        pr.v_rest, pr.v_th, pr.p_vv, pr.p_vi, pr.p_ve, pr.p_vn, pr.p_ee, pr.p_nn, pr.i_e, pr.v_min,
-        pr.reset_mode, pr.v_reset, pr.reset_m, pr.reset_b, pr.ref_steps, pr.p_theta, pr.d_theta, st.v,
-        st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, work.flag, spk, f_delta, f_exp, f_adapt)
+    return _update_neurons(work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, work.seg_dc, work.seg_dcu,
+                           ((s + 1) % L) * C, ring, pr, st, work.flag, spk, fams)
 
 
 @_kernel
@@ -522,45 +523,32 @@ def _poisson_one(s, base, LC, k0, k1, r0, r1, run, one_ch, one_cls, one_off, one
 
 
 @_kernel
-def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pid, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve,
-                    p_vn, p_ee, p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta,
-                    d_theta, sv, sie, sii, srefr, sdc, theta, flag, spk, f_delta, f_exp, f_adapt):
+def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pr, st, flag, spk, fams):
     """Update the runs ``g0..g1-1`` of ``seg`` (reading ring slot at ``rbase``); return how many spiked.
 
-    Within a run every neuron has the same parameter set, so the parameters
-    are loop constants, the ring columns are consecutive and the loops of
-    non-adaptive neurons have no data-dependent branch (the spike test is a
-    select; spikers are gathered from ``flag`` afterwards, in index order).
-    A run whose neurons all have the same constant input (``seg_dcu[g]``)
-    takes it as a loop constant instead of reading ``sdc`` per neuron (the
-    same sum, ``i_e + seg_dc[g]``).
-    Plain array arguments (no tuples) let LLVM keep every base pointer in a register.
+    Within a run every neuron has the same parameter set, so its family's
+    block update (:func:`eventsim.models.family.update_block`) has the
+    parameters as loop constants and reads consecutive ring columns; the
+    spikers are gathered from ``flag`` afterwards, in index order.  A run
+    whose neurons all have the same constant input (``seg_dcu[g]``) passes
+    it as a loop constant instead of having ``st.i_dc`` read per neuron (the
+    same sum, ``i_e + seg_dc[g]``).  ``fams``: the tags of the families
+    present (:func:`features`); the update of an absent family is not
+    compiled.
     """
-    K = p_theta.shape[1]
     lo = seg[g0]
     nsp = 0
     for g in range(g0, g1):
         a = seg[g]
         b = seg[g + 1]
-        q = pid[a]
-        c0 = rbase + col[a] - a
+        q = pr.pid[a]
+        c0 = rbase + pr.col[a] - a
         per_neuron = seg_dcu[g] == 0
-        i_c = i_e[q] if per_neuron else i_e[q] + seg_dc[g]
-        # a kind flagged None has no neuron here (its branch is pruned before compiling)
-        if K == 0 and is_exp_q[q]:
-            if f_exp is not None:
-                _run_exp(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], p_ve[q], p_vn[q], p_ee[q],
-                         p_nn[q], i_c, per_neuron, v_min[q], reset_mode[q], v_reset[q], reset_m[q],
-                         reset_b[q], ref_steps[q], sv, sie, sii, srefr, sdc, flag)
-        elif K == 0:
-            if f_delta is not None:
-                _run_delta(a, b, c0, ring, v_rest[q], v_th[q], p_vv[q], p_vi[q], i_c, per_neuron, v_min[q],
-                           reset_mode[q], v_reset[q], reset_m[q], reset_b[q], ref_steps[q], sv, srefr, sdc,
-                           flag)
-        elif f_adapt is not None:
-            _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
-                          p_nn, i_e, v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta,
-                          d_theta, sv, sie, sii, srefr, sdc, theta, flag)
+        i_c = pr.i_e[q] if per_neuron else pr.i_e[q] + seg_dc[g]
+        code = pr.family[q]
+        for fam in literal_unroll(fams):
+            if code == fam.code:
+                update_block(fam, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag)
         # gather the spikers in index order, skipping blocks of 64 without any (a vectorised sum)
         n = a
         while n < b:
@@ -575,151 +563,6 @@ def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pid, col, is_exp_
                     nsp += fs[j]
             n = e
     return nsp
-
-
-@njit(inline="always", cache=True)
-def _delta_one(n, i_const, rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, mode, v_reset, reset_m, reset_b,
-               ref_steps):
-    """One step of neuron ``n`` of a :func:`_run_delta` range, with constant input ``i_const`` (pA)."""
-    jump = rg[n]
-    rg[n] = 0.0
-    v, _, _, refr = neuron_update(xv[n], 0.0, 0.0, xr[n], jump, 0.0, False, v_rest, p_vv, p_vi, 0.0,
-                                  0.0, 1.0, 1.0, i_const, v_min)
-    spiked = v >= v_th
-    xv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
-    xr[n] = ref_steps if spiked else refr
-    xf[n] = spiked
-
-
-@_kernel
-def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_c, per_neuron, v_min, mode, v_reset, reset_m, reset_b,
-               ref_steps, sv, srefr, sdc, flag):
-    """Neurons ``a..b-1`` with delta synapses, one parameter set, ring column of neuron n at ``c0 + n``.
-
-    Constant input (pA): ``i_c + sdc[n]`` if ``per_neuron``, else ``i_c``
-    (then no per-neuron input is read).  One loop per case, and per reset
-    mode "value" or other: in the "value" loops the reset is a constant,
-    which saves the selects between the reset modes (a third of the loop's
-    instructions).  The loops run over slices (indices provably in range,
-    no wrap-around test), which lets LLVM vectorise them.
-    """
-    rg = ring[c0 + a: c0 + b]
-    xv = sv[a:b]
-    xr = srefr[a:b]
-    xd = sdc[a:b]
-    xf = flag[a:b]
-    if per_neuron and mode == 0:
-        for n in range(xv.size):
-            _delta_one(n, i_c + xd[n], rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, 0, v_reset, reset_m,
-                       reset_b, ref_steps)
-    elif per_neuron:
-        for n in range(xv.size):
-            _delta_one(n, i_c + xd[n], rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, mode, v_reset, reset_m,
-                       reset_b, ref_steps)
-    elif mode == 0:  # the common case gets a loop with the reset mode folded in
-        for n in range(xv.size):
-            _delta_one(n, i_c, rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, 0, v_reset, reset_m, reset_b,
-                       ref_steps)
-    else:
-        for n in range(xv.size):
-            _delta_one(n, i_c, rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, mode, v_reset, reset_m, reset_b,
-                       ref_steps)
-
-
-@njit(inline="always", cache=True)
-def _exp_one(n, i_const, re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, v_min,
-             mode, v_reset, reset_m, reset_b, ref_steps):
-    """One step of neuron ``n`` of a :func:`_run_exp` range, with constant input ``i_const`` (pA)."""
-    in_ex = re[n]
-    in_in = ri[n]
-    re[n] = 0.0
-    ri[n] = 0.0
-    v, i_ex, i_in, refr = neuron_update(xv[n], xe[n], xi[n], xr[n], in_ex, in_in, True, v_rest, p_vv,
-                                        p_vi, p_ve, p_vn, p_ee, p_nn, i_const, v_min)
-    spiked = v >= v_th
-    xv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
-    xe[n] = i_ex
-    xi[n] = i_in
-    xr[n] = ref_steps if spiked else refr
-    xf[n] = spiked
-
-
-@_kernel
-def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_c, per_neuron, v_min, mode,
-             v_reset, reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag):
-    """Neurons ``a..b-1`` with exponential current synapses, one parameter set.
-
-    Constant input (pA): ``i_c + sdc[n]`` if ``per_neuron``, else ``i_c``
-    (one loop per case and reset mode, as in :func:`_run_delta`).  The excitatory input of neuron
-    n is in ring column ``c0 + n``, the inhibitory one ``N`` columns
-    further: two unit-stride blocks.
-    """
-    N = sv.size
-    re = ring[c0 + a: c0 + b]
-    ri = ring[c0 + N + a: c0 + N + b]
-    xv = sv[a:b]
-    xe = sie[a:b]
-    xi = sii[a:b]
-    xr = srefr[a:b]
-    xd = sdc[a:b]
-    xf = flag[a:b]
-    if per_neuron and mode == 0:
-        for n in range(xv.size):
-            _exp_one(n, i_c + xd[n], re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
-                     p_nn, v_min, 0, v_reset, reset_m, reset_b, ref_steps)
-    elif per_neuron:
-        for n in range(xv.size):
-            _exp_one(n, i_c + xd[n], re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
-                     p_nn, v_min, mode, v_reset, reset_m, reset_b, ref_steps)
-    elif mode == 0:  # the common case gets a loop with the reset mode folded in
-        for n in range(xv.size):
-            _exp_one(n, i_c, re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn,
-                     v_min, 0, v_reset, reset_m, reset_b, ref_steps)
-    else:
-        for n in range(xv.size):
-            _exp_one(n, i_c, re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn,
-                     v_min, mode, v_reset, reset_m, reset_b, ref_steps)
-
-
-@_kernel
-def _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_e,
-                  v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta, d_theta, sv, sie, sii,
-                  srefr, sdc, theta, flag):
-    """Neurons ``a..b-1`` (parameter set ``q``) with threshold adaptation: the general update."""
-    K = p_theta.shape[1]
-    is_exp = is_exp_q[q]
-    for n in range(a, b):
-        c = rbase + col[n]
-        in_ex = ring[c]
-        ring[c] = 0.0
-        in_in = 0.0
-        i_ex = 0.0
-        i_in = 0.0
-        if is_exp:
-            in_in = ring[c + sv.size]
-            ring[c + sv.size] = 0.0
-            i_ex = sie[n]
-            i_in = sii[n]
-        v, i_ex, i_in, refr = neuron_update(
-            sv[n], i_ex, i_in, srefr[n], in_ex, in_in, is_exp,
-            v_rest[q], p_vv[q], p_vi[q], p_ve[q], p_vn[q], p_ee[q],
-            p_nn[q], i_e[q] + sdc[n], v_min[q])
-        thr = v_th[q]
-        for k in range(K):
-            theta[n, k] *= p_theta[q, k]
-            thr += theta[n, k]
-        spiked = v >= thr
-        if spiked:
-            v = reset_voltage(v, reset_mode[q], v_reset[q], v_rest[q], thr, reset_m[q], reset_b[q])
-            refr = ref_steps[q]
-            for k in range(K):
-                theta[n, k] += d_theta[q, k]
-        sv[n] = v
-        if is_exp:
-            sie[n] = i_ex
-            sii[n] = i_in
-        srefr[n] = refr
-        flag[n] = spiked
 
 
 @njit(inline="always", cache=True)
@@ -784,24 +627,18 @@ def _after_step(s, s0, pr, st, conn, src, rec, work):
 
 
 def features(pr, src):
-    """The ``f_delta, f_exp, f_adapt, f_pois, f_one`` arguments of the step kernels for a plan.
+    """The ``fams, f_pois, f_one`` arguments of the step kernels for a plan.
 
-    The first three are ``True`` if the network has that kind of neurons
-    (non-adaptive delta or exponential, adaptive), else ``None``: the update
-    loop of a kind flagged ``None`` is not compiled (nor run).  The Poisson
-    flags (channels with several synapses, with one) are always ``True``: a
-    network without such channels runs their loops over empty ranges, and
-    every network of one neuron kind shares one compiled kernel (fewer
-    compilations, and :func:`eventsim.warmup` covers them), for about a
-    second more compilation when none was needed.
+    ``fams``: the tags of the neuron families of the network's parameter
+    sets (:func:`eventsim.models.family.tags`); the update of a family not
+    among them is not compiled (nor run).  The Poisson flags (channels with
+    several synapses, with one) are always ``True``: a network without such
+    channels runs their loops over empty ranges, and every network of one
+    neuron family shares one compiled kernel (fewer compilations, and
+    :func:`eventsim.warmup` covers them), for about a second more
+    compilation when none was needed.
     """
-    K = pr.p_theta.shape[1]
-    exp = pr.is_exp[pr.pid] != 0
-    return (True if K == 0 and not exp.all() else None,
-            True if K == 0 and exp.any() else None,
-            True if K > 0 else None,
-            True,
-            True)
+    return (family_tags(pr.family[pr.pid]), True, True)
 
 
 # ---------------------------------------------------------------- thread team
@@ -922,15 +759,14 @@ def _interval_len(s, s1, I, cap, n_flag):
 
 
 @njit(inline="always", cache=True)
-def _update_steps(t, a, b, s0, M, lo, hi, pr, st, ring, work, rec, C, L, f_delta, f_exp, f_adapt):
+def _update_steps(t, a, b, s0, M, lo, hi, pr, st, ring, work, rec, C, L, fams):
     """Steps ``a .. b-1`` of partition ``t``'s neurons (``lo <= n < hi``): update, spikers into list ``k % M``,
     state samples."""
     T = work.nsp.shape[0]
     N = work.flag.shape[0]
     for k in range(a, b):
         j = k % M
-        work.insp[j * T + t] = _neurons(t, k, pr, st, ring, work, C, L, work.isp[j * N: (j + 1) * N], f_delta,
-                                        f_exp, f_adapt)
+        work.insp[j * T + t] = _neurons(t, k, pr, st, ring, work, C, L, work.isp[j * N: (j + 1) * N], fams)
         _record_states(k, s0, lo, hi, pr, st, rec)
 
 
@@ -941,7 +777,7 @@ def _first_room(s0, s1, I, n_flag, rec):
 
 
 @njit(cache=True, _nrt=False, nogil=True)
-def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, f_delta, f_exp, f_adapt, f_pois,
+def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team, fams, f_pois,
               f_one, f_pl=None):
     """Thread ``t``'s share of steps ``s0 .. s1-1`` on a team of ``T = work.nsp.size`` threads and partitions.
 
@@ -1019,8 +855,7 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
                 u = (t + i) % T
                 if _claim(team, u, ph):
                     got = True
-                    _update_steps(u, s, e, s0, M, part[u], part[u + 1], pr, st, ring, work, rec, C, L, f_delta,
-                                  f_exp, f_adapt)
+                    _update_steps(u, s, e, s0, M, part[u], part[u + 1], pr, st, ring, work, rec, C, L, fams)
                     _done(team, ph, T)
             late = 0 if got else late + 1  # (in a row)
             _wait_phase(team, ph, T)
@@ -1060,8 +895,7 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
                 _poisson_inputs(u, k, conn, ring, src, work, C, L, f_pois, f_one)
             team[TEAM_PART + TEAM_STRIDE * u + 1] = p
             if I == 0:  # (J == 1) the step's update after its events
-                _update_steps(u, s, e, s0, M, part[u], part[u + 1], pr, st, ring, work, rec, C, L, f_delta, f_exp,
-                              f_adapt)
+                _update_steps(u, s, e, s0, M, part[u], part[u + 1], pr, st, ring, work, rec, C, L, fams)
             # room for the last step's spikers and the next interval's
             if u == 0 and e < s1 and rec.spk_n[0] + (1 + _interval_len(e, s1, Jmax, cap, n_flag)) * n_flag > cap:
                 team[STOP_AT] = e

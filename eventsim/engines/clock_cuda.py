@@ -79,6 +79,7 @@ from .. import config
 from . import clock_cpu as cc
 from .plastic import MUTABLE as MUTABLE_PLASTIC
 from .plastic import update_traces
+from ..models.family import tags as _family_tags
 
 #: Maximum number of target partitions (threads doing work) on a real GPU.
 #: More partitions = more parallelism, but every partition walks every event
@@ -175,15 +176,16 @@ def _kernels():
     # ``buf = (ring, stop)``: arrays are passed inside tuples throughout (the simulator would
     # otherwise copy top-level arrays in and out at every launch)
     @cuda.jit
-    def update_kernel(s, pr, st, conn, buf, src, work, C, L, pl):
-        """Deliver the events stamped ``s`` and update the neurons, one partition per thread."""
+    def update_kernel(s, pr, st, conn, buf, src, work, C, L, pl, fams):
+        """Deliver the events stamped ``s`` and update the neurons, one partition per thread (``fams``: the
+        tags of every neuron family, :func:`eventsim.models.family.tags`)."""
         ring, stop = buf
         if stop[0] != 0:
             return
         T = work.nsp.shape[0]
         for t in range(cuda.grid(1), T, cuda.gridsize(1)):
             # every kind of work compiled in (one kernel for all networks; plastic synapses: ``pl``, or None)
-            cc._update_partition(t, s, pr, st, conn, ring, src, work, C, L, True, True, True, True, True, pl)
+            cc._update_partition(t, s, pr, st, conn, ring, src, work, C, L, fams, True, True, pl)
 
     @cuda.jit
     def after_kernel(s, s0, end, pr, st, conn, src, rec, work, n_flag, buf, pl):
@@ -354,9 +356,10 @@ class ClockCuda:
         grid_a = after_kernel[1, 1]
         L, C, n_flag, stop = plan.L, plan.C, plan.n_flag, self.stop
         buf = (self.ring, stop)
+        fams = _family_tags()  # every family compiled in: one kernel for every network
         with _NoFMA():
             for step in range(s, end):
-                grid_u(step, self.pr, self.st, self.conn, buf, self.src, self.work, C, L, self.pl)
+                grid_u(step, self.pr, self.st, self.conn, buf, self.src, self.work, C, L, self.pl, fams)
                 grid_a(step, s, end, self.pr, self.st, self.conn, self.src, rec, self.work, n_flag, buf, self.pl)
         # ---- bulk copies, once per chunk (the first one synchronises)
         reached = int(_to_host(stop)[1])

@@ -306,6 +306,14 @@ class ClockPlan:
         self.__dict__.update(state)
         for name, default in (("plastic", None), ("_pl_order", None), ("_pl_rules", ()), ("weight_recorders", [])):
             self.__dict__.setdefault(name, default)  # (plans pickled before plastic synapses)
+        if self.params.family is None:  # (plans pickled before neuron families were data)
+            from ..models.adaptive import ALIF_FAMILY
+            from ..models.lif import IAF_DELTA, IAF_EXP
+
+            fam = np.where(self.params.is_exp != 0, IAF_EXP.code, IAF_DELTA.code).astype(np.int64)
+            if self.params.p_theta.shape[1] > 0:
+                fam[:] = ALIF_FAMILY.code
+            self.params = self.params._replace(family=fam)
         if "tab" not in self._sources_base:
             cdf = self._sources_base["cdf"]
             self._sources_base["tab"] = np.stack([poisson_count_table(row, cc.TAB) for row in cdf])

@@ -22,10 +22,14 @@ refractory period, :math:`\theta_k \mathrel{+}= d_k`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from . import dynamics
+from .dynamics import neuron_update, reset_voltage
+from .family import Family, block_kernel, register
 from ._params import as_param, broadcast, check
 from .lif import LIF
 
@@ -90,6 +94,11 @@ class ALIF(LIF):
                 n = x.size
         return n
 
+    @property
+    def family(self):
+        """The :class:`eventsim.models.family.Family` that updates this model."""
+        return ALIF_FAMILY
+
     def _reset_coefficients(self, n):
         return broadcast("reset_mult", self.reset_mult, n), broadcast("reset_offset", self.reset_offset, n)
 
@@ -101,3 +110,67 @@ class ALIF(LIF):
             p[:, k] = np.exp(-dt / broadcast("tau_theta", self.tau_theta[k], n))
             d[:, k] = broadcast("d_theta", self.d_theta[k], n)
         return p, d
+
+
+# ---------------------------------------------------------------- the family's block update
+@block_kernel
+def _run_adaptive(a, b, q, rbase, ring, col, is_exp_q, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_e,
+                  v_min, reset_mode, v_reset, reset_m, reset_b, ref_steps, p_theta, d_theta, sv, sie, sii,
+                  srefr, sdc, theta, flag):
+    """Neurons ``a..b-1`` (parameter set ``q``) with threshold adaptation: the general update."""
+    K = p_theta.shape[1]
+    is_exp = is_exp_q[q]
+    for n in range(a, b):
+        c = rbase + col[n]
+        in_ex = ring[c]
+        ring[c] = 0.0
+        in_in = 0.0
+        i_ex = 0.0
+        i_in = 0.0
+        if is_exp:
+            in_in = ring[c + sv.size]
+            ring[c + sv.size] = 0.0
+            i_ex = sie[n]
+            i_in = sii[n]
+        v, i_ex, i_in, refr = neuron_update(
+            sv[n], i_ex, i_in, srefr[n], in_ex, in_in, is_exp,
+            v_rest[q], p_vv[q], p_vi[q], p_ve[q], p_vn[q], p_ee[q],
+            p_nn[q], i_e[q] + sdc[n], v_min[q])
+        thr = v_th[q]
+        for k in range(K):
+            theta[n, k] *= p_theta[q, k]
+            thr += theta[n, k]
+        spiked = v >= thr
+        if spiked:
+            v = reset_voltage(v, reset_mode[q], v_reset[q], v_rest[q], thr, reset_m[q], reset_b[q])
+            refr = ref_steps[q]
+            for k in range(K):
+                theta[n, k] += d_theta[q, k]
+        sv[n] = v
+        if is_exp:
+            sie[n] = i_ex
+            sii[n] = i_in
+        srefr[n] = refr
+        flag[n] = spiked
+
+
+@njit(inline="always", cache=True)
+def _adaptive_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+    """:func:`eventsim.models.family.update_block` of the adaptive-threshold family (reads ``st.i_dc``
+    per neuron whatever ``per_neuron``: the same sum)."""
+    _run_adaptive(a, b, q, rbase, ring, pr.col, pr.is_exp, pr.v_rest, pr.v_th, pr.p_vv, pr.p_vi, pr.p_ve, pr.p_vn,
+                  pr.p_ee, pr.p_nn, pr.i_e, pr.v_min, pr.reset_mode, pr.v_reset, pr.reset_m, pr.reset_b,
+                  pr.ref_steps, pr.p_theta, pr.d_theta, st.v, st.i_ex, st.i_in, st.refr, st.i_dc, st.theta, flag)
+
+
+class AlifTag(NamedTuple):
+    """Compile-time key of the adaptive-threshold family (see :mod:`eventsim.models.family`)."""
+
+    code: int
+
+
+#: ALIF / GLIF2 with delta or exponential synapses: state ``v`` (``i_ex``, ``i_in`` with exponential
+#: synapses), the threshold components ``theta`` and the refractory counter.
+ALIF_FAMILY = register(Family(
+    name="alif", code=2, tag=AlifTag(2), state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA"), ("theta", "mV")),
+    ports=("ex", "in"), propagator=dynamics.exp_propagators, update_block=_adaptive_block, models=(ALIF,)))

@@ -37,8 +37,11 @@ from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from . import dynamics
+from .dynamics import neuron_update, reset_voltage
+from .family import Family, block_kernel, register
 from ._params import as_param, broadcast, check, check_keywords, param_length, steps_of
 
 _RESETS = {"value": dynamics.RESET_VALUE, "subtract": dynamics.RESET_SUBTRACT}
@@ -199,6 +202,11 @@ class _IntegrateAndFire:
     def _theta(self, n, dt):
         return np.zeros((n, 0)), np.zeros((n, 0))
 
+    @property
+    def family(self):
+        """The :class:`eventsim.models.family.Family` that updates this model."""
+        return IAF_EXP if self.synapse == "exp" else IAF_DELTA
+
     def pack(self, n, dt):
         """Per-neuron arrays consumed by the engines (float64 / int64, length ``n``)."""
         prop = propagator(self, dt)
@@ -207,6 +215,7 @@ class _IntegrateAndFire:
         m, bb = self._reset_coefficients(n)
         p_theta, d_theta = self._theta(n, dt)
         return dict(
+            family=np.full(n, self.family.code, dtype=np.int64),
             is_exp=np.full(n, self.synapse == "exp", dtype=np.int64),
             p_vv=b("p_vv", prop.p_vv), p_vi=b("p_vi", prop.p_vi), p_ve=b("p_ve", prop.p_ve),
             p_vn=b("p_vn", prop.p_vn), p_ee=b("p_ee", prop.p_ee), p_nn=b("p_nn", prop.p_nn),
@@ -277,3 +286,149 @@ class IF(_IntegrateAndFire):
     tau_m = math.inf
     _keyword_hints = {"tau_m": "IF has no leak (tau_m = infinity); use LIF for a finite tau_m"}
 
+
+
+# ---------------------------------------------------------------- the families' block updates
+@njit(inline="always", cache=True)
+def _delta_one(n, i_const, rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, mode, v_reset, reset_m, reset_b,
+               ref_steps):
+    """One step of neuron ``n`` of a :func:`_run_delta` range, with constant input ``i_const`` (pA)."""
+    jump = rg[n]
+    rg[n] = 0.0
+    v, _, _, refr = neuron_update(xv[n], 0.0, 0.0, xr[n], jump, 0.0, False, v_rest, p_vv, p_vi, 0.0,
+                                  0.0, 1.0, 1.0, i_const, v_min)
+    spiked = v >= v_th
+    xv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
+    xr[n] = ref_steps if spiked else refr
+    xf[n] = spiked
+
+
+@block_kernel
+def _run_delta(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, i_c, per_neuron, v_min, mode, v_reset, reset_m, reset_b,
+               ref_steps, sv, srefr, sdc, flag):
+    """Neurons ``a..b-1`` with delta synapses, one parameter set, ring column of neuron n at ``c0 + n``.
+
+    Constant input (pA): ``i_c + sdc[n]`` if ``per_neuron``, else ``i_c``
+    (then no per-neuron input is read).  One loop per case, and per reset
+    mode "value" or other: in the "value" loops the reset is a constant,
+    which saves the selects between the reset modes (a third of the loop's
+    instructions).  The loops run over slices (indices provably in range,
+    no wrap-around test), which lets LLVM vectorise them.
+    """
+    rg = ring[c0 + a: c0 + b]
+    xv = sv[a:b]
+    xr = srefr[a:b]
+    xd = sdc[a:b]
+    xf = flag[a:b]
+    if per_neuron and mode == 0:
+        for n in range(xv.size):
+            _delta_one(n, i_c + xd[n], rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, 0, v_reset, reset_m,
+                       reset_b, ref_steps)
+    elif per_neuron:
+        for n in range(xv.size):
+            _delta_one(n, i_c + xd[n], rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, mode, v_reset, reset_m,
+                       reset_b, ref_steps)
+    elif mode == 0:  # the common case gets a loop with the reset mode folded in
+        for n in range(xv.size):
+            _delta_one(n, i_c, rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, 0, v_reset, reset_m, reset_b,
+                       ref_steps)
+    else:
+        for n in range(xv.size):
+            _delta_one(n, i_c, rg, xv, xr, xf, v_rest, v_th, p_vv, p_vi, v_min, mode, v_reset, reset_m, reset_b,
+                       ref_steps)
+
+
+@njit(inline="always", cache=True)
+def _exp_one(n, i_const, re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, v_min,
+             mode, v_reset, reset_m, reset_b, ref_steps):
+    """One step of neuron ``n`` of a :func:`_run_exp` range, with constant input ``i_const`` (pA)."""
+    in_ex = re[n]
+    in_in = ri[n]
+    re[n] = 0.0
+    ri[n] = 0.0
+    v, i_ex, i_in, refr = neuron_update(xv[n], xe[n], xi[n], xr[n], in_ex, in_in, True, v_rest, p_vv,
+                                        p_vi, p_ve, p_vn, p_ee, p_nn, i_const, v_min)
+    spiked = v >= v_th
+    xv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
+    xe[n] = i_ex
+    xi[n] = i_in
+    xr[n] = ref_steps if spiked else refr
+    xf[n] = spiked
+
+
+@block_kernel
+def _run_exp(a, b, c0, ring, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_c, per_neuron, v_min, mode,
+             v_reset, reset_m, reset_b, ref_steps, sv, sie, sii, srefr, sdc, flag):
+    """Neurons ``a..b-1`` with exponential current synapses, one parameter set.
+
+    Constant input (pA): ``i_c + sdc[n]`` if ``per_neuron``, else ``i_c``
+    (one loop per case and reset mode, as in :func:`_run_delta`).  The excitatory input of neuron
+    n is in ring column ``c0 + n``, the inhibitory one ``N`` columns
+    further: two unit-stride blocks.
+    """
+    N = sv.size
+    re = ring[c0 + a: c0 + b]
+    ri = ring[c0 + N + a: c0 + N + b]
+    xv = sv[a:b]
+    xe = sie[a:b]
+    xi = sii[a:b]
+    xr = srefr[a:b]
+    xd = sdc[a:b]
+    xf = flag[a:b]
+    if per_neuron and mode == 0:
+        for n in range(xv.size):
+            _exp_one(n, i_c + xd[n], re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
+                     p_nn, v_min, 0, v_reset, reset_m, reset_b, ref_steps)
+    elif per_neuron:
+        for n in range(xv.size):
+            _exp_one(n, i_c + xd[n], re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee,
+                     p_nn, v_min, mode, v_reset, reset_m, reset_b, ref_steps)
+    elif mode == 0:  # the common case gets a loop with the reset mode folded in
+        for n in range(xv.size):
+            _exp_one(n, i_c, re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn,
+                     v_min, 0, v_reset, reset_m, reset_b, ref_steps)
+    else:
+        for n in range(xv.size):
+            _exp_one(n, i_c, re, ri, xv, xe, xi, xr, xf, v_rest, v_th, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn,
+                     v_min, mode, v_reset, reset_m, reset_b, ref_steps)
+
+
+@njit(inline="always", cache=True)
+def _delta_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+    """:func:`eventsim.models.family.update_block` of ``iaf_psc_delta``."""
+    _run_delta(a, b, c0, ring, pr.v_rest[q], pr.v_th[q], pr.p_vv[q], pr.p_vi[q], i_c, per_neuron, pr.v_min[q],
+               pr.reset_mode[q], pr.v_reset[q], pr.reset_m[q], pr.reset_b[q], pr.ref_steps[q], st.v, st.refr,
+               st.i_dc, flag)
+
+
+@njit(inline="always", cache=True)
+def _exp_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+    """:func:`eventsim.models.family.update_block` of ``iaf_psc_exp``."""
+    _run_exp(a, b, c0, ring, pr.v_rest[q], pr.v_th[q], pr.p_vv[q], pr.p_vi[q], pr.p_ve[q], pr.p_vn[q],
+             pr.p_ee[q], pr.p_nn[q], i_c, per_neuron, pr.v_min[q], pr.reset_mode[q], pr.v_reset[q], pr.reset_m[q],
+             pr.reset_b[q], pr.ref_steps[q], st.v, st.i_ex, st.i_in, st.refr, st.i_dc, flag)
+
+
+class IafDeltaTag(NamedTuple):
+    """Compile-time key of the ``iaf_psc_delta`` family (see :mod:`eventsim.models.family`)."""
+
+    code: int
+
+
+class IafExpTag(NamedTuple):
+    """Compile-time key of the ``iaf_psc_exp`` family (see :mod:`eventsim.models.family`)."""
+
+    code: int
+
+
+#: LIF and IF with delta synapses (NEST's ``iaf_psc_delta``): state ``v`` and the refractory counter,
+#: one port (every weight, mV, jumps ``v``).
+IAF_DELTA = register(Family(
+    name="iaf_psc_delta", code=0, tag=IafDeltaTag(0), state=(("v", "mV"),), ports=("ex",),
+    propagator=dynamics.exp_propagators, update_block=_delta_block, models=(LIF, IF)))
+
+#: LIF and IF with exponential current synapses (NEST's ``iaf_psc_exp``): state ``v``, ``i_ex``,
+#: ``i_in`` and the refractory counter, one port per sign of the weight (pA).
+IAF_EXP = register(Family(
+    name="iaf_psc_exp", code=1, tag=IafExpTag(1), state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA")),
+    ports=("ex", "in"), propagator=dynamics.exp_propagators, update_block=_exp_block, models=(LIF, IF)))

@@ -1,0 +1,117 @@
+"""Interleaved A/B timing: the clock engine of a git ref against the working tree, on the example networks.
+
+Usage (from the repository root)::
+
+    python benchmarks/ab_compare.py                     # main against the working tree
+    python benchmarks/ab_compare.py --ref HEAD~1 --rounds 7 --networks brunel cuba microcircuit
+
+The ref's ``eventsim`` package is exported (``git archive``) into a
+directory of the system's temporary folder named by its commit, which is
+kept, so its Numba cache survives between invocations.  Each measurement is
+a fresh process (``A`` imports the ref's package, ``B`` the working tree's)
+that builds the network with the working tree's ``examples/<name>.py``,
+runs a few steps to load or compile the kernels, then times ``net.run(T)``
+on the number of threads asked for.  The processes alternate ``A B A B
+...`` so that a change in the machine's load affects both sides alike.  The
+script prints, per network, the median simulate time of each side, their
+ratio ``B / A`` and the events (spikes recorded, synaptic events) of each
+side, which must be equal: the two sides must simulate the same thing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: network -> (builder code returning (net, spike recorders), default simulated time in ms)
+NETWORKS = {
+    "brunel": ("m = load('brunel2000'); net, _, _, a, b = m.build({scale}, 1, 0.1); recs = [a, b]", 1000.0, 0.2),
+    "cuba": ("m = load('cuba'); net, _, _, a = m.build(1, 0.1); recs = [a]", 1000.0, 1.0),
+    "microcircuit": ("m = load('microcircuit'); net, _, a = m.build({scale}, 1, 0.1); recs = [a]", 300.0, 0.1),
+}
+
+CHILD = """
+import importlib.util, json, sys, time
+import numba
+numba.set_num_threads({threads})
+import eventsim
+def load(name):
+    spec = importlib.util.spec_from_file_location('ex_' + name, {examples!r} + '/' + name + '.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod); return mod
+{build}
+net.run(1.0)
+t0 = time.perf_counter()
+net.run({t_sim})
+wall = time.perf_counter() - t0
+print(json.dumps(dict(wall=wall, spikes=[len(r.times) for r in recs], events=list(net.synaptic_events),
+                      package=eventsim.__file__)))
+"""
+
+
+def export(ref):
+    """Directory holding the ``eventsim`` package of ``ref`` (exported once per commit)."""
+    sha = subprocess.run(["git", "rev-parse", ref], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    out = Path(tempfile.gettempdir()) / f"eventsim-ab-{sha[:12]}"
+    if not (out / "eventsim" / "__init__.py").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha, "eventsim"], cwd=REPO, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out, sha[:12]
+
+
+def measure(path, network, scale, t_sim, threads):
+    build, _, _ = NETWORKS[network]
+    code = CHILD.format(threads=threads, examples=str(REPO / "examples"), build=build.format(scale=scale),
+                        t_sim=t_sim)
+    env = dict(os.environ, PYTHONPATH=str(path), NUMBA_NUM_THREADS=str(max(threads, 1)))
+    env.pop("NUMBA_CACHE_DIR", None)  # each side keeps its in-tree cache
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=tempfile.gettempdir())
+    if out.returncode != 0:
+        raise RuntimeError(f"{network} with {path} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ref", default="main", help="git ref of side A (default: main)")
+    ap.add_argument("--rounds", type=int, default=5, help="A/B pairs per network (default 5)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    ap.add_argument("--scale", type=float, default=None, help="scale of brunel / microcircuit (default: per network)")
+    ap.add_argument("--t-sim", type=float, default=None, help="simulated time in ms (default: per network)")
+    args = ap.parse_args(argv)
+    a_path, sha = export(args.ref)
+    print(f"A = {args.ref} ({sha}), B = working tree; {args.rounds} interleaved rounds, {args.threads} thread(s)")
+    for network in args.networks:
+        _, t_default, s_default = NETWORKS[network]
+        t_sim = args.t_sim or t_default
+        scale = args.scale or s_default
+        for side, path in (("A", a_path), ("B", REPO)):  # compile or load the kernels once, untimed
+            measure(path, network, scale, 1.0, args.threads)
+        a, b = [], []
+        for _ in range(args.rounds):
+            a.append(measure(a_path, network, scale, t_sim, args.threads))
+            b.append(measure(REPO, network, scale, t_sim, args.threads))
+        ta = statistics.median(r["wall"] for r in a)
+        tb = statistics.median(r["wall"] for r in b)
+        same = all((r["spikes"], r["events"]) == (a[0]["spikes"], a[0]["events"]) for r in a + b)
+        runs_a = " ".join(f"{r['wall']:.3f}" for r in a)
+        runs_b = " ".join(f"{r['wall']:.3f}" for r in b)
+        print(f"{network:13s} scale {scale:g}, {t_sim:g} ms: A {ta:.3f} s  B {tb:.3f} s  B/A {tb / ta:.3f}  "
+              f"(A runs {runs_a}; B runs {runs_b})  "
+              f"events {'equal' if same else 'DIFFER'}: spikes {a[0]['spikes']} / {b[0]['spikes']}, "
+              f"synaptic {a[0]['events']} / {b[0]['events']}")
+
+
+if __name__ == "__main__":
+    main()

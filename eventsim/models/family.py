@@ -1,0 +1,156 @@
+r"""Neuron families as data: the one declaration per family that the engines are generic over.
+
+A *family* is a set of neuron models that share one state layout and one
+update rule (NEST's ``iaf_psc_delta``, ``iaf_psc_exp``, an adaptive-threshold
+LIF, a leaky integrator...).  Each family is declared once, in its own module
+of :mod:`eventsim.models`, by a :class:`Family` record:
+
+``name``
+    What the family is called (NEST's model name where one exists).
+``code``
+    Its number in the engines' parameter tables (``Params.family``, one value
+    per parameter set; a model's ``pack`` writes it).
+``tag``
+    An instance of a :class:`typing.NamedTuple` class that belongs to this
+    family alone.  Numba types the instance by its class, so passing the tags
+    of the families present to a kernel (as a tuple) specialises the kernel
+    at compile time, and the kernel stays cacheable on disk: there is no
+    closure over a dispatcher, only argument types.
+``state``
+    Its state variables: ``(name, unit)`` pairs, stored by the engines in
+    per-variable arrays (structure of arrays), plus the integer refractory
+    counter where the family has one.
+``ports``
+    Its receptor ports: the ring-buffer column blocks its input arrives in
+    (``("ex",)``: one block, the sum of every weight; ``("ex", "in")``: one
+    block per sign of the weight).
+``propagator``
+    Its exact propagator for a step of any length ``h`` (ms): the clock
+    engines use it with ``h = dt`` (computed once on the host by the
+    model's ``pack``).
+``update_block``
+    The update of a block ``a..b-1`` of neurons that share parameter set
+    ``q`` for one step: exact subthreshold step, threshold test, reset and
+    refractory rule, written once from the family's scalar functions and
+    compiled for the CPU engines and, unchanged, as a CUDA device function.
+    Signature (:func:`update_block`): ``(a, b, q, c0, rbase, ring, i_c,
+    per_neuron, pr, st, flag)``; it writes ``flag[n] = 1`` for each neuron
+    that spiked.
+
+The engines call the generic functions of this module with a family's tag
+as first argument; :func:`numba.extending.overload` binds them to that
+family's functions at compile time.  An engine loops over the tags of the
+families present (``numba.literal_unroll``) and never names a family, so a
+new family is one module of :mod:`eventsim.models` that builds a
+:class:`Family` and calls :func:`register`.
+
+The clock engine's contract with ``update_block``
+-------------------------------------------------
+``pr`` (:class:`eventsim.engines.clock_cpu.Params`) holds one row per
+parameter set of every field a model's ``pack`` returns; ``st``
+(:class:`eventsim.engines.clock_cpu.State`) the state arrays (``v``,
+``i_ex``, ``i_in``, ``refr``, ``theta``, ``i_dc``: the constant input
+current in pA, the model's ``i_e`` plus DC sources).  Neuron ``n``'s input
+of this step is in ``ring[c0 + n]`` (its first port) and
+``ring[c0 + N + n]`` (second port, ``N`` neurons), which the update reads
+and sets to 0; ``i_c`` is the constant input (pA) to add to ``st.i_dc[n]``
+when ``per_neuron``, else the whole constant input of every neuron of the
+block.  ``rbase`` is the ring offset of the step's slot (``c0 = rbase +
+pr.col[a] - a``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from numba import njit
+from numba.extending import overload
+
+#: Decorator of a family's block updates: compiled once per argument types, cached on disk, and
+#: without Numba's reference counting (they never allocate; with it, every array taken from a tuple
+#: costs an atomic increment and decrement per call).
+block_kernel = njit(cache=True, _nrt=False)
+
+
+@dataclass(frozen=True)
+class Family:
+    """The declaration of one neuron family (see the module docstring for each field)."""
+
+    name: str
+    code: int
+    tag: tuple
+    state: tuple
+    ports: tuple
+    propagator: Callable
+    update_block: Callable
+    models: tuple = ()
+
+
+_BY_CODE = {}
+_BY_TAG = {}
+
+
+def register(family):
+    """Make ``family`` known to the engines; returns it.  Its code and tag class must be new."""
+    cls = type(family.tag)
+    if family.code in _BY_CODE and _BY_CODE[family.code] is not family:
+        raise ValueError(f"family code {family.code} is taken by {_BY_CODE[family.code].name}")
+    if not (isinstance(family.tag, tuple) and hasattr(cls, "_fields")) or cls in _BY_TAG:
+        raise ValueError(f"family {family.name}: its tag must be an instance of a NamedTuple class of its own")
+    if family.tag.code != family.code:
+        raise ValueError(f"family {family.name}: tag.code={family.tag.code} differs from code={family.code}")
+    _BY_CODE[family.code] = family
+    _BY_TAG[cls] = family
+    return family
+
+
+def families():
+    """Every registered family, by code."""
+    return tuple(_BY_CODE[c] for c in sorted(_BY_CODE))
+
+
+def by_code(code):
+    """The family of ``code`` (KeyError if none)."""
+    return _BY_CODE[int(code)]
+
+
+def model_classes():
+    """``{class name: class}`` of every model class of the registered families."""
+    return {cls.__name__: cls for f in families() for cls in f.models}
+
+
+def tags(codes=None):
+    """The tags of the families whose codes occur in ``codes`` (all families if None), by code.
+
+    This tuple is the compile-time argument of the engines' neuron kernels:
+    the update of a family absent from it is not compiled.  Never empty
+    (with no neuron at all, the first family stands in; it updates nothing).
+    """
+    fams = families()
+    if codes is not None:
+        present = set(np.unique(np.asarray(codes)).tolist())
+        fams = tuple(f for f in fams if f.code in present) or fams[:1]
+    return tuple(f.tag for f in fams)
+
+
+# ---------------------------------------------------------------- generic functions bound per family
+def update_block(fam, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+    """One step of neurons ``a..b-1`` (parameter set ``q``) of the family tagged ``fam``.
+
+    In compiled code this is the family's own ``update_block``, chosen by
+    the type of ``fam`` at compile time; called from Python it dispatches
+    on the tag's class.
+    """
+    return _BY_TAG[type(fam)].update_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag)
+
+
+@overload(update_block, inline="always")
+def _update_block_compiled(fam, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+    fn = _BY_TAG[fam.instance_class].update_block
+
+    def impl(fam, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+        fn(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag)
+
+    return impl
