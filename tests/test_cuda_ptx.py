@@ -228,8 +228,8 @@ def test_ptx_clock_signatures_cover_every_form(clock_launches):
     assert {f[3] for f in forms} == {np.dtype(np.uint16), np.dtype(np.int32)}, forms
     # 5 kinds of static network, 3 with offsets (+3 widened to int64), and no more: the two networks of a
     # single model family and source add no signature (model family, reset mode and sources are run-time
-    # data); the plastic ones (offsets, float64 and float32, each widened) add 4
-    static = [sig for sig in seen["update"] if isinstance(sig[-1], types.NoneType)]
+    # data, and every family is compiled in); the plastic ones (offsets, float64 and float32, each widened) add 4
+    static = [sig for sig in seen["update"] if isinstance(sig[-2], types.NoneType)]
     assert len(static) == 8 and len(seen["update"]) == len(seen["after"]) == 12, [str(s) for s in seen["update"]]
 
 

@@ -47,12 +47,12 @@ import threading
 from typing import NamedTuple
 
 import numpy as np
-from numba import literal_unroll, njit, types
+from numba import njit, types
 from numba.extending import overload
 
 from .. import _compile  # noqa: F401  (announces the first compilation of the engine's kernels)
 from ..models.family import tags as family_tags
-from ..models.family import update_block
+from ..models.family import update_family
 from ..rng import group_block, group_words, pick, poisson_ptrs, u01
 from ._intrinsics import atomic_add, atomic_cas, atomic_load, futex_wait, futex_wake, yield_thread
 from .plastic import deliver as deliver_plastic
@@ -528,7 +528,8 @@ def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pr, st, flag, spk
 
     Within a run every neuron has the same parameter set, so its family's
     block update (:func:`eventsim.models.family.update_block`) has the
-    parameters as loop constants and reads consecutive ring columns; the
+    parameters as loop constants and reads consecutive ring columns
+    (:func:`eventsim.models.family.update_family` picks it); the
     spikers are gathered from ``flag`` afterwards, in index order.  A run
     whose neurons all have the same constant input (``seg_dcu[g]``) passes
     it as a loop constant instead of having ``st.i_dc`` read per neuron (the
@@ -545,10 +546,7 @@ def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pr, st, flag, spk
         c0 = rbase + pr.col[a] - a
         per_neuron = seg_dcu[g] == 0
         i_c = pr.i_e[q] if per_neuron else pr.i_e[q] + seg_dc[g]
-        code = pr.family[q]
-        for fam in literal_unroll(fams):
-            if code == fam.code:
-                update_block(fam, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag)
+        update_family(fams, pr.family[q], a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag)
         # gather the spikers in index order, skipping blocks of 64 without any (a vectorised sum)
         n = a
         while n < b:

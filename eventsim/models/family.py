@@ -37,10 +37,10 @@ of :mod:`eventsim.models`, by a :class:`Family` record:
     per_neuron, pr, st, flag)``; it writes ``flag[n] = 1`` for each neuron
     that spiked.
 
-The engines call the generic functions of this module with a family's tag
-as first argument; :func:`numba.extending.overload` binds them to that
-family's functions at compile time.  An engine loops over the tags of the
-families present (``numba.literal_unroll``) and never names a family, so a
+The engines call the generic functions of this module with the tags of
+the families present (:func:`update_family`) or a family's tag
+(:func:`update_block`); :func:`numba.extending.overload` binds them to the
+families' functions at compile time.  An engine never names a family, so a
 new family is one module of :mod:`eventsim.models` that builds a
 :class:`Family` and calls :func:`register`.
 
@@ -66,6 +66,7 @@ from typing import Callable
 
 import numpy as np
 from numba import njit
+from numba.core import types
 from numba.extending import overload
 
 #: Decorator of a family's block updates: compiled once per argument types, cached on disk, and
@@ -154,3 +155,45 @@ def _update_block_compiled(fam, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, s
         fn(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag)
 
     return impl
+
+
+def update_family(fams, code, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+    """:func:`update_block` of the family among the tags ``fams`` whose code is ``code`` (none: nothing).
+
+    In compiled code a chain of tests of ``code`` against the families'
+    codes (compile-time constants), one per tag of ``fams``, each calling
+    that family's ``update_block``: the engine's one call site covers every
+    family present, and the families absent from ``fams`` are not compiled.
+    (Written as a chain generated from the tuple's type rather than with
+    ``numba.literal_unroll``, which numba-cuda does not take.)
+    """
+    for fam in fams:
+        if fam.code == code:
+            update_block(fam, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag)
+
+
+_ARGS = "a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag"
+
+
+def _update_family_compiled(fams, code, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+    if not isinstance(fams, types.BaseTuple):
+        return None
+    # one flat chain of tests, made from source text: the families' update functions and codes are globals
+    # of the generated function (an overload's implementation is compiled into its caller, so the caller
+    # stays cacheable; a recursion over the tuple cannot be inlined by numba-cuda)
+    scope = {}
+    lines = [f"def impl(fams, code, {_ARGS}):"]
+    for k, t in enumerate(fams.types):
+        family = _BY_TAG[t.instance_class]
+        scope[f"_code{k}"] = family.code
+        scope[f"_update{k}"] = family.update_block
+        lines += [f"    {'if' if k == 0 else 'elif'} code == _code{k}:", f"        _update{k}({_ARGS})"]
+    lines.append("    return None")
+    exec("\n".join(lines), scope)  # noqa: S102 - source built above from fixed names only
+    return scope["impl"]
+
+
+# inlined into the CPU kernels (no call per run of neurons); numba-cuda cannot inline an overload that calls
+# other functions, so the CUDA kernels call it
+overload(update_family, target="cpu", inline="always")(_update_family_compiled)
+overload(update_family, target="cuda")(_update_family_compiled)

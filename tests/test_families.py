@@ -1,0 +1,96 @@
+"""The neuron-family declarations (eventsim.models.family) and the engines' dispatch over them."""
+
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+
+import eventsim as es
+from eventsim.models import family as fam
+from eventsim.models.adaptive import ALIF_FAMILY
+from eventsim.models.lif import IAF_DELTA, IAF_EXP
+
+
+def test_models_name_their_family_and_pack_its_code():
+    cases = [(es.LIF(), IAF_DELTA), (es.IF(), IAF_DELTA), (es.LIF(tau_syn_ex=2.0, tau_syn_in=3.0), IAF_EXP),
+             (es.IF(tau_syn_ex=2.0, tau_syn_in=3.0), IAF_EXP), (es.ALIF(), ALIF_FAMILY),
+             (es.ALIF(tau_syn_ex=2.0, tau_syn_in=3.0), ALIF_FAMILY)]
+    for model, family in cases:
+        assert model.family is family
+        assert (model.pack(3, 0.1)["family"] == family.code).all()
+        assert fam.by_code(family.code) is family
+    assert [f.code for f in fam.families()] == sorted({f.code for f in fam.families()})
+    assert {"LIF", "IF", "ALIF"} <= set(fam.model_classes())
+
+
+def test_tags_of_the_families_present():
+    codes = np.array([IAF_EXP.code, IAF_DELTA.code, IAF_EXP.code])
+    assert fam.tags(codes) == (IAF_DELTA.tag, IAF_EXP.tag)
+    assert [type(t) for t in fam.tags(codes)] == [type(IAF_DELTA.tag), type(IAF_EXP.tag)]
+    assert fam.tags(np.zeros(0, np.int64)) == (fam.families()[0].tag,)   # no neuron: one stands in
+    assert fam.tags() == tuple(f.tag for f in fam.families())
+
+
+def test_register_refuses_a_taken_code_or_tag_class():
+    class Tag(NamedTuple):
+        code: int
+
+    taken = fam.Family(name="x", code=IAF_DELTA.code, tag=Tag(IAF_DELTA.code), state=(), ports=(),
+                       propagator=None, update_block=None)
+    with pytest.raises(ValueError, match="code 0 is taken"):
+        fam.register(taken)
+    shared = fam.Family(name="y", code=999, tag=IAF_DELTA.tag._replace(code=999), state=(), ports=(),
+                        propagator=None, update_block=None)
+    with pytest.raises(ValueError, match="NamedTuple class of its own"):
+        fam.register(shared)
+    wrong = fam.Family(name="z", code=998, tag=Tag(997), state=(), ports=(), propagator=None, update_block=None)
+    with pytest.raises(ValueError, match="differs"):
+        fam.register(wrong)
+    assert 997 not in [f.code for f in fam.families()] and 998 not in [f.code for f in fam.families()]
+
+
+def _plan_args(model, n=4):
+    from eventsim.engines.plan import build_plan
+
+    net = es.Network(dt=0.1)
+    net.population(n, model, v_init=np.linspace(10.0, 16.0, n))
+    plan = build_plan(net)
+    ring = np.zeros(plan.L * plan.C)
+    ring[: n] = [0.0, 1.0, 2.0, 3.0][:n]
+    return plan, ring
+
+
+@pytest.mark.parametrize("model", [es.LIF(v_th=15.0), es.LIF(tau_syn_ex=2.0, tau_syn_in=2.0, v_th=15.0),
+                                   es.ALIF(v_th=15.0)], ids=["delta", "exp", "alif"])
+def test_update_family_runs_the_family_of_the_code_only(model):
+    """The compiled chain (the engine's call) and the Python dispatch give the family's own block update; a
+    code of a family not among the tags updates nothing."""
+    from numba import njit
+
+    @njit
+    def compiled(fams, code, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+        fam.update_family(fams, code, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag)
+
+    results = []
+    for call in (compiled, fam.update_family, None):
+        plan, ring = _plan_args(model)
+        st, pr = plan.state, plan.params
+        flag = np.zeros(4, np.uint8)
+        code = int(pr.family[0])
+        args = (0, 4, 0, 0, 0, ring, 0.0, True, pr, st, flag)
+        if call is None:  # the family's own function
+            model.family.update_block(*args)
+        else:
+            call(fam.tags(), code, *args)
+        results.append((st.v.copy(), st.refr.copy(), flag.copy(), ring.copy()))
+        if call is compiled:  # a code absent from the tags: nothing happens
+            v0 = st.v.copy()
+            others = tuple(t for t in fam.tags() if t.code != code)
+            compiled(others, code, *args)
+            assert np.array_equal(st.v, v0)
+    for r in results[1:]:
+        for x, y in zip(results[0], r):
+            assert np.array_equal(x, y)
+    v, refr, flag, ring = results[0]
+    assert flag.tolist() == [0, 0, 1, 1] if model.synapse == "delta" else flag.sum() >= 1
+    assert (ring[:4] == 0).all()   # the input was consumed
