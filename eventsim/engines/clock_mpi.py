@@ -30,10 +30,10 @@ from .clock_cpu import _deliver_list, _deliver_sources, _poisson_inputs, _skip_s
 
 
 @njit(cache=True, nogil=True)
-def update_part(u, s, e, s0, M, pr, st, ring, work, rec, C, L, f_delta, f_exp, f_adapt):
-    """Steps ``s .. e-1`` of partition ``u``'s neurons (spikers of step ``k`` into list ``k % M``)."""
-    _update_steps(u, s, e, s0, M, work.part[u], work.part[u + 1], pr, st, ring, work, rec, C, L, f_delta, f_exp,
-                  f_adapt)
+def update_part(u, s, e, s0, M, pr, st, ring, work, rec, C, L, fams):
+    """Steps ``s .. e-1`` of partition ``u``'s neurons (spikers of step ``k`` into list ``k % M``; ``fams``: the
+    tags of the neuron families present)."""
+    _update_steps(u, s, e, s0, M, work.part[u], work.part[u + 1], pr, st, ring, work, rec, C, L, fams)
 
 
 @njit(cache=True, nogil=True)

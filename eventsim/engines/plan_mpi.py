@@ -264,7 +264,7 @@ class DistributedPlan(ClockPlan):
     def _run_mpi(self, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, flags):
         """Steps ``s0 .. s1-1`` of this rank, in lockstep with the others; returns the step reached (``s1``, or
         an interval's start when some rank's spike recording could overflow in the next interval)."""
-        f_delta, f_exp, f_adapt, f_pois, f_one = flags[:5]
+        fams, f_pois, f_one = flags[:3]
         T = work.nsp.shape[0]
         I = int(work.interval[0])
         Jmax = max(I, 1)
@@ -273,7 +273,7 @@ class DistributedPlan(ClockPlan):
         pend = self.pend[: int(self.pend_n[0])].copy()
         out = np.empty(max(Jmax * work.flag.shape[0], 1), np.int64)
         cnt = np.zeros(Jmax, np.int64)
-        upd = (s0, M, pr, st, ring, work, rec, C, L, f_delta, f_exp, f_adapt)
+        upd = (s0, M, pr, st, ring, work, rec, C, L, fams)
         s = s0
         while s < s1:
             J = min(Jmax, s1 - s)
