@@ -1196,9 +1196,6 @@ class Network:
         _guard_memory(f"connect() by {rule!r} with about {expect:,d} connections", expect * _BYTES_PER_CONNECTION)
         keep = None
         if self._dist is not None:  # this MPI rank keeps the connections onto its own neurons
-            if synapse is not None:
-                raise NotImplementedError("plastic synapses do not run over MPI ranks yet; use static synapses "
-                                          "(or comm=None to run every rank on its own)")
             self._note("connect", pre.kind, pre.ids, post.ids, repr(rule), round_delays, synapse,
                        *((rule.pre, rule.post) if isinstance(rule, FromArrays) else ()),
                        *(np.asarray(x) if _is_array(x) else repr(x) for x in (weight, delay)))

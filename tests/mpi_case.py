@@ -28,6 +28,8 @@ def build(comm="auto", stream=None):
     net.connect(inh, exc | inh, rule=es.FixedProbability(0.1), weight=es.Normal(-2.0, 0.5, high=-0.1),
                 delay=es.Normal(1.2, 0.3, low=0.5, high=2.0))
     net.connect(inh[:20], small, rule=es.AllToAll(), weight=-0.05, delay=0.7)
+    net.connect(exc[:400], inh, rule=es.FixedInDegree(12), weight=es.Uniform(20.0, 60.0), delay=1.2,
+                synapse=es.STDP(tau_plus=15.0, lam=0.05, w_max=100.0))
     net.connect(exc[690:], small[:5], rule=es.FixedInDegree(3), weight=np.linspace(0.1, 0.5, 15),
                 delay=np.full(15, 1.1))
     noise = net.poisson(831, rate=np.r_[np.full(700, 16000.0), np.full(131, 30000.0)])
@@ -65,7 +67,12 @@ def run(net, recs, checkpoint=None):
     net.connect(late, net.populations[2], rule=es.AllToAll(), weight=3.0, delay=0.5)
     net.run(35.0)
     spikes, v, i_in = recs[:3]
-    return dict(steps=spikes.steps, ids=spikes.neuron_ids, senders=spikes.senders, v=v.values, v_steps=v.steps,
+    stdp = next(p for p in net.projections if getattr(p, "synapse", None) is not None)
+    parts = [np.asarray(stdp.weight, np.float64), stdp.source.ids[stdp.pre], stdp.target.ids[stdp.post]]
+    if net.n_ranks > 1:  # (each rank holds the synapses onto its own neurons)
+        parts = [net._dist.allgatherv(a, a.dtype)[0] for a in parts]
+    order = np.lexsort(parts[::-1])
+    return dict(stdp_w=parts[0][order], stdp_pre=parts[1][order], steps=spikes.steps, ids=spikes.neuron_ids, senders=spikes.senders, v=v.values, v_steps=v.steps,
                 i_in=i_in.values, rates=spikes.rates(), events=np.array(net.synaptic_events),
                 inh_v=net.populations[1].get("v"), n_ranks=np.array(net.n_ranks))
 

@@ -49,7 +49,9 @@ def single():
         import mpi_case
     finally:
         sys.path.pop(0)
-    return mpi_case.run(*mpi_case.build(comm=None))
+    net, recs = mpi_case.build(comm=None)
+    w0 = np.asarray(next(p for p in net.projections if p.synapse is not None).weight, np.float64)
+    return dict(mpi_case.run(net, recs), stdp_w0=w0)
 
 
 @pytest.mark.parametrize("n, threads", [(2, 1), (3, 2)])
@@ -63,8 +65,10 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, t
     got = np.load(out)
     assert int(got["n_ranks"]) == n
     assert single["steps"].size > 1000 and single["v"].shape == (1000, 23)  # (the network is active)
+    w = single["stdp_w"]  # the plastic weights moved
+    assert w.size == 131 * 12 and not np.array_equal(np.sort(w), np.sort(single["stdp_w0"]))
     for key, want in single.items():
-        if key != "n_ranks":
+        if key not in ("n_ranks", "stdp_w0"):
             assert got[key].dtype == want.dtype and np.array_equal(got[key], want), key
     # the excitatory spikes streamed to one file per rank, read back as one recording
     assert sorted(p.name for p in tmp_path.glob("exc.*.h5")) == [f"exc.rank{r}-of-{n}.h5" for r in range(n)]
@@ -203,8 +207,6 @@ def test_comm_argument():
         es.Network(engine="event", comm=_FakeComm(0, 2))
     net = es.Network(comm=_FakeComm(1, 2))
     pop = net.population(4, es.LIF())
-    with pytest.raises(NotImplementedError, match="plastic"):
-        net.connect(pop, pop, es.AllToAll(), weight=1.0, synapse=es.STDP())
     with pytest.raises(NotImplementedError, match="cannot stream"):
         net.record_state(pop, "v", to="x.h5")
     with pytest.raises(NotImplementedError, match="record_weights"):

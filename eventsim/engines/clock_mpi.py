@@ -27,6 +27,8 @@ import numpy as np
 from numba import njit
 
 from .clock_cpu import _deliver_list, _deliver_sources, _poisson_inputs, _skip_sources, _update_steps
+from .plastic import deliver as deliver_plastic
+from .plastic import push_spikes
 
 
 @njit(cache=True, nogil=True)
@@ -37,14 +39,19 @@ def update_part(u, s, e, s0, M, pr, st, ring, work, rec, C, L, fams):
 
 
 @njit(cache=True, nogil=True)
-def deliver_part(u, s, e, ids, ptr, L, C, conn, ring, src, work, f_pois, f_one):
+def deliver_part(u, s, e, ids, ptr, local, L, C, conn, ring, src, work, f_pois, f_one, f_pl):
     """The events stamped ``s .. e-1`` into partition ``u``: the network's spikers ``ids[ptr[j]:ptr[j+1]]``
-    stamped ``s + j`` (network ids, ascending), then the explicit source spikes, then the Poisson counts."""
+    stamped ``s + j`` (network ids, ascending; ``local``: their local indices, -1 on other ranks), through
+    the static synapses, then (``f_pl``) the plastic ones after the partition's own spikers entered their
+    histories, then the explicit source spikes, then the Poisson counts."""
     T = work.nsp.shape[0]
     p = src.ss_ptr[0]
     for k in range(s, e):
         j = k - s
         _deliver_list(u, T, k, L, C, ids, ptr[j], ptr[j + 1], conn, ring)
+        if f_pl is not None:
+            push_spikes(u, k, local, ptr[j], ptr[j + 1], work.part[u], work.part[u + 1], f_pl)
+            deliver_plastic(u, T, k, ids, ptr[j], ptr[j + 1], k % L, L, C, f_pl, ring)
         p = _deliver_sources(u, T, k, L, C, p, src, conn, ring)
         _poisson_inputs(u, k, conn, ring, src, work, C, L, f_pois, f_one)
 

@@ -285,8 +285,9 @@ class ClockPlan:
             P, Q = self.plastic, pl.grow_history(old.plastic, max(self.plastic.hs.shape[1], old.plastic.hs.shape[1]))
             P = pl.grow_history(P, Q.hs.shape[1])
             R2 = Q.kp.shape[1]  # (two traces per rule; rules are only ever appended)
-            P.kp[:, :R2, :n] = Q.kp[0]
-            P.tl[:, :n] = Q.tl[0]
+            npre = Q.kp.shape[2]  # (presynaptic neurons: n, or over MPI ranks the network's)
+            P.kp[:, :R2, :npre] = Q.kp[0]
+            P.tl[:, :npre] = Q.tl[0]
             P.hs[:n] = Q.hs
             P.hk[:n, :, :R2] = Q.hk
             P.hn[:n] = Q.hn

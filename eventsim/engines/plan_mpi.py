@@ -27,6 +27,7 @@ import numpy as np
 
 from . import clock_cpu as cc
 from . import clock_mpi as km
+from . import plastic as pl
 from .plan import ClockPlan, _build_connectivity, _build_dc, _build_params, _build_sources, _spike_flags
 
 _POOLS = {}
@@ -86,12 +87,16 @@ def build_distributed_plan(net):
     dmin = conn_parts[3][0]
     used = np.diff(conn_parts[2]) > 0
     local_short = int(dmin[used].min()) if used.any() else 1 << 30
+    is_exp = params.is_exp[params.pid].astype(np.int8) if N else np.zeros(0, np.int8)
+    plastic = pl.build(net, is_exp, N, net.weight_dtype, np.array([0, N], np.int64), tgt_map=g2l)
+    if plastic is not None and plastic[0].dly.size:
+        local_short = min(local_short, int(plastic[0].dly.min()))
     d_short = _all_min(ranks, local_short)  # every rank's intervals must be alike
     # a Poisson channel's kind (one synapse or several) by its synapses on all ranks
     outdeg = np.diff(conn_parts[2])
     outdeg[NG:] = ranks.allsum(outdeg[NG:])
     return DistributedPlan(net, gid, g2l, d_short, outdeg, params, state, conn_parts, ring_shape, _build_sources(net),
-                           _spike_flags(net)[gid], _local_dc(net, g2l), i_e)
+                           _spike_flags(net)[gid], _local_dc(net, g2l), i_e, plastic)
 
 
 def _all_min(ranks, x):
@@ -117,13 +122,13 @@ class DistributedPlan(ClockPlan):
     _TUNED = False  # every rank's chunks (and so its intervals) must end at the same steps
 
     def __init__(self, net, gid, g2l, d_short, outdeg, params, state, conn_parts, ring_shape, sources, spk_flag, dc,
-                 i_e):
+                 i_e, plastic=None):
         self._gid = gid
         self._outdeg_global = outdeg
         self._g2l = g2l
         self._d_global = d_short if d_short < (1 << 30) else ring_shape[0]
         self._ranks = net._dist
-        super().__init__(net, params, state, conn_parts, ring_shape, sources, spk_flag, dc, i_e)
+        super().__init__(net, params, state, conn_parts, ring_shape, sources, spk_flag, dc, i_e, plastic)
         self._dc_edges = _dc_edges(net)
         # pending spikers in network ids (any neuron of the network may have spiked)
         self.pend = np.zeros(max(net.n_neurons, 1), np.int64)
@@ -224,6 +229,10 @@ class DistributedPlan(ClockPlan):
             r._settle()
 
     # ---------------------------------------------------------------- running
+    def _chunk_end(self, s, target):
+        """The earliest of the ranks' chunk ends (plastic synapses bound a chunk by each rank's histories)."""
+        return _all_min(self._ranks, super()._chunk_end(s, target))
+
     def _cpu_chunk(self, s, end):
         need = (max(int(self.work.interval[0]), 1) + 1) * self.n_flag
         if self.spk_buf_step.size < need:  # room for an interval's recorded spikes (every rank decides alone)
@@ -265,6 +274,7 @@ class DistributedPlan(ClockPlan):
         """Steps ``s0 .. s1-1`` of this rank, in lockstep with the others; returns the step reached (``s1``, or
         an interval's start when some rank's spike recording could overflow in the next interval)."""
         fams, f_pois, f_one = flags[:3]
+        f_pl = flags[3] if len(flags) > 3 else None
         T = work.nsp.shape[0]
         I = int(work.interval[0])
         Jmax = max(I, 1)
@@ -279,8 +289,8 @@ class DistributedPlan(ClockPlan):
             J = min(Jmax, s1 - s)
             e = s + J
             if I == 0:  # a delay of one step: the step's events, then its update
-                _each(km.deliver_part, T, s, e, pend, np.array([0, pend.size], np.int64), L, C, conn, ring, src,
-                      work, f_pois, f_one)
+                _each(km.deliver_part, T, s, e, pend, np.array([0, pend.size], np.int64), self._g2l[pend], L, C,
+                      conn, ring, src, work, f_pois, f_one, f_pl)
                 _each(km.update_part, T, s, e, *upd)
             else:
                 _each(km.update_part, T, s, e, *upd)
@@ -292,7 +302,8 @@ class DistributedPlan(ClockPlan):
             if I > 0:  # the events stamped s .. e-1: the spikers of steps s-1 .. e-2
                 d_ids = np.concatenate([pend, ids[: ptr[J - 1]]])
                 d_ptr = np.concatenate([[0], pend.size + ptr[:J]]).astype(np.int64)
-                _each(km.deliver_part, T, s, e, d_ids, d_ptr, L, C, conn, ring, src, work, f_pois, f_one)
+                _each(km.deliver_part, T, s, e, d_ids, d_ptr, self._g2l[d_ids], L, C, conn, ring, src, work, f_pois,
+                      f_one, f_pl)
             km.skip_sources(e - 1, src)
             pend = ids[ptr[J - 1]: ptr[J]]
             s = e

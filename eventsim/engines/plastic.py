@@ -269,8 +269,12 @@ def horizon_steps(rules, dt):
     return int(math.ceil(HORIZON * tau / dt))
 
 
-def build(net, params_col, N, weight_dtype, part):
-    """The :class:`Plastic` arrays of ``net``'s plastic projections (None if there are none)."""
+def build(net, params_col, N, weight_dtype, part, tgt_map=None):
+    """The :class:`Plastic` arrays of ``net``'s plastic projections (None if there are none).
+
+    ``tgt_map`` (MPI): the plan's ``N`` neurons are a part of the network's, ``tgt_map[id]`` the local
+    index of network neuron ``id``; the projections hold only synapses onto them.  The presynaptic arrays
+    (``ptr``, ``split``, ``kp``, ``tl``) then stay indexed by network neuron, the others by local index."""
     projs = [p for p in net.projections if getattr(p, "synapse", None) is not None]
     if not projs:
         return None
@@ -280,6 +284,9 @@ def build(net, params_col, N, weight_dtype, part):
             rules.append(p.synapse)
     pre = np.concatenate([p.source.ids[p.pre] for p in projs]).astype(np.int64)
     tgt = np.concatenate([p.target.ids[p.post] for p in projs]).astype(np.int64)
+    if tgt_map is not None:
+        tgt = tgt_map[tgt]
+    NP = N if tgt_map is None else net.n_neurons  # presynaptic neurons
     w = np.concatenate([np.asarray(p.weight) for p in projs]).astype(weight_dtype)
     dly = np.concatenate([p.delay_steps for p in projs]).astype(np.int16)
     rule = np.concatenate([np.full(len(p), rules.index(p.synapse), np.uint8) for p in projs])
@@ -287,16 +294,16 @@ def build(net, params_col, N, weight_dtype, part):
     pre, tgt, w, dly, rule = pre[order], tgt[order], w[order], dly[order], rule[order]
     is_exp = np.asarray(params_col)  # int8 per neuron: 1 if its receptors are separate
     neg = np.where(is_exp == 1, N, 0).astype(np.int32) if is_exp.any() else np.zeros(N, np.int32)
-    ptr = np.zeros(N + 1, np.int64)
+    ptr = np.zeros(NP + 1, np.int64)
     np.add.at(ptr, pre + 1, 1)
     np.cumsum(ptr, out=ptr)
     R = len(rules)
     post = np.zeros(N, np.uint8)
     post[tgt] = 1
     H = HISTORY_START
-    P = Plastic(ptr=ptr, split=np.zeros((N, 2), np.int64), tgt=tgt.astype(np.int32), neg=neg, dly=dly, rule=rule,
-                w=w, rp=np.stack([r.pack() for r in rules]), kp=np.zeros((1, 2 * R, N)),
-                tl=np.zeros((1, N), np.int64), hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, 2 * R)),
+    P = Plastic(ptr=ptr, split=np.zeros((NP, 2), np.int64), tgt=tgt.astype(np.int32), neg=neg, dly=dly, rule=rule,
+                w=w, rp=np.stack([r.pack() for r in rules]), kp=np.zeros((1, 2 * R, NP)),
+                tl=np.zeros((1, NP), np.int64), hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, 2 * R)),
                 hn=np.zeros(N, np.int64), km=np.zeros((N, 2 * R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
                 hz=np.array([horizon_steps(rules, net.dt)], np.int64),
                 kc_s=np.full((N, R), -1, np.int64), kc_v=np.zeros((N, R)))
