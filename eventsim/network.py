@@ -1456,9 +1456,17 @@ class Network:
         k = 1 if interval is None else int(steps_of("interval", _scalar("interval", interval), self.dt))
         if k < 1:
             raise ValueError(f"interval={interval} must be >= dt={self.dt} ms")
-        self._check_stream(to, overwrite, compression)
-        self._note("record_state", group.ids, variable, k)
-        rec = StateRecorder(self, group, variable, k, to=to, overwrite=overwrite, compression=compression)
+        self._check_stream(to, overwrite, compression, per_rank=True)
+        if self._dist is None:
+            rec = StateRecorder(self, group, variable, k, to=to, overwrite=overwrite, compression=compression)
+        else:  # one file per rank, each with the rank's own neurons (eventsim.record.read_state reads them as one)
+            from .record import rank_path
+
+            self._note("record_state", group.ids, variable, k, to is not None)
+            if to is not None:
+                to = rank_path(to, self._dist.rank, self._dist.size)
+            rec = self._dist.agree(lambda: StateRecorder(self, group, variable, k, to=to, overwrite=overwrite,
+                                                         compression=compression), undo=_remove_file)
         self.recorders.append(rec)
         self._changed("recorders")
         return rec

@@ -760,6 +760,10 @@ class StateRecorder(_Recorder):
         super().__init__(net, group)
         self.variable = variable
         self.interval_steps = int(interval_steps)
+        dist = getattr(net, "_dist", None)
+        # over MPI ranks: the positions in the group of the neurons this rank samples (its own)
+        self._columns = None if dist is None else np.flatnonzero(
+            dist.owner([(p.offset, p.n) for p in net.populations], self._ids) == dist.rank)
         if to is None:
             self._store = _MemoryStore(("steps", "values"))
         else:
@@ -778,9 +782,16 @@ class StateRecorder(_Recorder):
     def _new_file_store(self, path, compression):
         attrs = dict(self._file_attrs(), variable=self.variable, unit=_UNITS.get(self.variable, ""),
                      interval=self.interval_steps * self._net.dt, interval_steps=self.interval_steps)
-        return _FileStore(path, "eventsim-state", {"steps": (np.int64, ()),
-                                                   "values": (np.float64, (len(self.group),))},
-                          {"group_ids": self._ids}, attrs, compression)
+        cols = getattr(self, "_columns", None)
+        if cols is None:
+            return _FileStore(path, "eventsim-state", {"steps": (np.int64, ()),
+                                                       "values": (np.float64, (len(self.group),))},
+                              {"group_ids": self._ids}, attrs, compression)
+        # one MPI rank's file: its own columns, where they go in the group, and the group's size
+        attrs["group_size"] = len(self.group)
+        return _FileStore(path, "eventsim-state", {"steps": (np.int64, ()), "values": (np.float64, (cols.size,))},
+                          {"group_ids": self._ids[cols], "group_positions": cols.astype(np.int64)}, attrs,
+                          compression)
 
     def _empty(self, name):
         return np.zeros(0, np.int64) if name == "steps" else np.zeros((0, len(self.group)))
@@ -1051,10 +1062,33 @@ def read_spikes(path):
 def read_state(path):
     """Read a state file written by a streaming :class:`StateRecorder` (or ``to_disk``).
 
+    A recording streamed over ``R`` MPI ranks is one file per rank, each with
+    the columns of the rank's own neurons (:func:`rank_path`);
+    ``read_state(path)`` with the path the recorder was given reads them as
+    one recording, columns in the group's order, up to the time that every
+    rank has committed.
+
     Returns
     -------
     StateData
     """
+    parts = _rank_files(path)
+    if parts is not None:
+        data, where = [], []
+        for p in parts:
+            with _open_for_reading(p, "eventsim-state") as f:
+                where.append((f["group_positions"][()].astype(np.int64), int(f.attrs["group_size"])))
+            data.append(read_state(p))
+        rows = min(d.steps.size for d in data)
+        n = where[0][1]
+        values = np.empty((rows, n))
+        group = np.empty(n, np.int64)
+        for d, (pos, _) in zip(data, where):
+            values[:, pos] = d.values[:rows]
+            group[pos] = d.group_ids
+        d0 = data[0]
+        return StateData(d0.steps[:rows], d0.times[:rows], values, group, d0.variable, d0.unit, d0.dt, d0.interval,
+                         min(d.t_stop for d in data))
     with _open_for_reading(path, "eventsim-state") as f:
         rows, step = _committed(f, path, ("steps", "values"))
         steps = f["steps"][:rows].astype(np.int64)

@@ -15,7 +15,7 @@ import eventsim as es
 
 def build(comm="auto", stream=None):
     """The network and its recorders ``(net, recorders)``; ``stream``: also stream the excitatory
-    spikes to this file."""
+    spikes to this file (and samples of v to ``v.h5`` beside it)."""
     net = es.Network(dt=0.1, seed=11, comm=comm)
     delta = es.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
     exc = net.population(700, delta, v_init=es.Uniform(0.0, 19.0))  # (several blocks of targets)
@@ -44,7 +44,10 @@ def build(comm="auto", stream=None):
     recs = [net.record_spikes(exc | inh | small), net.record_state(inh[::9] | exc[::97], "v"),
             net.record_state(inh[5:40:4], "i_in", interval=0.5)]
     if stream is not None:
+        import os
+
         recs.append(net.record_spikes(exc, to=stream))
+        recs.append(net.record_state(inh[::9] | exc[::97], "v", to=os.path.join(os.path.dirname(stream), "v.h5")))
     return net, recs
 
 

@@ -19,7 +19,7 @@ import pytest
 import eventsim as es
 from eventsim.connectivity import TARGET_BLOCK, block_values, draw
 from eventsim.mpi import Ranks
-from eventsim.record import read_spikes
+from eventsim.record import read_spikes, read_state
 from eventsim.rng import generator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +77,9 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, t
     exc = single["ids"] < 700
     assert np.array_equal(data.steps, single["steps"][exc]) and np.array_equal(data.neuron_ids, single["ids"][exc])
     assert data.t_stop == pytest.approx(100.0) and data.group_ids.size == 700
+    state = read_state(tmp_path / "v.h5")  # samples of v, one file per rank, read as one
+    assert np.array_equal(state.values, single["v"]) and np.array_equal(state.steps, single["v_steps"])
+    assert sorted(p.name for p in tmp_path.glob("v.*.h5")) == [f"v.rank{r}-of-{n}.h5" for r in range(n)]
     # the checkpoint saved in the middle: one file per rank
     assert sorted(p.name for p in tmp_path.glob("ckpt.*")) == [f"ckpt.rank{r}-of-{n}.bin" for r in range(n)]
 
@@ -207,7 +210,5 @@ def test_comm_argument():
         es.Network(engine="event", comm=_FakeComm(0, 2))
     net = es.Network(comm=_FakeComm(1, 2))
     pop = net.population(4, es.LIF())
-    with pytest.raises(NotImplementedError, match="cannot stream"):
-        net.record_state(pop, "v", to="x.h5")
     with pytest.raises(NotImplementedError, match="record_weights"):
         net.record_weights(net.connect(pop, pop, es.AllToAll(), weight=1.0))
