@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -73,6 +74,8 @@ def resolve(comm):
 
 
 _HOOKED = False
+#: Seconds between printing an uncaught exception and ``MPI_Abort`` (s).
+ABORT_DELAY = 0.5
 
 
 def _abort_on_uncaught():
@@ -92,6 +95,7 @@ def _abort_on_uncaught():
                 rank = MPI.COMM_WORLD.Get_rank()
                 sys.stderr.write(f"eventsim: {kind.__name__} on MPI rank {rank}: stopping every rank\n")
                 sys.stderr.flush()
+                time.sleep(ABORT_DELAY)  # (the launcher forwards the message before the job is torn down)
                 MPI.COMM_WORLD.Abort(1)
         except Exception:  # noqa: BLE001 - the original exception has been printed
             pass

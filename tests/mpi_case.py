@@ -82,16 +82,20 @@ def run(net, recs, checkpoint=None):
 
 def failures():
     """Under mpiexec -n 2: errors met on one rank only stop both ranks together."""
+    import os
+
     from mpi4py import MPI
 
     rank = MPI.COMM_WORLD.Get_rank()
+    # (each rank writes what it saw to its own file: an abort can drop output still on its way to mpiexec)
+    log = open(os.path.join(sys.argv[2], f"rank{rank}.txt"), "w")
     # 1. the ranks build different networks: refused at the run, on every rank
     net = es.Network(dt=0.1, seed=1)
     net.population(10 + rank, es.LIF())
     try:
         net.run(1.0)
     except ValueError as e:
-        print(f"rank {rank} digest: {e}", flush=True)
+        print(f"rank {rank} digest: {e}", file=log, flush=True)
     # 2. a NaN on one rank: FloatingPointError on every rank
     net = es.Network(dt=0.1, seed=1)
     pop = net.population(4, es.LIF(tau_syn_ex=2.0, tau_syn_in=2.0))
@@ -100,22 +104,21 @@ def failures():
     try:
         net.run(5.0)
     except FloatingPointError as e:
-        print(f"rank {rank} nan: {e} t={net.t}", flush=True)
+        print(f"rank {rank} nan: {e} t={net.t}", file=log, flush=True)
     # 3. a streaming file removed on rank 1 during the run: both raise, both left at the last chunk
-    import os
-
     from eventsim.record import rank_path
 
     net = es.Network(dt=0.1, seed=1)
     pop = net.population(6, es.LIF(i_e=500.0))
-    rec = net.record_spikes(pop, to=os.path.join(sys.argv[2], "s.h5"))
+    net.record_spikes(pop, to=os.path.join(sys.argv[2], "s.h5"))
     net.run(50.0)
     if rank == 1:
         os.unlink(rank_path(os.path.join(sys.argv[2], "s.h5"), 1, 2))
     try:
         net.run(50.0)
     except Exception as e:  # noqa: BLE001
-        print(f"rank {rank} stream: {type(e).__name__}: {e} t={net.t}", flush=True)
+        print(f"rank {rank} stream: {type(e).__name__}: {e} t={net.t}", file=log, flush=True)
+    log.close()
     # 4. bad input on rank 1 only, not caught: every rank stops with a non-zero exit
     net = es.Network(dt=0.1, seed=1)
     net.population(5 if rank == 0 else -5, es.LIF())
