@@ -133,3 +133,18 @@ def test_stdp_network_quick(tmp_path):
     assert out["w1"].min() >= 0.0 and out["w1"].max() <= 0.4
     pytest.importorskip("matplotlib")
     assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_stimulus_protocol_quick(tmp_path):
+    """The protocol's inputs act when scheduled: the step-current group starts after 200 ms (+ 2 ms delay)
+    and stops after 700 ms, the DC group speeds up when its current is set at 500 ms, the raised bias
+    drives its group after 800 ms, and the background's rate step moves every group."""
+    mod = load("stimulus_protocol.py")
+    r = mod["main"](["--quick", "--plot", str(tmp_path / "sp.png")])
+    step, dc, bg, bias = (np.asarray(v) for v in r.values())
+    # phases: 0-200, 200-300, 300-400, 400-500, 500-600, 600-700, 700-800, 800-1000 ms
+    assert step[0] == 0 and step[3] > 2 * bg[3] and step[7] == 0
+    assert dc[4] > 2 * dc[3] and dc[5] > bg[5]
+    assert bias[6] == 0 and bias[7] > 20.0
+    assert bg[2] > 5.0 and bg[5] == 0   # 9,000 Hz background from 300 to 600 ms only
+    assert_png(tmp_path / "sp.png")
