@@ -250,9 +250,10 @@ def _group(w, name, view):
 
 
 def _model_types():
-    from .models import ALIF, IF, LIF
+    """``{name: class}`` of every model of a registered neuron family (:mod:`eventsim.models.family`)."""
+    from .models.family import model_classes
 
-    return {"LIF": LIF, "IF": IF, "ALIF": ALIF}
+    return model_classes()
 
 
 def _encode(net):

@@ -11,7 +11,7 @@ import numpy as np
 from . import config
 from .connectivity import Distribution, FromArrays, Rule, block_values, draw
 from .models._params import MAX_STEPS, check_event_time, rounded_steps, steps_of
-from .models.lif import _IntegrateAndFire
+from .models.family import model_classes
 from .record import SpikeRecorder, StateRecorder
 from .rng import POISSON, generator, key_words
 
@@ -943,7 +943,7 @@ class Network:
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n={n!r} must be an integer >= 1")
         _guard_memory(f"a population of {n:,d} neurons", int(n) * _BYTES_PER_NEURON)
-        if not isinstance(model, _IntegrateAndFire):
+        if type(model) not in model_classes().values():  # a model of a registered neuron family
             raise TypeError(f"model must be a neuron model such as es.LIF(...), got {type(model).__name__}")
         m = model.n_values
         if m is not None and m != n:
