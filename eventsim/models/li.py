@@ -1,0 +1,193 @@
+r"""Leaky integrator without threshold (NIR's ``LI`` / ``CubaLI``), e.g. a readout layer.
+
+.. math::
+
+    \tau_m \dot v = -(v - v_{rest}) + \frac{\tau_m}{C_m}(I_{ex} + I_{in} + I_e),\qquad
+    \tau_{ex}\dot I_{ex} = -I_{ex},\qquad \tau_{in}\dot I_{in} = -I_{in}
+
+with exponential current synapses (weights in pA), or without synaptic
+currents (``tau_syn_ex = tau_syn_in = None``: each weight, in mV, jumps
+``v`` at the spike's arrival).  The neuron never spikes: no threshold, no
+reset, no refractory period.  Integrated exactly with the propagator of
+:func:`eventsim.models.dynamics.exp_propagators`.
+
+Order of one step of length ``dt``: exact update of ``v`` from the state at
+the start of the step (plus the arriving jumps with delta synapses), decay
+of the synaptic currents, then the input arriving at the end of the step
+added to them (it reaches ``v`` from the next step on), as
+:func:`eventsim.models.dynamics.neuron_update` without refractoriness.
+
+This module is the whole family: the parameters, their validation and
+packing, and its declaration (:data:`LI_FAMILY`) through which the engines
+run it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from . import dynamics
+from ._params import as_param, broadcast, check, check_keywords, param_length
+from .family import Family, block_kernel, register
+from .lif import propagator
+
+
+@dataclass(frozen=True, repr=False)
+class LI:
+    r"""Leaky integrator without threshold (never spikes).
+
+    Parameters (each a scalar or an array with one value per neuron)
+    ----------
+    tau_m : float
+        Membrane time constant (ms), > 0.
+    c_m : float
+        Membrane capacitance (pF), > 0.
+    v_rest : float
+        Resting potential (mV).
+    i_e : float
+        Constant bias current (pA).
+    tau_syn_ex, tau_syn_in : float or None
+        Synaptic time constants (ms), > 0; both None: no synaptic current,
+        each weight (mV) jumps ``v``.
+    """
+
+    tau_m: float = 10.0
+    c_m: float = 250.0
+    v_rest: float = 0.0
+    i_e: float = 0.0
+    tau_syn_ex: float | None = 5.0
+    tau_syn_in: float | None = 5.0
+
+    def __new__(cls, *args, **kwargs):
+        check_keywords(cls, kwargs, [f.name for f in fields(cls)],
+                       {k: "LI has no threshold, reset or refractory period" for k in
+                        ("v_th", "v_reset", "t_ref", "V_th", "V_reset", "t_refrac")})
+        return super().__new__(cls)
+
+    def __post_init__(self):
+        for f in fields(self):
+            object.__setattr__(self, f.name, as_param(f.name, getattr(self, f.name),
+                                                      allow_none=f.name.startswith("tau_syn")))
+        check("tau_m", self.tau_m, np.asarray(self.tau_m) > 0, "tau_m > 0 (ms)")
+        check("c_m", self.c_m, np.asarray(self.c_m) > 0, "c_m > 0 (pF)")
+        if (self.tau_syn_ex is None) != (self.tau_syn_in is None):
+            raise ValueError("tau_syn_ex and tau_syn_in must both be None (no synaptic current) or both be "
+                             f"numbers; got tau_syn_ex={self.tau_syn_ex!r}, tau_syn_in={self.tau_syn_in!r}")
+        for name in ("tau_syn_ex", "tau_syn_in"):
+            v = getattr(self, name)
+            if v is not None:
+                check(name, v, np.asarray(v) > 0, f"{name} > 0 (ms)")
+        param_length({f.name: getattr(self, f.name) for f in fields(self)})
+
+    def __repr__(self):
+        def show(v):
+            if isinstance(v, np.ndarray):
+                return f"<{v.size} values in [{v.min():g}, {v.max():g}]>"
+            return repr(v)
+
+        return "LI(" + ", ".join(f"{f.name}={show(getattr(self, f.name))}" for f in fields(self)) + ")"
+
+    # the parts of the model interface a threshold-free model fills with fixed values
+    v_min = None          #: no lower bound of ``v``
+    v_th = math.inf       #: never reached (event engine: no crossing to predict)
+    v_reset = 0.0
+    t_ref = 0.0
+    reset = "value"
+    _resets = {"value": dynamics.RESET_VALUE}
+
+    def _reset_coefficients(self, n):
+        return np.zeros(n), np.zeros(n)
+
+    @property
+    def family(self):
+        """:data:`LI_FAMILY`."""
+        return LI_FAMILY
+
+    @property
+    def synapse(self):
+        """``"exp"`` (weights in pA) or ``"delta"`` (weights in mV)."""
+        return "delta" if self.tau_syn_ex is None else "exp"
+
+    @property
+    def state_names(self):
+        """Names of the recordable state variables."""
+        return ("v",) if self.synapse == "delta" else ("v", "i_ex", "i_in")
+
+    @property
+    def n_values(self):
+        """Number of neurons implied by array parameters (None if all scalar)."""
+        return param_length({f.name: getattr(self, f.name) for f in fields(self)})
+
+    def pack(self, n, dt):
+        """Per-neuron arrays consumed by the clock engines (float64 / int64, length ``n``)."""
+        prop = propagator(self, dt)
+        b = lambda name, v: broadcast(name, v, n)  # noqa: E731
+        zeros = np.zeros(n)
+        return dict(
+            family=np.full(n, LI_FAMILY.code, np.int64),
+            is_exp=np.full(n, self.synapse == "exp", np.int64),
+            p_vv=b("p_vv", prop.p_vv), p_vi=b("p_vi", prop.p_vi), p_ve=b("p_ve", prop.p_ve),
+            p_vn=b("p_vn", prop.p_vn), p_ee=b("p_ee", prop.p_ee), p_nn=b("p_nn", prop.p_nn),
+            v_rest=b("v_rest", self.v_rest), v_th=np.full(n, math.inf), v_reset=zeros.copy(),
+            v_min=np.full(n, -math.inf), i_e=b("i_e", self.i_e), ref_steps=np.zeros(n, np.int64),
+            reset_mode=np.zeros(n, np.int64), reset_m=zeros.copy(), reset_b=zeros.copy(),
+            p_theta=np.zeros((n, 0)), d_theta=np.zeros((n, 0)))
+
+
+@njit(inline="always", cache=True)
+def li_step(v, i_ex, i_in, in_ex, in_in, is_exp, v_rest, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_const):
+    """One exact step of a leaky integrator; returns ``(v, i_ex, i_in)`` (the order of the module docstring)."""
+    v, i_ex, i_in, _ = dynamics.neuron_update(v, i_ex, i_in, 0, in_ex, in_in, is_exp, v_rest, p_vv, p_vi, p_ve,
+                                              p_vn, p_ee, p_nn, i_const, -math.inf)
+    return v, i_ex, i_in
+
+
+@block_kernel
+def _run_li(a, b, c0, ring, is_exp, v_rest, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, i_c, per_neuron, sv, sie, sii,
+            sdc, flag):
+    """Neurons ``a..b-1`` of one parameter set: read and clear their input, step, never spike."""
+    N = sv.size
+    for n in range(a, b):
+        in_ex = ring[c0 + n]
+        ring[c0 + n] = 0.0
+        in_in = 0.0
+        i_ex = 0.0
+        i_in = 0.0
+        if is_exp:
+            in_in = ring[c0 + N + n]
+            ring[c0 + N + n] = 0.0
+            i_ex = sie[n]
+            i_in = sii[n]
+        i_const = i_c + sdc[n] if per_neuron else i_c
+        v, i_ex, i_in = li_step(sv[n], i_ex, i_in, in_ex, in_in, is_exp, v_rest, p_vv, p_vi, p_ve, p_vn, p_ee,
+                                p_nn, i_const)
+        sv[n] = v
+        if is_exp:
+            sie[n] = i_ex
+            sii[n] = i_in
+        flag[n] = 0
+
+
+@njit(inline="always", cache=True)
+def _li_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+    """:func:`eventsim.models.family.update_block` of the leaky integrator."""
+    _run_li(a, b, c0, ring, pr.is_exp[q] != 0, pr.v_rest[q], pr.p_vv[q], pr.p_vi[q], pr.p_ve[q], pr.p_vn[q],
+            pr.p_ee[q], pr.p_nn[q], i_c, per_neuron, st.v, st.i_ex, st.i_in, st.i_dc, flag)
+
+
+class LiTag(NamedTuple):
+    """Compile-time key of the leaky-integrator family (see :mod:`eventsim.models.family`)."""
+
+    code: int
+
+
+#: The leaky integrator: state ``v`` (and ``i_ex``, ``i_in`` with synaptic currents), no refractory counter;
+#: one port per sign of the weight with synaptic currents, else one.
+LI_FAMILY = register(Family(
+    name="li", code=3, tag=LiTag(3), state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA")), ports=("ex", "in"),
+    propagator=dynamics.exp_propagators, update_block=_li_block, models=(LI,)))
