@@ -147,7 +147,7 @@ def update_block(fam, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
     return _BY_TAG[type(fam)].update_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag)
 
 
-@overload(update_block, inline="always")
+@overload(update_block)
 def _update_block_compiled(fam, a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
     fn = _BY_TAG[fam.instance_class].update_block
 
@@ -180,7 +180,7 @@ def _update_family_compiled(fams, code, a, b, q, c0, rbase, ring, i_c, per_neuro
         return None
     # one flat chain of tests, made from source text: the families' update functions and codes are globals
     # of the generated function (an overload's implementation is compiled into its caller, so the caller
-    # stays cacheable; a recursion over the tuple cannot be inlined by numba-cuda)
+    # stays cacheable)
     scope = {}
     lines = [f"def impl(fams, code, {_ARGS}):"]
     for k, t in enumerate(fams.types):
@@ -193,7 +193,8 @@ def _update_family_compiled(fams, code, a, b, q, c0, rbase, ring, i_c, per_neuro
     return scope["impl"]
 
 
-# inlined into the CPU kernels (no call per run of neurons); numba-cuda cannot inline an overload that calls
-# other functions, so the CUDA kernels call it
-overload(update_family, target="cpu", inline="always")(_update_family_compiled)
-overload(update_family, target="cuda")(_update_family_compiled)
+# One implementation for every target, called rather than inlined: numba-cuda cannot inline an overload that
+# calls other functions, and an overload registered per target (inlined on the CPU only) has its typing shared
+# between the targets, so a CPU compilation followed by a CUDA one in the same process fails.  The call is once
+# per run of neurons of one parameter set, not per neuron.
+overload(update_family)(_update_family_compiled)
