@@ -75,7 +75,7 @@ def resolve(comm):
 
 _HOOKED = False
 #: Seconds between printing an uncaught exception and ``MPI_Abort`` (s).
-ABORT_DELAY = 0.5
+ABORT_DELAY = 2.0
 
 
 def _abort_on_uncaught():
