@@ -54,20 +54,38 @@ def test_export():
     assert torch.equal(exported.module()(x), model(x))
 
 
-def test_operators_pass_opcheck():
+@pytest.mark.parametrize("kind", ["lif", "alif2"])
+def test_operators_pass_opcheck(kind):
     from eventsim.torch import functional as F
 
-    layer = est.LIF(tau_m=5.0, tau_syn=2.0, t_ref=1.0).double()
+    if kind == "lif":
+        layer = est.LIF(tau_m=5.0, tau_syn=2.0, t_ref=1.0).double()
+    else:
+        layer = est.ALIF(tau_m=5.0, tau_theta=(4.0, 30.0), d_theta=(0.3, 0.1), reset="subtract").double()
+    K = max(1, layer.theta_components)
     nat, aff = layer._coefficients(3, f64, "cpu")
     ints, alpha = _ops.spec_args(layer.spec)
     g = torch.Generator().manual_seed(0)
     x = (torch.randn(12, 2, 3, generator=g, dtype=f64) + 1.0).requires_grad_()
     z = torch.zeros(2, 3, dtype=f64)
+    th = torch.zeros(K, 2, 3, dtype=f64)
     r0 = torch.zeros(2, 3, dtype=torch.int32)
-    args = (x, z.clone().requires_grad_(), z.clone(), z.clone(), aff.detach().clone().requires_grad_(), r0, nat,
-            ints, alpha, True)
+    args = (x, z.clone().requires_grad_(), z.clone(), th.clone().requires_grad_(),
+            aff.detach().clone().requires_grad_(), r0, nat, ints, alpha, True)
     torch.library.opcheck(torch.ops.eventsim.ff_forward.default, args)
-    assert F._ff_forward(x.detach(), z, z, z, r0, nat, layer.spec, True)[0].sum() > 0
+    assert F._ff_forward(x.detach(), z, z, th, r0, nat, layer.spec, True)[0].sum() > 0
+    w = (torch.randn(3, 3, generator=g, dtype=f64) * 0.3).requires_grad_()
+    rec = (x, w, z.clone(), z.clone(), z.clone(), th.clone(), aff.detach().clone().requires_grad_(), r0, nat,
+           ints, alpha, True, True, True)
+    torch.library.opcheck(torch.ops.eventsim.rec_forward.default, rec)
+    tt, dd = layer._theta_args()
+    comps = (lambda c: torch.stack([F._as_t(v, 3, f64, "cpu") for v in F.components(c)]) if c is not None
+             else None)  # noqa: E731
+    rows = (torch.full((3,), 5.0, dtype=f64), F._as_t(layer.tau_syn, 3, f64, "cpu") if layer.tau_syn is not None
+            else None, *(F._as_t(getattr(layer, k), 3, f64, "cpu") for k in ("v_th", "v_reset", "v_rest")),
+            comps(tt), comps(dd), ints, alpha, 3, 1.0, True, True, f64)
+    torch.library.opcheck(torch.ops.eventsim.native_rows.default, rows)
+    assert torch.equal(torch.ops.eventsim.native_rows(*rows), nat)
 
 
 @pytest.mark.parametrize("adaptive", [False, True], ids=["lif", "alif"])
