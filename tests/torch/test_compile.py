@@ -112,3 +112,56 @@ def test_recurrent_layer_compiles_fullgraph(adaptive):
     for n, p in model.named_parameters():
         assert p.grad.abs().sum() > 0, n
         torch.testing.assert_close(grads_c[n], p.grad, rtol=1e-9, atol=1e-12, msg=n)
+
+
+def _peer_model(dtype):
+    """One layer of every peer-parity integrator (and sinabs' multi-spike), with trainable parameters."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(6, 8), est.LIF(tau_m=5.0, tau_syn=2.0, integrator="euler", trainable=True, return_state=False),
+        nn.Linear(8, 8), est.LIF(tau_m=4.0, integrator="snntorch", reset="subtract", trainable=True,
+                                 return_state=False),
+        nn.Linear(8, 8), est.ALIF(tau_m=4.0, integrator="spikingjelly", tau_theta=(5.0, 30.0), d_theta=(0.2, 0.1),
+                                  trainable=True, return_state=False),
+        nn.Linear(8, 8), est.LIF(tau_m=3.0, tau_syn=2.0, integrator="sinabs", reset="subtract",
+                                 trainable=True, return_state=False),
+        nn.Linear(8, 4), est.LIF(tau_m=3.0, integrator="sinabs", norm_input=False, spike_fn="single",
+                                 trainable=True, return_state=False)).to(dtype)
+    x = (torch.rand(30, 3, 6, generator=torch.Generator().manual_seed(1), dtype=dtype) < 0.5).to(dtype)
+    est.init_for_spikes(model, x, fraction=0.6)
+    return model, x
+
+
+def test_peer_integrators_are_one_graph():
+    torch._dynamo.reset()
+    model, x = _peer_model(torch.float32)
+    explained = torch._dynamo.explain(model)(x)
+    assert explained.graph_count == 1 and explained.graph_break_count == 0, explained.break_reasons
+    exported = torch.export.export(model, (x,))
+    assert torch.equal(exported.module()(x), model(x))
+
+
+def test_peer_integrators_compiled_fullgraph_match_eager():
+    """The compiled model computes with the eager model's coefficients (the eventsim::native_rows operator),
+    so the peer-parity layers give the eager spikes bit for bit in float32, the dtype they are parity-checked in."""
+    torch._dynamo.reset()
+    dtype = torch.float32
+    model, x = _peer_model(dtype)
+    w = torch.linspace(-1, 1, 30 * 3 * 4, dtype=dtype).reshape(30, 3, 4)
+    compiled = torch.compile(model, fullgraph=True)
+    out_c = compiled(x)
+    (out_c * w).sum().backward()
+    grads_c = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    out = model(x)
+    (out * w).sum().backward()
+    assert out.sum() >= 3 and torch.equal(out_c, out)
+    for n, p in model.named_parameters():
+        assert torch.isfinite(p.grad).all(), n
+        torch.testing.assert_close(grads_c[n], p.grad, rtol=1e-4, atol=1e-5, msg=n)
+    # the forward coefficients themselves: compiled (eventsim::native_rows) against eager, bit for bit
+    layers = [(m, model[i - 1].out_features) for i, m in enumerate(model) if isinstance(m, (est.LIF, est.ALIF))]
+    assert len(layers) == 5
+    rows = torch.compile(lambda: [m._coefficients(n, dtype, "cpu")[0] for m, n in layers], fullgraph=True)()
+    for (m, n), nat in zip(layers, rows):
+        assert torch.equal(nat, m._coefficients(n, dtype, "cpu")[0]), m
