@@ -515,16 +515,13 @@ def _empty(shape, like, dtype=None):
 
 
 #: CPU buffers of at least this many bytes are advised to use transparent huge pages (Linux), which
-#: cuts the cost of first touching freshly allocated outputs (most visible in virtual machines).
+#: cuts the cost of first touching freshly allocated outputs (most visible in virtual machines), and
+#: come from :data:`BIG_BUFFERS`.
 HUGE_PAGE_BYTES = 8 << 20
 _MADVISE = []
 
 
-def _madvise_huge(t):
-    """Advise the kernel to back the pages of a large fresh CPU tensor with huge pages (advisory only)."""
-    nbytes = t.numel() * t.element_size()
-    if t.is_cuda or nbytes < HUGE_PAGE_BYTES:
-        return t
+def _libc():
     if not _MADVISE:
         try:
             import ctypes
@@ -537,13 +534,105 @@ def _madvise_huge(t):
             _MADVISE.append(libc)
         except Exception:  # pragma: no cover
             _MADVISE.append(None)
-    libc = _MADVISE[0]
+    return _MADVISE[0]
+
+
+def _madvise_range(ptr, nbytes):
+    libc = _libc()
     if libc is not None:
-        start = (t.data_ptr() + 4095) & ~4095
-        end = (t.data_ptr() + nbytes) & ~4095
+        start = (ptr + 4095) & ~4095
+        end = (ptr + nbytes) & ~4095
         if end > start:
             libc.madvise(start, end - start, 14)  # MADV_HUGEPAGE
+
+
+def _madvise_huge(t):
+    """Advise the kernel to back the pages of a large fresh CPU tensor with huge pages (advisory only)."""
+    nbytes = t.numel() * t.element_size()
+    if t.is_cuda or nbytes < HUGE_PAGE_BYTES:
+        return t
+    _madvise_range(t.data_ptr(), nbytes)
     return t
+
+
+class BigBuffers:
+    """Reuse of the large CPU buffers of the layers (spikes, membrane traces, input gradients).
+
+    Each buffer is an anonymous memory map (huge-page advised) that backs a
+    tensor; when the tensor is freed the map returns here and the next buffer
+    of the same size reuses it, already touched.  Maps are kept only while
+    the bytes in use plus the bytes kept stay within the most bytes ever in
+    use at once (``high_water``), so the layers' peak memory is their largest
+    working set, and the rest is unmapped (given back to the system).  This
+    replaces ``malloc`` for these buffers: glibc serves a size it has freed
+    once from its heap from then on and keeps the freed pages, so the
+    resident memory of a training loop grew call after call (by about one
+    buffer each time, up to several).
+    """
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._free = {}          # nbytes -> list of mmap objects (most recently freed last)
+        self._order = []         # (nbytes) of the kept maps, oldest first
+        self.in_use = 0          # bytes of live buffers
+        self.kept = 0            # bytes of kept maps
+        self.high_water = 0      # most bytes ever in use at once
+
+    def empty(self, shape, dtype):
+        """A C-contiguous CPU tensor ``shape`` of ``dtype`` (float32 or float64) backed by a reused map."""
+        import mmap
+        import weakref
+
+        npd = np.dtype(np.float32 if dtype == torch.float32 else np.float64)
+        count = math.prod(shape)
+        nbytes = max(1, count * npd.itemsize)
+        with self._lock:
+            maps = self._free.get(nbytes)
+            if maps:
+                m = maps.pop()
+                self._order.remove(nbytes)
+                self.kept -= nbytes
+            else:
+                m = None
+            self.in_use += nbytes
+            self.high_water = max(self.high_water, self.in_use)
+            self._trim()
+        if m is None:
+            m = mmap.mmap(-1, nbytes)
+            arr = np.frombuffer(m, dtype=npd, count=count)
+            _madvise_range(arr.ctypes.data, nbytes)
+        else:
+            arr = np.frombuffer(m, dtype=npd, count=count)
+        weakref.finalize(arr, self._give, m, nbytes)
+        return torch.from_numpy(arr.reshape(shape))
+
+    def _give(self, m, nbytes):
+        with self._lock:
+            self.in_use -= nbytes
+            if self.in_use + self.kept + nbytes <= self.high_water:
+                self._free.setdefault(nbytes, []).append(m)
+                self._order.append(nbytes)
+                self.kept += nbytes
+
+    def _trim(self):
+        """Unmap the oldest kept maps while in use + kept exceeds the high-water mark (lock held)."""
+        while self._order and self.in_use + self.kept > self.high_water:
+            nb = self._order.pop(0)
+            self._free[nb].pop(0)
+            self.kept -= nb
+
+    def clear(self):
+        """Unmap every kept map (the live buffers are not affected)."""
+        with self._lock:
+            self._free.clear()
+            self._order.clear()
+            self.kept = 0
+
+
+#: The pool of large CPU buffers (see :class:`BigBuffers`); ``BIG_BUFFERS.clear()`` gives the kept ones back.
+BIG_BUFFERS = BigBuffers()
 
 
 def _dense(g):
@@ -568,8 +657,11 @@ def _compact(g, like):
 
 
 def _empty_big(like):
-    """``torch.empty_like(like)`` (contiguous), huge-page backed where possible."""
-    return _madvise_huge(torch.empty(like.shape, dtype=like.dtype, device=like.device))
+    """``torch.empty_like(like)`` (contiguous); on the CPU, large ones from :data:`BIG_BUFFERS` (huge pages)."""
+    nbytes = like.numel() * like.element_size()
+    if like.is_cuda or nbytes < HUGE_PAGE_BYTES or like.dtype not in (torch.float32, torch.float64):
+        return torch.empty(like.shape, dtype=like.dtype, device=like.device)
+    return BIG_BUFFERS.empty(tuple(like.shape), like.dtype)
 
 
 _EMPTY3 = (0, 0, 0)
