@@ -455,6 +455,9 @@ def test_ptx_torch_kernels_compile(torch_launches, fake_device, cc, record_prope
             ptx = _compile(kern.py_func, sig, cc, no_fma=False)
             assert f".target sm_{cc[0]}{cc[1]}" in ptx
             _check_kernel(f"torch {name} {sig[0].dtype}", ptx, cc, True, report)
+            if str(sig[0].dtype) == "float32":  # float32 layers compute in float32 (float64 runs at 1/2 to 1/64 rate)
+                f64 = sorted(set(re.findall(r"\b(?:add|sub|mul|div|fma|rcp|sqrt|ex2|lg2)(?:\.\w+)*\.f64\b", ptx)))
+                assert not f64, (name, cc, f64)
     record_property("torch_ptx", "\n".join(report))
     with capsys.disabled():
         print("\n" + "\n".join(report))

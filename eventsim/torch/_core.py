@@ -45,9 +45,9 @@ import numpy as np
 from numba import njit
 
 from ..models.dynamics import RESET_SUBTRACT, RESET_VALUE, neuron_update, reset_voltage
-from .surrogate import surrogate_grad
+from .surrogate import like, surrogate_grad
 
-_jit = njit(cache=True)
+_jit = njit(cache=True, error_model="numpy")
 
 # integrators
 EXACT = 0
@@ -100,7 +100,7 @@ def spike_of(rule, vp, thr, zero, one):
     return zero
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def decay_thresholds(th, j, p, q, K, vth):
     """Decay the ``K`` components ``th[k, j]`` by ``p[k, q]``; return ``vth + th[0, j] + th[1, j] + ...``.
 
@@ -115,7 +115,7 @@ def decay_thresholds(th, j, p, q, K, vth):
     return thr
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def jump_thresholds(th, j, d, q, K, z):
     """``th[k, j] += d[k, q] * z`` for every component (after a spike ``z > 0``)."""
     for k in range(K):
@@ -232,7 +232,8 @@ def backward_step(mode, syn, reset, rule, adapt, detach, code, alpha,
     component (``dv_th`` also holds snnTorch's delayed reset, which uses
     ``v_th`` alone).
     """
-    zero = vp - vp
+    zero = like(vp, 0.0)
+    one = like(vp, 1.0)
     vrs = nat[6][n]
     sref = nat[7][n]
     vth = nat[5][n]
@@ -242,13 +243,13 @@ def backward_step(mode, syn, reset, rule, adapt, detach, code, alpha,
     a_ii = aff[4][n]
     a_ix = aff[5][n]
     # ---- reset v_post = R(v_pre, z, thr)
-    dr_dvp = zero + 1
+    dr_dvp = one
     dr_dz = zero
     dr_dthr = zero
     d_vrs = zero
     if mode != SNNTORCH:
         if reset == RESET_VALUE:
-            dr_dvp = 1 - z
+            dr_dvp = one - z
             dr_dz = vrs - vp
             d_vrs = z * gv
         elif rule == MULTI:

@@ -40,19 +40,19 @@ def _const(x):
     return lambda x: x
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _rows(a):
     """Rows 0-7 of the coefficients as a tuple of contiguous 1-D arrays (unit-stride loads in the inner loops)."""
     return (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _block(r, a, b):
     """Each row of the tuple ``r`` sliced to ``[a, b)``: indices from 0 let the inner loops vectorise."""
     return (r[0][a:b], r[1][a:b], r[2][a:b], r[3][a:b], r[4][a:b], r[5][a:b], r[6][a:b], r[7][a:b])
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _grad_row(g, t, b, j0, jn, n, buf):
     """Row ``[t, b, j0:j0 + jn]`` of a gradient stored compactly: each axis is full or of length 1 (broadcast).
 
@@ -67,7 +67,7 @@ def _grad_row(g, t, b, j0, jn, n, buf):
     return buf
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def ff_forward(x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, ref, blk, K,
                spikes, vtrace, vT, iT, rT, thT):
     """All T steps of a feed-forward layer; writes ``spikes``, ``vtrace`` (if sized) and the final state.
@@ -125,7 +125,7 @@ def ff_forward(x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, re
         thT[:, b, j0:j0 + jn] = th
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, detach, code, track, want_par,
                 has_gvtr, ref, blk, K, alpha, gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar):
     """Reverse-time recurrence of a feed-forward layer.
@@ -274,7 +274,7 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
                     dpar[q, b, j0 + jj] = acc[q, jj]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT,
                 s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, s_th):
     """All T steps of a recurrent layer, input ``x[t] + W_rec z[t-1]`` (``wt = W_rec.T``).
@@ -350,7 +350,7 @@ def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT
         thT[:, b] = th
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes,
                  gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar):
     """Reverse-time recurrence of a recurrent layer; ``gx`` is the gradient on the total input."""
