@@ -80,21 +80,17 @@ SPECIALIZE = True
 _ENTRY = {}
 
 
-def _arg_key(a):
-    if isinstance(a, np.ndarray):
-        return ("a", a.dtype.str, a.ndim)
-    return type(a).__name__
-
-
 def _launch(kernel, args, flags):
     """Call a Numba kernel through a cached entry point; ``flags``: positions of the literal-able flags.
 
     Calling the compiled entry point directly skips the dispatcher's type
     resolution, which for literal signatures costs a slow retry per call.
+    The cache key is the kernel, the data's dtype (``args[0]``) and the flag
+    values: at each launch site every argument's type follows from these.
     """
     spec = SPECIALIZE
-    key = (kernel.__name__, spec, tuple(_arg_key(a) for a in args),
-           tuple(args[i] for i in flags) if spec else ())
+    # every argument's type follows from the kernel and the data's dtype (the launch sites build them so)
+    key = (kernel.__name__, spec, args[0].dtype.str, tuple(args[i] for i in flags) if spec else ())
     entry = _ENTRY.get(key)
     if entry is None:
         sig = tuple(numba.types.literal(a) if (spec and i in flags) else numba.typeof(a)
