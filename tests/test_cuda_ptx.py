@@ -15,7 +15,9 @@ Signatures are not written by hand: they are captured from the real launch
 code.  A small network of every model family (delta and exponential LIF, IF,
 ALIF, every reset mode, Poisson, spike and DC sources, every recorder) is run
 with ``backend="cuda"`` while the kernels are replaced by recorders of their
-arguments; a torch layer of every integrator, reset and synapse is run
+arguments; a torch layer of every integrator, reset and synapse (adaptive
+layers with one and two threshold components, ``LIFRecurrent`` with and
+without adaptation) is run
 forward and backward on a tensor that claims to be on a CUDA device, the
 launchers building their arguments exactly as on a GPU.  Each argument is
 then typed as numba-cuda types its device copy (a ``DeviceNDArray`` of the
@@ -243,12 +245,18 @@ TORCH_LAYERS = [
     ("LIF", dict(tau_m=10.0, integrator="sinabs", reset="subtract")),
     ("IF", dict(t_ref=1.0)),
     ("ALIF", dict(tau_m=10.0, tau_syn=3.0, tau_theta=20.0, d_theta=0.2, reset="subtract", trainable=True)),
+    ("ALIF", dict(tau_m=10.0, tau_theta=(5.0, 50.0), d_theta=(0.2, 0.1), t_ref=1.0, trainable=True)),
+    ("LIFRecurrent", dict(input_size=5, hidden_size=4, tau_m=10.0, t_ref=1.0, trainable=True)),
+    ("LIFRecurrent", dict(input_size=5, hidden_size=4, tau_m=10.0, tau_syn=3.0, tau_theta=(5.0, 50.0),
+                          d_theta=(0.2, 0.1), reset="subtract", trainable=True)),
 ]
+TORCH_KERNELS = ("ff_forward", "ff_backward", "rec_forward", "rec_backward")
 
 
 @pytest.fixture(scope="module")
 def torch_launches(nvvm):
-    """``{"ff_forward": {signature, ...}, "ff_backward": {...}}`` from the real launchers of the torch bridge."""
+    """``{"ff_forward": {signature, ...}, "ff_backward": {...}, "rec_forward": ..., "rec_backward": ...}`` from
+    the real launchers of the torch bridge (feed-forward and recurrent layers)."""
     torch = pytest.importorskip("torch")
     import eventsim.torch as est
     from eventsim.torch import _cuda
@@ -266,7 +274,7 @@ def torch_launches(nvvm):
 
     seen = collections.defaultdict(set)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_cuda, "kernels", lambda: {k: _Recorder(k, seen) for k in ("ff_forward", "ff_backward")})
+        mp.setattr(_cuda, "kernels", lambda: {k: _Recorder(k, seen) for k in TORCH_KERNELS})
         mp.setattr(_cuda, "_dev", views)
         mp.setattr(_cuda, "cuda", pytypes.SimpleNamespace(to_device=lambda a, stream=None: np.ascontiguousarray(a)))
         for dtype in (torch.float32, torch.float64):
@@ -275,16 +283,18 @@ def torch_launches(nvvm):
                 x = (torch.rand(6, 2, 5, dtype=dtype) + 0.5).as_subclass(OnDevice).requires_grad_()
                 s, _, v = layer(x, return_v=True)
                 (s.sum() + v.sum()).backward()
-    n = 2 * len(TORCH_LAYERS)
+    n_rec = 2 * sum(kind == "LIFRecurrent" for kind, _ in TORCH_LAYERS)
+    n_ff = 2 * len(TORCH_LAYERS) - n_rec
     # every forward and backward went through the CUDA launchers (else their signatures were not checked)
-    assert len(seen["#ff_forward"]) == len(seen["#ff_backward"]) == n, {k: len(v) for k, v in seen.items()}
+    assert len(seen["#ff_forward"]) == len(seen["#ff_backward"]) == n_ff, {k: len(v) for k, v in seen.items()}
+    assert len(seen["#rec_forward"]) == len(seen["#rec_backward"]) == n_rec, {k: len(v) for k, v in seen.items()}
     return dict(seen)
 
 
 def test_ptx_torch_signatures_cover_both_precisions(torch_launches):
     from numba.core import types
 
-    for name in ("ff_forward", "ff_backward"):
+    for name in TORCH_KERNELS:
         sigs = torch_launches[name]
         assert {sig[0].dtype for sig in sigs} == {types.float32, types.float64}, name
         # integrator, reset, synapse and adaptation are run-time flags: one kernel per precision
@@ -433,16 +443,21 @@ def test_ptx_clock_kernels_compile(clock_launches, fake_device, cc, record_prope
 
 @pytest.mark.parametrize("cc", CCS, ids=lambda cc: f"sm_{cc[0]}{cc[1]}")
 def test_ptx_torch_kernels_compile(torch_launches, fake_device, cc, record_property, capsys):
-    """The torch bridge's forward and backward kernels compile for both precisions; neither spills."""
+    """The torch bridge's forward and backward kernels (feed-forward and recurrent) compile for both
+    precisions; none spills."""
     from eventsim.torch import _cuda
 
     fake_device(cc)
     report = []
-    for name, kern in (("ff_forward", _cuda.ff_forward_k), ("ff_backward", _cuda.ff_backward_k)):
+    for name in TORCH_KERNELS:
+        kern = getattr(_cuda, name + "_k")
         for sig in sorted(torch_launches[name], key=str):
             ptx = _compile(kern.py_func, sig, cc, no_fma=False)
             assert f".target sm_{cc[0]}{cc[1]}" in ptx
             _check_kernel(f"torch {name} {sig[0].dtype}", ptx, cc, True, report)
+            if str(sig[0].dtype) == "float32":  # float32 layers compute in float32 (float64 runs at 1/2 to 1/64 rate)
+                f64 = sorted(set(re.findall(r"\b(?:add|sub|mul|div|fma|rcp|sqrt|ex2|lg2)(?:\.\w+)*\.f64\b", ptx)))
+                assert not f64, (name, cc, f64)
     record_property("torch_ptx", "\n".join(report))
     with capsys.disabled():
         print("\n" + "\n".join(report))

@@ -20,7 +20,10 @@ Two more rows give the forms these libraries document, as the public Open
 Neuromorphic table runs them: ``norse-lift`` (``norse.torch.Lift`` over
 ``LIFBoxCell``) and ``snntorch-index`` (the tutorials' loop over ``x[step]``);
 both index the input per step, which makes autograd write a full-size
-gradient of the input at every step.
+gradient of the input at every step.  ``eventsim-seq`` is eventsim's
+composed form: the spikes-only layer (``return_state=False``) inside an
+``nn.Sequential``, as a model is written (the ``end_to_end`` case applies
+the ``Linear`` in front of it in every row).
 
 ``--device cuda`` runs every framework on the GPU instead (one process per
 framework as above): the device is synchronised (``torch.cuda.synchronize``)
@@ -46,9 +49,10 @@ import subprocess
 import sys
 import time
 
-FRAMEWORKS = ["eventsim", "norse", "snntorch", "spikingjelly", "sinabs", "torch", "norse-lift", "snntorch-index",
-              "spikingjelly-cupy"]
-MODULES = {"eventsim": "eventsim.torch", "norse": "norse", "snntorch": "snntorch",
+FRAMEWORKS = ["eventsim", "eventsim-seq", "norse", "snntorch", "spikingjelly", "sinabs", "torch", "norse-lift",
+              "snntorch-index", "spikingjelly-cupy"]
+OURS = ("eventsim", "eventsim-seq")
+MODULES = {"eventsim": "eventsim.torch", "eventsim-seq": "eventsim.torch", "norse": "norse", "snntorch": "snntorch",
            "spikingjelly": "spikingjelly", "sinabs": "sinabs", "torch": "torch", "norse-lift": "norse",
            "snntorch-index": "snntorch", "spikingjelly-cupy": "spikingjelly"}
 CUDA_ONLY = {"spikingjelly-cupy": "cupy"}  # rows that exist on a CUDA device only (and the module they need)
@@ -71,6 +75,11 @@ def make_layer(fw, device="cpu"):
 
         layer = est.LIF(tau_m=TAU_STEPS, v_th=1.0, v_reset=0.0, dt=1.0).to(device)
         return lambda x: layer(x)[0]
+    if fw == "eventsim-seq":  # the composed form: a spikes-only layer in nn.Sequential
+        import eventsim.torch as est
+
+        return torch.nn.Sequential(est.LIF(tau_m=TAU_STEPS, v_th=1.0, v_reset=0.0, dt=1.0,
+                                           return_state=False)).to(device)
     if fw == "norse":
         from norse.torch.module.lif_box import LIFBoxCell, LIFBoxParameters
 
@@ -123,8 +132,15 @@ def make_layer(fw, device="cpu"):
     if fw in ("spikingjelly", "spikingjelly-cupy"):
         from spikingjelly.activation_based import functional, neuron
 
+        import inspect
+
         backend = "cupy" if fw == "spikingjelly-cupy" else "torch"
-        node = neuron.LIFNode(tau=TAU_STEPS, step_mode="m", backend=backend).to(device)
+        if "backend" in inspect.signature(neuron.LIFNode.__init__).parameters:
+            node = neuron.LIFNode(tau=TAU_STEPS, step_mode="m", backend=backend).to(device)
+        elif backend == "torch":  # SpikingJelly >= 2.0: no backend argument, multi-step in torch
+            node = neuron.LIFNode(tau=TAU_STEPS, step_mode="m").to(device)
+        else:
+            raise RuntimeError("this SpikingJelly version has no backend argument (no CuPy backend to select)")
 
         def run(x):
             functional.reset_net(node)
@@ -217,7 +233,8 @@ def child(fw, case, n, steps, batch, repeat, device="cpu"):
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
         peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024.0
-    print(json.dumps(dict(median=float(np.median(times)), warmup=warm, rate=rate, peak_mb=peak)))
+    print(json.dumps(dict(median=float(np.median(times)), best=float(np.min(times)), warmup=warm, rate=rate,
+                          peak_mb=peak)))
 
 
 def measure(fw, case, n, args):
@@ -228,6 +245,20 @@ def measure(fw, case, n, args):
     if out.returncode != 0:
         return dict(error=(out.stderr.strip().splitlines() or ["failed"])[-1])
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def combine(results):
+    """One row from the rounds of a framework: median over rounds of the time, peak memory and warm-up;
+    the best single run (the first error if every round failed)."""
+    import numpy as np
+
+    ok = [r for r in results if "error" not in r]
+    if not ok:
+        return results[0]
+    return dict(median=float(np.median([r["median"] for r in ok])),
+                best=float(min(r.get("best", r["median"]) for r in ok)),
+                peak_mb=float(np.median([r["peak_mb"] for r in ok])), rate=ok[0]["rate"],
+                warmup=float(np.median([r["warmup"] for r in ok])))
 
 
 def available(fw, device="cpu"):
@@ -257,6 +288,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every framework this many times, interleaved (a fresh child each time), and "
+                         "report the median over rounds: spreads the load of a shared machine evenly")
     ap.add_argument("--cases", nargs="+", default=["layer", "end_to_end"], choices=["layer", "end_to_end"])
     ap.add_argument("--frameworks", nargs="+", default=FRAMEWORKS, choices=FRAMEWORKS)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
@@ -276,25 +310,38 @@ def main(argv=None):
     fws = [f for f in args.frameworks if available(f, args.device)]
     skipped = [f for f in args.frameworks if f not in fws and not (f in CUDA_ONLY and args.device == "cpu")]
     where = "1 thread" if args.device == "cpu" else "CUDA, synchronised, peak MB = torch.cuda.max_memory_allocated"
-    print(f"batch {args.batch}, {args.steps} steps, float32, {where}; median of {args.repeat} after warm-up")
+    rounds = f", median over {args.rounds} interleaved rounds" if args.rounds > 1 else ""
+    print(f"batch {args.batch}, {args.steps} steps, float32, {where}; median of {args.repeat} after warm-up{rounds}; "
+          "best: fastest single run")
     if skipped:
         print(f"skipped (not installed, or not for --device {args.device}):", ", ".join(skipped))
     for case in args.cases:
         for n in args.sizes:
             print(f"\n{case}, n = {n}")
-            print(f"{'framework':14s} {'time (s)':>9s} {'vs eventsim':>12s} {'peak MB':>9s} {'rate':>6s} {'warm-up (s)':>12s}")
-            res = {fw: measure(fw, case, n, args) for fw in fws}
+            print(f"{'framework':14s} {'time (s)':>9s} {'vs eventsim':>12s} {'best (s)':>9s} {'peak MB':>9s} "
+                  f"{'rate':>6s} {'warm-up (s)':>12s}")
+            runs = {fw: [] for fw in fws}
+            for _ in range(max(1, args.rounds)):
+                for fw in fws:
+                    runs[fw].append(measure(fw, case, n, args))
+            res = {fw: combine(rs) for fw, rs in runs.items()}
             ref = res.get("eventsim", {}).get("median")
             for fw, r in res.items():
                 if "error" in r:
                     print(f"{fw:14s} error: {r['error']}")
                     continue
                 ratio = f"{r['median'] / ref:11.1f}x" if ref else "-"
-                print(f"{fw:14s} {r['median']:9.3f} {ratio:>12s} {r['peak_mb']:9.0f} {r['rate']:6.3f} "
-                      f"{r['warmup']:12.2f}")
-            peers = [r["median"] for fw, r in res.items() if fw != "eventsim" and "median" in r]
-            if ref and peers:
-                print(f"fastest peer / eventsim: {min(peers) / ref:.1f}x")
+                print(f"{fw:14s} {r['median']:9.3f} {ratio:>12s} {r.get('best', r['median']):9.3f} "
+                      f"{r['peak_mb']:9.0f} {r['rate']:6.3f} {r['warmup']:12.2f}")
+            peers = {fw: r for fw, r in res.items() if fw not in OURS and "median" in r}
+            for ours in OURS:
+                r = res.get(ours, {})
+                if "median" in r and peers:
+                    fast = min(peers, key=lambda f: peers[f]["median"])
+                    low = min(peers, key=lambda f: peers[f]["peak_mb"])
+                    print(f"fastest peer ({fast}) / {ours}: {peers[fast]['median'] / r['median']:.1f}x; "
+                          f"peak memory {r['peak_mb']:.0f} MB against the lowest peer's {peers[low]['peak_mb']:.0f} "
+                          f"MB ({low})")
     return 0
 
 

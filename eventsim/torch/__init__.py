@@ -6,7 +6,8 @@ alone never imports torch.
 * :mod:`~eventsim.torch.functional` — fused autograd Functions over whole
   sequences (forward and reverse-time kernels in Numba, CPU and CUDA);
 * :mod:`~eventsim.torch.surrogate` — surrogate derivatives by name;
-* modules — :class:`LIF`, :class:`IF`, :class:`ALIF`, :class:`LIFRecurrent`
+* modules — :class:`LIF`, :class:`IF`, :class:`ALIF` (``K`` threshold
+  components), :class:`LIFRecurrent` (optionally adaptive; CPU and CUDA)
   (``return_state=False`` for ``nn.Sequential``), :class:`TimeDistributed`;
 * :func:`init_for_spikes` — scale the weights so that a stack fires from the first epoch;
 * :func:`to_network` / :func:`simulate` — run a trained stack in the simulator.
@@ -15,10 +16,11 @@ PyTorch tooling: ``torch.func`` (``grad`` of ``functional_call``, ``vmap``
 over the batch, per-sample gradients by ``vmap(grad(...))``);
 ``torch.compile(model, fullgraph=True)`` and ``torch.export`` (the fused
 kernels are ``torch.library`` operators ``eventsim::ff_forward``,
-``ff_backward``, ``rec_forward``, ``rec_backward``; layers with the exact
-integrator trace without graph breaks; the peer integrators compile
-with graph breaks around their coefficients); float16 / bfloat16 inputs and ``torch.autocast``, computed in
-float32 inside.
+``ff_backward``, ``rec_forward``, ``rec_backward``, and ``native_rows``
+for the forward coefficients: every layer, exact and peer-parity
+integrators alike, traces without graph breaks and computes with the eager
+layer's coefficients bit for bit); float16 / bfloat16 inputs and
+``torch.autocast``, computed in float32 inside.
 """
 
 from .. import _compile  # noqa: F401  (announces the first compilation of the torch kernels)

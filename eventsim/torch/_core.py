@@ -19,12 +19,24 @@ Coefficient rows
     3 g      exact: input gain into the current (current synapses)
     4 v_rest (leak potential; spikingjelly's leak target)
     5 v_th   6 v_reset   7 subtract reference (v - (thr - ref) on a subtractive reset)
-    8 p_theta (adaptation decay per step)   9 d_theta (adaptation jump per spike)
+    8 ... 8+K-1      p_theta[k] (decay per step of threshold component k)
+    8+K ... 8+2K-1   d_theta[k] (jump of component k per spike)
 
-``aff`` (affine form of the same step, used by the reverse pass)::
+``aff`` (affine form of the same step and the other differentiable
+coefficients, used by the reverse pass)::
 
     v_pre = A_vv v + A_vi i + A_vx x + b_v,   i' = A_ii i + A_ix x
-    rows 0 A_vv, 1 A_vi, 2 A_vx, 3 b_v, 4 A_ii, 5 A_ix, 6 v_th
+    rows 0 A_vv, 1 A_vi, 2 A_vx, 3 b_v, 4 A_ii, 5 A_ix, 6 v_th, 7 v_reset,
+         8 ... 8+K-1 p_theta[k], 8+K ... 8+2K-1 d_theta[k]
+
+Both have :func:`n_rows` ``(K) = 8 + 2K`` rows; a layer without adaptation
+has ``K = 1`` rows of zeros.  Threshold adaptation (``K`` components, as
+:class:`eventsim.models.ALIF`) is carried out by the kernels around
+:func:`forward_step` and :func:`backward_step` (:func:`decay_thresholds`,
+:func:`jump_thresholds`): after the membrane update every component decays,
+:math:`\theta_k \leftarrow p_k \theta_k`, the effective threshold is
+``v_th + theta_0 + theta_1 + ...`` (summed in that order, as the clock
+engine), and on a spike :math:`\theta_k \mathrel{+}= d_k z`.
 """
 
 from __future__ import annotations
@@ -33,9 +45,9 @@ import numpy as np
 from numba import njit
 
 from ..models.dynamics import RESET_SUBTRACT, RESET_VALUE, neuron_update, reset_voltage
-from .surrogate import surrogate_grad
+from .surrogate import like, surrogate_grad
 
-_jit = njit(cache=True)
+_jit = njit(cache=True, error_model="numpy")
 
 # integrators
 EXACT = 0
@@ -52,10 +64,28 @@ MULTI = 2          # sinabs MultiSpike: z = trunc(v / thr) for v > 0
 # flag vector layout (cfg, int64)
 CFG_MODE, CFG_SYN, CFG_RESET, CFG_RULE, CFG_ADAPT, CFG_DETACH, CFG_SURR, CFG_REF, CFG_TRACK = range(9)
 N_CFG = 9
-N_NAT = 10
-N_AFF = 7
+#: rows of the coefficient arrays before the threshold components
+N_FIXED = 8
+#: rows of ``nat`` and ``aff`` with one threshold component (a layer without adaptation)
+N_NAT = N_AFF = 10
+#: rows of ``aff`` and of the reverse pass's parameter gradient (``dpar``)
+ROW_VTH, ROW_VRESET, ROW_THETA = 6, 7, 8
 
-__all__ = ["forward_step", "backward_step", "RESET_VALUE", "RESET_SUBTRACT"]
+__all__ = ["forward_step", "backward_step", "decay_thresholds", "jump_thresholds", "n_rows", "n_components",
+           "RESET_VALUE", "RESET_SUBTRACT"]
+
+
+def n_rows(K):
+    """Rows of ``nat`` / ``aff`` for ``K`` threshold components."""
+    return N_FIXED + 2 * K
+
+
+def n_components(rows):
+    """``K`` of coefficient arrays with ``rows`` rows (ValueError unless ``rows = 8 + 2K``, ``K >= 1``)."""
+    K, odd = divmod(int(rows) - N_FIXED, 2)
+    if odd or K < 1:
+        raise ValueError(f"coefficient arrays have {rows} rows; expected 8 + 2K (K >= 1 threshold components)")
+    return K
 
 
 @_jit
@@ -70,19 +100,44 @@ def spike_of(rule, vp, thr, zero, one):
     return zero
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def decay_thresholds(th, j, p, q, K, vth):
+    """Decay the ``K`` components ``th[k, j]`` by ``p[k, q]``; return ``vth + th[0, j] + th[1, j] + ...``.
+
+    The sum runs in the clock engine's order, so the effective threshold is
+    the simulator's bit for bit.
+    """
+    thr = vth
+    for k in range(K):
+        t = p[k, q] * th[k, j]
+        th[k, j] = t
+        thr += t
+    return thr
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def jump_thresholds(th, j, d, q, K, z):
+    """``th[k, j] += d[k, q] * z`` for every component (after a spike ``z > 0``)."""
+    for k in range(K):
+        th[k, j] = th[k, j] + d[k, q] * z
+
+
 @_jit
-def forward_step(mode, syn, reset, rule, adapt, ref_steps, v, i, r, th, x, nat, n, zero, one, ninf):
-    """Advance one neuron by one step.
+def forward_step(mode, syn, reset, rule, adapt, ref_steps, v, i, r, thr_a, x, nat, n, zero, one, ninf):
+    """Advance one neuron by one step, up to the threshold components.
 
     Parameters are the flags (see the module docstring), the carried state
-    ``v, i, r, th`` (membrane, synaptic current, refractory counter,
-    adaptation), the input ``x`` of the step, the native coefficients
-    ``nat[k][n]`` (rows of a 2-D array or a tuple of rows) and constants ``zero``, ``one``, ``ninf`` (-inf) of the data's dtype.
+    ``v, i, r`` (membrane, synaptic current, refractory counter), the
+    effective threshold ``thr_a`` of an adaptive layer (``v_th`` plus the
+    decayed components, from :func:`decay_thresholds`; ignored otherwise),
+    the input ``x`` of the step, the native coefficients ``nat[k][n]``
+    (rows 0-7 of a 2-D array or a tuple of rows) and constants ``zero``,
+    ``one``, ``ninf`` (-inf) of the data's dtype.
 
-    Returns ``(v_pre, v_post, i, r, th, z, thr, refr)``: the membrane before
-    and after the reset, the new current, counter and adaptation, the spike
-    (0/1, or a count with ``MULTI``), the effective threshold and whether
-    the step was refractory.
+    Returns ``(v_pre, v_post, i, r, z, thr, refr)``: the membrane before
+    and after the reset, the new current and counter, the spike (0/1, or a
+    count with ``MULTI``), the effective threshold and whether the step was
+    refractory.  The caller adds the components' jumps (:func:`jump_thresholds`).
     """
     # every coefficient is loaded unconditionally: a load inside a branch cannot be speculated,
     # which would keep the compiler from turning the step into branch-free (SIMD) code
@@ -131,8 +186,7 @@ def forward_step(mode, syn, reset, rule, adapt, ref_steps, v, i, r, th, x, nat, 
             r -= 1
     thr = vth
     if adapt:
-        th = nat[8][n] * th
-        thr = vth + th
+        thr = thr_a
     z = spike_of(rule, vp, thr, zero, one)
     vpost = vp
     if z > zero:
@@ -143,27 +197,28 @@ def forward_step(mode, syn, reset, rule, adapt, ref_steps, v, i, r, th, x, nat, 
                 vpost = reset_voltage(vp, reset, vrs, sref, thr, zero, zero)
         if ref_steps > 0:
             r = ref_steps
-        if adapt:
-            th = th + nat[9][n] * z
-    return vp, vpost, i, r, th, z, thr, refr
+    return vp, vpost, i, r, z, thr, refr
 
 
 @_jit
 def backward_step(mode, syn, reset, rule, adapt, detach, code, alpha,
-                  vp, z, thr, refr, vprev, x, iprev, go, gv, gi, gth, aff, nat, n):
+                  vp, z, thr, refr, vprev, x, iprev, go, gv, gi, gza, aff, nat, n):
     r"""Reverse one step of :func:`forward_step` (vector-Jacobian product).
 
     ``vp, z, thr, refr`` are the step's pre-reset membrane, spike, effective
     threshold and refractory flag; ``vprev, iprev`` the carried membrane and
     current before the step; ``x`` its input.  ``go`` is the gradient on the
-    spike output, ``gv, gi, gth`` those on the carried membrane, current and
-    adaptation after the step.
+    spike output, ``gv, gi`` those on the carried membrane and current
+    after the step, ``gza`` the gradient reaching the spike through the
+    threshold jumps (:math:`\sum_k d_k\,\bar\theta_k`, adaptive layers).
+    ``aff`` holds rows 0-7 of the affine coefficients.
 
     Gradient conventions (kept terms):
 
     * the spike uses the surrogate :math:`\partial z/\partial u`;
     * reset by value: :math:`\partial v^+/\partial v^- = 1 - z` plus, unless
-      detached, :math:`(v_{reset} - v^-)\,\partial z/\partial u`; reset by
+      detached, :math:`(v_{reset} - v^-)\,\partial z/\partial u`;
+      :math:`\partial v^+/\partial v_{reset} = z`; reset by
       subtraction: :math:`1 - (\vartheta - v_{ref})\,\partial z/\partial u`
       (the subtracted term is detached with ``detach``);
     * while refractory the membrane is held: the step passes its gradient
@@ -171,28 +226,32 @@ def backward_step(mode, syn, reset, rule, adapt, detach, code, alpha,
       refractory counter is an integer and carries no gradient;
     * snnTorch mode: the reset of step t-1 acts at step t and is detached.
 
-    Returns ``(gv_prev, gi_prev, gth_prev, gx, dA_vv, dA_vi, dA_vx, db_v,
-    dA_ii, dA_ix, dv_th)``.
+    Returns ``(gv_prev, gi_prev, gx, dA_vv, dA_vi, dA_vx, db_v, dA_ii,
+    dA_ix, dv_th, dv_reset, gthr)``; ``gthr`` is the gradient on the
+    effective threshold that the caller passes back to every threshold
+    component (``dv_th`` also holds snnTorch's delayed reset, which uses
+    ``v_th`` alone).
     """
-    zero = vp - vp
+    zero = like(vp, 0.0)
+    one = like(vp, 1.0)
     vrs = nat[6][n]
     sref = nat[7][n]
     vth = nat[5][n]
-    p_th = nat[8][n]
-    d_th = nat[9][n]
     a_vv = aff[0][n]
     a_vi = aff[1][n]
     a_vx = aff[2][n]
     a_ii = aff[4][n]
     a_ix = aff[5][n]
     # ---- reset v_post = R(v_pre, z, thr)
-    dr_dvp = zero + 1
+    dr_dvp = one
     dr_dz = zero
     dr_dthr = zero
+    d_vrs = zero
     if mode != SNNTORCH:
         if reset == RESET_VALUE:
-            dr_dvp = 1 - z
+            dr_dvp = one - z
             dr_dz = vrs - vp
+            d_vrs = z * gv
         elif rule == MULTI:
             dr_dz = -thr
             dr_dthr = -z
@@ -201,15 +260,13 @@ def backward_step(mode, syn, reset, rule, adapt, detach, code, alpha,
             dr_dthr = -z
     gz = go
     if adapt:
-        gz = gz + d_th * gth
+        gz = gz + gza
     if not detach:
         gz = gz + dr_dz * gv
     gu = gz * surrogate_grad(code, alpha, vp - thr)
     gvp = gu + dr_dvp * gv
     gthr = dr_dthr * gv - gu
-    gth_prev = zero
-    if adapt:
-        gth_prev = p_th * (gth + gthr)
+    gthr_theta = gthr
     # ---- pre-threshold linear part
     veff = vprev
     if mode == SNNTORCH:
@@ -243,4 +300,4 @@ def backward_step(mode, syn, reset, rule, adapt, detach, code, alpha,
         gi_prev = gi_prev + a_ii * gi
         d_aii = gi * iprev
         d_aix = gi * x
-    return gv_prev, gi_prev, gth_prev, gx, d_avv, d_avi, d_avx, d_bv, d_aii, d_aix, gthr
+    return gv_prev, gi_prev, gx, d_avv, d_avi, d_avx, d_bv, d_aii, d_aix, gthr, d_vrs, gthr_theta

@@ -10,7 +10,10 @@ and then runs the reverse-time recurrence over it.  The recurrent kernels
 loop over time outside (all neurons of a batch row are coupled) and keep
 the pre-reset membrane from the forward pass.
 
-All steps go through :func:`._core.forward_step` / :func:`._core.backward_step`.
+All steps go through :func:`._core.forward_step` / :func:`._core.backward_step`;
+the ``K`` threshold components of an adaptive layer (state ``th[K, ...]``,
+coefficient rows ``8 ...`` of ``nat`` and ``aff``) are decayed, summed and
+jumped around them (:func:`._core.decay_thresholds`, :func:`._core.jump_thresholds`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from numba import njit, prange
 from numba import types
 from numba.extending import overload
 
-from ._core import SNNTORCH, backward_step, forward_step, spike_of
+from ._core import N_FIXED, SNNTORCH, backward_step, decay_thresholds, forward_step, jump_thresholds, spike_of
 
 
 def const(x):
@@ -37,30 +40,19 @@ def _const(x):
     return lambda x: x
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _rows(a):
-    """The 10 coefficient rows as a tuple of contiguous 1-D arrays (unit-stride loads in the inner loops)."""
-    return (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9])
+    """Rows 0-7 of the coefficients as a tuple of contiguous 1-D arrays (unit-stride loads in the inner loops)."""
+    return (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
 
 
-@njit(inline="always", cache=True)
-def _rows7(a):
-    return (a[0], a[1], a[2], a[3], a[4], a[5], a[6])
-
-
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _block(r, a, b):
     """Each row of the tuple ``r`` sliced to ``[a, b)``: indices from 0 let the inner loops vectorise."""
-    return (r[0][a:b], r[1][a:b], r[2][a:b], r[3][a:b], r[4][a:b], r[5][a:b], r[6][a:b], r[7][a:b],
-            r[8][a:b], r[9][a:b])
+    return (r[0][a:b], r[1][a:b], r[2][a:b], r[3][a:b], r[4][a:b], r[5][a:b], r[6][a:b], r[7][a:b])
 
 
-@njit(inline="always", cache=True)
-def _block7(r, a, b):
-    return (r[0][a:b], r[1][a:b], r[2][a:b], r[3][a:b], r[4][a:b], r[5][a:b], r[6][a:b])
-
-
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _grad_row(g, t, b, j0, jn, n, buf):
     """Row ``[t, b, j0:j0 + jn]`` of a gradient stored compactly: each axis is full or of length 1 (broadcast).
 
@@ -75,21 +67,25 @@ def _grad_row(g, t, b, j0, jn, n, buf):
     return buf
 
 
-@njit(parallel=True, cache=True)
-def ff_forward(x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, ref, blk,
+@njit(parallel=True, cache=True, error_model="numpy")
+def ff_forward(x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, ref, blk, K,
                spikes, vtrace, vT, iT, rT, thT):
     """All T steps of a feed-forward layer; writes ``spikes``, ``vtrace`` (if sized) and the final state.
 
-    The flags (``mode`` ... ``track``) may be compiled as literals, which
-    removes every branch on them from the inner loop.
+    ``th0`` and ``thT`` are ``[K, B, N]`` (``K`` threshold components).  The
+    flags (``mode`` ... ``track``) and ``K`` may be compiled as literals,
+    which removes every branch on them from the inner loop.
     """
     T, B, N = x.shape
     mode, syn, reset, rule, adapt, track = const(mode), const(syn), const(reset), const(rule), const(adapt), const(track)
+    K = const(K)
     record = vtrace.shape[0] > 0
     zero = x.dtype.type(0.0)
     one = x.dtype.type(1.0)
     ninf = x.dtype.type(-np.inf)
     nbr = (N + blk - 1) // blk
+    pth = nat[N_FIXED:N_FIXED + K]
+    dth = nat[N_FIXED + K:N_FIXED + 2 * K]
     nat = _rows(nat)
     for k in prange(B * nbr):
         b = k // nbr
@@ -98,55 +94,66 @@ def ff_forward(x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, re
         v = v0[b, j0:j0 + jn].copy()
         cur = i0[b, j0:j0 + jn].copy()
         r = r0[b, j0:j0 + jn].copy()
-        th = th0[b, j0:j0 + jn].copy()
+        th = th0[:, b, j0:j0 + jn].copy()
         nb = _block(nat, j0, j0 + jn)
+        pb = pth[:, j0:j0 + jn]
+        db = dth[:, j0:j0 + jn]
         for t in range(T):
             xr = x[t, b, j0:j0 + jn]
             sr = spikes[t, b, j0:j0 + jn]
             for jj in range(jn):
-                vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
+                thr_a = zero
+                if adapt:
+                    thr_a = decay_thresholds(th, jj, pb, jj, K, nb[5][jj])
+                vp, vpo, ci, rr, z, thr, refr = forward_step(
                     mode, syn, reset, rule, adapt, ref, v[jj], cur[jj] if syn else zero,
-                    r[jj] if track else 0, th[jj] if adapt else zero, xr[jj], nb, jj, zero, one, ninf)
+                    r[jj] if track else 0, thr_a, xr[jj], nb, jj, zero, one, ninf)
                 v[jj] = vpo
                 if syn:
                     cur[jj] = ci
                 if track:
                     r[jj] = rr
                 if adapt:
-                    th[jj] = tt
+                    if z > zero:
+                        jump_thresholds(th, jj, db, jj, K, z)
                 sr[jj] = z
             if record:
                 vtrace[t, b, j0:j0 + jn] = v
         vT[b, j0:j0 + jn] = v
         iT[b, j0:j0 + jn] = cur
         rT[b, j0:j0 + jn] = r
-        thT[b, j0:j0 + jn] = th
+        thT[:, b, j0:j0 + jn] = th
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, detach, code, track, want_par,
-                has_gvtr, ref, blk, alpha, gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar):
+                has_gvtr, ref, blk, K, alpha, gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar):
     """Reverse-time recurrence of a feed-forward layer.
 
     Recomputes the forward trajectory of each block into thread-local
     buffers (only the pre-reset membrane, plus what the flags need), then
     runs :func:`backward_step` backwards in time.  Writes the input
     gradient ``gx``, the initial-state gradients and, if ``dpar`` has shape
-    ``[7, B, N]``, per-element sums of the gradients on the affine
-    coefficients (rows as ``aff``); ``want_par`` must then be 1.  ``has_gvtr``: whether
-    ``gvtr`` holds a gradient on the recorded membrane trace.
+    ``[8 + 2K, B, N]``, per-element sums of the gradients on the
+    coefficient rows of ``aff``; ``want_par`` must then be 1.  ``has_gvtr``:
+    whether ``gvtr`` holds a gradient on the recorded membrane trace.
     """
     T, B, N = x.shape
     mode, syn, reset, rule, adapt, track = const(mode), const(syn), const(reset), const(rule), const(adapt), const(track)
     detach, code, want_par, has_gvtr = const(detach), const(code), const(want_par), const(has_gvtr)
+    K = const(K)
     zero = x.dtype.type(0.0)
     one = x.dtype.type(1.0)
     ninf = x.dtype.type(-np.inf)
     dt = x.dtype
     keep_vpo = want_par and mode != SNNTORCH
+    keep_th = want_par and adapt
     nbr = (N + blk - 1) // blk
+    n_par = N_FIXED + 2 * K
+    pth = nat[N_FIXED:N_FIXED + K]
+    dth = nat[N_FIXED + K:N_FIXED + 2 * K]
     nat = _rows(nat)
-    aff = _rows7(aff)
+    aff = _rows(aff)
     for k in prange(B * nbr):
         b = k // nbr
         j0 = (k - b * nbr) * blk
@@ -154,23 +161,30 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
         vp_b = np.empty((T, jn), dt)
         vpo_b = np.empty((T if keep_vpo else 0, jn), dt)
         thr_b = np.empty((T if adapt else 0, jn), dt)
+        th_b = np.empty((T if keep_th else 0, K, jn), dt)
         rf_b = np.zeros((T if track else 0, jn), np.int8)
         i_b = np.empty((T if (syn and want_par) else 0, jn), dt)
         v = v0[b, j0:j0 + jn].copy()
         cur = i0[b, j0:j0 + jn].copy()
         r = r0[b, j0:j0 + jn].copy()
-        th = th0[b, j0:j0 + jn].copy()
+        th = th0[:, b, j0:j0 + jn].copy()
         nb = _block(nat, j0, j0 + jn)
-        ab = _block7(aff, j0, j0 + jn)
+        ab = _block(aff, j0, j0 + jn)
+        pb = pth[:, j0:j0 + jn]
+        db = dth[:, j0:j0 + jn]
         v0b = v0[b, j0:j0 + jn]
         i0b = i0[b, j0:j0 + jn]
+        th0b = th0[:, b, j0:j0 + jn]
         # ---- recompute the forward trajectory of this block (same code as ff_forward)
         for t in range(T):
             xr = x[t, b, j0:j0 + jn]
             for jj in range(jn):
-                vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
+                thr_a = zero
+                if adapt:
+                    thr_a = decay_thresholds(th, jj, pb, jj, K, nb[5][jj])
+                vp, vpo, ci, rr, z, thr, refr = forward_step(
                     mode, syn, reset, rule, adapt, ref, v[jj], cur[jj] if syn else zero,
-                    r[jj] if track else 0, th[jj] if adapt else zero, xr[jj], nb, jj, zero, one, ninf)
+                    r[jj] if track else 0, thr_a, xr[jj], nb, jj, zero, one, ninf)
                 v[jj] = vpo
                 vp_b[t, jj] = vp
                 if syn:
@@ -179,8 +193,12 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
                     r[jj] = rr
                     rf_b[t, jj] = 1 if refr else 0
                 if adapt:
-                    th[jj] = tt
+                    if z > zero:
+                        jump_thresholds(th, jj, db, jj, K, z)
                     thr_b[t, jj] = thr
+                    if keep_th:
+                        for q in range(K):
+                            th_b[t, q, jj] = th[q, jj]
                 if keep_vpo:
                     vpo_b[t, jj] = vpo
                 if syn and want_par:
@@ -190,8 +208,8 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
         vbuf = np.empty(jn, dt)
         gv = gvT[b, j0:j0 + jn].copy()
         gi = giT[b, j0:j0 + jn].copy()
-        gth = gthT[b, j0:j0 + jn].copy()
-        acc = np.zeros((7 if want_par else 0, jn))
+        gth = gthT[:, b, j0:j0 + jn].copy()
+        acc = np.zeros((n_par if want_par else 0, jn))
         for t in range(T - 1, -1, -1):
             gor = _grad_row(gout, t, b, j0, jn, N, gbuf)
             gxr = gx[t, b, j0:j0 + jn]
@@ -214,19 +232,21 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
                 thr = thr_b[t, jj] if adapt else nb[5][jj]
                 refr = rf_b[t, jj] != 0 if track else False
                 vp = vp_b[t, jj]
+                z = spike_of(rule, vp, thr, zero, one)
                 g = gv[jj]
                 if has_gvtr:
                     g = g + gvr[jj]
-                gvp, gip, gtp, gxn, d0, d1, d2, d3, d4, d5, d6 = backward_step(
+                gza = zero
+                if adapt:
+                    for q in range(K):
+                        gza += db[q, jj] * gth[q, jj]
+                gvp, gip, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = backward_step(
                     mode, syn, reset, rule, adapt, detach, code, alpha,
-                    vp, spike_of(rule, vp, thr, zero, one), thr, refr, vprev,
-                    xr[jj] if want_par else zero, iprev, gor[jj], g, gi[jj] if syn else zero,
-                    gth[jj] if adapt else zero, ab, nb, jj)
+                    vp, z, thr, refr, vprev, xr[jj] if want_par else zero, iprev, gor[jj], g,
+                    gi[jj] if syn else zero, gza, ab, nb, jj)
                 gv[jj] = gvp
                 if syn:
                     gi[jj] = gip
-                if adapt:
-                    gth[jj] = gtp
                 gxr[jj] = gxn
                 if want_par:
                     acc[0, jj] += d0
@@ -236,37 +256,51 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
                     acc[4, jj] += d4
                     acc[5, jj] += d5
                     acc[6, jj] += d6
+                    acc[7, jj] += d7
+                if adapt:
+                    for q in range(K):
+                        gq = gth[q, jj] + gthr
+                        if want_par:
+                            thp = th_b[t - 1, q, jj] if t > 0 else th0b[q, jj]
+                            acc[N_FIXED + q, jj] += gq * thp
+                            acc[N_FIXED + K + q, jj] += gth[q, jj] * z
+                        gth[q, jj] = pb[q, jj] * gq
         gv0[b, j0:j0 + jn] = gv
         gi0[b, j0:j0 + jn] = gi
-        gth0[b, j0:j0 + jn] = gth
+        gth0[:, b, j0:j0 + jn] = gth
         if want_par:
-            for q in range(7):
+            for q in range(n_par):
                 for jj in range(jn):
                     dpar[q, b, j0 + jj] = acc[q, jj]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT,
-                s_vp, s_vpo, s_i, s_thr, s_rf, s_xt):
+                s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, s_th):
     """All T steps of a recurrent layer, input ``x[t] + W_rec z[t-1]`` (``wt = W_rec.T``).
 
-    The ``s_*`` arrays (``[T, B, N]`` or empty) keep what the reverse pass needs.
+    The ``s_*`` arrays (``[T, B, N]``, ``s_th`` ``[T, K, B, N]``, or empty)
+    keep what the reverse pass needs.
     """
     T, B, N = x.shape
     mode, syn, reset, rule, adapt, ref = cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[7]
+    K = th0.shape[0]
     record = vtrace.shape[0] > 0
     save = s_vp.shape[0] > 0
     save_i = s_i.shape[0] > 0
     save_x = s_xt.shape[0] > 0
+    save_th = s_th.shape[0] > 0
     track = cfg[8] != 0
     zero = x.dtype.type(0.0)
     one = x.dtype.type(1.0)
     ninf = x.dtype.type(-np.inf)
+    pth = nat[N_FIXED:N_FIXED + K]
+    dth = nat[N_FIXED + K:N_FIXED + 2 * K]
     for b in prange(B):
         v = v0[b].copy()
         cur = i0[b].copy()
         r = r0[b].copy()
-        th = th0[b].copy()
+        th = th0[:, b].copy()
         rin = np.zeros(N, x.dtype)
         for q in range(N):
             if z0[b, q] != 0:
@@ -276,13 +310,17 @@ def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT
         for t in range(T):
             for n in range(N):
                 xt = x[t, b, n] + rin[n]
-                vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
-                    mode, syn, reset, rule, adapt, ref, v[n], cur[n], r[n], th[n], xt,
+                thr_a = zero
+                if adapt:
+                    thr_a = decay_thresholds(th, n, pth, n, K, nat[5, n])
+                vp, vpo, ci, rr, z, thr, refr = forward_step(
+                    mode, syn, reset, rule, adapt, ref, v[n], cur[n], r[n], thr_a, xt,
                     nat, n, zero, one, ninf)
                 v[n] = vpo
                 cur[n] = ci
                 r[n] = rr
-                th[n] = tt
+                if adapt and z > zero:
+                    jump_thresholds(th, n, dth, n, K, z)
                 spikes[t, b, n] = z
                 if record:
                     vtrace[t, b, n] = vpo
@@ -297,6 +335,9 @@ def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT
                         s_i[t, b, n] = ci
                     if save_x:
                         s_xt[t, b, n] = xt
+                    if save_th:
+                        for q in range(K):
+                            s_th[t, q, b, n] = th[q, n]
             rin[:] = zero
             for q in range(N):
                 zq = spikes[t, b, q]
@@ -306,26 +347,30 @@ def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT
         vT[b] = v
         iT[b] = cur
         rT[b] = r
-        thT[b] = th
+        thT[:, b] = th
 
 
-@njit(parallel=True, cache=True)
-def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, spikes,
+@njit(parallel=True, cache=True, error_model="numpy")
+def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes,
                  gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar):
     """Reverse-time recurrence of a recurrent layer; ``gx`` is the gradient on the total input."""
     T, B, N = spikes.shape
     mode, syn, reset, rule, adapt, detach, code, ref = (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5],
                                                          cfg[6], cfg[7])
+    K = th0.shape[0]
     track = cfg[8] != 0
     want_par = dpar.shape[1] > 0
     has_gvtr = gvtr.shape[0] > 0
     zero = spikes.dtype.type(0.0)
+    n_par = N_FIXED + 2 * K
+    pth = nat[N_FIXED:N_FIXED + K]
+    dth = nat[N_FIXED + K:N_FIXED + 2 * K]
     for b in prange(B):
         gv = gvT[b].copy()
         gi = giT[b].copy()
-        gth = gthT[b].copy()
+        gth = gthT[:, b].copy()
         gzr = np.zeros(N, gx.dtype)
-        acc = np.zeros((7, N))
+        acc = np.zeros((n_par, N))
         for t in range(T - 1, -1, -1):
             for n in range(N):
                 if t > 0:
@@ -337,18 +382,21 @@ def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_
                 thr = s_thr[t, b, n] if adapt else nat[5][n]
                 refr = s_rf[t, b, n] != 0 if track else False
                 xv = xt[t, b, n] if want_par else zero
+                z = spikes[t, b, n]
                 g = gv[n]
                 if has_gvtr:
                     g = g + gvtr[t, b, n]
-                gvp, gip, gtp, gxn, d0, d1, d2, d3, d4, d5, d6 = backward_step(
+                gza = zero
+                if adapt:
+                    for q in range(K):
+                        gza += dth[q, n] * gth[q, n]
+                gvp, gip, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = backward_step(
                     mode, syn, reset, rule, adapt, detach, code, alpha,
-                    s_vp[t, b, n], spikes[t, b, n], thr, refr, vprev, xv, iprev,
-                    gout[t, b, n] + gzr[n], g, gi[n], gth[n], aff, nat, n)
+                    s_vp[t, b, n], z, thr, refr, vprev, xv, iprev,
+                    gout[t, b, n] + gzr[n], g, gi[n], gza, aff, nat, n)
                 gv[n] = gvp
                 if syn:
                     gi[n] = gip
-                if adapt:
-                    gth[n] = gtp
                 gx[t, b, n] = gxn
                 if want_par:
                     acc[0, n] += d0
@@ -358,6 +406,15 @@ def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_
                     acc[4, n] += d4
                     acc[5, n] += d5
                     acc[6, n] += d6
+                    acc[7, n] += d7
+                if adapt:
+                    for q in range(K):
+                        gq = gth[q, n] + gthr
+                        if want_par:
+                            thp = s_th[t - 1, q, b, n] if t > 0 else th0[q, b, n]
+                            acc[N_FIXED + q, n] += gq * thp
+                            acc[N_FIXED + K + q, n] += gth[q, n] * z
+                        gth[q, n] = pth[q, n] * gq
             # gradient reaching z[t-1] through the recurrent weights
             for q in range(N):
                 s = zero
@@ -366,9 +423,9 @@ def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_
                 gzr[q] = s
         gv0[b] = gv
         gi0[b] = gi
-        gth0[b] = gth
+        gth0[:, b] = gth
         gz0[b] = gzr
         if want_par:
-            for q in range(7):
+            for q in range(n_par):
                 for n in range(N):
                     dpar[q, b, n] = acc[q, n]

@@ -1,13 +1,22 @@
-"""CUDA kernels of the torch bridge (Numba CUDA), one thread per (batch, neuron).
+"""CUDA kernels of the torch bridge (Numba CUDA).
 
 The same scalar steps as the CPU kernels (:func:`._core.forward_step`,
 :func:`._core.backward_step`) compiled as device functions; torch tensors
 are passed zero-copy through ``numba.cuda.as_cuda_array`` and every launch
-goes to torch's current CUDA stream.  The backward kernel recomputes each
-element's forward trajectory into scratch arrays in global memory (the
-CPU kernels keep it in thread-local buffers) and then runs the reverse-time
-recurrence.  Loaded lazily: importing :mod:`eventsim.torch` never
-initialises CUDA.
+goes to torch's current CUDA stream.
+
+Feed-forward layers run one thread per (batch, neuron).  The backward
+kernel recomputes each element's forward trajectory into scratch arrays in
+global memory (the CPU kernels keep it in thread-local buffers) and then
+runs the reverse-time recurrence.  Recurrent layers (``LIFRecurrent``) run
+one block per batch row: its threads share the neurons of the row and meet
+at a barrier after every step, since step ``t`` reads the spikes of every
+neuron at ``t - 1`` (``W_rec z[t-1]``, coalesced through ``W_rec.T``; the
+reverse pass reads ``W_rec`` itself for ``W_rec.T g``).  The ``K`` threshold
+components of adaptive layers live in global memory (``thT[K, B, N]``
+forward, ``gth0`` backward), each owned by one thread.
+
+Loaded lazily: importing :mod:`eventsim.torch` never initialises CUDA.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from numba import cuda
 from .. import config
 from numba import config as _nbconfig
 
-from ._core import SNNTORCH, backward_step, forward_step, spike_of
+from ._core import N_FIXED, SNNTORCH, backward_step, forward_step, spike_of
 
 if _nbconfig.ENABLE_CUDASIM:  # the simulator runs kernels as Python: call the plain-Python steps
     forward_step = forward_step.py_func
@@ -57,7 +66,8 @@ if not _nbconfig.ENABLE_CUDASIM:
 @functools.lru_cache(maxsize=None)
 def kernels():
     """Return the CUDA kernels as a dict (compiled at their first launch)."""
-    return dict(ff_forward=ff_forward_k, ff_backward=ff_backward_k)
+    return dict(ff_forward=ff_forward_k, ff_backward=ff_backward_k, rec_forward=rec_forward_k,
+                rec_backward=rec_backward_k)
 
 
 @cuda.jit
@@ -65,6 +75,7 @@ def ff_forward_k(x, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT, 
     T = x.shape[0]
     B = x.shape[1]
     N = x.shape[2]
+    K = th0.shape[0]
     mode, syn, reset, rule, adapt, ref = cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[7]
     record = vtrace.shape[0] > 0
     start = cuda.grid(1)
@@ -75,32 +86,48 @@ def ff_forward_k(x, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT, 
         v = v0[b, n]
         cur = i0[b, n]
         r = r0[b, n]
-        th = th0[b, n]
+        if adapt:
+            for k in range(K):
+                thT[k, b, n] = th0[k, b, n]
         for t in range(T):
-            vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
-                mode, syn, reset, rule, adapt, ref, v, cur, r, th, x[t, b, n], nat, n, zero, one, ninf)
+            thr_a = zero
+            if adapt:
+                thr_a = nat[5, n]
+                for k in range(K):
+                    q = nat[N_FIXED + k, n] * thT[k, b, n]
+                    thT[k, b, n] = q
+                    thr_a += q
+            vp, vpo, ci, rr, z, thr, refr = forward_step(
+                mode, syn, reset, rule, adapt, ref, v, cur, r, thr_a, x[t, b, n], nat, n, zero, one, ninf)
             v = vpo
             cur = ci
             r = rr
-            th = tt
+            if adapt and z > zero:
+                for k in range(K):
+                    thT[k, b, n] = thT[k, b, n] + nat[N_FIXED + K + k, n] * z
             spikes[t, b, n] = z
             if record:
                 vtrace[t, b, n] = v
         vT[b, n] = v
         iT[b, n] = cur
         rT[b, n] = r
-        thT[b, n] = th
+        if not adapt:
+            for k in range(K):
+                thT[k, b, n] = th0[k, b, n]
+
 
 @cuda.jit
 def ff_backward_k(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0,
-                  dpar, s_vp, s_vpo, s_thr, s_rf, s_i, zero, one, ninf):
+                  dpar, s_vp, s_vpo, s_thr, s_rf, s_i, s_th, zero, one, ninf):
     T = x.shape[0]
     B = x.shape[1]
     N = x.shape[2]
+    K = th0.shape[0]
     mode, syn, reset, rule, adapt, detach, code, ref = (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5],
                                                          cfg[6], cfg[7])
     track = cfg[8] != 0
     want_par = dpar.shape[1] > 0
+    keep_th = s_th.shape[0] > 0
     has_gvtr = gvtr.shape[0] > 0
     start = cuda.grid(1)
     stride = cuda.gridsize(1)
@@ -110,26 +137,41 @@ def ff_backward_k(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gout, gvtr, gvT, giT
         v = v0[b, n]
         cur = i0[b, n]
         r = r0[b, n]
-        th = th0[b, n]
+        # the components' forward trajectory runs in gth0 (free until the reverse pass), kept in s_th
+        for k in range(K):
+            gth0[k, b, n] = th0[k, b, n]
         for t in range(T):
-            vp, vpo, ci, rr, tt, z, thr, refr = forward_step(
-                mode, syn, reset, rule, adapt, ref, v, cur, r, th, x[t, b, n], nat, n, zero, one, ninf)
+            thr_a = zero
+            if adapt:
+                thr_a = nat[5, n]
+                for k in range(K):
+                    q = nat[N_FIXED + k, n] * gth0[k, b, n]
+                    gth0[k, b, n] = q
+                    thr_a += q
+            vp, vpo, ci, rr, z, thr, refr = forward_step(
+                mode, syn, reset, rule, adapt, ref, v, cur, r, thr_a, x[t, b, n], nat, n, zero, one, ninf)
             v = vpo
             cur = ci
             r = rr
-            th = tt
             s_vp[t, b, n] = vp
             s_vpo[t, b, n] = vpo
             if adapt:
+                if z > zero:
+                    for k in range(K):
+                        gth0[k, b, n] = gth0[k, b, n] + nat[N_FIXED + K + k, n] * z
                 s_thr[t, b, n] = thr
+                if keep_th:
+                    for k in range(K):
+                        s_th[t, k, b, n] = gth0[k, b, n]
             if track:
                 s_rf[t, b, n] = 1 if refr else 0
             if syn and want_par:
                 s_i[t, b, n] = ci
         gv = gvT[b, n]
         gi = giT[b, n]
-        gth = gthT[b, n]
-        a0 = a1 = a2 = a3 = a4 = a5 = a6 = zero
+        for k in range(K):
+            gth0[k, b, n] = gthT[k, b, n]
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
         for tt in range(T):
             t = T - 1 - tt
             vprev = v0[b, n]
@@ -140,13 +182,17 @@ def ff_backward_k(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gout, gvtr, gvT, giT
             thr = s_thr[t, b, n] if adapt else nat[5, n]
             refr = s_rf[t, b, n] != 0 if track else False
             vp = s_vp[t, b, n]
+            z = spike_of(rule, vp, thr, zero, one)
             g = gv
             if has_gvtr:
                 g = g + gvtr[t, b, n]
-            gv, gi, gth, gxn, d0, d1, d2, d3, d4, d5, d6 = backward_step(
+            gza = zero
+            if adapt:
+                for k in range(K):
+                    gza += nat[N_FIXED + K + k, n] * gth0[k, b, n]
+            gv, gi, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = backward_step(
                 mode, syn, reset, rule, adapt, detach, code, alpha,
-                vp, spike_of(rule, vp, thr, zero, one), thr, refr, vprev, x[t, b, n], iprev,
-                gout[t, b, n], g, gi, gth, aff, nat, n)
+                vp, z, thr, refr, vprev, x[t, b, n], iprev, gout[t, b, n], g, gi, gza, aff, nat, n)
             gx[t, b, n] = gxn
             a0 += d0
             a1 += d1
@@ -155,9 +201,18 @@ def ff_backward_k(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gout, gvtr, gvT, giT
             a4 += d4
             a5 += d5
             a6 += d6
+            a7 += d7
+            if adapt:
+                for k in range(K):
+                    gk = gth0[k, b, n]
+                    gq = gk + gthr
+                    if want_par:
+                        thp = s_th[t - 1, k, b, n] if t > 0 else th0[k, b, n]
+                        dpar[N_FIXED + k, b, n] += gq * thp
+                        dpar[N_FIXED + K + k, b, n] += gk * z
+                    gth0[k, b, n] = nat[N_FIXED + k, n] * gq
         gv0[b, n] = gv
         gi0[b, n] = gi
-        gth0[b, n] = gth
         if want_par:
             dpar[0, b, n] = a0
             dpar[1, b, n] = a1
@@ -166,11 +221,168 @@ def ff_backward_k(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gout, gvtr, gvT, giT
             dpar[4, b, n] = a4
             dpar[5, b, n] = a5
             dpar[6, b, n] = a6
+            dpar[7, b, n] = a7
+
+
+@cuda.jit
+def rec_forward_k(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT,
+                  s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, s_th, zero, one, ninf):
+    """Block ``b`` runs batch row ``b``; thread ``j`` its neurons ``j, j + blockDim, ...``.
+
+    The carried state lives in ``vT, iT, rT, thT`` (written through every step).
+    """
+    T = x.shape[0]
+    N = x.shape[2]
+    K = th0.shape[0]
+    mode, syn, reset, rule, adapt, ref = cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[7]
+    track = cfg[8] != 0
+    record = vtrace.shape[0] > 0
+    save = s_vp.shape[0] > 0
+    save_i = s_i.shape[0] > 0
+    save_x = s_xt.shape[0] > 0
+    save_th = s_th.shape[0] > 0
+    b = cuda.blockIdx.x
+    j0 = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    for n in range(j0, N, nt):
+        vT[b, n] = v0[b, n]
+        iT[b, n] = i0[b, n]
+        rT[b, n] = r0[b, n]
+        for k in range(K):
+            thT[k, b, n] = th0[k, b, n]
+    for t in range(T):
+        for n in range(j0, N, nt):
+            xt = x[t, b, n]
+            for q in range(N):
+                zq = z0[b, q] if t == 0 else spikes[t - 1, b, q]
+                if zq != zero:
+                    xt += zq * wt[q, n]
+            thr_a = zero
+            if adapt:
+                thr_a = nat[5, n]
+                for k in range(K):
+                    p = nat[N_FIXED + k, n] * thT[k, b, n]
+                    thT[k, b, n] = p
+                    thr_a += p
+            vp, vpo, ci, rr, z, thr, refr = forward_step(
+                mode, syn, reset, rule, adapt, ref, vT[b, n], iT[b, n], rT[b, n], thr_a, xt, nat, n, zero, one,
+                ninf)
+            vT[b, n] = vpo
+            iT[b, n] = ci
+            rT[b, n] = rr
+            if adapt and z > zero:
+                for k in range(K):
+                    thT[k, b, n] = thT[k, b, n] + nat[N_FIXED + K + k, n] * z
+            spikes[t, b, n] = z
+            if record:
+                vtrace[t, b, n] = vpo
+            if save:
+                s_vp[t, b, n] = vp
+                s_vpo[t, b, n] = vpo
+                if adapt:
+                    s_thr[t, b, n] = thr
+                if track:
+                    s_rf[t, b, n] = 1 if refr else 0
+                if save_i:
+                    s_i[t, b, n] = ci
+                if save_x:
+                    s_xt[t, b, n] = xt
+                if save_th:
+                    for k in range(K):
+                        s_th[t, k, b, n] = thT[k, b, n]
+        cuda.syncthreads()  # the spikes of step t are read by every thread at t + 1
+
+
+@cuda.jit
+def rec_backward_k(xt, w, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes,
+                   gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar, zero):
+    """Block ``b`` runs batch row ``b`` backwards in time.
+
+    The running gradients live in ``gv0, gi0, gth0`` and the one reaching
+    ``z[t-1]`` through the recurrent weights in ``gz0``; ``dpar`` must be zeros.
+    """
+    T = spikes.shape[0]
+    N = spikes.shape[2]
+    K = th0.shape[0]
+    mode, syn, reset, rule, adapt, detach, code, ref = (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5],
+                                                         cfg[6], cfg[7])
+    track = cfg[8] != 0
+    want_par = dpar.shape[1] > 0
+    has_gvtr = gvtr.shape[0] > 0
+    b = cuda.blockIdx.x
+    j0 = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    for n in range(j0, N, nt):
+        gv0[b, n] = gvT[b, n]
+        gi0[b, n] = giT[b, n]
+        gz0[b, n] = zero
+        for k in range(K):
+            gth0[k, b, n] = gthT[k, b, n]
+    cuda.syncthreads()
+    for tt in range(T):
+        t = T - 1 - tt
+        for n in range(j0, N, nt):
+            if t > 0:
+                vprev = s_vpo[t - 1, b, n]
+                iprev = s_i[t - 1, b, n] if (syn and want_par) else zero
+            else:
+                vprev = v0[b, n]
+                iprev = i0[b, n]
+            thr = s_thr[t, b, n] if adapt else nat[5, n]
+            refr = s_rf[t, b, n] != 0 if track else False
+            xv = xt[t, b, n] if want_par else zero
+            z = spikes[t, b, n]
+            g = gv0[b, n]
+            if has_gvtr:
+                g = g + gvtr[t, b, n]
+            gza = zero
+            if adapt:
+                for k in range(K):
+                    gza += nat[N_FIXED + K + k, n] * gth0[k, b, n]
+            gvp, gip, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = backward_step(
+                mode, syn, reset, rule, adapt, detach, code, alpha,
+                s_vp[t, b, n], z, thr, refr, vprev, xv, iprev, gout[t, b, n] + gz0[b, n], g, gi0[b, n], gza,
+                aff, nat, n)
+            gv0[b, n] = gvp
+            if syn:
+                gi0[b, n] = gip
+            gx[t, b, n] = gxn
+            if want_par:
+                dpar[0, b, n] += d0
+                dpar[1, b, n] += d1
+                dpar[2, b, n] += d2
+                dpar[3, b, n] += d3
+                dpar[4, b, n] += d4
+                dpar[5, b, n] += d5
+                dpar[6, b, n] += d6
+                dpar[7, b, n] += d7
+            if adapt:
+                for k in range(K):
+                    gk = gth0[k, b, n]
+                    gq = gk + gthr
+                    if want_par:
+                        thp = s_th[t - 1, k, b, n] if t > 0 else th0[k, b, n]
+                        dpar[N_FIXED + k, b, n] += gq * thp
+                        dpar[N_FIXED + K + k, b, n] += gk * z
+                    gth0[k, b, n] = nat[N_FIXED + k, n] * gq
+        cuda.syncthreads()  # every gx[t] is written before W_rec.T gx[t] is formed
+        for q in range(j0, N, nt):
+            s = zero
+            for n in range(N):
+                s += w[n, q] * gx[t, b, n]
+            gz0[b, q] = s
+        cuda.syncthreads()  # gz0 is complete before step t - 1 reads it
 
 
 def _grid(n):
     tpb = config.CUDA_THREADS_PER_BLOCK
     return max(1, min((n + tpb - 1) // tpb, 65535)), tpb
+
+
+def _row_threads(n):
+    """Threads of the block that runs one batch row of a recurrent layer (a multiple of 32, at most the config)."""
+    tpb = int(config.CUDA_THREADS_PER_BLOCK)
+    return max(32, min(tpb, (n + 31) // 32 * 32))
 
 
 def _consts(dtype):
@@ -207,6 +419,7 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gs, gvtr, gvT, giT, gt
     import torch
 
     T, B, N = x.shape
+    K = th0.shape[0]
     syn, adapt, track = bool(cfg[1]), bool(cfg[4]), bool(cfg[8])
     want_par = dpar.shape[1] > 0
     full = (T, B, N)
@@ -216,16 +429,33 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gs, gvtr, gvT, giT, gt
     s_thr = torch.empty(full if adapt else e3, dtype=x.dtype, device=x.device)
     s_rf = torch.empty(full if track else e3, dtype=torch.int8, device=x.device)
     s_i = torch.empty(full if (syn and want_par) else e3, dtype=x.dtype, device=x.device)
+    s_th = torch.empty((T, K, B, N) if (adapt and want_par) else (0, 0, 0, 0), dtype=x.dtype, device=x.device)
     args, stream = _dev([x, v0, i0, r0, th0, nat, aff.detach().contiguous()])
     cfg_d = cuda.to_device(np.asarray(cfg), stream=stream)
-    rest, _ = _dev([gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar, s_vp, s_vpo, s_thr, s_rf, s_i])
+    rest, _ = _dev([gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar, s_vp, s_vpo, s_thr, s_rf, s_i, s_th])
     blocks, tpb = _grid(B * N)
     kernels()["ff_backward"][blocks, tpb, stream](*args, cfg_d, float(alpha), *rest, *_consts(_np_dtype(x)))
 
 
-def rec_forward(*args):  # pragma: no cover - needs a GPU
-    raise NotImplementedError("LIFRecurrent runs on CPU tensors only in this version; move the layer to CPU")
+def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr,
+                s_rf, s_xt, s_th):
+    """Launch the recurrent forward kernel on torch CUDA tensors (``wt = W_rec.T``, contiguous)."""
+    T, B, N = x.shape
+    args, stream = _dev([x, wt, z0, v0, i0, r0, th0, nat])
+    cfg_d = cuda.to_device(np.asarray(cfg), stream=stream)
+    outs, _ = _dev([spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, s_th])
+    if B:
+        kernels()["rec_forward"][B, _row_threads(N), stream](*args, cfg_d, *outs, *_consts(_np_dtype(x)))
 
 
-def rec_backward(*args):  # pragma: no cover - needs a GPU
-    raise NotImplementedError("LIFRecurrent runs on CPU tensors only in this version")
+def rec_backward(xt, w, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes, gs, gvtr,
+                 gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar):
+    """Launch the recurrent backward kernel on torch CUDA tensors (``w = W_rec``, contiguous; ``dpar`` zeros)."""
+    T, B, N = spikes.shape
+    args, stream = _dev([xt, w, v0, i0, th0, nat, aff])
+    cfg_d = cuda.to_device(np.asarray(cfg), stream=stream)
+    rest, _ = _dev([s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes, gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0,
+                    dpar])
+    if B:
+        kernels()["rec_backward"][B, _row_threads(N), stream](*args, cfg_d, float(alpha), *rest,
+                                                              _consts(_np_dtype(spikes))[0])

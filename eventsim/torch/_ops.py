@@ -6,7 +6,9 @@ kernels as :class:`eventsim.torch.functional._FeedForward`,
 :class:`~eventsim.torch.functional._Recurrent`; they carry fake
 (meta) implementations, so ``torch.compile`` and ``torch.export`` trace
 them as single graph nodes, and ``register_autograd`` connects the reverse
-kernel.  :func:`eventsim.torch.functional.neuron_layer` and
+kernel.  ``eventsim::native_rows`` computes a layer's forward coefficient
+rows with the eager code (NumPy and the peer libraries' own arithmetic), so
+compiled layers use the eager layers' coefficients bit for bit.  :func:`eventsim.torch.functional.neuron_layer` and
 :func:`~eventsim.torch.functional.recurrent_layer` call them while
 ``torch.compile`` traces (eager code keeps the autograd Functions, which
 also serve ``torch.func``).
@@ -54,7 +56,7 @@ if AVAILABLE:
     @ff_forward.register_fake
     def _(x, v0, i0, th0, aff, r0, nat, spec, alpha, record_v):
         T, B, N = x.shape
-        return (x.new_empty((T, B, N)), x.new_empty((B, N)), x.new_empty((B, N)), x.new_empty((B, N)),
+        return (x.new_empty((T, B, N)), x.new_empty((B, N)), x.new_empty((B, N)), x.new_empty(th0.shape),
                 x.new_empty((B, N), dtype=torch.int32), x.new_empty((T, B, N) if record_v else (0, 0, 0)))
 
     @torch.library.custom_op("eventsim::ff_backward", mutates_args=())
@@ -71,8 +73,8 @@ if AVAILABLE:
     @ff_backward.register_fake
     def _(x, v0, i0, r0, th0, nat, aff, spec, alpha, want_par, gs, gvT, giT, gthT, gvtr):
         T, B, N = x.shape
-        return (x.new_empty((T, B, N)), x.new_empty((B, N)), x.new_empty((B, N)), x.new_empty((B, N)),
-                x.new_empty((_core.N_AFF, B, N) if want_par else (0, 0, 0)))
+        return (x.new_empty((T, B, N)), x.new_empty((B, N)), x.new_empty((B, N)), x.new_empty(th0.shape),
+                x.new_empty((aff.shape[0], B, N) if want_par else (0, 0, 0)))
 
     def _setup(ctx, inputs, output):
         x, v0, i0, th0, aff, r0, nat, spec, alpha, record_v = inputs
@@ -93,8 +95,8 @@ if AVAILABLE:
     def rec_forward(x: Tensor, w_rec: Tensor, z0: Tensor, v0: Tensor, i0: Tensor, th0: Tensor, aff: Tensor, r0: Tensor,
                     nat: Tensor, spec: List[int], alpha: float, record_v: bool, need: bool, want_par: bool
                     ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
-                               Tensor, Tensor]:
-        """Recurrent forward kernel: ``(spikes, vT, iT, thT, rT, vtr)`` and the six arrays the reverse pass reads."""
+                               Tensor, Tensor, Tensor]:
+        """Recurrent forward kernel: ``(spikes, vT, iT, thT, rT, vtr)`` and the seven arrays the reverse pass reads."""
         from .functional import _rec_forward
 
         return _rec_forward(x, w_rec, z0, v0, i0, th0, r0, nat, _spec(spec, alpha), record_v, need, want_par)
@@ -102,20 +104,23 @@ if AVAILABLE:
     @rec_forward.register_fake
     def _(x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, alpha, record_v, need, want_par):
         T, B, N = x.shape
+        K = th0.shape[0]
         sp = _spec(spec, alpha)
         full, e3 = (T, B, N), (0, 0, 0)
-        return (x.new_empty(full), x.new_empty((B, N)), x.new_empty((B, N)), x.new_empty((B, N)),
+        return (x.new_empty(full), x.new_empty((B, N)), x.new_empty((B, N)), x.new_empty(th0.shape),
                 x.new_empty((B, N), dtype=torch.int32), x.new_empty(full if record_v else e3),
                 x.new_empty(full if need else e3), x.new_empty(full if need else e3),
                 x.new_empty(full if (need and sp.synapse and want_par) else e3),
                 x.new_empty(full if (need and sp.adaptive) else e3),
                 x.new_empty(full if need else e3, dtype=torch.int8),
-                x.new_empty(full if (need and want_par) else e3))
+                x.new_empty(full if (need and want_par) else e3),
+                x.new_empty((T, K, B, N) if (need and want_par and sp.adaptive) else (0, 0, 0, 0)))
 
     @torch.library.custom_op("eventsim::rec_backward", mutates_args=())
     def rec_backward(x: Tensor, w_rec: Tensor, v0: Tensor, i0: Tensor, th0: Tensor, r0: Tensor, nat: Tensor,
                      aff: Tensor, spec: List[int], alpha: float, want_par: bool, spikes: Tensor, s_vp: Tensor,
-                     s_vpo: Tensor, s_i: Tensor, s_thr: Tensor, s_rf: Tensor, s_xt: Tensor, gs: Optional[Tensor],
+                     s_vpo: Tensor, s_i: Tensor, s_thr: Tensor, s_rf: Tensor, s_xt: Tensor, s_th: Tensor,
+                     gs: Optional[Tensor],
                      gvT: Optional[Tensor], giT: Optional[Tensor], gthT: Optional[Tensor], gvtr: Optional[Tensor]
                      ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Recurrent reverse kernel: ``(gx, gv0, gi0, gth0, gz0, dpar)``."""
@@ -124,14 +129,14 @@ if AVAILABLE:
         if gvtr is not None and gvtr.numel() == 0:
             gvtr = None
         return _RecurrentReverse.forward(x, w_rec, v0, i0, th0, r0, nat, aff, _spec(spec, alpha), want_par, spikes,
-                                         s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, gs, gvT, giT, gthT, gvtr)
+                                         s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, s_th, gs, gvT, giT, gthT, gvtr)
 
     @rec_backward.register_fake
     def _(x, w_rec, v0, i0, th0, r0, nat, aff, spec, alpha, want_par, spikes, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt,
-          gs, gvT, giT, gthT, gvtr):
+          s_th, gs, gvT, giT, gthT, gvtr):
         T, B, N = x.shape
-        return (x.new_empty((T, B, N)), x.new_empty((B, N)), x.new_empty((B, N)), x.new_empty((B, N)),
-                x.new_empty((B, N)), x.new_empty((_core.N_AFF, B, N) if want_par else (0, 0, 0)))
+        return (x.new_empty((T, B, N)), x.new_empty((B, N)), x.new_empty((B, N)), x.new_empty(th0.shape),
+                x.new_empty((B, N)), x.new_empty((aff.shape[0], B, N) if want_par else (0, 0, 0)))
 
     def _rec_setup(ctx, inputs, output):
         x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, alpha, record_v, need, want_par = inputs
@@ -152,3 +157,21 @@ if AVAILABLE:
         return (gx, gw, gz0, gv0, gi0, gth0, (dpar.sum(1) if want_par else None)) + (None,) * 7
 
     rec_forward.register_autograd(_rec_backward, setup_context=_rec_setup)
+
+    # ------------------------------------------------------------------ forward coefficients
+    @torch.library.custom_op("eventsim::native_rows", mutates_args=())
+    def native_rows(tau_m: Optional[Tensor], tau_syn: Optional[Tensor], v_th: Tensor, v_reset: Tensor, v_rest: Tensor,
+                    tau_theta: Optional[Tensor], d_theta: Optional[Tensor], spec: List[int], alpha: float, n: int,
+                    dt: float, norm_input: bool, leaky: bool, dtype: torch.dtype) -> Tensor:
+        """Forward rows ``nat [8 + 2K, n]`` (CPU) from float64 parameters ``[n]`` (``tau_theta``, ``d_theta``: ``[K, n]``)."""
+        from .functional import _native_rows
+
+        tt = tuple(tau_theta.unbind(0)) if tau_theta is not None else ()
+        dd = tuple(d_theta.unbind(0)) if d_theta is not None else ()
+        return _native_rows(_spec(spec, alpha), n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tt, dd, norm_input,
+                            leaky, dtype).contiguous()
+
+    @native_rows.register_fake
+    def _(tau_m, tau_syn, v_th, v_reset, v_rest, tau_theta, d_theta, spec, alpha, n, dt, norm_input, leaky, dtype):
+        K = tau_theta.shape[0] if tau_theta is not None else 1
+        return torch.empty((_core.n_rows(K), n), dtype=dtype, device="cpu")

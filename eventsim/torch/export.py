@@ -25,7 +25,8 @@ computes in float64):
 
 * neuron parameters: ``tau_m, v_th, v_reset, v_rest, t_ref, reset`` as they
   are, ``c_m = tau_m`` (``IF``: ``c_m = dt``), ``tau_syn_ex = tau_syn_in =
-  tau_syn``; ``ALIF``: one threshold component ``(tau_theta, d_theta)``;
+  tau_syn``; ``ALIF`` (and adaptive ``LIFRecurrent``): its ``K`` threshold
+  components ``tau_theta[k], d_theta[k]`` (trained values included);
 * weights: the layer's input current ``x = W s + b`` enters the membrane
   as ``P_vi x`` (delta synapses) or the synaptic current as ``g x``
   (current synapses, see :mod:`eventsim.torch.functional`), so a synapse
@@ -311,7 +312,12 @@ def _model(neu, n, copies, dt):
         return models.IF(c_m=float(dt), **common)
     tau_m = p("tau_m")
     if neu._adaptive:
-        return models.ALIF(tau_m=tau_m, c_m=tau_m, tau_theta=(p("tau_theta"),), d_theta=(p("d_theta"),), **common)
+        def comps(t):
+            vals = [_arr(c, n) for c in neu._theta_args()[t]] if neu.theta_components > 1 else \
+                [_arr(neu._theta_args()[t], n)]
+            return tuple(v if np.ndim(v) == 0 else np.tile(v, copies) for v in vals)
+
+        return models.ALIF(tau_m=tau_m, c_m=tau_m, tau_theta=comps(0), d_theta=comps(1), **common)
     return models.LIF(tau_m=tau_m, c_m=tau_m, **common)
 
 
@@ -442,9 +448,9 @@ def to_network(model, dt=None, inputs=None, steps=None, seed=0, record=True, inp
         n_out = b.size
         n_prev = n_in if li == 0 else sizes[li - 1]
         spec = neu.spec
+        tt, dd = neu._theta_args()
         nat, _ = F.coefficients(spec, n_out, dt, None if isinstance(neu, IF) else neu.tau_m, neu.v_th,
-                                neu.v_reset, neu.v_rest, tau_syn=neu.tau_syn,
-                                tau_theta=getattr(neu, "tau_theta", None), d_theta=getattr(neu, "d_theta", None),
+                                neu.v_reset, neu.v_rest, tau_syn=neu.tau_syn, tau_theta=tt, d_theta=dd,
                                 leaky=not isinstance(neu, IF), dtype=torch.float64)
         gain = nat[3 if spec.synapse else 1].numpy()
         wv = gain[post] * wv

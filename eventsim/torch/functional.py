@@ -80,21 +80,17 @@ SPECIALIZE = True
 _ENTRY = {}
 
 
-def _arg_key(a):
-    if isinstance(a, np.ndarray):
-        return ("a", a.dtype.str, a.ndim)
-    return type(a).__name__
-
-
 def _launch(kernel, args, flags):
     """Call a Numba kernel through a cached entry point; ``flags``: positions of the literal-able flags.
 
     Calling the compiled entry point directly skips the dispatcher's type
     resolution, which for literal signatures costs a slow retry per call.
+    The cache key is the kernel, the data's dtype (``args[0]``) and the flag
+    values: at each launch site every argument's type follows from these.
     """
     spec = SPECIALIZE
-    key = (kernel.__name__, spec, tuple(_arg_key(a) for a in args),
-           tuple(args[i] for i in flags) if spec else ())
+    # every argument's type follows from the kernel and the data's dtype (the launch sites build them so)
+    key = (kernel.__name__, spec, args[0].dtype.str, tuple(args[i] for i in flags) if spec else ())
     entry = _ENTRY.get(key)
     if entry is None:
         sig = tuple(numba.types.literal(a) if (spec and i in flags) else numba.typeof(a)
@@ -122,8 +118,9 @@ class NeuronState(NamedTuple):
         Synaptic current (same unit as the input ``x``), current synapses only.
     refr : Tensor [B, ...] of int32 or None
         Remaining refractory steps (``t_ref > 0`` only).
-    theta : Tensor [B, ...] or None
-        Threshold adaptation (mV), ``ALIF`` only.
+    theta : Tensor [B, ...], [K, B, ...] or None
+        Threshold adaptation (mV) of adaptive layers: ``[B, ...]`` with one
+        threshold component, ``[K, B, ...]`` (component first) with ``K > 1``.
     z : Tensor [B, ...] or None
         Spikes of the last step, ``LIFRecurrent`` only.
     """
@@ -249,9 +246,11 @@ def _as_f64(value, n):
 
 
 def _as_t(value, n, dtype, device):
-    """Differentiable tensor of length n (float64) from a scalar or tensor."""
+    """Differentiable tensor of length n (float64) from a scalar, array or tensor."""
     if isinstance(value, torch.Tensor):
         return value.to(device=device, dtype=torch.float64).reshape(-1).expand(n)
+    if np.ndim(value):
+        return torch.as_tensor(np.asarray(value, dtype=np.float64).reshape(-1), device=device).expand(n)
     return torch.full((n,), float(value), dtype=torch.float64, device=device)
 
 
@@ -260,6 +259,39 @@ def _phi_t(z):
     small = z.abs() < 1e-6
     zs = torch.where(small, torch.ones_like(z), z)
     return torch.where(small, 1.0 + 0.5 * z + z * z / 6.0, torch.expm1(zs) / zs)
+
+
+def components(value):
+    """The threshold components of ``tau_theta`` / ``d_theta``: a tuple gives one per entry, anything else one.
+
+    As :class:`eventsim.models.ALIF`, ``(20.0, 200.0)`` is two components; a
+    list, ndarray or tensor is one component with one value per neuron.
+    """
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, tuple) else (value,)
+
+
+def check_components(tau_theta, d_theta, positive=True):
+    """Validate the threshold components; ``{name: values}`` of each (named ``tau_theta[k]`` for K > 1).
+
+    Raises ValueError for an empty tuple, tuples of different lengths, or a
+    component that is not a finite number or 1-D array (``tau_theta > 0``).
+    """
+    tt, dd = components(tau_theta), components(d_theta)
+    if not tt or not dd:
+        raise ValueError(f"tau_theta={tau_theta!r}, d_theta={d_theta!r}: an adaptive layer needs at least one "
+                         "threshold component (a number, one value per neuron, or a tuple of them)")
+    if len(tt) != len(dd):
+        raise ValueError(f"tau_theta has {len(tt)} components but d_theta has {len(dd)}; expected one increment "
+                         "per time constant")
+    K = len(tt)
+    out = {}
+    for k in range(K):
+        sfx = f"[{k}]" if K > 1 else ""
+        out["tau_theta" + sfx] = (V.positive if positive else V.param)("tau_theta" + sfx, tt[k])
+        out["d_theta" + sfx] = V.param("d_theta" + sfx, dd[k])
+    return out
 
 
 def coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_theta=None,
@@ -278,9 +310,11 @@ def coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_th
         per neuron (1-D); tensors may require grad
         (then ``aff`` carries the graph).  ``tau_m`` is ignored if not ``leaky``.
     v_th, v_reset, v_rest : float or Tensor
-        Threshold, reset and resting potentials (mV); ``v_th`` may require grad.
-    tau_theta, d_theta : float or Tensor
-        Adaptation time constant (ms) and jump (mV) (``spec.adaptive``).
+        Threshold, reset and resting potentials (mV); ``v_th`` and ``v_reset`` may require grad.
+    tau_theta, d_theta : float, array_like, Tensor or tuple of them
+        Adaptation time constant (ms, > 0) and jump (mV) (``spec.adaptive``);
+        a tuple gives ``K`` threshold components (as :class:`eventsim.models.ALIF`),
+        each a number or one value per neuron; tensors may require grad.
     norm_input : bool
         sinabs' ``norm_input``.
     leaky : bool
@@ -290,13 +324,14 @@ def coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_th
     ------
     ValueError, TypeError
         For an argument of the wrong type, NaN or infinite parameters,
-        time constants <= 0, or per-neuron tensors whose length is not 1
-        or ``n``.
+        time constants <= 0, per-neuron tensors whose length is not 1
+        or ``n``, or ``tau_theta`` and ``d_theta`` with different numbers
+        of components.
 
     Returns
     -------
-    nat : Tensor [10, n] in ``dtype`` (no grad), forward coefficients.
-    aff : Tensor [7, n] in ``dtype``, affine form for the reverse pass.
+    nat : Tensor [8 + 2K, n] in ``dtype`` (no grad), forward coefficients (``K = 1`` without adaptation).
+    aff : Tensor [8 + 2K, n] in ``dtype``, differentiable coefficients for the reverse pass.
     """
     if not isinstance(spec, LayerSpec):
         raise TypeError(f"spec must be a LayerSpec (from make_spec), got {type(spec).__name__}")
@@ -312,8 +347,7 @@ def coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_th
     for name, value in (("v_th", v_th), ("v_reset", v_reset), ("v_rest", v_rest)):
         checked[name] = V.param(name, value)
     if spec.adaptive:
-        checked["tau_theta"] = V.positive("tau_theta", tau_theta)
-        checked["d_theta"] = V.param("d_theta", d_theta)
+        checked.update(check_components(tau_theta, d_theta))
     V.per_neuron({k: v.size for k, v in checked.items() if isinstance(v, np.ndarray)}, n)
     if dtype not in (torch.float32, torch.float64):
         raise TypeError(f"dtype={dtype!r} must be torch.float32 or torch.float64")
@@ -329,25 +363,46 @@ def _coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_t
                   d_theta=None, norm_input=True, leaky=True, dtype=torch.float32, device="cpu"):
     """:func:`coefficients` without the argument checks (the layers check them at construction).
 
-    While ``torch.compile`` traces, the exact integrator's rows are computed
-    with torch operations only (:func:`_coefficients_traced`).
+    ``nat`` is computed in NumPy / eager torch (:func:`_native_rows`); while
+    ``torch.compile`` traces, by the ``eventsim::native_rows`` operator that
+    runs the same code, so a compiled layer computes with the eager layer's
+    coefficients bit for bit (also in the peer-parity modes).  ``aff`` is
+    computed with torch operations only (:func:`_affine_rows`) and carries
+    the autograd graph of the parameters.
     """
-    if spec.integrator == EXACT and torch.compiler.is_compiling():
-        return _coefficients_traced(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tau_theta, d_theta, leaky,
-                                    dtype, device)
+    tt, dd = (components(tau_theta), components(d_theta)) if spec.adaptive else ((), ())
+    if torch.compiler.is_compiling() and _ops.AVAILABLE:
+        ints, alpha = _ops.spec_args(spec)
+
+        def t64(v):
+            return _as_t(v, n, torch.float64, "cpu").detach() if v is not None else None
+
+        stack = (lambda vs: torch.stack([t64(v) for v in vs]) if vs else None)  # noqa: E731
+        nat = torch.ops.eventsim.native_rows(t64(tau_m) if leaky else None, t64(tau_syn) if spec.synapse else None,
+                                             t64(v_th), t64(v_reset), t64(v_rest), stack(tt), stack(dd), ints, alpha,
+                                             n, float(dt), bool(norm_input), bool(leaky), dtype)
+    else:
+        nat = _native_rows(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tt, dd, norm_input, leaky, dtype)
+    aff = _affine_rows(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tt, dd, norm_input, leaky, dtype,
+                       device)
+    return nat.to(device), aff
+
+
+def _native_rows(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tt, dd, norm_input, leaky, dtype):
+    """The forward rows ``nat [8 + 2K, n]`` (CPU, ``dtype``); ``tt, dd``: the threshold components (tuples).
+
+    Exact integrator: the simulator's propagators (:func:`eventsim.models.dynamics.exp_propagators`)
+    in float64; peer integrators: their libraries' own arithmetic in the data's dtype.
+    """
     mode = spec.integrator
-    f64 = torch.float64
-    nat = np.zeros((_core.N_NAT, n), dtype=np.float64)
+    K = max(1, len(tt))
+    nat = np.zeros((_core.n_rows(K), n), dtype=np.float64)
     nat[4] = _as_f64(v_rest, n)
     nat[5] = _as_f64(v_th, n)
     nat[6] = _as_f64(v_reset, n)
-    if spec.adaptive:
-        nat[8] = np.exp(-dt / _as_f64(tau_theta, n))
-        nat[9] = _as_f64(d_theta, n)
-    tm = _as_t(tau_m, n, f64, device) if leaky else None
-    ts = _as_t(tau_syn, n, f64, device) if spec.synapse else None
-    vr = _as_t(v_rest, n, f64, device)
-    z = torch.zeros(n, dtype=f64, device=device)
+    for k in range(len(tt)):
+        nat[_core.N_FIXED + k] = np.exp(-dt / _as_f64(tt[k], n))
+        nat[_core.N_FIXED + K + k] = _as_f64(dd[k], n)
     native_torch = None  # rows computed with torch in the data dtype (peer arithmetic)
     if mode == EXACT:
         inv_m = 1.0 / _as_f64(tau_m, n) if leaky else np.zeros(n)
@@ -362,17 +417,46 @@ def _coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_t
             nat[3] = p_vi * (1.0 - p_ee) / p_ve
         else:
             nat[1] = p_vi
-        # differentiable affine form
+    elif mode == EULER:
+        native_torch = {0: (dt / 1000.0) * torch.as_tensor(1000.0 / _as_f64(tau_m, n), dtype=dtype)}
+        if spec.synapse:
+            native_torch[1] = (-(dt / 1000.0)) * torch.as_tensor(1000.0 / _as_f64(tau_syn, n), dtype=dtype)
+    elif mode == SNNTORCH:
+        native_torch = {0: torch.as_tensor(np.exp(-dt / _as_f64(tau_m, n)), dtype=dtype).clamp(0, 1)}
+    elif mode == SPIKINGJELLY:
+        nat[0] = _as_f64(tau_m, n) / dt
+    else:  # SINABS
+        a_m_nat = torch.exp(-1.0 / torch.as_tensor(_as_f64(tau_m, n) / dt, dtype=dtype))
+        native_torch = {0: a_m_nat, 1: (1 - a_m_nat) if norm_input else torch.ones(n, dtype=dtype)}
+        if spec.synapse:
+            native_torch[2] = torch.exp(-1.0 / torch.as_tensor(_as_f64(tau_syn, n) / dt, dtype=dtype))
+    nat_t = torch.as_tensor(nat).to(dtype)
+    if native_torch:
+        for row, val in native_torch.items():
+            nat_t[row] = val.detach().to("cpu", dtype)
+    return nat_t
+
+
+def _affine_rows(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tt, dd, norm_input, leaky, dtype, device):
+    """The differentiable rows ``aff [8 + 2K, n]`` in torch operations (float64, then ``dtype``)."""
+    mode = spec.integrator
+    f64 = torch.float64
+    tm = _as_t(tau_m, n, f64, device) if leaky else None
+    ts = _as_t(tau_syn, n, f64, device) if spec.synapse else None
+    vr = _as_t(v_rest, n, f64, device)
+    z = torch.zeros(n, dtype=f64, device=device)
+    if mode == EXACT:
         if leaky:
             a_vv = torch.exp(-dt / tm)
             a_vi_in = -torch.expm1(-dt / tm)
             cm = tm
+            inv_mt = 1.0 / tm
         else:
             a_vv = torch.ones(n, dtype=f64, device=device)
             a_vi_in = torch.ones(n, dtype=f64, device=device)
             cm = torch.full((n,), float(dt), dtype=f64, device=device)
+            inv_mt = z
         if spec.synapse:
-            inv_mt = 1.0 / tm if leaky else z
             p_ve_t = a_vv * dt / cm * _phi_t(-dt * (1.0 / ts - inv_mt))
             p_ee_t = torch.exp(-dt / ts)
             g_t = a_vi_in * (1.0 - p_ee_t) / p_ve_t
@@ -381,79 +465,31 @@ def _coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_t
             aff = [a_vv, z, a_vi_in, vr * (1.0 - a_vv), z, z]
     elif mode == EULER:
         c = dt / tm
-        native_torch = {0: (dt / 1000.0) * torch.as_tensor(1000.0 / _as_f64(tau_m, n), dtype=dtype)}
         if spec.synapse:
-            native_torch[1] = (-(dt / 1000.0)) * torch.as_tensor(1000.0 / _as_f64(tau_syn, n), dtype=dtype)
             cs = dt / ts
             aff = [1.0 - c, c, c, c * vr, 1.0 - cs, 1.0 - cs]
         else:
             aff = [1.0 - c, z, c, c * vr, z, z]
     elif mode == SNNTORCH:
         beta = torch.exp(-dt / tm)
-        native_torch = {0: torch.as_tensor(np.exp(-dt / _as_f64(tau_m, n)), dtype=dtype).clamp(0, 1)}
         aff = [beta, z, torch.ones_like(z), z, z, z]
     elif mode == SPIKINGJELLY:
         tau = tm / dt
-        nat[0] = _as_f64(tau_m, n) / dt
         aff = [1.0 - 1.0 / tau, z, 1.0 / tau, vr / tau, z, z]
     else:  # SINABS
         a_m = torch.exp(-1.0 / (tm / dt))
-        a_m_nat = torch.exp(-1.0 / torch.as_tensor(_as_f64(tau_m, n) / dt, dtype=dtype))
-        native_torch = {0: a_m_nat, 1: (1 - a_m_nat) if norm_input else torch.ones(n, dtype=dtype)}
         k = (1.0 - a_m) if norm_input else torch.ones_like(a_m)
         if spec.synapse:
             a_s = torch.exp(-1.0 / (ts / dt))
-            native_torch[2] = torch.exp(
-                -1.0 / torch.as_tensor(_as_f64(tau_syn, n) / dt, dtype=dtype))
             aff = [a_m, k * a_s, k * a_s, z, a_s, a_s]
         else:
             aff = [a_m, z, k, z, z, z]
-    nat_t = torch.as_tensor(nat).to(dtype)
-    if native_torch:
-        for row, val in native_torch.items():
-            nat_t[row] = val.detach().to("cpu", dtype)
-    aff = torch.stack(list(aff) + [_as_t(v_th, n, f64, device)]).to(dtype)
-    return nat_t.to(device), aff
-
-
-def _coefficients_traced(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tau_theta, d_theta, leaky, dtype,
-                         device):
-    """Exact-integrator ``(nat, aff)`` in torch operations (traceable by ``torch.compile``).
-
-    The same formulas as the NumPy rows in float64 (``exp``, ``expm1`` and
-    the ``(e^z - 1)/z`` form of :math:`P_{ve}`); they can differ from them in
-    the last bit, so a compiled layer and the simulator may disagree on a
-    spike that lands exactly on the threshold.
-    """
-    f64 = torch.float64
-    one = torch.ones(n, dtype=f64, device=device)
-    z = torch.zeros(n, dtype=f64, device=device)
-    vr = _as_t(v_rest, n, f64, device)
-    if leaky:
-        tm = _as_t(tau_m, n, f64, device)
-        a_vv = torch.exp(-dt / tm)
-        a_vi_in = -torch.expm1(-dt / tm)
-        cm = tm
-        inv_mt = 1.0 / tm
+    aff = aff + [_as_t(v_th, n, f64, device), _as_t(v_reset, n, f64, device)]
+    if tt:
+        aff += [torch.exp(-dt / _as_t(t, n, f64, device)) for t in tt] + [_as_t(d, n, f64, device) for d in dd]
     else:
-        a_vv, a_vi_in, cm, inv_mt = one, one, torch.full((n,), float(dt), dtype=f64, device=device), z
-    if spec.synapse:
-        ts = _as_t(tau_syn, n, f64, device)
-        p_ve = a_vv * dt / cm * _phi_t(-dt * (1.0 / ts - inv_mt))
-        p_ee = torch.exp(-dt / ts)
-        g = a_vi_in * (1.0 - p_ee) / p_ve
-        aff = [a_vv, p_ve, z, vr * (1.0 - a_vv), p_ee, g]
-        rows = [a_vv, p_ve, p_ee, g]
-    else:
-        aff = [a_vv, z, a_vi_in, vr * (1.0 - a_vv), z, z]
-        rows = [a_vv, a_vi_in, z, z]
-    vth = _as_t(v_th, n, f64, device)
-    if spec.adaptive:
-        adapt = [torch.exp(-dt / _as_t(tau_theta, n, f64, device)), _as_t(d_theta, n, f64, device)]
-    else:
-        adapt = [z, z]
-    nat = torch.stack(rows + [vr, vth, _as_t(v_reset, n, f64, device), vr] + adapt).detach().to(dtype)
-    return nat, torch.stack(aff + [vth]).to(dtype)
+        aff += [z, z]
+    return torch.stack(aff).to(dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,16 +511,13 @@ def _empty(shape, like, dtype=None):
 
 
 #: CPU buffers of at least this many bytes are advised to use transparent huge pages (Linux), which
-#: cuts the cost of first touching freshly allocated outputs (most visible in virtual machines).
+#: cuts the cost of first touching freshly allocated outputs (most visible in virtual machines), and
+#: come from :data:`BIG_BUFFERS`.
 HUGE_PAGE_BYTES = 8 << 20
 _MADVISE = []
 
 
-def _madvise_huge(t):
-    """Advise the kernel to back the pages of a large fresh CPU tensor with huge pages (advisory only)."""
-    nbytes = t.numel() * t.element_size()
-    if t.is_cuda or nbytes < HUGE_PAGE_BYTES:
-        return t
+def _libc():
     if not _MADVISE:
         try:
             import ctypes
@@ -497,13 +530,105 @@ def _madvise_huge(t):
             _MADVISE.append(libc)
         except Exception:  # pragma: no cover
             _MADVISE.append(None)
-    libc = _MADVISE[0]
+    return _MADVISE[0]
+
+
+def _madvise_range(ptr, nbytes):
+    libc = _libc()
     if libc is not None:
-        start = (t.data_ptr() + 4095) & ~4095
-        end = (t.data_ptr() + nbytes) & ~4095
+        start = (ptr + 4095) & ~4095
+        end = (ptr + nbytes) & ~4095
         if end > start:
             libc.madvise(start, end - start, 14)  # MADV_HUGEPAGE
+
+
+def _madvise_huge(t):
+    """Advise the kernel to back the pages of a large fresh CPU tensor with huge pages (advisory only)."""
+    nbytes = t.numel() * t.element_size()
+    if t.is_cuda or nbytes < HUGE_PAGE_BYTES:
+        return t
+    _madvise_range(t.data_ptr(), nbytes)
     return t
+
+
+class BigBuffers:
+    """Reuse of the large CPU buffers of the layers (spikes, membrane traces, input gradients).
+
+    Each buffer is an anonymous memory map (huge-page advised) that backs a
+    tensor; when the tensor is freed the map returns here and the next buffer
+    of the same size reuses it, already touched.  Maps are kept only while
+    the bytes in use plus the bytes kept stay within the most bytes ever in
+    use at once (``high_water``), so the layers' peak memory is their largest
+    working set, and the rest is unmapped (given back to the system).  This
+    replaces ``malloc`` for these buffers: glibc serves a size it has freed
+    once from its heap from then on and keeps the freed pages, so the
+    resident memory of a training loop grew call after call (by about one
+    buffer each time, up to several).
+    """
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._free = {}          # nbytes -> list of mmap objects (most recently freed last)
+        self._order = []         # (nbytes) of the kept maps, oldest first
+        self.in_use = 0          # bytes of live buffers
+        self.kept = 0            # bytes of kept maps
+        self.high_water = 0      # most bytes ever in use at once
+
+    def empty(self, shape, dtype):
+        """A C-contiguous CPU tensor ``shape`` of ``dtype`` (float32 or float64) backed by a reused map."""
+        import mmap
+        import weakref
+
+        npd = np.dtype(np.float32 if dtype == torch.float32 else np.float64)
+        count = math.prod(shape)
+        nbytes = max(1, count * npd.itemsize)
+        with self._lock:
+            maps = self._free.get(nbytes)
+            if maps:
+                m = maps.pop()
+                self._order.remove(nbytes)
+                self.kept -= nbytes
+            else:
+                m = None
+            self.in_use += nbytes
+            self.high_water = max(self.high_water, self.in_use)
+            self._trim()
+        if m is None:
+            m = mmap.mmap(-1, nbytes)
+            arr = np.frombuffer(m, dtype=npd, count=count)
+            _madvise_range(arr.ctypes.data, nbytes)
+        else:
+            arr = np.frombuffer(m, dtype=npd, count=count)
+        weakref.finalize(arr, self._give, m, nbytes)
+        return torch.from_numpy(arr.reshape(shape))
+
+    def _give(self, m, nbytes):
+        with self._lock:
+            self.in_use -= nbytes
+            if self.in_use + self.kept + nbytes <= self.high_water:
+                self._free.setdefault(nbytes, []).append(m)
+                self._order.append(nbytes)
+                self.kept += nbytes
+
+    def _trim(self):
+        """Unmap the oldest kept maps while in use + kept exceeds the high-water mark (lock held)."""
+        while self._order and self.in_use + self.kept > self.high_water:
+            nb = self._order.pop(0)
+            self._free[nb].pop(0)
+            self.kept -= nb
+
+    def clear(self):
+        """Unmap every kept map (the live buffers are not affected)."""
+        with self._lock:
+            self._free.clear()
+            self._order.clear()
+            self.kept = 0
+
+
+#: The pool of large CPU buffers (see :class:`BigBuffers`); ``BIG_BUFFERS.clear()`` gives the kept ones back.
+BIG_BUFFERS = BigBuffers()
 
 
 def _dense(g):
@@ -528,8 +653,11 @@ def _compact(g, like):
 
 
 def _empty_big(like):
-    """``torch.empty_like(like)`` (contiguous), huge-page backed where possible."""
-    return _madvise_huge(torch.empty(like.shape, dtype=like.dtype, device=like.device))
+    """``torch.empty_like(like)`` (contiguous); on the CPU, large ones from :data:`BIG_BUFFERS` (huge pages)."""
+    nbytes = like.numel() * like.element_size()
+    if like.is_cuda or nbytes < HUGE_PAGE_BYTES or like.dtype not in (torch.float32, torch.float64):
+        return torch.empty(like.shape, dtype=like.dtype, device=like.device)
+    return BIG_BUFFERS.empty(tuple(like.shape), like.dtype)
 
 
 _EMPTY3 = (0, 0, 0)
@@ -601,7 +729,7 @@ def _ff_forward(x, v0, i0, th0, r0, nat, spec, record_v):
     cfg = spec.cfg(_track(spec, r0))
     spikes = _empty_big(x)
     vtr = _empty_big(x) if record_v else _empty(_EMPTY3, x)
-    vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
+    vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty(th0.shape, x)
     rT = _empty((B, N), x, torch.int32)
     if x.is_cuda:
         _cuda().ff_forward(x, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT)
@@ -613,8 +741,9 @@ def _ff_forward(x, v0, i0, th0, r0, nat, spec, record_v):
         _launch(_cpu.ff_forward,
                 (_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), c[_core.CFG_MODE], c[_core.CFG_SYN],
                  c[_core.CFG_RESET], c[_core.CFG_RULE], c[_core.CFG_ADAPT], c[_core.CFG_TRACK],
-                 c[_core.CFG_REF], CPU_BLOCK, _np(spikes), _np(vtr), _np(vT), _np(iT), _np(rT), _np(thT)),
-                (6, 7, 8, 9, 10, 11))
+                 c[_core.CFG_REF], CPU_BLOCK, int(th0.shape[0]), _np(spikes), _np(vtr), _np(vT), _np(iT), _np(rT),
+                 _np(thT)),
+                (6, 7, 8, 9, 10, 11, 14))
     return spikes, vT, iT, thT, rT, vtr
 
 
@@ -652,7 +781,7 @@ class _FeedForward(torch.autograd.Function):
     def vmap(info, in_dims, x, v0, i0, th0, aff, r0, nat, spec, record_v):
         fn = lambda *a: _FeedForward.apply(*a)  # noqa: E731
         return _vmap_merged(fn, info, in_dims, (x, v0, i0, th0, aff, r0, nat, spec, record_v),
-                            (1, 0, 0, 0, None, 0, None, None, None), (1, 0, 0, 0, 0, 1))
+                            (1, 0, 0, 1, None, 0, None, None, None), (1, 0, 0, 1, 0, 1))
 
 
 class _FeedForwardReverse(torch.autograd.Function):
@@ -671,10 +800,11 @@ class _FeedForwardReverse(torch.autograd.Function):
         else:
             gs = _compact(gs, x)
             gvtr = _empty(_EMPTY3, x) if gvtr is None else _compact(gvtr, x)
-        gvT, giT, gthT = z2(gvT), z2(giT), z2(gthT)
+        gvT, giT = z2(gvT), z2(giT)
+        gthT = torch.zeros(th0.shape, dtype=x.dtype, device=x.device) if gthT is None else gthT.contiguous()
         gx = _empty_big(x)
-        gv0, gi0, gth0 = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
-        dpar = torch.zeros((_core.N_AFF, B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
+        gv0, gi0, gth0 = _empty((B, N), x), _empty((B, N), x), _empty(th0.shape, x)
+        dpar = torch.zeros((aff.shape[0], B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
         cfg = spec.cfg(_track(spec, r0))
         if x.is_cuda:
             _cuda().ff_backward(x, v0, i0, r0, th0, nat, aff, cfg, spec.alpha, gs, gvtr, gvT, giT, gthT,
@@ -688,10 +818,11 @@ class _FeedForwardReverse(torch.autograd.Function):
                     (_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), _np(aff),
                      c[_core.CFG_MODE], c[_core.CFG_SYN], c[_core.CFG_RESET], c[_core.CFG_RULE],
                      c[_core.CFG_ADAPT], c[_core.CFG_DETACH], c[_core.CFG_SURR], c[_core.CFG_TRACK],
-                     int(want_par), int(gvtr.numel() > 0), c[_core.CFG_REF], CPU_BLOCK, float(spec.alpha),
+                     int(want_par), int(gvtr.numel() > 0), c[_core.CFG_REF], CPU_BLOCK, int(th0.shape[0]),
+                     float(spec.alpha),
                      _np(gs), _np(gvtr), _np(gvT), _np(giT), _np(gthT), _np(gx), _np(gv0), _np(gi0), _np(gth0),
                      _np(dpar)),
-                    (7, 8, 9, 10, 11, 12, 13, 14, 15, 16))
+                    (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 19))
         return gx, gv0, gi0, gth0, dpar
 
     @staticmethod
@@ -706,7 +837,7 @@ class _FeedForwardReverse(torch.autograd.Function):
     def vmap(info, in_dims, *args):
         fn = lambda *a: _FeedForwardReverse.apply(*a)  # noqa: E731
         return _vmap_merged(fn, info, in_dims, args,
-                            (1, 0, 0, 0, 0, None, None, None, None, 1, 0, 0, 0, 1), (1, 0, 0, 0, 1))
+                            (1, 0, 0, 0, 1, None, None, None, None, 1, 0, 0, 1, 1), (1, 0, 0, 1, 1))
 
 
 def _rec_forward(x, w_rec, z0, v0, i0, th0, r0, nat, spec, record_v, need, want_par):
@@ -718,17 +849,20 @@ def _rec_forward(x, w_rec, z0, v0, i0, th0, r0, nat, spec, record_v, need, want_
     wt = w_rec.detach().t().contiguous()
     spikes = torch.empty_like(x)
     vtr = _empty((T, B, N) if record_v else _EMPTY3, x)
-    vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty((B, N), x)
+    vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty(th0.shape, x)
     rT = _empty((B, N), x, torch.int32)
     full = (T, B, N)
+    K = th0.shape[0]
     s_vp = _empty(full if need else _EMPTY3, x)
     s_vpo = _empty(full if need else _EMPTY3, x)
     s_thr = _empty(full if (need and spec.adaptive) else _EMPTY3, x)
-    s_rf = _empty(full if need else _EMPTY3, x, torch.int8)  # (shape known without reading r0: torch.library)
+    # (shape known without reading r0, as torch.library asks; zeros: written only where refractory steps occur)
+    s_rf = torch.zeros(full if need else _EMPTY3, dtype=torch.int8, device=x.device)
     s_i = _empty(full if (need and spec.synapse and want_par) else _EMPTY3, x)
     s_xt = _empty(full if (need and want_par) else _EMPTY3, x)
+    s_th = _empty((T, K, B, N) if (need and want_par and spec.adaptive) else (0, 0, 0, 0), x)
     args = (x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr,
-            s_rf, s_xt)
+            s_rf, s_xt, s_th)
     if x.is_cuda:
         _cuda().rec_forward(*args)
     else:
@@ -736,13 +870,13 @@ def _rec_forward(x, w_rec, z0, v0, i0, th0, r0, nat, spec, record_v, need, want_
         from . import _cpu
 
         _cpu.rec_forward(*[a if isinstance(a, np.ndarray) else _np(a) for a in args])
-    return spikes, vT, iT, thT, rT, vtr, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt
+    return spikes, vT, iT, thT, rT, vtr, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, s_th
 
 
 class _Recurrent(torch.autograd.Function):
     """Fused recurrent layer: ``(x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, record_v[, needs])`` ->
     ``(spikes, vT, iT, thT, rT, vtr, *saved)``; ``needs``: ``(any gradient, gradient on aff)``, by
-    default read from the inputs' ``requires_grad``.  The six ``saved`` arrays (what the reverse pass
+    default read from the inputs' ``requires_grad``.  The seven ``saved`` arrays (what the reverse pass
     reads) are outputs, not differentiable, as the ``setup_context`` style asks (torch.func);
     vmap rule as :class:`_FeedForward`.
     """
@@ -783,7 +917,8 @@ class _Recurrent(torch.autograd.Function):
             needs = (any(t.requires_grad for t in (x, w_rec, z0, v0, i0, th0, aff)), aff.requires_grad)
         fn = lambda *a: _Recurrent.apply(*a)  # noqa: E731
         return _vmap_merged(fn, info, in_dims, (x, w_rec, z0, v0, i0, th0, aff, r0, nat, spec, record_v, needs),
-                            (1, None, 0, 0, 0, 0, None, 0, None, None, None, None), (1, 0, 0, 0, 0, 1) + (1,) * 6)
+                            (1, None, 0, 0, 0, 1, None, 0, None, None, None, None),
+                            (1, 0, 0, 1, 0, 1) + (1,) * 6 + (2,))
 
 
 class _RecurrentReverse(torch.autograd.Function):
@@ -791,19 +926,22 @@ class _RecurrentReverse(torch.autograd.Function):
 
     @staticmethod
     def forward(x, w_rec, v0, i0, th0, r0, nat, aff, spec, want_par, spikes, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt,
-                gs, gvT, giT, gthT, gvtr):
+                s_th, gs, gvT, giT, gthT, gvtr):
         T, B, N = x.shape
         z2 = lambda g: torch.zeros((B, N), dtype=x.dtype, device=x.device) if g is None else g.contiguous()  # noqa
         gs = torch.zeros_like(x) if gs is None else gs.contiguous()
         gvtr = _empty(_EMPTY3, x) if gvtr is None else gvtr.contiguous()
-        gvT, giT, gthT = z2(gvT), z2(giT), z2(gthT)
-        wt = w_rec.detach().t().contiguous()
+        gvT, giT = z2(gvT), z2(giT)
+        gthT = torch.zeros(th0.shape, dtype=x.dtype, device=x.device) if gthT is None else gthT.contiguous()
+        # the CPU kernel reads W_rec.T row by row, the CUDA kernel W_rec (coalesced over the sources)
+        w = w_rec.detach().contiguous() if x.is_cuda else w_rec.detach().t().contiguous()
         gx = torch.empty_like(x)
-        gv0, gi0, gth0, gz0 = (_empty((B, N), x) for _ in range(4))
-        dpar = torch.zeros((_core.N_AFF, B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
+        gv0, gi0, gz0 = (_empty((B, N), x) for _ in range(3))
+        gth0 = _empty(th0.shape, x)
+        dpar = torch.zeros((aff.shape[0], B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
         xt = s_xt if want_par else x
-        args = (xt, wt, v0, i0, th0, nat, aff, spec.cfg(_track(spec, r0)), spec.alpha, s_vp, s_vpo, s_i, s_thr,
-                s_rf, spikes, gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar)
+        args = (xt, w, v0, i0, th0, nat, aff, spec.cfg(_track(spec, r0)), spec.alpha, s_vp, s_vpo, s_i, s_thr,
+                s_rf, s_th, spikes, gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar)
         args = tuple(_c(a) if isinstance(a, torch.Tensor) else a for a in args)
         if x.is_cuda:
             _cuda().rec_backward(*args)
@@ -826,8 +964,8 @@ class _RecurrentReverse(torch.autograd.Function):
     def vmap(info, in_dims, *args):
         fn = lambda *a: _RecurrentReverse.apply(*a)  # noqa: E731
         return _vmap_merged(fn, info, in_dims, args,
-                            (1, None, 0, 0, 0, 0, None, None, None, None, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1),
-                            (1, 0, 0, 0, 0, 1))
+                            (1, None, 0, 0, 1, 0, None, None, None, None, 1, 1, 1, 1, 1, 1, 1, 2, 1, 0, 0, 1, 1),
+                            (1, 0, 0, 1, 0, 1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -855,12 +993,18 @@ def _check_call(spec, nat, aff, N, v_init, record_v):
     """Entry checks of :func:`neuron_layer` / :func:`recurrent_layer` (shapes and types only)."""
     if not isinstance(spec, LayerSpec):
         raise TypeError(f"spec must be a LayerSpec (from make_spec), got {type(spec).__name__}")
-    for name, t, rows in (("nat", nat, _core.N_NAT), ("aff", aff, _core.N_AFF)):
+    for name, t in (("nat", nat), ("aff", aff)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor from coefficients(), got {type(t).__name__}")
-        if tuple(t.shape) != (rows, N):
-            raise ValueError(f"{name} has shape {tuple(t.shape)}; expected {(rows, N)} for an input with {N} "
+    rows = nat.shape[0] if nat.dim() == 2 else -1
+    for name, t in (("nat", nat), ("aff", aff)):
+        ok = t.dim() == 2 and t.shape[1] == N and t.shape[0] == rows and rows >= _core.N_NAT and rows % 2 == 0
+        if not ok:
+            raise ValueError(f"{name} has shape {tuple(t.shape)}; expected {(max(rows, _core.N_NAT), N)} "
+                             f"(8 + 2K rows, K threshold components, as the other array) for an input with {N} "
                              "features (see coefficients())")
+    if not spec.adaptive and rows != _core.N_NAT:
+        raise ValueError(f"nat and aff have {rows} rows: threshold components need spec.adaptive")
     if not isinstance(v_init, torch.Tensor):
         v_init = V.param("v_init", v_init)
         if isinstance(v_init, np.ndarray):
@@ -890,17 +1034,29 @@ def _prepare(x, state, spec, recurrent=False):
             raise ValueError(f"state.{name} has shape {tuple(t.shape)}; expected {(B,) + feat}")
         return t.to(device=dev, dtype=dtype).reshape(B, N).contiguous()
 
-    return xf, (T, B, N, feat), get
+    def theta(K):
+        """The threshold components ``[K, B, N]`` (state.theta: ``[B, ...]`` for K = 1, else ``[K, B, ...]``)."""
+        t = state.theta if state is not None else None
+        if t is None:
+            return torch.zeros((K, B, N), dtype=dt, device=dev)
+        want = (B,) + feat if K == 1 else (K, B) + feat
+        if tuple(t.shape) != want:
+            raise ValueError(f"state.theta has shape {tuple(t.shape)}; expected {want}"
+                             + (f" ({K} threshold components first)" if K > 1 else ""))
+        return t.to(device=dev, dtype=dt).reshape(K, B, N).contiguous()
+
+    return xf, (T, B, N, feat), get, theta
 
 
 def _finish(spikes, vT, iT, thT, rT, vtr, shape, spec, z_last=None):
     T, B, N, feat = shape
     out = spikes.reshape((T, B) + feat)
+    K = thT.shape[0]
     st = NeuronState(
         v=vT.reshape((B,) + feat),
         i=iT.reshape((B,) + feat) if spec.synapse else None,
         refr=rT.reshape((B,) + feat) if spec.ref_steps > 0 else None,
-        theta=thT.reshape((B,) + feat) if spec.adaptive else None,
+        theta=(thT.reshape((B,) + feat) if K == 1 else thT.reshape((K, B) + feat)) if spec.adaptive else None,
         z=z_last)
     vtr = vtr.reshape((T, B) + feat) if vtr.numel() else None
     return out, st, vtr
@@ -945,13 +1101,13 @@ def neuron_layer(x, state, nat, aff, spec, v_init=0.0, record_v=False):
     out_dtype = x.dtype
     if out_dtype in V.HALF:  # float16 / bfloat16: float32 state and arithmetic inside
         x = x.float()
-    xf, shape, get = _prepare(x, state, spec)
+    xf, shape, get, theta = _prepare(x, state, spec)
     T, B, N, feat = shape
     v_init, record_v = _check_call(spec, nat, aff, N, v_init, record_v)
     v0 = _init_v(state, v_init, B, N, x) if (state is None or state.v is None) else get("v", 0.0)
     i0 = get("i", 0.0)
     r0 = get("refr", 0, torch.int32)
-    th0 = get("theta", 0.0)
+    th0 = theta(_core.n_components(nat.shape[0]))
     nat = nat.to(device=x.device, dtype=x.dtype).contiguous()
     aff = aff.to(device=x.device, dtype=x.dtype)
     if torch.compiler.is_compiling() and _ops.AVAILABLE:  # one graph node per layer (torch.library op)
@@ -974,7 +1130,7 @@ def recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=0.0, record_v=False)
     out_dtype = x.dtype
     if out_dtype in V.HALF:
         x = x.float()
-    xf, shape, get = _prepare(x, state, spec, recurrent=True)
+    xf, shape, get, theta = _prepare(x, state, spec, recurrent=True)
     T, B, N, feat = shape
     if x.dim() != 3:
         raise ValueError(f"x must have shape [T, B, N] for a recurrent layer, got {tuple(x.shape)}")
@@ -987,7 +1143,7 @@ def recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=0.0, record_v=False)
     z0 = get("z", 0.0)
     i0 = get("i", 0.0)
     r0 = get("refr", 0, torch.int32)
-    th0 = get("theta", 0.0)
+    th0 = theta(_core.n_components(nat.shape[0]))
     nat = nat.to(device=x.device, dtype=x.dtype).contiguous()
     aff = aff.to(device=x.device, dtype=x.dtype)
     w = w_rec.to(dtype=x.dtype)

@@ -38,9 +38,9 @@ def _free_membrane_peak(layer, x):
         x = torch.matmul(x, layer.input_weights.t().to(x.dtype))
     T, B = x.shape[0], x.shape[1]
     n = x[0, 0].numel()
+    tt, dd = layer._theta_args()
     nat, aff = F._coefficients(layer.spec, n, layer.dt, layer.tau_m if layer._leaky else None, 1e30,
-                               layer.v_reset, layer.v_rest, tau_syn=layer.tau_syn,
-                               tau_theta=getattr(layer, "tau_theta", None), d_theta=getattr(layer, "d_theta", None),
+                               layer.v_reset, layer.v_rest, tau_syn=layer.tau_syn, tau_theta=tt, d_theta=dd,
                                norm_input=layer.norm_input, leaky=layer._leaky, dtype=x.dtype, device=x.device)
     _, _, v = F.neuron_layer(x.reshape(T, B, n), None, nat, aff.detach(), layer.spec, v_init=layer._v0(),
                              record_v=True)

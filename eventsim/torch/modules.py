@@ -22,12 +22,19 @@ it (truncated BPTT over consecutive chunks of one long sequence);
 model).  :class:`TimeDistributed` runs any per-sample module (``nn.Conv2d``,
 pooling, ``nn.Flatten``, ``nn.BatchNorm2d``) over the ``T`` and ``B`` axes.
 
-Trainable time constants (``trainable`` with ``"tau_m"`` or ``"tau_syn"``)
-are stored through the parametrisation :math:`\tau = \tau_{min} +
+Trainable parameters (``trainable``): ``tau_m``, ``tau_syn``, ``v_th``,
+``v_reset`` (``reset="value"``) and, on adaptive layers, ``tau_theta`` and
+``d_theta``; ``trainable=True`` makes every one the layer uses trainable.
+Trainable time constants (``tau_m``, ``tau_syn``, ``tau_theta``) are stored
+through the parametrisation :math:`\tau = \tau_{min} +
 \operatorname{softplus}(p)` with :math:`\tau_{min}` = :data:`TAU_MIN_STEPS`
 ``* dt`` (``torch.nn.utils.parametrize``; the raw ``p`` is
 ``layer.parametrizations.tau_m.original``), so no optimiser step can make
-them zero or negative; ``layer.tau_m`` reads the time constant in ms.
+them zero or negative; ``layer.tau_m`` reads the time constant in ms.  The
+potentials and ``d_theta`` are plain parameters (``d_theta < 0`` lowers the
+threshold, as in the simulator; a ``v_reset`` trained up to ``v_th`` makes
+the neuron fire at every step, and :func:`~eventsim.torch.to_network` then
+refuses the layer, as the simulator's models do).
 
 Input scaling of the exact integrator: a constant input ``x`` settles at
 ``v = v_rest + x``, and one step moves the membrane by only
@@ -58,8 +65,8 @@ from ..models._params import check
 from . import _validate as V
 from . import functional as F
 
-_TRAINABLE = ("tau_m", "tau_syn", "v_th")
-_TIME_CONSTANTS = ("tau_m", "tau_syn")
+_TRAINABLE = ("tau_m", "tau_syn", "v_th", "v_reset", "tau_theta", "d_theta")
+_TIME_CONSTANTS = ("tau_m", "tau_syn", "tau_theta")
 
 #: Smallest trainable time constant, in steps: :math:`\tau_{min}` = ``TAU_MIN_STEPS * dt`` (ms).  Below
 #: dt / 50 the exact propagators of current synapses (:math:`e^{-dt/\tau}`) underflow.
@@ -69,8 +76,8 @@ TAU_MIN_STEPS = 0.02
 class PositiveTime(nn.Module):
     r"""Parametrisation :math:`\tau = \tau_{min} + \operatorname{softplus}(p)` of a trainable time constant.
 
-    Registered with ``torch.nn.utils.parametrize`` on the ``tau_m`` /
-    ``tau_syn`` of a layer with those names in ``trainable``; the optimiser
+    Registered with ``torch.nn.utils.parametrize`` on the ``tau_m``,
+    ``tau_syn`` and ``tau_theta`` of a layer with those names in ``trainable``; the optimiser
     updates the unconstrained ``p``, and every value of ``p`` gives a valid
     time constant :math:`\tau > \tau_{min}`.
 
@@ -96,10 +103,14 @@ class PositiveTime(nn.Module):
         return f"tau_min={self.tau_min:g} ms"
 
 
-def _trainable_set(trainable):
-    """The set of trainable parameter names from ``trainable`` (bool, a name or an iterable of names)."""
+def _trainable_set(trainable, usable):
+    """The set of trainable parameter names from ``trainable`` (bool, a name or an iterable of names).
+
+    ``usable``: ``{name: None, or why the layer does not use it}``.  True
+    selects every used parameter; a name the layer does not use is refused.
+    """
     if trainable is None or isinstance(trainable, (bool, np.bool_)):
-        return set(_TRAINABLE) if trainable else set()
+        return {k for k, why in usable.items() if why is None} if trainable else set()
     if isinstance(trainable, str):
         names = [trainable]
     else:
@@ -111,7 +122,22 @@ def _trainable_set(trainable):
     unknown = [t for t in names if not (isinstance(t, str) and t in _TRAINABLE)]
     if unknown:
         raise ValueError(f"trainable={sorted(map(str, unknown))} must be among {list(_TRAINABLE)}")
+    for t in names:
+        if usable[t] is not None:
+            raise ValueError(f"trainable={t!r}: {usable[t]}, so it cannot be trained")
     return set(names)
+
+
+def _components_tensor(name, comps, checked, dtype):
+    """``K`` threshold components as one tensor: ``[K]`` (all scalars) or ``[K, n]`` (per-neuron values)."""
+    vals = [checked[f"{name}[{k}]"] for k in range(len(comps))]
+    lengths = {v.size for v in vals if isinstance(v, np.ndarray)}
+    n = lengths.pop() if lengths else None  # (equal lengths: checked by V.same_length)
+    rows = []
+    for c, v in zip(comps, vals):
+        t = torch.as_tensor(c.detach() if isinstance(c, torch.Tensor) else np.asarray(v), dtype=dtype).reshape(-1)
+        rows.append(t.expand(n) if n is not None else t.reshape(()))
+    return torch.stack(rows).clone()
 
 
 class _Layer(nn.Module):
@@ -136,8 +162,7 @@ class _Layer(nn.Module):
         for name, value in (("v_th", v_th), ("v_reset", v_reset), ("v_rest", v_rest)):
             checked[name] = V.param(name, value)
         if self._adaptive:
-            checked["tau_theta"] = V.positive("tau_theta", tau_theta)
-            checked["d_theta"] = V.param("d_theta", d_theta)
+            checked.update(F.check_components(tau_theta, d_theta))
         else:
             for name, value in (("tau_theta", tau_theta), ("d_theta", d_theta)):
                 if value is not None:
@@ -165,11 +190,15 @@ class _Layer(nn.Module):
         self.spec = F.make_spec(integrator, synapse=tau_syn is not None, reset=reset, adaptive=self._adaptive,
                                 detach_reset=detach_reset, surrogate=surrogate, alpha=alpha,
                                 ref_steps=ref_steps, spike_fn=spike_fn)
-        trainable = _trainable_set(trainable)
-        if not self._leaky:
-            trainable.discard("tau_m")
-        if tau_syn is None:
-            trainable.discard("tau_syn")
+        no_theta = None if self._adaptive else f"{type(self).__name__} has no threshold adaptation"
+        usable = dict(tau_m=None if self._leaky else "the non-leaky IF has no tau_m",
+                      tau_syn=None if tau_syn is not None else "tau_syn=None (delta synapses)",
+                      v_th=None,
+                      v_reset=("reset='subtract' does not use v_reset" if reset == "subtract" else
+                               "integrator='snntorch' resets to 0 (snnTorch's 'zero' reset)"
+                               if integrator == "snntorch" else None),
+                      tau_theta=no_theta, d_theta=no_theta)
+        trainable = _trainable_set(trainable, usable)
         if reset == "value" and integrator not in ("snntorch",):
             vr, vt = checked["v_reset"], checked["v_th"]
             shown = repr(float(vt)) if np.ndim(vt) == 0 else "the per-neuron v_th"
@@ -192,17 +221,27 @@ class _Layer(nn.Module):
         self.state = None
         tau_min = TAU_MIN_STEPS * dt
         for name in sorted(self.trainable & set(_TIME_CONSTANTS)):
-            if np.any(np.asarray(checked[name]) <= tau_min):
-                raise ValueError(f"{name}={checked[name]!r}: a trainable time constant must be > tau_min = "
-                                 f"{tau_min:g} ms (TAU_MIN_STEPS * dt; tau = tau_min + softplus(p))")
+            for key in sorted(k for k in checked if k == name or k.startswith(name + "[")):
+                if np.any(np.asarray(checked[key]) <= tau_min):
+                    raise ValueError(f"{key}={checked[key]!r}: a trainable time constant must be > tau_min = "
+                                     f"{tau_min:g} ms (TAU_MIN_STEPS * dt; tau = tau_min + softplus(p))")
+        #: number of threshold components (0 without adaptation); ``tau_theta`` and ``d_theta`` are
+        #: ``[K]`` or ``[K, n]`` tensors when K > 1
+        self.theta_components = len(F.components(tau_theta)) if self._adaptive else 0
         values = dict(tau_m=tau_m if self._leaky else math.inf, v_th=v_th, v_reset=v_reset, v_rest=v_rest,
                       tau_syn=tau_syn, tau_theta=tau_theta, d_theta=d_theta)
         for name, value in values.items():
             if value is None:
                 setattr(self, name, None)
                 continue
-            t = torch.as_tensor(value, dtype=torch.get_default_dtype()).clone().detach()
-            if name in checked and not bool(torch.isfinite(t).all()):  # (IF's internal tau_m is inf)
+            if name in ("tau_theta", "d_theta") and self.theta_components > 1:
+                t = _components_tensor(name, F.components(value), checked, torch.get_default_dtype())
+            else:
+                if name in ("tau_theta", "d_theta") and isinstance(value, tuple):  # one component as a 1-tuple
+                    value = value[0]
+                t = torch.as_tensor(value.detach() if isinstance(value, torch.Tensor) else value,
+                                    dtype=torch.get_default_dtype()).clone().detach()
+            if (name in checked or name in ("tau_theta", "d_theta")) and not bool(torch.isfinite(t).all()):
                 raise ValueError(f"{name}={value!r} overflows the default dtype {t.dtype} (largest magnitude "
                                  f"{torch.finfo(t.dtype).max:.4g}); use a smaller value or "
                                  "torch.set_default_dtype(torch.float64)")
@@ -244,14 +283,24 @@ class _Layer(nn.Module):
                 key = None
         if key is not None and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
+        tt, dd = self._theta_args()
         nat, aff = F._coefficients(
             self.spec, n, self.dt, self.tau_m if self._leaky else None, self.v_th, self.v_reset, self.v_rest,
-            tau_syn=self.tau_syn, tau_theta=getattr(self, "tau_theta", None),
-            d_theta=getattr(self, "d_theta", None), norm_input=self.norm_input, leaky=self._leaky,
+            tau_syn=self.tau_syn, tau_theta=tt, d_theta=dd, norm_input=self.norm_input, leaky=self._leaky,
             dtype=dtype, device=device)
         if key is not None:
             self._cache = (key, (nat, aff.detach()))
         return nat, aff
+
+    def _theta_args(self):
+        """``(tau_theta, d_theta)`` as :func:`eventsim.torch.functional.coefficients` takes them
+        (tuples of components when K > 1; None without adaptation)."""
+        K = self.theta_components
+        if K == 0:
+            return None, None
+        if K == 1:
+            return self.tau_theta, self.d_theta
+        return tuple(self.tau_theta.unbind(0)), tuple(self.d_theta.unbind(0))
 
     def _layout(self):
         return "[B, T, ...] (batch_first=True)" if self.batch_first else "[T, B, ...]"
@@ -379,9 +428,12 @@ class LIF(_Layer):
         reproduce norse (``LIFBoxCell`` / ``LIFCell``), snnTorch ``Leaky``,
         SpikingJelly ``LIFNode`` and sinabs ``LIF`` bit for bit in the
         forward pass.
-    trainable : bool, str or iterable of {"tau_m", "tau_syn", "v_th"}
+    trainable : bool, str or iterable of {"tau_m", "tau_syn", "v_th", "v_reset", "tau_theta", "d_theta"}
         Which parameters are ``nn.Parameter`` s (validated as the others
-        at construction).  Time constants are trained through
+        at construction); True: every one the layer uses (``v_reset`` only
+        with ``reset="value"`` outside snnTorch mode, ``tau_theta`` and
+        ``d_theta`` on adaptive layers); naming one the layer does not use
+        is refused.  Time constants are trained through
         :math:`\tau = \tau_{min} + \operatorname{softplus}(p)`
         (:class:`PositiveTime`, :math:`\tau_{min}` = ``TAU_MIN_STEPS * dt``);
         their initial values must exceed :math:`\tau_{min}`.
@@ -445,19 +497,28 @@ class IF(_Layer):
 
 
 class ALIF(_Layer):
-    r"""LIF layer with an adaptive threshold (as :class:`eventsim.ALIF` with one component).
+    r"""LIF layer with an adaptive threshold of ``K`` components (as :class:`eventsim.ALIF`).
 
-    :math:`\vartheta_t = v_{th} + \theta_t`, :math:`\theta_t = e^{-h/\tau_\theta}\theta_{t-1}`
-    (every step, after the membrane update), :math:`\theta \mathrel{+}= d_\theta` at each spike.
+    :math:`\vartheta_t = v_{th} + \sum_k \theta_{k,t}`, :math:`\theta_{k,t} = e^{-h/\tau_{\theta,k}}
+    \theta_{k,t-1}` (every step, after the membrane update), :math:`\theta_k \mathrel{+}= d_{\theta,k}`
+    at each spike; with ``reset="subtract"`` the membrane drops by the crossed effective
+    threshold minus ``v_rest``.  The state's ``theta`` is ``[B, ...]`` with one component and
+    ``[K, B, ...]`` with several.
 
     Parameters
     ----------
-    tau_theta : float, array_like or Tensor
-        Adaptation time constant (ms), finite and > 0.
-    d_theta : float, array_like or Tensor
-        Threshold jump per spike (mV), finite.
+    tau_theta : float, array_like, Tensor or tuple of them
+        Adaptation time constant (ms), finite and > 0.  A tuple gives one
+        entry per component (as :class:`eventsim.ALIF`: ``(20.0, 200.0)`` is
+        two components), each a number or one value per neuron; a list,
+        ndarray or tensor is one component with one value per neuron.  With
+        ``K > 1`` the layer stores them as one tensor ``[K]`` or ``[K, n]``.
+    d_theta : float, array_like, Tensor or tuple of them
+        Threshold jump per spike (mV), finite (negative lowers the
+        threshold); the same number of components as ``tau_theta``.
     **kwargs
-        As :class:`LIF`.
+        As :class:`LIF`; ``trainable`` may also name ``"tau_theta"``
+        (parametrised as the other time constants) and ``"d_theta"``.
     """
 
     _adaptive = True
@@ -493,12 +554,13 @@ class LIFRecurrent(_Layer):
         ``hidden_size`` values.
     autapses : bool
         Keep the diagonal of ``recurrent_weights``.
-    tau_theta : float, array_like or Tensor, optional
+    tau_theta : float, array_like, Tensor or tuple of them, optional
         Adaptation time constant (ms), finite and > 0 (default 100 when
-        only ``d_theta`` is given).
-    d_theta : float, array_like or Tensor, optional
-        Threshold jump per spike (mV), finite (default 0.1 when only
-        ``tau_theta`` is given).
+        only ``d_theta`` is given); a tuple gives several threshold
+        components, as :class:`ALIF`.
+    d_theta : float, array_like, Tensor or tuple of them, optional
+        Threshold jump per spike (mV), finite (default 0.1 for each
+        component when only ``tau_theta`` is given).
     **kwargs
         As :class:`LIF`.
     """
@@ -511,9 +573,11 @@ class LIFRecurrent(_Layer):
         hidden_size = V.size("hidden_size", hidden_size)
         autapses = V.flag("autapses", autapses)
         adaptive = tau_theta is not None or d_theta is not None
-        if adaptive:
-            tau_theta = 100.0 if tau_theta is None else tau_theta
-            d_theta = 0.1 if d_theta is None else d_theta
+        if adaptive:  # the one not given: ALIF's default for each component of the other
+            if tau_theta is None:
+                tau_theta = (100.0,) * len(d_theta) if isinstance(d_theta, tuple) else 100.0
+            if d_theta is None:
+                d_theta = (0.1,) * len(tau_theta) if isinstance(tau_theta, tuple) else 0.1
         object.__setattr__(self, "_adaptive", adaptive)  # before nn.Module.__init__: a plain attribute
         super().__init__(tau_m, v_th, v_reset, v_rest, dt, tau_syn, t_ref, reset, surrogate, alpha, integrator,
                          trainable, batch_first, detach_reset, v_init, tau_theta=tau_theta, d_theta=d_theta,

@@ -30,7 +30,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 SUPERSPIKE = 0
 SIGMOID = 1
@@ -76,20 +77,43 @@ def resolve(name, alpha=None):
     return code, alpha
 
 
-@njit(inline="always", cache=True)
+def like(u, value):
+    """``value`` as a number of the floating type of ``u`` (typed constants in the scalar functions).
+
+    Compiled (CPU and CUDA), a float32 ``u`` gives a float32 constant, so
+    arithmetic on float32 data stays in float32 (a float64 literal would
+    promote it, which keeps the loops from vectorising and costs float64
+    throughput on GPUs).  In Python (the CUDA simulator) the type of ``u`` is used.
+    """
+    return type(u)(value)
+
+
+@overload(like, inline="always", target="generic")
+def _like(u, value):
+    if isinstance(u, types.Float) and u.bitwidth == 32:
+        return lambda u, value: np.float32(value)
+    return lambda u, value: np.float64(value)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
 def surrogate_grad(code, alpha, u):
-    """Surrogate derivative ``dz/du`` of the surrogate ``code`` at ``u`` (see the module table)."""
+    """Surrogate derivative ``dz/du`` of the surrogate ``code`` at ``u`` (see the module table).
+
+    Computed in the floating type of ``u`` (``alpha`` is converted to it).
+    """
+    a = like(u, alpha)
+    one = like(u, 1.0)
     if code == SUPERSPIKE:
-        d = alpha * abs(u) + 1.0
-        return 1.0 / (d * d)
+        d = a * abs(u) + one
+        return one / (d * d)
     if code == SIGMOID:
-        s = 1.0 / (1.0 + math.exp(-alpha * u))
-        return alpha * s * (1.0 - s)
+        s = one / (one + math.exp(-a * u))
+        return a * s * (one - s)
     if code == SINGLE_EXPONENTIAL:
-        return alpha * math.exp(-alpha * abs(u))
+        return a * math.exp(-a * abs(u))
     if code == TRIANGLE:
-        return alpha * max(0.0, 1.0 - abs(u))
+        return a * max(like(u, 0.0), one - abs(u))
     if code == ATAN:
-        w = _HALF_PI * alpha * u
-        return 0.5 * alpha / (1.0 + w * w)
-    return 1.0
+        w = like(u, _HALF_PI) * a * u
+        return like(u, 0.5) * a / (one + w * w)
+    return one

@@ -1,52 +1,103 @@
-"""Run under NUMBA_ENABLE_CUDASIM=1 (by test_cuda_sim.py): CUDA kernels vs the CPU kernels."""
+"""Run under NUMBA_ENABLE_CUDASIM=1 (by test_cuda_sim.py): the CUDA kernels against the CPU kernels.
+
+Every layer kind runs forward and backward through the real CUDA launchers
+of :mod:`eventsim.torch._cuda` on a tensor that claims to be on a CUDA device
+(the simulator executes the kernels on NumPy views of the torch tensors):
+feed-forward layers of every integrator, adaptive layers with several
+threshold components, and ``LIFRecurrent`` (one block per batch row, a
+barrier per step), with trainable parameters.  Spikes must equal the CPU
+kernels'; membranes, final states and every gradient (input, parameters,
+recurrent weights) must agree to rounding (the simulator evaluates float32
+scalars in NumPy, which can differ from the compiled code in the last bit).
+"""
 
 import numpy as np
 import torch
 
-from eventsim.torch import _core, _cuda
-from eventsim.torch import functional as F
+from eventsim import config
+
+config.CUDA_THREADS_PER_BLOCK = 32  # small blocks: the simulator runs each thread as a Python thread
+
+import eventsim.torch as est  # noqa: E402
+from eventsim.torch import _cuda  # noqa: E402
+from eventsim.torch import functional as F  # noqa: E402
 
 F.SPECIALIZE = False
-K = _cuda.kernels()
+
+
+class OnDevice(torch.Tensor):
+    """A CPU tensor that the layer code takes for a CUDA tensor (``x.is_cuda``)."""
+
+    @property
+    def is_cuda(self):
+        return True
+
+
+def _views(tensors):  # as _cuda._dev, with NumPy views of the tensors' storage instead of CUDA views
+    return [t.detach().as_subclass(torch.Tensor).numpy() if isinstance(t, torch.Tensor) else t for t in tensors], 0
+
+
+_cuda._dev = _views
+launches = {"ff_forward": 0, "ff_backward": 0, "rec_forward": 0, "rec_backward": 0}
+_kernels = _cuda.kernels()
+
+
+class _Count(dict):
+    def __getitem__(self, name):
+        launches[name] += 1
+        return _kernels[name]
+
+
+_cuda.kernels = lambda: _Count()
+
+LAYERS = [
+    ("LIF", dict(tau_m=4.0, t_ref=2.0, v_reset=-0.2, trainable=True)),
+    ("LIF", dict(tau_m=4.0, tau_syn=3.0, reset="subtract", trainable=True)),
+    ("ALIF", dict(tau_m=4.0, tau_syn=3.0, t_ref=1.0, reset="subtract", tau_theta=(3.0, 20.0),
+                  d_theta=(0.3, 0.1), trainable=True)),
+    ("LIF", dict(tau_m=4.0, tau_syn=3.0, integrator="euler", trainable=True)),
+    ("LIF", dict(tau_m=4.0, integrator="snntorch", reset="subtract")),
+    ("LIF", dict(tau_m=4.0, integrator="spikingjelly")),
+    ("LIF", dict(tau_m=4.0, integrator="sinabs", reset="subtract")),
+    ("IF", dict(t_ref=1.0)),
+    ("LIFRecurrent", dict(input_size=3, hidden_size=5, tau_m=4.0, t_ref=1.0, v_reset=-0.1, trainable=True)),
+    ("LIFRecurrent", dict(input_size=3, hidden_size=5, tau_m=4.0, tau_syn=2.0, reset="subtract",
+                          tau_theta=(3.0, 15.0), d_theta=(0.2, 0.1), trainable=True)),
+]
+T, B = 7, 2
 rng = np.random.default_rng(0)
-T, B, N = 7, 2, 3
-for integ, syn, reset, ref, adapt in [("exact", False, "value", 2, False), ("exact", True, "subtract", 0, True),
-                                      ("euler", True, "value", 0, False), ("sinabs", False, "subtract", 0, False)]:
-    for dtype in (np.float32, np.float64):
-        tdt = torch.float32 if dtype == np.float32 else torch.float64
-        spec = F.make_spec(integ, synapse=syn, reset=reset, adaptive=adapt, ref_steps=ref,
-                           spike_fn="multi" if integ == "sinabs" else "single")
-        nat, aff = F.coefficients(spec, N, 1.0, 4.0, 1.0, 0.0, 0.0, tau_syn=3.0 if syn else None,
-                                  tau_theta=10.0, d_theta=0.3, dtype=tdt)
-        x = torch.tensor(rng.standard_normal((T, B, N)) * 1.5 + 1.0, dtype=tdt, requires_grad=True)
-        z = torch.zeros(B, N, dtype=tdt)
-        r0 = torch.zeros(B, N, dtype=torch.int32)
-        affp = aff.clone().requires_grad_()
-        s, vT, iT, thT, rT, vtr = F._FeedForward.apply(x, z, z, z, affp, r0, nat, spec, True)
-        gs = torch.tensor(rng.standard_normal((T, B, N)), dtype=tdt)
-        gx_cpu, gaff_cpu = torch.autograd.grad((s * gs).sum() + vtr.sum(), (x, affp))
-        cfg = spec.cfg(spec.ref_steps > 0)
-        a = lambda t: t.detach().numpy().copy()  # noqa: E731
-        sp, vt, o1, o2, o3 = (np.zeros((T, B, N), dtype), np.zeros((T, B, N), dtype), np.zeros((B, N), dtype),
-                              np.zeros((B, N), dtype), np.zeros((B, N), dtype))
-        orr = np.zeros((B, N), np.int32)
-        zero, one, ninf = _cuda._consts(dtype)
-        K["ff_forward"][1, 32](a(x), a(z), a(z), a(r0), a(z), a(nat), cfg, sp, vt, o1, o2, orr, o3, zero, one, ninf)
-        assert np.array_equal(sp, a(s)), (integ, dtype, sp, a(s))
-        # the simulator evaluates scalars in Python/NumPy: float32 may differ in the last bit
-        np.testing.assert_allclose(vt, a(vtr), rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-7)
-        gx = np.zeros((T, B, N), dtype)
-        dpar = np.zeros((_core.N_AFF, B, N), dtype)
-        e3 = np.zeros((0, 0, 0), dtype)
-        scratch = [np.zeros((T, B, N), dtype), np.zeros((T, B, N), dtype),
-                   np.zeros((T, B, N) if adapt else (0, 0, 0), dtype),
-                   np.zeros((T, B, N) if ref else (0, 0, 0), np.int8),
-                   np.zeros((T, B, N) if syn else (0, 0, 0), dtype)]
-        g0 = [np.zeros((B, N), dtype) for _ in range(3)]
-        K["ff_backward"][1, 32](a(x), a(z), a(z), a(r0), a(z), a(nat), a(aff), cfg, spec.alpha, a(gs),
-                                np.ones((T, B, N), dtype), np.zeros((B, N), dtype), np.zeros((B, N), dtype),
-                                np.zeros((B, N), dtype), gx, *g0, dpar, *scratch, zero, one, ninf)
-        tol = 1e-5 if dtype == np.float32 else 1e-12
-        np.testing.assert_allclose(gx, a(gx_cpu), rtol=tol, atol=tol)
-        np.testing.assert_allclose(dpar.sum(1), a(gaff_cpu), rtol=tol, atol=tol * 10)
+for kind, kw in LAYERS:
+    for dtype in (torch.float64, torch.float32):
+        torch.manual_seed(0)
+        layer = getattr(est, kind)(**kw).to(dtype)
+        recurrent = kind == "LIFRecurrent"
+        if recurrent:
+            with torch.no_grad():
+                layer.input_weights.mul_(3.0)
+                layer.recurrent_weights.mul_(2.0)
+        n_in = 3 if recurrent else 5
+        x = torch.tensor(rng.standard_normal((T, B, n_in)) * 1.5 + 2.5, dtype=dtype)
+        w = torch.tensor(rng.standard_normal((T, B, 5)), dtype=dtype)
+        params = list(layer.parameters())
+        out = {}
+        for where, xin in (("cpu", x.clone()), ("cuda", x.clone().as_subclass(OnDevice))):
+            xin.requires_grad_()
+            s, st, v = layer(xin, return_v=True)
+            loss = (s * w).sum() + v.sum() + st.v.sum()
+            if st.theta is not None:
+                loss = loss + st.theta.sum()
+            grads = torch.autograd.grad(loss, [xin] + params)
+            plain = lambda t: t.detach().as_subclass(torch.Tensor)  # noqa: E731
+            out[where] = [plain(s), plain(v), plain(st.v)] + [plain(g) for g in grads]
+        tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+        a, b = out["cpu"], out["cuda"]
+        assert a[0].sum() > 0, (kind, kw)
+        assert torch.equal(a[0], b[0]), (kind, kw, dtype, "spikes")
+        for name, p, q in zip(["v", "vT", "grad x"] + [f"grad {n}" for n, _ in layer.named_parameters()], a[1:],
+                              b[1:]):
+            torch.testing.assert_close(q, p, **tol, msg=f"{kind} {kw} {dtype}: {name}")
+# every forward and backward went through the CUDA launchers
+n_rec = 2 * sum(k == "LIFRecurrent" for k, _ in LAYERS)
+n_ff = 2 * len(LAYERS) - n_rec
+assert launches == dict(ff_forward=n_ff, ff_backward=n_ff, rec_forward=n_rec, rec_backward=n_rec), launches
 print("CUDASIM OK")

@@ -1,8 +1,13 @@
-"""Fused Functions against the pure-torch reference of the same recurrence (float64).
+r"""Fused Functions against the pure-torch reference of the same recurrence (float64).
 
 * spikes, membrane traces and every gradient (input, initial state, affine
-  coefficients, recurrent weights) agree with torch autograd through
+  coefficients, ``v_th``, ``v_reset``, each threshold component's decay and
+  jump, recurrent weights) agree with torch autograd through
   ``torch_reference.reference_layer`` in the spiking regime;
+* the same for the trainable parameters of the modules (``tau_m``,
+  ``tau_syn``, ``v_th``, ``v_reset``, ``tau_theta``, ``d_theta``, through
+  the :math:`\tau_{min} + \operatorname{softplus}(p)` parametrisation),
+  against autograd of the plain equations on the same parameters;
 * ``torch.autograd.gradcheck`` of each fused Function in the subthreshold
   regime (no spike near the threshold, so the Jacobian is the true one).
 """
@@ -16,34 +21,44 @@ from eventsim.torch import functional as F
 f64 = torch.float64
 
 CASES = [
-    # integrator, synapse, reset, ref_steps, adaptive, detach, surrogate, spike_fn
-    ("exact", False, "value", 0, False, None, "superspike", "single"),
-    ("exact", True, "subtract", 0, False, None, "sigmoid", "single"),
-    ("exact", False, "value", 2, False, None, "atan", "single"),
-    ("exact", True, "subtract", 3, True, None, "superspike", "single"),
-    ("exact", False, "value", 0, False, True, "triangle", "single"),
-    ("euler", False, "subtract", 0, False, None, "superspike", "single"),
-    ("euler", True, "value", 1, True, None, "straight_through", "single"),
-    ("snntorch", False, "subtract", 0, False, None, "atan", "single"),
-    ("snntorch", False, "value", 0, False, None, "superspike", "single"),
-    ("spikingjelly", False, "value", 0, False, None, "sigmoid", "single"),
-    ("spikingjelly", False, "subtract", 0, False, True, "single_exponential", "single"),
-    ("sinabs", True, "subtract", 0, False, None, "single_exponential", "multi"),
-    ("sinabs", False, "subtract", 0, False, None, "superspike", "single"),
+    # integrator, synapse, reset, ref_steps, threshold components (0: none), detach, surrogate, spike_fn
+    ("exact", False, "value", 0, 0, None, "superspike", "single"),
+    ("exact", True, "subtract", 0, 0, None, "sigmoid", "single"),
+    ("exact", False, "value", 2, 0, None, "atan", "single"),
+    ("exact", True, "subtract", 3, 2, None, "superspike", "single"),
+    ("exact", False, "value", 0, 0, True, "triangle", "single"),
+    ("euler", False, "subtract", 0, 0, None, "superspike", "single"),
+    ("euler", True, "value", 1, 1, None, "straight_through", "single"),
+    ("snntorch", False, "subtract", 0, 0, None, "atan", "single"),
+    ("snntorch", False, "value", 0, 0, None, "superspike", "single"),
+    ("spikingjelly", False, "value", 0, 0, None, "sigmoid", "single"),
+    ("spikingjelly", False, "subtract", 0, 0, True, "single_exponential", "single"),
+    ("sinabs", True, "subtract", 0, 0, None, "single_exponential", "multi"),
+    ("sinabs", False, "subtract", 0, 0, None, "superspike", "single"),
+    ("exact", False, "value", 1, 3, None, "sigmoid", "single"),
+    ("exact", False, "value", 0, 1, True, "atan", "single"),
+    ("sinabs", False, "subtract", 0, 2, None, "superspike", "multi"),
+    ("snntorch", False, "subtract", 0, 2, None, "atan", "single"),
 ]
+# threshold components: (tau_theta, d_theta) of component k
+THETA = [(20.0, 0.3), (4.0, 0.5), (60.0, -0.1)]
 
 
 def _setup(case, N=6, B=3, T=30, seed=0, scale=1.5, offset=0.8, recurrent=False, v_th=1.0):
-    integ, syn, reset, ref, adapt, detach, sur, sfn = case
+    integ, syn, reset, ref, K, detach, sur, sfn = case
+    adapt = K > 0
     g = torch.Generator().manual_seed(seed)
     spec = F.make_spec(integ, synapse=syn, reset=reset, adaptive=adapt, detach_reset=detach, surrogate=sur,
                        ref_steps=ref, spike_fn=sfn)
-    nat, aff = F.coefficients(spec, N, 1.0, torch.linspace(3, 12, N, dtype=f64), v_th, 0.0, 0.0,
-                              tau_syn=4.0 if syn else None, tau_theta=20.0, d_theta=0.3, dtype=f64)
+    tt = tuple(t for t, _ in THETA[:K]) if adapt else None
+    dd = tuple(d for _, d in THETA[:K]) if adapt else None
+    v_reset = -0.2 if reset == "value" and integ != "snntorch" else 0.0
+    nat, aff = F.coefficients(spec, N, 1.0, torch.linspace(3, 12, N, dtype=f64), v_th, v_reset, 0.0,
+                              tau_syn=4.0 if syn else None, tau_theta=tt, d_theta=dd, dtype=f64)
     x = (torch.randn(T, B, N, generator=g, dtype=f64) * scale + offset).requires_grad_()
     v0 = (torch.rand(B, N, generator=g, dtype=f64) * 0.5).requires_grad_()
     i0 = (torch.rand(B, N, generator=g, dtype=f64) * 0.5 * syn).requires_grad_()
-    th0 = (torch.rand(B, N, generator=g, dtype=f64) * 0.2 * adapt).requires_grad_()
+    th0 = (torch.rand(max(K, 1), B, N, generator=g, dtype=f64) * 0.2 * adapt).requires_grad_()
     r0 = torch.zeros(B, N, dtype=torch.int32)
     r0[0, :2] = 1
     affp = aff.clone().requires_grad_()
@@ -80,14 +95,22 @@ def _compare(spec, nat, x, v0, i0, th0, r0, affp, extra):
         a = torch.zeros_like(b) if a is None else a
         b = torch.zeros_like(a) if b is None else b
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9 * (1 + float(b.abs().max())), msg=name)
+    return dict(zip(["x", "v0", "i0", "theta0", "aff", "w_rec", "z0"], g1))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(str(v) for v in c))
 def test_feedforward_matches_reference(case):
-    _compare(*_setup(case))
+    grads = _compare(*_setup(case))
+    K, reset, integ = case[4], case[2], case[0]
+    gaff = grads["aff"]
+    if reset == "value" and integ != "snntorch":
+        assert gaff[7].abs().sum() > 0  # v_reset
+    if K:
+        assert gaff[8:8 + K].abs().sum(1).min() > 0 and gaff[8 + K:8 + 2 * K].abs().sum(1).min() > 0  # p, d
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[6]], ids=["exact", "exact-exp-ref-alif", "euler"])
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[6], CASES[13]],
+                         ids=["exact", "exact-exp-ref-alif2", "euler-alif", "exact-alif3"])
 def test_recurrent_matches_reference(case):
     _compare(*_setup(case, recurrent=True))
 
@@ -114,6 +137,8 @@ def _nat_from_aff(aff, nat, synapse):
     nat[4] = aff[3] / (1 - aff[0])
     nat[7] = nat[4]
     nat[5] = aff[6]
+    nat[6] = aff[7]  # v_reset
+    nat[8:] = aff[8:]  # p_theta[k], d_theta[k]
     return nat.detach()
 
 
@@ -165,7 +190,7 @@ def test_refractory_gradient_terms():
     x[0] = 20.0  # spike at step 0, refractory at steps 1..3
     x.requires_grad_()
     s, vT, iT, thT, rT, vtr = F._FeedForward.apply(
-        x, torch.zeros(1, 1, dtype=f64), torch.zeros(1, 1, dtype=f64), torch.zeros(1, 1, dtype=f64), aff,
+        x, torch.zeros(1, 1, dtype=f64), torch.zeros(1, 1, dtype=f64), torch.zeros(1, 1, 1, dtype=f64), aff,
         torch.zeros(1, 1, dtype=torch.int32), nat, spec, True)
     assert s[:, 0, 0].tolist() == [1, 0, 0, 0, 0, 0, 0, 0]
     (g,) = torch.autograd.grad(vtr.sum(), x)
@@ -197,3 +222,72 @@ def test_broadcast_output_gradients(shape):
     for name, a, b, r in zip(["x", "v0", "aff"], *grads, ref):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
         torch.testing.assert_close(a, r, rtol=1e-9, atol=1e-9 * (1 + float(r.abs().max())), msg=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# trainable parameters of the modules against autograd of the plain equations
+# ---------------------------------------------------------------------------------------------
+def _module(kind):
+    import eventsim.torch as est
+
+    torch.manual_seed(0)
+    if kind == "lif-exp":
+        return est.LIF(tau_m=torch.linspace(4, 9, 5), tau_syn=3.0, v_reset=-0.3, t_ref=1.0, trainable=True)
+    if kind == "alif2":
+        return est.ALIF(tau_m=6.0, v_reset=-0.2, tau_theta=(torch.linspace(10, 30, 5), 5.0),
+                        d_theta=(0.3, torch.linspace(0.1, 0.5, 5)), trainable=True)
+    if kind == "alif-subtract-euler":
+        return est.ALIF(tau_m=6.0, tau_syn=2.0, reset="subtract", integrator="euler", tau_theta=15.0, d_theta=0.4,
+                        trainable=True)
+    layer = est.LIFRecurrent(4, 5, tau_m=5.0, v_reset=-0.1, tau_theta=(8.0, 40.0), d_theta=(0.4, 0.1),
+                             trainable=True)
+    with torch.no_grad():
+        layer.input_weights.mul_(4.0)
+        layer.recurrent_weights.mul_(1.5)
+    return layer
+
+
+@pytest.mark.parametrize("kind", ["lif-exp", "alif2", "alif-subtract-euler", "recurrent-alif2"])
+def test_trainable_parameters_match_autograd_of_the_equations(kind):
+    """Every trainable parameter (time constants through tau_min + softplus(p), v_th, v_reset, each
+    threshold component's tau_theta and d_theta) gets autograd's gradient of the plain equations."""
+    layer = _module(kind).double()
+    recurrent = hasattr(layer, "recurrent_weights")
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 3, 4 if recurrent else 5, generator=g, dtype=f64) + 1.4
+    s, st, v = layer(x, return_v=True)
+    w = torch.randn(s.shape, generator=g, dtype=f64)
+    params = [p for p in layer.parameters()]
+    names = [n for n, _ in layer.named_parameters()]
+    ours = torch.autograd.grad((s * w).sum() + v.sum() + st.v.sum(), params)
+    # the reference: the same parameters through torch operations, then the plain recurrence
+    n = 5
+    tt, dd = layer._theta_args()
+    nat, _ = layer._coefficients(n, f64, "cpu")
+    aff = F._affine_rows(layer.spec, n, layer.dt, layer.tau_m, layer.v_th, layer.v_reset, layer.v_rest,
+                         layer.tau_syn, F.components(tt), F.components(dd), True, True, f64, "cpu")
+    K = max(1, layer.theta_components)
+    z = torch.zeros(3, n, dtype=f64)
+    v0 = torch.full((3, n), float(layer.v_rest), dtype=f64)
+    r0 = torch.zeros(3, n, dtype=torch.int32)
+    extra = {}
+    xin = x
+    if recurrent:
+        xin = x @ layer.input_weights.t()
+        extra = dict(w_rec=layer.recurrent_weights * layer.autapse_mask, z0=z)
+    rs, rtr, rv, _, _ = reference_layer(xin, v0, z, torch.zeros(K, 3, n, dtype=f64), aff, r0, nat, layer.spec,
+                                        **extra)
+    assert torch.equal(s, rs) and s.sum() > 10
+    ref = torch.autograd.grad((rs * w).sum() + rtr.sum() + rv.sum(), params, allow_unused=True)
+    expected = {"v_th", "v_reset", "parametrizations.tau_m.original"}
+    if layer.theta_components:
+        expected |= {"d_theta", "parametrizations.tau_theta.original"}
+    if layer.tau_syn is not None:
+        expected |= {"parametrizations.tau_syn.original"}
+    if layer.reset == "subtract":
+        expected.discard("v_reset")
+    assert expected <= set(names), names
+    for name, a, b in zip(names, ours, ref):
+        b = torch.zeros_like(a) if b is None else b
+        assert a.abs().sum() > 0, name
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10 * (1 + float(b.abs().max())), msg=name)

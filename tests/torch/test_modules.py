@@ -80,7 +80,8 @@ def test_trainable_parameters_get_gradients():
     (s.sum() + st.v.sum()).backward()
     params = dict(layer.named_parameters())
     # time constants are trained through tau = tau_min + softplus(p): the gradient reaches the raw p
-    assert sorted(params) == ["parametrizations.tau_m.original", "parametrizations.tau_syn.original", "v_th"]
+    assert sorted(params) == ["parametrizations.tau_m.original", "parametrizations.tau_syn.original", "v_reset",
+                              "v_th"]
     for p in params.values():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
     assert x.grad.abs().sum() > 0

@@ -49,11 +49,18 @@ class Spike(torch.autograd.Function):
 
 
 def reference_layer(x, v0, i0, th0, aff, r0, nat, spec, w_rec=None, z0=None):
-    """Return (spikes [T,B,N], v_trace [T,B,N], vT, iT, thT) with torch autograd."""
+    """Return (spikes [T,B,N], v_trace [T,B,N], vT, iT, thT) with torch autograd.
+
+    ``th0`` is ``[K, B, N]`` (``K`` threshold components); ``aff`` carries every
+    differentiable coefficient (rows of :mod:`eventsim.torch._core`), so the
+    gradients on ``v_reset``, ``p_theta[k]`` and ``d_theta[k]`` are autograd's too.
+    """
     T = x.shape[0]
-    a_vv, a_vi, a_vx, b_v, a_ii, a_ix, v_th = aff
-    v_rest, v_reset, subref, p_th, d_th = nat[4], nat[6], nat[7], nat[8], nat[9]
-    v, i, th, r = v0, i0, th0, r0.clone()
+    K = _core.n_components(aff.shape[0])
+    a_vv, a_vi, a_vx, b_v, a_ii, a_ix, v_th, v_reset = aff[:8]
+    p_th, d_th = aff[8:8 + K], aff[8 + K:8 + 2 * K]
+    subref = nat[7]
+    v, i, th, r = v0, i0, list(th0.unbind(0)), r0.clone()
     z_prev = z0
     spikes, trace = [], []
     mode = spec.integrator
@@ -76,8 +83,9 @@ def reference_layer(x, v0, i0, th0, aff, r0, nat, spec, w_rec=None, z0=None):
         r = torch.where(refr, r - 1, r)
         thr = v_th
         if spec.adaptive:
-            th = p_th * th
-            thr = v_th + th
+            th = [p_th[k] * th[k] for k in range(K)]
+            for k in range(K):  # the simulator's order: ((v_th + theta_0) + theta_1) + ...
+                thr = thr + th[k]
         z = Spike.apply(vp, thr, spec.rule, spec.surrogate, spec.alpha)
         zr = z.detach() if spec.detach_reset else z
         if mode == _core.SNNTORCH:
@@ -91,9 +99,9 @@ def reference_layer(x, v0, i0, th0, aff, r0, nat, spec, w_rec=None, z0=None):
         if spec.ref_steps > 0:
             r = torch.where(z.detach() > 0, torch.full_like(r, spec.ref_steps), r)
         if spec.adaptive:
-            th = th + d_th * z
+            th = [th[k] + d_th[k] * z for k in range(K)]
         v = vpost
         z_prev = z
         spikes.append(z)
         trace.append(v)
-    return torch.stack(spikes), torch.stack(trace), v, i, th
+    return torch.stack(spikes), torch.stack(trace), v, i, torch.stack(th)
