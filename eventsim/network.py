@@ -34,7 +34,9 @@ class NodeView:
               "start_step": "dc.set(start=...)", "stop_step": "dc.set(stop=...)",
               "start_time": "dc.set(start=...)", "stop_time": "dc.set(stop=...)",
               "spike_times": "source.add(senders=..., times=...)", "spike_steps": "source.add(senders=..., times=...)",
-              "spike_senders": "source.add(senders=..., times=...)"}
+              "spike_senders": "source.add(senders=..., times=...)",
+              "delay": "a new net.dc(..., delay=...) (a source's delay is fixed when it is made)",
+              "delay_steps": "a new net.dc(..., delay=...) (a source's delay is fixed when it is made)"}
 
     def __init__(self, net, kind, ids, label=None):
         self.net = net

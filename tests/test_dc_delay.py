@@ -91,6 +91,12 @@ def test_delay_is_validated_and_refusals_change_nothing():
         with pytest.raises((ValueError, TypeError), match=match):
             net.dc(100.0, delay=bad)
     assert net.dc_sources == []
+    src = net.dc(100.0, delay=1.0)
+    with pytest.raises(AttributeError, match=r"new net.dc\(\.\.\., delay=\.\.\.\)"):
+        src.delay = 2.0
+    with pytest.raises(TypeError, match="settable: amplitude, start, stop"):
+        src.set(delay=2.0)
+    assert src.delay == 1.0 and src.delay_steps == 10
     ev, pop = _net("event")
     src = ev.dc(100.0, delay=1.0)
     ev.connect(src, pop, es.AllToAll(), weight=1.0)
