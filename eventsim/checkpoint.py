@@ -981,6 +981,8 @@ class _Decoder:
         if net.engine == "event" and not set(_EVENT_RETIRED) & set(stored):
             for name in _EVENT_RETIRED:  # a file from before retired groups: none
                 current.pop(name)
+        if net.engine != "event" and "state.x" not in stored and current["state.x"].shape[1] == 0:
+            current.pop("state.x")  # a file from before families had state of their own: none then
         if sorted(stored) != sorted(current):
             raise CheckpointError(f"plan: arrays {sorted(stored)}, expected {sorted(current)}")
         new = {}
@@ -1031,7 +1033,8 @@ def _restore_clock(plan, new, spike_buffer):
         if not np.all(np.isfinite(new["plastic.w"])):
             _bad("plastic.w", "weights must be finite")
     for name, dst in _clock_arrays(plan).items():
-        dst[...] = new[name]
+        if name in new:  # (state.x: absent from older files, and then empty)
+            dst[...] = new[name]
     if getattr(plan, "plastic", None) is not None:
         plan._partition(plan.T)  # every partition's copy of the presynaptic traces from copy 0
     if spike_buffer != least:

@@ -33,6 +33,8 @@ import dataclasses
 
 import numpy as np
 
+from .models.family import state_key
+
 #: State variables that ``set`` accepts (``theta`` and the effective threshold are read-only).
 SETTABLE_STATE = ("v", "i_ex", "i_in")
 
@@ -108,11 +110,21 @@ def get_neurons(view, name):
     plan = net._sync()
     out = np.empty(n)
     for pop, loc, pos in parts:
-        if plan is None:
+        key = state_key(pop.model, name)
+        if plan is None and isinstance(key, (int, np.integer)):  # a family's own state: its initial values
+            out[pos] = pop.model.pack(pop.n, net.dt)["x_init"][loc, key]
+        elif plan is None:
             out[pos] = pop.v_init[loc] if name == "v" else 0.0
         else:
-            out[pos] = plan.get_state(name, pop.offset + loc)
+            out[pos] = plan.get_state(key, pop.offset + loc)
     return out
+
+
+def _settable(model):
+    """The state variables of ``model`` that ``set`` accepts: ``v``, the synaptic currents and the
+    family's own state columns it names (``state_columns``)."""
+    own = [nm for nm, key in getattr(model, "state_columns", {}).items() if isinstance(key, (int, np.integer))]
+    return tuple(nm for nm in model.state_names if nm in SETTABLE_STATE or nm in own)
 
 
 def _value_array(name, value, n):
@@ -140,8 +152,9 @@ def set_neurons(view, values):
                 raise ValueError(f"{name!r} is not a parameter of every population of this group")
             params[name] = value
         elif any(name in p.model.state_names for p, _, _ in parts):
-            if name not in SETTABLE_STATE:
-                raise ValueError(f"state variable {name!r} cannot be set; settable: {', '.join(SETTABLE_STATE)}")
+            if not all(name in _settable(p.model) for p, _, _ in parts if name in p.model.state_names):
+                ok = sorted({nm for p, _, _ in parts for nm in _settable(p.model)})
+                raise ValueError(f"state variable {name!r} cannot be set; settable: {', '.join(ok)}")
             if not all(name in p.model.state_names for p, _, _ in parts):
                 raise ValueError(f"{name!r} is not a state variable of every population of this group")
             arr = _value_array(name, value, n)
@@ -184,7 +197,7 @@ def set_neurons(view, values):
                 elif plan is None:
                     plan = net._sync(force=True)
                 if plan is not None:
-                    plan.set_state(name, pop.offset + loc, arr[pos])
+                    plan.set_state(state_key(pop.model, name), pop.offset + loc, arr[pos])
 
 
 def _new_param(name, old, value, pop, loc, pos, n):

@@ -11,7 +11,7 @@ import numpy as np
 from . import config
 from .connectivity import Distribution, FromArrays, Rule, block_values, draw
 from .models._params import MAX_STEPS, check_event_time, rounded_steps, steps_of
-from .models.family import model_classes
+from .models.family import check_event_engine, model_classes
 from .record import SpikeRecorder, StateRecorder
 from .rng import POISSON, generator, key_words
 
@@ -934,7 +934,7 @@ class Network:
         ----------
         n : int
             Number of neurons (>= 1).
-        model : LIF, IF or ALIF
+        model : a neuron model (LIF, IF, ALIF, LI, ...)
             Parameters, scalars or one value per neuron.
         v_init : float, array or Distribution, optional
             Initial membrane potential (mV); default ``model.v_rest``.
@@ -953,6 +953,7 @@ class Network:
             wrong = ", ".join(f"{k} has {v}" for k, v in sizes.items() if v != n)
             raise ValueError(f"the model's per-neuron parameters must have n={n} values: {wrong}")
         if self.engine == "event":
+            check_event_engine(model)
             if model.v_min is not None:
                 raise NotImplementedError("v_min is not supported by engine='event'; use v_min=None")
         else:
@@ -1455,6 +1456,10 @@ class Network:
             if mask.any() and variable not in pop.model.state_names:
                 raise ValueError(f"unknown state variable {variable!r} for {type(pop.model).__name__} "
                                  f"neurons; available: {', '.join(pop.model.state_names)}")
+        if self.engine != "event":
+            from .engines.plan import var_code
+
+            var_code(self, group.ids, variable)  # (one storage for the variable in every population of the group)
         k = 1 if interval is None else int(steps_of("interval", _scalar("interval", interval), self.dt))
         if k < 1:
             raise ValueError(f"interval={interval} must be >= dt={self.dt} ms")

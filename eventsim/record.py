@@ -137,7 +137,6 @@ import numpy as np
 from . import config
 
 FORMAT_VERSION = 1
-_UNITS = {"v": "mV", "i_ex": "pA", "i_in": "pA", "theta": "mV", "v_th": "mV"}
 
 
 #: Stores holding a file open for writing in this process, by absolute path.
@@ -609,6 +608,16 @@ class SpikeRecorder(_Recorder):
         else:
             self._store = self._new_file_store(check_target(to, overwrite), compression)
 
+    @property
+    def unit(self):
+        """The unit of the recorded variable (``"mV"``, ``"pA"``, ``"nS"``...; ``""`` if it has none)."""
+        from .models.family import state_unit
+
+        for p in self._net.populations:
+            if ((self._ids >= p.offset) & (self._ids < p.offset + p.n)).any():
+                return state_unit(p.model, self.variable)
+        return state_unit(None, self.variable)
+
     def __setstate__(self, state):
         if "_store" not in state:  # recorded before streaming existed: lists of chunks in memory
             store = _MemoryStore(("steps", "neuron_ids"))
@@ -780,7 +789,7 @@ class StateRecorder(_Recorder):
         self.__dict__.update(state)
 
     def _new_file_store(self, path, compression):
-        attrs = dict(self._file_attrs(), variable=self.variable, unit=_UNITS.get(self.variable, ""),
+        attrs = dict(self._file_attrs(), variable=self.variable, unit=self.unit,
                      interval=self.interval_steps * self._net.dt, interval_steps=self.interval_steps)
         cols = getattr(self, "_columns", None)
         if cols is None:
@@ -855,7 +864,7 @@ class StateRecorder(_Recorder):
             raise ValueError("the samples are not evenly spaced (the recording was resumed from another "
                              "checkpoint?); build the AnalogSignal from .times and .values instead")
         t0 = steps[0] * self._net.dt if steps.size else 0.0
-        unit = _UNITS.get(self.variable) or "dimensionless"
+        unit = self.unit or "dimensionless"
         return neo.AnalogSignal(values, units=unit, t_start=t0 * pq.ms, sampling_period=period * pq.ms,
                                 name=self.variable, array_annotations={"neuron_id": self._ids.copy()},
                                 variable=self.variable, dt=float(self._net.dt))

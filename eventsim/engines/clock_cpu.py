@@ -81,6 +81,8 @@ ROW_WARM_BYTES = 1024
 INTERVAL_MAX = 16
 
 VAR_CODES = {"v": 0, "i_ex": 1, "i_in": 2, "theta": 3, "v_th": 4}
+#: Recorder code of column ``k`` of a family's own state ``State.x``: ``X_CODE + k``.
+X_CODE = 5
 
 
 class Params(NamedTuple):
@@ -108,6 +110,7 @@ class Params(NamedTuple):
     pid: np.ndarray           # int64 per neuron: parameter set
     # (last, with a default: plans pickled before it existed get it on load, ClockPlan.__setstate__)
     family: np.ndarray = None  # int64 per parameter set: the neuron family's code (eventsim.models.family)
+    coef: np.ndarray = None    # [sets, M] a family's own coefficients (a model's pack()["coef"]; M = 0: none)
 
 
 #: Decorator of the per-step kernels.  They never allocate, so they are
@@ -124,6 +127,7 @@ class State(NamedTuple):
     refr: np.ndarray
     theta: np.ndarray
     i_dc: np.ndarray          # constant input current (pA): the model's i_e plus DC sources
+    x: np.ndarray = None      # [N, KX] a family's own state columns (a model's pack()["x_init"]; KX = 0: none)
 
 
 class Conn(NamedTuple):
@@ -360,6 +364,8 @@ def _state_value(code, n, st, pr):
         return st.i_ex[n]
     if code == 2:
         return st.i_in[n]
+    if code >= X_CODE:
+        return st.x[n, code - X_CODE]
     th = 0.0
     for k in range(st.theta.shape[1]):
         th += st.theta[n, k]

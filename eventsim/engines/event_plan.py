@@ -13,6 +13,7 @@ from ..rng import key_words
 from . import event_cpu as ev
 from . import event_live as live
 from .plan import _progress
+from ..models.family import check_event_engine
 from .clock_cpu import VAR_CODES as _VAR_CODES
 
 
@@ -74,6 +75,7 @@ def _pack_params(net, record):
     PP[:, ev.RECORD] = record
     for pop in net.populations:
         m = pop.model
+        check_event_engine(m)
         sl = slice(pop.offset, pop.offset + pop.n)
         b = lambda x: np.broadcast_to(np.asarray(x, np.float64), (pop.n,))  # noqa: E731
         leaky = bool(np.all(np.isfinite(m.tau_m)))

@@ -169,7 +169,7 @@ class ClockPlan:
         self.weight_recorders = [r for r in net.recorders if isinstance(r, WeightRecorder)]
         self.state_recorders = [r for r in net.recorders if isinstance(r, StateRecorder)]
         idx = [r.group.ids for r in self.state_recorders]
-        self.rec_var = np.array([cc.VAR_CODES[r.variable] for r in self.state_recorders], np.int64)
+        self.rec_var = np.array([var_code(net, r.group.ids, r.variable) for r in self.state_recorders], np.int64)
         self.rec_k = np.array([r.interval_steps for r in self.state_recorders], np.int64)
         self.rec_ptr = np.concatenate([[0], np.cumsum([i.size for i in idx])]).astype(np.int64)
         self.rec_idx = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
@@ -201,8 +201,9 @@ class ClockPlan:
         net = self.net
         if "params" in changes:
             params, i_e, K = _build_params(net)
-            if K != self.state.theta.shape[1] or not np.array_equal(params.is_exp[params.pid],
-                                                                     self.params.is_exp[self.params.pid]):
+            layout = (self.state.theta.shape[1], self.state.x.shape[1])
+            if state_layout(net) != layout or not np.array_equal(params.is_exp[params.pid],
+                                                                 self.params.is_exp[self.params.pid]):
                 raise AssertionError("parameter changes may not change the state layout")  # validated in set()
             self.params, self.i_e = params, i_e
         if "sources" in changes:
@@ -249,15 +250,20 @@ class ClockPlan:
                 p._weight = self.plastic_weights(p)
 
     def get_state(self, name, ids):
-        """float64 values of state variable ``name`` of neurons ``ids`` (network indices)."""
+        """float64 values of state variable ``name`` of neurons ``ids`` (network indices).
+
+        ``name``: a field of the state (``"v"``, ``"i_ex"``, ``"i_in"``, ``"theta"``: the sum of the
+        threshold components) or an int, a column of a family's own state ``x`` (a model's
+        ``state_columns`` maps its names to these).
+        """
         st = self.state
         if name == "theta":
             return st.theta[ids].sum(axis=1).astype(np.float64)
-        return getattr(st, name)[ids].astype(np.float64)
+        return state_column(st, name)[ids].astype(np.float64)
 
     def set_state(self, name, ids, values):
-        """Set state variable ``name`` (``"v"``, ``"i_ex"``, ``"i_in"``) of neurons ``ids``."""
-        getattr(self.state, name)[ids] = values
+        """Set state variable ``name`` (a field name or a column of ``x``, as :meth:`get_state`) of neurons ``ids``."""
+        state_column(self.state, name)[ids] = values
 
     def _take_state(self, old):
         """Carry the engine state of ``old`` (a plan of the same network before structural changes)
@@ -315,6 +321,9 @@ class ClockPlan:
             if self.params.p_theta.shape[1] > 0:
                 fam[:] = ALIF_FAMILY.code
             self.params = self.params._replace(family=fam)
+        if self.params.coef is None:  # (plans pickled before families had storage of their own)
+            self.params = self.params._replace(coef=np.zeros((self.params.v_th.size, 0)))
+            self.state = self.state._replace(x=np.zeros((self.state.v.size, 0), self.state.v.dtype))
         if "tab" not in self._sources_base:
             cdf = self._sources_base["cdf"]
             self._sources_base["tab"] = np.stack([poisson_count_table(row, cc.TAB) for row in cdf])
@@ -478,13 +487,12 @@ class ClockPlan:
     def _finite(self):
         st = self.state
         return bool(np.isfinite(st.v).all() and np.isfinite(st.i_ex).all() and np.isfinite(st.i_in).all()
-                    and np.isfinite(st.theta).all())
+                    and np.isfinite(st.theta).all() and np.isfinite(st.x).all())
 
     def _raise_non_finite(self, snap):
         """Name the first non-finite neuron, restore ``snap`` and raise."""
         st = self.state
-        bad = ~(np.isfinite(st.v) & np.isfinite(st.i_ex) & np.isfinite(st.i_in)
-                & np.isfinite(st.theta).all(axis=1))
+        bad = ~finite_rows(st)
         n = int(np.flatnonzero(bad)[0])
         self._restore(snap)
         pop = next(p for p in self.net.populations if p.offset <= n < p.offset + p.n)
@@ -767,6 +775,32 @@ def _progress(net, n_steps, progress):
     return _Bar(total=n_steps, unit="step", unit_scale=True, desc="eventsim", leave=False)
 
 
+def var_code(net, ids, variable):
+    """The clock engine's recorder code of state variable ``variable`` of network neurons ``ids``."""
+    from ..models.family import state_key
+
+    keys = {state_key(p.model, variable) for p in net.populations
+            if ((ids >= p.offset) & (ids < p.offset + p.n)).any()} or {variable}
+    if len(keys) > 1:
+        raise ValueError(f"state variable {variable!r} is stored differently in the populations of this group; "
+                         "record each population on its own")
+    key = keys.pop()
+    return cc.X_CODE + int(key) if isinstance(key, (int, np.integer)) else cc.VAR_CODES[key]
+
+
+def finite_rows(st):
+    """bool per neuron: every state variable of the neuron is finite."""
+    return (np.isfinite(st.v) & np.isfinite(st.i_ex) & np.isfinite(st.i_in) & np.isfinite(st.theta).all(axis=1)
+            & np.isfinite(st.x).all(axis=1))
+
+
+def state_column(st, key):
+    """The per-neuron array of state variable ``key``: a field of ``st`` by name, or column ``key`` of ``st.x``."""
+    if isinstance(key, (int, np.integer)):
+        return st.x[:, int(key)]
+    return getattr(st, key)
+
+
 def build_plan(net):
     """Build the engine arrays of ``net``; the network itself is left untouched on error."""
     if getattr(net, "_dist", None) is not None:  # this MPI rank's part (eventsim.engines.plan_mpi)
@@ -775,10 +809,7 @@ def build_plan(net):
         return build_distributed_plan(net)
     N = net.n_neurons
     params, i_e, K = _build_params(net)
-    fdt = getattr(net, "dtype", np.dtype(np.float64))
-    v0 = np.concatenate([p.v_init for p in net.populations]) if net.populations else np.zeros(0)
-    state = cc.State(v=v0.astype(fdt), i_ex=np.zeros(N, fdt), i_in=np.zeros(N, fdt),
-                     refr=np.zeros(N, np.int64), theta=np.zeros((N, K), fdt), i_dc=np.zeros(N, fdt))
+    state = initial_state(net)
     conn_parts, ring_shape = _build_connectivity(net, params)
     is_exp = params.is_exp[params.pid].astype(np.int8) if N else np.zeros(0, np.int8)
     plastic = pl.build(net, is_exp, N, net.weight_dtype, np.array([0, N], np.int64))
@@ -786,24 +817,61 @@ def build_plan(net):
                      _build_dc(net), i_e, plastic)
 
 
+_MATRIX_FIELDS = ("p_theta", "d_theta", "coef")  # parameter fields with several columns per set
+
+
+def _pack(model, n, dt):
+    """``model.pack(n, dt)`` with the family storage's fields a model may leave out (zero columns)."""
+    pk = dict(model.pack(n, dt))
+    pk.setdefault("coef", np.zeros((n, 0)))
+    pk.setdefault("x_init", np.zeros((n, 0)))
+    return pk
+
+
+def _columns(packs, pops, name, N):
+    """``[N, K]`` float64 field ``name`` of every population's pack, zero-padded to the widest."""
+    K = max([pk[name].shape[1] for pk in packs] + [0])
+    arr = np.zeros((N, K))
+    o = 0
+    for pk, pop in zip(packs, pops):
+        arr[o:o + pop.n, : pk[name].shape[1]] = pk[name]
+        o += pop.n
+    return arr
+
+
+def state_layout(net):
+    """``(K, KX)``: threshold components and family state columns of ``net``'s neurons (the state's shape)."""
+    packs = [_pack(p.model, p.n, net.dt) for p in net.populations]
+    return tuple(max([pk[nm].shape[1] for pk in packs] + [0]) for nm in ("p_theta", "x_init"))
+
+
+def initial_state(net, ids=None):
+    """The engine state of ``net``'s neurons before any run (``ids``: of these network neurons only)."""
+    fdt = getattr(net, "dtype", np.dtype(np.float64))
+    packs = [_pack(p.model, p.n, net.dt) for p in net.populations]
+    v0 = np.concatenate([p.v_init for p in net.populations]) if net.populations else np.zeros(0)
+    K = max([pk["p_theta"].shape[1] for pk in packs] + [0])
+    x0 = _columns(packs, net.populations, "x_init", net.n_neurons)
+    if ids is not None:
+        v0, x0 = v0[ids], x0[ids]
+    N = v0.size
+    return cc.State(v=v0.astype(fdt), i_ex=np.zeros(N, fdt), i_in=np.zeros(N, fdt), refr=np.zeros(N, np.int64),
+                    theta=np.zeros((N, K), fdt), i_dc=np.zeros(N, fdt), x=np.ascontiguousarray(x0, fdt))
+
+
 def _build_params(net):
     """``(params, i_e, K)``: the parameter-set tables, the bias currents (pA, float64 per neuron) and
     the number of threshold components."""
     N = net.n_neurons
     dt = net.dt
-    packs = [p.model.pack(p.n, dt) for p in net.populations]
+    packs = [_pack(p.model, p.n, dt) for p in net.populations]
     K = max([pk["p_theta"].shape[1] for pk in packs] + [0])
     fields = {}
     for name in _PARAM_FIELDS:
         if name in ("col", "pid"):
             continue
-        if name in ("p_theta", "d_theta"):
-            arr = np.zeros((N, K))
-            o = 0
-            for pk, pop in zip(packs, net.populations):
-                arr[o:o + pop.n, : pk[name].shape[1]] = pk[name]
-                o += pop.n
-            fields[name] = arr
+        if name in _MATRIX_FIELDS:
+            fields[name] = _columns(packs, net.populations, name, N)
         else:
             fields[name] = np.concatenate([pk[name] for pk in packs]) if packs else np.zeros(0)
     col = np.arange(N, dtype=np.int64)
@@ -814,18 +882,21 @@ def _build_params(net):
     # neurons with identical parameters share one row of the parameter tables, so the
     # tables of homogeneous populations stay in cache and each run of them is updated with
     # its parameters as loop constants
-    names = [nm for nm in fields if nm not in ("p_theta", "d_theta")]
-    table = np.column_stack([fields[nm].astype(np.float64) for nm in names]
-                            + [fields["p_theta"], fields["d_theta"]]) if N else np.zeros((0, len(names)))
+    names = [nm for nm in fields if nm not in _MATRIX_FIELDS]
+    mats = [fields[nm] for nm in _MATRIX_FIELDS]
+    table = np.column_stack([fields[nm].astype(np.float64) for nm in names] + mats) if N \
+        else np.zeros((0, len(names) + sum(m.shape[1] for m in mats)))
     uniq, pid = np.unique(table, axis=0, return_inverse=True)
     sets = {}
     for j, nm in enumerate(names):
         sets[nm] = uniq[:, j].astype(fields[nm].dtype)
-    sets["p_theta"] = np.ascontiguousarray(uniq[:, len(names):len(names) + K])
-    sets["d_theta"] = np.ascontiguousarray(uniq[:, len(names) + K:])
+    j = len(names)
+    for nm, m in zip(_MATRIX_FIELDS, mats):
+        sets[nm] = np.ascontiguousarray(uniq[:, j:j + m.shape[1]])
+        j += m.shape[1]
     fdt = getattr(net, "dtype", np.dtype(np.float64))
     for nm, arr in sets.items():  # propagators are computed in float64, then stored in the state's precision
-        if arr.dtype == np.float64:
+        if arr.dtype == np.float64 and nm != "coef":  # (a family's coefficients stay float64)
             sets[nm] = np.ascontiguousarray(arr, fdt)
     params = cc.Params(col=col, pid=pid.reshape(-1).astype(np.int64), **sets)
     return params, i_e, K

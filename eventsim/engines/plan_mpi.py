@@ -28,7 +28,8 @@ import numpy as np
 from . import clock_cpu as cc
 from . import clock_mpi as km
 from . import plastic as pl
-from .plan import ClockPlan, _build_connectivity, _build_dc, _build_params, _build_sources, _spike_flags
+from .plan import (ClockPlan, _build_connectivity, _build_dc, _build_params, _build_sources, _spike_flags, finite_rows,
+                   initial_state, state_column, state_layout)
 
 _POOLS = {}
 
@@ -79,10 +80,7 @@ def build_distributed_plan(net):
     params = full._replace(col=np.arange(gid.size, dtype=np.int64), pid=full.pid[gid])
     i_e = i_e_full[gid]
     N = gid.size
-    fdt = net.dtype
-    v0 = np.concatenate([p.v_init for p in net.populations]) if net.populations else np.zeros(0)
-    state = cc.State(v=v0[gid].astype(fdt), i_ex=np.zeros(N, fdt), i_in=np.zeros(N, fdt),
-                     refr=np.zeros(N, np.int64), theta=np.zeros((N, K), fdt), i_dc=np.zeros(N, fdt))
+    state = initial_state(net, gid)
     conn_parts, ring_shape = _build_connectivity(net, params, tgt_map=g2l)
     dmin = conn_parts[3][0]
     used = np.diff(conn_parts[2]) > 0
@@ -157,7 +155,7 @@ class DistributedPlan(ClockPlan):
         net = self.net
         if "params" in changes:
             full, i_e, K = _build_params(net)
-            if K != self.state.theta.shape[1]:
+            if state_layout(net) != (self.state.theta.shape[1], self.state.x.shape[1]):
                 raise AssertionError("parameter changes may not change the state layout")
             self.params = full._replace(col=np.arange(self._gid.size, dtype=np.int64), pid=full.pid[self._gid])
             self.i_e = i_e[self._gid]
@@ -186,7 +184,7 @@ class DistributedPlan(ClockPlan):
     def set_state(self, name, ids, values):
         loc = self._g2l[np.asarray(ids, np.int64)]
         mine = loc >= 0
-        getattr(self.state, name)[loc[mine]] = np.broadcast_to(values, loc.shape)[mine]
+        state_column(self.state, name)[loc[mine]] = np.broadcast_to(values, loc.shape)[mine]
 
     def _take_state(self, old):
         super()._take_state(old)
@@ -200,8 +198,7 @@ class DistributedPlan(ClockPlan):
         st = self.state
 
         def local():
-            bad = ~(np.isfinite(st.v) & np.isfinite(st.i_ex) & np.isfinite(st.i_in)
-                    & np.isfinite(st.theta).all(axis=1))
+            bad = ~finite_rows(st)
             if not bad.any():
                 self._restore(snap)
                 return

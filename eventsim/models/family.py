@@ -28,6 +28,17 @@ of :mod:`eventsim.models`, by a :class:`Family` record:
     Its exact propagator for a step of any length ``h`` (ms): the clock
     engines use it with ``h = dt`` (computed once on the host by the
     model's ``pack``).
+``models``
+    The model classes of the family (their ``pack(n, dt)`` writes the
+    engines' arrays: the common fields of the parameter tables, plus the
+    family's own storage, ``"coef"`` (float64 ``[n, M]``: coefficients per
+    neuron, kept per parameter set in ``Params.coef``) and ``"x_init"``
+    (float64 ``[n, KX]``: the initial values of the family's own state
+    columns ``State.x``); a model's ``state_columns`` maps its state names
+    to fields of ``State`` or columns of ``x``, ``state_units`` gives their
+    units).
+``event_engine``
+    Whether the event engine runs the family (else it refuses it).
 ``update_block``
     The update of a block ``a..b-1`` of neurons that share parameter set
     ``q`` for one step: exact subthreshold step, threshold test, reset and
@@ -87,6 +98,8 @@ class Family:
     propagator: Callable
     update_block: Callable
     models: tuple = ()
+    #: Whether the event engine runs this family (else it refuses the network with NotImplementedError).
+    event_engine: bool = True
 
 
 _BY_CODE = {}
@@ -105,6 +118,32 @@ def register(family):
     _BY_CODE[family.code] = family
     _BY_TAG[cls] = family
     return family
+
+
+def state_key(model, name):
+    """Where the engines keep state variable ``name`` of ``model``'s neurons: a field of the clock
+    engine's ``State`` (``"v"``, ``"i_ex"``, ...) or an int, a column of the family's own state ``x``.
+
+    A model maps its names through its ``state_columns`` dict (absent: every name is a field).
+    """
+    return getattr(model, "state_columns", {}).get(name, name)
+
+
+def state_unit(model, name):
+    """The unit of state variable ``name`` of ``model`` (its ``state_units``; else by name; ``""`` unknown)."""
+    unit = getattr(model, "state_units", {}).get(name)
+    return unit if unit is not None else _UNITS.get(name, "")
+
+
+_UNITS = {"v": "mV", "i_ex": "pA", "i_in": "pA", "theta": "mV", "v_th": "mV"}
+
+
+def check_event_engine(model):
+    """Raise NotImplementedError if the event engine does not run ``model``'s family."""
+    fam = getattr(model, "family", None)
+    if fam is not None and not fam.event_engine:
+        raise NotImplementedError(f"{model!r}: the {fam.name} family runs in the clock engine only; "
+                                  "use Network(engine='clock')")
 
 
 def families():
