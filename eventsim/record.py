@@ -608,16 +608,6 @@ class SpikeRecorder(_Recorder):
         else:
             self._store = self._new_file_store(check_target(to, overwrite), compression)
 
-    @property
-    def unit(self):
-        """The unit of the recorded variable (``"mV"``, ``"pA"``, ``"nS"``...; ``""`` if it has none)."""
-        from .models.family import state_unit
-
-        for p in self._net.populations:
-            if ((self._ids >= p.offset) & (self._ids < p.offset + p.n)).any():
-                return state_unit(p.model, self.variable)
-        return state_unit(None, self.variable)
-
     def __setstate__(self, state):
         if "_store" not in state:  # recorded before streaming existed: lists of chunks in memory
             store = _MemoryStore(("steps", "neuron_ids"))
@@ -777,6 +767,16 @@ class StateRecorder(_Recorder):
             self._store = _MemoryStore(("steps", "values"))
         else:
             self._store = self._new_file_store(check_target(to, overwrite), compression)
+
+    @property
+    def unit(self):
+        """The unit of the recorded variable (``"mV"``, ``"pA"``, ``"nS"``...; ``""`` if it has none)."""
+        from .models.family import state_unit
+
+        for p in self._net.populations:
+            if ((self._ids >= p.offset) & (self._ids < p.offset + p.n)).any():
+                return state_unit(p.model, self.variable)
+        return state_unit(None, self.variable)
 
     def __setstate__(self, state):
         if "_store" not in state:  # recorded before streaming existed: lists of chunks in memory
