@@ -235,6 +235,8 @@ def _new_param(name, old, value, pop, loc, pos, n):
 
 def _check_model_change(net, pop, old, new, started):
     """Refuse a parameter change that the engines cannot take at this point."""
+    if hasattr(new, "check_engine"):
+        new.check_engine(net.engine)
     if net.engine == "event":
         if new.v_min is not None:
             raise NotImplementedError("v_min is not supported by engine='event'; use v_min=None")
@@ -243,6 +245,6 @@ def _check_model_change(net, pop, old, new, started):
     if started:
         if new.synapse != old.synapse:
             raise ValueError(f"population {pop!r} has {old.synapse} synapses; tau_syn_ex / tau_syn_in cannot switch "
-                             "between None and numbers after the network has run")
+                             "between None and numbers, nor psc change, after the network has run")
         if len(getattr(new, "tau_theta", ())) != len(getattr(old, "tau_theta", ())):
             raise ValueError("the number of threshold components cannot change after the network has run")

@@ -1351,6 +1351,9 @@ def _network_to_nir(net):
         kind = type(m).__name__
         if kind not in ("LIF", "IF"):
             raise ValueError(f"to_nir cannot export population {i} of {kind}: NIR has LIF, CubaLIF and IF only")
+        if m.synapse == "alpha":
+            raise ValueError(f"to_nir cannot export population {i} ({kind}, psc='alpha'): NIR has no alpha-shaped "
+                             "current synapse")
         if m.reset != "value" or m.v_min is not None or np.any(np.asarray(m.t_ref) != 0):
             raise ValueError(f"to_nir cannot export population {i} ({kind}): NIR neurons have no refractory period "
                              f"(t_ref={m.t_ref!r}), no v_min and reset to v_reset (reset={m.reset!r})")

@@ -905,7 +905,7 @@ class WeightRecorder(_Recorder):
 
     def _new_file_store(self, path, compression):
         p = self.projection
-        exp = any(pop.model.synapse == "exp" and np.isin(self._ids, pop.ids).any() for pop in self._net.populations)
+        exp = any(pop.model.synapse in ("exp", "alpha") and np.isin(self._ids, pop.ids).any() for pop in self._net.populations)
         unit = "pA" if exp else "mV"
         attrs = dict(self._file_attrs(), unit=unit, interval=self.interval_steps * self._net.dt,
                      interval_steps=self.interval_steps)

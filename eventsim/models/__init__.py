@@ -3,5 +3,6 @@
 from .adaptive import ALIF
 from .li import LI
 from .lif import IF, LIF, Propagator, propagator
+from . import psc_alpha  # noqa: F401  (registers the iaf_psc_alpha family)
 
 __all__ = ["LIF", "IF", "ALIF", "LI", "Propagator", "propagator"]

@@ -56,7 +56,8 @@ class ALIF(LIF):
         ``b`` of the affine reset (mV).
     **LIF parameters
         ``tau_m, c_m, v_rest, v_reset, v_th, t_ref, i_e, tau_syn_ex,
-        tau_syn_in, v_min`` as in :class:`LIF`.
+        tau_syn_in, v_min, psc`` as in :class:`LIF` (``psc="alpha"``:
+        alpha-shaped current synapses, :mod:`eventsim.models.psc_alpha`).
     """
 
     tau_theta: tuple = (100.0,)
@@ -96,7 +97,12 @@ class ALIF(LIF):
 
     @property
     def family(self):
-        """The :class:`eventsim.models.family.Family` that updates this model."""
+        """The :class:`eventsim.models.family.Family` that updates this model (alpha synapses:
+        :data:`eventsim.models.psc_alpha.IAF_ALPHA`, which adapts the threshold too)."""
+        if self.synapse == "alpha":
+            from .psc_alpha import IAF_ALPHA
+
+            return IAF_ALPHA
         return ALIF_FAMILY
 
     def _reset_coefficients(self, n):

@@ -28,12 +28,16 @@ Order of one step of length ``dt`` (as NEST; see
 (skipped while refractory), ``v_min`` bound, synaptic current decay and
 input, threshold test ``v >= v_th``, reset and start of the refractory
 period.
+
+With ``psc="alpha"`` each spike's current has the shape
+:math:`w \frac{t}{\tau_{syn}} e^{1 - t/\tau_{syn}}` instead (NEST
+``iaf_psc_alpha``); see :mod:`eventsim.models.psc_alpha`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 import numpy as np
@@ -119,8 +123,12 @@ class _IntegrateAndFire:
     tau_syn_in: float | None = None
     v_min: float | None = None
     reset: str = "value"
+    # keyword-only: the positions of the other parameters stay as they were
+    psc: str = field(default="exp", kw_only=True)
 
     _resets = _RESETS
+    #: Shapes of the postsynaptic current of a synapse with a time constant (``psc=``), see :attr:`synapse`.
+    _PSCS = ("exp", "alpha")
     _keyword_hints = {}
 
     # ------------------------------------------------------------------ validation
@@ -131,7 +139,7 @@ class _IntegrateAndFire:
 
     def __post_init__(self):
         for f in fields(self):
-            if f.name == "reset":
+            if f.name in ("reset", "psc"):
                 continue
             value = getattr(self, f.name)
             if f.name in ("tau_syn_ex", "tau_syn_in", "v_min"):
@@ -148,6 +156,10 @@ class _IntegrateAndFire:
     def _validate(self):
         if not isinstance(self.reset, str) or self.reset not in self._resets:
             raise ValueError(f"reset={self.reset!r} must be one of {sorted(self._resets)}")
+        if not isinstance(self.psc, str) or self.psc not in self._PSCS:
+            raise ValueError(f"psc={self.psc!r} must be one of {list(self._PSCS)} (the shape of the postsynaptic "
+                             "current: 'exp' exponential, NEST iaf_psc_exp; 'alpha' alpha function, NEST "
+                             "iaf_psc_alpha)")
         check("c_m", self.c_m, np.asarray(self.c_m) > 0, "c_m > 0 (pF)")
         check("t_ref", self.t_ref, np.asarray(self.t_ref) >= 0, "t_ref >= 0 (ms)")
         if self.reset == "value":
@@ -158,6 +170,9 @@ class _IntegrateAndFire:
                 "tau_syn_ex and tau_syn_in must both be None (delta synapses) or both be "
                 f"numbers (exponential synapses); got tau_syn_ex={self.tau_syn_ex!r}, "
                 f"tau_syn_in={self.tau_syn_in!r}")
+        if self.psc == "alpha" and self.tau_syn_ex is None:
+            raise ValueError("psc='alpha' needs the synaptic time constants tau_syn_ex and tau_syn_in (ms); "
+                             "got tau_syn_ex=None, tau_syn_in=None (delta synapses)")
         for name in ("tau_syn_ex", "tau_syn_in"):
             v = getattr(self, name)
             if v is not None:
@@ -180,14 +195,32 @@ class _IntegrateAndFire:
     # ------------------------------------------------------------------ layout
     @property
     def synapse(self):
-        """``"delta"`` (weights in mV) or ``"exp"`` (weights in pA)."""
-        return "delta" if self.tau_syn_ex is None else "exp"
+        """``"delta"`` (weights in mV), ``"exp"`` or ``"alpha"`` (current synapses, weights in pA)."""
+        return "delta" if self.tau_syn_ex is None else self.psc
 
     @property
     def state_names(self):
         """Names of the recordable state variables."""
-        names = ("v",) if self.synapse == "delta" else ("v", "i_ex", "i_in")
+        names = {"delta": ("v",), "exp": ("v", "i_ex", "i_in"),
+                 "alpha": ("v", "i_ex", "i_in", "di_ex", "di_in")}[self.synapse]
         return names + self._extra_state
+
+    @property
+    def state_columns(self):
+        """The family's own state variables: ``{name: column of the engines' State.x}``."""
+        return {"di_ex": 0, "di_in": 1} if self.synapse == "alpha" else {}
+
+    @property
+    def state_units(self):
+        """Units of the family's own state variables (:attr:`state_columns`)."""
+        return {"di_ex": "pA/ms", "di_in": "pA/ms"} if self.synapse == "alpha" else {}
+
+    def check_engine(self, engine):
+        """Raise NotImplementedError if ``engine`` (``"clock"`` or ``"event"``) cannot run this model."""
+        if engine == "event" and self.synapse == "alpha":
+            raise NotImplementedError(
+                f"engine='event' does not run {type(self).__name__}(psc='alpha') yet (alpha-shaped current "
+                "synapses need exact threshold-crossing times of a 4-variable system); use engine='clock'")
 
     _extra_state = ()
 
@@ -205,10 +238,22 @@ class _IntegrateAndFire:
     @property
     def family(self):
         """The :class:`eventsim.models.family.Family` that updates this model."""
+        if self.synapse == "alpha":
+            from .psc_alpha import IAF_ALPHA
+
+            return IAF_ALPHA
         return IAF_EXP if self.synapse == "exp" else IAF_DELTA
 
     def pack(self, n, dt):
-        """Per-neuron arrays consumed by the engines (float64 / int64, length ``n``)."""
+        """Per-neuron arrays consumed by the engines (float64 / int64, length ``n``; ``coef`` and ``x_init``
+        ``[n, columns]`` with alpha synapses, see :func:`eventsim.models.psc_alpha.pack_alpha`)."""
+        if self.synapse == "alpha":
+            from .psc_alpha import pack_alpha
+
+            return pack_alpha(self, n, dt, self._pack(n, dt))
+        return self._pack(n, dt)
+
+    def _pack(self, n, dt):
         prop = propagator(self, dt)
         b = lambda name, v: broadcast(name, v, n)  # noqa: E731
         ref = steps_of("t_ref", self.t_ref, dt)
@@ -258,6 +303,14 @@ class LIF(_IntegrateAndFire):
         Lower bound of ``v`` (mV); None for no bound.
     reset : {"value", "subtract"}
         ``"value"``: ``v <- v_reset``.  ``"subtract"``: ``v <- v - (v_th - v_rest)``.
+    psc : {"exp", "alpha"}, keyword only
+        Shape of the postsynaptic current when ``tau_syn_ex``/``tau_syn_in``
+        are given: ``"exp"`` (default) a jump of ``w`` pA decaying with
+        ``tau_syn``; ``"alpha"`` the alpha function
+        :math:`w \frac{t}{\tau_{syn}} e^{1 - t/\tau_{syn}}` that peaks at ``w``
+        pA at :math:`t = \tau_{syn}` (NEST ``iaf_psc_alpha``; equations and
+        order of a step in :mod:`eventsim.models.psc_alpha`; state adds
+        ``di_ex``, ``di_in`` in pA/ms; clock engine only).
 
     Notes
     -----

@@ -1,7 +1,8 @@
-r"""Alpha-shaped current synapses: the exact propagator (NEST's ``iaf_psc_alpha``).
+r"""Alpha-shaped current synapses (NEST's ``iaf_psc_alpha``): the exact propagator and the neuron family.
 
-A spike of weight :math:`w` (pA) through an alpha synapse of time constant
-:math:`\tau_s` adds the current
+``es.LIF(..., tau_syn_ex=..., tau_syn_in=..., psc="alpha")`` (also ``es.IF``
+and ``es.ALIF``).  A spike of weight :math:`w` (pA) through an alpha synapse
+of time constant :math:`\tau_s` adds the current
 
 .. math::
 
@@ -32,13 +33,45 @@ and smooth at :math:`z = 0` (:math:`\tau_m = \tau_s`: :math:`\varphi = 1`,
 for every :math:`z`,
 so the equal-time-constant case needs no special branch and never divides
 by zero.  A non-leaky IF neuron is :math:`1/\tau_m = 0`.
+
+The neuron has one such pair per receptor: :math:`(y_1, y_2)` =
+(``di_ex``, ``i_ex``) with :math:`\tau_{syn,ex}` for weights :math:`w \ge 0`
+and (``di_in``, ``i_in``) with :math:`\tau_{syn,in}` for :math:`w < 0` (the
+sign of the weight selects the receptor, as in NEST).
+
+Order of one step of length ``dt`` (NEST ``iaf_psc_alpha::update``):
+
+1. if not refractory: the exact update of ``v`` above from the state at the
+   start of the step, then ``v = max(v, v_min)``; else: the refractory
+   counter is decremented and ``v`` stays clamped;
+2. the synaptic states advance, :math:`y_2 \leftarrow P_{21} y_1 + P_{22}
+   y_2` then :math:`y_1 \leftarrow P_{11} y_1`, and the weights arriving at
+   the end of the step are added: :math:`y_1 \mathrel{+}= (e/\tau_s) \sum w`
+   (they reach ``v`` from the next step on; refractory neurons take them up
+   too);
+3. ``ALIF`` only: every threshold component decays,
+   :math:`\theta_k \leftarrow e^{-h/\tau_{\theta,k}} \theta_k`;
+4. threshold test :math:`v \ge v_{th} + \sum_k \theta_k`; on a spike: reset
+   of ``v`` (``reset``), refractory counter set to ``t_ref / dt``,
+   :math:`\theta_k \mathrel{+}= d_k`.
+
+This module is the whole family: the propagator, the packing of a model's
+parameters (:func:`pack_alpha`), the block update and its declaration
+(:data:`IAF_ALPHA`, family code 4) through which the clock engines (CPU and
+CUDA) run it.  The event engine does not run it (``check_engine`` of the
+models refuses).
 """
 
 import math
+from typing import NamedTuple
 
+import numpy as np
 from numba import njit
 
-from .dynamics import phi
+from .adaptive import ALIF
+from .dynamics import phi, reset_voltage
+from .family import Family, block_kernel, register
+from .lif import IF, LIF
 
 _jit = njit(inline="always", cache=True)
 
@@ -82,3 +115,139 @@ def alpha_propagators(h, inv_tau_m, c_m, inv_tau_s):
 def alpha_initial(inv_tau_s):
     """The jump of ``y1`` (pA/ms) per pA of weight: e / tau_s, so that the current peaks at the weight."""
     return math.e * inv_tau_s
+
+
+# ---------------------------------------------------------------- packing
+#: Columns of ``Params.coef`` (one row per parameter set), in this order: per receptor ``P21`` (ms),
+#: ``P_v1`` (mV per pA/ms) and the jump of ``y1`` per pA of weight (1/ms).  ``P11 = P22`` is ``p_ee`` / ``p_nn``
+#: and ``P_v2`` is ``p_ve`` / ``p_vn`` of the exponential-synapse propagator (the same numbers).
+COEF = ("p21_ex", "p_v1_ex", "jump_ex", "p21_in", "p_v1_in", "jump_in")
+#: Columns of ``State.x``: ``y1`` of each receptor (pA/ms).
+X_COLUMNS = ("di_ex", "di_in")
+
+_vec_alpha = np.vectorize(alpha_propagators.py_func, otypes=[np.float64] * 4)
+_vec_jump = np.vectorize(alpha_initial.py_func, otypes=[np.float64])
+
+
+def alpha_coefficients(model, n, dt):
+    """``[n, 6]`` float64: the :data:`COEF` columns of ``model`` (LIF, IF or ALIF with ``psc="alpha"``) for
+    a step of ``dt`` ms, computed on the host in float64."""
+    inv_m = 0.0 if isinstance(model, IF) else 1.0 / np.asarray(model.tau_m, np.float64)
+    cols = []
+    for tau_s in (model.tau_syn_ex, model.tau_syn_in):
+        inv_s = 1.0 / np.asarray(tau_s, np.float64)
+        _, p21, p_v1, _ = _vec_alpha(float(dt), inv_m, model.c_m, inv_s)
+        cols += [p21, p_v1, _vec_jump(inv_s)]
+    return np.column_stack([np.broadcast_to(c, (n,)) for c in cols]).astype(np.float64)
+
+
+def pack_alpha(model, n, dt, base):
+    """A model's ``pack`` with alpha synapses: ``base`` (the exponential-synapse packing of the same
+    parameters, whose ``p_vv, p_vi, p_ve, p_vn, p_ee, p_nn`` are the alpha step's ``P_vv, P_vi, P_v2`` and
+    ``P22``) with the family code, ``coef`` (:data:`COEF`) and ``x_init`` (``di_ex = di_in = 0``)."""
+    out = dict(base)
+    out["family"] = np.full(n, IAF_ALPHA.code, np.int64)
+    out["is_exp"] = np.ones(n, np.int64)  # two ports: one ring block per sign of the weight
+    out["coef"] = alpha_coefficients(model, n, dt)
+    out["x_init"] = np.zeros((n, len(X_COLUMNS)))
+    return out
+
+
+# ---------------------------------------------------------------- the family's block update
+@_jit
+def alpha_step(v, y1e, y2e, y1i, y2i, refr, in_ex, in_in, v_rest, p_vv, p_vi, i_const, v_min, p_v1e, p_v2e,
+               p11e, p21e, jump_e, p_v1i, p_v2i, p11i, p21i, jump_i):
+    """Steps 1 and 2 of the module docstring for one neuron: returns ``(v, y1e, y2e, y1i, y2i, refr)``.
+
+    ``in_ex``, ``in_in``: the summed weights (pA) arriving at the end of the step per receptor.
+    """
+    v_new = (v_rest + p_vv * (v - v_rest) + p_vi * i_const + p_v1e * y1e + p_v2e * y2e
+             + p_v1i * y1i + p_v2i * y2i)
+    v_new = max(v_new, v_min)
+    v = v_new if refr == 0 else v   # a select, not a branch (as dynamics.neuron_update)
+    refr = max(refr - 1, 0)
+    y2e = p21e * y1e + p11e * y2e
+    y1e = p11e * y1e + jump_e * in_ex
+    y2i = p21i * y1i + p11i * y2i
+    y1i = p11i * y1i + jump_i * in_in
+    return v, y1e, y2e, y1i, y2i, refr
+
+
+@block_kernel
+def _run_alpha(a, b, q, c0, ring, i_c, per_neuron, pr, sv, sie, sii, sx, srefr, sdc, theta, flag):
+    """Neurons ``a..b-1`` (parameter set ``q``) with alpha synapses: read and clear their input, step,
+    threshold (with the adaptive components, none for LIF / IF), reset.
+
+    The excitatory input of neuron n is in ring column ``c0 + n``, the inhibitory one ``N`` columns
+    further; ``y1`` of both receptors in ``sx[n, 0]`` and ``sx[n, 1]``.
+    """
+    N = sv.size
+    K = theta.shape[1]
+    v_rest = pr.v_rest[q]
+    p_vv = pr.p_vv[q]
+    p_vi = pr.p_vi[q]
+    v_min = pr.v_min[q]
+    v_th = pr.v_th[q]
+    p_v2e = pr.p_ve[q]
+    p_v2i = pr.p_vn[q]
+    p11e = pr.p_ee[q]
+    p11i = pr.p_nn[q]
+    p21e = pr.coef[q, 0]
+    p_v1e = pr.coef[q, 1]
+    jump_e = pr.coef[q, 2]
+    p21i = pr.coef[q, 3]
+    p_v1i = pr.coef[q, 4]
+    jump_i = pr.coef[q, 5]
+    mode = pr.reset_mode[q]
+    v_reset = pr.v_reset[q]
+    reset_m = pr.reset_m[q]
+    reset_b = pr.reset_b[q]
+    ref_steps = pr.ref_steps[q]
+    for n in range(a, b):
+        in_ex = ring[c0 + n]
+        in_in = ring[c0 + N + n]
+        ring[c0 + n] = 0.0
+        ring[c0 + N + n] = 0.0
+        i_const = i_c + sdc[n] if per_neuron else i_c
+        v, y1e, y2e, y1i, y2i, refr = alpha_step(
+            sv[n], sx[n, 0], sie[n], sx[n, 1], sii[n], srefr[n], in_ex, in_in, v_rest, p_vv, p_vi, i_const,
+            v_min, p_v1e, p_v2e, p11e, p21e, jump_e, p_v1i, p_v2i, p11i, p21i, jump_i)
+        thr = v_th
+        for k in range(K):  # (LIF / IF beside ALIF neurons: p_theta = d_theta = 0, theta stays 0)
+            theta[n, k] *= pr.p_theta[q, k]
+            thr += theta[n, k]
+        spiked = v >= thr
+        if spiked:
+            v = reset_voltage(v, mode, v_reset, v_rest, thr, reset_m, reset_b)
+            refr = ref_steps
+            for k in range(K):
+                theta[n, k] += pr.d_theta[q, k]
+        sv[n] = v
+        sx[n, 0] = y1e
+        sie[n] = y2e
+        sx[n, 1] = y1i
+        sii[n] = y2i
+        srefr[n] = refr
+        flag[n] = spiked
+
+
+@_jit
+def _alpha_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+    """:func:`eventsim.models.family.update_block` of ``iaf_psc_alpha``."""
+    _run_alpha(a, b, q, c0, ring, i_c, per_neuron, pr, st.v, st.i_ex, st.i_in, st.x, st.refr, st.i_dc,
+               st.theta, flag)
+
+
+class IafAlphaTag(NamedTuple):
+    """Compile-time key of the ``iaf_psc_alpha`` family (see :mod:`eventsim.models.family`)."""
+
+    code: int
+
+
+#: LIF, IF and ALIF with alpha-shaped current synapses (NEST's ``iaf_psc_alpha``): state ``v``, the currents
+#: ``i_ex``, ``i_in`` (pA), their derivatives ``di_ex``, ``di_in`` (pA/ms, columns 0 and 1 of ``State.x``), the
+#: threshold components ``theta`` (ALIF) and the refractory counter; one port per sign of the weight (pA).
+IAF_ALPHA = register(Family(
+    name="iaf_psc_alpha", code=4, tag=IafAlphaTag(4),
+    state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA"), ("di_ex", "pA/ms"), ("di_in", "pA/ms"), ("theta", "mV")),
+    ports=("ex", "in"), propagator=alpha_propagators, update_block=_alpha_block, models=(LIF, IF, ALIF)))
