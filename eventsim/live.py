@@ -235,8 +235,6 @@ def _new_param(name, old, value, pop, loc, pos, n):
 
 def _check_model_change(net, pop, old, new, started):
     """Refuse a parameter change that the engines cannot take at this point."""
-    if hasattr(new, "check_engine"):
-        new.check_engine(net.engine)
     if net.engine == "event":
         if new.v_min is not None:
             raise NotImplementedError("v_min is not supported by engine='event'; use v_min=None")

@@ -952,8 +952,6 @@ class Network:
             sizes = _array_sizes(model)
             wrong = ", ".join(f"{k} has {v}" for k, v in sizes.items() if v != n)
             raise ValueError(f"the model's per-neuron parameters must have n={n} values: {wrong}")
-        if hasattr(model, "check_engine"):  # a model the chosen engine cannot run says so here
-            model.check_engine(self.engine)
         if self.engine == "event":
             check_event_engine(model)
             if model.v_min is not None:

@@ -30,12 +30,25 @@ def coefficients(tau_m, c_m, tau_ex, tau_in, h):
     return p_vv, p_vi, p_vx(tau_ex), p_vx(tau_in), p_ee, p_nn
 
 
+def alpha_coefficients(tau_m, c_m, tau_x, h):
+    """(p21, p_v1, jump) of an alpha synapse from the textbook integrals (tau_m may be inf):
+    y2(s) = s y1 e^{-s/tau_x} over the step, p_v1 = e^{-h/tau_m}/C_m int_0^h s e^{a s} ds, a = 1/tau_m - 1/tau_x."""
+    a = (0.0 if math.isinf(tau_m) else 1.0 / tau_m) - 1.0 / tau_x
+    decay = 1.0 if math.isinf(tau_m) else math.exp(-h / tau_m)
+    if tau_x == tau_m:
+        integral = h * h / 2.0
+    else:
+        integral = h * math.exp(a * h) / a - (math.exp(a * h) - 1.0) / (a * a)
+    return h * math.exp(-h / tau_x), decay * integral / c_m, math.e / tau_x
+
+
 def simulate(neurons, synapses, inputs, n_steps, dt):
     """Simulate and return (spikes [(step, neuron)], v trace [n_steps, N]).
 
     neurons : list of dicts with keys tau_m (inf for IF), c_m, v_rest, v_reset, v_th,
         ref_steps, i_e, tau_ex, tau_in (None for delta), v_min, reset ('value' |
-        'subtract' | 'affine'), m, b, tau_theta (list), d_theta (list), v0
+        'subtract' | 'affine'), m, b, tau_theta (list), d_theta (list), v0, and optionally
+        psc ('exp' default | 'alpha': alpha-shaped currents, NEST iaf_psc_alpha's order)
     synapses : list of (pre, post, weight, delay_steps) among the neurons
     inputs : list of (stamp_step, post, weight, delay_steps) external events
     """
@@ -53,6 +66,12 @@ def simulate(neurons, synapses, inputs, n_steps, dt):
     refr = np.zeros(N, dtype=int)
     theta = [np.zeros(len(nd["tau_theta"])) for nd in neurons]
     coef = [coefficients(nd["tau_m"], nd["c_m"], nd["tau_ex"], nd["tau_in"], dt) for nd in neurons]
+    alpha = [nd.get("psc", "exp") == "alpha" for nd in neurons]
+    acoef = [alpha_coefficients(nd["tau_m"], nd["c_m"], nd["tau_ex"], dt)
+             + alpha_coefficients(nd["tau_m"], nd["c_m"], nd["tau_in"], dt) if alpha[n] else None
+             for n, nd in enumerate(neurons)]
+    di_ex = np.zeros(N)  # alpha synapses: d i_ex / dt (pA/ms)
+    di_in = np.zeros(N)
     out = defaultdict(list)
     for pre, post, w, d in synapses:
         out[pre].append((post, w, d))
@@ -67,7 +86,19 @@ def simulate(neurons, synapses, inputs, n_steps, dt):
         fired = []
         for n, nd in enumerate(neurons):
             p_vv, p_vi, p_ve, p_vn, p_ee, p_nn = coef[n]
-            if nd["tau_ex"] is not None:
+            if alpha[n]:
+                p21e, pv1e, jump_e, p21i, pv1i, jump_i = acoef[n]
+                if refr[n] == 0:
+                    v[n] = nd["v_rest"] + p_vv * (v[n] - nd["v_rest"]) + p_vi * nd["i_e"] \
+                        + pv1e * di_ex[n] + p_ve * i_ex[n] + pv1i * di_in[n] + p_vn * i_in[n]
+                    v[n] = max(v[n], nd["v_min"])
+                else:
+                    refr[n] -= 1
+                i_ex[n] = p21e * di_ex[n] + p_ee * i_ex[n]
+                di_ex[n] = p_ee * di_ex[n] + jump_e * arriving[n, 0]
+                i_in[n] = p21i * di_in[n] + p_nn * i_in[n]
+                di_in[n] = p_nn * di_in[n] + jump_i * arriving[n, 1]
+            elif nd["tau_ex"] is not None:
                 if refr[n] == 0:
                     v[n] = nd["v_rest"] + p_vv * (v[n] - nd["v_rest"]) + p_vi * nd["i_e"] \
                         + p_ve * i_ex[n] + p_vn * i_in[n]

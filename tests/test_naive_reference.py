@@ -24,15 +24,25 @@ def _random_case(seed, kind, one_delay_senders=0):
                   v_reset=-70.0, v_th=-55.0, ref_steps=int(rng.integers(0, 25)), i_e=float(rng.uniform(200, 500)),
                   tau_ex=None, tau_in=None, v_min=-math.inf, reset="value", m=0.0, b=0.0,
                   tau_theta=[], d_theta=[], v0=float(rng.uniform(-70, -56)))
-        if kind in ("exp", "alif", "if"):
+        alpha = kind.startswith("alpha")
+        if kind in ("exp", "alif", "if") or alpha:
             nd["tau_ex"] = float(rng.uniform(0.5, 5))
             nd["tau_in"] = float(rng.uniform(1, 10))
-        if kind == "exp" and i % 3 == 0:
+        if alpha:
+            nd["psc"] = "alpha"
+        if kind in ("exp", "alpha") and i % 3 == 0:
             nd["tau_ex"] = nd["tau_m"]  # the singular limit
-        if kind == "if":
+        if kind == "alpha" and i % 4 == 1:
+            nd["tau_in"] = nd["tau_m"]
+        if kind == "alpha":
+            nd["v_min"] = -68.0 if i % 2 else -math.inf
+            nd["reset"] = "subtract" if i % 5 == 0 else "value"
+        if kind in ("if", "alpha_if"):
             nd["tau_m"] = math.inf
             nd["i_e"] = float(rng.uniform(150, 400))
-        if kind == "alif":
+        if kind == "alpha_alif":
+            nd["v_min"] = -68.0 if i % 2 else -math.inf
+        if kind in ("alif", "alpha_alif"):
             nd["tau_theta"] = [20.0, 200.0]
             nd["d_theta"] = [2.0, 0.5]
             nd["reset"] = ["value", "subtract", "affine"][i % 3]
@@ -64,7 +74,8 @@ def _build(neurons, synapses, inputs):
     for nd in neurons:
         kw = dict(c_m=nd["c_m"], v_rest=nd["v_rest"], v_reset=nd["v_reset"], v_th=nd["v_th"],
                   t_ref=nd["ref_steps"] * DT, i_e=nd["i_e"], tau_syn_ex=nd["tau_ex"], tau_syn_in=nd["tau_in"],
-                  v_min=None if math.isinf(nd["v_min"]) else nd["v_min"], reset=nd["reset"])
+                  v_min=None if math.isinf(nd["v_min"]) else nd["v_min"], reset=nd["reset"],
+                  psc=nd.get("psc", "exp"))
         if math.isinf(nd["tau_m"]):
             model = es.IF(**kw)
         elif nd["tau_theta"]:
@@ -100,8 +111,11 @@ def _check_against_reference(neurons, synapses, inputs, n_steps=1000):
     return net
 
 
-@pytest.mark.parametrize("kind", ["delta", "exp", "if", "alif"])
+@pytest.mark.parametrize("kind", ["delta", "exp", "if", "alif", "alpha", "alpha_if", "alpha_alif"])
 def test_engine_matches_naive_reference(kind):
+    """alpha: psc="alpha" with tau_syn_ex == tau_m (every third neuron) and tau_syn_in == tau_m (every fourth),
+    v_min and both LIF resets; alpha_alif: every ALIF reset rule ("value", "subtract", "affine") with and
+    without v_min."""
     _check_against_reference(*_random_case(7, kind))
 
 

@@ -1,7 +1,7 @@
 """Differential tests against stored NEST 3.10 results (tests/nest_reference/*.npz).
 
 The reference files were produced by tests/nest_reference/generate_nest_reference.py
-(iaf_psc_delta / iaf_psc_exp networks with random sparse connectivity,
+(iaf_psc_delta / iaf_psc_exp / iaf_psc_alpha networks with random sparse connectivity,
 heterogeneous delays, explicit input spike trains and refractoriness).  The
 same networks rebuilt in eventsim must give identical spike trains (same
 sender, same step) and voltages within 1e-9 mV.
@@ -16,19 +16,21 @@ import pytest
 import eventsim as es
 
 HERE = os.path.join(os.path.dirname(__file__), "nest_reference")
-# the models the engines simulate (the alpha_*.npz networks check eventsim.models.psc_alpha's propagator in
-# tests/test_psc_alpha_math.py)
-CASES = sorted(c for pattern in ("delta_*.npz", "exp_*.npz") for c in glob.glob(os.path.join(HERE, pattern)))
+# iaf_psc_delta, iaf_psc_exp and iaf_psc_alpha (es.LIF(..., psc="alpha"))
+CASES = sorted(c for pattern in ("delta_*.npz", "exp_*.npz", "alpha_*.npz")
+               for c in glob.glob(os.path.join(HERE, pattern)))
 
 
 def build_from_reference(d):
     dt = float(d["dt"])
     n = int(d["n"])
-    exp = str(d["model"]) == "iaf_psc_exp"
+    kind = str(d["model"])
+    current = kind in ("iaf_psc_exp", "iaf_psc_alpha")
     model = es.LIF(
         tau_m=d["tau_m"], c_m=d["C_m"], v_rest=d["E_L"], v_reset=d["V_reset"], v_th=d["V_th"],
         t_ref=d["t_ref"], i_e=d["I_e"],
-        tau_syn_ex=d["tau_syn_ex"] if exp else None, tau_syn_in=d["tau_syn_in"] if exp else None)
+        tau_syn_ex=d["tau_syn_ex"] if current else None, tau_syn_in=d["tau_syn_in"] if current else None,
+        psc="alpha" if kind == "iaf_psc_alpha" else "exp")
     net = es.Network(dt=dt, seed=0)
     pop = net.population(n, model, v_init=d["V_init"])
     net.connect(pop, pop, es.FromArrays(d["conn_pre"], d["conn_post"]),
@@ -40,7 +42,8 @@ def build_from_reference(d):
 
 
 def test_reference_files_present():
-    assert len(CASES) >= 5
+    assert len(CASES) >= 8
+    assert sum("alpha_" in os.path.basename(c) for c in CASES) == 3
 
 
 @pytest.mark.parametrize("path", CASES, ids=[os.path.basename(c)[:-4] for c in CASES])

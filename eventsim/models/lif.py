@@ -215,13 +215,6 @@ class _IntegrateAndFire:
         """Units of the family's own state variables (:attr:`state_columns`)."""
         return {"di_ex": "pA/ms", "di_in": "pA/ms"} if self.synapse == "alpha" else {}
 
-    def check_engine(self, engine):
-        """Raise NotImplementedError if ``engine`` (``"clock"`` or ``"event"``) cannot run this model."""
-        if engine == "event" and self.synapse == "alpha":
-            raise NotImplementedError(
-                f"engine='event' does not run {type(self).__name__}(psc='alpha') yet (alpha-shaped current "
-                "synapses need exact threshold-crossing times of a 4-variable system); use engine='clock'")
-
     _extra_state = ()
 
     @property

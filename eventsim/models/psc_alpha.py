@@ -37,7 +37,9 @@ by zero.  A non-leaky IF neuron is :math:`1/\tau_m = 0`.
 The neuron has one such pair per receptor: :math:`(y_1, y_2)` =
 (``di_ex``, ``i_ex``) with :math:`\tau_{syn,ex}` for weights :math:`w \ge 0`
 and (``di_in``, ``i_in``) with :math:`\tau_{syn,in}` for :math:`w < 0` (the
-sign of the weight selects the receptor, as in NEST).
+sign of the weight selects the receptor, as in NEST).  ``di_ex`` (pA/ms,
+NEST's ``dI_ex``) is the drive of the current, :math:`\dot I_{ex} =
+\mathrm{di}_{ex} - I_{ex}/\tau_{syn,ex}`, not its derivative.
 
 Order of one step of length ``dt`` (NEST ``iaf_psc_alpha::update``):
 
@@ -245,8 +247,9 @@ class IafAlphaTag(NamedTuple):
 
 
 #: LIF, IF and ALIF with alpha-shaped current synapses (NEST's ``iaf_psc_alpha``): state ``v``, the currents
-#: ``i_ex``, ``i_in`` (pA), their derivatives ``di_ex``, ``di_in`` (pA/ms, columns 0 and 1 of ``State.x``), the
-#: threshold components ``theta`` (ALIF) and the refractory counter; one port per sign of the weight (pA).
+#: ``i_ex``, ``i_in`` (pA), their drives ``di_ex``, ``di_in`` (pA/ms, NEST's ``dI_ex``, ``dI_in``; columns 0 and 1
+#: of ``State.x``), the threshold components ``theta`` (ALIF) and the refractory counter; one port per sign of
+#: the weight (pA).
 IAF_ALPHA = register(Family(
     name="iaf_psc_alpha", code=4, tag=IafAlphaTag(4),
     state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA"), ("di_ex", "pA/ms"), ("di_in", "pA/ms"), ("theta", "mV")),
