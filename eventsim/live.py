@@ -33,7 +33,7 @@ import dataclasses
 
 import numpy as np
 
-from .models.family import state_key
+from .models.family import check_event_engine, state_key
 
 #: State variables that ``set`` accepts (``theta`` and the effective threshold are read-only).
 SETTABLE_STATE = ("v", "i_ex", "i_in")
@@ -236,6 +236,7 @@ def _new_param(name, old, value, pop, loc, pos, n):
 def _check_model_change(net, pop, old, new, started):
     """Refuse a parameter change that the engines cannot take at this point."""
     if net.engine == "event":
+        check_event_engine(new)  # (e.g. psc="alpha": a family the event engine does not run)
         if new.v_min is not None:
             raise NotImplementedError("v_min is not supported by engine='event'; use v_min=None")
     else:

@@ -144,7 +144,7 @@ def test_psc_is_validated():
 def test_event_engine_and_nir_refuse_alpha():
     model = es.LIF(tau_syn_ex=2.0, tau_syn_in=3.0, psc="alpha")
     net = es.Network(engine="event")
-    with pytest.raises(NotImplementedError, match="psc='alpha'.*engine='clock'"):
+    with pytest.raises(NotImplementedError, match="psc='alpha'.*iaf_psc_alpha.*engine='clock'"):
         net.population(2, model)
     pop = net.population(2, es.LIF(tau_syn_ex=2.0, tau_syn_in=3.0))
     with pytest.raises(NotImplementedError, match="psc='alpha'"):

@@ -60,8 +60,8 @@ Order of one step of length ``dt`` (NEST ``iaf_psc_alpha::update``):
 This module is the whole family: the propagator, the packing of a model's
 parameters (:func:`pack_alpha`), the block update and its declaration
 (:data:`IAF_ALPHA`, family code 4) through which the clock engines (CPU and
-CUDA) run it.  The event engine does not run it (``check_engine`` of the
-models refuses).
+CUDA) run it.  The event engine does not run it (a network with such
+neurons and ``engine="event"`` is refused with NotImplementedError).
 """
 
 import math
@@ -253,4 +253,5 @@ class IafAlphaTag(NamedTuple):
 IAF_ALPHA = register(Family(
     name="iaf_psc_alpha", code=4, tag=IafAlphaTag(4),
     state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA"), ("di_ex", "pA/ms"), ("di_in", "pA/ms"), ("theta", "mV")),
-    ports=("ex", "in"), propagator=alpha_propagators, update_block=_alpha_block, models=(LIF, IF, ALIF)))
+    ports=("ex", "in"), propagator=alpha_propagators, update_block=_alpha_block, models=(LIF, IF, ALIF),
+    event_engine=False))
