@@ -153,6 +153,8 @@ def _clock_network(dtype, weight_dtype, one_delay, minimal=False, plastic=False)
     for reset in ("value", "subtract", "affine"):
         pops.append(net.population(4, es.ALIF(tau_m=15.0, v_th=15.0, v_reset=0.0, t_ref=1.0,
                                               tau_theta=(50.0, 200.0), d_theta=(1.0, 0.5), reset=reset)))
+    alpha = dict(tau_m=10.0, c_m=250.0, v_th=15.0, t_ref=1.0, tau_syn_ex=2.0, tau_syn_in=4.0, psc="alpha")
+    pops += [net.population(4, es.LIF(**alpha)), net.population(4, es.ALIF(tau_theta=(50.0,), d_theta=(1.0,), **alpha))]
     allp = pops[0]
     for p in pops[1:]:
         allp = allp | p
@@ -168,7 +170,7 @@ def _clock_network(dtype, weight_dtype, one_delay, minimal=False, plastic=False)
     net.connect(net.dc(200.0, start=0.0, stop=5.0), pops[1][:2], es.AllToAll(), weight=1.0)
     net.record_spikes(allp)
     for var, pop in (("v", pops[0]), ("i_ex", pops[1]), ("i_in", pops[1]), ("theta", pops[3]),
-                     ("v_th", pops[4])):
+                     ("v_th", pops[4]), ("di_ex", pops[6])):
         net.record_state(pop, var)
     if plastic:
         net.connect(pops[0], pops[0], es.FixedInDegree(2), weight=0.5, delay=1.0, synapse=es.STDP(w_max=2.0))
