@@ -33,6 +33,7 @@ import dataclasses
 
 import numpy as np
 
+from .models._params import suggest
 from .models.family import check_event_engine, state_key
 
 #: State variables that ``set`` accepts (``theta`` and the effective threshold are read-only).
@@ -95,7 +96,8 @@ def get_neurons(view, name):
     for (pop, _, _), a, b in zip(parts, is_param, is_state):
         if not (a or b):
             raise ValueError(f"{name!r} is neither a state variable nor a parameter of {type(pop.model).__name__} "
-                             f"neurons; available: {', '.join(known_names(view))}")
+                             f"neurons ({suggest(name, known_names(view), type(pop.model).__name__)}); "
+                             f"available: {', '.join(known_names(view))}")
     if all(is_param):
         cols = [_per_neuron(getattr(pop.model, name), pop.n)[loc] for pop, loc, _ in parts]
         shape = (n,) + cols[0].shape[1:]
@@ -162,8 +164,9 @@ def set_neurons(view, values):
                 raise ValueError(f"{name} contains NaN or infinite values")
             state[name] = arr
         else:
-            raise TypeError(f"unknown name {name!r} for these neurons; state variables and parameters: "
-                            f"{', '.join(known_names(view))}")
+            raise TypeError(f"unknown name {name!r} for these neurons "
+                            f"({suggest(name, known_names(view), type(parts[0][0].model).__name__)}); "
+                            f"state variables and parameters: {', '.join(known_names(view))}")
     started = net._plan is not None
     new_models = {}
     for pop, loc, pos in parts:

@@ -952,6 +952,9 @@ class Network:
             sizes = _array_sizes(model)
             wrong = ", ".join(f"{k} has {v}" for k, v in sizes.items() if v != n)
             raise ValueError(f"the model's per-neuron parameters must have n={n} values: {wrong}")
+        if self.engine not in getattr(model, "engines", (self.engine,)):  # a family that some engines do not run
+            raise NotImplementedError(f"{type(model).__name__} neurons run in engine={' or '.join(map(repr, model.engines))} "
+                                      f"only; this network has engine={self.engine!r}")
         if self.engine == "event":
             check_event_engine(model)
             if model.v_min is not None:
@@ -1189,6 +1192,12 @@ class Network:
         self._check_mutable("connections")
         self._check_group("pre", pre, ("neuron", "source", "dc"))
         self._check_group("post", post, ("neuron",))
+        if pre.kind == "dc":
+            deaf = [p for p in self.populations if not getattr(p.model, "current_input", True)
+                    and ((post.ids >= p.offset) & (post.ids < p.offset + p.n)).any()]
+            if deaf:
+                raise ValueError(f"{type(deaf[0].model).__name__} neurons take no current; post must not include "
+                                 "them when pre is a DC source")
         if not isinstance(rule, Rule):
             raise TypeError(f"rule must be a connection rule such as es.FixedInDegree(k), got {rule!r}")
         if synapse is not None:

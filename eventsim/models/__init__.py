@@ -1,8 +1,10 @@
 """Neuron model families: validated parameters and exact dynamics."""
 
 from .adaptive import ALIF
+from .izhikevich import Izhikevich
 from .li import LI
 from .lif import IF, LIF, Propagator, propagator
 from . import psc_alpha  # noqa: F401  (registers the iaf_psc_alpha family)
+from .parrot import Parrot
 
-__all__ = ["LIF", "IF", "ALIF", "LI", "Propagator", "propagator"]
+__all__ = ["LIF", "IF", "ALIF", "LI", "Izhikevich", "Parrot", "Propagator", "propagator"]

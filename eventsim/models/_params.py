@@ -145,25 +145,114 @@ def check_event_time(name, t):
                          f"(at most {MAX_EVENT_TIME:.6g} ms, about 99 days)")
 
 
-#: Parameter names of NEST (and other simulators), lower-cased, and what eventsim calls them.
-NEST_NAMES = {
-    "v_th": "v_th", "c_m": "c_m", "e_l": "v_rest", "v_reset": "v_reset", "t_ref": "t_ref",
-    "i_e": "i_e", "tau_m": "tau_m", "tau_syn": "tau_syn_ex and tau_syn_in", "tau_syn_ex": "tau_syn_ex",
-    "tau_syn_in": "tau_syn_in", "v_min": "v_min", "tau_ref": "t_ref", "t_refrac": "t_ref",
-    "v_rest": "v_rest", "v_m": "v_init", "v_init": "v_init", "v_thresh": "v_th",
+_STDP = "a parameter of the plasticity rule here (es.STDP(..., {0}=...), given to net.connect(..., synapse=...))"
+_PER_NA = "; PyNN gives it in nA, eventsim in pA (multiply by 1000)"
+
+#: Parameter names of other simulators and what eventsim calls them: the one table behind the hints of
+#: every model's constructor (:func:`check_keywords`) and of ``net.set`` / ``net.get``.  ``name ->
+#: (eventsim name or None, simulator, note)``; a name is looked up as spelled, then ignoring case.
+#: The eventsim name may be a parameter of another model (the hint then names it), or
+#: :data:`_ELSEWHERE`'s.
+PARAMETER_NAMES = {
+    # NEST (iaf_psc_*, iaf_cond_*, aeif_*, izhikevich, and the neuron-side STDP parameters)
+    "V_th": ("v_th", "NEST", ""), "V_reset": ("v_reset", "NEST", ""), "C_m": ("c_m", "NEST", ""),
+    "E_L": ("v_rest", "NEST", ""), "I_e": ("i_e", "NEST", ""), "t_ref": ("t_ref", "NEST", ""),
+    "tau_m": ("tau_m", "NEST", ""), "tau_syn": ("tau_syn_ex and tau_syn_in", "NEST", ""),
+    "tau_syn_ex": ("tau_syn_ex", "NEST", ""), "tau_syn_in": ("tau_syn_in", "NEST", ""),
+    "V_min": ("v_min", "NEST", ""), "V_m": ("v_init", "NEST", ""), "U_m": ("u_init", "NEST", ""),
+    "E_ex": ("e_ex", "NEST", ""), "E_in": ("e_in", "NEST", ""), "V_peak": ("v_peak", "NEST", ""),
+    "Delta_T": ("delta_t", "NEST", ""), "tau_w": ("tau_w", "NEST", ""),
+    "g_L": (None, "NEST", "eventsim takes the membrane time constant tau_m = C_m / g_L (ms) instead"),
+    "tau_ref": ("t_ref", "NEST", ""), "tau_minus": (None, "NEST", _STDP.format("tau_minus")),
+    "tau_plus": (None, "NEST", _STDP.format("tau_plus")),
+    "tau_minus_triplet": (None, "NEST", "es.TripletSTDP(..., tau_y=...) here"),
+    "refractory_input": (None, "NEST", "input arriving while refractory is discarded, as NEST's default "
+                                       "refractory_input=False"),
+    # PyNN (standard cell types)
+    "v_thresh": ("v_th", "PyNN", ""), "v_rest": ("v_rest", "PyNN", ""), "tau_refrac": ("t_ref", "PyNN", ""),
+    "t_refrac": ("t_ref", "PyNN", ""),
+    "cm": ("c_m", "PyNN", "; PyNN gives it in nF, eventsim in pF (multiply by 1000)"),
+    "i_offset": ("i_e", "PyNN", _PER_NA), "tau_syn_E": ("tau_syn_ex", "PyNN", ""),
+    "tau_syn_I": ("tau_syn_in", "PyNN", ""), "e_rev_E": ("e_ex", "PyNN", ""), "e_rev_I": ("e_in", "PyNN", ""),
+    "v_spike": ("v_peak", "PyNN", ""), "delta_T": ("delta_t", "PyNN", ""),
+    # Brian2 (the names of its examples) and the torch libraries
+    "tau": ("tau_m", "Brian2", ""), "Cm": ("c_m", "Brian2", ""), "El": ("v_rest", "Brian2", ""),
+    "Vt": ("v_th", "Brian2", ""), "Vr": ("v_reset", "Brian2", ""), "refractory": ("t_ref", "Brian2", ""),
+    "taue": ("tau_syn_ex", "Brian2", ""), "taui": ("tau_syn_in", "Brian2", ""), "Ee": ("e_ex", "Brian2", ""),
+    "Ei": ("e_in", "Brian2", ""), "gl": (None, "Brian2", "eventsim takes the membrane time constant "
+                                                         "tau_m = C_m / g_L (ms) instead"),
+    "tau_mem": ("tau_m", "NIR", ""), "v_leak": ("v_rest", "NIR", ""), "v_threshold": ("v_th", "NIR", ""),
+    "threshold": ("v_th", "snnTorch", ""),
+    "v_init": ("v_init", "eventsim", ""),
 }
+_LOWER = {}
+for _k, _v in PARAMETER_NAMES.items():
+    _LOWER.setdefault(_k.lower(), (_k, _v))
 
 #: Names that are not model parameters but arguments elsewhere, and where they go.
 _ELSEWHERE = {"v_init": "the initial potential v_init is an argument of net.population(n, model, v_init=...)"}
 
 
+def foreign_name(name):
+    """``(as spelled in the table, eventsim name or None, simulator, note)`` of ``name`` in
+    :data:`PARAMETER_NAMES` (exact spelling first, then ignoring case), or None."""
+    if name in PARAMETER_NAMES:
+        return (name,) + PARAMETER_NAMES[name]
+    hit = _LOWER.get(name.lower())
+    return None if hit is None else (name,) + hit[1]
+
+
+def _owners(target):
+    """Names of the registered model classes with a parameter ``target``."""
+    from dataclasses import fields as dc_fields, is_dataclass
+
+    from .family import model_classes
+
+    return sorted(nm for nm, cls in model_classes().items()
+                  if is_dataclass(cls) and target in [f.name for f in dc_fields(cls) if f.init])
+
+
+def suggest(name, valid, owner):
+    """Why ``name`` is not among the names ``valid`` of ``owner`` (a model class name), and what to use.
+
+    The other simulator's name it may be (:data:`PARAMETER_NAMES`: ``V_th``
+    -> ``v_th``, ``E_L`` -> ``v_rest``, ``tau_syn_E`` -> ``tau_syn_ex``,
+    ``cm`` -> ``c_m`` with the unit change...), the model class that has it
+    if ``owner`` has not, or the nearest valid name
+    (:func:`difflib.get_close_matches`).
+    """
+    hit = foreign_name(name)
+    if hit is not None:
+        _, target, sim, note = hit
+        said = f"{sim}'s {name}" if name != target else None
+        if target is None:
+            return f"{said}: {note}"
+        if target in _ELSEWHERE:
+            return (f"{said}: " if said else "") + _ELSEWHERE[target]
+        if all(t in valid for t in target.split(" and ")):
+            return (f"{said} is {target} here" if said else f"did you mean {target}?") + note
+        others = _owners(target)
+        if others:
+            return (f"{said} is {target}" if said else target) + f", a parameter of {', '.join(others)}; " \
+                f"{owner} has none" + note
+        return (f"{said} would be {target}; {owner} has no such parameter" if said else
+                f"{owner} has no parameter {target}") + note
+    others = _owners(name)
+    if others:
+        return f"a parameter of {', '.join(others)}; {owner} has none"
+    near = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    near = near or difflib.get_close_matches(name.lower(), valid, n=1, cutoff=0.6)
+    return f"did you mean {near[0]}?" if near else "no similar name"
+
+
 def check_keywords(cls, kwargs, valid, hints=None):
     """Raise TypeError if ``kwargs`` holds names that are not parameters of the model ``cls``.
 
-    The message lists the valid names and, for each unknown one, the NEST
-    equivalent (``V_th`` -> ``v_th``, ``E_L`` -> ``v_rest``, ``tau_syn`` ->
-    ``tau_syn_ex`` and ``tau_syn_in``, ``V_m`` -> ``v_init`` ...) or the
-    nearest valid name (:func:`difflib.get_close_matches`).
+    The message lists the valid names and, for each unknown one, the eventsim
+    name of another simulator's (:func:`suggest`, from the one table
+    :data:`PARAMETER_NAMES`: NEST's ``V_th`` -> ``v_th``, ``E_L`` -> ``v_rest``,
+    ``tau_syn`` -> ``tau_syn_ex`` and ``tau_syn_in``, ``V_m`` -> ``v_init``,
+    PyNN's ``tau_syn_E`` -> ``tau_syn_ex`` ...) or the nearest valid name.
 
     Parameters
     ----------
@@ -175,26 +264,16 @@ def check_keywords(cls, kwargs, valid, hints=None):
         The parameter names ``cls`` accepts.
     hints : dict, optional
         Extra explanations for particular unknown names (e.g. ``tau_m`` of a
-        model without leak).
+        model without leak); they take precedence over the table.
     """
     valid = sorted(valid)
     unknown = [k for k in kwargs if k not in valid]
     if not unknown:
         return
     hints = hints or {}
-    lines = []
-    for name in unknown:
-        target = NEST_NAMES.get(name.lower())
-        if name in hints:
-            why = hints[name]
-        elif target in _ELSEWHERE:
-            why = (f"NEST's {name}: " if name != target else "") + _ELSEWHERE[target]
-        elif target is not None and all(t in valid for t in target.split(" and ")):
-            why = f"NEST's {name} is {target} here" if target != name else f"did you mean {target}?"
-        else:
-            near = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-            near = near or difflib.get_close_matches(name.lower(), valid, n=1, cutoff=0.6)
-            why = f"did you mean {near[0]}?" if near else "no similar name"
-        lines.append(f"{name!r} ({why})")
+    lines = [f"{name!r} ({hints[name] if name in hints else suggest(name, valid, cls.__name__)})"
+             for name in unknown]
+    listing = f"valid parameters of {cls.__name__}: {', '.join(valid)}" if valid else \
+        f"{cls.__name__} has no parameters"
     raise TypeError(f"{cls.__name__}() got unknown parameter{'s' if len(unknown) > 1 else ''} "
-                    f"{', '.join(lines)}; valid parameters of {cls.__name__}: {', '.join(valid)}")
+                    f"{', '.join(lines)}; {listing}")

@@ -1,0 +1,132 @@
+r"""Parrot neurons: a relay that re-emits the spikes it receives (NEST's ``parrot_neuron``).
+
+A parrot neuron has no dynamics: in each step in which spikes reach it
+(each after its connection's delay), it emits a spike, stamped at the end
+of that step, as NEST's ``parrot_neuron`` does.  A spike sent at time
+:math:`t` through a connection of delay :math:`d` therefore leaves the
+parrot at :math:`t + d`, and its connections pass it on after their own
+delays.  It never spikes on its own.  Uses: sending one Poisson train to
+several targets, putting a spike source behind neuron-to-neuron connections
+(plastic synapses connect neurons only), delay lines.
+
+Differences from NEST, both consequences of the engines carrying at most
+one spike per neuron and step:
+
+* several spikes reaching a parrot in one step leave it as **one** spike
+  (NEST re-emits them all, as one event of that multiplicity): a relay of a
+  Poisson source of rate :math:`\lambda` loses the extra spikes of a step,
+  a fraction of about :math:`\lambda\,dt / 2` of them when
+  :math:`\lambda\,dt \ll 1`;
+* the weight of a connection onto a parrot does not scale anything (as in
+  NEST), but a connection of weight exactly 0 relays nothing.  (Positive
+  and negative weights arrive on separate ports, so they cannot cancel.)
+
+There is no second port for spikes to ignore (NEST's receptor 1), and
+parrots take no current (connecting a DC source to them is an error).
+
+This module is the whole family: the model class, its packing, the block
+update and the declaration (:data:`PARROT_FAMILY`).  Clock engine (CPU and
+CUDA).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ._params import check_keywords
+from .family import Family, block_kernel, register
+
+
+@dataclass(frozen=True, repr=False)
+class Parrot:
+    """Parrot neuron (NEST's ``parrot_neuron``): re-emits each step's incoming spikes as one spike.
+
+    No parameters and no state.  Weights onto parrots are ignored (a weight
+    of exactly 0 relays nothing); delays apply as for any connection.  See
+    :mod:`eventsim.models.parrot` for the timing and the differences from
+    NEST (one spike per step however many arrive).
+    """
+
+    #: No state variables.
+    state_columns = {}
+    state_units = {}
+    #: Placeholders of the model interface (no membrane: ``v`` stays at 0 and cannot be recorded).
+    v_rest = 0.0
+    v_min = None
+    i_e = 0.0
+    t_ref = 0.0
+    #: The engines that run the model.
+    engines = ("clock",)
+    #: Parrots take spikes only: no DC sources.
+    current_input = False
+
+    def __new__(cls, *args, **kwargs):
+        check_keywords(cls, kwargs, [], {k: "a parrot neuron has no parameters" for k in kwargs})
+        return super().__new__(cls)
+
+    def __repr__(self):
+        return "Parrot()"
+
+    @property
+    def family(self):
+        """:data:`PARROT_FAMILY`."""
+        return PARROT_FAMILY
+
+    @property
+    def synapse(self):
+        """``"delta"``: spikes are relayed, weights carry no unit (mV for the record)."""
+        return "delta"
+
+    @property
+    def state_names(self):
+        """No recordable state."""
+        return ()
+
+    @property
+    def n_values(self):
+        """None: no per-neuron parameters."""
+        return None
+
+    def pack(self, n, dt):
+        """Per-neuron arrays consumed by the clock engines: two ports (one per sign of the weight)."""
+        zeros = np.zeros(n)
+        return dict(
+            family=np.full(n, PARROT_FAMILY.code, np.int64), is_exp=np.ones(n, np.int64),
+            p_vv=np.ones(n), p_vi=zeros.copy(), p_ve=zeros.copy(), p_vn=zeros.copy(), p_ee=zeros.copy(),
+            p_nn=zeros.copy(), v_rest=zeros.copy(), v_th=np.full(n, math.inf), v_reset=zeros.copy(),
+            v_min=np.full(n, -math.inf), i_e=zeros.copy(), ref_steps=np.zeros(n, np.int64),
+            reset_mode=np.zeros(n, np.int64), reset_m=zeros.copy(), reset_b=zeros.copy(),
+            p_theta=np.zeros((n, 0)), d_theta=np.zeros((n, 0)))
+
+
+@block_kernel
+def _run_parrot(a, b, c0, ring, N, flag):
+    """Neurons ``a..b-1``: read and clear both ports; a spike where either received anything."""
+    for n in range(a, b):
+        got = ring[c0 + n] != 0.0 or ring[c0 + N + n] != 0.0
+        ring[c0 + n] = 0.0
+        ring[c0 + N + n] = 0.0
+        flag[n] = got
+
+
+@njit(inline="always", cache=True)
+def _parrot_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
+    """:func:`eventsim.models.family.update_block` of parrot neurons."""
+    _run_parrot(a, b, c0, ring, st.v.size, flag)
+
+
+class ParrotTag(NamedTuple):
+    """Compile-time key of the parrot family (see :mod:`eventsim.models.family`)."""
+
+    code: int
+
+
+#: Parrot neurons: no state, two ports (one per sign of the weight) so that weights cannot cancel.
+PARROT_FAMILY = register(Family(
+    name="parrot_neuron", code=11, tag=ParrotTag(11), state=(), ports=("ex", "in"), propagator=None,
+    update_block=_parrot_block, models=(Parrot,)))
