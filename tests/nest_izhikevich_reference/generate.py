@@ -11,7 +11,7 @@
     ``V_m`` and ``U_m`` are recorded every step, spikes all along.
 ``parrot.npz``
     ``parrot_neuron``s driven by ``spike_generator``s through connections
-    with delays and weights of any sign (weights are ignored by the parrot),
+    with delays and weights of either sign (weights are ignored by the parrot),
     several connections of one generator onto one parrot (several spikes in
     one step), two generators whose spikes arrive in the same step, and a
     chain of two parrots.  Every spike of every parrot is recorded.
@@ -113,7 +113,7 @@ def izhikevich(seed):
 
 #: Parrot cases: (generator spike times ms, [(parrot, delay ms, weight), ...]); parrots 0..P-1.
 PARROT_GENERATORS = [
-    ([1.0, 3.0, 3.1, 10.0], [(0, 0.2, 1.0), (1, 1.5, -2.0), (2, 0.1, 0.0)]),
+    ([1.0, 3.0, 3.1, 10.0], [(0, 0.2, 1.0), (1, 1.5, -2.0), (2, 0.1, 0.25)]),
     ([2.5, 3.0, 7.7], [(2, 0.1, 5.0), (2, 0.1, 1.0), (3, 1.0, 1.0)]),   # two connections onto parrot 2
     ([3.0, 9.9], [(1, 1.5, 0.5), (3, 2.0, -1.0)]),   # spikes arriving with generator 0's at parrot 1
 ]
