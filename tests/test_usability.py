@@ -102,8 +102,8 @@ def test_unknown_name_lists_every_valid_name(model):
 
 
 def test_nearest_name_and_no_match():
-    with pytest.raises(TypeError, match="'tau_mem' \\(did you mean tau_m\\?\\)"):
-        es.LIF(tau_mem=20.0)
+    with pytest.raises(TypeError, match="'tau_mm' \\(did you mean tau_m\\?\\)"):
+        es.LIF(tau_mm=20.0)
     with pytest.raises(TypeError, match="'d_thetta' \\(did you mean d_theta\\?\\)"):
         es.ALIF(d_thetta=(1.0,))
     with pytest.raises(TypeError, match="'zzz' \\(no similar name\\)"):
