@@ -952,9 +952,6 @@ class Network:
             sizes = _array_sizes(model)
             wrong = ", ".join(f"{k} has {v}" for k, v in sizes.items() if v != n)
             raise ValueError(f"the model's per-neuron parameters must have n={n} values: {wrong}")
-        if self.engine not in getattr(model, "engines", (self.engine,)):  # a family that some engines do not run
-            raise NotImplementedError(f"{type(model).__name__} neurons run in engine={' or '.join(map(repr, model.engines))} "
-                                      f"only; this network has engine={self.engine!r}")
         if self.engine == "event":
             check_event_engine(model)
             if model.v_min is not None:

@@ -151,8 +151,6 @@ class Izhikevich:
     v_rest = -65.0
     #: Never refractory.
     t_ref = 0.0
-    #: The engines that run the model.
-    engines = ("clock",)
 
     def __new__(cls, *args, **kwargs):
         check_keywords(cls, kwargs, [f.name for f in fields(cls)],
@@ -260,4 +258,4 @@ class IzhikevichTag(NamedTuple):
 #: (every weight, mV, jumps ``v``).
 IZHIKEVICH_FAMILY = register(Family(
     name="izhikevich", code=10, tag=IzhikevichTag(10), state=(("v", "mV"), ("u", "mV/ms")), ports=("ex",),
-    propagator=None, update_block=_izhikevich_block, models=(Izhikevich,)))
+    propagator=None, update_block=_izhikevich_block, models=(Izhikevich,), event_engine=False))

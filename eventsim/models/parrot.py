@@ -60,8 +60,6 @@ class Parrot:
     v_min = None
     i_e = 0.0
     t_ref = 0.0
-    #: The engines that run the model.
-    engines = ("clock",)
     #: Parrots take spikes only: no DC sources.
     current_input = False
 
@@ -129,4 +127,4 @@ class ParrotTag(NamedTuple):
 #: Parrot neurons: no state, two ports (one per sign of the weight) so that weights cannot cancel.
 PARROT_FAMILY = register(Family(
     name="parrot_neuron", code=11, tag=ParrotTag(11), state=(), ports=("ex", "in"), propagator=None,
-    update_block=_parrot_block, models=(Parrot,)))
+    update_block=_parrot_block, models=(Parrot,), event_engine=False))
