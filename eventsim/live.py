@@ -216,6 +216,15 @@ def _new_param(name, old, value, pop, loc, pos, n):
         if len(vals) != len(old):
             raise ValueError(f"{name} has {len(old)} components; got {len(vals)} values")
         return tuple(_new_param(f"{name}[{k}]", o, v, pop, loc, pos, n) for k, (o, v) in enumerate(zip(old, vals)))
+    if isinstance(old, (bool, np.bool_)) or (isinstance(old, np.ndarray) and old.dtype == np.bool_):  # a switch
+        vals = np.asarray(value)
+        if vals.dtype != np.bool_ or vals.ndim > 1:
+            raise ValueError(f"{name}={value!r} must be True or False, or an array of them (one per neuron)")
+        if vals.ndim and vals.size != n:
+            raise ValueError(f"{name} has {vals.size} values but the group has {n} neurons")
+        full = np.array(np.broadcast_to(old, (pop.n,)), np.bool_)
+        full[loc] = vals[pos] if vals.ndim else vals
+        return bool(full[0]) if np.all(full == full[0]) else full
     if value is None or old is None:
         if value is None and old is None:
             return None

@@ -121,7 +121,7 @@ class Izhikevich:
         Initial value of ``u`` (mV/ms); NEST's default ``U_m`` is
         :math:`b\,V_m` at its defaults, -13.  (The initial ``v`` is
         ``net.population(..., v_init=...)``, by default -65 mV, NEST's.)
-    consistent_integration : bool
+    consistent_integration : bool or array of bool
         NEST's option of the same name: True (default), forward Euler from
         the values at the start of the step; False, the published scheme
         (see :mod:`eventsim.models.izhikevich` for both, in order).
@@ -159,9 +159,16 @@ class Izhikevich:
 
     def __post_init__(self):
         ci = self.consistent_integration
-        if not isinstance(ci, (bool, np.bool_)):
-            raise ValueError(f"consistent_integration={ci!r} must be True or False")
-        object.__setattr__(self, "consistent_integration", bool(ci))
+        if isinstance(ci, (bool, np.bool_)):
+            ci = bool(ci)
+        else:
+            arr = np.asarray(ci) if isinstance(ci, (list, tuple, np.ndarray)) else None
+            if arr is None or arr.dtype != np.bool_ or arr.ndim != 1:
+                raise ValueError(f"consistent_integration={ci!r} must be True, False or a 1-D array of bools "
+                                 "(one per neuron)")
+            ci = arr.copy()
+            ci.setflags(write=False)
+        object.__setattr__(self, "consistent_integration", ci)
         for f in fields(self):
             if f.name != "consistent_integration":
                 object.__setattr__(self, f.name, as_param(f.name, getattr(self, f.name),
@@ -173,12 +180,12 @@ class Izhikevich:
         param_length(self._values())
 
     def _values(self):
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "consistent_integration"}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def __repr__(self):
         def show(v):
             if isinstance(v, np.ndarray):
-                return f"<{v.size} values in [{v.min():g}, {v.max():g}]>"
+                return f"<{v.size} values in [{v.min():g}, {v.max():g}]>" if v.size else "<0 values>"
             return repr(v)
 
         return "Izhikevich(" + ", ".join(f"{f.name}={show(getattr(self, f.name))}" for f in fields(self)) + ")"
@@ -215,7 +222,7 @@ class Izhikevich:
         zeros = np.zeros(n)
         coef = np.column_stack([b("a", self.a), b("b", self.b), b("c", self.c), b("d", self.d),
                                 np.full(n, float(dt)), b("i_e", self.i_e),
-                                np.full(n, 1.0 if self.consistent_integration else 0.0)])
+                                broadcast("consistent_integration", self.consistent_integration, n)])
         return dict(
             family=np.full(n, IZHIKEVICH_FAMILY.code, np.int64), is_exp=np.zeros(n, np.int64),
             p_vv=np.ones(n), p_vi=zeros.copy(), p_ve=zeros.copy(), p_vn=zeros.copy(), p_ee=zeros.copy(),
