@@ -197,3 +197,46 @@ def test_thread_count_does_not_change_results():
 @pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None, reason="numba-cuda not installed")
 def test_cuda_simulator_is_bit_identical_to_the_cpu():
     _run("cpu,cuda", NUMBA_ENABLE_CUDASIM="1")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None, reason="numba-cuda not installed")
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"), reason="the simulator has no PTX")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_ptx_of_the_step_kernel_with_izhikevich_and_parrot_neurons(dtype, monkeypatch):
+    """The clock engine's step kernel with these families compiles for the GPU (sm_90, real NVVM and ptxas,
+    no GPU needed; tests/test_cuda_ptx.py's tools), without contraction of a*b + c (the bit-identity with
+    the CPU relies on it) and without spilling."""
+    import collections
+    import re
+
+    import test_cuda_ptx as tp
+    from numba.cuda import dispatcher
+
+    from eventsim.engines import clock_cuda
+
+    reason = tp._nvvm_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    seen = collections.defaultdict(set)
+    with pytest.MonkeyPatch.context() as mp:  # launches recorded instead of run
+        mp.setattr(clock_cuda, "unavailable_reason", lambda: None)
+        mp.setattr(clock_cuda, "simulator_enabled", lambda: True)
+        mp.setattr(clock_cuda, "_kernels", lambda: (tp._Recorder("update", seen), tp._Recorder("after", seen)))
+        net = es.Network(dt=0.1, seed=5, backend="cuda", dtype=dtype)
+        izh = net.population(4, es.Izhikevich())
+        par = net.population(3, es.Parrot())
+        net.connect(net.poisson(4, rate=5000.0), izh, es.OneToOne(), weight=2.0, delay=0.1)
+        net.connect(izh[:3], par, es.OneToOne(), weight=1.0, delay=0.5)
+        net.connect(net.dc(5.0), izh, es.AllToAll(), weight=1.0)
+        net.record_state(izh, "u")
+        net.run(0.2)
+    cc = (9, 0)
+    monkeypatch.setattr(dispatcher, "get_current_device", lambda: type("Device", (), {"compute_capability": cc})())
+    (sig,) = seen["update"]
+    assert {"IzhikevichTag", "ParrotTag"} <= {t.instance_class.__name__ for t in sig[-1].types}
+    ptx = tp._compile(clock_cuda._kernels()[0].py_func, sig, cc, no_fma=True)
+    assert ".target sm_90" in ptx
+    tp._check_kernel(f"update {dtype}", ptx, cc, True, [])
+    body = ptx.split(".entry", 1)[1]
+    for op in ("add", "mul", "sub"):
+        assert not re.search(rf"\b{op}\.f(32|64)\b", body), op
