@@ -165,7 +165,8 @@ for backend in backends:
     net.connect(lif, izh, es.FixedInDegree(3), weight=-2.0, delay=0.5)
     net.connect(izh[:8], par, es.OneToOne(), weight=1.0, delay=0.3)
     net.connect(par, lif, es.AllToAll(), weight=4.0, delay=0.2)
-    net.connect(net.poisson(10, rate=3000.0), izh | lif, es.FixedInDegree(2), weight=1.0, delay=0.1)
+    net.connect(net.poisson(10, rate=3000.0, rate_times=[30.0, 70.0], rate_values=[[0.0] * 10, [5000.0] * 10]),
+                izh | lif, es.FixedInDegree(2), weight=1.0, delay=0.1)
     net.connect(net.step_current([20.0, 60.0], [6.0, 2.0], delay=0.2), izh[::2], es.AllToAll(), weight=1.0)
     sp, rv, ru = net.record_spikes(izh | lif | par), net.record_state(izh[:5], "v"), net.record_state(izh[:5], "u")
     net.run(60.0)
