@@ -63,7 +63,8 @@ def test_names_of_other_models_and_of_other_objects():
     assert "Izhikevich" in _error(es.ALIF, d=2.0)
     assert "es.STDP(..., tau_minus=...)" in _error(es.LIF, tau_minus=20.0)
     assert "net.population(n, model, v_init=...)" in _error(es.Izhikevich, V_m=-70.0)
-    assert "tau_m = C_m / g_L" in _error(es.LIF, g_L=16.7)
+    assert "NEST's g_L: this model takes the membrane time constant tau_m = C_m / g_L" in _error(es.LIF, g_L=16.7)
+    assert "Brian2's gL" in _error(es.LI, gL=16.7)
     assert "Izhikevich neurons have no refractory period" in _error(es.Izhikevich, t_ref=2.0)
     # near misses still get the nearest valid name
     assert "did you mean consistent_integration?" in _error(es.Izhikevich, consistent_integraton=False)
@@ -71,7 +72,8 @@ def test_names_of_other_models_and_of_other_objects():
 
 
 def test_table_entries_are_well_formed():
-    valid = set().union(*(_fields(c) for c in MODELS)) | {"v_init", "e_ex", "e_in", "v_peak", "delta_t", "tau_w"}
+    # (the names of the conductance-based and AdEx models, whether or not they are registered yet)
+    valid = set().union(*(_fields(c) for c in MODELS)) | {"v_init", "e_ex", "e_in", "v_peak", "delta_t", "tau_w", "g_l"}
     for name, (target, sim, note) in PARAMETER_NAMES.items():
         assert sim in ("NEST", "PyNN", "Brian2", "NIR", "snnTorch", "eventsim")
         assert target is not None or note

@@ -162,7 +162,7 @@ PARAMETER_NAMES = {
     "V_min": ("v_min", "NEST", ""), "V_m": ("v_init", "NEST", ""), "U_m": ("u_init", "NEST", ""),
     "E_ex": ("e_ex", "NEST", ""), "E_in": ("e_in", "NEST", ""), "V_peak": ("v_peak", "NEST", ""),
     "Delta_T": ("delta_t", "NEST", ""), "tau_w": ("tau_w", "NEST", ""),
-    "g_L": (None, "NEST", "eventsim takes the membrane time constant tau_m = C_m / g_L (ms) instead"),
+    "g_L": ("g_l", "NEST", ""),
     "tau_ref": ("t_ref", "NEST", ""), "tau_minus": (None, "NEST", _STDP.format("tau_minus")),
     "tau_plus": (None, "NEST", _STDP.format("tau_plus")),
     "tau_minus_triplet": (None, "NEST", "es.TripletSTDP(..., tau_y=...) here"),
@@ -179,8 +179,7 @@ PARAMETER_NAMES = {
     "tau": ("tau_m", "Brian2", ""), "Cm": ("c_m", "Brian2", ""), "El": ("v_rest", "Brian2", ""),
     "Vt": ("v_th", "Brian2", ""), "Vr": ("v_reset", "Brian2", ""), "refractory": ("t_ref", "Brian2", ""),
     "taue": ("tau_syn_ex", "Brian2", ""), "taui": ("tau_syn_in", "Brian2", ""), "Ee": ("e_ex", "Brian2", ""),
-    "Ei": ("e_in", "Brian2", ""), "gl": (None, "Brian2", "eventsim takes the membrane time constant "
-                                                         "tau_m = C_m / g_L (ms) instead"),
+    "Ei": ("e_in", "Brian2", ""), "gL": ("g_l", "Brian2", ""),
     "tau_mem": ("tau_m", "NIR", ""), "v_leak": ("v_rest", "NIR", ""), "v_threshold": ("v_th", "NIR", ""),
     "threshold": ("v_th", "snnTorch", ""),
     "v_init": ("v_init", "eventsim", ""),
@@ -188,6 +187,9 @@ PARAMETER_NAMES = {
 _LOWER = {}
 for _k, _v in PARAMETER_NAMES.items():
     _LOWER.setdefault(_k.lower(), (_k, _v))
+
+#: What to do instead, for a model that has ``tau_m`` but not the eventsim name a foreign name maps to.
+_WITH_TAU_M = {"g_l": "this model takes the membrane time constant tau_m = C_m / g_L (ms) instead"}
 
 #: Names that are not model parameters but arguments elsewhere, and where they go.
 _ELSEWHERE = {"v_init": "the initial potential v_init is an argument of net.population(n, model, v_init=...)"}
@@ -231,6 +233,8 @@ def suggest(name, valid, owner):
             return (f"{said}: " if said else "") + _ELSEWHERE[target]
         if all(t in valid for t in target.split(" and ")):
             return (f"{said} is {target} here" if said else f"did you mean {target}?") + note
+        if target in _WITH_TAU_M and "tau_m" in valid:
+            return f"{said or name}: {_WITH_TAU_M[target]}"
         others = _owners(target)
         if others:
             return (f"{said} is {target}" if said else target) + f", a parameter of {', '.join(others)}; " \
