@@ -22,8 +22,9 @@ def build(d, plastic=True, threads=None):
     if plastic:
         syn = {"stdp_synapse": es.STDP, "stdp_pl_synapse_hom": es.STDPPowerLaw,
                "stdp_triplet_synapse": es.TripletSTDP}[str(d["rule"])](**params)
-    exp = str(d["model"]) == "iaf_psc_exp"
-    kw = dict(tau_syn_ex=float(d["tau_syn_ex"]), tau_syn_in=float(d["tau_syn_in"])) if exp else {}
+    kind = str(d["model"])
+    kw = dict(tau_syn_ex=float(d["tau_syn_ex"]), tau_syn_in=float(d["tau_syn_in"]),
+              psc="alpha" if kind == "iaf_psc_alpha" else "exp") if kind != "iaf_psc_delta" else {}
     net = es.Network(dt=float(d["dt"]), seed=1)
     model = es.LIF(tau_m=float(d["tau_m"]), c_m=float(d["C_m"]), v_rest=float(d["E_L"]), v_th=float(d["V_th"]),
                    v_reset=float(d["V_reset"]), t_ref=float(d["t_ref"]), i_e=d["I_e"], **kw)
@@ -59,4 +60,4 @@ def test_spikes_and_weights_equal_nest(path):
 def test_references_exist():
     names = {os.path.basename(f) for f in FILES}
     assert {"stdp_additive.npz", "stdp_multiplicative.npz", "stdp_guetig_exp.npz", "stdp_power_law.npz",
-            "stdp_triplet.npz"} <= names
+            "stdp_triplet.npz", "stdp_power_law_alpha.npz"} <= names

@@ -7,15 +7,18 @@ shrink with the scale), one delay of 1.5 ms, tau_m = 10 ms, C_m = 250 pF,
 t_ref = 0.5 ms, V_th = 20 mV, V_reset = E_L = 0, initial V_m normal(5.7,
 7.2) mV, an external Poisson drive of eta = 1.685 times the threshold rate,
 inhibition g = -5, and ``stdp_pl_synapse_hom`` (alpha 0.0513, lambda 0.1,
-mu 0.4, tau_plus 15 ms, the neurons' tau_minus 30 ms) on E -> E.  NEST's
-benchmark uses ``iaf_psc_alpha``; eventsim has no alpha synapses yet, so
-both simulators use exponential current synapses (``iaf_psc_exp``) with
-the same tau_syn (0.3258 ms) and weights scaled to the benchmark's EPSP
-peak of 0.14 mV.
+mu 0.4, tau_plus 15 ms, the neurons' tau_minus 30 ms) on E -> E.  As in
+NEST's benchmark, the neurons have alpha-shaped current synapses
+(``iaf_psc_alpha``; eventsim ``LIF(..., psc="alpha")``; Brian2 the same
+linear equations) with tau_syn = 0.3258 ms and weights scaled to an EPSP
+peak of 0.14 mV; ``--psc exp`` runs every simulator with exponential
+current synapses (``iaf_psc_exp``) instead, with the same tau_syn and EPSP
+peak.
 
 Simulators: ``eventsim`` (plastic, and static: the same network with the
 E -> E weights frozen, eventsim's own cost of plasticity), ``nest``
-(``stdp_pl_synapse_hom``), ``brian2-standalone`` (``cpp_standalone``; the
+(``stdp_pl_synapse_hom``; ``nest-static``: E -> E static, compared with
+eventsim-static), ``brian2-standalone`` (``cpp_standalone``; the
 power-law rule written as Brian2 equations with the presynaptic pathway
 for plasticity undelayed and the postsynaptic one delayed by the synaptic
 delay, which is NEST's fully dendritic delay except that Brian2 delivers the
@@ -28,6 +31,7 @@ Usage::
 
     python benchmarks/peers/plastic_networks.py --peer-python /path/to/peers/bin/python --scale 0.2
     python benchmarks/peers/plastic_networks.py --quick          # scale 0.05, 100 ms, eventsim only
+    python benchmarks/peers/plastic_networks.py --psc exp ...    # exponential synapses everywhere
 """
 
 import argparse
@@ -56,21 +60,46 @@ def sizes(scale):
     return ne, ni, 9000, 2250
 
 
-def weight_pA():
-    """Current (pA) of an exponential synapse whose PSP peaks at JE mV (tau_m, tau_syn, C_m above)."""
+#: Synapse shape of every simulator: "alpha" (NEST's hpc_benchmark, iaf_psc_alpha) or "exp" (iaf_psc_exp).
+PSC = os.environ.get("PLASTIC_BENCH_PSC", "alpha")
+
+
+def psp_per_pA(t, psc):
+    """PSP (mV) at t ms after one input of 1 pA (exp: a jump of 1 pA; alpha: a current peaking at 1 pA)."""
     import math
 
     tm, ts, c = P["tau_m"], TAU_SYN, P["c_m"]
-    t_peak = math.log(tm / ts) * tm * ts / (tm - ts)
-    v_per_pA = ts * tm / (c * (tm - ts)) * (math.exp(-t_peak / tm) - math.exp(-t_peak / ts))
-    return P["JE"] / v_per_pA
+    a = 1.0 / tm - 1.0 / ts
+    if psc == "exp":
+        return ts * tm / (c * (tm - ts)) * (math.exp(-t / tm) - math.exp(-t / ts))
+    return math.e / (ts * c) * math.exp(-t / tm) * (t * math.exp(a * t) / a - math.expm1(a * t) / a ** 2)
 
 
-def drive_hz(scale):
-    """Rate (Hz) of each neuron's Poisson drive: eta times the rate that holds v at threshold on average."""
+def weight_pA(psc=None):
+    """Current (pA) of a synapse whose PSP peaks at JE mV (tau_m, tau_syn, C_m above; the PSP is unimodal,
+    so its peak is found by golden-section search)."""
+    psc = psc or PSC
+    lo, hi = 0.0, 10.0 * P["tau_m"]
+    g = (5 ** 0.5 - 1) / 2
+    for _ in range(200):
+        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+        if psp_per_pA(x1, psc) < psp_per_pA(x2, psc):
+            lo = x1
+        else:
+            hi = x2
+    return P["JE"] / psp_per_pA(0.5 * (lo + hi), psc)
+
+
+def drive_hz(scale, psc=None):
+    """Rate (Hz) of each neuron's Poisson drive: eta times the rate that holds v at threshold on average
+    (the charge of one input: w tau_syn for an exponential current, e w tau_syn for an alpha one)."""
+    import math
+
+    psc = psc or PSC
     _, _, ce, _ = sizes(scale)
-    w = weight_pA()
-    nu_th = P["v_th"] / (ce * w * TAU_SYN * P["tau_m"] / P["c_m"])  # spikes per ms per synapse
+    w = weight_pA(psc)
+    charge = w * TAU_SYN * (math.e if psc == "alpha" else 1.0)
+    nu_th = P["v_th"] / (ce * charge * P["tau_m"] / P["c_m"])  # spikes per ms per synapse
     return nu_th * P["eta"] * ce * 1000.0
 
 
@@ -90,7 +119,7 @@ def run_eventsim(scale, t_sim, threads, seed, plastic):
     t0 = time.perf_counter()
     net = es.Network(dt=DT, seed=seed)
     model = es.LIF(tau_m=P["tau_m"], c_m=P["c_m"], t_ref=P["t_ref"], v_th=P["v_th"], v_reset=P["v_reset"],
-                   v_rest=P["e_l"], tau_syn_ex=TAU_SYN, tau_syn_in=TAU_SYN)
+                   v_rest=P["e_l"], tau_syn_ex=TAU_SYN, tau_syn_in=TAU_SYN, psc=PSC)
     v0 = es.Normal(P["mean_v"], P["sigma_v"])
     exc = net.population(ne, model, v_init=v0)
     inh = net.population(ni, model, v_init=v0)
@@ -117,7 +146,7 @@ def run_eventsim(scale, t_sim, threads, seed, plastic):
                 mean_ee_weight=float(wts.mean()), threads=threads)
 
 
-def run_nest(scale, t_sim, threads, seed):
+def run_nest(scale, t_sim, threads, seed, plastic=True):
     os.environ.setdefault("PYNEST_QUIET", "1")
     import nest
 
@@ -129,8 +158,8 @@ def run_nest(scale, t_sim, threads, seed):
     t0 = time.perf_counter()
     params = {"E_L": P["e_l"], "C_m": P["c_m"], "tau_m": P["tau_m"], "t_ref": P["t_ref"], "V_th": P["v_th"],
               "V_reset": P["v_reset"], "tau_syn_ex": TAU_SYN, "tau_syn_in": TAU_SYN, "tau_minus": P["tau_minus"]}
-    exc = nest.Create("iaf_psc_exp", ne, params=params)
-    inh = nest.Create("iaf_psc_exp", ni, params=params)
+    exc = nest.Create(f"iaf_psc_{PSC}", ne, params=params)
+    inh = nest.Create(f"iaf_psc_{PSC}", ni, params=params)
     v0 = nest.random.normal(P["mean_v"], P["sigma_v"])
     exc.V_m = v0
     inh.V_m = v0
@@ -141,7 +170,8 @@ def run_nest(scale, t_sim, threads, seed):
     nest.Connect(drive, exc + inh, "all_to_all", {"weight": w, "delay": DT})
     indeg = lambda k: {"rule": "fixed_indegree", "indegree": k, "allow_autapses": False,  # noqa: E731
                        "allow_multapses": True}
-    nest.Connect(exc, exc, indeg(ce), {"synapse_model": "stdp_pl_synapse_hom", "weight": w, "delay": P["delay"]})
+    nest.Connect(exc, exc, indeg(ce), {"synapse_model": "stdp_pl_synapse_hom" if plastic else "static_synapse",
+                                       "weight": w, "delay": P["delay"]})
     nest.Connect(inh, exc, indeg(ci), {"weight": P["g"] * w, "delay": P["delay"]})
     nest.Connect(exc, inh, indeg(ce), {"weight": w, "delay": P["delay"]})
     nest.Connect(inh, inh, indeg(ci), {"weight": P["g"] * w, "delay": P["delay"]})
@@ -177,17 +207,27 @@ def run_brian2(scale, t_sim, threads, seed, workdir):
     eqs = """dv/dt = (-(v - E_L) + (I_ex + I_in) / C_m * tau_m) / tau_m : volt (unless refractory)
              dI_ex/dt = -I_ex / tau_s : amp
              dI_in/dt = -I_in / tau_s : amp"""
+    # alpha: I = w (t/tau) e^{1 - t/tau} from dI/dt = (x - I)/tau, dx/dt = -x/tau, x += e w at a spike
+    target = dict(I_ex="I_ex", I_in="I_in")
+    if PSC == "alpha":
+        eqs = """dv/dt = (-(v - E_L) + (I_ex + I_in) / C_m * tau_m) / tau_m : volt (unless refractory)
+                 dI_ex/dt = (x_ex - I_ex) / tau_s : amp
+                 dx_ex/dt = -x_ex / tau_s : amp
+                 dI_in/dt = (x_in - I_in) / tau_s : amp
+                 dx_in/dt = -x_in / tau_s : amp"""
+        target = dict(I_ex="x_ex", I_in="x_in")
+    jump = 2.718281828459045 if PSC == "alpha" else 1.0
     ns = dict(E_L=P["e_l"] * mV, C_m=P["c_m"] * pF, tau_m=P["tau_m"] * ms, tau_s=TAU_SYN * ms)
     G = b2.NeuronGroup(ne + ni, eqs, threshold=f"v >= {P['v_th']}*mV", reset=f"v = {P['v_reset']}*mV",
                        refractory=P["t_ref"] * ms, method="exact", namespace=ns)
     G.v = f"{P['mean_v']}*mV + {P['sigma_v']}*mV*randn()"
     E, I = G[:ne], G[ne:]
     # the drive as ce inputs at the per-synapse rate (a single input would need more than one spike per step)
-    drive = b2.PoissonInput(G, "I_ex", ce, drive_hz(scale) / ce * Hz, weight=w * pA)
+    drive = b2.PoissonInput(G, target["I_ex"], ce, drive_hz(scale) / ce * Hz, weight=jump * w * pA)
     stdp = b2.Synapses(E, E, """w : amp
                                 dKp/dt = -Kp / tau_plus : 1 (event-driven)
                                 dKm/dt = -Km / tau_minus : 1 (event-driven)""",
-                       on_pre={"pre": "I_ex_post += w",
+                       on_pre={"pre": f"{target['I_ex']}_post += {jump} * w",
                                "plast": "w = clip(w - lam * alpha * w * Km, 0*pA, 1e9*pA); Kp += 1"},
                        on_post="w = w + lam * (w / pA) ** mu * pA * Kp; Km += 1",
                        namespace=dict(tau_plus=P["tau_plus"] * ms, tau_minus=P["tau_minus"] * ms, lam=P["lam"],
@@ -205,7 +245,7 @@ def run_brian2(scale, t_sim, threads, seed, workdir):
     static = []
     for src, tgt, k, weight, name in ((I, E, ci, P["g"] * w, "I_ex" if P["g"] > 0 else "I_in"),
                                       (E, I, ce, w, "I_ex"), (I, I, ci, P["g"] * w, "I_in")):
-        s = b2.Synapses(src, tgt, on_pre=f"{name}_post += {weight}*pA", delay=P["delay"] * ms)
+        s = b2.Synapses(src, tgt, on_pre=f"{target[name]}_post += {jump * weight}*pA", delay=P["delay"] * ms)
         post = np.repeat(np.arange(len(tgt)), k)
         pre = rng.integers(0, len(src) - (1 if src is tgt else 0), post.size)
         if src is tgt:
@@ -232,8 +272,8 @@ def worker(args):
         res = run_eventsim(args.scale, args.t_sim, args.threads, args.seed, plastic=True)
     elif args.worker == "eventsim-static":
         res = run_eventsim(args.scale, args.t_sim, args.threads, args.seed, plastic=False)
-    elif args.worker == "nest":
-        res = run_nest(args.scale, args.t_sim, args.threads, args.seed)
+    elif args.worker in ("nest", "nest-static"):
+        res = run_nest(args.scale, args.t_sim, args.threads, args.seed, plastic=args.worker == "nest")
     else:
         import tempfile
 
@@ -244,7 +284,8 @@ def worker(args):
 def run_one(python, sim, args, threads):
     cmd = pin_prefix(threads) + [python, str(Path(__file__).resolve()), "--worker", sim, "--scale", str(args.scale),
                                  "--t-sim", str(args.t_sim), "--threads", str(threads), "--seed", str(args.seed)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(threads), timeout=3600)
+    env = dict(child_env(threads), PLASTIC_BENCH_PSC=args.psc)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -262,12 +303,16 @@ def main(argv=None):
     ap.add_argument("--peer-python", default=None, help="interpreter with nest-simulator and brian2")
     ap.add_argument("--simulators", nargs="+", default=["eventsim", "eventsim-static", "nest", "brian2-standalone"])
     ap.add_argument("--quick", action="store_true", help="scale 0.05, 100 ms, eventsim only")
+    ap.add_argument("--psc", choices=["alpha", "exp"], default="alpha",
+                    help="synapse shape in every simulator: alpha (NEST's hpc_benchmark) or exp")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         args.threads = args.threads[0]
         worker(args)
         return None
+    print(f"synapses: {args.psc} (iaf_psc_{args.psc}), weight {weight_pA(args.psc):.2f} pA, drive "
+          f"{drive_hz(args.scale, args.psc):.0f} Hz per neuron", flush=True)
     if args.quick:
         args.scale, args.t_sim = 0.05, 100.0
         args.simulators = ["eventsim", "eventsim-static"]
@@ -290,15 +335,15 @@ def main(argv=None):
                       f"mean E->E weight {res['mean_ee_weight']:7.2f} pA  peak {res['peak_rss_mib']:7.0f} MiB",
                       flush=True)
     for threads in args.threads:
-        base = results.get(("eventsim", threads))
-        if base is None:
-            continue
         for sim in args.simulators:
             r = results.get((sim, threads))
-            if r is None or sim == "eventsim" or not r.get("simulate_s"):
+            # static peers against eventsim's static run, the others against eventsim's plastic one
+            base = results.get(("eventsim-static" if sim == "nest-static" else "eventsim", threads))
+            if r is None or base is None or sim == "eventsim" or not r.get("simulate_s"):
                 continue
             rel = abs(r["rate_hz"] - base["rate_hz"]) / max(base["rate_hz"], 1e-12)
-            what = "eventsim's cost of plasticity" if sim == "eventsim-static" else "eventsim faster by"
+            what = "eventsim's cost of plasticity" if sim == "eventsim-static" else \
+                "eventsim-static faster by" if sim == "nest-static" else "eventsim faster by"
             ratio = base["simulate_s"] / r["simulate_s"] if sim == "eventsim-static" else \
                 r["simulate_s"] / base["simulate_s"]
             print(f"threads={threads}: {sim}: {what} {ratio:.2f}x; rates differ by {100 * rel:.1f} % "

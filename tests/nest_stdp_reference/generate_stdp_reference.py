@@ -1,7 +1,7 @@
 """Generate NEST reference data for eventsim's plastic synapses (STDP).
 
 For each case in ``CASES`` this script draws a small recurrent network with
-NumPy (fully seeded): ``iaf_psc_delta`` or ``iaf_psc_exp`` neurons with
+NumPy (fully seeded): ``iaf_psc_delta``, ``iaf_psc_exp`` or ``iaf_psc_alpha`` neurons with
 per-neuron ``I_e`` and ``V_m``, excitatory plastic connections between
 distinct neurons (no multapses, delays on the grid from 0.1 to 3.0 ms), a
 few static inhibitory connections, and input spike trains (grid-aligned
@@ -56,6 +56,9 @@ CASES = {
     "triplet": ("iaf_psc_delta", "stdp_triplet_synapse",
                 dict(tau_plus=16.8, tau_x=101.0, tau_minus=33.7, tau_y=125.0, a2_plus=0.05, a2_minus=0.07,
                      a3_plus=0.062, a3_minus=0.023, w_max=4.0), 5),
+    # the rule and synapse shape of NEST's hpc_benchmark (iaf_psc_alpha: weights are the current's peak, pA)
+    "power_law_alpha": ("iaf_psc_alpha", "stdp_pl_synapse_hom",
+                        dict(tau_plus=15.0, tau_minus=30.0, lam=0.1, alpha=0.0513, mu=0.4), 6),
 }
 
 N = 50
@@ -66,7 +69,7 @@ N_GEN = 20
 def draw(name):
     model, rule, params, seed = CASES[name]
     rng = np.random.default_rng(seed)
-    exp = model == "iaf_psc_exp"
+    exp = model in ("iaf_psc_exp", "iaf_psc_alpha")  # current synapses (pA)
     d = dict(model=model, rule=rule, dt=DT, t_sim=T_SIM, E_L=-65.0, V_th=-50.0, V_reset=-70.0, tau_m=15.0,
              C_m=250.0 if exp else 1.0, t_ref=2.0, tau_syn_ex=2.0, tau_syn_in=5.0)
     d["I_e"] = rng.uniform(100.0, 300.0, N) if exp else rng.uniform(0.3, 0.9, N)
@@ -110,7 +113,7 @@ def simulate(d):
                   t_ref=d["t_ref"], tau_minus=params["tau_minus"])
     if "tau_y" in params:
         neuron["tau_minus_triplet"] = params["tau_y"]
-    if d["model"] == "iaf_psc_exp":
+    if d["model"] in ("iaf_psc_exp", "iaf_psc_alpha"):
         neuron.update(tau_syn_ex=d["tau_syn_ex"], tau_syn_in=d["tau_syn_in"])
     pop = nest.Create(d["model"], N, params=neuron)
     pop.set(I_e=d["I_e"].tolist(), V_m=d["V_m"].tolist())
