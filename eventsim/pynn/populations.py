@@ -196,18 +196,17 @@ class Population(common.Population):
 
         eventsim's plastic synapses connect neurons to neurons (as NEST's, which
         is why pyNN.nest puts parrot neurons behind its spike generators): the
-        relay is a population of non-leaky IF neurons (delta synapses, threshold
-        0.5 mV, reset 0, no refractory time) driven one to one with weight 1 mV
-        and delay dt; its spikes are the source's, because the source is given
-        each spike dt earlier (spikes before dt are emitted at dt).  Every
-        projection from the population, static ones too, then starts at the
-        relay.  Several spikes of a channel in one step leave the relay as one.
+        relay is a population of parrot neurons (:class:`eventsim.Parrot`)
+        driven one to one with delay dt; its spikes are the source's, because
+        the source is given each spike dt earlier (spikes before dt are emitted
+        at dt).  Every projection from the population, static ones too, then
+        starts at the relay.  Several spikes of a channel in one step leave the
+        relay as one.
         """
         self._es = net.spike_source(np.zeros(0, dtype=np.int64), np.zeros(0), n=self.size)
         self._relay = None
         if any(obj._plastic_from(self) for obj in state.objects if hasattr(type(obj), "_plastic_from")):
-            self._relay = net.population(self.size, es.IF(c_m=1.0, v_rest=0.0, v_reset=0.0, v_th=0.5, t_ref=0.0),
-                                         v_init=0.0, label=f"{self.label} relay")
+            self._relay = net.population(self.size, es.Parrot(), label=f"{self.label} relay")
             net.connect(self._es, self._relay, es.OneToOne(), weight=1.0, delay=state.dt)
 
     def _unbuild(self):
