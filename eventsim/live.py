@@ -259,3 +259,9 @@ def _check_model_change(net, pop, old, new, started):
                              "between None and numbers, nor psc change, after the network has run")
         if len(getattr(new, "tau_theta", ())) != len(getattr(old, "tau_theta", ())):
             raise ValueError("the number of threshold components cannot change after the network has run")
+        if net.engine != "event":
+            shape = lambda m: m.pack(pop.n, net.dt).get("x_init", np.zeros((pop.n, 0))).shape  # noqa: E731
+            if new.family is not old.family or shape(new) != shape(old):
+                raise ValueError(f"population {pop!r}: this change alters the neurons' state variables "
+                                 f"({type(old).__name__} {old.family.name} -> {new.family.name}); it is possible "
+                                 "only before the network has run")
