@@ -595,6 +595,9 @@ class SpikeRecorder(_Recorder):
     each time they are accessed; see :mod:`eventsim.record` for the layout.
     """
 
+    #: What it records (the engines select recorders by it: they import no recorder class).
+    kind = "spikes"
+
     def __init__(self, net, group, to=None, overwrite=False, compression=None):
         super().__init__(net, group)
         self._continuous = net.engine == "event"
@@ -755,6 +758,9 @@ class StateRecorder(_Recorder):
         The recording file (``to=``), or None in memory.
     """
 
+    #: What it records (the engines select recorders by it: they import no recorder class).
+    kind = "state"
+
     def __init__(self, net, group, variable, interval_steps, to=None, overwrite=False, compression=None):
         super().__init__(net, group)
         self.variable = variable
@@ -889,6 +895,9 @@ class WeightRecorder(_Recorder):
     steps, times, values
         As for :class:`StateRecorder` (``values``: shape (n_samples, len(index))).
     """
+
+    #: What it records (the engines select recorders by it: they import no recorder class).
+    kind = "weights"
 
     def __init__(self, net, projection, index, interval_steps, to=None, overwrite=False, compression=None):
         from .network import NodeView

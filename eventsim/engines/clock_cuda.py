@@ -80,6 +80,7 @@ from . import clock_cpu as cc
 from .plastic import MUTABLE as MUTABLE_PLASTIC
 from .plastic import update_traces
 from ..models.family import tags as _family_tags
+from .progress import progress_bar
 
 #: Maximum number of target partitions (threads doing work) on a real GPU.
 #: More partitions = more parallelism, but every partition walks every event
@@ -377,13 +378,11 @@ class ClockCuda:
 
     def advance(self, n_steps, progress=None):
         """Simulate ``n_steps`` steps; same contract as :meth:`ClockPlan.advance` (numerical guard included)."""
-        from .plan import _progress
-
         plan = self.plan
         net = plan.net
         self._upload_mutable()
         target = net._step + n_steps
-        bar = _progress(net, n_steps, progress)
+        bar = progress_bar(net, n_steps, progress)
         try:
             while net._step < target:
                 s = net._step
@@ -420,8 +419,10 @@ _ENGINES = weakref.WeakKeyDictionary()
 def engine_of(plan):
     """The :class:`ClockCuda` of ``plan`` (created, and the plan uploaded, on first call)."""
     eng = _ENGINES.get(plan)
-    if eng is None:
+    revision = plan.__dict__.get("revision", 0)  # (ClockPlan.refresh counts the changes between runs)
+    if eng is None or eng.revision != revision:
         eng = _ENGINES[plan] = ClockCuda(plan)
+        eng.revision = revision
     return eng
 
 

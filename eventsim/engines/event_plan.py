@@ -8,11 +8,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import config
-from ..record import SpikeRecorder, StateRecorder
 from ..rng import key_words
 from . import event_cpu as ev
 from . import event_live as live
-from .plan import _progress
+from .progress import progress_bar as _progress
 from ..models.family import check_event_engine
 from .clock_cpu import VAR_CODES as _VAR_CODES
 
@@ -248,8 +247,8 @@ class EventPlan:
         takes the state of another: :meth:`refresh`, checkpoints)."""
         self.net = net
         N = net.n_neurons
-        self.spike_recorders = [r for r in net.recorders if isinstance(r, SpikeRecorder)]
-        self.state_recorders = [r for r in net.recorders if isinstance(r, StateRecorder)]
+        self.spike_recorders = [r for r in net.recorders if r.kind == "spikes"]
+        self.state_recorders = [r for r in net.recorders if r.kind == "state"]
         record = np.zeros(N, np.bool_)
         for r in self.spike_recorders:
             record[r._ids] = True

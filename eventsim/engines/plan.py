@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 import warnings
 
@@ -11,7 +10,7 @@ import numba
 import numpy as np
 
 from .. import config
-from ..record import SpikeRecorder, StateRecorder, WeightRecorder
+from .progress import progress_bar as _progress
 from ..rng import POISSON, key_words, poisson_cdf_table, poisson_count_table
 from . import clock_cpu as cc
 from . import csr
@@ -165,9 +164,9 @@ class ClockPlan:
         net = self.net
         self.spk_flag = spk_flag
         self.n_flag = int(spk_flag.sum())
-        self.spike_recorders = [r for r in net.recorders if isinstance(r, SpikeRecorder)]
-        self.weight_recorders = [r for r in net.recorders if isinstance(r, WeightRecorder)]
-        self.state_recorders = [r for r in net.recorders if isinstance(r, StateRecorder)]
+        self.spike_recorders = [r for r in net.recorders if r.kind == "spikes"]
+        self.weight_recorders = [r for r in net.recorders if r.kind == "weights"]
+        self.state_recorders = [r for r in net.recorders if r.kind == "state"]
         idx = [r.group.ids for r in self.state_recorders]
         self.rec_var = np.array([var_code(net, r.group.ids, r.variable) for r in self.state_recorders], np.int64)
         self.rec_k = np.array([r.interval_steps for r in self.state_recorders], np.int64)
@@ -188,9 +187,8 @@ class ClockPlan:
         next run continues as if the network had been built with the
         changes from the start and had reached this step with this state.
         """
-        cuda = sys.modules.get("eventsim.engines.clock_cuda")
-        if cuda is not None:  # the device copy is made again from the host arrays (current between runs)
-            cuda._ENGINES.pop(self, None)
+        # a device copy (eventsim.engines.clock_cuda) is made again from the host arrays (current between runs)
+        self.revision = self.__dict__.get("revision", 0) + 1
         if "structure" in changes:
             self._store_plastic_weights()
             new = build_plan(self.net)
@@ -741,40 +739,6 @@ def _group_ranges(one_ch, one_ptr):
     return gptr, g0
 
 
-def _progress(net, n_steps, progress):
-    """A tqdm bar over steps for long runs on a terminal (``progress=None``), or as asked."""
-    import sys
-
-    if progress is None:
-        progress = n_steps * net.dt >= 10_000.0 and sys.stderr.isatty()
-    if not progress:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        if not getattr(_progress, "warned", False):  # once per process
-            import warnings
-
-            _progress.warned = True
-            warnings.warn("run(progress=...) shows a progress bar only when tqdm is installed "
-                          "(pip install tqdm, or the 'plot' extra: pip install 'eventsim[plot]'); "
-                          "running without one", UserWarning, stacklevel=4)
-        return None
-    import time
-
-    start = time.perf_counter()
-    t0 = net.t
-
-    class _Bar(tqdm):
-        def update(self, n=1):
-            super().update(n)
-            wall = time.perf_counter() - start
-            bio = net.t - t0
-            self.set_postfix_str(f"t={net.t / 1000:.1f} s bio, rtf={wall / max(bio * 1e-3, 1e-12):.2f}")
-
-    return _Bar(total=n_steps, unit="step", unit_scale=True, desc="eventsim", leave=False)
-
-
 def var_code(net, ids, variable):
     """The clock engine's recorder code of state variable ``variable`` of network neurons ``ids``."""
     from ..models.family import state_key
@@ -978,7 +942,7 @@ def _spike_flags(net):
     """int8 per neuron: 1 where some spike recorder records it."""
     spk_flag = np.zeros(net.n_neurons, np.int8)
     for r in net.recorders:
-        if isinstance(r, SpikeRecorder):
+        if r.kind == "spikes":
             spk_flag[r.group.ids] = 1
     return spk_flag
 
