@@ -317,6 +317,8 @@ def _encode(net):
             d["delay_steps"] = w.ref(f"proj{j}.delay_steps", p.delay_steps)
         if getattr(p, "delay", None) is not None:
             d["delay"] = w.ref(f"proj{j}.delay", p.delay)
+        if p.receptor is not None:
+            d["receptor"] = int(p.receptor)
         if getattr(p, "synapse", None) is not None:
             d["synapse"] = {"rule": type(p.synapse).__name__,
                             "params": {f.name: getattr(p.synapse, f.name) for f in fields(p.synapse)}}
@@ -846,7 +848,8 @@ class _Decoder:
                     synapse = rules[name](**F(sd, "params", dict, f"{where}.synapse"))
                 except (TypeError, ValueError) as exc:
                     raise CheckpointError(f"{where}: synapse: {exc}") from None
-            proj = net.connect(pre, post, rule, weight=weight, delay=delay, synapse=synapse)
+            receptor = F(p, "receptor", int, where) if "receptor" in p else None
+            proj = net.connect(pre, post, rule, weight=weight, delay=delay, synapse=synapse, receptor=receptor)
             if steps is not None and not np.array_equal(proj.delay_steps, steps):
                 raise CheckpointError(f"{where}: delays in steps do not survive dt={net.dt} ms")
         for j, r in enumerate(F(doc, "recorders", list, "document")):

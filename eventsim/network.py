@@ -361,11 +361,15 @@ class Projection:
         stored in the precision the engine uses.
     delay_steps : ndarray of int16
         Delays in steps (None for DC sources).
+    receptor : int or None
+        The targets' receptor port (``connect(..., receptor=k)``), or None.
 
     The arrays are kept compact (14 bytes per connection with float32
     weights, 18 with float64) because they stay alive for the whole run:
     they are part of the network a checkpoint saves.
     """
+
+    receptor = None  # (the class default: projections pickled before receptor ports have none)
 
     def __init__(self, source, target, pre, post, weight, delay_steps):
         self.source = source
@@ -1156,7 +1160,7 @@ class Network:
             raise ValueError(f"stop={stop} must be > start={start} ms")
         return {"start_step": start_step, "stop_step": stop_step}
 
-    def connect(self, pre, post, rule, weight, delay=None, round_delays=False, synapse=None):
+    def connect(self, pre, post, rule, weight, delay=None, round_delays=False, synapse=None, receptor=None):
         """Connect ``pre`` to ``post`` by ``rule``.
 
         Parameters
@@ -1181,6 +1185,12 @@ class Network:
             only, clock engine (CPU or CUDA), made before the first run;
             ``proj.weight`` reads the current weights.  None (default):
             static synapses.
+        receptor : int, optional
+            The receptor port ``k`` of the targets (``0 <= k < len(tau_syn)``)
+            for targets with receptor ports (``es.LIF(..., tau_syn=[...])``;
+            NEST's ``receptor_type`` is ``k + 1``): required for them, and
+            then the port no longer follows the weight's sign.  None for
+            every other target.  Static synapses from neurons or sources.
 
         Returns
         -------
@@ -1199,13 +1209,14 @@ class Network:
             raise TypeError(f"rule must be a connection rule such as es.FixedInDegree(k), got {rule!r}")
         if synapse is not None:
             self._check_plastic(pre, synapse)
+        receptor = self._check_receptor(pre, post, receptor, synapse)
         stream = len(self.projections)
         expect = _expected_connections(rule, len(pre), len(post))
         round_delays = _flag("round_delays", round_delays)
         _guard_memory(f"connect() by {rule!r} with about {expect:,d} connections", expect * _BYTES_PER_CONNECTION)
         keep = None
         if self._dist is not None:  # this MPI rank keeps the connections onto its own neurons
-            self._note("connect", pre.kind, pre.ids, post.ids, repr(rule), round_delays, synapse,
+            self._note("connect", pre.kind, pre.ids, post.ids, repr(rule), round_delays, synapse, receptor,
                        *((rule.pre, rule.post) if isinstance(rule, FromArrays) else ()),
                        *(np.asarray(x) if _is_array(x) else repr(x) for x in (weight, delay)))
             keep = self._dist.owner([(p.offset, p.n) for p in self.populations], post.ids) == self._dist.rank
@@ -1235,6 +1246,7 @@ class Network:
             synapse.check_weights(np.asarray(w, np.float64))
         proj = Projection(pre, post, pre_idx, post_idx, w, d)
         proj.synapse = synapse
+        proj.receptor = receptor
         if self.engine == "event" and pre.kind != "dc":
             proj.delay = self._delays_ms(self.dt if delay is None else delay, m, None)
         w.setflags(write=False)
@@ -1255,6 +1267,30 @@ class Network:
                 raise ValueError(f"{name} has shape {arr.shape} but the rule made {drawn.total} connections")
             return arr[drawn.index]
         return value
+
+    def _check_receptor(self, pre, post, receptor, synapse):
+        """``receptor`` validated against the targets' ports (an int, or None where the targets have none)."""
+        ports = {p.model.receptor_ports if hasattr(p.model, "receptor_ports") else 0 for p in self.populations
+                 if ((post.ids >= p.offset) & (post.ids < p.offset + p.n)).any()}
+        if receptor is None:
+            if ports - {0}:
+                raise ValueError(f"receptor=None, but the targets have receptor ports (tau_syn=[...]): give "
+                                 f"receptor=k with 0 <= k < {min(ports - {0})}")
+            return None
+        if isinstance(receptor, bool) or not isinstance(receptor, numbers.Integral):
+            raise TypeError(f"receptor={receptor!r} must be an int (a port of the targets' tau_syn) or None")
+        if 0 in ports:
+            raise ValueError(f"receptor={receptor!r}: some targets have no receptor ports (their weight's sign "
+                             "chooses the port); receptor= needs targets made with tau_syn=[...]")
+        if not 0 <= receptor < min(ports):
+            raise ValueError(f"receptor={receptor!r} must satisfy 0 <= receptor < {min(ports)} (the targets' "
+                             "number of ports, len(tau_syn))")
+        if pre.kind == "dc":
+            raise ValueError("receptor= does not apply to DC sources (their current enters the membrane directly)")
+        if synapse is not None:
+            raise NotImplementedError("plastic synapses onto receptor ports are not supported; connect them "
+                                      "without synapse= (static)")
+        return int(receptor)
 
     def _check_plastic(self, pre, synapse):
         """Refuse a plasticity rule where the engine cannot run it (before anything is drawn)."""

@@ -131,7 +131,7 @@ class State(NamedTuple):
 
 
 class Conn(NamedTuple):
-    row_split: np.ndarray     # int64 [n_senders, T+1] (C == N) or [n_senders, 2T+1] sub-row bounds per partition
+    row_split: np.ndarray     # int64 [n_senders, B*T+1] sub-row bounds per partition and receptor block (C == B*N)
     outdeg: np.ndarray        # int64 [n_senders]
     syn_off: np.ndarray       # int32/int64 delay_steps * C + column; uint16: column only (see column_form)
     syn_w: np.ndarray         # float64/float32 weight
@@ -271,7 +271,7 @@ def _warm_rows(t, T, lst, a, b, rs, syn_off):
     acc = 0
     if span == 0:
         return acc
-    blocks = 2 if rs.shape[1] > T + 1 else 1
+    blocks = (rs.shape[1] - 1) // T
     for q in range(a, b):
         n = lst[q]
         for k in range(blocks):
@@ -316,9 +316,9 @@ def _deliver_row(rs, n, t, T, mult, slot, L, C, syn_off, syn_w, row_cw, row_w, r
     else:
         _deliver(a, b, mult, base, syn_off, syn_w, ring, LC)
     k = b - a
-    if rs.shape[1] > T + 1:  # second receptor block
-        a = rs[n, T + t]
-        b = rs[n, T + t + 1]
+    for blk in range(1, (rs.shape[1] - 1) // T):  # the other receptor blocks
+        a = rs[n, blk * T + t]
+        b = rs[n, blk * T + t + 1]
         if const:
             _deliver_const(a, b, x, base, syn_off, ring, LC)
         else:

@@ -249,7 +249,7 @@ def _sync():
 def n_partitions(n_neurons, n_senders, blocks=1):
     """Number of target partitions (parallel threads) for a network.
 
-    ``blocks``: column blocks of the ring (2 with separate receptors), each
+    ``blocks``: column blocks of the ring (one per receptor port), each
     adding one ``row_split`` bound per partition and sender.
     """
     if simulator_enabled():
@@ -269,7 +269,7 @@ class ClockCuda:
         self.plan = plan
         N = plan.params.pid.size
         n_send = plan._row_ptr.size - 1
-        T = n_partitions(N, n_send, 2 if plan.C > N else 1)
+        T = n_partitions(N, n_send, plan.C // max(N, 1))
         if plan.T != T:
             plan._partition(T)
         self.T = plan.T

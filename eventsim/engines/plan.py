@@ -279,7 +279,7 @@ class ClockPlan:
         old_ring = old.ring.reshape(old.L, old.C)
         ring = self.ring.reshape(self.L, C)
         cols = np.arange(old.C)
-        new_cols = np.where(cols < n, cols, cols - n + N)
+        new_cols = (cols // n) * N + cols % n if n else cols  # (block k of the ring: columns k N + neuron)
         for a in range(s + 1, s + old.L):
             ring[a % self.L, new_cols] = old_ring[a % old.L]
         self.pend[: old.pend.size] = old.pend
@@ -366,18 +366,17 @@ class ClockPlan:
         outdeg = np.diff(row_ptr)
         # cost of a neuron: its update plus its incoming synapses (both receptor columns)
         cost = csr.column_counts(self._syn_off, C)
-        neuron_cost = cost[:N] + 8
-        if C > N:
-            neuron_cost = neuron_cost + cost[N:]
+        B = C // max(N, 1)  # receptor blocks of the ring: columns k * N + n
+        neuron_cost = cost[:B * N].reshape(B, N).sum(axis=0) + 8
         if self.plastic is not None:  # a plastic synapse costs its weight update too (about 30 static ones)
             neuron_cost = neuron_cost + PLASTIC_COST * np.bincount(self.plastic.tgt, minlength=N)[:N]
         cum = np.concatenate([[0], np.cumsum(neuron_cost)])
         part = np.searchsorted(cum, np.linspace(0, cum[-1], T + 1), side="left").astype(np.int64)
         part[0], part[-1] = 0, N
         part = np.maximum.accumulate(part)
-        # partition t owns columns part[t]..part[t+1]-1 and, with two receptor blocks, also
-        # N + part[t]..N + part[t+1]-1: its sub-rows are row_split[s, t:t+2] and row_split[s, T+t:T+t+2]
-        colb = part if C == N else np.concatenate([part, N + part[1:]])
+        # partition t owns columns part[t]..part[t+1]-1 and, with B receptor blocks, also
+        # k N + part[t]..k N + part[t+1]-1: its sub-row of block k is row_split[s, kT+t : kT+t+2]
+        colb = np.concatenate([part] + [k * N + part[1:] for k in range(1, B)])
         row_split = np.empty((n_send, colb.size), np.int64)
         csr.split_rows(row_ptr, self._syn_off, C, colb, row_split)
         if self.__dict__.get("_row_const") is None:  # senders of one weight: independent of T, found once
@@ -403,8 +402,8 @@ class ClockPlan:
         ptr, lst, one_ptr, one_lst = [0], [], [0], []
         for t in range(T):
             inside = row_split[ps, t + 1] > row_split[ps, t]
-            if C > N:
-                inside |= row_split[ps, T + t + 1] > row_split[ps, T + t]
+            for k in range(1, B):
+                inside |= row_split[ps, k * T + t + 1] > row_split[ps, k * T + t]
             has = np.flatnonzero(inside & ~one)
             lst.append(has)
             ptr.append(ptr[-1] + has.size)
@@ -878,7 +877,9 @@ def _build_connectivity(net, params, tgt_map=None):
     # ring columns: neuron n's input (excitatory receptor) in column n, and, if any neuron has
     # separate receptors, its inhibitory receptor in column N + n; the update then reads two
     # unit-stride column blocks
-    n_cols = 2 * NL if is_exp.any() else NL
+    # with receptor ports (eventsim.models.multisynapse), port k of neuron n in column k * N + n
+    B = max([2 if is_exp.any() else 1] + [getattr(p.model, "receptor_ports", 0) for p in net.populations])
+    n_cols = B * NL
     # ---- connectivity: senders are neurons 0..N-1 then source channels N..N+S-1
     n_send = N + net._n_channels
     synaptic = []
@@ -914,8 +915,11 @@ def _build_connectivity(net, params, tgt_map=None):
     for proj, src_ids in synaptic:
         if len(proj):
             tgt = proj.target.ids if tgt_map is None else tgt_map[proj.target.ids]
+            col, sp = params.col, split
+            if proj.receptor is not None:  # the port it names, whatever the weight's sign
+                col, sp = params.col + proj.receptor * NL, np.zeros_like(split)
             csr.scatter(fill, syn_off, w, proj.pre, proj.post, proj.weight, proj.delay_steps, src_ids,
-                        tgt, params.col, split, NL, 0 if columns else n_cols)
+                        tgt, col, sp, NL, 0 if columns else n_cols)
     del fill
     if not csr.rows_sorted(row_ptr, syn_off, n_cols):  # (the sort is compiled only when needed)
         csr.sort_rows(row_ptr, syn_off, w, n_cols)

@@ -6,5 +6,6 @@ from .li import LI
 from .lif import IF, LIF, Propagator, propagator
 from . import psc_alpha  # noqa: F401  (registers the iaf_psc_alpha family)
 from .parrot import Parrot
+from . import multisynapse  # noqa: F401  (registers the receptor-port family)
 
 __all__ = ["LIF", "IF", "ALIF", "LI", "Izhikevich", "Parrot", "Propagator", "propagator"]

@@ -84,6 +84,9 @@ class ALIF(LIF):
         object.__setattr__(self, "tau_theta", tau)
         object.__setattr__(self, "d_theta", d)
         super().__post_init__()
+        if self.tau_syn is not None:
+            raise ValueError(f"tau_syn={self.tau_syn!r}: receptor ports are not available for ALIF; use "
+                             "tau_syn_ex / tau_syn_in (ports chosen by the weight's sign), or LIF / IF with tau_syn")
 
     @property
     def n_values(self):

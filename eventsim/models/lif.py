@@ -77,6 +77,24 @@ def _inv(tau):
 _vec_prop = np.vectorize(getattr(dynamics.exp_propagators, "py_func", dynamics.exp_propagators), otypes=[np.float64] * 6)
 
 
+def _ports(name, value):
+    """``tau_syn`` as a tuple of floats (ms, each > 0), or None."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise ValueError(f"{name}={value!r} must be a sequence of time constants (ms), one per receptor port")
+    taus = []
+    for k, x in enumerate(value):
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name}[{k}]={x!r} must be a number (ms)")
+        if not (math.isfinite(float(x)) and float(x) > 0):
+            raise ValueError(f"{name}[{k}]={x!r} must be a finite number > 0 (ms)")
+        taus.append(float(x))
+    if not taus:
+        raise ValueError(f"{name}=() must name at least one receptor port")
+    return tuple(taus)
+
+
 def propagator(model, dt):
     """Exact-integration coefficients of ``model`` for a step of ``dt`` ms.
 
@@ -125,6 +143,7 @@ class _IntegrateAndFire:
     reset: str = "value"
     # keyword-only: the positions of the other parameters stay as they were
     psc: str = field(default="exp", kw_only=True)
+    tau_syn: tuple | None = field(default=None, kw_only=True)
 
     _resets = _RESETS
     #: Shapes of the postsynaptic current of a synapse with a time constant (``psc=``), see :attr:`synapse`.
@@ -140,6 +159,9 @@ class _IntegrateAndFire:
     def __post_init__(self):
         for f in fields(self):
             if f.name in ("reset", "psc"):
+                continue
+            if f.name == "tau_syn":
+                object.__setattr__(self, "tau_syn", _ports("tau_syn", self.tau_syn))
                 continue
             value = getattr(self, f.name)
             if f.name in ("tau_syn_ex", "tau_syn_in", "v_min"):
@@ -170,6 +192,9 @@ class _IntegrateAndFire:
                 "tau_syn_ex and tau_syn_in must both be None (delta synapses) or both be "
                 f"numbers (exponential synapses); got tau_syn_ex={self.tau_syn_ex!r}, "
                 f"tau_syn_in={self.tau_syn_in!r}")
+        if self.psc == "alpha" and self.tau_syn is not None:
+            raise ValueError(f"psc='alpha' with tau_syn={self.tau_syn!r}: receptor ports have exponential currents "
+                             "(psc='exp') only")
         if self.psc == "alpha" and self.tau_syn_ex is None:
             raise ValueError("psc='alpha' needs the synaptic time constants tau_syn_ex and tau_syn_in (ms); "
                              "got tau_syn_ex=None, tau_syn_in=None (delta synapses)")
@@ -179,6 +204,10 @@ class _IntegrateAndFire:
                 check(name, v, np.asarray(v) > 0, f"{name} > 0 (ms)")
         if self.v_min is not None:
             check("v_min", self.v_min, np.asarray(self.v_min) < np.asarray(self.v_th), "v_min < v_th (mV)")
+        if self.tau_syn is not None and self.tau_syn_ex is not None:
+            raise ValueError(f"tau_syn={self.tau_syn!r} (receptor ports) excludes tau_syn_ex / tau_syn_in "
+                             f"(ports chosen by the weight's sign); got tau_syn_ex={self.tau_syn_ex!r}, "
+                             f"tau_syn_in={self.tau_syn_in!r}: give one or the other")
 
     def __repr__(self):
         """Parameters by name; a per-neuron array shows as its length and range (reprs stay short)."""
@@ -195,24 +224,39 @@ class _IntegrateAndFire:
     # ------------------------------------------------------------------ layout
     @property
     def synapse(self):
-        """``"delta"`` (weights in mV), ``"exp"`` or ``"alpha"`` (current synapses, weights in pA)."""
+        """``"delta"`` (weights in mV), ``"exp"`` or ``"alpha"`` (current synapses, weights in pA, the sign
+        selects the port) or ``"ports"`` (``tau_syn``: weights in pA into the port each connection names)."""
+        if self.tau_syn is not None:
+            return "ports"
         return "delta" if self.tau_syn_ex is None else self.psc
+
+    @property
+    def receptor_ports(self):
+        """How many ports a connection chooses from with ``receptor=k`` (0: the weight's sign chooses)."""
+        return 0 if self.tau_syn is None else len(self.tau_syn)
 
     @property
     def state_names(self):
         """Names of the recordable state variables."""
+        if self.synapse == "ports":
+            return ("v",) + tuple(self.state_columns) + self._extra_state
         names = {"delta": ("v",), "exp": ("v", "i_ex", "i_in"),
                  "alpha": ("v", "i_ex", "i_in", "di_ex", "di_in")}[self.synapse]
         return names + self._extra_state
 
     @property
     def state_columns(self):
-        """The family's own state variables: ``{name: column of the engines' State.x}``."""
+        """The family's own state variables: ``{name: column of the engines' State.x}`` (alpha synapses: the
+        currents' derivatives; receptor ports: the current of port ``k`` in column ``k``)."""
+        if self.synapse == "ports":
+            return {f"i_syn_{k}": k for k in range(self.receptor_ports)}
         return {"di_ex": 0, "di_in": 1} if self.synapse == "alpha" else {}
 
     @property
     def state_units(self):
         """Units of the family's own state variables (:attr:`state_columns`)."""
+        if self.synapse == "ports":
+            return {f"i_syn_{k}": "pA" for k in range(self.receptor_ports)}
         return {"di_ex": "pA/ms", "di_in": "pA/ms"} if self.synapse == "alpha" else {}
 
     _extra_state = ()
@@ -235,6 +279,10 @@ class _IntegrateAndFire:
             from .psc_alpha import IAF_ALPHA
 
             return IAF_ALPHA
+        if self.synapse == "ports":
+            from .multisynapse import MULTISYNAPSE
+
+            return MULTISYNAPSE
         return IAF_EXP if self.synapse == "exp" else IAF_DELTA
 
     def pack(self, n, dt):
@@ -252,7 +300,7 @@ class _IntegrateAndFire:
         ref = steps_of("t_ref", self.t_ref, dt)
         m, bb = self._reset_coefficients(n)
         p_theta, d_theta = self._theta(n, dt)
-        return dict(
+        out = dict(
             family=np.full(n, self.family.code, dtype=np.int64),
             is_exp=np.full(n, self.synapse == "exp", dtype=np.int64),
             p_vv=b("p_vv", prop.p_vv), p_vi=b("p_vi", prop.p_vi), p_ve=b("p_ve", prop.p_ve),
@@ -265,6 +313,11 @@ class _IntegrateAndFire:
             reset_mode=np.full(n, self._resets[self.reset], dtype=np.int64),
             reset_m=m, reset_b=bb, p_theta=p_theta, d_theta=d_theta,
         )
+        if self.synapse == "ports":
+            from .multisynapse import pack_ports
+
+            out = pack_ports(self, n, dt, out)
+        return out
 
 
 @dataclass(frozen=True, repr=False)
@@ -304,6 +357,13 @@ class LIF(_IntegrateAndFire):
         pA at :math:`t = \tau_{syn}` (NEST ``iaf_psc_alpha``; equations and
         order of a step in :mod:`eventsim.models.psc_alpha`; state adds
         ``di_ex``, ``di_in`` in pA/ms; clock engine only).
+    tau_syn : sequence of float, optional
+        Receptor ports (NEST ``iaf_psc_exp_multisynapse``): one exponential
+        current synapse per entry, time constant in ms (> 0, one value per
+        port for the whole population); connections name their port with
+        ``net.connect(..., receptor=k)`` and weights (pA) of either sign go
+        to that port.  Excludes ``tau_syn_ex`` / ``tau_syn_in``.  Clock
+        engine only.  See :mod:`eventsim.models.multisynapse`.
 
     Notes
     -----
