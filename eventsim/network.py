@@ -1272,6 +1272,11 @@ class Network:
         """``receptor`` validated against the targets' ports (an int, or None where the targets have none)."""
         ports = {p.model.receptor_ports if hasattr(p.model, "receptor_ports") else 0 for p in self.populations
                  if ((post.ids >= p.offset) & (post.ids < p.offset + p.n)).any()}
+        if pre.kind == "dc":
+            if receptor is not None:
+                raise ValueError(f"receptor={receptor!r} does not apply to DC sources (their current enters the "
+                                 "membrane directly); leave it None")
+            return None
         if receptor is None:
             if ports - {0}:
                 raise ValueError(f"receptor=None, but the targets have receptor ports (tau_syn=[...]): give "
@@ -1285,8 +1290,6 @@ class Network:
         if not 0 <= receptor < min(ports):
             raise ValueError(f"receptor={receptor!r} must satisfy 0 <= receptor < {min(ports)} (the targets' "
                              "number of ports, len(tau_syn))")
-        if pre.kind == "dc":
-            raise ValueError("receptor= does not apply to DC sources (their current enters the membrane directly)")
         if synapse is not None:
             raise NotImplementedError("plastic synapses onto receptor ports are not supported; connect them "
                                       "without synapse= (static)")

@@ -148,3 +148,14 @@ def test_stimulus_protocol_quick(tmp_path):
     assert bias[6] == 0 and bias[7] > 20.0
     assert bg[2] > 5.0 and bg[5] == 0   # 9,000 Hz background from 300 to 600 ms only
     assert_png(tmp_path / "sp.png")
+
+
+def test_receptor_ports_quick(tmp_path):
+    """Each port carries its own input (fast and slow excitation positive, inhibition negative), the
+    stimulus raises the rate and the slow port keeps it above the baseline after the stimulus ends."""
+    mod = load("receptor_ports.py")
+    rates, means = mod["main"](["--quick", "--plot", str(tmp_path / "rp.png")])
+    before, during, after = rates.values()
+    assert 5.0 < before < 80.0 and during > 1.5 * before and after > before
+    assert means[0] > means[1] > 0.0 > means[2]
+    assert_png(tmp_path / "rp.png")

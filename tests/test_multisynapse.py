@@ -170,7 +170,11 @@ def test_bad_receptor_and_engines():
         net.connect(ports, plain, es.AllToAll(), weight=1.0, receptor=0)
     with pytest.raises(NotImplementedError, match="plastic"):
         net.connect(ports, ports, es.AllToAll(), weight=1.0, receptor=0, synapse=es.STDP(w_max=10.0))
+    dc = net.dc(10.0)
+    with pytest.raises(ValueError, match="DC sources"):
+        net.connect(dc, ports, es.AllToAll(), weight=1.0, receptor=0)
     assert len(net.projections) == 0
+    net.connect(dc, ports, es.AllToAll(), weight=1.0)  # (a current: no port)
     ev = es.Network(dt=0.1, engine="event")
     with pytest.raises(NotImplementedError, match="clock engine"):
         ev.population(2, es.LIF(tau_syn=(2.0, 5.0)))
