@@ -175,13 +175,36 @@ def alpha_step(v, y1e, y2e, y1i, y2i, refr, in_ex, in_in, v_rest, p_vv, p_vi, i_
     return v, y1e, y2e, y1i, y2i, refr
 
 
+@_jit
+def _alpha_one(n, i_const, re, ri, xv, xe, xi, xx, xr, xf, v_rest, p_vv, p_vi, v_min, p_v1e, p_v2e, p11e, p21e,
+               jump_e, p_v1i, p_v2i, p11i, p21i, jump_i, v_th, mode, v_reset, reset_m, reset_b, ref_steps):
+    """One step of neuron ``n`` of a :func:`_run_alpha` range without threshold adaptation."""
+    in_ex = re[n]
+    in_in = ri[n]
+    re[n] = 0.0
+    ri[n] = 0.0
+    v, y1e, y2e, y1i, y2i, refr = alpha_step(
+        xv[n], xx[n, 0], xe[n], xx[n, 1], xi[n], xr[n], in_ex, in_in, v_rest, p_vv, p_vi, i_const, v_min,
+        p_v1e, p_v2e, p11e, p21e, jump_e, p_v1i, p_v2i, p11i, p21i, jump_i)
+    spiked = v >= v_th
+    xv[n] = reset_voltage(v, mode, v_reset, v_rest, v_th, reset_m, reset_b) if spiked else v
+    xx[n, 0] = y1e
+    xe[n] = y2e
+    xx[n, 1] = y1i
+    xi[n] = y2i
+    xr[n] = ref_steps if spiked else refr
+    xf[n] = spiked
+
+
 @block_kernel
 def _run_alpha(a, b, q, c0, ring, i_c, per_neuron, pr, sv, sie, sii, sx, srefr, sdc, theta, flag):
     """Neurons ``a..b-1`` (parameter set ``q``) with alpha synapses: read and clear their input, step,
-    threshold (with the adaptive components, none for LIF / IF), reset.
+    threshold (with the adaptive components of ALIF), reset.
 
     The excitatory input of neuron n is in ring column ``c0 + n``, the inhibitory one ``N`` columns
-    further; ``y1`` of both receptors in ``sx[n, 0]`` and ``sx[n, 1]``.
+    further; ``y1`` of both receptors in ``sx[n, 0]`` and ``sx[n, 1]``.  Without threshold components
+    (``theta`` has no column: no ALIF in the network) one loop per case of constant input and reset mode
+    over slices, as :func:`eventsim.models.lif._run_exp`; else one general loop.
     """
     N = sv.size
     K = theta.shape[1]
@@ -205,6 +228,37 @@ def _run_alpha(a, b, q, c0, ring, i_c, per_neuron, pr, sv, sie, sii, sx, srefr, 
     reset_m = pr.reset_m[q]
     reset_b = pr.reset_b[q]
     ref_steps = pr.ref_steps[q]
+    if K == 0:
+        re = ring[c0 + a: c0 + b]
+        ri = ring[c0 + N + a: c0 + N + b]
+        xv = sv[a:b]
+        xe = sie[a:b]
+        xi = sii[a:b]
+        xx = sx[a:b]
+        xr = srefr[a:b]
+        xd = sdc[a:b]
+        xf = flag[a:b]
+        if per_neuron and mode == 0:
+            for n in range(xv.size):
+                _alpha_one(n, i_c + xd[n], re, ri, xv, xe, xi, xx, xr, xf, v_rest, p_vv, p_vi, v_min, p_v1e, p_v2e,
+                           p11e, p21e, jump_e, p_v1i, p_v2i, p11i, p21i, jump_i, v_th, 0, v_reset, reset_m, reset_b,
+                           ref_steps)
+        elif per_neuron:
+            for n in range(xv.size):
+                _alpha_one(n, i_c + xd[n], re, ri, xv, xe, xi, xx, xr, xf, v_rest, p_vv, p_vi, v_min, p_v1e, p_v2e,
+                           p11e, p21e, jump_e, p_v1i, p_v2i, p11i, p21i, jump_i, v_th, mode, v_reset, reset_m,
+                           reset_b, ref_steps)
+        elif mode == 0:
+            for n in range(xv.size):
+                _alpha_one(n, i_c, re, ri, xv, xe, xi, xx, xr, xf, v_rest, p_vv, p_vi, v_min, p_v1e, p_v2e, p11e,
+                           p21e, jump_e, p_v1i, p_v2i, p11i, p21i, jump_i, v_th, 0, v_reset, reset_m, reset_b,
+                           ref_steps)
+        else:
+            for n in range(xv.size):
+                _alpha_one(n, i_c, re, ri, xv, xe, xi, xx, xr, xf, v_rest, p_vv, p_vi, v_min, p_v1e, p_v2e, p11e,
+                           p21e, jump_e, p_v1i, p_v2i, p11i, p21i, jump_i, v_th, mode, v_reset, reset_m, reset_b,
+                           ref_steps)
+        return
     for n in range(a, b):
         in_ex = ring[c0 + n]
         in_in = ring[c0 + N + n]
