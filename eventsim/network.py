@@ -741,9 +741,6 @@ class Network:
         if dist is not None and engine == "event":
             raise NotImplementedError("engine='event' does not run over MPI ranks yet; use engine='clock' "
                                       "(or comm=None to run every rank on its own)")
-        if dist is not None and backend == "cuda":
-            raise NotImplementedError("backend='cuda' does not run over MPI ranks yet; use backend='cpu' "
-                                      "(or comm=None to run every rank on its own)")
         self.comm = comm
         self._dist = dist
         self.dt = float(dt)
@@ -1307,6 +1304,9 @@ class Network:
         if self.engine != "clock":
             raise NotImplementedError("plastic synapses run in the clock engine (CPU and CUDA) for now; "
                                       f"this network has engine={self.engine!r}")
+        if self._dist is not None and self.backend == "cuda":
+            raise NotImplementedError("plastic synapses do not run over MPI ranks with backend='cuda'; use "
+                                      "backend='cpu'")
         if self._plan is not None:
             raise NotImplementedError("plastic connections must be made before the first run() for now "
                                       "(static ones can be added between runs)")

@@ -84,6 +84,30 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, t
     assert sorted(p.name for p in tmp_path.glob("ckpt.*")) == [f"ckpt.rank{r}-of-{n}.bin" for r in range(n)]
 
 
+@pytest.mark.skipif(__import__("importlib").util.find_spec("numba_cuda") is None,
+                    reason="numba-cuda is not installed")
+def test_cuda_backend_one_device_per_rank_gives_the_cpu_results(tmp_path):
+    """backend='cuda' under ``mpiexec -n 2`` (the CUDA simulator: one device per rank) == one CPU process."""
+    sys.path.insert(0, str(CASE.parent))
+    try:
+        import mpi_cuda_case
+    finally:
+        sys.path.pop(0)
+    want = mpi_cuda_case.run(*mpi_cuda_case.build(comm=None, backend="cpu"))
+    out = tmp_path / "cuda.npz"
+    pytest.importorskip("mpi4py", reason="the 'mpi' extra is not installed")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               NUMBA_ENABLE_CUDASIM="1")
+    res = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(CASE.parent / "mpi_cuda_case.py"), str(out)],
+                         env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = np.load(out)
+    assert int(got["n_ranks"]) == 2 and want["steps"].size > 300
+    for key, value in want.items():
+        if key != "n_ranks":
+            assert np.array_equal(got[key], value), key
+
+
 def test_a_failure_on_one_rank_stops_every_rank(tmp_path):
     res = _run(2, "--failures", str(tmp_path), timeout=300)
     err = res.stderr

@@ -62,6 +62,16 @@ arrays are host NumPy copies and the device functions run as the compiled
 CPU functions, so the simulator checks the kernels' logic (grid-stride
 loops, launch sequence, early stop, bulk copies) at CPU speed.
 
+Over MPI ranks (:mod:`eventsim.engines.plan_mpi`) each rank runs its own
+neurons on one GPU: its rank among the ranks of its node, modulo the
+node's GPUs (:func:`rank_device`).  After each step the host gathers the
+rank's spikers, the ranks exchange them (one ``Allgather``), and the
+network's spikers of the step, in ascending network ids, become the
+device's pending list: the order in which the single process adds them,
+so the results are bit-identical to it.  The exchange is made every step
+(not once per interval of the shortest delay as on the CPU), one copy of
+the spikers each way per step; plastic synapses are not supported there.
+
 Importing this module does not import :mod:`numba.cuda`; that happens on
 first use (:func:`unavailable_reason`, :func:`advance`).
 """
@@ -205,6 +215,22 @@ def _kernels():
     return _KERNELS
 
 
+def rank_device(ranks):
+    """Select this MPI rank's GPU: its rank among the ranks on its node (``MPI_COMM_TYPE_SHARED``), modulo
+    the node's GPUs; returns the device number (collective over ``ranks``)."""
+    from mpi4py import MPI
+
+    _bind_cuda()
+    node = ranks.comm.Split_type(MPI.COMM_TYPE_SHARED)
+    local = node.Get_rank()
+    node.Free()
+    n = len(cuda.gpus)
+    if n == 0:
+        raise RuntimeError("backend='cuda': this node has no GPU")
+    cuda.select_device(local % n)
+    return local % n
+
+
 # ---------------------------------------------------------------------- memory
 def _to_device(a):
     a = np.ascontiguousarray(a)
@@ -267,6 +293,12 @@ class ClockCuda:
         if reason is not None:
             raise RuntimeError(f"backend='cuda' cannot run: {reason}")
         self.plan = plan
+        self._ranks = plan.__dict__.get("_ranks")  # (MPI: the rank's plan, eventsim.engines.plan_mpi)
+        if self._ranks is not None:
+            if plan.plastic is not None:
+                raise NotImplementedError("plastic synapses do not run over MPI ranks with backend='cuda'; "
+                                          "use backend='cpu'")
+            self.device = rank_device(self._ranks)
         N = plan.params.pid.size
         n_send = plan._row_ptr.size - 1
         T = n_partitions(N, n_send, plan.C // max(N, 1))
@@ -353,28 +385,52 @@ class ClockCuda:
                            _zeros(plan.rec_var.size, np.int64), _zeros(int(off[-1]), np.float64),
                            self.counters)
         _upload(self.stop, np.array([0, end], np.int64))
+        self._events0 = int(plan.counters[0])
         grid_u = update_kernel[self.blocks, self.tpb]
         grid_a = after_kernel[1, 1]
         L, C, n_flag, stop = plan.L, plan.C, plan.n_flag, self.stop
         buf = (self.ring, stop)
         fams = _family_tags()  # every family compiled in: one kernel for every network
+        events = 0
         with _NoFMA():
             for step in range(s, end):
                 grid_u(step, self.pr, self.st, self.conn, buf, self.src, self.work, C, L, self.pl, fams)
                 grid_a(step, s, end, self.pr, self.st, self.conn, self.src, rec, self.work, n_flag, buf, self.pl)
+                if self._ranks is not None:
+                    events += self._exchange(step)
         # ---- bulk copies, once per chunk (the first one synchronises)
         reached = int(_to_host(stop)[1])
         _to_host(self.work.ext, plan.work.ext)
         _upload(self.work.ext, np.zeros_like(plan.work.ext))
         plan.counters[0] = _to_host(self.counters)[0]
+        if self._ranks is not None:  # the events onto this rank's neurons, counted at the exchanges
+            plan.counters[0] = self._events0 + events
         self._download_mutable()
         m = int(_to_host(rec.spk_n)[0])
         empty = np.zeros(0, np.int64)
-        host = cc.Recording(None, _to_host(rec.spk_step[:m]) if m else empty,
-                            _to_host(rec.spk_id[:m]) if m else empty, np.array([m], np.int64),
+        spk_id = _to_host(rec.spk_id[:m]) if m else empty
+        if self._ranks is not None:  # recorded in local indices: network ids, as the CPU ranks record them
+            spk_id = plan._gid[spk_id]
+        host = cc.Recording(None, _to_host(rec.spk_step[:m]) if m else empty, spk_id, np.array([m], np.int64),
                             None, None, None, None, off[:-1], _to_host(rec.rec_cnt), _to_host(rec.rec_buf),
                             None)
         return reached, host
+
+    def _exchange(self, step):
+        """MPI: the ranks' spikers of ``step`` become every rank's pending list (network ids, ascending); every
+        rank stops where one must (its spike buffer could overflow).  Returns the step's synaptic events onto
+        this rank's neurons."""
+        plan = self.plan
+        n = int(_to_host(self.work.pend_n)[0])
+        local = _to_host(self.work.pend[:n]) if n else np.zeros(0, np.int64)
+        stop = _to_host(self.stop)
+        ids, _, stop_any = plan._exchange(plan._gid[local], n, np.array([n], np.int64), 1, bool(stop[0]))
+        if ids.size:
+            _upload(self.work.pend[: ids.size], ids)
+        _upload(self.work.pend_n, np.array([ids.size], np.int64))
+        if stop_any and not stop[0]:  # another rank stops after this step: so does this one
+            _upload(self.stop, np.array([1, step + 1], np.int64))
+        return int(plan.conn.outdeg[ids].sum())
 
     def advance(self, n_steps, progress=None):
         """Simulate ``n_steps`` steps; same contract as :meth:`ClockPlan.advance` (numerical guard included)."""
