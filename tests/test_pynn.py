@@ -64,12 +64,12 @@ def test_constant_current_gives_the_closed_form_interspike_interval():
     assert abs(times[0] - isi) <= 0.1 + 1e-9        # spikes are stamped on the grid, after the crossing
 
 
-def _by_hand(weight_pa, delta):
+def _by_hand(weight_pa, delta, psc="exp"):
     """The same one-input network written directly in eventsim (reference)."""
     net = es.Network(dt=0.1, seed=1)
     kw = dict(c_m=250.0, tau_m=10.0, v_rest=-65.0, v_th=-50.0, v_reset=-70.0, t_ref=2.0, i_e=0.0)
     if not delta:
-        kw.update(tau_syn_ex=5.0, tau_syn_in=3.0)
+        kw.update(tau_syn_ex=5.0, tau_syn_in=3.0, psc=psc)
     pop = net.population(1, es.LIF(**kw), v_init=-65.0)
     stim = net.spike_source([0, 0], [5.0, 12.0])
     net.connect(stim, pop, es.AllToAll(), weight=weight_pa, delay=1.5)
@@ -83,9 +83,11 @@ def _by_hand(weight_pa, delta):
     ("IF_curr_exp", -0.6, "inhibitory", 1000.0),
     ("IF_curr_delta", 2.5, "excitatory", 1.0),
     ("IF_curr_delta", -2.5, "inhibitory", 1.0),
+    ("IF_curr_alpha", 0.6, "excitatory", 1000.0),
+    ("IF_curr_alpha", -0.6, "inhibitory", 1000.0),
 ])
 def test_weights_in_pynn_units_give_the_eventsim_network_written_by_hand(celltype, weight, receptor, factor):
-    params = dict(CELL) if celltype == "IF_curr_exp" else {k: v for k, v in CELL.items() if "syn" not in k}
+    params = dict(CELL) if celltype != "IF_curr_delta" else {k: v for k, v in CELL.items() if "syn" not in k}
     pop = sim.Population(1, getattr(sim, celltype)(**params))
     src = sim.Population(1, sim.SpikeSourceArray(spike_times=[5.0, 12.0]))
     prj = sim.Projection(src, pop, sim.AllToAllConnector(), sim.StaticSynapse(weight=weight, delay=1.5),
@@ -94,7 +96,9 @@ def test_weights_in_pynn_units_give_the_eventsim_network_written_by_hand(celltyp
     sim.run(30.0)
     v = pop.get_data().segments[0].filter(name="v")[0]
     assert v.shape == (301, 1) and float(v.sampling_period) == pytest.approx(0.1)
-    assert np.array_equal(np.asarray(v.magnitude)[:, 0], _by_hand(weight * factor, celltype == "IF_curr_delta"))
+    expected = _by_hand(weight * factor, celltype == "IF_curr_delta", "alpha" if "alpha" in celltype else "exp")
+    assert np.array_equal(np.asarray(v.magnitude)[:, 0], expected)
+    assert expected.min() < -65.0 - 0.1 or expected.max() > -65.0 + 0.1  # the input moved v
     assert prj.get("weight", format="list") == [(0, 0, weight)]
 
 
@@ -185,8 +189,8 @@ def test_stdp_from_a_spike_source_goes_through_a_relay_at_the_sources_times():
 def test_unsupported_constructs_fail_when_built_naming_them():
     with pytest.raises(UnsupportedError, match="IF_cond_exp.*supported cell types: IF_curr_exp, IF_curr_delta"):
         sim.Population(2, sim.IF_cond_exp())
-    with pytest.raises(UnsupportedError, match="IF_curr_alpha.*alpha"):
-        sim.Population(2, sim.IF_curr_alpha())
+    with pytest.raises(UnsupportedError, match="IF_cond_alpha"):
+        sim.Population(2, sim.IF_cond_alpha())
     with pytest.raises(UnsupportedError, match="TsodyksMarkramSynapse.*StaticSynapse"):
         sim.TsodyksMarkramSynapse(U=0.5)
     with pytest.raises(UnsupportedError, match="StepCurrentSource.*DCSource"):

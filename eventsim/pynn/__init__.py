@@ -23,7 +23,7 @@ What is supported (anything else raises :class:`UnsupportedError`, a
 ``NotImplementedError``, naming the construct and the supported ones when
 the population, projection or source is created):
 
-* cells ``IF_curr_exp``, ``IF_curr_delta``; sources ``SpikeSourceArray``,
+* cells ``IF_curr_exp``, ``IF_curr_delta``, ``IF_curr_alpha``; sources ``SpikeSourceArray``,
   ``SpikeSourcePoisson``; current source ``DCSource``
   (units and names: :mod:`eventsim.pynn.standardmodels`);
 * every PyNN connector (PyNN draws the connections; ``setup(rng_seed=...)``
@@ -38,7 +38,7 @@ the population, projection or source is created):
   changes of parameters, weights and DC amplitudes between runs.
 
 Semantics are NEST's on the grid: ``IF_curr_exp`` is ``iaf_psc_exp``,
-``IF_curr_delta`` is ``iaf_psc_delta``, integrated exactly; spikes are
+``IF_curr_delta`` is ``iaf_psc_delta``, ``IF_curr_alpha`` is ``iaf_psc_alpha``, integrated exactly; spikes are
 stamped at the end of the step that crosses the threshold; delays and
 refractory periods are rounded to the time step.  Checked against pyNN.nest
 (NEST 3.10, on the grid): PyNN's CUBA benchmark (VAbenchmarks.py, 4,000

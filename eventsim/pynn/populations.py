@@ -11,7 +11,7 @@ import eventsim as es
 from . import simulator
 from .recording import Recorder
 from .simulator import UnsupportedError, as_array, spike_times, state
-from .standardmodels import IF_curr_delta, IF_curr_exp, SpikeSourceArray, SpikeSourcePoisson, check_cell_type
+from .standardmodels import LIF_CELLS, SpikeSourceArray, SpikeSourcePoisson, check_cell_type
 
 _STATE = {"v": "v"}  # PyNN state variable -> eventsim state variable (same unit, mV)
 
@@ -113,7 +113,7 @@ class Population(common.Population):
             self._parameters[name] = np.asarray(value)
         if self._es is None:
             return
-        if isinstance(self.celltype, (IF_curr_exp, IF_curr_delta)):
+        if isinstance(self.celltype, LIF_CELLS):
             values = {name: np.asarray(value, dtype=float) for name, value in changed.items()}
             if "t_ref" in values:
                 values["t_ref"] = np.round(values["t_ref"] / state.dt) * state.dt
@@ -155,7 +155,7 @@ class Population(common.Population):
 
     def _push_state(self, variable, values, mask):
         """Set a state variable of the running network now (PyNN's initialize() after a run)."""
-        if self._es is None or not isinstance(self.celltype, (IF_curr_exp, IF_curr_delta)):
+        if self._es is None or not isinstance(self.celltype, LIF_CELLS):
             return
         if variable not in _STATE:
             raise UnsupportedError(f"state variable {variable!r} cannot be initialised in the eventsim backend; "
@@ -170,9 +170,10 @@ class Population(common.Population):
     def _build(self, net):
         celltype = self.celltype
         p = {name: np.asarray(value) for name, value in self._parameters.items()}
-        if isinstance(celltype, (IF_curr_exp, IF_curr_delta)):
+        if isinstance(celltype, LIF_CELLS):
             p["t_ref"] = np.round(p["t_ref"].astype(float) / state.dt) * state.dt  # NEST: rounded to steps
             kwargs = {name: _compact(value.astype(float)) for name, value in p.items()}
+            kwargs["psc"] = getattr(celltype, "psc", "exp")
             v0 = as_array(self.initial_values["v"], self.size)
             self._es = net.population(self.size, es.LIF(**kwargs), v_init=v0, label=self.label)
         elif isinstance(celltype, SpikeSourceArray):

@@ -8,6 +8,8 @@ PyNN                          eventsim
 ============================  ==============================================
 ``IF_curr_exp``               ``es.LIF`` with ``tau_syn_ex``/``tau_syn_in``
                               (weights nA -> pA)
+``IF_curr_alpha``             ``es.LIF(..., psc="alpha")``: alpha-shaped
+                              currents peaking at the weight (nA -> pA)
 ``IF_curr_delta``             ``es.LIF`` with delta synapses (weights mV)
 ``SpikeSourceArray``          ``net.spike_source``
 ``SpikeSourcePoisson``        ``net.spike_source`` fed with Poisson spikes
@@ -66,6 +68,19 @@ class IF_curr_exp(cells.IF_curr_exp):
     weight_factor = 1000.0  # nA -> pA
 
 
+class IF_curr_alpha(cells.IF_curr_alpha):
+    __doc__ = cells.IF_curr_alpha.__doc__ + """
+    eventsim: ``es.LIF(..., psc="alpha")``, alpha-shaped current synapses
+    integrated exactly on the time grid (as NEST's ``iaf_psc_alpha``); a
+    weight in nA is the current's peak, multiplied by 1000 (pA).  Clock
+    engine only (``spike_precision="off_grid"`` refuses it).
+    """
+    translations = build_translations(*_NEURON_TRANSLATIONS,
+                                      ("tau_syn_E", "tau_syn_ex"), ("tau_syn_I", "tau_syn_in"))
+    weight_factor = 1000.0  # nA -> pA
+    psc = "alpha"
+
+
 class IF_curr_delta(cells.IF_curr_delta):
     __doc__ = cells.IF_curr_delta.__doc__ + """
     eventsim: ``es.LIF`` with delta synapses (as NEST's ``iaf_psc_delta``);
@@ -95,7 +110,9 @@ class SpikeSourcePoisson(cells.SpikeSourcePoisson):
     translations = build_translations(("rate", "rate"), ("start", "start"), ("duration", "duration"))
 
 
-SUPPORTED_CELLS = (IF_curr_exp, IF_curr_delta, SpikeSourceArray, SpikeSourcePoisson)
+SUPPORTED_CELLS = (IF_curr_exp, IF_curr_delta, IF_curr_alpha, SpikeSourceArray, SpikeSourcePoisson)
+#: The cell types that are eventsim LIF neurons.
+LIF_CELLS = (IF_curr_exp, IF_curr_delta, IF_curr_alpha)
 
 
 def check_cell_type(celltype):
@@ -104,8 +121,6 @@ def check_cell_type(celltype):
         name = type(celltype).__name__
         if not celltype.injectable:
             reason = "eventsim has no such spike source"
-        elif name == "IF_curr_alpha":
-            reason = "eventsim has no alpha-shaped current synapses yet"
         elif "_cond_" in name:
             reason = "eventsim has no conductance-based neuron models yet"
         else:
