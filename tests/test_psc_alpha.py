@@ -12,6 +12,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import lambertw
 
 import eventsim as es
@@ -120,6 +122,27 @@ def test_if_neuron_integrates_the_charge():
     charge = w * math.e * tau_s * (1.0 - np.exp(-s / tau_s) * (1.0 + s / tau_s))  # int_0^s of the current (fC)
     np.testing.assert_allclose(rec["v"] - V_REST, charge / C_M, rtol=1e-11, atol=1e-12)
     assert rec["v"][-1] - V_REST == pytest.approx(math.e * tau_s * w / C_M, rel=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(tau_m=st.floats(1.0, 50.0), ratio=st.sampled_from([1.0, 1.0 + 1e-12, 1.0 - 1e-9, 1.0 + 1e-6, 0.05, 0.3, 2.0]),
+       c_m=st.floats(10.0, 1000.0), w=st.floats(-2000.0, 2000.0), dt=st.sampled_from([0.05, 0.1, 0.25]))
+def test_psp_is_the_closed_form_for_any_time_constants(tau_m, ratio, c_m, w, dt):
+    """Random tau_m, tau_syn (equal, within 1e-12 or 1e-6 of each other, or far apart), C_m, w and dt: the
+    engine's PSP equals the closed form evaluated in 40-digit arithmetic (tests/test_psc_alpha_math.py)."""
+    from test_psc_alpha_math import _psp as exact_psp
+
+    tau_s = tau_m * ratio
+    net = es.Network(dt=dt)
+    pop = net.population(1, es.LIF(tau_m=tau_m, c_m=c_m, v_rest=V_REST, v_th=1e9, v_reset=V_REST, t_ref=0.0,
+                                   tau_syn_ex=tau_s, tau_syn_in=tau_s, psc="alpha"), v_init=V_REST)
+    net.connect(net.spike_source(senders=[0], times=[0.0]), pop, es.AllToAll(), weight=w, delay=dt)
+    rec = net.record_state(pop, "v")
+    net.run(40 * dt)
+    s = rec.times - dt  # the current starts at the end of the first step
+    expect = [0.0] + [exact_psp(t, tau_m, tau_s, c_m, w) if tau_s != tau_m else float(_psp(t, w, tau_m, tau_s, c_m))
+                      for t in s[1:]]
+    np.testing.assert_allclose(rec.values[:, 0] - V_REST, expect, rtol=1e-10, atol=1e-11)
 
 
 # ---------------------------------------------------------------- validation and refusals
