@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from numba import njit
+
 from eventsim.models import conductance as cm
 from eventsim.models.izhikevich import step_izhikevich
 from eventsim.models.rk45 import evolve
@@ -37,10 +39,10 @@ def _row(d, i, model):
                                                                   get("b"), get("tau_w", 1.0))
     if model.startswith("aeif"):   # NEST: gsl_odeiv_control_yp_new(tol, tol)
         tol = get("gsl_error_tol")
-        p[cm.EPS_ABS], p[cm.EPS_REL], p[cm.A_Y], p[cm.A_DY] = tol, tol, 0.0, 1.0
+        p[cm.EPS_ABS], p[cm.EPS_REL] = tol, tol
     else:                          # NEST: gsl_odeiv_control_y_new(1e-3, 0)
-        p[cm.EPS_ABS], p[cm.EPS_REL], p[cm.A_Y], p[cm.A_DY] = 1e-3, 0.0, 1.0, 0.0
-    return p
+        p[cm.EPS_ABS], p[cm.EPS_REL] = 1e-3, 0.0
+    return cm.complete_rows(p)
 
 
 # largest |V - V_NEST| (mV) over the trace, per model (measured: 1.4e-14, 1.1e-5, 4.5e-4, 1.1e-3).  The
@@ -64,13 +66,11 @@ def test_single_neurons_follow_nest(model):
     for i in range(n):
         p = _row(d, i, model)
         ref_steps = int(round(float(d["p_t_ref"][i]) / dt))
-        y = np.zeros(D)
-        y[0] = float(d["V_init"][i])
-        ws = np.zeros((8, D))
+        y = (float(d["V_init"][i]),) + (0.0,) * (D - 1)
         ex, inh = _inputs(d, i, steps, dt)
         refr, h, spikes, vm, extra = 0, dt, [], np.zeros(steps), np.zeros(steps)
         for s in range(steps):
-            spiked, refr, h = step(fam, p, y, refr, ref_steps, h, dt, ws, ex[s], inh[s], 0.0)
+            y, spiked, refr, h = step(fam, p, y, refr, ref_steps, h, dt, ex[s], inh[s], 0.0)
             if spiked:
                 spikes.append(s + 1)
             vm[s] = y[0]
@@ -86,6 +86,11 @@ def test_single_neurons_follow_nest(model):
     assert worst < V_TOL[model], worst
 
 
+@njit
+def _evolve(fam, p, y, refractory, i_stim, t, t_end, h, eps_abs, eps_rel):
+    return evolve(fam, p, y, refractory, i_stim, t, t_end, h, eps_abs, eps_rel)
+
+
 def test_step_size_control_meets_its_tolerance():
     """An accepted step's local error stays within the tolerance: the integrated conductance decay
     (g' = -g / tau, exact e^(-t/tau)) stays within eps_abs per step of the exact value, and the step size
@@ -93,13 +98,13 @@ def test_step_size_control_meets_its_tolerance():
     p = np.zeros(cm.N_PARAMS)
     p[cm.G_L], p[cm.C_M], p[cm.E_L], p[cm.V_TH], p[cm.V_RESET] = 10.0, 200.0, -60.0, -50.0, -60.0
     p[cm.TAU_EX], p[cm.TAU_IN], p[cm.E_EX], p[cm.E_IN] = 0.5, 10.0, 0.0, -80.0
-    y = np.array([-60.0, 50.0, 0.0])
-    ws = np.zeros((8, 3))
+    cm.complete_rows(p)
+    y = (-60.0, 50.0, 0.0)
     t, h, dt = 0.0, 0.1, 0.1
     hs = []
     for k in range(1, 51):
         while t < k * dt - 1e-12:
-            t, h = evolve(cm.COND_EXP, p, y, False, 0.0, t, k * dt, h, ws, 1e-6, 0.0, 1.0, 0.0)
+            y, t, h = _evolve(cm.COND_EXP, p, y, False, 0.0, t, k * dt, h, 1e-6, 0.0)
             hs.append(h)
         assert abs(y[1] - 50.0 * np.exp(-k * dt / 0.5)) < 1e-6 * 5 * k
     assert hs[-1] >= dt

@@ -38,40 +38,62 @@ One time step (:func:`step`), as NEST orders it:
   during which ``V`` stays at ``V_reset``); then count down; then add the
   step's input.
 
-A step's input current ``i_stim`` (pA, from current sources) is the one
-received in the previous step, as in NEST.  Parameters are a float64 row
-indexed by the constants below (one layout for the four models).
+A step's input current ``i_stim`` (pA: the bias current ``I_e`` plus
+current sources) is the one received in the previous step, as in NEST.
+Parameters are a float64 row indexed by the constants below (one layout for
+the four models); the state ``y`` is a tuple of floats in the order above
+(the integrator of :mod:`.rk45` keeps it in registers), and every step
+function returns the new one.
 """
 
 import math
 from typing import NamedTuple
 
+import numpy as np
 from numba import njit
 
 from .rk45 import evolve, register_rhs
 
-_jit = njit(cache=True)
+_jit = njit(inline="always", cache=True)
 
-# parameter row layout
+# parameter row layout (units: nS, pF, mV, ms, pA; DT: the time step, ms; R_*: reciprocals, set by
+# :func:`complete_rows`, which the right-hand sides multiply by instead of dividing)
 G_L, C_M, E_L, E_EX, E_IN, V_TH, V_RESET, TAU_EX, TAU_IN, I_E, DELTA_T, V_PEAK, A, B, TAU_W, EPS_ABS, EPS_REL, \
-    A_Y, A_DY = range(19)
-N_PARAMS = 19
+    DT, R_C_M, R_TAU_EX, R_TAU_IN, R_TAU_W, R_DELTA_T = range(23)
+N_PARAMS = 23
+
+
+def complete_rows(rows):
+    """Fill the reciprocal columns ``R_*`` of parameter rows ``rows`` (float64 ``[n, N_PARAMS]``, in place;
+    ``R_DELTA_T`` is 0 where ``DELTA_T`` is 0, ``R_TAU_W`` where ``TAU_W`` is); returns ``rows``."""
+    for r, c in ((R_C_M, C_M), (R_TAU_EX, TAU_EX), (R_TAU_IN, TAU_IN), (R_TAU_W, TAU_W), (R_DELTA_T, DELTA_T)):
+        x = rows[..., c]
+        rows[..., r] = np.divide(1.0, x, out=np.zeros_like(x), where=x != 0)
+    return rows
 
 
 class CondExpTag(NamedTuple):
-    code: int = 0
+    """Compile-time key of ``COND_EXP`` (and of its neuron family, :mod:`.cond_lif`)."""
+
+    code: int = 6
 
 
 class CondAlphaTag(NamedTuple):
-    code: int = 1
+    """Compile-time key of ``COND_ALPHA`` (and of its neuron family, :mod:`.cond_lif`)."""
+
+    code: int = 7
 
 
 class AdExCondTag(NamedTuple):
-    code: int = 2
+    """Compile-time key of ``ADEX_COND`` (and of its neuron family, :mod:`.adex`)."""
+
+    code: int = 8
 
 
 class AdExPscTag(NamedTuple):
-    code: int = 3
+    """Compile-time key of ``ADEX_PSC`` (and of its neuron family, :mod:`.adex`)."""
+
+    code: int = 9
 
 
 COND_EXP, COND_ALPHA, ADEX_COND, ADEX_PSC = CondExpTag(), CondAlphaTag(), AdExCondTag(), AdExPscTag()
@@ -81,115 +103,102 @@ STATE = {COND_EXP: ("v", "g_ex", "g_in"), COND_ALPHA: ("v", "dg_ex", "g_ex", "dg
 
 
 @_jit
-def _rhs_cond_exp(p, y, refractory, i_stim, f):
+def _rhs_cond_exp(p, y, refractory, i_stim):
     v = p[V_RESET] if refractory else min(y[0], p[V_TH])
     dv = -p[G_L] * (v - p[E_L]) - y[1] * (v - p[E_EX]) - y[2] * (v - p[E_IN]) + p[I_E] + i_stim
-    f[0] = 0.0 if refractory else dv / p[C_M]
-    f[1] = -y[1] / p[TAU_EX]
-    f[2] = -y[2] / p[TAU_IN]
+    return (0.0 if refractory else dv * p[R_C_M]), -y[1] * p[R_TAU_EX], -y[2] * p[R_TAU_IN]
 
 
 @_jit
-def _rhs_cond_alpha(p, y, refractory, i_stim, f):
+def _rhs_cond_alpha(p, y, refractory, i_stim):
     v = p[V_RESET] if refractory else min(y[0], p[V_TH])
     dv = -p[G_L] * (v - p[E_L]) - y[2] * (v - p[E_EX]) - y[4] * (v - p[E_IN]) + p[I_E] + i_stim
-    f[0] = 0.0 if refractory else dv / p[C_M]
-    f[1] = -y[1] / p[TAU_EX]
-    f[2] = y[1] - y[2] / p[TAU_EX]
-    f[3] = -y[3] / p[TAU_IN]
-    f[4] = y[3] - y[4] / p[TAU_IN]
+    return ((0.0 if refractory else dv * p[R_C_M]), -y[1] * p[R_TAU_EX], y[1] - y[2] * p[R_TAU_EX],
+            -y[3] * p[R_TAU_IN], y[3] - y[4] * p[R_TAU_IN])
 
 
 @_jit
 def _spike_current(p, v):
-    return 0.0 if p[DELTA_T] == 0.0 else p[G_L] * p[DELTA_T] * math.exp((v - p[V_TH]) / p[DELTA_T])
+    return 0.0 if p[DELTA_T] == 0.0 else p[G_L] * p[DELTA_T] * math.exp((v - p[V_TH]) * p[R_DELTA_T])
 
 
 @_jit
-def _rhs_adex_cond(p, y, refractory, i_stim, f):
+def _rhs_adex_cond(p, y, refractory, i_stim):
     v = p[V_RESET] if refractory else min(y[0], p[V_PEAK])
     dv = (-p[G_L] * (v - p[E_L]) + _spike_current(p, v) - y[1] * (v - p[E_EX]) - y[2] * (v - p[E_IN]) - y[3]
           + p[I_E] + i_stim)
-    f[0] = 0.0 if refractory else dv / p[C_M]
-    f[1] = -y[1] / p[TAU_EX]
-    f[2] = -y[2] / p[TAU_IN]
-    f[3] = (p[A] * (v - p[E_L]) - y[3]) / p[TAU_W]
+    return ((0.0 if refractory else dv * p[R_C_M]), -y[1] * p[R_TAU_EX], -y[2] * p[R_TAU_IN],
+            (p[A] * (v - p[E_L]) - y[3]) * p[R_TAU_W])
 
 
 @_jit
-def _rhs_adex_psc(p, y, refractory, i_stim, f):
+def _rhs_adex_psc(p, y, refractory, i_stim):
     v = p[V_RESET] if refractory else min(y[0], p[V_PEAK])
     dv = -p[G_L] * (v - p[E_L]) + _spike_current(p, v) + y[1] - y[2] - y[3] + p[I_E] + i_stim
-    f[0] = 0.0 if refractory else dv / p[C_M]
-    f[1] = -y[1] / p[TAU_EX]
-    f[2] = -y[2] / p[TAU_IN]
-    f[3] = (p[A] * (v - p[E_L]) - y[3]) / p[TAU_W]
+    return ((0.0 if refractory else dv * p[R_C_M]), -y[1] * p[R_TAU_EX], -y[2] * p[R_TAU_IN],
+            (p[A] * (v - p[E_L]) - y[3]) * p[R_TAU_W])
 
 
-register_rhs(CondExpTag, _rhs_cond_exp)
-register_rhs(CondAlphaTag, _rhs_cond_alpha)
-register_rhs(AdExCondTag, _rhs_adex_cond)
-register_rhs(AdExPscTag, _rhs_adex_psc)
+# NEST's error controls: gsl_odeiv_control_y_new for iaf_cond_*, gsl_odeiv_control_yp_new for aeif_*
+register_rhs(CondExpTag, _rhs_cond_exp, "y")
+register_rhs(CondAlphaTag, _rhs_cond_alpha, "y")
+register_rhs(AdExCondTag, _rhs_adex_cond, "yp")
+register_rhs(AdExPscTag, _rhs_adex_psc, "yp")
 
 
 @_jit
-def _integrate(fam, p, y, refr, i_stim, dt, h, ws):
-    """Integrate over one step of ``dt`` ms (no spike test inside); returns the next step size."""
+def _integrate(fam, p, y, refr, i_stim, dt, h):
+    """Integrate over one step of ``dt`` ms (no spike test inside); returns ``(y, h)`` (h: the next step size)."""
     t = 0.0
     while t < dt:
-        t, h = evolve(fam, p, y, refr > 0, i_stim, t, dt, h, ws, p[EPS_ABS], p[EPS_REL], p[A_Y], p[A_DY])
-    return h
+        y, t, h = evolve(fam, p, y, refr > 0, i_stim, t, dt, h, p[EPS_ABS], p[EPS_REL])
+    return y, h
 
 
 @_jit
-def step_cond_exp(fam, p, y, refr, ref_steps, h, dt, ws, in_ex, in_in, i_stim):
-    """One step of ``COND_EXP``: returns ``(spiked, refr, h)``; ``in_ex`` >= 0, ``in_in`` <= 0 (nS)."""
-    h = _integrate(fam, p, y, refr, i_stim, dt, h, ws)
-    y[1] += in_ex
-    y[2] -= in_in
+def step_cond_exp(fam, p, y, refr, ref_steps, h, dt, in_ex, in_in, i_stim):
+    """One step of ``COND_EXP``: returns ``(y, spiked, refr, h)``; ``in_ex`` >= 0, ``in_in`` <= 0 (nS)."""
+    y, h = _integrate(fam, p, y, refr, i_stim, dt, h)
+    g_ex = y[1] + in_ex
+    g_in = y[2] - in_in
     if refr > 0:
-        y[0] = p[V_RESET]
-        return False, refr - 1, h
+        return (p[V_RESET], g_ex, g_in), False, refr - 1, h
     if y[0] >= p[V_TH]:
-        y[0] = p[V_RESET]
-        return True, ref_steps, h
-    return False, refr, h
+        return (p[V_RESET], g_ex, g_in), True, ref_steps, h
+    return (y[0], g_ex, g_in), False, refr, h
 
 
 @_jit
-def step_cond_alpha(fam, p, y, refr, ref_steps, h, dt, ws, in_ex, in_in, i_stim):
-    """One step of ``COND_ALPHA``: returns ``(spiked, refr, h)``."""
-    h = _integrate(fam, p, y, refr, i_stim, dt, h, ws)
+def step_cond_alpha(fam, p, y, refr, ref_steps, h, dt, in_ex, in_in, i_stim):
+    """One step of ``COND_ALPHA``: returns ``(y, spiked, refr, h)``."""
+    y, h = _integrate(fam, p, y, refr, i_stim, dt, h)
     spiked = False
+    v = y[0]
     if refr > 0:
         refr -= 1
-        y[0] = p[V_RESET]
-    elif y[0] >= p[V_TH]:
+        v = p[V_RESET]
+    elif v >= p[V_TH]:
         refr = ref_steps
-        y[0] = p[V_RESET]
+        v = p[V_RESET]
         spiked = True
-    y[1] += in_ex * (math.e / p[TAU_EX])
-    y[3] -= in_in * (math.e / p[TAU_IN])
-    return spiked, refr, h
+    return ((v, y[1] + in_ex * (math.e * p[R_TAU_EX]), y[2], y[3] - in_in * (math.e * p[R_TAU_IN]), y[4]), spiked,
+            refr, h)
 
 
 @_jit
-def step_adex(fam, p, y, refr, ref_steps, h, dt, ws, in_ex, in_in, i_stim):
-    """One step of ``ADEX_COND`` / ``ADEX_PSC``: returns ``(spiked, refr, h)``."""
+def step_adex(fam, p, y, refr, ref_steps, h, dt, in_ex, in_in, i_stim):
+    """One step of ``ADEX_COND`` / ``ADEX_PSC``: returns ``(y, spiked, refr, h)``."""
     spiked = False
     v_spike = p[V_PEAK] if p[DELTA_T] > 0.0 else p[V_TH]  # (Delta_T = 0: an LIF with a threshold)
     t = 0.0
     while t < dt:
-        t, h = evolve(fam, p, y, refr > 0, i_stim, t, dt, h, ws, p[EPS_ABS], p[EPS_REL], p[A_Y], p[A_DY])
+        y, t, h = evolve(fam, p, y, refr > 0, i_stim, t, dt, h, p[EPS_ABS], p[EPS_REL])
         if refr > 0:
-            y[0] = p[V_RESET]
+            y = (p[V_RESET], y[1], y[2], y[3])
         elif y[0] >= v_spike:
-            y[0] = p[V_RESET]
-            y[3] += p[B]
+            y = (p[V_RESET], y[1], y[2], y[3] + p[B])
             refr = ref_steps + 1 if ref_steps > 0 else 0
             spiked = True
     if refr > 0:
         refr -= 1
-    y[1] += in_ex
-    y[2] -= in_in
-    return spiked, refr, h
+    return (y[0], y[1] + in_ex, y[2] - in_in, y[3]), spiked, refr, h
