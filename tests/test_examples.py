@@ -53,6 +53,13 @@ def test_cuba_quick(tmp_path):
     assert_png(tmp_path / "cuba.png")
 
 
+def test_coba_short(tmp_path):
+    mod = load("coba.py")
+    rate = mod["main"](["--t-sim", "200", "--plot", str(tmp_path / "coba.png")])
+    assert 5.0 < rate < 60.0
+    assert_png(tmp_path / "coba.png")
+
+
 def test_brette_benchmark4_quick(tmp_path):
     mod = load("brette2007_bench4.py")
     rate = mod["main"](["--quick", "--plot", str(tmp_path / "b4.png")])
@@ -61,7 +68,7 @@ def test_brette_benchmark4_quick(tmp_path):
 
 
 #: Short runs of each example, for the tests of its ``--plot`` option.
-SHORT = {"brunel2000.py": ["--quick", "--t-sim", "20"], "cuba.py": ["--quick"],
+SHORT = {"brunel2000.py": ["--quick", "--t-sim", "20"], "cuba.py": ["--quick"], "coba.py": ["--t-sim", "20"],
          "brette2007_bench4.py": ["--t-sim", "20"],
          "microcircuit.py": ["--scale", "0.02", "--t-sim", "20", "--t-presim", "10", "--threads", "1"]}
 

@@ -1,4 +1,4 @@
-"""eventsim against NEST and Brian2 on the Brunel (2000) and CUBA networks, on the same CPU cores.
+"""eventsim against NEST and Brian2 on the Brunel (2000), CUBA and COBA networks, on the same CPU cores.
 
 Every measurement runs in its own process, started under the interpreter
 that has the simulator (``--eventsim-python``, ``--peer-python``), pinned to
@@ -10,7 +10,7 @@ runtime target is single-threaded).  Each simulator is optional: one that
 cannot be imported is skipped with a message.
 
 Simulators: ``eventsim`` (the examples' own ``build``), ``nest``
-(``iaf_psc_delta`` / ``iaf_psc_exp``, ``poisson_generator``,
+(``iaf_psc_delta`` / ``iaf_psc_exp`` / ``iaf_cond_exp``, ``poisson_generator``,
 ``fixed_indegree`` / ``pairwise_bernoulli``), ``brian2-standalone``
 (``cpp_standalone`` device) and ``brian2-runtime`` (the default runtime
 device, Cython target).  The peer networks, and how each phase is timed, are
@@ -30,8 +30,9 @@ Usage::
     python benchmarks/peers/cpu_networks.py --quick            # small networks, short runs
     python benchmarks/peers/cpu_networks.py --threads 2 --repeats 5 --networks brunel
 
-Full size: Brunel with 12,500 neurons for 1 s, CUBA for 10 s, dt = 0.1 ms.
-``--quick``: Brunel at scale 0.2 for 200 ms, CUBA for 1 s.
+Full size: Brunel with 12,500 neurons for 1 s, CUBA and COBA for 10 s, dt = 0.1 ms.
+``--quick``: Brunel at scale 0.2 for 200 ms, CUBA and COBA for 1 s.  ``--t-sim`` sets
+the simulated time of every network.
 """
 
 import argparse
@@ -49,7 +50,7 @@ HERE = Path(__file__).resolve().parent
 WORKER = HERE / "cpu_workers.py"
 
 SIMULATORS = ["eventsim", "nest", "brian2-standalone", "brian2-runtime"]
-NETWORKS = ["brunel", "cuba"]
+NETWORKS = ["brunel", "cuba", "coba"]
 IMPORT = {"eventsim": "eventsim", "nest": "nest", "brian2-standalone": "brian2", "brian2-runtime": "brian2",
           "scatter": "numba"}
 
@@ -206,12 +207,13 @@ def report_network(network, summaries, t_sim_ms, tolerance):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--networks", default=",".join(NETWORKS), help="comma-separated: brunel,cuba")
+    ap.add_argument("--networks", default=",".join(NETWORKS), help="comma-separated: brunel,cuba,coba")
     ap.add_argument("--simulators", default=",".join(SIMULATORS), help="comma-separated subset of "
                     + ",".join(SIMULATORS))
     ap.add_argument("--threads", type=int, default=1, help="threads (and cores 0..N-1) for every simulator")
     ap.add_argument("--repeats", type=int, default=3, help="runs per (network, simulator); the median is shown")
-    ap.add_argument("--quick", action="store_true", help="Brunel at scale 0.2 for 200 ms, CUBA for 1 s")
+    ap.add_argument("--quick", action="store_true", help="Brunel at scale 0.2 for 200 ms, CUBA and COBA for 1 s")
+    ap.add_argument("--t-sim", type=float, default=None, help="simulated time of every network (ms)")
     ap.add_argument("--scale", type=float, default=None, help="Brunel scale (default 1, or 0.2 with --quick)")
     ap.add_argument("--peer-python", default=sys.executable,
                     help="interpreter with nest and/or brian2 (default: this one)")
@@ -235,7 +237,12 @@ def main(argv=None):
     if args.threads < 1 or args.repeats < 1:
         ap.error("--threads and --repeats must be >= 1")
     scale = args.scale if args.scale is not None else (0.2 if args.quick else 1.0)
-    t_sim = {"brunel": 200.0 if args.quick else 1000.0, "cuba": 1000.0 if args.quick else 10000.0}
+    t_sim = {"brunel": 200.0 if args.quick else 1000.0, "cuba": 1000.0 if args.quick else 10000.0,
+             "coba": 1000.0 if args.quick else 10000.0}
+    if args.t_sim is not None:
+        if not args.t_sim > 2 * 0.1:
+            ap.error("--t-sim must be > 0.2 ms")
+        t_sim = dict.fromkeys(t_sim, args.t_sim)
     python = {s: (args.eventsim_python if s == "eventsim" else args.peer_python) for s in SIMULATORS}
     python["scatter"] = args.eventsim_python
     if not pin_prefix(args.threads):

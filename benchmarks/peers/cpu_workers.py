@@ -8,7 +8,8 @@ interpreter that has the simulator installed::
 
 ``SIMULATOR`` is ``eventsim``, ``nest``, ``brian2-standalone``,
 ``brian2-runtime`` or ``scatter`` (the synaptic-scatter ceiling, see
-``benchmarks/bench_scatter.py``); ``NETWORK`` is ``brunel`` or ``cuba``.
+``benchmarks/bench_scatter.py``); ``NETWORK`` is ``brunel``, ``cuba`` or
+``coba``.
 The last line of output is ``RESULT {json}``.  Only the standard library is
 imported at module level, so the file runs under any of the interpreters.
 
@@ -28,6 +29,17 @@ in-degree, no autapses, multapses allowed), ``iaf_psc_delta`` with
 ``t_ref = 5``, ``tau_syn_ex = 5``, ``tau_syn_in = 10``, weights 20.25 pA and
 -112.5 pA, delay 0.1 ms, ``V_m`` uniform in [-60, -50] mV.
 
+``coba``: Brette et al. (2007) benchmark 1 as ``examples/coba.py``:
+3200 + 800 ``iaf_cond_exp`` neurons, ``p = 0.02`` (no autapses),
+``C_m = 200``, ``g_L = 10`` (``tau_m = 20``), ``E_L = V_reset = -60``,
+``V_th = -50``, ``t_ref = 5``, ``E_ex = 0``, ``E_in = -80``,
+``tau_syn_ex = 5``, ``tau_syn_in = 10``, weights 6 nS and -67 nS, ``I_e =
+200`` pA (Brian's version of the benchmark: 20 mV over ``g_L``), delay 0.1
+ms, ``V_m`` uniform in [-60, -50] mV.  eventsim and NEST integrate it with
+the Runge-Kutta-Fehlberg 4(5) method under NEST's error control; Brian2
+with forward Euler (``method="euler"``, what Brian2 picks for these
+equations and what its own COBA benchmark uses).
+
 Matching Brian2 to NEST's (and eventsim's) step
 ------------------------------------------------
 NEST stamps a spike at the end of the step whose update produced it;
@@ -43,9 +55,10 @@ acts after the threshold of its step:
   step as in NEST, before the threshold, undecayed.  ``(unless refractory)``
   makes Brian2 drop the jumps that arrive while the neuron is refractory, as
   ``iaf_psc_delta`` does.
-* current jumps (``cuba``): NEST adds the jump to ``I`` after the voltage
-  update of the arrival step, so it moves ``V`` from the next step on; that
-  is what Brian2's default order does, with the same delay ``d``.
+* current and conductance jumps (``cuba``, ``coba``): NEST adds the jump
+  to ``I`` (``g``) after the voltage update of the arrival step, so it moves
+  ``V`` from the next step on; that is what Brian2's default order does,
+  with the same delay ``d``.
 
 Brian2's Poisson drive is ``PoissonInput(N=CE, rate=eta * nu_th)``, i.e. a
 binomial count per step with the same mean (2 spikes per step) as NEST's
@@ -101,6 +114,9 @@ CUBA = dict(ne=3200, ni=800, p=0.02, tau_m=20.0, c_m=250.0, e_l=-49.0, v_th=-50.
             t_ref=5.0, tau_ex=5.0, tau_in=10.0, delay=0.1)
 CUBA["w_e"] = 1.62 * CUBA["c_m"] / CUBA["tau_m"]    # 20.25 pA
 CUBA["w_i"] = -9.0 * CUBA["c_m"] / CUBA["tau_m"]    # -112.5 pA
+# Brette et al. (2007) COBA (ms, pF, mV, nS, pA), as examples/coba.py
+COBA = dict(ne=3200, ni=800, p=0.02, tau_m=20.0, c_m=200.0, v_rest=-60.0, v_reset=-60.0, v_th=-50.0, t_ref=5.0,
+            e_ex=0.0, e_in=-80.0, tau_syn_ex=5.0, tau_syn_in=10.0, w_ex=6.0, w_in=-67.0, i_e=200.0, delay=0.1)
 
 
 def brunel_sizes(scale):
@@ -136,7 +152,7 @@ def run_eventsim(network, scale, t_sim, threads, seed):
     if numba.get_num_threads() != threads:
         numba.set_num_threads(threads)
     warm = WARMUP_STEPS * DT
-    example = load_example("brunel2000" if network == "brunel" else "cuba")   # imports eventsim
+    example = load_example("brunel2000" if network == "brunel" else network)   # imports eventsim
     t0 = time.perf_counter()
     if network == "brunel":
         net, exc, inh, spikes_e, spikes_i = example.build(scale, seed, DT)
@@ -203,6 +219,21 @@ def run_nest(network, scale, t_sim, threads, seed):
         nest.Connect(everyone, recorder)
         n = ne + ni
         n_recurrent = n * (ce + ci)
+    elif network == "coba":
+        c = COBA
+        n = c["ne"] + c["ni"]
+        params = {"C_m": c["c_m"], "g_L": c["c_m"] / c["tau_m"], "E_L": c["v_rest"], "V_th": c["v_th"],
+                  "V_reset": c["v_reset"], "t_ref": c["t_ref"], "E_ex": c["e_ex"], "E_in": c["e_in"],
+                  "tau_syn_ex": c["tau_syn_ex"], "tau_syn_in": c["tau_syn_in"], "I_e": c["i_e"]}
+        everyone = nest.Create("iaf_cond_exp", n, params=params)
+        everyone.V_m = nest.random.uniform(c["v_reset"], c["v_th"])
+        exc, inh = everyone[:c["ne"]], everyone[c["ne"]:]
+        recorder = nest.Create("spike_recorder")
+        rule = {"rule": "pairwise_bernoulli", "p": c["p"], "allow_autapses": False}
+        nest.Connect(exc, everyone, rule, {"weight": c["w_ex"], "delay": c["delay"]})
+        nest.Connect(inh, everyone, rule, {"weight": c["w_in"], "delay": c["delay"]})
+        nest.Connect(everyone, recorder)
+        n_recurrent = nest.GetKernelStatus("num_connections") - n   # minus the recorder's
     else:
         c = CUBA
         n = c["ne"] + c["ni"]
@@ -246,7 +277,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def run_brian2(network, scale, t_sim, threads, seed, standalone):
     import numpy as np
     import brian2 as b2
-    from brian2 import Hz, ms, mV, pA, pF
+    from brian2 import Hz, ms, mV, nS, pA, pF
 
     workdir = tempfile.mkdtemp(prefix="eventsim-bench-brian2-")
     try:
@@ -293,6 +324,30 @@ def run_brian2(network, scale, t_sim, threads, seed, standalone):
             del pre_e, pre_i, post_e, post_i
             objects = [group, syn_e, syn_i, noise]
             synapses = None
+        elif network == "coba":
+            c = COBA
+            n = c["ne"] + c["ni"]
+            ns = dict(g_l=c["c_m"] / c["tau_m"] * nS, c_m=c["c_m"] * pF, e_l=c["v_rest"] * mV, v_th=c["v_th"] * mV,
+                      v_reset=c["v_reset"] * mV, e_ex=c["e_ex"] * mV, e_in=c["e_in"] * mV,
+                      tau_ex=c["tau_syn_ex"] * ms, tau_in=c["tau_syn_in"] * ms, i_e=c["i_e"] * pA,
+                      w_e=c["w_ex"] * nS, w_i=-c["w_in"] * nS, offset=c["ne"])
+            eqs = """
+            dv/dt = (g_l * (e_l - v) + g_ex * (e_ex - v) + g_in * (e_in - v) + i_e) / c_m : volt (unless refractory)
+            dg_ex/dt = -g_ex / tau_ex : siemens
+            dg_in/dt = -g_in / tau_in : siemens
+            """
+            group = b2.NeuronGroup(n, eqs, threshold="v >= v_th", reset="v = v_reset",
+                                   refractory=c["t_ref"] * ms, method="euler", namespace=ns)
+            group.v = "v_reset + rand() * (v_th - v_reset)"
+            syn_e = b2.Synapses(group[:c["ne"]], group, on_pre="g_ex_post += w_e", delay=c["delay"] * ms,
+                                namespace=ns)
+            syn_e.connect(condition="i != j", p=c["p"])
+            syn_i = b2.Synapses(group[c["ne"]:], group, on_pre="g_in_post += w_i", delay=c["delay"] * ms,
+                                namespace=ns)
+            syn_i.connect(condition="i + offset != j", p=c["p"])
+            objects = [group, syn_e, syn_i]
+            synapses = (syn_e, syn_i)
+            outdeg = None
         else:
             c = CUBA
             n = c["ne"] + c["ni"]
@@ -393,7 +448,7 @@ def run_scatter(n_events, seed):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("simulator", choices=["eventsim", "nest", "brian2-standalone", "brian2-runtime", "scatter"])
-    ap.add_argument("network", choices=["brunel", "cuba"], nargs="?", default="brunel")
+    ap.add_argument("network", choices=["brunel", "cuba", "coba"], nargs="?", default="brunel")
     ap.add_argument("--scale", type=float, default=1.0, help="Brunel network scale (1 = 12,500 neurons)")
     ap.add_argument("--t-sim", type=float, default=1000.0, help="simulated time (ms)")
     ap.add_argument("--threads", type=int, default=1)
