@@ -15,7 +15,7 @@ import time
 
 def main(argv=None):
     """Run the command line; returns the exit status."""
-    from ._compile import DTYPES, ENGINES, SYNAPSES, warmup
+    from ._compile import DEFAULT_SYNAPSES, DTYPES, ENGINES, SYNAPSES, warmup
 
     ap = argparse.ArgumentParser(prog="python -m eventsim", description="eventsim command line")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -24,8 +24,8 @@ def main(argv=None):
                                    "networks; what is cached already is only loaded.")
     w.add_argument("--engine", nargs="+", choices=ENGINES + ("torch",), default=list(ENGINES),
                    help="engines to compile (default: clock event; torch needs PyTorch)")
-    w.add_argument("--synapse", nargs="+", choices=SYNAPSES, default=list(SYNAPSES),
-                   help="synapse types (default: delta exp)")
+    w.add_argument("--synapse", nargs="+", choices=SYNAPSES, default=list(DEFAULT_SYNAPSES),
+                   help="synapse types (default: delta exp; alpha: psc='alpha', clock engine only)")
     w.add_argument("--dtype", nargs="+", choices=DTYPES, default=["float64"],
                    help="state dtypes of the clock engine and torch layers (default: float64)")
     args = ap.parse_args(argv)

@@ -154,7 +154,9 @@ def compiles():
 
 # ------------------------------------------------------------------ ahead of time
 ENGINES = ("clock", "event")
-SYNAPSES = ("delta", "exp")
+SYNAPSES = ("delta", "exp", "alpha")
+#: What ``warmup`` compiles when not told (alpha synapses only on request: one more compilation).
+DEFAULT_SYNAPSES = ("delta", "exp")
 DTYPES = ("float64", "float32")
 
 
@@ -176,8 +178,8 @@ def _clock_networks(synapse, dtype):
     """
     from . import LIF, FixedInDegree, Network, OneToOne
 
-    syn = dict(tau_syn_ex=2.0, tau_syn_in=5.0) if synapse == "exp" else {}
-    w = 20.0 if synapse == "exp" else 0.5
+    syn = dict(tau_syn_ex=2.0, tau_syn_in=5.0, psc=synapse) if synapse != "delta" else {}
+    w = 20.0 if synapse != "delta" else 0.5
     for delays in ((1.5,), (1.0, 2.0)):
         net = Network(dt=0.1, seed=1, dtype=dtype)
         pop = net.population(20, LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0, **syn))
@@ -234,7 +236,7 @@ def _torch_layers(dtype):
     spikes.sum().backward()
 
 
-def warmup(engine=ENGINES, synapse=SYNAPSES, dtype=("float64",), progress=False):
+def warmup(engine=ENGINES, synapse=DEFAULT_SYNAPSES, dtype=("float64",), progress=False):
     """Compile the kernels of the common networks ahead of time (into Numba's on-disk cache).
 
     Runs tiny networks that need the same compiled kernels as the usual
@@ -251,8 +253,10 @@ def warmup(engine=ENGINES, synapse=SYNAPSES, dtype=("float64",), progress=False)
         (forward and backward of the :mod:`eventsim.torch` layers; needs
         torch).  Default: ``("clock", "event")``.
     synapse : str or sequence of str
-        "delta" (voltage jumps, weights in mV) and/or "exp" (exponential
-        current synapses, weights in pA).  Default: both.
+        "delta" (voltage jumps, weights in mV), "exp" (exponential current
+        synapses, weights in pA) and/or "alpha" (alpha-shaped current
+        synapses, ``psc="alpha"``; clock engine only, the event engine skips
+        it).  Default: ``("delta", "exp")``.
     dtype : str or sequence of str
         "float64" and/or "float32": the clock engine's state dtype (the
         event engine is float64 only) and the torch layers' dtype.
@@ -282,7 +286,7 @@ def warmup(engine=ENGINES, synapse=SYNAPSES, dtype=("float64",), progress=False)
                     jobs.append((f"clock engine, {syn} synapses, {dt}",
                                  lambda syn=syn, dt=dt: [net.run(1.0) for net in _clock_networks(syn, dt)]))
         elif eng == "event":
-            for syn in synapses:
+            for syn in (s for s in synapses if s != "alpha"):  # (the event engine does not run alpha synapses)
                 jobs.append((f"event engine, {syn} synapses, float64", lambda syn=syn: _event_network(syn).run(10.0)))
         else:
             for dt in dtypes:

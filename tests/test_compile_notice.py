@@ -84,7 +84,7 @@ def test_command_line_refuses_unknown_choices():
 
 
 @pytest.mark.parametrize("kw, name", [(dict(engine="gpu"), "engine"), (dict(engine=()), "engine"),
-                                      (dict(synapse="alpha"), "synapse"), (dict(dtype="float16"), "dtype"),
+                                      (dict(synapse="beta"), "synapse"), (dict(dtype="float16"), "dtype"),
                                       (dict(progress=1), "progress")])
 def test_warmup_refuses_unknown_choices(kw, name):
     with pytest.raises(ValueError, match=f"^{name}="):

@@ -360,3 +360,13 @@ def test_float32_within_tolerance_of_float64():
     assert a[1].steps.size > 10
     k = min(10, a[1].steps.size)
     assert np.array_equal(a[1].steps[:k], b[1].steps[:k])
+
+
+def test_warmup_compiles_alpha_networks_on_request():
+    """``eventsim.warmup(synapse="alpha")`` (``python -m eventsim warmup --synapse alpha``) runs the clock
+    engine's alpha networks and skips the event engine; the default leaves alpha out."""
+    rows = es.warmup(engine=("clock", "event"), synapse="alpha")
+    assert [r[0] for r in rows] == ["clock engine, alpha synapses, float64"]
+    from eventsim._compile import DEFAULT_SYNAPSES, SYNAPSES
+
+    assert "alpha" in SYNAPSES and "alpha" not in DEFAULT_SYNAPSES
