@@ -25,9 +25,9 @@ option).  Order of one step of length ``h = dt``:
    of the weights (mV) of the spikes arriving in this step.
    ``consistent_integration=False``: the published scheme: two half steps
    of ``v``, each :math:`v \leftarrow v + \tfrac{h}{2}(0.04 v^2 + 5 v + 140
-   - u + I + I_e + J)` (so the arriving spikes add :math:`J` in all, the
-   paper's way for ``h = 1`` ms), then :math:`u \leftarrow u + h\,a\,(b\,v - u)`
-   with the new ``v``.
+   - u + I + I_e + J)` (the weights act as a current there, :math:`h J / 2`
+   in each half step: :math:`J` in all at the paper's ``h = 1`` ms, as in NEST),
+   then :math:`u \leftarrow u + h\,a\,(b\,v - u)` with the new ``v``.
 2. Lower bound: :math:`v \leftarrow \max(v, v_{min})`.
 3. Threshold: if :math:`v \ge v_{th}`, a spike (stamped at the end of the
    step), :math:`v \leftarrow c`, :math:`u \leftarrow u + d`.  Never
@@ -129,7 +129,8 @@ class Izhikevich:
     Notes
     -----
     Weights are voltage jumps (mV), of either sign, added to ``v`` in the
-    step they arrive.  State variables ``v`` (mV) and ``u`` (mV/ms) can be
+    step they arrive (with ``consistent_integration=False``, the
+    published scheme, they enter each half step as a current, as in NEST).  State variables ``v`` (mV) and ``u`` (mV/ms) can be
     recorded, read and set.  Clock engine only (CPU and CUDA).
     """
 
