@@ -166,3 +166,10 @@ def test_receptor_ports_quick(tmp_path):
     assert 5.0 < before < 80.0 and during > 1.5 * before and after > before
     assert means[0] > means[1] > 0.0 > means[2]
     assert_png(tmp_path / "rp.png")
+
+
+def test_izhikevich2003_quick(tmp_path):
+    mod = load("izhikevich2003.py")
+    rate = mod["main"](["--quick", "--plot", str(tmp_path / "izh.png")])
+    assert 2.0 < rate < 40.0
+    assert_png(tmp_path / "izh.png")
