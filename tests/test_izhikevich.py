@@ -128,13 +128,25 @@ def test_checkpoint_round_trip(tmp_path):
 
 @pytest.mark.parametrize("kw,match", [
     (dict(a=0.0), "a=0.0 violates a > 0"), (dict(c=30.0), "c=30.0 violates c < v_th"),
-    (dict(v_min=40.0), "v_min=40.0 violates v_min < v_th"), (dict(consistent_integration="yes"), "consistent_integration"),
+    (dict(v_min=40.0), "v_min=40.0 violates v_min < v_th"), (dict(v_min=np.inf), "v_min=inf violates v_min < v_th"), (dict(consistent_integration="yes"), "consistent_integration"),
     (dict(consistent_integration=[1, 0]), "consistent_integration"), (dict(b=float("nan")), "b=nan must be finite"),
     (dict(d=[1.0, 2.0], i_e=[1.0, 2.0, 3.0]), "mismatched lengths"), (dict(i_e="5"), "i_e"),
     (dict(u_init=None), "u_init=None"), (dict(c=np.array([-65.0, 31.0])), "c=array with 1 offending value")])
 def test_invalid_parameters_are_refused(kw, match):
     with pytest.raises(ValueError, match=match):
         es.Izhikevich(**kw)
+
+
+def test_no_lower_bound_is_none_or_minus_infinity():
+    traces = []
+    for v_min in (None, -np.inf):
+        net = es.Network(dt=0.1)
+        pop = net.population(1, es.Izhikevich(v_min=v_min), v_init=-80.0)
+        net.connect(net.spike_source(senders=[0], times=[1.0]), pop, es.AllToAll(), weight=-60.0, delay=0.1)
+        rv = net.record_state(pop, "v")
+        net.run(5.0)
+        traces.append(rv.values[:, 0])
+    assert np.array_equal(traces[0], traces[1]) and traces[0].min() < -130.0
 
 
 def test_population_and_engine_refusals():

@@ -113,8 +113,8 @@ class Izhikevich:
     v_th : float
         Spike detection threshold (mV); a spike when ``v >= v_th``.
     v_min : float or None
-        Lower bound of ``v`` (mV), < ``v_th``; None: no bound (NEST's default,
-        the lowest double).
+        Lower bound of ``v`` (mV), < ``v_th``; None or -inf: no bound (NEST's
+        default, the lowest double).
     i_e : float
         Constant bias current (pA, entering :math:`\dot v` as mV/ms).
     u_init : float
@@ -173,7 +173,7 @@ class Izhikevich:
         for f in fields(self):
             if f.name != "consistent_integration":
                 object.__setattr__(self, f.name, as_param(f.name, getattr(self, f.name),
-                                                          allow_none=f.name == "v_min"))
+                                                          allow_none=f.name == "v_min", allow_inf=f.name == "v_min"))
         check("a", self.a, np.asarray(self.a) > 0, "a > 0 (1/ms)")
         check("c", self.c, np.asarray(self.c) < np.asarray(self.v_th), "c < v_th (mV): the reset lies below the threshold")
         if self.v_min is not None:
