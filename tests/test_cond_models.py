@@ -239,10 +239,12 @@ def test_checkpoint_resumes_bit_for_bit(tmp_path):
     assert np.array_equal(net._plan.state.x, other._plan.state.x)
 
 
-def test_block_update_is_the_step_function_bit_for_bit():
+@pytest.mark.parametrize("other", [False, True], ids=["alone", "with_adex"])
+def test_block_update_is_the_step_function_bit_for_bit(other):
     """The clock engine's iaf_cond_exp update (a vectorised pass for the neurons whose step is one accepted
     Runge-Kutta step of dt, the step function for the others) equals conductance.step_cond_exp applied to
-    each neuron alone, bit for bit; inputs from tiny to huge make both kinds of step occur."""
+    each neuron alone, bit for bit; inputs from tiny to huge make both kinds of step occur.  With an AdEx
+    population the family state has two columns (the step size is then read from a strided column)."""
     from eventsim.models import conductance as cm
 
     rng = np.random.default_rng(4)
@@ -255,6 +257,8 @@ def test_block_update_is_the_step_function_bit_for_bit():
     w = rng.choice([0.5, 3.0, 40.0, -2.0, -60.0], k) * rng.uniform(0.5, 1.5, k)
     net = es.Network(dt=dt)
     pop = net.population(n, model, v_init=rng.uniform(-60.0, -50.0, n))
+    if other:
+        net.population(2, es.AdEx(i_e=700.0))
     net.connect(net.spike_source(np.arange(k), t_in), pop, es.FromArrays(pre=np.arange(k), post=post), weight=w,
                 delay=dt)
     recs = [net.record_state(pop, name) for name in ("v", "g_ex", "g_in")]
@@ -282,3 +286,4 @@ def test_block_update_is_the_step_function_bit_for_bit():
             assert np.array_equal(r.values[:, i], out[:, j]), (i, j)
         assert sp.steps[sp.senders == i].tolist() == spikes
     assert single > 1000 and multi > 50 and len(sp) > 20
+    assert net._plan.state.x.shape[1] == (2 if other else 1)

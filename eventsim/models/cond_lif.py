@@ -234,21 +234,11 @@ class CondLIF:
 _full_step_exp = full_step_for(cm.CondExpTag, 3)
 
 
-@_kernel
-def _run_cond_exp(a, b, c0, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, srefr, sdc, sx, flag):
-    """Neurons ``a..b-1`` of one parameter set (row ``p``): read and clear their input (excitatory in ring
-    column ``c0 + n``, inhibitory ``N`` columns further), one step of :func:`.conductance.step_cond_exp`.
-
-    Two passes, with the results of the second alone: the first, without
-    branches (it vectorises), takes the neurons whose step is a single
-    accepted Runge-Kutta step of ``dt`` (:func:`.rk45.full_step_for`: nearly
-    all of them, at rest or firing at tens of Hz) and marks the others
-    (``flag = 2``, their input left in the ring); the second steps those
-    with :func:`.conductance.step_cond_exp`.  The loops run over slices
-    (indices provably in range), which lets LLVM vectorise them.
-    """
-    N = sv.size
+@njit(inline="always", cache=True)
+def _single_steps(N, c0, a, b, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, srefr, sdc, flag):
+    """The second pass of :func:`_run_cond_exp` (``flag[n]``: 1 where the step size is at least ``5 dt``)."""
     dt = p[cm.DT]
+    h_long = dt * 5.0
     v_th = p[cm.V_TH]
     v_reset = p[cm.V_RESET]
     eps_abs = p[cm.EPS_ABS]
@@ -260,14 +250,14 @@ def _run_cond_exp(a, b, c0, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, s
     xi = sgi[a:b]
     xr = srefr[a:b]
     xd = sdc[a:b]
-    xh = sx[a:b, 0]
     xf = flag[a:b]
     for n in range(xv.size):
         in_ex = re[n]
         in_in = ri[n]
         refr = xr[n]
+        # (a step size of 5 dt where it is at least that: full_step takes it as such; 0 where not)
         y, ok = _full_step_exp(p, (float(xv[n]), float(xe[n]), float(xi[n])), refr > 0,
-                               float(i_c + xd[n] if per_neuron else i_c), dt, float(xh[n]), eps_abs, eps_rel)
+                               float(i_c + xd[n] if per_neuron else i_c), dt, xf[n] * h_long, eps_abs, eps_rel)
         # step_cond_exp's order: the input added, then the refractory count-down or the threshold test
         fire = (refr <= 0) & (y[0] >= v_th)
         hold = (refr > 0) | fire
@@ -279,22 +269,46 @@ def _run_cond_exp(a, b, c0, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, s
         re[n] = 0.0 if ok else in_ex
         ri[n] = 0.0 if ok else in_in
         xf[n] = (1 if fire else 0) if ok else 2
-    for n in range(xv.size):
-        if xf[n] != 2:   # (the few neurons whose step takes more than one Runge-Kutta step)
+
+
+@_kernel
+def _run_cond_exp(a, b, c0, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, srefr, sdc, sx, flag):
+    """Neurons ``a..b-1`` of one parameter set (row ``p``): read and clear their input (excitatory in ring
+    column ``c0 + n``, inhibitory ``N`` columns further), one step of :func:`.conductance.step_cond_exp`.
+
+    Three passes, with the results of the last alone: the first marks in
+    ``flag`` the neurons whose step size is at least ``5 dt``; the second,
+    without branches (it vectorises), takes those whose step is then a
+    single accepted Runge-Kutta step of ``dt`` (:func:`.rk45.full_step_for`:
+    nearly all of them, at rest or firing at tens of Hz) and marks the
+    others (``flag = 2``, their input left in the ring); the third steps
+    those with :func:`.conductance.step_cond_exp`.  The second pass runs
+    over slices (indices provably in range), which lets LLVM vectorise it;
+    it reads the marks, not the step sizes (a strided column of ``sx``: the
+    vectorised loop would lose two thirds of its speed).
+    """
+    N = sv.size
+    dt = p[cm.DT]
+    h_long = dt * 5.0
+    for n in range(a, b):
+        flag[n] = 1 if h_long <= sx[n, 0] else 0
+    _single_steps(N, c0, a, b, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, srefr, sdc, flag)
+    for n in range(a, b):
+        if flag[n] != 2:   # (the few neurons whose step takes more than one Runge-Kutta step)
             continue
-        in_ex = re[n]
-        in_in = ri[n]
-        re[n] = 0.0
-        ri[n] = 0.0
-        y, spiked, refr, h = cm.step_cond_exp(cm.COND_EXP, p, (float(xv[n]), float(xe[n]), float(xi[n])), xr[n],
-                                              ref_steps, float(xh[n]), dt, float(in_ex), float(in_in),
-                                              float(i_c + xd[n] if per_neuron else i_c))
-        xv[n] = y[0]
-        xe[n] = y[1]
-        xi[n] = y[2]
-        xr[n] = refr
-        sx[a + n, 0] = h
-        xf[n] = spiked
+        in_ex = ring[c0 + n]
+        in_in = ring[c0 + N + n]
+        ring[c0 + n] = 0.0
+        ring[c0 + N + n] = 0.0
+        y, spiked, refr, h = cm.step_cond_exp(cm.COND_EXP, p, (float(sv[n]), float(sge[n]), float(sgi[n])), srefr[n],
+                                              ref_steps, float(sx[n, 0]), dt, float(in_ex), float(in_in),
+                                              float(i_c + sdc[n] if per_neuron else i_c))
+        sv[n] = y[0]
+        sge[n] = y[1]
+        sgi[n] = y[2]
+        srefr[n] = refr
+        sx[n, 0] = h
+        flag[n] = spiked
 
 
 @_kernel
