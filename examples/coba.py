@@ -22,6 +22,7 @@ Usage::
     python examples/coba.py                 # 10 s
     python examples/coba.py --quick         # 1 s
     python examples/coba.py --t-sim 200     # 200 ms
+    python examples/coba.py --adex          # the same network of AdEx neurons (es.AdEx)
 """
 
 import argparse
@@ -34,14 +35,20 @@ import eventsim as es
 #: The network's parameters (ms, pF, mV, nS, pA).
 COBA = dict(ne=3200, ni=800, p=0.02, tau_m=20.0, c_m=200.0, v_rest=-60.0, v_reset=-60.0, v_th=-50.0, t_ref=5.0,
             e_ex=0.0, e_in=-80.0, tau_syn_ex=5.0, tau_syn_in=10.0, w_ex=6.0, w_in=-67.0, i_e=200.0, delay=0.1)
+#: ``--adex``: the same network of adaptive exponential neurons (NEST's aeif_cond_exp; mV, nS, ms, pA); spikes
+#: at v_peak, the exponential's threshold at v_th
+ADEX = dict(delta_t=2.0, v_peak=0.0, a=2.0, b=40.0, tau_w=100.0, i_e=250.0)
 
 
-def build(seed=1, dt=0.1):
-    """Build the COBA network; returns (net, exc, inh, spikes)."""
+def build(seed=1, dt=0.1, adex=False):
+    """Build the COBA network (``adex``: of AdEx neurons); returns (net, exc, inh, spikes)."""
     c = COBA
-    model = es.CondLIF(tau_m=c["tau_m"], c_m=c["c_m"], v_rest=c["v_rest"], v_reset=c["v_reset"], v_th=c["v_th"],
-                       t_ref=c["t_ref"], i_e=c["i_e"], e_ex=c["e_ex"], e_in=c["e_in"],
-                       tau_syn_ex=c["tau_syn_ex"], tau_syn_in=c["tau_syn_in"])
+    common = dict(c_m=c["c_m"], v_rest=c["v_rest"], v_reset=c["v_reset"], v_th=c["v_th"], t_ref=c["t_ref"],
+                  e_ex=c["e_ex"], e_in=c["e_in"], tau_syn_ex=c["tau_syn_ex"], tau_syn_in=c["tau_syn_in"])
+    if adex:
+        model = es.AdEx(g_l=c["c_m"] / c["tau_m"], **common, **ADEX)
+    else:
+        model = es.CondLIF(tau_m=c["tau_m"], i_e=c["i_e"], **common)
     net = es.Network(dt=dt, seed=seed)
     v0 = es.Uniform(c["v_reset"], c["v_th"])
     exc = net.population(c["ne"], model, v_init=v0, label="exc")
@@ -92,11 +99,12 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="simulate 1 s instead of 10 s")
     ap.add_argument("--t-sim", type=float, default=None, help="simulated time (ms; overrides --quick)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--adex", action="store_true", help="AdEx neurons (es.AdEx) instead of CondLIF")
     ap.add_argument("--plot", default="coba.png", help="output PNG ('' for none)")
     args = ap.parse_args(argv)
     t_sim = args.t_sim if args.t_sim is not None else (1000.0 if args.quick else 10000.0)
     t0 = time.perf_counter()
-    net, exc, inh, spikes = build(args.seed)
+    net, exc, inh, spikes = build(args.seed, adex=args.adex)
     net.run(0.1)
     t1 = time.perf_counter()
     net.run(t_sim - 0.1)

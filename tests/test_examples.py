@@ -60,6 +60,12 @@ def test_coba_short(tmp_path):
     assert_png(tmp_path / "coba.png")
 
 
+def test_coba_adex_short():
+    mod = load("coba.py")
+    rate = mod["main"](["--adex", "--t-sim", "100", "--plot", ""])
+    assert 2.0 < rate < 60.0
+
+
 def test_brette_benchmark4_quick(tmp_path):
     mod = load("brette2007_bench4.py")
     rate = mod["main"](["--quick", "--plot", str(tmp_path / "b4.png")])

@@ -8,8 +8,8 @@ interpreter that has the simulator installed::
 
 ``SIMULATOR`` is ``eventsim``, ``nest``, ``brian2-standalone``,
 ``brian2-runtime`` or ``scatter`` (the synaptic-scatter ceiling, see
-``benchmarks/bench_scatter.py``); ``NETWORK`` is ``brunel``, ``cuba`` or
-``coba``.
+``benchmarks/bench_scatter.py``); ``NETWORK`` is ``brunel``, ``cuba``,
+``coba`` or ``coba_adex``.
 The last line of output is ``RESULT {json}``.  Only the standard library is
 imported at module level, so the file runs under any of the interpreters.
 
@@ -39,6 +39,13 @@ ms, ``V_m`` uniform in [-60, -50] mV.  eventsim and NEST integrate it with
 the Runge-Kutta-Fehlberg 4(5) method under NEST's error control; Brian2
 with forward Euler (``method="euler"``, what Brian2 picks for these
 equations and what its own COBA benchmark uses).
+
+``coba_adex``: the same network of AdEx neurons (``aeif_cond_exp``;
+``examples/coba.py --adex``): ``Delta_T = 2``, ``V_peak = 0``, ``a = 2``,
+``b = 40``, ``tau_w = 100``, ``I_e = 250`` pA, the rest as ``coba``
+(``V_th = -50`` the exponential's threshold, ``g_L = 10``).  eventsim and
+NEST: Runge-Kutta-Fehlberg with NEST's ``gsl_error_tol = 1e-6``; Brian2:
+forward Euler, spike at ``v >= v_peak``.
 
 Matching Brian2 to NEST's (and eventsim's) step
 ------------------------------------------------
@@ -117,6 +124,8 @@ CUBA["w_i"] = -9.0 * CUBA["c_m"] / CUBA["tau_m"]    # -112.5 pA
 # Brette et al. (2007) COBA (ms, pF, mV, nS, pA), as examples/coba.py
 COBA = dict(ne=3200, ni=800, p=0.02, tau_m=20.0, c_m=200.0, v_rest=-60.0, v_reset=-60.0, v_th=-50.0, t_ref=5.0,
             e_ex=0.0, e_in=-80.0, tau_syn_ex=5.0, tau_syn_in=10.0, w_ex=6.0, w_in=-67.0, i_e=200.0, delay=0.1)
+# its AdEx version (examples/coba.py --adex)
+ADEX = dict(delta_t=2.0, v_peak=0.0, a=2.0, b=40.0, tau_w=100.0, i_e=250.0)
 
 
 def brunel_sizes(scale):
@@ -152,11 +161,14 @@ def run_eventsim(network, scale, t_sim, threads, seed):
     if numba.get_num_threads() != threads:
         numba.set_num_threads(threads)
     warm = WARMUP_STEPS * DT
-    example = load_example("brunel2000" if network == "brunel" else network)   # imports eventsim
+    example = load_example({"brunel": "brunel2000", "coba_adex": "coba"}.get(network, network))  # imports eventsim
     t0 = time.perf_counter()
     if network == "brunel":
         net, exc, inh, spikes_e, spikes_i = example.build(scale, seed, DT)
         recorders = [spikes_e, spikes_i]
+    elif network == "coba_adex":
+        net, exc, inh, spikes = example.build(seed, DT, adex=True)
+        recorders = [spikes]
     else:
         net, exc, inh, spikes = example.build(seed, DT)
         recorders = [spikes]
@@ -219,13 +231,17 @@ def run_nest(network, scale, t_sim, threads, seed):
         nest.Connect(everyone, recorder)
         n = ne + ni
         n_recurrent = n * (ce + ci)
-    elif network == "coba":
+    elif network in ("coba", "coba_adex"):
         c = COBA
         n = c["ne"] + c["ni"]
         params = {"C_m": c["c_m"], "g_L": c["c_m"] / c["tau_m"], "E_L": c["v_rest"], "V_th": c["v_th"],
                   "V_reset": c["v_reset"], "t_ref": c["t_ref"], "E_ex": c["e_ex"], "E_in": c["e_in"],
                   "tau_syn_ex": c["tau_syn_ex"], "tau_syn_in": c["tau_syn_in"], "I_e": c["i_e"]}
-        everyone = nest.Create("iaf_cond_exp", n, params=params)
+        if network == "coba_adex":
+            x = ADEX
+            params.update({"Delta_T": x["delta_t"], "V_peak": x["v_peak"], "a": x["a"], "b": x["b"],
+                           "tau_w": x["tau_w"], "I_e": x["i_e"]})
+        everyone = nest.Create("iaf_cond_exp" if network == "coba" else "aeif_cond_exp", n, params=params)
         everyone.V_m = nest.random.uniform(c["v_reset"], c["v_th"])
         exc, inh = everyone[:c["ne"]], everyone[c["ne"]:]
         recorder = nest.Create("spike_recorder")
@@ -324,19 +340,33 @@ def run_brian2(network, scale, t_sim, threads, seed, standalone):
             del pre_e, pre_i, post_e, post_i
             objects = [group, syn_e, syn_i, noise]
             synapses = None
-        elif network == "coba":
+        elif network in ("coba", "coba_adex"):
             c = COBA
             n = c["ne"] + c["ni"]
             ns = dict(g_l=c["c_m"] / c["tau_m"] * nS, c_m=c["c_m"] * pF, e_l=c["v_rest"] * mV, v_th=c["v_th"] * mV,
                       v_reset=c["v_reset"] * mV, e_ex=c["e_ex"] * mV, e_in=c["e_in"] * mV,
                       tau_ex=c["tau_syn_ex"] * ms, tau_in=c["tau_syn_in"] * ms, i_e=c["i_e"] * pA,
                       w_e=c["w_ex"] * nS, w_i=-c["w_in"] * nS, offset=c["ne"])
-            eqs = """
-            dv/dt = (g_l * (e_l - v) + g_ex * (e_ex - v) + g_in * (e_in - v) + i_e) / c_m : volt (unless refractory)
-            dg_ex/dt = -g_ex / tau_ex : siemens
-            dg_in/dt = -g_in / tau_in : siemens
-            """
-            group = b2.NeuronGroup(n, eqs, threshold="v >= v_th", reset="v = v_reset",
+            if network == "coba":
+                eqs = """
+                dv/dt = (g_l * (e_l - v) + g_ex * (e_ex - v) + g_in * (e_in - v) + i_e) / c_m : volt (unless refractory)
+                dg_ex/dt = -g_ex / tau_ex : siemens
+                dg_in/dt = -g_in / tau_in : siemens
+                """
+                threshold, reset = "v >= v_th", "v = v_reset"
+            else:
+                x = ADEX
+                ns.update(delta_t=x["delta_t"] * mV, v_peak=x["v_peak"] * mV, a=x["a"] * nS, b=x["b"] * pA,
+                          tau_w=x["tau_w"] * ms, i_e=x["i_e"] * pA)
+                eqs = """
+                dv/dt = (g_l * (e_l - v) + g_l * delta_t * exp((v - v_th) / delta_t) + g_ex * (e_ex - v)
+                         + g_in * (e_in - v) - w + i_e) / c_m : volt (unless refractory)
+                dw/dt = (a * (v - e_l) - w) / tau_w : amp
+                dg_ex/dt = -g_ex / tau_ex : siemens
+                dg_in/dt = -g_in / tau_in : siemens
+                """
+                threshold, reset = "v >= v_peak", "v = v_reset; w += b"
+            group = b2.NeuronGroup(n, eqs, threshold=threshold, reset=reset,
                                    refractory=c["t_ref"] * ms, method="euler", namespace=ns)
             group.v = "v_reset + rand() * (v_th - v_reset)"
             syn_e = b2.Synapses(group[:c["ne"]], group, on_pre="g_ex_post += w_e", delay=c["delay"] * ms,
@@ -448,7 +478,7 @@ def run_scatter(n_events, seed):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("simulator", choices=["eventsim", "nest", "brian2-standalone", "brian2-runtime", "scatter"])
-    ap.add_argument("network", choices=["brunel", "cuba", "coba"], nargs="?", default="brunel")
+    ap.add_argument("network", choices=["brunel", "cuba", "coba", "coba_adex"], nargs="?", default="brunel")
     ap.add_argument("--scale", type=float, default=1.0, help="Brunel network scale (1 = 12,500 neurons)")
     ap.add_argument("--t-sim", type=float, default=1000.0, help="simulated time (ms)")
     ap.add_argument("--threads", type=int, default=1)
