@@ -70,7 +70,7 @@ def test_tqdm_is_in_the_extras_the_readme_installs():
 # ----------------------------------------------------------------------------- model keyword names
 NEST_CASES = [
     ("V_th", "v_th"), ("C_m", "c_m"), ("E_L", "v_rest"), ("V_reset", "v_reset"), ("I_e", "i_e"),
-    ("tau_syn", "tau_syn_ex and tau_syn_in"), ("V_min", "v_min"), ("V_m", "v_init"), ("T_ref", "t_ref"),
+("V_min", "v_min"), ("V_m", "v_init"), ("T_ref", "t_ref"),
     ("Tau_m", "tau_m"),
 ]
 
@@ -249,3 +249,10 @@ def test_model_reprs_summarise_per_neuron_arrays():
     r = repr(es.LIF(v_th=np.full(999, 15.0), tau_m=np.linspace(5.0, 20.0, 999)))
     assert len(r) < 300 and "<999 values in [15, 15]>" in r and "tau_m=<999 values in [5, 20]>" in r
     assert repr(es.IF()).startswith("IF(c_m=250.0") and "tau_theta=(100.0,)" in repr(es.ALIF())
+
+
+@pytest.mark.parametrize("model", [es.LIF, es.IF])
+def test_a_scalar_tau_syn_points_at_the_two_time_constants(model):
+    """tau_syn is the list of receptor ports; NEST's scalar tau_syn gets pointed at tau_syn_ex / tau_syn_in."""
+    with pytest.raises(ValueError, match="tau_syn_ex=..., tau_syn_in=..."):
+        model(tau_syn=2.0)

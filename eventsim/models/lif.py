@@ -82,7 +82,9 @@ def _ports(name, value):
     if value is None:
         return None
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-        raise ValueError(f"{name}={value!r} must be a sequence of time constants (ms), one per receptor port")
+        raise ValueError(f"{name}={value!r} must be a sequence of time constants (ms), one per receptor port "
+                         "(NEST's iaf_psc_exp_multisynapse); for one time constant per sign of the weight "
+                         "(NEST's tau_syn of iaf_psc_exp) give tau_syn_ex=..., tau_syn_in=...")
     taus = []
     for k, x in enumerate(value):
         if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
