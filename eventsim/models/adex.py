@@ -52,7 +52,7 @@ from numba import njit
 from . import conductance as cm
 from ._params import broadcast, check, check_keywords, param_length, steps_of
 from .cond_lif import _kernel, _show, coef_rows, validate_common
-from .family import Family, register
+from .family import Family, pack_fields, register
 
 _SYNAPSES = ("cond", "exp")
 
@@ -189,7 +189,6 @@ class AdEx:
         :mod:`.conductance`) and ``x_init`` (the step size ``dt``, then ``w`` = 0)."""
         b = lambda name, v: broadcast(name, v, n)  # noqa: E731
         ref = steps_of("t_ref", self.t_ref, dt)
-        zeros = np.zeros(n)
         # (i_e reaches the neuron with the constant input, State.i_dc: its column of the row stays 0)
         coef = coef_rows(n, dt, g_l=self.g_l, c_m=self.c_m, e_l=self.v_rest, e_ex=self.e_ex, e_in=self.e_in,
                          v_th=self.v_th, v_reset=self.v_reset, tau_ex=self.tau_syn_ex, tau_in=self.tau_syn_in,
@@ -197,14 +196,9 @@ class AdEx:
                          eps_abs=self.eps_abs, eps_rel=self.eps_rel)
         x_init = np.zeros((n, 2))
         x_init[:, 0] = dt
-        return dict(
-            family=np.full(n, self.family.code, np.int64), is_exp=np.ones(n, np.int64),
-            p_vv=zeros.copy(), p_vi=zeros.copy(), p_ve=zeros.copy(), p_vn=zeros.copy(), p_ee=zeros.copy(),
-            p_nn=zeros.copy(), v_rest=b("v_rest", self.v_rest), v_th=b("v_peak", self.v_peak),
-            v_reset=b("v_reset", self.v_reset), v_min=np.full(n, -np.inf), i_e=b("i_e", self.i_e),
-            ref_steps=broadcast("t_ref", ref, n, np.int64), reset_mode=np.zeros(n, np.int64),
-            reset_m=zeros.copy(), reset_b=zeros.copy(), p_theta=np.zeros((n, 0)), d_theta=np.zeros((n, 0)),
-            coef=coef, x_init=x_init)
+        return pack_fields(self.family, n, 2, v_rest=b("v_rest", self.v_rest), v_th=b("v_peak", self.v_peak),
+                           v_reset=b("v_reset", self.v_reset), i_e=b("i_e", self.i_e),
+                           ref_steps=broadcast("t_ref", ref, n, np.int64), p_vv=0.0, coef=coef, x_init=x_init)
 
 
 # ---------------------------------------------------------------- the families' block updates

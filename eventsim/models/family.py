@@ -72,6 +72,7 @@ pr.col[a] - a``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -118,6 +119,26 @@ def register(family):
     _BY_CODE[family.code] = family
     _BY_TAG[cls] = family
     return family
+
+
+#: The common fields of the clock engine's parameter tables, with the values of a family that does not use
+#: them (a model's ``pack`` gives the ones its family reads: :func:`pack_fields`).
+_NEUTRAL = dict(p_vv=1.0, p_vi=0.0, p_ve=0.0, p_vn=0.0, p_ee=0.0, p_nn=0.0, v_rest=0.0, v_th=math.inf, v_reset=0.0,
+                v_min=-math.inf, i_e=0.0, ref_steps=0, reset_mode=0, reset_m=0.0, reset_b=0.0)
+
+
+def pack_fields(family, n, ports, **given):
+    """The arrays of a model's ``pack(n, dt)`` for ``n`` neurons of ``family`` with ``ports`` receptor blocks
+    chosen by the weight's sign (1 or 2): the fields ``given`` (scalars are broadcast; ``coef``, ``x_init`` as
+    they are) and, for every other common field, a value the family does not read."""
+    out = {"family": np.full(n, family.code, np.int64), "is_exp": np.full(n, int(ports == 2), np.int64),
+           "p_theta": np.zeros((n, 0)), "d_theta": np.zeros((n, 0))}
+    for name, default in _NEUTRAL.items():
+        value = given.pop(name, default)
+        kind = np.int64 if name in ("ref_steps", "reset_mode") else np.float64
+        out[name] = np.array(np.broadcast_to(np.asarray(value, kind), (n,)))
+    out.update(given)
+    return out
 
 
 def state_key(model, name):

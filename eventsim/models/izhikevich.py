@@ -65,7 +65,7 @@ from numba import njit
 
 from . import dynamics
 from ._params import as_param, broadcast, check, check_keywords, param_length
-from .family import Family, block_kernel, register
+from .family import Family, block_kernel, pack_fields, register
 
 _jit = njit(inline="always", cache=True)
 
@@ -220,18 +220,13 @@ class Izhikevich:
         the DC input and the bias current separately, in NEST's order.
         """
         b = lambda name, v: broadcast(name, v, n)  # noqa: E731
-        zeros = np.zeros(n)
         coef = np.column_stack([b("a", self.a), b("b", self.b), b("c", self.c), b("d", self.d),
                                 np.full(n, float(dt)), b("i_e", self.i_e),
                                 broadcast("consistent_integration", self.consistent_integration, n)])
-        return dict(
-            family=np.full(n, IZHIKEVICH_FAMILY.code, np.int64), is_exp=np.zeros(n, np.int64),
-            p_vv=np.ones(n), p_vi=zeros.copy(), p_ve=zeros.copy(), p_vn=zeros.copy(), p_ee=zeros.copy(),
-            p_nn=zeros.copy(), v_rest=np.full(n, self.v_rest), v_th=b("v_th", self.v_th), v_reset=b("c", self.c),
-            v_min=b("v_min", -math.inf if self.v_min is None else self.v_min), i_e=zeros.copy(),
-            ref_steps=np.zeros(n, np.int64), reset_mode=np.full(n, dynamics.RESET_VALUE, np.int64),
-            reset_m=zeros.copy(), reset_b=zeros.copy(), p_theta=np.zeros((n, 0)), d_theta=np.zeros((n, 0)),
-            coef=coef, x_init=b("u_init", self.u_init).reshape(n, 1))
+        return pack_fields(IZHIKEVICH_FAMILY, n, 1, v_rest=self.v_rest, v_th=b("v_th", self.v_th),
+                           v_reset=b("c", self.c), v_min=b("v_min", -math.inf if self.v_min is None else self.v_min),
+                           reset_mode=dynamics.RESET_VALUE, coef=coef,
+                           x_init=b("u_init", self.u_init).reshape(n, 1))
 
 
 @block_kernel

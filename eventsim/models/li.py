@@ -33,7 +33,7 @@ from numba import njit
 
 from . import dynamics
 from ._params import as_param, broadcast, check, check_keywords, param_length
-from .family import Family, block_kernel, register
+from .family import Family, block_kernel, pack_fields, register
 from .lif import propagator
 
 
@@ -127,16 +127,10 @@ class LI:
         """Per-neuron arrays consumed by the clock engines (float64 / int64, length ``n``)."""
         prop = propagator(self, dt)
         b = lambda name, v: broadcast(name, v, n)  # noqa: E731
-        zeros = np.zeros(n)
-        return dict(
-            family=np.full(n, LI_FAMILY.code, np.int64),
-            is_exp=np.full(n, self.synapse == "exp", np.int64),
-            p_vv=b("p_vv", prop.p_vv), p_vi=b("p_vi", prop.p_vi), p_ve=b("p_ve", prop.p_ve),
-            p_vn=b("p_vn", prop.p_vn), p_ee=b("p_ee", prop.p_ee), p_nn=b("p_nn", prop.p_nn),
-            v_rest=b("v_rest", self.v_rest), v_th=np.full(n, math.inf), v_reset=zeros.copy(),
-            v_min=np.full(n, -math.inf), i_e=b("i_e", self.i_e), ref_steps=np.zeros(n, np.int64),
-            reset_mode=np.zeros(n, np.int64), reset_m=zeros.copy(), reset_b=zeros.copy(),
-            p_theta=np.zeros((n, 0)), d_theta=np.zeros((n, 0)))
+        return pack_fields(LI_FAMILY, n, 2 if self.synapse == "exp" else 1,
+                           p_vv=b("p_vv", prop.p_vv), p_vi=b("p_vi", prop.p_vi), p_ve=b("p_ve", prop.p_ve),
+                           p_vn=b("p_vn", prop.p_vn), p_ee=b("p_ee", prop.p_ee), p_nn=b("p_nn", prop.p_nn),
+                           v_rest=b("v_rest", self.v_rest), i_e=b("i_e", self.i_e))
 
 
 @njit(inline="always", cache=True)

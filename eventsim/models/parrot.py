@@ -31,15 +31,13 @@ CUDA).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numpy as np
 from numba import njit
 
 from ._params import check_keywords
-from .family import Family, block_kernel, register
+from .family import Family, block_kernel, pack_fields, register
 
 
 @dataclass(frozen=True, repr=False)
@@ -92,14 +90,7 @@ class Parrot:
 
     def pack(self, n, dt):
         """Per-neuron arrays consumed by the clock engines: two ports (one per sign of the weight)."""
-        zeros = np.zeros(n)
-        return dict(
-            family=np.full(n, PARROT_FAMILY.code, np.int64), is_exp=np.ones(n, np.int64),
-            p_vv=np.ones(n), p_vi=zeros.copy(), p_ve=zeros.copy(), p_vn=zeros.copy(), p_ee=zeros.copy(),
-            p_nn=zeros.copy(), v_rest=zeros.copy(), v_th=np.full(n, math.inf), v_reset=zeros.copy(),
-            v_min=np.full(n, -math.inf), i_e=zeros.copy(), ref_steps=np.zeros(n, np.int64),
-            reset_mode=np.zeros(n, np.int64), reset_m=zeros.copy(), reset_b=zeros.copy(),
-            p_theta=np.zeros((n, 0)), d_theta=np.zeros((n, 0)))
+        return pack_fields(PARROT_FAMILY, n, 2)
 
 
 @block_kernel
