@@ -47,6 +47,11 @@ of :mod:`eventsim.models`, by a :class:`Family` record:
     Signature (:func:`update_block`): ``(a, b, q, c0, rbase, ring, i_c,
     per_neuron, pr, st, flag)``; it writes ``flag[n] = 1`` for each neuron
     that spiked.
+``torch``
+    What the torch bridge needs to run the family as a layer (a
+    :class:`TorchSteps`), or None (no torch layer).  The bridge's generic
+    kernels call :func:`torch_forward` and :func:`torch_backward` with the
+    family's tag, bound here to the family's own scalar functions.
 
 The engines call the generic functions of this module with the tags of
 the families present (:func:`update_family`) or a family's tag
@@ -74,7 +79,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -101,6 +106,65 @@ class Family:
     models: tuple = ()
     #: Whether the event engine runs this family (else it refuses the network with NotImplementedError).
     event_engine: bool = True
+    #: The torch bridge's declaration of the family (:class:`TorchSteps`), None if it has no torch layer.
+    torch: object = None
+
+
+class TorchSteps(NamedTuple):
+    r"""What the torch bridge needs to run a family as a layer (the ``torch`` field of :class:`Family`).
+
+    A layer of ``N`` neurons carries ``S = len(state)`` float state
+    variables per neuron and batch row, reads ``R = len(rows)`` coefficient
+    rows per neuron and maps an input sequence ``x[T, B, N]`` to an output
+    sequence ``y[T, B, N]``.  The bridge's kernels (CPU and CUDA, generic
+    over the family's tag, see :func:`torch_forward`) loop over time and
+    elements; the family states only one step, forward and reverse.
+
+    Attributes
+    ----------
+    state : tuple of (str, str)
+        ``(name, unit)`` of each carried state variable, in the order of the
+        kernels' state array ``s[S, M]`` (``M = B N`` elements).
+    rows : tuple of str
+        Names of the coefficient rows ``c[R, N]``, in order.
+    coefficients : callable
+        ``coefficients(xp, dt, **params) -> list of R arrays [N]``: the rows
+        from the layer's parameters (float64 arrays of one value per neuron)
+        and the step ``dt`` (ms), written with the array namespace ``xp``
+        only (``numpy`` or ``torch``: the same expressions give the
+        kernels' float64 rows and, through ``torch`` autograd, the
+        parameters' gradients).
+    params : tuple of str
+        The keyword parameters ``coefficients`` takes (what a layer stores).
+    forward : callable
+        ``forward(s, j, c, n, x) -> y``: one step of element ``j`` (neuron
+        ``n``) with input ``x``; updates ``s[:, j]`` in place and returns the
+        step's output.  A Numba function (compiled for the CPU kernels and as
+        a CUDA device function); no allocation.
+    backward : callable
+        ``backward(s, j, c, n, x, gy, gs, dc) -> gx``: the reverse of one step
+        (vector-Jacobian product).  ``s[:, j]`` is the state before the step,
+        ``gy`` the gradient on its output, ``gs[:, j]`` the gradient on the
+        state after it, overwritten with the gradient on the state before;
+        adds the gradients on the coefficient rows to ``dc[:, j]``; returns
+        the gradient on ``x``.
+    output : str
+        What ``y`` is, with its unit (for the docstrings and messages).
+    model : callable or None
+        ``model(dt, **params) -> (model, gain)``: the simulator's model of a
+        trained layer (float64 parameters, one value per neuron) and the
+        factor per neuron that turns a weight of the layer's input into a
+        synaptic weight (``eventsim.torch.to_network``); None: not exportable.
+    """
+
+    state: tuple
+    rows: tuple
+    coefficients: Callable
+    params: tuple
+    forward: Callable
+    backward: Callable
+    output: str = ""
+    model: Callable = None
 
 
 _BY_CODE = {}
@@ -251,6 +315,52 @@ def _update_family_compiled(fams, code, a, b, q, c0, rbase, ring, i_c, per_neuro
     lines.append("    return None")
     exec("\n".join(lines), scope)  # noqa: S102 - source built above from fixed names only
     return scope["impl"]
+
+
+def torch_families():
+    """Every registered family that declares a torch layer (``torch`` set), by code."""
+    return tuple(f for f in families() if f.torch is not None)
+
+
+def by_tag(tag):
+    """The family of ``tag`` (a family's tag instance or its class; KeyError if none)."""
+    return _BY_TAG[tag if isinstance(tag, type) else type(tag)]
+
+
+# ---------------------------------------------------------------- the torch bridge's steps, bound per family
+def _py(fn):
+    """The plain-Python original of a Numba function (as the CUDA simulator runs kernels)."""
+    return getattr(fn, "py_func", fn)
+
+
+def torch_forward(fam, s, j, c, n, x):
+    """:attr:`TorchSteps.forward` of the family tagged ``fam`` (compiled code: bound at compile time)."""
+    return _py(_BY_TAG[type(fam)].torch.forward)(s, j, c, n, x)
+
+
+@overload(torch_forward)
+def _torch_forward_compiled(fam, s, j, c, n, x):
+    fn = _BY_TAG[fam.instance_class].torch.forward
+
+    def impl(fam, s, j, c, n, x):
+        return fn(s, j, c, n, x)
+
+    return impl
+
+
+def torch_backward(fam, s, j, c, n, x, gy, gs, dc):
+    """:attr:`TorchSteps.backward` of the family tagged ``fam`` (compiled code: bound at compile time)."""
+    return _py(_BY_TAG[type(fam)].torch.backward)(s, j, c, n, x, gy, gs, dc)
+
+
+@overload(torch_backward)
+def _torch_backward_compiled(fam, s, j, c, n, x, gy, gs, dc):
+    fn = _BY_TAG[fam.instance_class].torch.backward
+
+    def impl(fam, s, j, c, n, x, gy, gs, dc):
+        return fn(s, j, c, n, x, gy, gs, dc)
+
+    return impl
 
 
 # One implementation for every target, called rather than inlined: numba-cuda cannot inline an overload that

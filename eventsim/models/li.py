@@ -19,7 +19,29 @@ added to them (it reaches ``v`` from the next step on), as
 
 This module is the whole family: the parameters, their validation and
 packing, and its declaration (:data:`LI_FAMILY`) through which the engines
-run it.
+and the torch bridge run it (:data:`LI_TORCH`: the layer
+``eventsim.torch.LI``, whose step is :func:`li_step`, the clock engine's).
+
+Torch layer
+-----------
+The input ``x[t]`` of a layer (mV: a current times the membrane resistance,
+as the bridge's ``LIF``) enters as the clock engine's delta synapses do
+(``tau_syn=None``: held over the step, so a constant ``x`` settles at
+:math:`v = v_{rest} + x`) or through the exponential current (``tau_syn``
+given):
+
+.. math::
+
+    v_t = v_{rest} + P_{vv}(v_{t-1} - v_{rest}) + P_{vi} x_t + P_{ve} i_{t-1},\qquad
+    i_t = P_{ee} i_{t-1} + g\,x_t
+
+with :math:`P_{vv} = e^{-h/\tau_m}`; delta synapses: :math:`P_{vi} = 1 -
+P_{vv}`, :math:`P_{ve} = P_{ee} = g = 0`; current synapses: :math:`P_{vi}
+= 0`, :math:`P_{ee} = e^{-h/\tau_{syn}}`, :math:`P_{ve}` the exact
+propagator with :math:`C_m = \tau_m` and :math:`g = (1 - P_{vv})(1 -
+P_{ee})/P_{ve}` (a constant ``x`` again settles at :math:`v_{rest} + x`).
+The output is :math:`v_t`.  There is no spike, so the gradient is exact
+(no surrogate).
 """
 
 from __future__ import annotations
@@ -33,7 +55,7 @@ from numba import njit
 
 from . import dynamics
 from ._params import as_param, broadcast, check, check_keywords, param_length
-from .family import Family, block_kernel, pack_fields, register
+from .family import Family, TorchSteps, block_kernel, pack_fields, register
 from .lif import propagator
 
 
@@ -174,6 +196,80 @@ def _li_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
             pr.p_ee[q], pr.p_nn[q], i_c, per_neuron, st.v, st.i_ex, st.i_in, st.i_dc, flag)
 
 
+# ---------------------------------------------------------------- the torch layer (eventsim.torch.LI)
+#: Coefficient rows of the torch layer, per neuron (see the module docstring).
+TORCH_ROWS = ("v_rest", "p_vv", "p_vi", "p_ve", "p_ee", "g")
+
+
+def _phi(xp, z):
+    """:func:`eventsim.models.dynamics.phi` in the array namespace ``xp`` (smooth through 0 for autograd)."""
+    small = xp.abs(z) < 1e-6
+    zs = xp.where(small, xp.ones_like(z), z)
+    return xp.where(small, 1.0 + 0.5 * z + z * z / 6.0, xp.expm1(zs) / zs)
+
+
+def torch_coefficients(xp, dt, tau_m, v_rest, tau_syn=None):
+    """The rows :data:`TORCH_ROWS` of a torch LI layer: ``xp`` is ``numpy`` or ``torch``.
+
+    ``tau_m`` (ms, > 0), ``v_rest`` (mV) and ``tau_syn`` (ms, > 0; None:
+    delta synapses) are float64 arrays with one value per neuron; ``dt`` in ms.
+    """
+    p_vv = xp.exp(-dt / tau_m)
+    one_minus = -xp.expm1(-dt / tau_m)  # 1 - P_vv, the gain of a held input (C_m = tau_m)
+    zero = xp.zeros_like(tau_m)
+    if tau_syn is None:
+        return [v_rest + zero, p_vv, one_minus, zero, zero, zero]
+    p_ee = xp.exp(-dt / tau_syn)
+    p_ve = p_vv * (dt / tau_m) * _phi(xp, -dt * (1.0 / tau_syn - 1.0 / tau_m))
+    return [v_rest + zero, p_vv, zero, p_ve, p_ee, one_minus * (1.0 - p_ee) / p_ve]
+
+
+def torch_model(dt, tau_m, v_rest, tau_syn=None):
+    """``(model, gain)``: the simulator's :class:`LI` of a torch LI layer and the weight gain per neuron.
+
+    A weight ``W`` of the layer's input becomes a synapse of ``gain W`` (mV
+    with delta synapses, pA with current synapses; ``c_m = tau_m``).
+    """
+    rows = torch_coefficients(np, dt, tau_m, v_rest, tau_syn)
+    model = LI(tau_m=tau_m, c_m=tau_m, v_rest=v_rest, tau_syn_ex=tau_syn, tau_syn_in=tau_syn)
+    return model, rows[2] + rows[5]
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def torch_forward(s, j, c, n, x):
+    """One step of element ``j`` (state ``s[0] = v``, ``s[1] = i``): :func:`li_step`; returns ``v``."""
+    v, i, _ = li_step(s[0, j], s[1, j], 0.0, c[5, n] * x, 0.0, True, c[0, n], c[1, n], c[2, n], c[3, n], 0.0,
+                      c[4, n], 0.0, x)
+    s[0, j] = v
+    s[1, j] = i
+    return v
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def torch_backward(s, j, c, n, x, gy, gs, dc):
+    """Reverse of :func:`torch_forward` (the step is affine: exact gradients)."""
+    v = s[0, j]
+    i = s[1, j]
+    p_vv = c[1, n]
+    gv = gy + gs[0, j]
+    gi = gs[1, j]
+    gs[0, j] = p_vv * gv
+    gs[1, j] = c[3, n] * gv + c[4, n] * gi
+    dc[0, j] += gv - p_vv * gv
+    dc[1, j] += gv * (v - c[0, n])
+    dc[2, j] += gv * x
+    dc[3, j] += gv * i
+    dc[4, j] += gi * i
+    dc[5, j] += gi * x
+    return c[2, n] * gv + c[5, n] * gi
+
+
+#: The torch bridge's declaration of the family (``eventsim.torch.LI``).
+LI_TORCH = TorchSteps(state=(("v", "mV"), ("i", "mV")), rows=TORCH_ROWS, coefficients=torch_coefficients,
+                      params=("tau_m", "v_rest", "tau_syn"), forward=torch_forward, backward=torch_backward,
+                      output="v (mV)", model=torch_model)
+
+
 class LiTag(NamedTuple):
     """Compile-time key of the leaky-integrator family (see :mod:`eventsim.models.family`)."""
 
@@ -184,4 +280,4 @@ class LiTag(NamedTuple):
 #: one port per sign of the weight with synaptic currents, else one.
 LI_FAMILY = register(Family(
     name="li", code=3, tag=LiTag(3), state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA")), ports=("ex", "in"),
-    propagator=dynamics.exp_propagators, update_block=_li_block, models=(LI,)))
+    propagator=dynamics.exp_propagators, update_block=_li_block, models=(LI,), torch=LI_TORCH))

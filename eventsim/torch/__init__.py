@@ -9,6 +9,9 @@ alone never imports torch.
 * modules — :class:`LIF`, :class:`IF`, :class:`ALIF` (``K`` threshold
   components), :class:`LIFRecurrent` (optionally adaptive; CPU and CUDA)
   (``return_state=False`` for ``nn.Sequential``), :class:`TimeDistributed`;
+  :class:`LI`, the leaky-integrator readout (exact gradients), a layer of a
+  family of :mod:`eventsim.models` run through its own declaration
+  (:class:`FamilyLayer`, :func:`~eventsim.torch.functional.family_layer`);
 * :func:`init_for_spikes` — scale the weights so that a stack fires from the first epoch;
 * :func:`to_network` / :func:`simulate` — run a trained stack in the simulator.
 
@@ -28,10 +31,10 @@ from . import functional, surrogate
 from .export import Export, simulate, to_network
 from .functional import NeuronState
 from .init import init_for_spikes
-from .modules import (ALIF, IF, LIF, TAU_MIN_STEPS, LIFRecurrent, PositiveTime, TimeDistributed,
-                      detach_states, reset_states)
+from .modules import (ALIF, IF, LI, LIF, TAU_MIN_STEPS, FamilyLayer, LIFRecurrent, PositiveTime,
+                      TimeDistributed, detach_states, reset_states)
 from .surrogate import SURROGATES
 
-__all__ = ["LIF", "IF", "ALIF", "LIFRecurrent", "TimeDistributed", "PositiveTime", "TAU_MIN_STEPS",
+__all__ = ["LIF", "IF", "ALIF", "LIFRecurrent", "LI", "FamilyLayer", "TimeDistributed", "PositiveTime", "TAU_MIN_STEPS",
            "reset_states", "detach_states", "init_for_spikes", "NeuronState", "to_network", "simulate", "Export",
            "SURROGATES", "functional", "surrogate"]

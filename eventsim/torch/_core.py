@@ -29,6 +29,19 @@ coefficients, used by the reverse pass)::
     rows 0 A_vv, 1 A_vi, 2 A_vx, 3 b_v, 4 A_ii, 5 A_ix, 6 v_th, 7 v_reset,
          8 ... 8+K-1 p_theta[k], 8+K ... 8+2K-1 d_theta[k]
 
+Families declared with torch steps
+----------------------------------
+A family of :mod:`eventsim.models` that declares a
+:class:`~eventsim.models.family.TorchSteps` (its ``torch`` field, e.g. the
+leaky integrator of :mod:`eventsim.models.li`) runs through
+:func:`family_run_forward` and :func:`family_run_backward`: the time loop
+of one element, generic over the family's tag (a compile-time argument:
+:func:`eventsim.models.family.torch_forward` binds the family's own step),
+shared by the CPU kernels (a ``prange`` over the elements) and the CUDA
+kernels (a grid-stride loop).  Their arrays: the input ``x[T, M]`` and
+output ``y[T, M]`` (``M = B N`` elements, element ``j`` is neuron ``j mod
+N``), the state ``s[S, M]`` and the coefficient rows ``c[R, N]``.
+
 Both have :func:`n_rows` ``(K) = 8 + 2K`` rows; a layer without adaptation
 has ``K = 1`` rows of zeros.  Threshold adaptation (``K`` components, as
 :class:`eventsim.models.ALIF`) is carried out by the kernels around
@@ -45,6 +58,7 @@ import numpy as np
 from numba import njit
 
 from ..models.dynamics import RESET_SUBTRACT, RESET_VALUE, neuron_update, reset_voltage
+from ..models.family import torch_backward, torch_forward
 from .surrogate import like, surrogate_grad
 
 _jit = njit(cache=True, error_model="numpy")
@@ -301,3 +315,33 @@ def backward_step(mode, syn, reset, rule, adapt, detach, code, alpha,
         d_aii = gi * iprev
         d_aix = gi * x
     return gv_prev, gi_prev, gx, d_avv, d_avi, d_avx, d_bv, d_aii, d_aix, gthr, d_vrs, gthr_theta
+
+
+@_jit
+def family_run_forward(fam, j, N, x, s, c, y):
+    """All ``T`` steps of element ``j`` of a family layer: ``y[t, j]``; ``s[:, j]`` ends in the final state."""
+    n = j % N
+    for t in range(x.shape[0]):
+        y[t, j] = torch_forward(fam, s, j, c, n, x[t, j])
+
+
+@_jit
+def family_run_backward(fam, j, N, x, s, c, gy, gs, gx, dc, traj):
+    """Reverse pass of element ``j`` of a family layer.
+
+    Recomputes the forward trajectory from the initial state ``s[:, j]``
+    (overwritten) into ``traj[t, :, j]`` (the state before step ``t``), then
+    runs the family's reverse step backwards in time: ``gx[t, j]``, the
+    gradient on the initial state in ``gs[:, j]`` (on entry: on the final
+    state) and the gradients on the coefficient rows added to ``dc[:, j]``.
+    """
+    n = j % N
+    T = x.shape[0]
+    S = s.shape[0]
+    for t in range(T):
+        for k in range(S):
+            traj[t, k, j] = s[k, j]
+        torch_forward(fam, s, j, c, n, x[t, j])
+    for tt in range(T):
+        t = T - 1 - tt
+        gx[t, j] = torch_backward(fam, traj[t], j, c, n, x[t, j], gy[t, j], gs, dc)

@@ -24,7 +24,8 @@ from numba import njit, prange
 from numba import types
 from numba.extending import overload
 
-from ._core import N_FIXED, SNNTORCH, backward_step, decay_thresholds, forward_step, jump_thresholds, spike_of
+from ._core import (N_FIXED, SNNTORCH, backward_step, decay_thresholds, family_run_backward, family_run_forward,
+                    forward_step, jump_thresholds, spike_of)
 
 
 def const(x):
@@ -429,3 +430,17 @@ def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_
             for q in range(n_par):
                 for n in range(N):
                     dpar[q, b, n] = acc[q, n]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def family_forward(fam, x, s, c, N, y):
+    """Forward pass of a layer of the family tagged ``fam`` (see :func:`._core.family_run_forward`)."""
+    for j in prange(x.shape[1]):
+        family_run_forward(fam, j, N, x, s, c, y)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def family_backward(fam, x, s, c, N, gy, gs, gx, dc, traj):
+    """Reverse pass of a layer of the family tagged ``fam`` (see :func:`._core.family_run_backward`)."""
+    for j in prange(x.shape[1]):
+        family_run_backward(fam, j, N, x, s, c, gy, gs, gx, dc, traj)

@@ -29,11 +29,13 @@ from numba import cuda
 from .. import config
 from numba import config as _nbconfig
 
-from ._core import N_FIXED, SNNTORCH, backward_step, forward_step, spike_of
+from ._core import N_FIXED, SNNTORCH, backward_step, family_run_backward, family_run_forward, forward_step, spike_of
 
 if _nbconfig.ENABLE_CUDASIM:  # the simulator runs kernels as Python: call the plain-Python steps
     forward_step = forward_step.py_func
     backward_step = backward_step.py_func
+    family_run_forward = family_run_forward.py_func
+    family_run_backward = family_run_backward.py_func
 
 
 def _cuda_np_trunc():
@@ -67,7 +69,25 @@ if not _nbconfig.ENABLE_CUDASIM:
 def kernels():
     """Return the CUDA kernels as a dict (compiled at their first launch)."""
     return dict(ff_forward=ff_forward_k, ff_backward=ff_backward_k, rec_forward=rec_forward_k,
-                rec_backward=rec_backward_k)
+                rec_backward=rec_backward_k, family_forward=family_forward_k, family_backward=family_backward_k)
+
+
+@cuda.jit
+def family_forward_k(fam, x, s, c, N, y):
+    """Forward pass of a family layer: one thread per element (see :func:`._core.family_run_forward`)."""
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for j in range(start, x.shape[1], stride):
+        family_run_forward(fam, j, N, x, s, c, y)
+
+
+@cuda.jit
+def family_backward_k(fam, x, s, c, N, gy, gs, gx, dc, traj):
+    """Reverse pass of a family layer: one thread per element (see :func:`._core.family_run_backward`)."""
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for j in range(start, x.shape[1], stride):
+        family_run_backward(fam, j, N, x, s, c, gy, gs, gx, dc, traj)
 
 
 @cuda.jit
@@ -459,3 +479,19 @@ def rec_backward(xt, w, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_t
     if B:
         kernels()["rec_backward"][B, _row_threads(N), stream](*args, cfg_d, float(alpha), *rest,
                                                               _consts(_np_dtype(spikes))[0])
+
+
+def family_forward(fam, x, s, c, N, y):
+    """Launch the forward kernel of a family layer on torch CUDA tensors (``x, y [T, M]``, ``s [S, M]``)."""
+    args, stream = _dev([x, s, c, y])
+    blocks, tpb = _grid(x.shape[1])
+    if x.shape[1]:
+        kernels()["family_forward"][blocks, tpb, stream](fam, args[0], args[1], args[2], N, args[3])
+
+
+def family_backward(fam, x, s, c, N, gy, gs, gx, dc, traj):
+    """Launch the reverse kernel of a family layer on torch CUDA tensors (``traj [T, S, M]`` scratch)."""
+    args, stream = _dev([x, s, c, gy, gs, gx, dc, traj])
+    blocks, tpb = _grid(x.shape[1])
+    if x.shape[1]:
+        kernels()["family_backward"][blocks, tpb, stream](fam, args[0], args[1], args[2], N, *args[3:])

@@ -63,7 +63,7 @@ from ..connectivity import FromArrays
 from ..network import Network
 from . import _validate as V
 from . import functional as F
-from .modules import ALIF, IF, LIF, LIFRecurrent, TimeDistributed, _Layer
+from .modules import ALIF, IF, LIF, FamilyLayer, LIFRecurrent, TimeDistributed, _Layer
 
 
 class Export(NamedTuple):
@@ -94,6 +94,9 @@ class Export(NamedTuple):
     n_copies: int
     steps: int
     shapes: list = None
+    #: Membrane recorders (:class:`~eventsim.record.StateRecorder` of ``"v"``) of the layers of families with torch
+    #: steps (e.g. :class:`~eventsim.torch.LI`), by layer index; see :meth:`v`.
+    v_recorders: dict = None
 
     @property
     def run_steps(self):
@@ -122,6 +125,29 @@ class Export(NamedTuple):
         return out
 
 
+    def v(self, layer=-1):
+        """Membrane potential (mV) of a family layer (e.g. :class:`~eventsim.torch.LI`) as ``[T, B, *shape]``,
+        aligned with the torch time axis: entry ``t`` is the engine's ``v`` after the update that computes
+        torch step ``t`` (what the layer returns at ``t``)."""
+        L = len(self.populations)
+        li = _layer_index(layer, L)
+        if not self.v_recorders or li not in self.v_recorders:
+            raise ValueError(f"layer {li} has no membrane recorder (only family layers such as LI have one, "
+                             "with record=True)")
+        rec = self.v_recorders[li]
+        n = self.sizes[li]
+        steps = np.asarray(rec.steps, dtype=np.int64)
+        vals = np.asarray(rec.values, dtype=np.float64)
+        out = np.full((self.steps, self.n_copies * n), np.nan)
+        t = steps - (li + 1)
+        keep = (t >= 0) & (t < self.steps)
+        out[t[keep]] = vals[keep]
+        out = out.reshape(self.steps, self.n_copies, n)
+        if self.shapes is not None:
+            out = out.reshape((self.steps, self.n_copies) + tuple(self.shapes[li]))
+        return out
+
+
 def _layer_index(layer, n_layers):
     """Index in ``range(n_layers)`` of ``layer`` (negative counts from the end); ValueError if out of range."""
     if isinstance(layer, (bool, np.bool_)):
@@ -139,7 +165,7 @@ def _layer_index(layer, n_layers):
 _AFFINE = (nn.Linear, nn.Flatten, nn.Unflatten, nn.Identity, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.AvgPool1d,
            nn.AvgPool2d, nn.AvgPool3d, nn.ZeroPad2d, nn.Dropout, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _EVAL_ONLY = (nn.Dropout, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-_NEURONS = "eventsim.torch LIF, IF, ALIF or LIFRecurrent layers"
+_NEURONS = "eventsim.torch LIF, IF, ALIF, LIFRecurrent or LI layers"
 
 
 def _flat_modules(model):
@@ -182,7 +208,13 @@ def _stack(model):
                         f"got {type(model).__name__}")
     groups, pending = [], []
     for m in _flat_modules(model):
-        if isinstance(m, _Layer):
+        if isinstance(m, FamilyLayer):
+            if m.family.torch.model is None:
+                raise ValueError(f"to_network cannot export {type(m).__name__}: the {m.family.name} family "
+                                 "declares no simulator model for its torch layer")
+            groups.append(_Group(pending, m))
+            pending = []
+        elif isinstance(m, _Layer):
             if not isinstance(m, (LIF, IF, ALIF, LIFRecurrent)):
                 raise ValueError(f"to_network cannot export {type(m).__name__}")
             if m.integrator != "exact":
@@ -298,8 +330,24 @@ def _arr(t, n):
     return float(a[0]) if a.size == 1 else np.broadcast_to(a, (n,)).copy()
 
 
+def _family_model(neu, n, copies, dt):
+    """``(model, gain [n])`` of a family layer: the family's ``torch.model`` (per-neuron arrays tiled over copies)."""
+    one, tiled = {}, {}
+    for name, t in neu._params().items():
+        if t is None:
+            one[name] = tiled[name] = None
+            continue
+        a = np.broadcast_to(np.asarray(_arr(t, n), np.float64), (n,)).copy()
+        one[name], tiled[name] = a, np.tile(a, copies)
+    model, _ = neu.family.torch.model(dt, **tiled)
+    _, gain = neu.family.torch.model(dt, **one)
+    return model, np.asarray(gain, np.float64)
+
+
 def _model(neu, n, copies, dt):
     """The simulator model of one neuron layer (per-neuron arrays tiled over copies)."""
+    if isinstance(neu, FamilyLayer):
+        return _family_model(neu, n, copies, dt)[0]
     def p(name):
         v = _arr(getattr(neu, name), n)
         return v if np.ndim(v) == 0 else np.tile(v, copies)
@@ -435,7 +483,7 @@ def to_network(model, dt=None, inputs=None, steps=None, seed=0, record=True, inp
     steps_all = np.concatenate(times).astype(np.int64)
     order = np.lexsort((senders, steps_all))
     net = Network(dt=dt, seed=seed)
-    pops, recs, sizes = [], [], []
+    pops, recs, sizes, v_recs = [], [], [], {}
     for li, g in enumerate(groups):
         n_out = maps[li][3].size
         sizes.append(n_out)
@@ -447,12 +495,15 @@ def to_network(model, dt=None, inputs=None, steps=None, seed=0, record=True, inp
         post, pre, wv, b = maps[li]
         n_out = b.size
         n_prev = n_in if li == 0 else sizes[li - 1]
-        spec = neu.spec
-        tt, dd = neu._theta_args()
-        nat, _ = F.coefficients(spec, n_out, dt, None if isinstance(neu, IF) else neu.tau_m, neu.v_th,
-                                neu.v_reset, neu.v_rest, tau_syn=neu.tau_syn, tau_theta=tt, d_theta=dd,
-                                leaky=not isinstance(neu, IF), dtype=torch.float64)
-        gain = nat[3 if spec.synapse else 1].numpy()
+        if isinstance(neu, FamilyLayer):
+            gain = _family_model(neu, n_out, B, dt)[1]
+        else:
+            spec = neu.spec
+            tt, dd = neu._theta_args()
+            nat, _ = F.coefficients(spec, n_out, dt, None if isinstance(neu, IF) else neu.tau_m, neu.v_th,
+                                    neu.v_reset, neu.v_rest, tau_syn=neu.tau_syn, tau_theta=tt, d_theta=dd,
+                                    leaky=not isinstance(neu, IF), dtype=torch.float64)
+            gain = nat[3 if spec.synapse else 1].numpy()
         wv = gain[post] * wv
         keep = wv != 0
         post, pre, wv = post[keep], pre[keep], wv[keep]
@@ -481,8 +532,11 @@ def to_network(model, dt=None, inputs=None, steps=None, seed=0, record=True, inp
                             weight=np.tile(bg[nz], B), delay=np.full(post_b.size, dt))
         if record:
             recs.append(net.record_spikes(pops[li]))
+            if isinstance(neu, FamilyLayer):
+                v_recs[li] = net.record_state(pops[li], "v")
     # Network refuses unknown attributes (a misspelt one is an error); this one is the bridge's own record
-    object.__setattr__(net, "torch_export", Export(src, pops, recs if record else None, sizes, B, T, shapes))
+    object.__setattr__(net, "torch_export", Export(src, pops, recs if record else None, sizes, B, T, shapes,
+                                                   v_recs if record else None))
     return net
 
 

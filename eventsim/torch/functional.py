@@ -102,6 +102,30 @@ def _launch(kernel, args, flags):
         _ENTRY[key] = entry
     return entry(*args)
 
+
+def run_kernel(name, on_cuda, args, literal=None):
+    """Launch kernel ``name`` of the bridge: the one place that picks the CPU or the CUDA kernel.
+
+    On CUDA tensors (``on_cuda``) :mod:`eventsim.torch._cuda`'s launcher
+    ``name`` runs on the torch tensors of ``args`` (on torch's current
+    stream); otherwise :mod:`eventsim.torch._cpu`'s kernel ``name`` runs on
+    zero-copy NumPy views of them, with Numba's threads set from torch's.
+    ``literal``: positions of the arguments compiled as constants (one
+    compilation per dtype and value of those flags, see :func:`_launch`;
+    the kernel's argument types must follow from ``args[0]``'s dtype); None
+    calls the kernel through its dispatcher.
+    """
+    if on_cuda:
+        return getattr(_cuda(), name)(*args)
+    _threads()
+    from . import _cpu
+
+    a = tuple(_np(t) if isinstance(t, torch.Tensor) else t for t in args)
+    kernel = getattr(_cpu, name)
+    if literal is None:
+        return kernel(*a)
+    return _launch(kernel, a, literal)
+
 INTEGRATORS = {"exact": EXACT, "euler": EULER, "snntorch": SNNTORCH, "spikingjelly": SPIKINGJELLY,
                "sinabs": SINABS}
 RESETS = {"value": _core.RESET_VALUE, "subtract": _core.RESET_SUBTRACT}
@@ -732,18 +756,14 @@ def _ff_forward(x, v0, i0, th0, r0, nat, spec, record_v):
     vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty(th0.shape, x)
     rT = _empty((B, N), x, torch.int32)
     if x.is_cuda:
-        _cuda().ff_forward(x, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT)
+        run_kernel("ff_forward", True, (x, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT))
     else:
-        _threads()
-        from . import _cpu
-
         c = [int(v) for v in cfg]
-        _launch(_cpu.ff_forward,
-                (_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), c[_core.CFG_MODE], c[_core.CFG_SYN],
-                 c[_core.CFG_RESET], c[_core.CFG_RULE], c[_core.CFG_ADAPT], c[_core.CFG_TRACK],
-                 c[_core.CFG_REF], CPU_BLOCK, int(th0.shape[0]), _np(spikes), _np(vtr), _np(vT), _np(iT), _np(rT),
-                 _np(thT)),
-                (6, 7, 8, 9, 10, 11, 14))
+        run_kernel("ff_forward", False,
+                   (x, v0, i0, r0, th0, nat, c[_core.CFG_MODE], c[_core.CFG_SYN], c[_core.CFG_RESET],
+                    c[_core.CFG_RULE], c[_core.CFG_ADAPT], c[_core.CFG_TRACK], c[_core.CFG_REF], CPU_BLOCK,
+                    int(th0.shape[0]), spikes, vtr, vT, iT, rT, thT),
+                   (6, 7, 8, 9, 10, 11, 14))
     return spikes, vT, iT, thT, rT, vtr
 
 
@@ -807,22 +827,16 @@ class _FeedForwardReverse(torch.autograd.Function):
         dpar = torch.zeros((aff.shape[0], B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
         cfg = spec.cfg(_track(spec, r0))
         if x.is_cuda:
-            _cuda().ff_backward(x, v0, i0, r0, th0, nat, aff, cfg, spec.alpha, gs, gvtr, gvT, giT, gthT,
-                                gx, gv0, gi0, gth0, dpar)
+            run_kernel("ff_backward", True, (x, v0, i0, r0, th0, nat, aff, cfg, spec.alpha, gs, gvtr, gvT, giT,
+                                             gthT, gx, gv0, gi0, gth0, dpar))
         else:
-            _threads()
-            from . import _cpu
-
             c = [int(v) for v in cfg]
-            _launch(_cpu.ff_backward,
-                    (_np(x), _np(v0), _np(i0), _np(r0), _np(th0), _np(nat), _np(aff),
-                     c[_core.CFG_MODE], c[_core.CFG_SYN], c[_core.CFG_RESET], c[_core.CFG_RULE],
-                     c[_core.CFG_ADAPT], c[_core.CFG_DETACH], c[_core.CFG_SURR], c[_core.CFG_TRACK],
-                     int(want_par), int(gvtr.numel() > 0), c[_core.CFG_REF], CPU_BLOCK, int(th0.shape[0]),
-                     float(spec.alpha),
-                     _np(gs), _np(gvtr), _np(gvT), _np(giT), _np(gthT), _np(gx), _np(gv0), _np(gi0), _np(gth0),
-                     _np(dpar)),
-                    (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 19))
+            run_kernel("ff_backward", False,
+                       (x, v0, i0, r0, th0, nat, aff, c[_core.CFG_MODE], c[_core.CFG_SYN], c[_core.CFG_RESET],
+                        c[_core.CFG_RULE], c[_core.CFG_ADAPT], c[_core.CFG_DETACH], c[_core.CFG_SURR],
+                        c[_core.CFG_TRACK], int(want_par), int(gvtr.numel() > 0), c[_core.CFG_REF], CPU_BLOCK,
+                        int(th0.shape[0]), float(spec.alpha), gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar),
+                       (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 19))
         return gx, gv0, gi0, gth0, dpar
 
     @staticmethod
@@ -863,13 +877,7 @@ def _rec_forward(x, w_rec, z0, v0, i0, th0, r0, nat, spec, record_v, need, want_
     s_th = _empty((T, K, B, N) if (need and want_par and spec.adaptive) else (0, 0, 0, 0), x)
     args = (x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr,
             s_rf, s_xt, s_th)
-    if x.is_cuda:
-        _cuda().rec_forward(*args)
-    else:
-        _threads()
-        from . import _cpu
-
-        _cpu.rec_forward(*[a if isinstance(a, np.ndarray) else _np(a) for a in args])
+    run_kernel("rec_forward", x.is_cuda, args)
     return spikes, vT, iT, thT, rT, vtr, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, s_th
 
 
@@ -943,13 +951,7 @@ class _RecurrentReverse(torch.autograd.Function):
         args = (xt, w, v0, i0, th0, nat, aff, spec.cfg(_track(spec, r0)), spec.alpha, s_vp, s_vpo, s_i, s_thr,
                 s_rf, s_th, spikes, gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar)
         args = tuple(_c(a) if isinstance(a, torch.Tensor) else a for a in args)
-        if x.is_cuda:
-            _cuda().rec_backward(*args)
-        else:
-            _threads()
-            from . import _cpu
-
-            _cpu.rec_backward(*[a if isinstance(a, (np.ndarray, float)) else _np(a) for a in args])
+        run_kernel("rec_backward", x.is_cuda, args)
         return gx, gv0, gi0, gth0, gz0, dpar
 
     @staticmethod
@@ -1160,6 +1162,176 @@ def recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=0.0, record_v=False)
     return _finish(spikes.to(out_dtype), vT, iT, thT, rT, vtr.to(out_dtype), shape, spec, z_last=z_last)
 
 
+# ---------------------------------------------------------------------------------------------
+# layers of the families declared with torch steps (eventsim.models.family.TorchSteps)
+# ---------------------------------------------------------------------------------------------
+def torch_family(family):
+    """``family`` if it declares torch steps (its ``torch`` field); ValueError otherwise."""
+    from ..models.family import Family
+
+    if not isinstance(family, Family):
+        raise TypeError(f"family must be an eventsim.models.family.Family, got {type(family).__name__}")
+    if family.torch is None:
+        raise ValueError(f"the {family.name} family declares no torch layer (its torch field is None)")
+    missing = [name for name, _ in family.torch.state if name not in NeuronState._fields]
+    if missing:
+        raise NotImplementedError(f"the {family.name} family's state {missing} has no field in NeuronState")
+    return family
+
+
+def family_coefficients(family, n, dt, dtype=torch.float32, device="cpu", **params):
+    """Coefficient rows ``[R, n]`` of a layer of ``family`` (its ``torch.coefficients``), differentiable.
+
+    ``params`` are the family's ``torch.params`` (numbers, 1-D arrays or
+    tensors with one value per neuron, tensors may require grad; None where
+    the family allows it); they are broadcast to ``n`` values in float64,
+    the rows are computed with ``torch`` operations (so the gradients of
+    the kernels' coefficient rows reach the parameters) and cast to ``dtype``.
+    The caller validates the values (the layers do at construction).
+    """
+    decl = torch_family(family).torch
+    unknown = sorted(set(params) - set(decl.params))
+    if unknown:
+        raise TypeError(f"unexpected parameters {unknown} for the {family.name} family; expected {list(decl.params)}")
+    vals = {k: (None if params.get(k) is None else _as_t(params[k], n, torch.float64, device)) for k in decl.params}
+    return torch.stack(decl.coefficients(torch, float(dt), **vals)).to(dtype)
+
+
+class _Family(torch.autograd.Function):
+    """Fused layer of a family with torch steps: ``(x [T, B, N], s0 [S, B, N], rows [R, N], tag)`` ->
+    ``(y [T, B, N], sT [S, B, N])``; the reverse pass gives the gradients on ``x``, ``s0`` and ``rows``."""
+
+    @staticmethod
+    def forward(ctx, x, s0, rows, tag):
+        T, B, N = x.shape
+        S, M = s0.shape[0], B * N
+        c = rows.detach().contiguous()
+        y = torch.empty_like(x)
+        s = s0.detach().clone().contiguous()
+        run_kernel("family_forward", x.is_cuda, (tag, x.detach().reshape(T, M), s.view(S, M), c, N, y.view(T, M)))
+        ctx.save_for_backward(x, s0, c)
+        ctx.tag = tag
+        return y, s
+
+    @staticmethod
+    def backward(ctx, gy, gs):
+        x, s0, c = ctx.saved_tensors
+        T, B, N = x.shape
+        S, M = s0.shape[0], B * N
+        gy = gy.contiguous()
+        gs = gs.clone(memory_format=torch.contiguous_format)
+        ws = s0.detach().clone().contiguous()
+        gx = torch.empty_like(x)
+        dc = torch.zeros((c.shape[0], M), dtype=x.dtype, device=x.device)
+        traj = torch.empty((T, S, M), dtype=x.dtype, device=x.device)
+        run_kernel("family_backward", x.is_cuda, (ctx.tag, x.detach().reshape(T, M), ws.view(S, M), c, N,
+                                                  gy.view(T, M), gs.view(S, M), gx.view(T, M), dc, traj))
+        grows = dc.view(-1, B, N).sum(1) if ctx.needs_input_grad[2] else None
+        return gx, gs, grows, None
+
+
+def family_layer(x, state, rows, family, init=None):
+    """Run a layer of ``family`` (a family of :mod:`eventsim.models` with torch steps) over a sequence.
+
+    Parameters
+    ----------
+    x : Tensor [T, B, ...], float32 or float64 (float16 / bfloat16 run in float32)
+        Input of every step (time first), CPU or CUDA.
+    state : NeuronState or None
+        Initial state (the fields named by the family's ``torch.state``);
+        None: every state variable starts at ``init`` or 0.
+    rows : Tensor [R, N]
+        Coefficient rows from :func:`family_coefficients` (may require grad).
+    family : eventsim.models.family.Family
+    init : dict, optional
+        Initial value (a number or one per neuron) of state variables by
+        name, when ``state`` is None (a tensor keeps its autograd graph).
+
+    Returns
+    -------
+    y : Tensor [T, B, ...]
+        The family's output of every step (``family.torch.output``).
+    state : NeuronState
+        The final state (every state variable of the family).
+    """
+    decl = torch_family(family).torch
+    V.tensor_input("x", x)
+    out_dtype = x.dtype
+    if out_dtype in V.HALF:
+        x = x.float()
+    check_state(state)
+    T, B = x.shape[0], x.shape[1]
+    feat = tuple(x.shape[2:])
+    N = math.prod(feat)
+    if not isinstance(rows, torch.Tensor) or tuple(rows.shape) != (len(decl.rows), N):
+        shape = tuple(rows.shape) if isinstance(rows, torch.Tensor) else type(rows).__name__
+        raise ValueError(f"rows has shape {shape}; expected {(len(decl.rows), N)} (rows {list(decl.rows)} of "
+                         f"{N} neurons, from family_coefficients)")
+    init = init or {}
+    s0 = []
+    for name, _ in decl.state:
+        t = getattr(state, name) if state is not None else None
+        if t is None:
+            v = init.get(name, 0.0)
+            v = v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v, np.float64))
+            t = v.to(device=x.device, dtype=x.dtype).reshape(-1).expand(N).expand(B, N)
+        elif t.dim() == 0 or t.shape[0] != B or t.numel() != B * N:
+            raise ValueError(f"state.{name} has shape {tuple(t.shape)}; expected {(B,) + feat}")
+        s0.append(t.to(device=x.device, dtype=x.dtype).reshape(B, N))
+    s0 = torch.stack(s0)
+    y, sT = _Family.apply(x.reshape(T, B, N).contiguous(), s0, rows.to(device=x.device, dtype=x.dtype),
+                          family.tag)
+    st = NeuronState(**{name: sT[k].reshape((B,) + feat) for k, (name, _) in enumerate(decl.state)})
+    return y.reshape((T, B) + feat).to(out_dtype), st
+
+
+def li(x, state=None, tau_m=10.0, v_rest=0.0, tau_syn=None, dt=1.0, v_init=None):
+    r"""Leaky integrator without threshold (NIR's ``LI``, norse's ``LICell``): a readout layer.
+
+    The step of :mod:`eventsim.models.li` (the clock engine's), exact:
+    :math:`v_t = v_{rest} + e^{-h/	au_m}(v_{t-1} - v_{rest}) + (1 - e^{-h/	au_m}) x_t`
+    (``tau_syn=None``), or through an exponential current (see
+    :mod:`eventsim.models.li`); a constant ``x`` settles at
+    :math:`v = v_{rest} + x`.  The gradient is exact (no spike).
+
+    Parameters
+    ----------
+    x : Tensor [T, B, ...]
+        Input (mV: current times membrane resistance), time first.
+    state : NeuronState, optional
+        ``v`` (mV) and ``i`` (mV) from a previous call.
+    tau_m : float, array_like or Tensor
+        Membrane time constant (ms), > 0; one value or one per neuron.
+    v_rest : float, array_like or Tensor
+        Resting potential (mV).
+    tau_syn : float, array_like, Tensor or None
+        Synaptic time constant (ms), > 0; None: the input is held over the step.
+    dt : float
+        Step (ms), > 0.
+    v_init : float, array_like or Tensor, optional
+        Initial membrane potential (mV) without ``state`` (default ``v_rest``).
+
+    Returns
+    -------
+    v : Tensor [T, B, ...]
+        Membrane potential after every step (mV).
+    state : NeuronState
+        ``v`` and ``i`` after the last step.
+    """
+    from ..models.li import LI_FAMILY
+
+    V.tensor_input("x", x)
+    dt = V.scalar("dt", dt, "a finite number > 0 (ms)", lambda v: v > 0)
+    checked = {"tau_m": V.positive("tau_m", tau_m), "v_rest": V.param("v_rest", v_rest),
+               "tau_syn": V.positive("tau_syn", tau_syn, allow_none=True),
+               "v_init": V.param("v_init", v_init, allow_none=True)}
+    N = math.prod(x.shape[2:])
+    V.per_neuron({k: v.size for k, v in checked.items() if isinstance(v, np.ndarray)}, N)
+    dtype = torch.float32 if x.dtype in V.HALF else x.dtype
+    rows = family_coefficients(LI_FAMILY, N, dt, dtype, x.device, tau_m=tau_m, v_rest=v_rest, tau_syn=tau_syn)
+    return family_layer(x, state, rows, LI_FAMILY, init={"v": v_rest if v_init is None else v_init})
+
+
 def _init_v(state, v_init, B, N, x):
     if isinstance(v_init, torch.Tensor):
         return v_init.to(device=x.device, dtype=x.dtype).reshape(-1).expand(N).expand(B, N).contiguous()
@@ -1167,4 +1339,4 @@ def _init_v(state, v_init, B, N, x):
 
 
 __all__ = ["NeuronState", "LayerSpec", "make_spec", "coefficients", "neuron_layer", "recurrent_layer",
-           "check_state", "INTEGRATORS", "RESETS"]
+           "check_state", "INTEGRATORS", "RESETS", "family_coefficients", "family_layer", "li", "run_kernel"]

@@ -652,8 +652,176 @@ class TimeDistributed(nn.Module):
         return y.unflatten(0, (a, b))
 
 
+class FamilyLayer(nn.Module):
+    """Shell of a layer of a neuron family declared with torch steps (``family.torch``, see
+    :class:`eventsim.models.family.TorchSteps`): holds its parameters (buffers, or trainable
+    ``nn.Parameter`` s), computes its coefficient rows and runs :func:`eventsim.torch.functional.family_layer`.
+
+    A subclass sets :attr:`family`, validates its own arguments and passes
+    them to ``__init__``; ``time_constants`` names the parameters trained
+    through :class:`PositiveTime`.  ``layer(x)`` returns ``(y, state)``
+    (``return_state=False``: ``y``); ``keep_state``, :meth:`reset_state` and
+    :meth:`detach_state` as for :class:`LIF`.
+    """
+
+    #: The family (an :class:`eventsim.models.family.Family` with torch steps); set by the subclass.
+    family = None
+
+    def __init__(self, params, dt, trainable=(), time_constants=(), init=None, batch_first=False,
+                 return_state=True, keep_state=False):
+        super().__init__()
+        F.torch_family(self.family)
+        self.dt = dt
+        self.batch_first = V.flag("batch_first", batch_first)
+        self.return_state = V.flag("return_state", return_state)
+        self.keep_state = V.flag("keep_state", keep_state)
+        self.trainable = frozenset(trainable)
+        #: final state of the last call (kept with ``keep_state=True`` only)
+        self.state = None
+        self._names = tuple(self.family.torch.params)
+        self._lengths = {k: np.asarray(v).size for k, v in params.items() if np.ndim(v) > 0}
+        tau_min = TAU_MIN_STEPS * dt
+        for name in self._names:
+            value = params.get(name)
+            if value is None:
+                setattr(self, name, None)
+                continue
+            t = torch.as_tensor(value.detach() if isinstance(value, torch.Tensor) else value,
+                                dtype=torch.get_default_dtype()).clone().detach()
+            if name in self.trainable:
+                setattr(self, name, nn.Parameter(t))
+                if name in time_constants:
+                    if bool((t <= tau_min).any()):
+                        raise ValueError(f"{name}={value!r}: a trainable time constant must be > tau_min = "
+                                         f"{tau_min:g} ms (TAU_MIN_STEPS * dt; tau = tau_min + softplus(p))")
+                    parametrize.register_parametrization(self, name, PositiveTime(tau_min))
+            else:
+                self.register_buffer(name, t)
+        self._init = dict(init or {})
+
+    def _params(self):
+        return {name: getattr(self, name) for name in self._names}
+
+    def _layout(self):
+        return "[B, T, ...] (batch_first=True)" if self.batch_first else "[T, B, ...]"
+
+    def forward(self, x, state=None):
+        """Run the layer over ``x [T, B, ...]`` (``batch_first``: ``[B, T, ...]``); see the class docstring."""
+        x = V.tensor_input("x", x, layout=self._layout())
+        F.check_state(state)
+        if state is None and self.keep_state and self.state is not None:
+            state = self.state
+        if self.batch_first:
+            x = x.transpose(0, 1)
+        n = math.prod(x.shape[2:])
+        V.per_neuron(self._lengths, n)
+        dtype = torch.float32 if x.dtype in V.HALF else x.dtype
+        rows = F.family_coefficients(self.family, n, self.dt, dtype, x.device, **self._params())
+        init = {k: (getattr(self, v) if isinstance(v, str) else v) for k, v in self._init.items()}
+        y, st = F.family_layer(x, state, rows, self.family, init=init)
+        if self.keep_state:
+            self.state = st
+        if self.batch_first:
+            y = y.transpose(0, 1)
+        return (y, st) if self.return_state else y
+
+    def reset_state(self):
+        """Forget the kept state: the next call starts at rest (``keep_state=True``)."""
+        self.state = None
+
+    def detach_state(self):
+        """Cut the autograd graph of the kept state (a truncated-BPTT boundary), keeping its values."""
+        if self.state is not None:
+            self.state = F.NeuronState(*(None if t is None else t.detach() for t in self.state))
+
+    def _v0(self):
+        """Initial membrane potential (mV) without a state (detached): the ``init`` of ``v``, else 0."""
+        v = self._init.get("v", 0.0)
+        v = getattr(self, v) if isinstance(v, str) else v
+        return v.detach() if isinstance(v, torch.Tensor) else torch.as_tensor(v)
+
+    def extra_repr(self):
+        s = f"dt={self.dt}"
+        if self.trainable:
+            s += f", trainable={sorted(self.trainable)}"
+        return s
+
+
+class LI(FamilyLayer):
+    r"""Leaky integrator without threshold (NIR's ``LI``, norse's ``LICell``): a readout layer.
+
+    Runs the family of :mod:`eventsim.models.li` (the clock engine's step,
+    exact): with ``tau_syn=None``
+
+    .. math:: v_t = v_{rest} + e^{-h/	au_m}(v_{t-1} - v_{rest}) + (1 - e^{-h/	au_m})\, x_t,
+
+    with ``tau_syn`` the input drives an exponential current,
+    :math:`i_t = e^{-h/	au_{syn}} i_{t-1} + g\,x_t`, that reaches ``v`` from
+    the next step on (:math:`g` such that a constant ``x`` again settles at
+    :math:`v = v_{rest} + x`).  ``layer(x)`` returns the membrane potential
+    after every step, ``v [T, B, ...]`` (mV), and the final state
+    (``v``, ``i``).  No spike, so the gradient is exact (no surrogate),
+    also on the trainable parameters.
+
+    Parameters
+    ----------
+    tau_m : float, array_like or Tensor
+        Membrane time constant (ms), finite and > 0, one value or one per neuron.
+    v_rest : float, array_like or Tensor
+        Resting potential (mV), finite.
+    dt : float
+        Step (ms), finite and > 0.
+    tau_syn : float, array_like, Tensor or None
+        Synaptic time constant (ms), finite and > 0; None: the input (mV,
+        current times membrane resistance) is held over the step.
+    trainable : bool, str or iterable of {"tau_m", "v_rest", "tau_syn"}
+        Trainable parameters (time constants through :class:`PositiveTime`).
+    v_init : float, array_like or Tensor, optional
+        Membrane potential (mV) at the start without a state (default ``v_rest``).
+    batch_first, return_state, keep_state : bool
+        As :class:`LIF`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a parameter that is not a finite number or 1-D array (time
+        constants > 0), per-neuron parameters of different lengths, or a
+        trainable name the layer does not have; every message names the argument.
+    """
+
+    @property
+    def family(self):
+        from ..models.li import LI_FAMILY
+
+        return LI_FAMILY
+
+    def __init__(self, tau_m=10.0, v_rest=0.0, dt=1.0, tau_syn=None, trainable=False, v_init=None,
+                 batch_first=False, return_state=True, keep_state=False):
+        dt = V.scalar("dt", dt, "a finite number > 0 (ms)", lambda v: v > 0)
+        checked = {"tau_m": V.positive("tau_m", tau_m), "v_rest": V.param("v_rest", v_rest),
+                   "tau_syn": V.positive("tau_syn", tau_syn, allow_none=True)}
+        v0 = V.param("v_init", v_init, allow_none=True)
+        V.same_length({**checked, "v_init": v0})
+        usable = {"tau_m": None, "v_rest": None,
+                  "tau_syn": None if tau_syn is not None else "tau_syn=None (the input is held over the step)"}
+        if trainable is None or isinstance(trainable, (bool, np.bool_)):
+            names = {k for k, why in usable.items() if why is None} if trainable else set()
+        else:
+            names = set([trainable] if isinstance(trainable, str) else list(trainable))
+            for t in sorted(map(str, names)):
+                if t not in usable:
+                    raise ValueError(f"trainable={t!r} must be among {sorted(usable)}")
+                if usable[t] is not None:
+                    raise ValueError(f"trainable={t!r}: {usable[t]}, so it cannot be trained")
+        values = {"tau_m": tau_m, "v_rest": v_rest, "tau_syn": tau_syn}
+        super().__init__(values, dt, trainable=names, time_constants=("tau_m", "tau_syn"),
+                         init={"v": "v_rest" if v_init is None else torch.as_tensor(v0)}, batch_first=batch_first,
+                         return_state=return_state, keep_state=keep_state)
+        self.v_init = None if v_init is None else torch.as_tensor(v0)
+
+
 def _neuron_layers(model):
-    return [m for m in model.modules() if isinstance(m, _Layer)]
+    return [m for m in model.modules() if isinstance(m, (_Layer, FamilyLayer))]
 
 
 def reset_states(model):

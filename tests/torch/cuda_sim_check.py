@@ -38,7 +38,8 @@ def _views(tensors):  # as _cuda._dev, with NumPy views of the tensors' storage 
 
 
 _cuda._dev = _views
-launches = {"ff_forward": 0, "ff_backward": 0, "rec_forward": 0, "rec_backward": 0}
+launches = {"ff_forward": 0, "ff_backward": 0, "rec_forward": 0, "rec_backward": 0, "family_forward": 0,
+            "family_backward": 0}
 _kernels = _cuda.kernels()
 
 
@@ -99,5 +100,33 @@ for kind, kw in LAYERS:
 # every forward and backward went through the CUDA launchers
 n_rec = 2 * sum(k == "LIFRecurrent" for k, _ in LAYERS)
 n_ff = 2 * len(LAYERS) - n_rec
-assert launches == dict(ff_forward=n_ff, ff_backward=n_ff, rec_forward=n_rec, rec_backward=n_rec), launches
+assert launches == dict(ff_forward=n_ff, ff_backward=n_ff, rec_forward=n_rec, rec_backward=n_rec, family_forward=0,
+                       family_backward=0), launches
+
+# the leaky-integrator readout (a family run through its own torch declaration): the generic family kernels
+# against the CPU ones, and exact gradients (gradcheck in float64, tiny input) through the CUDA kernels
+for tau_syn in (None, 3.0):
+    for dtype in (torch.float64, torch.float32):
+        layer = est.LI(tau_m=[4.0, 6.0, 9.0], v_rest=0.3, tau_syn=tau_syn, trainable=True).to(dtype)
+        x = torch.tensor(rng.standard_normal((T, B, 3)), dtype=dtype)
+        out = {}
+        for where, xin in (("cpu", x.clone()), ("cuda", x.clone().as_subclass(OnDevice))):
+            xin.requires_grad_()
+            v, st = layer(xin)
+            grads = torch.autograd.grad((v * v).sum() + st.v.sum() + st.i.sum(), [xin] + list(layer.parameters()))
+            out[where] = [t.detach().as_subclass(torch.Tensor) for t in (v, st.v, st.i) + grads]
+        tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+        for p, q in zip(out["cpu"], out["cuda"]):
+            torch.testing.assert_close(q, p, **tol, msg=f"LI tau_syn={tau_syn} {dtype}")
+    xg = torch.randn(4, 1, 2, dtype=torch.float64).as_subclass(OnDevice).requires_grad_()
+    tm = torch.tensor([3.0, 7.0], dtype=torch.float64, requires_grad=True)
+    vr = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+    ts = None if tau_syn is None else torch.tensor([2.0, 7.0], dtype=torch.float64, requires_grad=True)
+
+    def li_cuda(x, tm, vr, *rest):
+        v, st = est.functional.li(x, tau_m=tm, v_rest=vr, tau_syn=rest[0] if rest else None, dt=0.5)
+        return v, st.v, st.i
+
+    assert torch.autograd.gradcheck(li_cuda, (xg, tm, vr) + (() if ts is None else (ts,)))
+assert launches["family_forward"] > 4 and launches["family_backward"] > 4, launches
 print("CUDASIM OK")
