@@ -124,7 +124,9 @@ class TorchSteps(NamedTuple):
     ----------
     state : tuple of (str, str)
         ``(name, unit)`` of each carried state variable, in the order of the
-        kernels' state array ``s[S, M]`` (``M = B N`` elements).
+        kernels' state array ``s[S, M]`` (``M = B N`` elements); a variable
+        of unit ``"steps"`` (a refractory counter) is an integer outside
+        the kernels.
     rows : tuple of str
         Names of the coefficient rows ``c[R, N]``, in order.
     coefficients : callable
@@ -361,6 +363,21 @@ def _torch_backward_compiled(fam, s, j, c, n, x, gy, gs, dc):
         return fn(s, j, c, n, x, gy, gs, dc)
 
     return impl
+
+
+#: The torch bridge's surrogate derivative, bound by :mod:`eventsim.torch.surrogate` when it is imported (the
+#: models never import torch); a list holding the plain-Python function.
+_SPIKE_GRAD = []
+
+
+def spike_grad(code, alpha, u):
+    """Surrogate derivative ``dz/du`` of spiking at ``u = v - threshold`` (surrogate ``code``, parameter ``alpha``).
+
+    For the reverse steps of spiking families (:attr:`TorchSteps.backward`):
+    :func:`eventsim.torch.surrogate.surrogate_grad`, bound when the torch
+    bridge is imported (it is the only caller).
+    """
+    return _SPIKE_GRAD[0](code, alpha, u)
 
 
 # One implementation for every target, called rather than inlined: numba-cuda cannot inline an overload that

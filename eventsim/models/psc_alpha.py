@@ -57,6 +57,18 @@ Order of one step of length ``dt`` (NEST ``iaf_psc_alpha::update``):
    of ``v`` (``reset``), refractory counter set to ``t_ref / dt``,
    :math:`\theta_k \mathrel{+}= d_k`.
 
+Torch layer (``eventsim.torch.LIF(..., psc="alpha")``): the input ``x[t]``
+(mV, a current times the membrane resistance, ``C_m = \tau_m``) enters the
+drive, :math:`y_1 \mathrel{+}= g\,x_t`, with :math:`g = (1 - P_{vv})(1 -
+P_{11})^2 / (P_{v1}(1 - P_{11}) + P_{v2} P_{21})` so that a constant ``x``
+settles at :math:`v = v_{rest} + x` (as the bridge's other synapses);
+the step is :func:`alpha_step` (steps 1 and 2 above), then the threshold
+:math:`v \ge v_{th}`, the reset (``v_reset``, or subtraction of
+:math:`v_{th} - v_{rest}`) and ``t_ref / dt`` refractory steps; the
+output is the spike.  The reverse step uses the bridge's surrogate
+derivative for the spike (:func:`eventsim.models.family.spike_grad`) and is
+exact elsewhere.
+
 This module is the whole family: the propagator, the packing of a model's
 parameters (:func:`pack_alpha`), the block update and its declaration
 (:data:`IAF_ALPHA`, family code 4) through which the clock engines (CPU and
@@ -72,7 +84,7 @@ from numba import njit
 
 from .adaptive import ALIF
 from .dynamics import phi, reset_voltage
-from .family import Family, block_kernel, register
+from .family import Family, TorchSteps, block_kernel, register, spike_grad
 from .lif import IF, LIF
 
 _jit = njit(inline="always", cache=True)
@@ -294,6 +306,156 @@ def _alpha_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
                st.theta, flag)
 
 
+# ---------------------------------------------------------------- the torch layer (LIF(psc="alpha") of the bridge)
+#: Coefficient rows of the torch layer, per neuron.
+TORCH_ROWS = ("v_rest", "p_vv", "p_v1", "p_v2", "p11", "p21", "gain", "v_th", "v_reset", "ref_steps", "reset",
+              "surrogate", "alpha", "detach")
+
+
+def _psi(xp, z):
+    """:func:`psi` in the array namespace ``xp``: its series for ``|z| < 0.5``, else the closed form."""
+    small = xp.abs(z) < 0.5
+    zs = xp.where(small, xp.ones_like(z), z)
+    closed = (zs * xp.exp(zs) - xp.expm1(zs)) / (zs * zs)
+    term = xp.ones_like(z)
+    total = 0.5 + 0.0 * z
+    for k in range(1, 24):
+        term = term * z / k
+        total = total + term / (k + 2)
+    return xp.where(small, total, closed)
+
+
+def _phi(xp, z):
+    small = xp.abs(z) < 1e-6
+    zs = xp.where(small, xp.ones_like(z), z)
+    return xp.where(small, 1.0 + 0.5 * z + z * z / 6.0, xp.expm1(zs) / zs)
+
+
+def torch_coefficients(xp, dt, tau_m, tau_syn, v_th, v_reset, v_rest, ref_steps, reset, surrogate, alpha, detach):
+    """The rows :data:`TORCH_ROWS` of a torch LIF layer with alpha synapses (``xp``: ``numpy`` or ``torch``).
+
+    ``tau_m``, ``tau_syn`` (ms, > 0), ``v_th``, ``v_reset``, ``v_rest`` (mV)
+    and the codes ``ref_steps`` (steps), ``reset`` (0: value, 1: subtract),
+    ``surrogate``, ``alpha`` (:mod:`eventsim.torch.surrogate`) and ``detach``
+    (0/1: cut the gradient through the reset) as float64 arrays per neuron.
+    """
+    inv_m, inv_s = 1.0 / tau_m, 1.0 / tau_syn
+    p_vv = xp.exp(-dt * inv_m)
+    p11 = xp.exp(-dt * inv_s)
+    z = dt * (inv_m - inv_s)
+    p_v1 = p_vv * dt * dt * inv_m * _psi(xp, z)
+    p_v2 = p_vv * dt * inv_m * _phi(xp, z)
+    p21 = dt * p11
+    gain = -xp.expm1(-dt * inv_m) * (1.0 - p11) ** 2 / (p_v1 * (1.0 - p11) + p_v2 * p21)
+    return [v_rest, p_vv, p_v1, p_v2, p11, p21, gain, v_th, v_reset, ref_steps, reset, surrogate, alpha, detach]
+
+
+def torch_model(dt, tau_m, tau_syn, v_th, v_reset, v_rest, ref_steps, reset, surrogate, alpha, detach):
+    """``(model, gain)``: the simulator's ``LIF(psc="alpha")`` of a torch layer and the weight factor per
+    neuron (pA per unit of the layer's input weight: the drive's jump is ``e / tau_syn`` per pA)."""
+    rows = torch_coefficients(np, dt, tau_m, tau_syn, v_th, v_reset, v_rest, ref_steps, reset, surrogate, alpha,
+                              detach)
+    first = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731  (layer-wide settings)
+    model = LIF(tau_m=tau_m, c_m=tau_m, v_th=v_th, v_reset=v_reset, v_rest=v_rest, t_ref=first(ref_steps) * dt,
+                tau_syn_ex=tau_syn, tau_syn_in=tau_syn, psc="alpha",
+                reset="subtract" if first(reset) else "value")
+    return model, rows[6] * tau_syn / math.e
+
+
+@_jit
+def _torch_step(v, y1, y2, refr, x, v_rest, p_vv, p_v1, p_v2, p11, p21, gain):
+    """:func:`alpha_step` with one receptor (the drive ``y1`` jumps by ``gain * x``), no constant current and no
+    lower bound: ``(v, y1, y2, _, _, refr)`` before the threshold (scalars only: the CUDA simulator runs the
+    callers as Python on its own arrays)."""
+    return alpha_step(v, y1, y2, 0.0, 0.0, refr, x, 0.0, v_rest, p_vv, 0.0, 0.0, -math.inf, p_v1, p_v2, p11, p21,
+                      gain, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@_jit
+def torch_forward(s, j, c, n, x):
+    """One step of element ``j``: :func:`alpha_step`, threshold, reset, refractory counter; returns the spike."""
+    v, y1, y2, _, _, refr = _torch_step(s[0, j], s[1, j], s[2, j], s[3, j], x, c[0, n], c[1, n], c[2, n], c[3, n],
+                                        c[4, n], c[5, n], c[6, n])
+    z = 0.0
+    if v >= c[7, n]:
+        z = 1.0
+        v = reset_voltage(v, c[10, n], c[8, n], c[0, n], c[7, n], 0.0, 0.0)
+        refr = c[9, n]
+    s[0, j] = v
+    s[1, j] = y1
+    s[2, j] = y2
+    s[3, j] = refr
+    return z
+
+
+@_jit
+def torch_backward(s, j, c, n, x, gy, gs, dc):
+    r"""Reverse of :func:`torch_forward`: the surrogate derivative for the spike, exact elsewhere.
+
+    Through the reset by value :math:`\partial v^+/\partial v^- = 1 - z` plus, unless detached,
+    :math:`(v_{reset} - v^-)\,\partial z/\partial u`; by subtraction :math:`1 - (v_{th} - v_{rest})\,
+    \partial z/\partial u`; while refractory the membrane is held (its gradient passes unchanged).
+    """
+    v = s[0, j]
+    y1 = s[1, j]
+    y2 = s[2, j]
+    refr = s[3, j] > 0
+    vr = c[0, n]
+    p_vv = c[1, n]
+    p11 = c[4, n]
+    thr = c[7, n]
+    vp = _torch_step(v, y1, y2, s[3, j], x, vr, p_vv, c[2, n], c[3, n], p11, c[5, n], c[6, n])[0]
+    z = 1.0 if vp >= thr else 0.0
+    gvo = gs[0, j]
+    subtract = c[10, n] != 0
+    if subtract:
+        dr_dvp = 1.0
+        dr_dz = -(thr - vr)
+    else:
+        dr_dvp = 1.0 - z
+        dr_dz = c[8, n] - vp
+    gz = gy
+    if c[13, n] == 0:
+        gz = gz + dr_dz * gvo
+    gu = gz * spike_grad(c[11, n], c[12, n], vp - thr)
+    gvp = gu + dr_dvp * gvo
+    dc[7, j] += -gu - (z * gvo if subtract else 0.0)
+    if subtract:
+        dc[0, j] += z * gvo
+    else:
+        dc[8, j] += z * gvo
+    # the synaptic states: y2' = p21 y1 + p11 y2, y1' = p11 y1 + g x
+    g1n = gs[1, j]
+    g2n = gs[2, j]
+    g1 = c[5, n] * g2n + p11 * g1n
+    g2 = p11 * g2n
+    dc[4, j] += g2n * y2 + g1n * y1
+    dc[5, j] += g2n * y1
+    dc[6, j] += g1n * x
+    gv = gvp
+    if not refr:
+        gv = p_vv * gvp
+        g1 += c[2, n] * gvp
+        g2 += c[3, n] * gvp
+        dc[0, j] += gvp - p_vv * gvp
+        dc[1, j] += gvp * (v - vr)
+        dc[2, j] += gvp * y1
+        dc[3, j] += gvp * y2
+    gs[0, j] = gv
+    gs[1, j] = g1
+    gs[2, j] = g2
+    gs[3, j] = 0.0
+    return c[6, n] * g1n
+
+
+#: The torch bridge's declaration of LIF with alpha synapses (``eventsim.torch.LIF(..., psc="alpha")``).
+ALPHA_TORCH = TorchSteps(state=(("v", "mV"), ("di", "mV/ms"), ("i", "mV"), ("refr", "steps")), rows=TORCH_ROWS,
+                         coefficients=torch_coefficients,
+                         params=("tau_m", "tau_syn", "v_th", "v_reset", "v_rest", "ref_steps", "reset", "surrogate",
+                                 "alpha", "detach"),
+                         forward=torch_forward, backward=torch_backward, output="spikes", model=torch_model)
+
+
 class IafAlphaTag(NamedTuple):
     """Compile-time key of the ``iaf_psc_alpha`` family (see :mod:`eventsim.models.family`)."""
 
@@ -308,4 +470,4 @@ IAF_ALPHA = register(Family(
     name="iaf_psc_alpha", code=4, tag=IafAlphaTag(4),
     state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA"), ("di_ex", "pA/ms"), ("di_in", "pA/ms"), ("theta", "mV")),
     ports=("ex", "in"), propagator=alpha_propagators, update_block=_alpha_block, models=(LIF, IF, ALIF),
-    event_engine=False))
+    event_engine=False, torch=ALPHA_TORCH))

@@ -25,7 +25,9 @@ computes in float64):
 
 * neuron parameters: ``tau_m, v_th, v_reset, v_rest, t_ref, reset`` as they
   are, ``c_m = tau_m`` (``IF``: ``c_m = dt``), ``tau_syn_ex = tau_syn_in =
-  tau_syn``; ``ALIF`` (and adaptive ``LIFRecurrent``): its ``K`` threshold
+  tau_syn`` (and ``psc="alpha"``); layers of a family with a torch
+  declaration (:class:`~eventsim.torch.LI`, ``LIF(psc="alpha")``) through
+  the family's own ``torch.model``, which also gives the weight factor; ``ALIF`` (and adaptive ``LIFRecurrent``): its ``K`` threshold
   components ``tau_theta[k], d_theta[k]`` (trained values included);
 * weights: the layer's input current ``x = W s + b`` enters the membrane
   as ``P_vi x`` (delta synapses) or the synaptic current as ``g x``
@@ -330,23 +332,36 @@ def _arr(t, n):
     return float(a[0]) if a.size == 1 else np.broadcast_to(a, (n,)).copy()
 
 
+def _declared(neu):
+    """``(family, params)`` of a layer run through a family's torch declaration (``LI``, ``LIF(psc="alpha")``),
+    else None."""
+    if isinstance(neu, FamilyLayer):
+        return neu.family, neu._params()
+    if getattr(neu, "psc", "exp") == "alpha":
+        from ..models.psc_alpha import IAF_ALPHA
+
+        return IAF_ALPHA, neu._alpha_params()
+    return None
+
+
 def _family_model(neu, n, copies, dt):
     """``(model, gain [n])`` of a family layer: the family's ``torch.model`` (per-neuron arrays tiled over copies)."""
+    family, params = _declared(neu)
     one, tiled = {}, {}
-    for name, t in neu._params().items():
+    for name, t in params.items():
         if t is None:
             one[name] = tiled[name] = None
             continue
         a = np.broadcast_to(np.asarray(_arr(t, n), np.float64), (n,)).copy()
         one[name], tiled[name] = a, np.tile(a, copies)
-    model, _ = neu.family.torch.model(dt, **tiled)
-    _, gain = neu.family.torch.model(dt, **one)
+    model, _ = family.torch.model(dt, **tiled)
+    _, gain = family.torch.model(dt, **one)
     return model, np.asarray(gain, np.float64)
 
 
 def _model(neu, n, copies, dt):
     """The simulator model of one neuron layer (per-neuron arrays tiled over copies)."""
-    if isinstance(neu, FamilyLayer):
+    if _declared(neu) is not None:
         return _family_model(neu, n, copies, dt)[0]
     def p(name):
         v = _arr(getattr(neu, name), n)
@@ -495,7 +510,7 @@ def to_network(model, dt=None, inputs=None, steps=None, seed=0, record=True, inp
         post, pre, wv, b = maps[li]
         n_out = b.size
         n_prev = n_in if li == 0 else sizes[li - 1]
-        if isinstance(neu, FamilyLayer):
+        if _declared(neu) is not None:
             gain = _family_model(neu, n_out, B, dt)[1]
         else:
             spec = neu.spec

@@ -132,7 +132,7 @@ RESETS = {"value": _core.RESET_VALUE, "subtract": _core.RESET_SUBTRACT}
 
 
 class NeuronState(NamedTuple):
-    """State of a layer between calls (truncated BPTT).
+    r"""State of a layer between calls (truncated BPTT).
 
     Attributes
     ----------
@@ -147,6 +147,9 @@ class NeuronState(NamedTuple):
         threshold component, ``[K, B, ...]`` (component first) with ``K > 1``.
     z : Tensor [B, ...] or None
         Spikes of the last step, ``LIFRecurrent`` only.
+    di : Tensor [B, ...] or None
+        Drive of the alpha-shaped current (``psc="alpha"`` only; the input's
+        unit per ms): :math:`\dot i = di - i/\tau_{syn}`.
     """
 
     v: torch.Tensor
@@ -154,6 +157,7 @@ class NeuronState(NamedTuple):
     refr: Optional[torch.Tensor] = None
     theta: Optional[torch.Tensor] = None
     z: Optional[torch.Tensor] = None
+    di: Optional[torch.Tensor] = None
 
 
 class LayerSpec(NamedTuple):
@@ -1281,7 +1285,9 @@ def family_layer(x, state, rows, family, init=None):
     s0 = torch.stack(s0)
     y, sT = _Family.apply(x.reshape(T, B, N).contiguous(), s0, rows.to(device=x.device, dtype=x.dtype),
                           family.tag)
-    st = NeuronState(**{name: sT[k].reshape((B,) + feat) for k, (name, _) in enumerate(decl.state)})
+    # (a counter in steps, e.g. the refractory one, is an integer outside the kernels)
+    st = NeuronState(**{name: (sT[k].detach().to(torch.int32) if unit == "steps" else sT[k]).reshape((B,) + feat)
+                        for k, (name, unit) in enumerate(decl.state)})
     return y.reshape((T, B) + feat).to(out_dtype), st
 
 

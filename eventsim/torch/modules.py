@@ -149,8 +149,17 @@ class _Layer(nn.Module):
     def __init__(self, tau_m=10.0, v_th=1.0, v_reset=0.0, v_rest=0.0, dt=1.0, tau_syn=None, t_ref=0.0,
                  reset="value", surrogate="superspike", alpha=None, integrator="exact", trainable=False,
                  batch_first=False, detach_reset=None, v_init=None, norm_input=None, spike_fn=None,
-                 tau_theta=None, d_theta=None, return_state=True, keep_state=False):
+                 tau_theta=None, d_theta=None, return_state=True, keep_state=False, psc="exp"):
         super().__init__()
+        V.choice("psc", psc, ("exp", "alpha"))
+        if psc == "alpha":
+            why = ("needs tau_syn (the alpha synapse's time constant, ms)" if tau_syn is None else
+                   f"needs integrator='exact' (got {integrator!r})" if integrator != "exact" else
+                   "is for LIF layers (not IF, ALIF or LIFRecurrent)" if (not self._leaky or self._adaptive or
+                                                                         not isinstance(self, LIF)) else None)
+            if why is not None:
+                raise ValueError(f"psc='alpha' {why}")
+        self.psc = psc
         # every argument is checked before anything is stored (see eventsim.torch._validate)
         dt = V.scalar("dt", dt, "a finite number > 0 (ms)", lambda v: v > 0)
         return_state = V.flag("return_state", return_state)
@@ -352,8 +361,17 @@ class _Layer(nn.Module):
             x = x.float()
         n = self._features(x)
         V.per_neuron(self._lengths, n)
-        nat, aff = self._coefficients(n, x.dtype, x.device)
-        spikes, st, vtr = self._run(x, state, nat, aff, return_v)
+        if self.psc == "alpha":  # the iaf_psc_alpha family through its own torch declaration
+            if return_v:
+                raise ValueError("return_v=True: a psc='alpha' layer returns its spikes and final state only")
+            from ..models.psc_alpha import IAF_ALPHA
+
+            rows = F.family_coefficients(IAF_ALPHA, n, self.dt, x.dtype, x.device, **self._alpha_params())
+            spikes, st = F.family_layer(x, state, rows, IAF_ALPHA, init={"v": self._v0()})
+            vtr = None
+        else:
+            nat, aff = self._coefficients(n, x.dtype, x.device)
+            spikes, st, vtr = self._run(x, state, nat, aff, return_v)
         if out_dtype != x.dtype:
             spikes = spikes.to(out_dtype)
             vtr = vtr.to(out_dtype) if vtr is not None else None
@@ -375,6 +393,14 @@ class _Layer(nn.Module):
         if self.state is not None:
             self.state = F.NeuronState(*(None if t is None else t.detach() for t in self.state))
 
+    def _alpha_params(self):
+        """The parameters of the ``iaf_psc_alpha`` family's torch rows (``psc="alpha"``), as tensors."""
+        code = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
+        sp = self.spec
+        return dict(tau_m=self.tau_m, tau_syn=self.tau_syn, v_th=self.v_th, v_reset=self.v_reset,
+                    v_rest=self.v_rest, ref_steps=code(sp.ref_steps), reset=code(sp.reset), surrogate=code(sp.surrogate),
+                    alpha=code(sp.alpha), detach=code(sp.detach_reset))
+
     def _run(self, x, state, nat, aff, return_v):
         return F.neuron_layer(x, state, nat, aff, self.spec, v_init=self._v0(), record_v=return_v)
 
@@ -390,6 +416,8 @@ class _Layer(nn.Module):
             s += ", keep_state=True"
         if self.t_ref:
             s += f", t_ref={self.t_ref}"
+        if self.psc != "exp":
+            s += f", psc={self.psc!r}"
         if self.trainable:
             s += f", trainable={sorted(self.trainable)}"
         return s
@@ -458,6 +486,15 @@ class LIF(_Layer):
         from it (truncated BPTT; see :meth:`detach_state`,
         :meth:`reset_state`).  The batch size must then stay the same
         until :meth:`reset_state`.
+    psc : {"exp", "alpha"}
+        Shape of the synaptic current with ``tau_syn``: ``"exp"`` (NEST's
+        ``iaf_psc_exp``) or ``"alpha"`` (NEST's ``iaf_psc_alpha``: the
+        input drives :math:`di` and the current follows
+        :math:`\dot i = di - i/\tau_{syn}`, integrated exactly by the
+        propagator of :mod:`eventsim.models.psc_alpha`, the clock engine's;
+        a constant input ``x`` settles at :math:`v = v_{rest} + x`).
+        ``"alpha"``: exact integrator, feed-forward LIF only, no ``return_v``;
+        the state carries ``di`` (mV/ms) and ``i`` (mV).
 
     Raises
     ------

@@ -117,3 +117,18 @@ def surrogate_grad(code, alpha, u):
         w = like(u, _HALF_PI) * a * u
         return like(u, 0.5) * a / (one + w * w)
     return one
+
+
+# the models' reverse steps name the surrogate through eventsim.models.family.spike_grad (they never import torch)
+def _bind_spike_grad():
+    from ..models import family
+
+    if not family._SPIKE_GRAD:
+        family._SPIKE_GRAD.append(surrogate_grad.py_func)
+
+    @overload(family.spike_grad)
+    def _spike_grad(code, alpha, u):
+        return lambda code, alpha, u: surrogate_grad(code, alpha, u)
+
+
+_bind_spike_grad()

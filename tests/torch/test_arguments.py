@@ -9,16 +9,17 @@ import torch
 import eventsim.torch as est
 
 f64 = torch.float64
-LAYERS = {"LIF": est.LIF, "IF": est.IF, "ALIF": est.ALIF, "LIFRecurrent": est.LIFRecurrent}
+LAYERS = {"LIF": est.LIF, "IF": est.IF, "ALIF": est.ALIF, "LIFRecurrent": est.LIFRecurrent, "LI": est.LI}
 
 # one non-default value per documented argument
 CHANGED = dict(tau_m=20.0, v_th=0.8, v_reset=-0.3, v_rest=0.2, dt=0.5, tau_syn=3.0, t_ref=2.0, reset="subtract",
                surrogate="atan", alpha=3.0, integrator="euler", trainable=True, batch_first=True,
                detach_reset=True, v_init=0.5, norm_input=False, spike_fn="multi", tau_theta=30.0, d_theta=0.5,
-               return_state=False, keep_state=True, autapses=True)
+               return_state=False, keep_state=True, autapses=True, psc="alpha")
 REQUIRED = dict(input_size=4, hidden_size=4)
 # arguments that act only together with another one (both runs get it)
-CONTEXT = {("IF", "dt"): dict(t_ref=2.0)}  # IF adds x per step: dt sets the time unit of t_ref and tau_syn
+CONTEXT = {("IF", "dt"): dict(t_ref=2.0),  # IF adds x per step: dt sets the time unit of t_ref and tau_syn
+           ("LIF", "psc"): dict(tau_syn=3.0)}  # the shape of the synaptic current
 
 
 def _arguments(cls):
