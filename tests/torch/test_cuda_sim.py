@@ -66,3 +66,27 @@ def test_cuda_adaptive_and_recurrent_match_cpu(kind):
     assert outs[0][0].sum() > 0 and torch.equal(outs[0][0], outs[1][0])
     for a, b in zip(outs[0][1:], outs[1][1:]):
         torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_family_layers_cuda_match_cpu(dtype):
+    """LI and LIF(psc="alpha"): the generic family kernels on the GPU against the CPU ones."""
+    for layer in (est.LI(tau_m=[4.0, 6.0, 9.0], tau_syn=3.0, trainable=True),
+                  est.LIF(tau_m=[4.0, 6.0, 9.0], tau_syn=2.0, t_ref=1.0, psc="alpha", trainable=True)):
+        layer = layer.to(dtype)
+        x = (torch.randn(50, 4, 3, dtype=dtype) + 2.0).requires_grad_()
+        y, st = layer(x)
+        g = torch.autograd.grad(y.sum() + st.v.sum(), [x] + list(layer.parameters()))
+        xc = x.detach().cuda().requires_grad_()
+        yc, stc = layer.cuda()(xc)
+        gc = torch.autograd.grad(yc.sum() + stc.v.sum(), [xc] + list(layer.parameters()))
+        layer.cpu()
+        tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
+        if isinstance(layer, est.LIF):
+            assert torch.equal(yc.cpu(), y) and y.sum() > 0
+        else:
+            torch.testing.assert_close(yc.cpu(), y, **tol)
+        for a, b in zip(gc, g):
+            torch.testing.assert_close(a.cpu(), b, **tol)

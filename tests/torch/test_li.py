@@ -175,3 +175,18 @@ def test_bad_arguments():
         F.family_layer(torch.zeros(3, 1, 2), None, torch.zeros(6, 2), fam.by_code(0))
     with pytest.raises(ValueError, match="state.v has shape"):
         F.li(torch.zeros(3, 2, 4), F.NeuronState(v=torch.zeros(2, 3)))
+
+
+def test_torch_compile_runs_the_family_layers():
+    """Under torch.compile (not fullgraph: the family layers are autograd Functions, not torch.library
+    operators) the result and the gradient are the eager ones."""
+    torch.manual_seed(4)
+    for neuron in (est.LI(tau_syn=2.0, return_state=False),
+                   est.LIF(tau_syn=2.0, v_th=0.3, psc="alpha", return_state=False)):
+        model = nn.Sequential(nn.Linear(4, 3), neuron)
+        x = torch.rand(20, 2, 4)
+        want = model(x)
+        (gw,) = torch.autograd.grad(want.sum() + (want * want).sum(), [model[0].weight])
+        got = torch.compile(model, backend="aot_eager")(x)
+        (gg,) = torch.autograd.grad(got.sum() + (got * got).sum(), [model[0].weight])
+        assert torch.equal(got, want) and torch.equal(gg, gw)
