@@ -98,7 +98,15 @@ def main(argv=None):
     ap.add_argument("--backend", choices=["cuda", "cpu"], default="cuda")
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                     help="precision of state, parameters, ring buffers and weights")
+    ap.add_argument("--threads-per-block", type=int, default=None,
+                    help="threads per block of the CUDA kernels (default: eventsim.config's)")
     args = ap.parse_args(argv)
+    if args.threads_per_block is not None:
+        if args.threads_per_block < 1:
+            ap.error("--threads-per-block must be at least 1")
+        from eventsim import config
+
+        config.CUDA_THREADS_PER_BLOCK = args.threads_per_block
     if args.backend == "cuda":
         from eventsim.engines import clock_cuda
 

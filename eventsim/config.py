@@ -27,8 +27,11 @@ POISSON_GROUP_SPAN = 1.0
 #: Whether Numba kernels are cached on disk.
 NUMBA_CACHE = True
 
-#: Threads per block of the CUDA kernels.
-CUDA_THREADS_PER_BLOCK = 128
+#: Threads per block of the CUDA kernels.  Under numba-cuda's simulator
+#: (``NUMBA_ENABLE_CUDASIM=1``), which runs one Python thread per CUDA thread
+#: and polls them all, the default is 8: a block of 128 makes a small network's
+#: step take seconds there.  Results do not depend on it.
+CUDA_THREADS_PER_BLOCK = 8 if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0") else 128
 
 #: Elements per HDF5 chunk of a streaming recorder's datasets (a chunk is the
 #: unit HDF5 stores and caches; 65,536 int64 values are 512 KiB).
