@@ -4,6 +4,13 @@ Usage (from the repository root)::
 
     python benchmarks/ab_compare.py                     # main against the working tree
     python benchmarks/ab_compare.py --ref HEAD~1 --rounds 7 --networks brunel cuba microcircuit
+    python benchmarks/ab_compare.py --engine event --rounds 7   # the event engine's networks
+
+``--engine event`` times the event engine instead, on the sparse network of
+``benchmarks/event_sparse.py`` (LIF, delta synapses) and the same network
+with exponential current synapses (every crossing found by the search) and
+with adaptive thresholds (ALIF), built with the working tree's
+``benchmarks/event_sparse.py``.
 
 The ref's ``eventsim`` package is exported (``git archive``) into a
 directory of the system's temporary folder named by its commit, which is
@@ -41,6 +48,24 @@ NETWORKS = {
     "microcircuit": ("m = load('microcircuit'); net, _, a = m.build({scale}, 1, 0.1); recs = [a]", 1000.0, 0.2),
 }
 
+_SPARSE = ("m = load_bench('event_sparse'); net, a = m.build('event', int({scale}), 100, 10.0); recs = [a]")
+_SPARSE_MODEL = ("net = eventsim.Network(dt=0.1, seed=1, engine='event', weight_dtype='float32'); "
+                 "pop = net.population(int({scale}), {model}, v_init=eventsim.Uniform(0.0, 10.0)); "
+                 "net.connect(pop, pop, eventsim.FixedInDegree(100), weight={w}, delay=1.5); "
+                 "noise = net.poisson(int({scale}), rate=10.0); "
+                 "net.connect(noise, pop, eventsim.OneToOne(), weight={w_in}, delay=0.1); "
+                 "recs = [net.record_spikes(pop)]")
+#: the event engine's networks (``--engine event``): builder code, simulated time (ms), neurons
+EVENT_NETWORKS = {
+    "sparse": (_SPARSE, 500.0, 20000),
+    "sparse_exp": (_SPARSE_MODEL.replace("{model}", "eventsim.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0, "
+                                                    "tau_syn_ex=2.0, tau_syn_in=2.0)")
+                   .replace("{w}", "10.0").replace("{w_in}", "4000.0"), 500.0, 20000),
+    "sparse_alif": (_SPARSE_MODEL.replace("{model}", "eventsim.ALIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0, "
+                                                     "tau_theta=50.0, d_theta=0.5)")
+                    .replace("{w}", "0.1").replace("{w_in}", "25.0"), 500.0, 20000),
+}
+
 CHILD = """
 import importlib.util, json, sys, time
 import numba
@@ -48,6 +73,9 @@ numba.set_num_threads({threads})
 import eventsim
 def load(name):
     spec = importlib.util.spec_from_file_location('ex_' + name, {examples!r} + '/' + name + '.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod); return mod
+def load_bench(name):
+    spec = importlib.util.spec_from_file_location('bench_' + name, {benchmarks!r} + '/' + name + '.py')
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod); return mod
 {build}
 net.run(1.0)
@@ -72,9 +100,9 @@ def export(ref):
 
 
 def measure(path, network, scale, t_sim, threads):
-    build, _, _ = NETWORKS[network]
-    code = CHILD.format(threads=threads, examples=str(REPO / "examples"), build=build.format(scale=scale),
-                        t_sim=t_sim)
+    build, _, _ = NETWORKS[network] if network in NETWORKS else EVENT_NETWORKS[network]
+    code = CHILD.format(threads=threads, examples=str(REPO / "examples"), benchmarks=str(REPO / "benchmarks"),
+                        build=build.format(scale=scale), t_sim=t_sim)
     env = dict(os.environ, PYTHONPATH=str(path), NUMBA_NUM_THREADS=str(max(threads, 1)))
     env.pop("NUMBA_CACHE_DIR", None)  # each side keeps its in-tree cache
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
@@ -89,14 +117,24 @@ def main(argv=None):
     ap.add_argument("--ref", default="main", help="git ref of side A (default: main)")
     ap.add_argument("--rounds", type=int, default=5, help="A/B pairs per network (default 5)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
-    ap.add_argument("--scale", type=float, default=None, help="scale of brunel / microcircuit (default: per network)")
+    ap.add_argument("--engine", default="clock", choices=("clock", "event"),
+                    help="the engine timed (default clock; event: the networks of EVENT_NETWORKS)")
+    ap.add_argument("--networks", nargs="+", default=None, choices=list(NETWORKS) + list(EVENT_NETWORKS),
+                    help="default: every network of the engine")
+    ap.add_argument("--scale", type=float, default=None, help="scale of brunel / microcircuit, neurons of the event networks (default: per network)")
     ap.add_argument("--t-sim", type=float, default=None, help="simulated time in ms (default: per network)")
     args = ap.parse_args(argv)
+    table = EVENT_NETWORKS if args.engine == "event" else NETWORKS
+    if args.networks is None:
+        args.networks = list(table)
+    wrong = [n for n in args.networks if n not in table]
+    if wrong:
+        ap.error(f"--networks {' '.join(wrong)}: not networks of the {args.engine} engine ({', '.join(table)})")
     a_path, sha = export(args.ref)
-    print(f"A = {args.ref} ({sha}), B = working tree; {args.rounds} interleaved rounds, {args.threads} thread(s)")
+    print(f"A = {args.ref} ({sha}), B = working tree; {args.engine} engine, {args.rounds} interleaved rounds, "
+          f"{args.threads} thread(s)")
     for network in args.networks:
-        _, t_default, s_default = NETWORKS[network]
+        _, t_default, s_default = table[network]
         t_sim = args.t_sim or t_default
         scale = args.scale or s_default
         for side, path in (("A", a_path), ("B", REPO)):  # compile or load the kernels once, untimed

@@ -38,25 +38,18 @@ heap breaks ties, because every key is unique or identical in content):
    ``iaf_psc_delta_ps``), in the order the neurons first received input at
    that time, then new crossing predictions.
 
-Refractoriness: after a spike at ``t`` the membrane is clamped for
-``t_ref`` ms; delta inputs arriving in ``[t, t + t_ref)`` are discarded,
-input at exactly ``t + t_ref`` is applied; current synapses keep decaying
-and integrating input.
+The neuron model is the family's (:mod:`eventsim.models.family`, the event
+engine's contract): the engine is generic over the families present, whose
+functions it calls through the ``event_*`` functions of that module with
+the tuple of their tags ``fams`` (a compile-time argument) and the family
+code of the neuron's parameter row.  A family says how its state evolves
+between events, how an input changes it, whether an input makes the neuron
+spike at once, how it resets, and when its free trajectory first reaches
+threshold (e.g. :mod:`eventsim.models.iaf_event` for LIF, IF and ALIF).
 
-Threshold crossing (first time ``v(s) >= v_th + sum theta_k(s)``):
-
-* delta synapses without adaptation: closed form,
-  ``s = tau_m log1p((v_th - v0) / (v_inf - v_th))`` (``v_inf`` the
-  asymptote of the bias current; non-leaky: ``(v_th - v0) C_m / I_e``);
-* otherwise a bracketed leftmost-root search that cannot miss a crossing:
-  on an interval ``[a, b]`` a rigorous upper bound of ``v`` (from the
-  comparison theorem: the leak can only pull ``v`` towards its asymptote, and
-  every synaptic current has constant sign and decays monotonically) and a
-  lower bound of the threshold prune intervals without a crossing; the rest
-  are halved left first; an interval on which ``v - threshold`` is provably
-  increasing and changes sign is solved by safeguarded Newton to 1e-13 ms.
-  Bounds and values are computed from the exact propagators, so the search
-  is exact at and near ``tau_m == tau_syn``.
+A spike of neuron ``i`` at ``t``: recorded, the family's reset, the
+refractory period ``[t, t + PP[p, T_REF])`` (``SS[i, TR]``), then one heap
+entry per delay group of its synapses.
 """
 
 from __future__ import annotations
@@ -67,7 +60,9 @@ import numpy as np
 from numba import njit
 
 from .. import _compile  # noqa: F401  (announces the first compilation of the engine's kernels)
-from ..models.dynamics import exp_propagators, phi, reset_voltage, subthreshold_exp
+from ..models.family import (CM, FAMILY, IB, N_PARAMS, N_STATE, RECORD, SLOTS, T_REF, TL, TR, XPOS,
+                              event_advance, event_fires, event_never_crosses, event_next_crossing, event_receive,
+                              event_reset, event_sample, event_row)
 from ..rng import group_words, pick, u01
 from ._intrinsics import prefetch_row
 
@@ -75,60 +70,28 @@ from ._intrinsics import prefetch_row
 #: they are compiled without Numba's reference counting: with it, every array argument and
 #: tuple field costs atomic increments and decrements, a fifth of the run time.
 _jit = njit(cache=True, _nrt=False)
-#: Helpers of the inner loops are inlined by Numba into each caller; the crossing search (``_f``, ``_fprime``,
-#: ``_bounds``) and the rare sites of the main loop (crossings, DC switches, state samples) call functions
-#: compiled once instead (``_advance``, ``_cross``, ``_state``): every inlined copy is
-#: typed and optimised again, and calls there cost little, so the engine compiles in about 40% of the time
-#: it took with everything inlined (the README's event-engine snippet: ~16 s instead of ~40 s of CPU time).
+#: Helpers of the inner loops are inlined by Numba into each caller; the families' crossing searches and the
+#: rare sites of the main loop (crossings, DC switches, state samples) call functions compiled once instead
+#: (``_advance``, ``_cross``, ``sample``): every inlined copy is typed and optimised again, and calls there cost
+#: little, so the engine compiles in about 40% of the time it took with everything inlined.
 _inline = njit(cache=True, inline="always")
 
 #: Purpose tag of the Poisson intervals of the event engine (mixed into the key).
 POISSON_EVENT = 0x5EED0003
 
-#: Columns of the parameter table ``PP[n_classes, N_PARAMS]`` (float64).  Neurons with identical
-#: parameters share one row (a *class*); a neuron's class is stored in its state row (``SS[i, CM]``),
-#: so that a homogeneous population of any size reads its parameters from one cached row.
-INV_TM = 0
-C_M = 1
-V_REST = 2
-V_TH = 3
-V_RESET = 4
-T_REF = 5
-INV_TE = 6
-INV_TI = 7
-IS_EXP = 8
-ADAPTIVE = 9
-RESET_MODE = 10
-RESET_M = 11
-RESET_B = 12
-TAU_MAX = 13
-RECORD = 14
-N_PARAMS = 15
-#: Columns of the per-neuron state matrix ``SS[N, N_STATE]`` (float64, one 64-byte row per neuron, so
-#: that an incoming spike touches one cache line): v (mV), i_ex, i_in (pA), the time of the last
-#: event and the end of the refractory period (ms), the bias current (pA: ``i_e`` plus the DC
-#: sources that are on), ``2 * class + mark`` (the mark: has input at the current time) and the
-#: neuron's position in the crossing heap (-1: none).  Integers are exact in float64.
-V = 0
-IE = 1
-II = 2
-TL = 3
-TR = 4
-IB = 5
-CM = 6
-XPOS = 7
-N_STATE = 8
+# The layout of the parameter table ``PP[n_classes, N_PARAMS]`` and of the state rows ``SS[N, N_STATE]``
+# (float64) is :mod:`eventsim.models.family`'s (re-exported here: FAMILY, RECORD, T_REF; SLOTS, TL, TR, IB, CM,
+# XPOS).  Neurons with identical parameters share one row (a *class*); a neuron's class is stored in its state
+# row (``SS[i, CM] = 2 * class + mark``, the mark: has input at the current time), so that a homogeneous
+# population of any size reads its parameters from one cached row, and everything an incoming spike touches of
+# its target is in one 64-byte state row.  Integers are exact in float64.
+__all__ = ["CM", "FAMILY", "IB", "N_PARAMS", "N_STATE", "RECORD", "SLOTS", "T_REF", "TL", "TR", "XPOS"]
 
-_TOL = 1e-13  # ms, width at which a crossing is located
-_STACK = 256
 _AHEAD = 8  # targets whose state row is prefetched ahead of the delivery loop
 
 
 # ---------------------------------------------------------------------------- state evaluation
-@_inline
-def _cls(SS, i):
-    """Row of neuron ``i`` in the parameter table."""
-    return np.int64(SS[i, CM]) >> 1
+_cls = event_row
 
 
 @_inline
@@ -137,217 +100,19 @@ def _marked(SS, i):
     return (np.int64(SS[i, CM]) & 1) == 1
 
 
-@_inline
-def _free_v(v, ie, ii, h, inv_tm, c_m, v_rest, i_e, inv_te, inv_ti, is_exp):
-    """Membrane potential after ``h`` ms of free (non-refractory) evolution."""
-    if is_exp:
-        p_vv, p_vi, p_ve, p_vn, _, _ = exp_propagators(h, inv_tm, c_m, inv_te, inv_ti)
-        return subthreshold_exp(v, ie, ii, v_rest, p_vv, p_vi, p_ve, p_vn, i_e)
-    p_vv = math.exp(-h * inv_tm)
-    if i_e == 0.0:
-        return v_rest + p_vv * (v - v_rest)
-    return v_rest + p_vv * (v - v_rest) + h / c_m * phi(-h * inv_tm) * i_e
-
-
-@_inline
-def _state_at(i, s, PP, SS, TH, ITH):
-    """``(v, i_ex, i_in)`` of neuron ``i`` at ``s`` ms after its last event (no side effect)."""
-    p = _cls(SS, i)
-    v = SS[i, V]
-    ie = SS[i, IE]
-    ii = SS[i, II]
-    inv_te = PP[p, INV_TE]
-    inv_ti = PP[p, INV_TI]
-    hr = SS[i, TR] - SS[i, TL]
-    if hr < s:
-        if hr > 0.0:
-            v = _free_v(v, ie * math.exp(-hr * inv_te), ii * math.exp(-hr * inv_ti), s - hr, PP[p, INV_TM],
-                        PP[p, C_M], PP[p, V_REST], SS[i, IB], inv_te, inv_ti, PP[p, IS_EXP])
-        else:
-            v = _free_v(v, ie, ii, s, PP[p, INV_TM], PP[p, C_M], PP[p, V_REST], SS[i, IB], inv_te, inv_ti,
-                        PP[p, IS_EXP])
-    if PP[p, IS_EXP]:
-        ie = ie * math.exp(-s * inv_te)
-        ii = ii * math.exp(-s * inv_ti)
-    return v, ie, ii
-
-
-@_inline
-def _theta_at(i, s, PP, SS, TH, ITH):
-    """Sum of the adaptive threshold components of neuron ``i`` at ``s`` ms after its last event."""
-    th = 0.0
-    for k in range(TH.shape[1]):
-        th += TH[i, k] * math.exp(-s * ITH[i, k])
-    return th
-
-
 @_jit
-def _f(i, s, PP, SS, TH, ITH):
-    """Distance to threshold ``v - (v_th + theta)`` at ``s`` (mV)."""
-    p = _cls(SS, i)
-    v, _, _ = _state_at(i, s, PP, SS, TH, ITH)
-    return v - PP[p, V_TH] - _theta_at(i, s, PP, SS, TH, ITH)
-
-
-@_jit
-def _fprime(i, s, PP, SS, TH, ITH):
-    """Distance to threshold and its time derivative at ``s`` (free evolution)."""
-    p = _cls(SS, i)
-    v, ie, ii = _state_at(i, s, PP, SS, TH, ITH)
-    dv = (PP[p, V_REST] - v) * PP[p, INV_TM] + (SS[i, IB] + ie + ii) / PP[p, C_M]
-    th = 0.0
-    dth = 0.0
-    for k in range(TH.shape[1]):
-        x = TH[i, k] * math.exp(-s * ITH[i, k])
-        th += x
-        dth -= x * ITH[i, k]
-    return v - PP[p, V_TH] - th, dv - dth
-
-
-@_jit
-def _bounds(i, a, b, PP, SS, TH, ITH):
-    """On ``[a, b]``: (upper bound of v minus lower bound of the threshold, lower bound of d/ds of the distance)."""
-    p = _cls(SS, i)
-    v, ie, ii = _state_at(i, a, PP, SS, TH, ITH)
-    D = b - a
-    c = PP[p, C_M]
-    inv_tm = PP[p, INV_TM]
-    i_e = SS[i, IB]
-    syn_int = 0.0  # upper bound of the charge the positive currents can still deliver
-    i_hi = 0.0  # largest synaptic current on the interval
-    i_lo = 0.0  # smallest synaptic current on the interval
-    if PP[p, IS_EXP]:
-        for x, inv in ((ie, PP[p, INV_TE]), (ii, PP[p, INV_TI])):
-            e = math.exp(-D * inv)
-            if x > 0.0:
-                syn_int += x * (-math.expm1(-D * inv)) / inv
-                i_hi += x
-                i_lo += x * e
-            else:
-                i_hi += x * e
-                i_lo += x
-    if inv_tm > 0.0:
-        v_inf = PP[p, V_REST] + i_e / (c * inv_tm)
-        u1 = max(v, v_inf) + syn_int / c
-        w = v_inf + i_hi / (c * inv_tm)
-        u2 = v + max(w - v, 0.0) * (-math.expm1(-D * inv_tm))
-        u = min(u1, u2)
-        dv_lo = (v_inf - u) * inv_tm + i_lo / c
-    else:
-        rate = max(i_e + i_hi, 0.0)
-        u = v + rate * D / c if rate > 0.0 else v
-        u = min(u, v + syn_int / c + (i_e * D / c if i_e > 0.0 else 0.0))
-        dv_lo = (i_e + i_lo) / c
-    th_lo = PP[p, V_TH]
-    dth_hi = 0.0
-    for k in range(TH.shape[1]):
-        x = TH[i, k] * math.exp(-a * ITH[i, k])
-        inv = ITH[i, k]
-        e = math.exp(-D * inv)
-        if x > 0.0:
-            th_lo += x * e
-            dth_hi -= x * inv * e
-        else:
-            th_lo += x
-            dth_hi -= x * inv
-    return u - th_lo, dv_lo - dth_hi
-
-
-@_jit
-def _newton(i, a, b, PP, SS, TH, ITH):
-    """Root of the increasing distance on ``[a, b]`` (f(a) < 0 <= f(b)), to 1e-13 ms."""
-    x = b
-    for _ in range(200):
-        fx, dfx = _fprime(i, x, PP, SS, TH, ITH)
-        if fx >= 0.0:
-            b = x
-        else:
-            a = x
-        if b - a <= _TOL:
-            return b
-        nx = x - fx / dfx if dfx > 0.0 else 0.5 * (a + b)
-        if not (a < nx < b):
-            nx = 0.5 * (a + b)
-        if abs(nx - x) <= _TOL:
-            return nx  # converged: |root - nx| < 1e-13 ms
-        x = nx
-    return b
-
-
-@_inline
-def _never_crosses(i, PP, SS):
-    """Cheap sufficient test (leaky delta neuron without adaptation, below threshold, not refractory,
-    bias asymptote at or below threshold): no crossing without further input."""
-    p = _cls(SS, i)
-    if PP[p, IS_EXP] or PP[p, ADAPTIVE] or PP[p, INV_TM] == 0.0 or SS[i, TL] < SS[i, TR]:
-        return False
-    v_inf = PP[p, V_REST] + SS[i, IB] / (PP[p, C_M] * PP[p, INV_TM])
-    return SS[i, V] < PP[p, V_TH] and v_inf <= PP[p, V_TH]
-
-
-@_jit
-def next_crossing(i, PP, SS, TH, ITH, stack):
+def next_crossing(fams, i, PP, SS, TH, ITH, stack):
     """Absolute time at which neuron ``i`` first reaches threshold without further input (inf: never)."""
     p = _cls(SS, i)
-    tl = SS[i, TL]
-    s0 = max(SS[i, TR] - tl, 0.0)
-    if _f(i, s0, PP, SS, TH, ITH) >= 0.0:
-        return tl + s0
-    gap, _ = _bounds(i, s0, math.inf, PP, SS, TH, ITH)
-    if gap < 0.0:
-        return math.inf
-    if not PP[p, IS_EXP] and not PP[p, ADAPTIVE]:  # closed form
-        v0, _, _ = _state_at(i, s0, PP, SS, TH, ITH)
-        vth = PP[p, V_TH]
-        if PP[p, INV_TM] > 0.0:
-            v_inf = PP[p, V_REST] + SS[i, IB] / (PP[p, C_M] * PP[p, INV_TM])
-            if v_inf <= vth:
-                return math.inf
-            return tl + s0 + math.log1p((vth - v0) / (v_inf - vth)) / PP[p, INV_TM]
-        if SS[i, IB] <= 0.0:
-            return math.inf
-        return tl + s0 + (vth - v0) * PP[p, C_M] / SS[i, IB]
-    # a horizon beyond which no crossing can happen, or where the distance is >= 0
-    H = PP[p, TAU_MAX]
-    b = s0 + H
-    for _ in range(200):
-        b = s0 + H
-        if _f(i, b, PP, SS, TH, ITH) >= 0.0:
-            break
-        gap, _ = _bounds(i, b, math.inf, PP, SS, TH, ITH)
-        if gap < 0.0:
-            break
-        H *= 2.0
-    else:
-        return math.inf
-    # leftmost root on [s0, b]: branch and bound, left half first
-    sp = 0
-    stack[0, 0] = s0
-    stack[0, 1] = b
-    sp = 1
-    while sp > 0:
-        sp -= 1
-        a = stack[sp, 0]
-        c = stack[sp, 1]
-        gap, slope = _bounds(i, a, c, PP, SS, TH, ITH)
-        if gap < 0.0:
-            continue
-        fc = _f(i, c, PP, SS, TH, ITH)
-        if c - a <= _TOL:
-            if fc >= 0.0:
-                return tl + c
-            continue
-        if fc >= 0.0 and slope > 0.0:
-            return tl + _newton(i, a, c, PP, SS, TH, ITH)
-        if sp + 2 > stack.shape[0]:  # cannot happen with 256 levels of halving; be safe
-            return tl + c if fc >= 0.0 else math.inf
-        m = 0.5 * (a + c)
-        stack[sp, 0] = m
-        stack[sp, 1] = c
-        stack[sp + 1, 0] = a
-        stack[sp + 1, 1] = m
-        sp += 2
-    return math.inf
+    return event_next_crossing(fams, PP[p, FAMILY], i, p, PP, SS, TH, ITH, stack)
+
+
+@_jit
+def sample(fams, i, s, var, PP, SS, TH, ITH):
+    """Recorded variable ``var`` (:data:`eventsim.engines.clock_cpu.VAR_CODES`) of neuron ``i`` at ``s`` ms
+    after its last event (no side effect)."""
+    p = _cls(SS, i)
+    return event_sample(fams, PP[p, FAMILY], i, p, s, var, PP, SS, TH, ITH)
 
 
 # ---------------------------------------------------------------------------- build helper
@@ -394,31 +159,21 @@ def synapse_order(pre, d, post, n_em):
 
 # ---------------------------------------------------------------------------- lazy update
 @_inline
-def advance_neuron(i, t, PP, SS, TH, ITH):
-    """Bring neuron ``i`` to time ``t`` (ms) with the exact propagator."""
+def advance_neuron(fams, i, t, PP, SS, TH, ITH):
+    """Bring neuron ``i`` to time ``t`` (ms) with its family's exact propagator."""
     s = t - SS[i, TL]
     if s <= 0.0:
         return
-    v, ie, ii = _state_at(i, s, PP, SS, TH, ITH)
-    SS[i, V] = v
-    SS[i, IE] = ie
-    SS[i, II] = ii
-    for k in range(TH.shape[1]):
-        TH[i, k] *= math.exp(-s * ITH[i, k])
+    p = _cls(SS, i)
+    event_advance(fams, PP[p, FAMILY], i, p, s, PP, SS, TH, ITH)
     SS[i, TL] = t
 
 
-
 @_jit
-def _advance(i, t, PP, SS, TH, ITH):
+def _advance(fams, i, t, PP, SS, TH, ITH):
     """:func:`advance_neuron` as a call, compiled once, for the sites outside the delivery loop."""
-    advance_neuron(i, t, PP, SS, TH, ITH)
+    advance_neuron(fams, i, t, PP, SS, TH, ITH)
 
-
-@_jit
-def _state(i, s, PP, SS, TH, ITH):
-    """:func:`_state_at` as a call, compiled once (state samples)."""
-    return _state_at(i, s, PP, SS, TH, ITH)
 
 # ---------------------------------------------------------------------------- queues
 @_inline
@@ -551,10 +306,10 @@ def _cross(X, SS, i, t):
     cross_set(X, SS, i, t)
 
 @_jit
-def init_crossings(X, PP, SS, TH, ITH, stack):
+def init_crossings(fams, X, PP, SS, TH, ITH, stack):
     """Predict the first crossing of every neuron (before the first run)."""
     for i in range(SS.shape[0]):
-        cross_set(X, SS, i, next_crossing(i, PP, SS, TH, ITH, stack))
+        cross_set(X, SS, i, next_crossing(fams, i, PP, SS, TH, ITH, stack))
 
 
 @_inline
@@ -625,7 +380,7 @@ def _emit(Q, n, G, e, t):
 
 
 @_inline
-def _spike(i, t, PP, SS, TH, DTH, G, Q, n, R):
+def _spike(fams, i, t, PP, SS, TH, DTH, G, Q, n, R):
     """Neuron ``i`` (advanced to ``t``) spikes at ``t``."""
     p = _cls(SS, i)
     if PP[p, RECORD]:
@@ -633,20 +388,15 @@ def _spike(i, t, PP, SS, TH, DTH, G, Q, n, R):
         R.t[k] = t
         R.i[k] = i
         R.n[0] = k + 1
-    th = 0.0
-    for k in range(TH.shape[1]):
-        th += TH[i, k]
-    SS[i, V] = reset_voltage(SS[i, V], PP[p, RESET_MODE], PP[p, V_RESET], PP[p, V_REST], PP[p, V_TH] + th,
-                           PP[p, RESET_M], PP[p, RESET_B])
-    for k in range(TH.shape[1]):
-        TH[i, k] += DTH[i, k]
+    event_reset(fams, PP[p, FAMILY], i, p, t, PP, SS, TH, DTH)
     SS[i, TR] = t + PP[p, T_REF]
     return _emit(Q, n, G, i, t)
 
 
 @_jit
-def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counters, stack, sample_t, RS):
-    """Process every event with time <= ``t_end`` (ms).
+def run_event(fams, t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counters, stack, sample_t, RS):
+    """Process every event with time <= ``t_end`` (ms); ``fams``: the tags of the families present
+    (:func:`eventsim.models.family.tags`).
 
     ``qroom`` is the largest number of delay groups of one emitter (the
     entries one spike pushes).  Returns ``(qn, status)``: status 0 = reached
@@ -688,13 +438,13 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
                 i = M.lst[j]
                 SS[i, CM] -= 1.0
                 p = _cls(SS, i)
-                if not PP[p, IS_EXP] and tb >= SS[i, TR]:
-                    th = 0.0
-                    for k in range(TH.shape[1]):
-                        th += TH[i, k]
-                    if SS[i, V] >= PP[p, V_TH] + th:
-                        qn = _spike(i, tb, PP, SS, TH, DTH, G, Q, qn, R)
-                tx = math.inf if _never_crosses(i, PP, SS) else next_crossing(i, PP, SS, TH, ITH, stack)
+                code = PP[p, FAMILY]
+                if event_fires(fams, code, i, p, tb, PP, SS, TH):
+                    qn = _spike(fams, i, tb, PP, SS, TH, DTH, G, Q, qn, R)
+                if event_never_crosses(fams, code, i, p, PP, SS):
+                    tx = math.inf
+                else:
+                    tx = next_crossing(fams, i, PP, SS, TH, ITH, stack)
                 cross_set(X, SS, i, tx)
             npend = 0
             M.n[0] = 0
@@ -708,21 +458,7 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
             base = c * RS.idx.size
             for j in range(RS.idx.size):
                 i = RS.idx[j]
-                p = _cls(SS, i)
-                s = ts - SS[i, TL]
-                v, ie, ii = _state(i, s, PP, SS, TH, ITH)
-                code = RS.var[j]
-                if code == 0:
-                    x = v
-                elif code == 1:
-                    x = ie
-                elif code == 2:
-                    x = ii
-                else:
-                    x = _theta_at(i, s, PP, SS, TH, ITH)
-                    if code == 4:
-                        x += PP[p, V_TH]
-                RS.buf[base + j] = x
+                RS.buf[base + j] = sample(fams, i, ts - SS[i, TL], RS.var[j], PP, SS, TH, ITH)
             RS.cnt[0] = c + 1
             sample_t[1] += 1.0
             sample_t[0] = sample_t[1] * sample_t[2]
@@ -736,9 +472,9 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
         if tc <= te:
             i = X.heap[0]
             _cross(X, SS, i, math.inf)
-            _advance(i, tc, PP, SS, TH, ITH)
-            qn = _spike(i, tc, PP, SS, TH, DTH, G, Q, qn, R)
-            _cross(X, SS, i, next_crossing(i, PP, SS, TH, ITH, stack))
+            _advance(fams, i, tc, PP, SS, TH, ITH)
+            qn = _spike(fams, i, tc, PP, SS, TH, DTH, G, Q, qn, R)
+            _cross(X, SS, i, next_crossing(fams, i, PP, SS, TH, ITH, stack))
             continue
         if streamed:  # emission of a Poisson channel
             SRC.spos[0] = pos + 1
@@ -753,7 +489,7 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
             for gg in range(G.gptr[e], G.gptr[e + 1]):
                 for s in range(G.sptr[gg], G.sptr[gg + 1]):
                     i = G.tgt[s]
-                    _advance(np.int64(i), te, PP, SS, TH, ITH)  # (one signature: targets are int32)
+                    _advance(fams, np.int64(i), te, PP, SS, TH, ITH)  # (one signature: targets are int32)
                     SS[i, IB] += G.w[s] if g == -2 else -G.w[s]
                     npend = _touch(SS, M, i, npend)
             M.n[0] = npend
@@ -779,14 +515,13 @@ def run_event(t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, counte
                 prefetch_row(SS, G.tgt[s + _AHEAD])
             i = G.tgt[s]
             w = G.w[s]
-            advance_neuron(i, te, PP, SS, TH, ITH)
-            if PP[_cls(SS, i), IS_EXP]:
-                if w >= 0.0:
-                    SS[i, IE] += w
-                else:
-                    SS[i, II] += w
-            elif te >= SS[i, TR]:
-                SS[i, V] += w
+            p = _cls(SS, i)
+            code = PP[p, FAMILY]
+            s_adv = te - SS[i, TL]
+            if s_adv > 0.0:
+                event_advance(fams, code, i, p, s_adv, PP, SS, TH, ITH)
+                SS[i, TL] = te
+            event_receive(fams, code, i, p, te, w, PP, SS)
             npend = _touch(SS, M, i, npend)
         M.n[0] = npend
     return qn, 0

@@ -39,11 +39,11 @@ def crossings_from_keys(X, SS, key):
 
 
 @_jit
-def predict_crossings(ids, X, PP, SS, TH, ITH, stack):
+def predict_crossings(fams, ids, X, PP, SS, TH, ITH, stack):
     """Predict the next threshold crossing of neurons ``ids`` again (after their state or parameters changed)."""
     for j in range(ids.size):
         i = ids[j]
-        cross_set(X, SS, i, next_crossing(i, PP, SS, TH, ITH, stack))
+        cross_set(X, SS, i, next_crossing(fams, i, PP, SS, TH, ITH, stack))
 
 
 @_jit

@@ -12,7 +12,7 @@ from ..rng import key_words
 from . import event_cpu as ev
 from . import event_live as live
 from .progress import progress_bar as _progress
-from ..models.family import check_event_engine
+from ..models.family import by_code, check_event_engine, tags
 from .clock_cpu import VAR_CODES as _VAR_CODES
 
 
@@ -63,43 +63,35 @@ class SampleBuf(NamedTuple):
 
 
 def _pack_params(net, record):
-    """Per-neuron parameter matrix (see the column constants of :mod:`.event_cpu`), bias currents (pA)
-    and theta matrices."""
+    """Per-neuron parameter rows (each family's ``pack``: see :mod:`eventsim.models.family`), bias currents
+    (pA), threshold components (inverse time constants, increments) and the tags of the families present."""
     N = net.n_neurons
-    K = max([len(getattr(p.model, "tau_theta", ())) for p in net.populations] + [0])
     PP = np.zeros((N, ev.N_PARAMS))
     i_e = np.zeros(N)
-    ITH = np.zeros((N, K))
-    DTH = np.zeros((N, K))
-    PP[:, ev.RECORD] = record
+    parts = []
     for pop in net.populations:
         m = pop.model
         check_event_engine(m)
+        fam = m.family
+        P, ith, dth = fam.event.pack(m, pop.n)
         sl = slice(pop.offset, pop.offset + pop.n)
-        b = lambda x: np.broadcast_to(np.asarray(x, np.float64), (pop.n,))  # noqa: E731
-        leaky = bool(np.all(np.isfinite(m.tau_m)))
-        PP[sl, ev.INV_TM] = 1.0 / b(m.tau_m) if leaky else 0.0
-        for name, col in (("c_m", ev.C_M), ("v_rest", ev.V_REST), ("v_th", ev.V_TH), ("v_reset", ev.V_RESET),
-                          ("t_ref", ev.T_REF)):
-            PP[sl, col] = b(getattr(m, name))
-        i_e[sl] = b(m.i_e)
-        taus = [b(m.tau_m)] if leaky else []
-        if m.synapse == "exp":
-            PP[sl, ev.IS_EXP] = 1.0
-            PP[sl, ev.INV_TE] = 1.0 / b(m.tau_syn_ex)
-            PP[sl, ev.INV_TI] = 1.0 / b(m.tau_syn_in)
-            taus += [b(m.tau_syn_ex), b(m.tau_syn_in)]
-        PP[sl, ev.RESET_MODE] = m._resets[m.reset]
-        rm, rb = m._reset_coefficients(pop.n)
-        PP[sl, ev.RESET_M] = rm
-        PP[sl, ev.RESET_B] = rb
-        for k, (tau, d) in enumerate(zip(getattr(m, "tau_theta", ()), getattr(m, "d_theta", ()))):
-            ITH[sl, k] = 1.0 / b(tau)
-            DTH[sl, k] = b(d)
-            taus.append(b(tau))
-        PP[sl, ev.ADAPTIVE] = float(bool(getattr(m, "tau_theta", ())))
-        PP[sl, ev.TAU_MAX] = np.maximum.reduce(taus + [np.ones(pop.n)])
-    return PP, i_e, ITH, DTH
+        PP[sl] = P
+        PP[sl, ev.FAMILY] = fam.code
+        i_e[sl] = np.broadcast_to(np.asarray(m.i_e, np.float64), (pop.n,))
+        parts.append((sl, ith, dth))
+    PP[:, ev.RECORD] = record
+    K = max([ith.shape[1] for _, ith, _ in parts] + [0])
+    ITH = np.zeros((N, K))
+    DTH = np.zeros((N, K))
+    for sl, ith, dth in parts:
+        ITH[sl, :ith.shape[1]] = ith
+        DTH[sl, :dth.shape[1]] = dth
+    return PP, i_e, ITH, DTH, tags(PP[:, ev.FAMILY].astype(np.int64))
+
+
+def _slot(name, family_code):
+    """The state-row column of state variable ``name`` of the family of ``family_code``."""
+    return by_code(int(family_code)).event.slots[name]
 
 
 def _classes(PP):
@@ -252,7 +244,7 @@ class EventPlan:
         record = np.zeros(N, np.bool_)
         for r in self.spike_recorders:
             record[r._ids] = True
-        PP, i_e, self.ITH, self.DTH = _pack_params(net, record)
+        PP, i_e, self.ITH, self.DTH, self.fams = _pack_params(net, record)
         self._models = [_ModelRef(p.model, p.n) for p in net.populations]  # the bias currents in SS[:, IB]
         self._members = []  # per spike recorder: its neurons as a lookup table (None: every recorded one)
         for r in self.spike_recorders:
@@ -261,7 +253,8 @@ class EventPlan:
             self._members.append(None if np.array_equal(member, record) else member)
         self.PP, cls = _classes(PP)
         self.SS = _aligned_rows(N, ev.N_STATE)
-        self.SS[:, ev.V] = np.concatenate([p.v_init for p in net.populations]) if N else 0.0
+        for p in net.populations:
+            self.SS[p.offset:p.offset + p.n, p.model.family.event.slots["v"]] = p.v_init
         self.SS[:, ev.IB] = i_e
         self.SS[:, ev.CM] = 2 * cls
         self.SS[:, ev.XPOS] = -1.0
@@ -317,7 +310,7 @@ class EventPlan:
         base = self.base_k * net.dt
         self.sample_t = np.array([base, 1.0, base])
         if start:
-            ev.init_crossings(self.X, self.PP, self.SS, self.TH, self.ITH, self.stack)
+            ev.init_crossings(self.fams, self.X, self.PP, self.SS, self.TH, self.ITH, self.stack)
 
     def __setstate__(self, state):
         """Unpickling (checkpoints): the state rows get their 64-byte alignment back."""
@@ -338,34 +331,35 @@ class EventPlan:
         neurons ``ids`` at the network's current time, without changing the lazily updated state."""
         t = float(self.net._time)
         out = np.empty(len(ids))
-        col = {"v": ev.V, "i_ex": ev.IE, "i_in": ev.II}.get(name)
+        var = _VAR_CODES[name]
         for j, i in enumerate(np.asarray(ids, np.int64)):
             s = t - self.SS[i, ev.TL]
-            if name == "theta":
-                out[j] = self.TH[i].sum() if s <= 0 else ev._theta_at(i, s, self.PP, self.SS, self.TH, self.ITH)
-            elif s <= 0:
-                out[j] = self.SS[i, col]
+            if s > 0:
+                out[j] = ev.sample(self.fams, i, s, var, self.PP, self.SS, self.TH, self.ITH)
+            elif name == "theta":
+                out[j] = self.TH[i].sum()
             else:
-                out[j] = ev._state_at(i, s, self.PP, self.SS, self.TH, self.ITH)[col]
+                out[j] = self.SS[i, _slot(name, self.PP[int(self.SS[i, ev.CM]) >> 1, ev.FAMILY])]
         return out
 
     def _touch_neurons(self, ids):
         """Bring neurons ``ids`` to the current time (their state is about to change)."""
         t = float(self.net._time)
         for i in ids:
-            ev.advance_neuron(int(i), t, self.PP, self.SS, self.TH, self.ITH)
+            ev._advance(self.fams, int(i), t, self.PP, self.SS, self.TH, self.ITH)
 
     def _predict(self, ids):
         """Predict the next threshold crossing of neurons ``ids`` again (after their state changed)."""
         for i in ids:
             i = int(i)
-            ev.cross_set(self.X, self.SS, i, ev.next_crossing(i, self.PP, self.SS, self.TH, self.ITH, self.stack))
+            ev.cross_set(self.X, self.SS, i, ev.next_crossing(self.fams, i, self.PP, self.SS, self.TH, self.ITH, self.stack))
 
     def set_state(self, name, ids, values):
         """Set state variable ``name`` (``"v"``, ``"i_ex"``, ``"i_in"``) of neurons ``ids`` at the current time."""
         ids = np.asarray(ids, np.int64)
         self._touch_neurons(ids)
-        self.SS[ids, {"v": ev.V, "i_ex": ev.IE, "i_in": ev.II}[name]] = values
+        cols = [_slot(name, f) for f in self.PP[self.SS[ids, ev.CM].astype(np.int64) >> 1, ev.FAMILY]]
+        self.SS[ids, cols] = values
         self._predict(np.unique(ids))
 
     def refresh(self, changes):
@@ -391,7 +385,7 @@ class EventPlan:
         net = self.net
         old_cls = (self.SS[:, ev.CM].astype(np.int64) >> 1)
         old_rows = self.PP[old_cls]
-        PP, i_e, ITH, DTH = _pack_params(net, old_rows[:, ev.RECORD])
+        PP, i_e, ITH, DTH, self.fams = _pack_params(net, old_rows[:, ev.RECORD])
         old_ie = np.concatenate([np.broadcast_to(np.asarray(p.model.i_e, np.float64), (p.n,))
                                  for p in self._models]) if self._models else np.zeros(0)
         if ITH.shape != self.ITH.shape:
@@ -490,7 +484,7 @@ class EventPlan:
         touched = np.unique(np.concatenate([changed] + [x for x, _ in minus + plus]).astype(np.int64))
         old._touch_neurons(touched[touched < N_o])
         # ---- neuron state
-        keep = [ev.V, ev.IE, ev.II, ev.TL, ev.TR, ev.IB]
+        keep = list(range(ev.SLOTS)) + [ev.TL, ev.TR, ev.IB]
         self.SS[:N_o, keep] = old.SS[:, keep]
         self.SS[N_o:, ev.TL] = t
         self.TH[:N_o, :K_o] = old.TH
@@ -504,7 +498,7 @@ class EventPlan:
         key[:N_o] = old.X.key
         live.crossings_from_keys(self.X, self.SS, key)
         again = np.unique(np.concatenate([touched, np.arange(N_o, N)])).astype(np.int64)
-        live.predict_crossings(again, self.X, self.PP, self.SS, self.TH, self.ITH, self.stack)
+        live.predict_crossings(self.fams, again, self.X, self.PP, self.SS, self.TH, self.ITH, self.stack)
         # ---- sources: explicit spikes
         S, So = self.SRC, old.SRC
         S.count[:nc_o] = So.count
@@ -726,7 +720,7 @@ class EventPlan:
     def _process(self, t_end):
         """Run the kernel up to ``t_end`` (ms), staging the recorded spikes and samples."""
         while True:
-            self.qn, status = ev.run_event(float(t_end), self.PP, self.SS, self.TH, self.ITH, self.DTH, self.G,
+            self.qn, status = ev.run_event(self.fams, float(t_end), self.PP, self.SS, self.TH, self.ITH, self.DTH, self.G,
                                            self.SRC, self.X, self.Q, self.qn, self.qroom, self.R, self.M,
                                            self.counters, self.stack, self.sample_t, self.RS)
             if status == 3:

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from . import dynamics
+from . import dynamics, iaf_event
 from .dynamics import neuron_update, reset_voltage
 from .family import Family, block_kernel, register
 from ._params import as_param, broadcast, check
@@ -182,4 +182,5 @@ class AlifTag(NamedTuple):
 #: synapses), the threshold components ``theta`` and the refractory counter.
 ALIF_FAMILY = register(Family(
     name="alif", code=2, tag=AlifTag(2), state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA"), ("theta", "mV")),
-    ports=("ex", "in"), propagator=dynamics.exp_propagators, update_block=_adaptive_block, models=(ALIF,)))
+    ports=("ex", "in"), propagator=dynamics.exp_propagators, update_block=_adaptive_block, models=(ALIF,),
+    event=iaf_event.functions(AlifTag, currents="row", adaptive=True)))

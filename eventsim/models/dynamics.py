@@ -112,6 +112,20 @@ def neuron_update(v, i_ex, i_in, refr, in_ex, in_in, is_exp, v_rest, p_vv, p_vi,
 
 
 @_jit
+def free_membrane(v, i_ex, i_in, h, inv_tau_m, c_m, v_rest, i_const, inv_tau_ex, inv_tau_in, is_exp):
+    """Membrane potential after ``h`` ms (any length) of free evolution, exactly: the step of
+    :func:`subthreshold_exp` with the propagator of :func:`exp_propagators` for ``h`` (``is_exp``), else the
+    delta-synapse step without input (the current term only when ``i_const`` is not 0)."""
+    if is_exp:
+        p_vv, p_vi, p_ve, p_vn, _, _ = exp_propagators(h, inv_tau_m, c_m, inv_tau_ex, inv_tau_in)
+        return subthreshold_exp(v, i_ex, i_in, v_rest, p_vv, p_vi, p_ve, p_vn, i_const)
+    p_vv = math.exp(-h * inv_tau_m)
+    if i_const == 0.0:
+        return v_rest + p_vv * (v - v_rest)
+    return v_rest + p_vv * (v - v_rest) + h / c_m * phi(-h * inv_tau_m) * i_const
+
+
+@_jit
 def reset_voltage(v, mode, v_reset, v_rest, threshold, m, b):
     """Membrane potential right after a spike.
 

@@ -37,8 +37,10 @@ of :mod:`eventsim.models`, by a :class:`Family` record:
     columns ``State.x``); a model's ``state_columns`` maps its state names
     to fields of ``State`` or columns of ``x``, ``state_units`` gives their
     units).
-``event_engine``
-    Whether the event engine runs the family (else it refuses it).
+``event``
+    Its functions for the event engine (an :class:`EventFunctions`
+    record), or None: the event engine refuses the family
+    (``event_engine=False`` says so too).
 ``update_block``
     The update of a block ``a..b-1`` of neurons that share parameter set
     ``q`` for one step: exact subthreshold step, threshold test, reset and
@@ -73,6 +75,81 @@ and sets to 0; ``i_c`` is the constant input (pA) to add to ``st.i_dc[n]``
 when ``per_neuron``, else the whole constant input of every neuron of the
 block.  ``rbase`` is the ring offset of the step's slot (``c0 = rbase +
 pr.col[a] - a``).
+
+The event engine's contract with :class:`EventFunctions`
+--------------------------------------------------------
+The event engine (:mod:`eventsim.engines.event_cpu`) keeps every neuron's
+state at the time ``SS[i, TL]`` of its last event and advances it lazily,
+in continuous time, with the family's exact propagator.  Its arrays:
+
+``PP[class, N_PARAMS]`` (float64)
+    One row per distinct set of parameter values (a *class*; a neuron's
+    class is ``int(SS[i, CM]) >> 1``).  Columns :data:`FAMILY` (the family
+    code), :data:`RECORD` (1: spikes recorded) and :data:`T_REF` (ms: the
+    refractory period started by a spike) are the engine's; columns
+    :data:`FIRST` to ``N_PARAMS - 1`` are the family's own (its ``pack``
+    chooses them).
+``SS[N, N_STATE]`` (float64, one 64-byte row per neuron)
+    Columns ``0 .. SLOTS - 1``: the family's state variables (its
+    ``slots`` names them); :data:`TL` the time of the last event (ms),
+    :data:`TR` the end of the refractory period (ms; the engine sets it to
+    ``t + PP[p, T_REF]`` at a spike at ``t``), :data:`IB` the constant
+    input current (pA: the model's ``i_e`` plus the DC sources that are
+    on), :data:`CM` and :data:`XPOS` (the engine's bookkeeping).
+``TH``, ``ITH``, ``DTH`` (float64 ``[N, K]``)
+    Threshold components that decay exponentially (values in mV, inverse
+    time constants in 1/ms, increments at a spike in mV; zero columns for
+    families without them).
+
+Every function of :class:`EventFunctions` but ``pack`` is a Numba function
+that takes the family's tag first (so one function can serve several
+families, specialised by the tag's type at compile time), then the neuron
+``i`` and its class ``p``:
+
+``pack(model, n)``
+    (Python) ``(P, ith, dth)``: ``P`` float64 ``[n, N_PARAMS]`` with
+    :data:`T_REF` and the family's columns filled, ``ith``, ``dth`` float64
+    ``[n, k]`` (``k >= 0`` threshold components).
+``slots``
+    ``{state variable name: column of SS}`` (Python; ``get_state``,
+    ``set_state``).
+``advance(fam, i, p, s, PP, SS, TH, ITH)``
+    Replace the state by its value ``s > 0`` ms later without input (free
+    evolution with the exact propagator for a step of any length,
+    refractory clamp included); the engine then sets ``TL``.
+``sample(fam, i, p, s, var, PP, SS, TH, ITH)``
+    The value of recorded variable ``var`` (codes of
+    :data:`eventsim.engines.clock_cpu.VAR_CODES`) ``s >= 0`` ms after
+    ``TL``, without side effect.
+``receive(fam, i, p, t, w, PP, SS)``
+    Input of weight ``w`` arriving at ``t`` (the state is at ``t``).
+``fires(fam, i, p, t, PP, SS, TH)``
+    Whether the neuron spikes at ``t`` after every input arriving at ``t``
+    (a jump of the state across the threshold).
+``reset(fam, i, p, t, PP, SS, TH, DTH)``
+    The reset after a spike at ``t`` (state at ``t``): new state and
+    threshold components; the engine then starts the refractory period.
+``never_crosses(fam, i, p, PP, SS)``
+    A cheap sufficient test that the free trajectory never reaches the
+    threshold (False when unsure).
+``next_crossing(fam, i, p, PP, SS, TH, ITH, stack)``
+    The absolute time (ms) at which the free trajectory first reaches the
+    threshold (inf: never), not before the end of the refractory period;
+    ``stack`` (float64 ``[256, 2]``) is scratch space.
+``distance``, ``slope``, ``bounds`` (optional)
+    The distance to threshold at ``s`` ms after ``TL``
+    (``distance(fam, i, p, s, PP, SS, TH, ITH)``, mV), with its time
+    derivative (``slope``: ``(distance, d/ds)``), and on an interval
+    ``[a, b]`` an upper bound of the distance and a lower bound of its
+    derivative (``bounds(fam, i, p, a, b, PP, SS, TH, ITH)``): what
+    :func:`eventsim.models.crossing.leftmost_crossing` needs to find the
+    first crossing without missing one.
+
+The engine calls :func:`event_advance`, :func:`event_receive`, ... with the
+tuple of the tags of the families present and the neuron's family code (a
+chain of tests of compile-time constants, none with one family, each
+branch the family's function inlined); the crossing search calls
+:func:`distance`, :func:`slope` and :func:`bounds` with a family's tag.
 """
 
 from __future__ import annotations
@@ -108,6 +185,8 @@ class Family:
     event_engine: bool = True
     #: The torch bridge's declaration of the family (:class:`TorchSteps`), None if it has no torch layer.
     torch: object = None
+    #: The family's functions for the event engine (None: it does not run there).
+    event: object = None
 
 
 class TorchSteps(NamedTuple):
@@ -228,7 +307,7 @@ _UNITS = {"v": "mV", "i_ex": "pA", "i_in": "pA", "theta": "mV", "v_th": "mV"}
 def check_event_engine(model):
     """Raise NotImplementedError if the event engine does not run ``model``'s family."""
     fam = getattr(model, "family", None)
-    if fam is not None and not fam.event_engine:
+    if fam is not None and not (fam.event_engine and fam.event is not None):
         raise NotImplementedError(f"{model!r}: the {fam.name} family runs in the clock engine only; "
                                   "use Network(engine='clock')")
 
@@ -385,3 +464,123 @@ def spike_grad(code, alpha, u):
 # between the targets, so a CPU compilation followed by a CUDA one in the same process fails.  The call is once
 # per run of neurons of one parameter set, not per neuron.
 overload(update_family)(_update_family_compiled)
+
+
+# ---------------------------------------------------------------- the event engine's interface
+class EventFunctions(NamedTuple):
+    """A family's functions for the event engine (see the module docstring for each)."""
+
+    pack: Callable
+    slots: dict
+    advance: Callable
+    sample: Callable
+    receive: Callable
+    fires: Callable
+    reset: Callable
+    never_crosses: Callable
+    next_crossing: Callable
+    distance: Callable = None
+    slope: Callable = None
+    bounds: Callable = None
+
+
+#: Columns of the event engine's parameter rows that the engine reads: the family code, whether the neuron's
+#: spikes are recorded, the refractory period (ms).  A family's own columns are ``FIRST .. N_PARAMS - 1``.
+FAMILY = 0
+RECORD = 1
+T_REF = 2
+FIRST = 3
+N_PARAMS = 16
+#: Columns of the event engine's state rows: ``0 .. SLOTS - 1`` the family's state, then the engine's (the time
+#: of the last event, the end of the refractory period (ms), the constant input current (pA), ``2 * class +
+#: mark``, the position in the crossing heap).
+SLOTS = 3
+TL = 3
+TR = 4
+IB = 5
+CM = 6
+XPOS = 7
+N_STATE = 8
+
+
+def event_row(SS, i):
+    """The parameter row (class) of neuron ``i`` in the event engine."""
+    return np.int64(SS[i, CM]) >> 1
+
+
+event_row = njit(cache=True, inline="always")(event_row)
+
+
+def _per_family(name, args):
+    """A function ``name(fam, *args)`` that calls the event function ``name`` of the family tagged ``fam``
+    (bound at compile time by the tag's type: the call stays cacheable on disk)."""
+    scope = {"_BY_TAG": _BY_TAG, "_impl": _single_impl, "_name": name}
+    exec(f"def {name}(fam, {args}):\n"  # noqa: S102 - source built from fixed names only
+         f"    return getattr(_BY_TAG[type(fam)].event, _name)(fam, {args})\n"
+         f"def _typer(fam, {args}):\n"
+         f"    return _impl(_name, {args!r}, fam)\n", scope)
+    overload(scope[name])(scope["_typer"])
+    return scope[name]
+
+
+def _single_impl(name, args, fam):
+    scope = {"_fn": getattr(_BY_TAG[fam.instance_class].event, name)}
+    exec(f"def impl(fam, {args}):\n    return _fn(fam, {args})\n", scope)  # noqa: S102
+    return scope["impl"]
+
+
+def _over_families(name, args):
+    """A function ``event_<name>(fams, code, *args)``: the event function ``name`` of the family among the
+    tags ``fams`` whose code is ``code``, called with that family's tag first.  Compiled: a chain of tests of
+    compile-time codes (the last family without a test, as ``code`` is always one of ``fams``: none at all
+    with one family), inlined into the caller with each family's function."""
+    scope = {"_BY_TAG": _BY_TAG, "_impl": _chain_impl, "_name": name}
+    exec(f"def event_{name}(fams, code, {args}):\n"  # noqa: S102 - source built from fixed names only
+         f"    for fam in fams:\n"
+         f"        if fam.code == code or fam is fams[-1]:\n"
+         f"            return getattr(_BY_TAG[type(fam)].event, _name)(fam, {args})\n"
+         f"def _typer(fams, code, {args}):\n"
+         f"    return _impl(_name, {args!r}, fams)\n", scope)
+    overload(scope[f"event_{name}"])(scope["_typer"])
+    return scope[f"event_{name}"]
+
+
+def _chain_impl(name, args, fams):
+    if not isinstance(fams, types.BaseTuple):
+        return None
+    scope = {}
+    lines = [f"def impl(fams, code, {args}):"]
+    last = len(fams.types) - 1
+    for k, t in enumerate(fams.types):
+        family = _BY_TAG[t.instance_class]
+        scope[f"_code{k}"] = family.code
+        scope[f"_fn{k}"] = getattr(family.event, name)
+        call = f"return _fn{k}(fams[{k}], {args})"
+        if k == 0 and k == last:
+            lines.append(f"    {call}")
+        elif k == last:
+            lines += ["    else:", f"        {call}"]
+        else:
+            lines += [f"    {'if' if k == 0 else 'elif'} code == _code{k}:", f"        {call}"]
+    exec("\n".join(lines), scope)  # noqa: S102 - source built from fixed names only
+    return scope["impl"]
+
+
+_ADV = "i, p, s, PP, SS, TH, ITH"
+#: ``distance(fam, i, p, s, PP, SS, TH, ITH)``: the distance to threshold of the family tagged ``fam``.
+distance = _per_family("distance", _ADV)
+#: ``slope(fam, i, p, s, PP, SS, TH, ITH)``: ``(distance, its derivative)``.
+slope = _per_family("slope", _ADV)
+#: ``bounds(fam, i, p, a, b, PP, SS, TH, ITH)``: ``(upper bound of the distance, lower bound of its derivative)``
+#: on ``[a, b]``.
+bounds = _per_family("bounds", "i, p, a, b, PP, SS, TH, ITH")
+
+#: The engine's calls: ``event_<name>(fams, code, ...)`` is the event function ``<name>`` of the family of code
+#: ``code`` among the tags ``fams`` (see :class:`EventFunctions` for the arguments after ``fam``).
+event_advance = _over_families("advance", _ADV)
+event_sample = _over_families("sample", "i, p, s, var, PP, SS, TH, ITH")
+event_receive = _over_families("receive", "i, p, t, w, PP, SS")
+event_fires = _over_families("fires", "i, p, t, PP, SS, TH")
+event_reset = _over_families("reset", "i, p, t, PP, SS, TH, DTH")
+event_never_crosses = _over_families("never_crosses", "i, p, PP, SS")
+event_next_crossing = _over_families("next_crossing", "i, p, PP, SS, TH, ITH, stack")

@@ -17,9 +17,16 @@ of the synaptic currents, then the input arriving at the end of the step
 added to them (it reaches ``v`` from the next step on), as
 :func:`eventsim.models.dynamics.neuron_update` without refractoriness.
 
+In the event engine (continuous time) the state after ``s`` ms without
+input is the same exact propagator for a step of length ``s``
+(:func:`eventsim.models.dynamics.free_membrane`,
+:math:`I_x(s) = e^{-s/\tau_x} I_x`); an input of weight ``w`` at ``t``
+adds ``w`` to ``i_ex`` (``w >= 0``) or ``i_in`` (pA), or with delta
+synapses to ``v`` (mV); there is no crossing to predict.
+
 This module is the whole family: the parameters, their validation and
 packing, and its declaration (:data:`LI_FAMILY`) through which the engines
-and the torch bridge run it (:data:`LI_TORCH`: the layer
+(clock and event) and the torch bridge run it (:data:`LI_TORCH`: the layer
 ``eventsim.torch.LI``, whose step is :func:`li_step`, the clock engine's).
 
 Torch layer
@@ -55,7 +62,8 @@ from numba import njit
 
 from . import dynamics
 from ._params import as_param, broadcast, check, check_keywords, param_length
-from .family import Family, TorchSteps, block_kernel, pack_fields, register
+from .family import (FIRST, IB, N_PARAMS, EventFunctions, Family, TorchSteps, block_kernel, pack_fields,
+                     register)
 from .lif import propagator
 
 
@@ -270,6 +278,89 @@ LI_TORCH = TorchSteps(state=(("v", "mV"), ("i", "mV")), rows=TORCH_ROWS, coeffic
                       output="v (mV)", model=torch_model)
 
 
+# ---------------------------------------------------------------- the event engine (see eventsim.models.family)
+#: The family's columns of the event engine's parameter rows, and of its state rows.
+_INV_TM, _C_M, _V_REST, _INV_TE, _INV_TI, _IS_EXP = range(FIRST, FIRST + 6)
+_V, _IE, _II = 0, 1, 2
+
+
+def _event_pack(model, n):
+    """Parameter rows of ``n`` leaky integrators (no refractory period, no threshold component)."""
+    b = lambda x: np.broadcast_to(np.asarray(x, np.float64), (n,))  # noqa: E731
+    P = np.zeros((n, N_PARAMS))
+    P[:, _INV_TM] = 1.0 / b(model.tau_m)
+    P[:, _C_M] = b(model.c_m)
+    P[:, _V_REST] = b(model.v_rest)
+    if model.synapse == "exp":
+        P[:, _IS_EXP] = 1.0
+        P[:, _INV_TE] = 1.0 / b(model.tau_syn_ex)
+        P[:, _INV_TI] = 1.0 / b(model.tau_syn_in)
+    return P, np.zeros((n, 0)), np.zeros((n, 0))
+
+
+@njit(inline="always", cache=True)
+def _event_state(i, p, s, PP, SS):
+    """``(v, i_ex, i_in)`` ``s`` ms after the last event."""
+    is_exp = PP[p, _IS_EXP]
+    v = dynamics.free_membrane(SS[i, _V], SS[i, _IE], SS[i, _II], s, PP[p, _INV_TM], PP[p, _C_M], PP[p, _V_REST],
+                               SS[i, IB], PP[p, _INV_TE], PP[p, _INV_TI], is_exp)
+    ie = SS[i, _IE]
+    ii = SS[i, _II]
+    if is_exp:
+        ie = ie * math.exp(-s * PP[p, _INV_TE])
+        ii = ii * math.exp(-s * PP[p, _INV_TI])
+    return v, ie, ii
+
+
+@njit(inline="always", cache=True)
+def _event_advance(fam, i, p, s, PP, SS, TH, ITH):
+    v, ie, ii = _event_state(i, p, s, PP, SS)
+    SS[i, _V] = v
+    SS[i, _IE] = ie
+    SS[i, _II] = ii
+
+
+@njit(inline="always", cache=True)
+def _event_sample(fam, i, p, s, var, PP, SS, TH, ITH):
+    v, ie, ii = _event_state(i, p, s, PP, SS)
+    if var == 0:
+        return v
+    if var == 1:
+        return ie
+    return ii if var == 2 else math.nan
+
+
+@njit(inline="always", cache=True)
+def _event_receive(fam, i, p, t, w, PP, SS):
+    if PP[p, _IS_EXP]:
+        if w >= 0.0:
+            SS[i, _IE] += w
+        else:
+            SS[i, _II] += w
+    else:
+        SS[i, _V] += w
+
+
+@njit(inline="always", cache=True)
+def _event_fires(fam, i, p, t, PP, SS, TH):
+    return False
+
+
+@njit(inline="always", cache=True)
+def _event_reset(fam, i, p, t, PP, SS, TH, DTH):
+    return None
+
+
+@njit(inline="always", cache=True)
+def _event_never_crosses(fam, i, p, PP, SS):
+    return True
+
+
+@njit(inline="always", cache=True)
+def _event_next_crossing(fam, i, p, PP, SS, TH, ITH, stack):
+    return math.inf
+
+
 class LiTag(NamedTuple):
     """Compile-time key of the leaky-integrator family (see :mod:`eventsim.models.family`)."""
 
@@ -280,4 +371,7 @@ class LiTag(NamedTuple):
 #: one port per sign of the weight with synaptic currents, else one.
 LI_FAMILY = register(Family(
     name="li", code=3, tag=LiTag(3), state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA")), ports=("ex", "in"),
-    propagator=dynamics.exp_propagators, update_block=_li_block, models=(LI,), torch=LI_TORCH))
+    propagator=dynamics.exp_propagators, update_block=_li_block, models=(LI,), torch=LI_TORCH,
+    event=EventFunctions(pack=_event_pack, slots={"v": _V, "i_ex": _IE, "i_in": _II}, advance=_event_advance,
+                         sample=_event_sample, receive=_event_receive, fires=_event_fires, reset=_event_reset,
+                         never_crosses=_event_never_crosses, next_crossing=_event_next_crossing)))

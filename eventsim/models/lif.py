@@ -43,7 +43,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from . import dynamics
+from . import dynamics, iaf_event
 from .dynamics import neuron_update, reset_voltage
 from .family import Family, block_kernel, register
 from ._params import as_param, broadcast, check, check_keywords, param_length, steps_of
@@ -533,10 +533,12 @@ class IafExpTag(NamedTuple):
 #: one port (every weight, mV, jumps ``v``).
 IAF_DELTA = register(Family(
     name="iaf_psc_delta", code=0, tag=IafDeltaTag(0), state=(("v", "mV"),), ports=("ex",),
-    propagator=dynamics.exp_propagators, update_block=_delta_block, models=(LIF, IF)))
+    propagator=dynamics.exp_propagators, update_block=_delta_block, models=(LIF, IF),
+    event=iaf_event.functions(IafDeltaTag, currents="delta", adaptive=False)))
 
 #: LIF and IF with exponential current synapses (NEST's ``iaf_psc_exp``): state ``v``, ``i_ex``,
 #: ``i_in`` and the refractory counter, one port per sign of the weight (pA).
 IAF_EXP = register(Family(
     name="iaf_psc_exp", code=1, tag=IafExpTag(1), state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA")),
-    ports=("ex", "in"), propagator=dynamics.exp_propagators, update_block=_exp_block, models=(LIF, IF)))
+    ports=("ex", "in"), propagator=dynamics.exp_propagators, update_block=_exp_block, models=(LIF, IF),
+    event=iaf_event.functions(IafExpTag, currents="exp", adaptive=False)))
