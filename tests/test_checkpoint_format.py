@@ -17,6 +17,7 @@ import pytest
 
 import eventsim as es
 from eventsim.checkpoint import CheckpointError, LegacyCheckpointWarning
+from eventsim.engines import event_cpu as ev
 
 HEAD = struct.Struct("<8sIIQQ")
 
@@ -102,6 +103,39 @@ def test_legacy_pickle_loads_only_on_request_and_continues_exactly(tmp_path):
     again = es.Network.load(tmp_path / "new.ckpt")
     again.run(15.0)
     np.testing.assert_array_equal(again.recorders[0].steps, ref.recorders[0].steps)
+    np.testing.assert_array_equal(again.recorders[1].values, ref.recorders[1].values)
+
+
+def test_legacy_event_plan_with_the_old_parameter_rows_continues_exactly(tmp_path):
+    # an event-engine plan pickled before the families declared their event functions: 15 parameter columns,
+    # the record flag in column 14, no tuple of family tags; loaded, it continues bit for bit
+    def build():
+        net = es.Network(dt=0.1, seed=5, engine="event")
+        a = net.population(20, es.LIF(tau_m=10.0, v_th=15.0, t_ref=2.0, i_e=500.0, tau_syn_ex=2.0, tau_syn_in=5.0),
+                           v_init=es.Uniform(0.0, 14.0))
+        b = net.population(10, es.ALIF(tau_m=10.0, v_th=15.0, t_ref=2.0, i_e=400.0, tau_theta=20.0, d_theta=1.0))
+        net.connect(a | b, a | b, es.FixedInDegree(3), weight=20.0, delay=1.0)
+        net.record_spikes(a[:10] | b)
+        net.record_state(b[:3], "v")
+        return net
+
+    ref = build()
+    ref.run(40.0)
+    net = build()
+    net.run(20.0)
+    plan = net._plan
+    old = np.zeros((plan.PP.shape[0], 15))
+    old[:, 14] = plan.PP[:, ev.RECORD]
+    old[:, 0] = np.arange(old.shape[0])  # other columns: whatever they held
+    plan.PP = old
+    del plan.fams
+    _legacy(tmp_path / "old.ckpt", pickle.dumps(net, protocol=5))
+    with pytest.warns(LegacyCheckpointWarning):
+        again = es.Network.load(tmp_path / "old.ckpt", allow_pickle=True)
+    again.run(20.0)
+    assert len(ref.recorders[0].times) > 20
+    np.testing.assert_array_equal(again.recorders[0].times, ref.recorders[0].times)
+    np.testing.assert_array_equal(again.recorders[0].senders, ref.recorders[0].senders)
     np.testing.assert_array_equal(again.recorders[1].values, ref.recorders[1].values)
 
 

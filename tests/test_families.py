@@ -94,3 +94,45 @@ def test_update_family_runs_the_family_of_the_code_only(model):
     v, refr, flag, ring = results[0]
     assert flag.tolist() == [0, 0, 1, 1] if model.synapse == "delta" else flag.sum() >= 1
     assert (ring[:4] == 0).all()   # the input was consumed
+
+
+def test_the_event_engine_imports_no_family():
+    """The event engine's modules reach the families only through eventsim.models.family (no model module, no
+    family's column or function)."""
+    import ast
+    import pathlib
+
+    engines = pathlib.Path(es.__file__).parent / "engines"
+    for name in ("event_cpu.py", "event_plan.py", "event_live.py"):
+        tree = ast.parse((engines / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and "models" in node.module:
+                assert node.module == "models.family", (name, node.module)
+            if isinstance(node, ast.Import):
+                assert not any("models" in a.name for a in node.names), name
+
+
+def test_event_families_declare_every_event_function():
+    """A family runs in the event engine iff it declares its event functions; the others are refused."""
+    needed = ("pack", "slots", "advance", "sample", "receive", "fires", "reset", "never_crosses", "next_crossing")
+    runs = []
+    for family in fam.families():
+        if family.event is None or not family.event_engine:
+            for model in family.models:
+                with pytest.raises(NotImplementedError, match="clock engine only"):
+                    fam.check_event_engine(type("M", (), {"family": family})())
+            continue
+        runs.append(family.name)
+        assert isinstance(family.event, fam.EventFunctions)
+        assert all(getattr(family.event, n) is not None for n in needed), family.name
+        assert family.event.slots["v"] < fam.SLOTS
+    assert {"iaf_psc_delta", "iaf_psc_exp", "alif", "li"} <= set(runs)
+
+
+def test_the_leaky_integrator_declares_its_event_functions_in_its_own_module():
+    from eventsim.models.li import LI_FAMILY
+
+    ev = LI_FAMILY.event
+    for name in ("advance", "sample", "receive", "fires", "reset", "never_crosses", "next_crossing"):
+        assert getattr(ev, name).py_func.__module__ == "eventsim.models.li", name
+    assert ev.pack.__module__ == "eventsim.models.li"

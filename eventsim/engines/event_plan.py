@@ -62,22 +62,24 @@ class SampleBuf(NamedTuple):
     cnt: np.ndarray
 
 
-def _pack_params(net, record):
+def _pack_params(models, record):
     """Per-neuron parameter rows (each family's ``pack``: see :mod:`eventsim.models.family`), bias currents
-    (pA), threshold components (inverse time constants, increments) and the tags of the families present."""
-    N = net.n_neurons
+    (pA), threshold components (inverse time constants, increments) and the tags of the families present, for
+    the populations ``models`` (``(model, n)`` pairs in network order)."""
+    N = record.size
     PP = np.zeros((N, ev.N_PARAMS))
     i_e = np.zeros(N)
     parts = []
-    for pop in net.populations:
-        m = pop.model
+    offset = 0
+    for m, n in models:
         check_event_engine(m)
         fam = m.family
-        P, ith, dth = fam.event.pack(m, pop.n)
-        sl = slice(pop.offset, pop.offset + pop.n)
+        P, ith, dth = fam.event.pack(m, n)
+        sl = slice(offset, offset + n)
+        offset += n
         PP[sl] = P
         PP[sl, ev.FAMILY] = fam.code
-        i_e[sl] = np.broadcast_to(np.asarray(m.i_e, np.float64), (pop.n,))
+        i_e[sl] = np.broadcast_to(np.asarray(m.i_e, np.float64), (n,))
         parts.append((sl, ith, dth))
     PP[:, ev.RECORD] = record
     K = max([ith.shape[1] for _, ith, _ in parts] + [0])
@@ -222,6 +224,10 @@ _STREAM_TARGET = 1 << 16
 _QUEUE_START = 1024
 
 
+#: The column of the record flag in the parameter rows of plans pickled before the families' event functions.
+_OLD_RECORD = 14
+
+
 class _ModelRef(NamedTuple):
     model: object
     n: int
@@ -244,7 +250,7 @@ class EventPlan:
         record = np.zeros(N, np.bool_)
         for r in self.spike_recorders:
             record[r._ids] = True
-        PP, i_e, self.ITH, self.DTH, self.fams = _pack_params(net, record)
+        PP, i_e, self.ITH, self.DTH, self.fams = _pack_params([(p.model, p.n) for p in net.populations], record)
         self._models = [_ModelRef(p.model, p.n) for p in net.populations]  # the bias currents in SS[:, IB]
         self._members = []  # per spike recorder: its neurons as a lookup table (None: every recorded one)
         for r in self.spike_recorders:
@@ -324,6 +330,12 @@ class EventPlan:
         SS = _aligned_rows(*self.SS.shape)
         SS[...] = self.SS
         self.SS = SS
+        if "fams" not in state:  # (plans pickled before the families' event functions: rows of the old layout)
+            cm = self.SS[:, ev.CM].astype(np.int64)
+            record = self.PP[cm >> 1, _OLD_RECORD] != 0.0
+            PP, _, _, _, self.fams = _pack_params([(r.model, r.n) for r in self._models], record)
+            self.PP, cls = _classes(PP)
+            self.SS[:, ev.CM] = 2 * cls + (cm & 1)
 
     # ------------------------------------------------------------------ changes between runs
     def get_state(self, name, ids):
@@ -385,7 +397,8 @@ class EventPlan:
         net = self.net
         old_cls = (self.SS[:, ev.CM].astype(np.int64) >> 1)
         old_rows = self.PP[old_cls]
-        PP, i_e, ITH, DTH, self.fams = _pack_params(net, old_rows[:, ev.RECORD])
+        PP, i_e, ITH, DTH, self.fams = _pack_params([(p.model, p.n) for p in net.populations],
+                                                     old_rows[:, ev.RECORD])
         old_ie = np.concatenate([np.broadcast_to(np.asarray(p.model.i_e, np.float64), (p.n,))
                                  for p in self._models]) if self._models else np.zeros(0)
         if ITH.shape != self.ITH.shape:
