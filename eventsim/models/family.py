@@ -147,9 +147,15 @@ families, specialised by the tag's type at compile time), then the neuron
 
 The engine calls :func:`event_advance`, :func:`event_receive`, ... with the
 tuple of the tags of the families present and the neuron's family code (a
-chain of tests of compile-time constants, none with one family, each
-branch the family's function inlined); the crossing search calls
+chain of tests of compile-time constants, none with one family, compiled
+once per tuple of tags with each family's function inlined in its branch;
+the families of the LIF kind declare their hot functions with
+``numba.njit(inline="always")``); the crossing search calls
 :func:`distance`, :func:`slope` and :func:`bounds` with a family's tag.
+Families that share one set of functions (:mod:`eventsim.models.iaf_event`)
+tell them apart by the tag's type, at compile time.  Everything is bound
+through :func:`numba.extending.overload` by argument types, with no closure
+over a dispatcher in the engine, so its kernels stay cached on disk.
 """
 
 from __future__ import annotations
@@ -533,7 +539,8 @@ def _over_families(name, args):
     """A function ``event_<name>(fams, code, *args)``: the event function ``name`` of the family among the
     tags ``fams`` whose code is ``code``, called with that family's tag first.  Compiled: a chain of tests of
     compile-time codes (the last family without a test, as ``code`` is always one of ``fams``: none at all
-    with one family), inlined into the caller with each family's function."""
+    with one family), each branch the family's function.  (Not inlined at Numba's IR level into the caller:
+    that produced invalid-scope warnings in Numba's SSA pass: a call to the chain, which LLVM may inline.)"""
     scope = {"_BY_TAG": _BY_TAG, "_impl": _chain_impl, "_name": name}
     exec(f"def event_{name}(fams, code, {args}):\n"  # noqa: S102 - source built from fixed names only
          f"    for fam in fams:\n"
