@@ -34,3 +34,14 @@ def test_no_import_circle_between_the_clock_plan_and_its_cuda_backend():
 def test_the_import_scan_sees_relative_imports():
     imports = _imports(ENGINES / "plan.py")
     assert "eventsim.config" in imports and "eventsim.engines.clock_cpu" in imports
+
+
+def test_test_files_have_distinct_basenames():
+    """pytest imports test modules by basename (no packages under tests/): a second test_x.py in a
+    subfolder stops the whole suite at collection."""
+    tests = pathlib.Path(__file__).resolve().parent
+    seen = {}
+    for path in sorted(tests.rglob("test_*.py")):
+        assert path.name not in seen, f"{path.relative_to(tests)} and {seen[path.name].relative_to(tests)}"
+        seen[path.name] = path
+    assert len(seen) > 20
