@@ -8,9 +8,10 @@ Usage (from the repository root)::
 
 ``--engine event`` times the event engine instead, on the sparse network of
 ``benchmarks/event_sparse.py`` (LIF, delta synapses) and the same network
-with exponential current synapses (every crossing found by the search) and
-with adaptive thresholds (ALIF), built with the working tree's
-``benchmarks/event_sparse.py``.
+with exponential current synapses (every crossing found by the search),
+with adaptive thresholds (ALIF), and with half of the neurons on delta and
+half on exponential synapses (two families in one network), built with
+the working tree's ``benchmarks/event_sparse.py`` or the same code.
 
 The ref's ``eventsim`` package is exported (``git archive``) into a
 directory of the system's temporary folder named by its commit, which is
@@ -64,6 +65,15 @@ EVENT_NETWORKS = {
     "sparse_alif": (_SPARSE_MODEL.replace("{model}", "eventsim.ALIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0, "
                                                      "tau_theta=50.0, d_theta=0.5)")
                     .replace("{w}", "0.1").replace("{w_in}", "25.0"), 500.0, 20000),
+    "sparse_mixed": (("net = eventsim.Network(dt=0.1, seed=1, engine='event', weight_dtype='float32'); "
+                     "a = net.population(int({scale}) // 2, eventsim.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0), "
+                     "v_init=eventsim.Uniform(0.0, 10.0)); "
+                     "b = net.population(int({scale}) // 2, eventsim.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, "
+                     "t_ref=2.0, tau_syn_ex=2.0, tau_syn_in=2.0), v_init=eventsim.Uniform(0.0, 10.0)); "
+                     "net.connect(a | b, a | b, eventsim.FixedInDegree(100), weight=0.1, delay=1.5); "
+                     "noise = net.poisson(int({scale}), rate=10.0); "
+                     "net.connect(noise, a | b, eventsim.OneToOne(), weight=es_w, delay=0.1); "
+                     "recs = [net.record_spikes(a | b)]").replace("es_w", "20.5"), 500.0, 20000),
 }
 
 CHILD = """
