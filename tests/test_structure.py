@@ -45,3 +45,116 @@ def test_test_files_have_distinct_basenames():
         assert path.name not in seen, f"{path.relative_to(tests)} and {seen[path.name].relative_to(tests)}"
         seen[path.name] = path
     assert len(seen) > 20
+
+
+# ---------------------------------------------------------------- the torch bridge: one set-up path
+BRIDGE = ENGINES.parent / "torch"
+#: Methods allowed to look at the kind of layer: argument validation at construction and the repr.
+_NOT_SETUP = ("__init__", "extra_repr")
+
+
+def _kind_names(modules_source):
+    """Names and strings that say which kind of layer or family something is.
+
+    The attributes ``psc``, ``_leaky``, ``_adaptive`` of the layers; every
+    name eventsim.models binds to a registered family; the simulator's model
+    classes; the torch layer classes that run one family each (the classes
+    of modules.py other than the bases ``_Layer`` and ``FamilyLayer``); the
+    families' names as strings.
+    """
+    import sys
+
+    import eventsim.models  # noqa: F401  (registers every family)
+    from eventsim.models import family as fam
+
+    names = {"psc", "_leaky", "_adaptive"} | set(fam.model_classes())
+    for mod_name, mod in list(sys.modules.items()):
+        if mod_name.startswith("eventsim.models."):
+            names |= {k for k, v in vars(mod).items() if isinstance(v, fam.Family)}
+    layers = {n.name for n in ast.walk(ast.parse(modules_source)) if isinstance(n, ast.ClassDef)}
+    names |= layers - {"_Layer", "FamilyLayer", "PositiveTime", "TimeDistributed"}
+    return names, {f.name for f in fam.families()}
+
+
+def _setup_branches(source, names, strings):
+    """``(function, line, what)`` for each branch condition or isinstance test of ``source`` outside
+    :data:`_NOT_SETUP` that reads a name of ``names`` (as a name or an attribute) or compares with one
+    of ``strings``."""
+    found = []
+
+    def mentions(node):
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and sub.id in names:
+                return sub.id
+            if isinstance(sub, ast.Attribute) and sub.attr in names:
+                return sub.attr
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in strings:
+                return repr(sub.value)
+        return None
+
+    def visit(node, func):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            func = node.name
+        if func not in _NOT_SETUP:
+            tests = []
+            if isinstance(node, (ast.If, ast.IfExp, ast.While)):
+                tests.append(node.test)
+            elif isinstance(node, ast.comprehension):
+                tests.extend(node.ifs)
+            elif isinstance(node, ast.Match):
+                tests.append(node.subject)
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("isinstance", "issubclass") and len(node.args) == 2):
+                tests.append(node.args[1])
+            for t in tests:
+                what = mentions(t)
+                if what:
+                    found.append((func, node.lineno, what))
+        for child in ast.iter_child_nodes(node):
+            visit(child, func)
+
+    visit(ast.parse(source), None)
+    return found
+
+
+def _exp_calls(source):
+    """Lines of ``source`` that call an exponential (``np.exp``, ``torch.exp``, ``math.exp``, ``t.exp()``):
+    where a propagator or a decay factor would be computed."""
+    return [n.lineno for n in ast.walk(ast.parse(source))
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "exp"]
+
+
+def test_the_torch_bridge_sets_up_every_layer_from_its_family_declaration():
+    # The layers of eventsim.torch resolve their family (eventsim.models) and take rows, parameters and
+    # kernels from its declaration (Family.torch): the set-up of functional.py and modules.py never
+    # branches on the kind of layer or family, and computes no coefficient itself.
+    modules = (BRIDGE / "modules.py").read_text()
+    names, strings = _kind_names(modules)
+    for path in (BRIDGE / "functional.py", BRIDGE / "modules.py"):
+        source = path.read_text()
+        assert _setup_branches(source, names, strings) == [], path.name
+        assert _exp_calls(source) == [], path.name
+
+
+def test_the_set_up_scan_sees_kind_branches_and_coefficients():
+    names, strings = _kind_names("class LIF: pass\nclass _Layer: pass\n")
+    assert {"LIF", "IAF_ALPHA", "LI_FAMILY", "psc", "_leaky"} <= names and "_Layer" not in names
+    assert "iaf_psc_alpha" in strings
+    source = '''
+class L:
+    def __init__(self, psc):
+        if psc == "alpha":
+            pass
+
+    def forward(self, x):
+        if self.psc == "alpha":
+            from ..models.psc_alpha import IAF_ALPHA
+        tau = self.tau_m if self._leaky else None
+        ok = isinstance(self, LIF)
+        fam = [f for f in fams if f.name == "iaf_psc_exp"]
+        return np.exp(-x / tau) + torch.exp(x) + x.exp()
+'''
+    found = _setup_branches(source, names, strings)
+    assert [(f, w) for f, _, w in found] == [("forward", "psc"), ("forward", "_leaky"), ("forward", "LIF"),
+                                             ("forward", "'iaf_psc_exp'")]
+    assert len(_exp_calls(source)) == 3

@@ -31,7 +31,7 @@ from . import dynamics, iaf_event
 from .dynamics import neuron_update, reset_voltage
 from .family import Family, block_kernel, register
 from ._params import as_param, broadcast, check
-from .lif import LIF
+from .lif import LIF, family_of, torch_steps
 
 
 @dataclass(frozen=True, repr=False)
@@ -102,11 +102,7 @@ class ALIF(LIF):
     def family(self):
         """The :class:`eventsim.models.family.Family` that updates this model (alpha synapses:
         :data:`eventsim.models.psc_alpha.IAF_ALPHA`, which adapts the threshold too)."""
-        if self.synapse == "alpha":
-            from .psc_alpha import IAF_ALPHA
-
-            return IAF_ALPHA
-        return ALIF_FAMILY
+        return family_of(self.synapse, adaptive=True)
 
     def _reset_coefficients(self, n):
         return broadcast("reset_mult", self.reset_mult, n), broadcast("reset_offset", self.reset_offset, n)
@@ -183,4 +179,5 @@ class AlifTag(NamedTuple):
 ALIF_FAMILY = register(Family(
     name="alif", code=2, tag=AlifTag(2), state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA"), ("theta", "mV")),
     ports=("ex", "in"), propagator=dynamics.exp_propagators, update_block=_adaptive_block, models=(ALIF,),
-    event=iaf_event.functions(AlifTag, currents="row", adaptive=True)))
+    event=iaf_event.functions(AlifTag, currents="row", adaptive=True),
+    torch=torch_steps((("v", "mV"), ("i", "mV"), ("refr", "steps"), ("theta", "mV")))))

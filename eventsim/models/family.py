@@ -51,9 +51,8 @@ of :mod:`eventsim.models`, by a :class:`Family` record:
     that spiked.
 ``torch``
     What the torch bridge needs to run the family as a layer (a
-    :class:`TorchSteps`), or None (no torch layer).  The bridge's generic
-    kernels call :func:`torch_forward` and :func:`torch_backward` with the
-    family's tag, bound here to the family's own scalar functions.
+    :class:`TorchSteps`), or None (no torch layer); see "The torch
+    contract" below.
 
 The engines call the generic functions of this module with the tags of
 the families present (:func:`update_family`) or a family's tag
@@ -61,6 +60,40 @@ the families present (:func:`update_family`) or a family's tag
 families' functions at compile time.  An engine never names a family, so a
 new family is one module of :mod:`eventsim.models` that builds a
 :class:`Family` and calls :func:`register`.
+
+The torch contract
+------------------
+Every layer of :mod:`eventsim.torch` runs one family, the one the
+simulator's own resolution gives for its options
+(:func:`eventsim.models.lif.family_of`: ``LIF`` / ``IF`` with delta
+synapses ``iaf_psc_delta``, with ``tau_syn`` ``iaf_psc_exp``,
+``psc="alpha"`` ``iaf_psc_alpha``; ``ALIF`` and adaptive ``LIFRecurrent``
+``alif``; ``LI`` the leaky integrator), and is set up in one way, from
+that family's :class:`TorchSteps`: ``eventsim.torch.functional.layer_rows``
+builds the coefficient rows with the declaration's ``coefficients`` from
+the parameters it names (``params``), and
+``eventsim.torch.functional.run_layer`` runs them on the kernels the
+declaration names (``kernel``), launched through
+``eventsim.torch.functional.run_kernel``.  The bridge never branches on
+the kind of layer or family (``tests/test_structure.py`` checks it), only
+on the declared kernel kind:
+
+``kernel="family"`` (``LI``, ``iaf_psc_alpha``)
+    The generic family kernels loop over time and elements and call
+    :func:`torch_forward` and :func:`torch_backward` with the family's
+    tag, bound here to the family's own scalar steps; the rows are one
+    set, written once with ``xp`` for NumPy and torch.
+``kernel="point"`` (``iaf_psc_delta``, ``iaf_psc_exp``, ``alif``)
+    The bridge's point-neuron kernels (:mod:`eventsim.torch._core`, which
+    call the clock engine's ``neuron_update`` and ``reset_voltage``; the
+    peer libraries' integrators; SIMD blocks on the CPU, a recurrent form,
+    ``torch.library`` operators, ``torch.func`` rules), configured by the
+    layer's flag vector (``LayerSpec``).  The families declare their rows
+    (:func:`eventsim.models.lif.torch_coefficients`: forward rows in float64
+    or the peer's arithmetic, and the affine rows of the reverse pass) and
+    the integrator codes; the steps stay in the bridge, whose kernels are
+    specialised on the flags rather than generic over the tag (a generic
+    form would cost the SIMD blocks).
 
 The clock engine's contract with ``update_block``
 -------------------------------------------------
@@ -242,6 +275,23 @@ class TorchSteps(NamedTuple):
         trained layer (float64 parameters, one value per neuron) and the
         factor per neuron that turns a weight of the layer's input into a
         synaptic weight (``eventsim.torch.to_network``); None: not exportable.
+    kernel : {"family", "point"}
+        Which fused kernels of the bridge run the layer.  ``"family"``: the
+        generic family kernels over :attr:`forward` and :attr:`backward`
+        (as above).  ``"point"``: the bridge's point-neuron kernels
+        (:mod:`eventsim.torch._core`: the LIF / IF / ALIF step of the clock
+        engine and the peer libraries' integrators, selected by the layer's
+        flag vector; SIMD blocks on the CPU, a recurrent form,
+        ``torch.library`` operators), whose steps live in the bridge:
+        ``forward`` and ``backward`` are None, and ``coefficients`` is
+        ``coefficients(xp, dt, spec, native, dtype, norm_input, leaky,
+        **params)`` (``xp`` is ``torch``; ``spec`` the layer's flags, an
+        ``eventsim.torch.functional.LayerSpec``), returning the kernels'
+        forward rows ``nat`` (``native=True``: the parameters are float64
+        NumPy arrays, each threshold component an entry of a tuple, and the
+        rows a CPU tensor of ``dtype`` holding the integrator's own
+        arithmetic) or their differentiable affine rows ``aff``
+        (``native=False``: float64 tensors in, a tensor of ``dtype`` out).
     """
 
     state: tuple
@@ -252,6 +302,7 @@ class TorchSteps(NamedTuple):
     backward: Callable
     output: str = ""
     model: Callable = None
+    kernel: str = "family"
 
 
 _BY_CODE = {}
@@ -404,9 +455,11 @@ def _update_family_compiled(fams, code, a, b, q, c0, rbase, ring, i_c, per_neuro
     return scope["impl"]
 
 
-def torch_families():
-    """Every registered family that declares a torch layer (``torch`` set), by code."""
-    return tuple(f for f in families() if f.torch is not None)
+def torch_families(kernel="family"):
+    """Every registered family that declares a torch layer (``torch`` set) run by the bridge's ``kernel``
+    kernels (:attr:`TorchSteps.kernel`: ``"family"``, the generic family kernels, or ``"point"``; None:
+    every kernel), by code."""
+    return tuple(f for f in families() if f.torch is not None and (kernel is None or f.torch.kernel == kernel))
 
 
 def by_tag(tag):

@@ -45,7 +45,7 @@ from numba import njit
 
 from . import dynamics, iaf_event
 from .dynamics import neuron_update, reset_voltage
-from .family import Family, block_kernel, register
+from .family import Family, TorchSteps, block_kernel, register
 from ._params import as_param, broadcast, check, check_keywords, param_length, steps_of
 
 _RESETS = {"value": dynamics.RESET_VALUE, "subtract": dynamics.RESET_SUBTRACT}
@@ -277,15 +277,7 @@ class _IntegrateAndFire:
     @property
     def family(self):
         """The :class:`eventsim.models.family.Family` that updates this model."""
-        if self.synapse == "alpha":
-            from .psc_alpha import IAF_ALPHA
-
-            return IAF_ALPHA
-        if self.synapse == "ports":
-            from .multisynapse import MULTISYNAPSE
-
-            return MULTISYNAPSE
-        return IAF_EXP if self.synapse == "exp" else IAF_DELTA
+        return family_of(self.synapse)
 
     def pack(self, n, dt):
         """Per-neuron arrays consumed by the engines (float64 / int64, length ``n``; ``coef`` and ``x_init``
@@ -529,16 +521,201 @@ class IafExpTag(NamedTuple):
     code: int
 
 
+# ---------------------------------------------------------------- the torch layers (LIF, IF, ALIF of the bridge)
+#: Integrators of the torch bridge's point-neuron layers, by code (the kernels' flag ``CFG_MODE``): the
+#: simulator's exact step, and the forward passes of norse, snnTorch, SpikingJelly and sinabs.
+TORCH_EXACT, TORCH_EULER, TORCH_SNNTORCH, TORCH_SPIKINGJELLY, TORCH_SINABS = range(5)
+
+#: The coefficient rows of the point-neuron kernels before the threshold components (``nat``; see
+#: :mod:`eventsim.torch._core` for their meaning per integrator and for the rows of ``aff``).
+TORCH_ROWS = ("a", "b", "c", "g", "v_rest", "v_th", "v_reset", "v_sub")
+
+#: The layer parameters the rows are built from (None where a layer does not use one).
+TORCH_PARAMS = ("tau_m", "tau_syn", "v_th", "v_reset", "v_rest", "tau_theta", "d_theta")
+
+def _phi_t(xp, z):
+    """(exp(z) - 1) / z in the array namespace ``xp``, smooth through 0."""
+    small = z.abs() < 1e-6
+    zs = xp.where(small, xp.ones_like(z), z)
+    return xp.where(small, 1.0 + 0.5 * z + z * z / 6.0, xp.expm1(zs) / zs)
+
+
+def torch_coefficients(xp, dt, spec, native, dtype, norm_input=True, leaky=True, tau_m=None, tau_syn=None,
+                       v_th=None, v_reset=None, v_rest=None, tau_theta=(), d_theta=()):
+    r"""The coefficient rows of a torch LIF / IF / ALIF layer (:attr:`TorchSteps.coefficients`, kernel ``"point"``).
+
+    ``native=True``: the forward rows ``nat [8 + 2K, n]`` (a CPU tensor of
+    ``dtype``) from float64 NumPy arrays ``[n]``: with the exact integrator
+    the simulator's propagators (:func:`eventsim.models.dynamics.exp_propagators`)
+    in float64, with a peer integrator that library's own arithmetic in
+    ``dtype``.  ``native=False``: the affine rows ``aff [8 + 2K, n]`` of the
+    reverse pass from float64 tensors, in ``xp`` (``torch``) operations, so
+    that their gradients reach the parameters.
+
+    Parameters
+    ----------
+    xp : module
+        ``torch``.
+    dt : float
+        Step (ms).
+    spec : eventsim.torch.functional.LayerSpec
+        The layer's flags (``integrator``, ``synapse``, ``adaptive`` are read).
+    native : bool
+    dtype : torch.dtype
+    norm_input : bool
+        sinabs' ``norm_input``.
+    leaky : bool
+        False: the non-leaky ``IF`` (``tau_m`` unused).
+    tau_m, tau_syn : array or None
+        Membrane and synaptic time constants (ms); None where unused.
+    v_th, v_reset, v_rest : array
+        Potentials (mV).
+    tau_theta, d_theta : tuple of arrays
+        The ``K`` threshold components (ms, mV); empty without adaptation.
+    """
+    if native:
+        return _native_rows(xp, dt, spec, dtype, norm_input, leaky, tau_m, tau_syn, v_th, v_reset, v_rest,
+                            tau_theta, d_theta)
+    return _affine_rows(xp, dt, spec, dtype, norm_input, leaky, tau_m, tau_syn, v_th, v_reset, v_rest, tau_theta,
+                        d_theta)
+
+
+def _native_rows(torch, dt, spec, dtype, norm_input, leaky, tau_m, tau_syn, v_th, v_reset, v_rest, tt, dd):
+    mode = spec.integrator
+    n = v_th.shape[0]
+    K = max(1, len(tt))
+    F = len(TORCH_ROWS)
+    nat = np.zeros((F + 2 * K, n), dtype=np.float64)
+    nat[4] = v_rest
+    nat[5] = v_th
+    nat[6] = v_reset
+    for k in range(len(tt)):
+        nat[F + k] = np.exp(-dt / tt[k])
+        nat[F + K + k] = dd[k]
+    native_torch = None  # rows computed with torch in the data dtype (peer arithmetic)
+    if mode == TORCH_EXACT:
+        inv_m = 1.0 / tau_m if leaky else np.zeros(n)
+        c_m = tau_m if leaky else np.full(n, float(dt))
+        inv_s = 1.0 / tau_syn if spec.synapse else np.zeros(n)
+        p_vv, p_vi, p_ve, _, p_ee, _ = _vec_prop(float(dt), inv_m, c_m, inv_s, inv_s)
+        nat[0] = p_vv
+        nat[7] = nat[4]
+        if spec.synapse:
+            nat[1] = p_ve
+            nat[2] = p_ee
+            nat[3] = p_vi * (1.0 - p_ee) / p_ve
+        else:
+            nat[1] = p_vi
+    elif mode == TORCH_EULER:
+        native_torch = {0: (dt / 1000.0) * torch.as_tensor(1000.0 / tau_m, dtype=dtype)}
+        if spec.synapse:
+            native_torch[1] = (-(dt / 1000.0)) * torch.as_tensor(1000.0 / tau_syn, dtype=dtype)
+    elif mode == TORCH_SNNTORCH:
+        native_torch = {0: torch.as_tensor(np.exp(-dt / tau_m), dtype=dtype).clamp(0, 1)}
+    elif mode == TORCH_SPIKINGJELLY:
+        nat[0] = tau_m / dt
+    else:  # TORCH_SINABS
+        a_m_nat = torch.exp(-1.0 / torch.as_tensor(tau_m / dt, dtype=dtype))
+        native_torch = {0: a_m_nat, 1: (1 - a_m_nat) if norm_input else torch.ones(n, dtype=dtype)}
+        if spec.synapse:
+            native_torch[2] = torch.exp(-1.0 / torch.as_tensor(tau_syn / dt, dtype=dtype))
+    nat_t = torch.as_tensor(nat).to(dtype)
+    if native_torch:
+        for row, val in native_torch.items():
+            nat_t[row] = val.detach().to("cpu", dtype)
+    return nat_t
+
+
+def _affine_rows(torch, dt, spec, dtype, norm_input, leaky, tm, ts, v_th, v_reset, vr, tt, dd):
+    mode = spec.integrator
+    f64 = torch.float64
+    n, device = v_th.shape[0], v_th.device
+    z = torch.zeros(n, dtype=f64, device=device)
+    if mode == TORCH_EXACT:
+        if leaky:
+            a_vv = torch.exp(-dt / tm)
+            a_vi_in = -torch.expm1(-dt / tm)
+            cm = tm
+            inv_mt = 1.0 / tm
+        else:
+            a_vv = torch.ones(n, dtype=f64, device=device)
+            a_vi_in = torch.ones(n, dtype=f64, device=device)
+            cm = torch.full((n,), float(dt), dtype=f64, device=device)
+            inv_mt = z
+        if spec.synapse:
+            p_ve_t = a_vv * dt / cm * _phi_t(torch, -dt * (1.0 / ts - inv_mt))
+            p_ee_t = torch.exp(-dt / ts)
+            g_t = a_vi_in * (1.0 - p_ee_t) / p_ve_t
+            aff = [a_vv, p_ve_t, z, vr * (1.0 - a_vv), p_ee_t, g_t]
+        else:
+            aff = [a_vv, z, a_vi_in, vr * (1.0 - a_vv), z, z]
+    elif mode == TORCH_EULER:
+        c = dt / tm
+        if spec.synapse:
+            cs = dt / ts
+            aff = [1.0 - c, c, c, c * vr, 1.0 - cs, 1.0 - cs]
+        else:
+            aff = [1.0 - c, z, c, c * vr, z, z]
+    elif mode == TORCH_SNNTORCH:
+        beta = torch.exp(-dt / tm)
+        aff = [beta, z, torch.ones_like(z), z, z, z]
+    elif mode == TORCH_SPIKINGJELLY:
+        tau = tm / dt
+        aff = [1.0 - 1.0 / tau, z, 1.0 / tau, vr / tau, z, z]
+    else:  # TORCH_SINABS
+        a_m = torch.exp(-1.0 / (tm / dt))
+        k = (1.0 - a_m) if norm_input else torch.ones_like(a_m)
+        if spec.synapse:
+            a_s = torch.exp(-1.0 / (ts / dt))
+            aff = [a_m, k * a_s, k * a_s, z, a_s, a_s]
+        else:
+            aff = [a_m, z, k, z, z, z]
+    aff = aff + [v_th, v_reset]
+    if tt:
+        aff += [torch.exp(-dt / t) for t in tt] + list(dd)
+    else:
+        aff += [z, z]
+    return torch.stack(aff).to(dtype)
+
+
+def torch_steps(state):
+    """The :class:`~eventsim.models.family.TorchSteps` of a point-neuron family with torch state ``state``."""
+    return TorchSteps(state=state, rows=TORCH_ROWS, coefficients=torch_coefficients, params=TORCH_PARAMS,
+                      forward=None, backward=None, output="spikes (0/1; sinabs' MultiSpike: a count)",
+                      kernel="point")
+
+
+def family_of(synapse="delta", adaptive=False):
+    """The family of a LIF / IF neuron (``adaptive``: ALIF) with synapses ``synapse`` (``"delta"``, ``"exp"``,
+    ``"alpha"``, ``"ports"``): the one resolution of the simulator's models and the torch layers."""
+    if synapse == "alpha":
+        from .psc_alpha import IAF_ALPHA
+
+        return IAF_ALPHA
+    if adaptive:
+        from .adaptive import ALIF_FAMILY
+
+        return ALIF_FAMILY
+    if synapse == "ports":
+        from .multisynapse import MULTISYNAPSE
+
+        return MULTISYNAPSE
+    return IAF_EXP if synapse == "exp" else IAF_DELTA
+
+
 #: LIF and IF with delta synapses (NEST's ``iaf_psc_delta``): state ``v`` and the refractory counter,
-#: one port (every weight, mV, jumps ``v``).
+#: one port (every weight, mV, jumps ``v``).  Torch layers: ``LIF`` / ``IF`` with ``tau_syn=None``.
 IAF_DELTA = register(Family(
     name="iaf_psc_delta", code=0, tag=IafDeltaTag(0), state=(("v", "mV"),), ports=("ex",),
     propagator=dynamics.exp_propagators, update_block=_delta_block, models=(LIF, IF),
-    event=iaf_event.functions(IafDeltaTag, currents="delta", adaptive=False)))
+    event=iaf_event.functions(IafDeltaTag, currents="delta", adaptive=False),
+    torch=torch_steps((("v", "mV"), ("refr", "steps")))))
 
 #: LIF and IF with exponential current synapses (NEST's ``iaf_psc_exp``): state ``v``, ``i_ex``,
-#: ``i_in`` and the refractory counter, one port per sign of the weight (pA).
+#: ``i_in`` and the refractory counter, one port per sign of the weight (pA).  Torch layers: ``LIF`` /
+#: ``IF`` with ``tau_syn``, their current ``i`` one port (the input's unit).
 IAF_EXP = register(Family(
     name="iaf_psc_exp", code=1, tag=IafExpTag(1), state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA")),
     ports=("ex", "in"), propagator=dynamics.exp_propagators, update_block=_exp_block, models=(LIF, IF),
-    event=iaf_event.functions(IafExpTag, currents="exp", adaptive=False)))
+    event=iaf_event.functions(IafExpTag, currents="exp", adaptive=False),
+    torch=torch_steps((("v", "mV"), ("i", "mV"), ("refr", "steps")))))

@@ -15,6 +15,18 @@ alone never imports torch.
 * :func:`init_for_spikes` — scale the weights so that a stack fires from the first epoch;
 * :func:`to_network` / :func:`simulate` — run a trained stack in the simulator.
 
+One set-up for every layer: a layer runs the family of :mod:`eventsim.models`
+that the simulator's own resolution gives for its options
+(``iaf_psc_delta``, ``iaf_psc_exp``, ``iaf_psc_alpha``, ``alif``, ``li``),
+and :func:`~eventsim.torch.functional.layer_rows` builds its coefficient
+rows from that family's declaration (``Family.torch``, see
+:mod:`eventsim.models.family`, "The torch contract"), which
+:func:`~eventsim.torch.functional.run_layer` runs on the kernels the
+declaration names: the generic family kernels over the family's own
+scalar steps (``LI``, ``LIF(psc="alpha")``) or the point-neuron kernels
+(``LIF``, ``IF``, ``ALIF``, ``LIFRecurrent``, every integrator); the
+bridge itself never branches on the kind of layer.
+
 PyTorch tooling: ``torch.func`` (``grad`` of ``functional_call``, ``vmap``
 over the batch, per-sample gradients by ``vmap(grad(...))``);
 ``torch.compile(model, fullgraph=True)`` and ``torch.export`` (the fused

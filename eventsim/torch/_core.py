@@ -59,16 +59,18 @@ from numba import njit
 
 from ..models.dynamics import RESET_SUBTRACT, RESET_VALUE, neuron_update, reset_voltage
 from ..models.family import torch_backward, torch_forward
+from ..models.lif import (TORCH_EULER, TORCH_EXACT, TORCH_ROWS, TORCH_SINABS, TORCH_SNNTORCH,
+                          TORCH_SPIKINGJELLY)
 from .surrogate import like, surrogate_grad
 
 _jit = njit(cache=True, error_model="numpy")
 
-# integrators
-EXACT = 0
-EULER = 1          # norse LIFBoxCell / LIFCell (forward Euler)
-SNNTORCH = 2       # snnTorch Leaky (delayed, detached reset)
-SPIKINGJELLY = 3   # SpikingJelly LIFNode (decay_input=True)
-SINABS = 4         # sinabs LIF
+# integrators (declared with the LIF / IF families' torch rows, eventsim.models.lif)
+EXACT = TORCH_EXACT
+EULER = TORCH_EULER                 # norse LIFBoxCell / LIFCell (forward Euler)
+SNNTORCH = TORCH_SNNTORCH           # snnTorch Leaky (delayed, detached reset)
+SPIKINGJELLY = TORCH_SPIKINGJELLY   # SpikingJelly LIFNode (decay_input=True)
+SINABS = TORCH_SINABS               # sinabs LIF
 
 # spike rules
 GE = 0             # z = v >= thr
@@ -79,7 +81,7 @@ MULTI = 2          # sinabs MultiSpike: z = trunc(v / thr) for v > 0
 CFG_MODE, CFG_SYN, CFG_RESET, CFG_RULE, CFG_ADAPT, CFG_DETACH, CFG_SURR, CFG_REF, CFG_TRACK = range(9)
 N_CFG = 9
 #: rows of the coefficient arrays before the threshold components
-N_FIXED = 8
+N_FIXED = len(TORCH_ROWS)
 #: rows of ``nat`` and ``aff`` with one threshold component (a layer without adaptation)
 N_NAT = N_AFF = 10
 #: rows of ``aff`` and of the reverse pass's parameter gradient (``dpar``)

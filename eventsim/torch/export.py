@@ -333,14 +333,10 @@ def _arr(t, n):
 
 
 def _declared(neu):
-    """``(family, params)`` of a layer run through a family's torch declaration (``LI``, ``LIF(psc="alpha")``),
-    else None."""
-    if isinstance(neu, FamilyLayer):
+    """``(family, params)`` of a layer run by the generic family kernels (its family's ``torch.kernel`` is
+    ``"family"``: ``LI``, ``LIF(psc="alpha")``), exported through the family's ``torch.model``; else None."""
+    if neu.family.torch.kernel == "family":
         return neu.family, neu._params()
-    if getattr(neu, "psc", "exp") == "alpha":
-        from ..models.psc_alpha import IAF_ALPHA
-
-        return IAF_ALPHA, neu._alpha_params()
     return None
 
 

@@ -8,6 +8,14 @@ does the same for a layer whose input at step ``t`` also contains
 ``W_rec z[t-1]``.  :func:`coefficients` turns physical parameters into the
 per-neuron coefficient rows both kernels read.
 
+Every layer is set up the same way: :func:`layer_rows` builds its rows
+from the declaration of its family (``family.torch`` of
+:mod:`eventsim.models`; the rows of these point-neuron layers are
+:func:`eventsim.models.lif.torch_coefficients`) and :func:`run_layer` runs
+them on the kernels that declaration names (:func:`neuron_layer` /
+:func:`recurrent_layer`, or :func:`family_layer` for a family with its own
+scalar steps), each launched through :func:`run_kernel`.
+
 Integrators
 -----------
 ``"exact"`` (default; the simulator's dynamics, NEST order)
@@ -62,7 +70,6 @@ import numba
 import numpy as np
 import torch
 
-from ..models.dynamics import exp_propagators
 from . import _core, _ops
 from . import _validate as V
 from ._core import EULER, EXACT, GE, GT, MULTI, SINABS, SNNTORCH, SPIKINGJELLY
@@ -238,9 +245,6 @@ def make_spec(integrator="exact", synapse=False, reset="value", adaptive=False, 
 # ---------------------------------------------------------------------------------------------
 # coefficients
 # ---------------------------------------------------------------------------------------------
-_vec_prop = np.vectorize(exp_propagators.py_func, otypes=[np.float64] * 6)
-
-
 def _numpy64(t):
     """The values of tensor ``t`` as a float64 NumPy array, also inside torch.func transforms.
 
@@ -280,13 +284,6 @@ def _as_t(value, n, dtype, device):
     if np.ndim(value):
         return torch.as_tensor(np.asarray(value, dtype=np.float64).reshape(-1), device=device).expand(n)
     return torch.full((n,), float(value), dtype=torch.float64, device=device)
-
-
-def _phi_t(z):
-    """(exp(z) - 1) / z in torch, smooth through 0."""
-    small = z.abs() < 1e-6
-    zs = torch.where(small, torch.ones_like(z), z)
-    return torch.where(small, 1.0 + 0.5 * z + z * z / 6.0, torch.expm1(zs) / zs)
 
 
 def components(value):
@@ -389,135 +386,109 @@ def coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_th
 
 def _coefficients(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn=None, tau_theta=None,
                   d_theta=None, norm_input=True, leaky=True, dtype=torch.float32, device="cpu"):
-    """:func:`coefficients` without the argument checks (the layers check them at construction).
+    """:func:`coefficients` without the argument checks (the layers check them at construction): the
+    :func:`layer_rows` of the family the flags ``spec`` run (:func:`point_family`)."""
+    return layer_rows(point_family(spec), n, dt, dtype, device, spec=spec, norm_input=norm_input, leaky=leaky,
+                      tau_m=tau_m if leaky else None, tau_syn=tau_syn if spec.synapse else None, v_th=v_th,
+                      v_reset=v_reset, v_rest=v_rest, tau_theta=tau_theta if spec.adaptive else None,
+                      d_theta=d_theta if spec.adaptive else None)
 
-    ``nat`` is computed in NumPy / eager torch (:func:`_native_rows`); while
-    ``torch.compile`` traces, by the ``eventsim::native_rows`` operator that
-    runs the same code, so a compiled layer computes with the eager layer's
-    coefficients bit for bit (also in the peer-parity modes).  ``aff`` is
-    computed with torch operations only (:func:`_affine_rows`) and carries
-    the autograd graph of the parameters.
+
+def point_family(spec):
+    """The family of :mod:`eventsim.models` a layer with flags ``spec`` runs (``iaf_psc_delta``,
+    ``iaf_psc_exp`` or ``alif``): the simulator's own resolution, :func:`eventsim.models.lif.family_of`."""
+    from ..models.lif import family_of
+
+    return family_of("exp" if spec.synapse else "delta", adaptive=spec.adaptive)
+
+
+def _native_rows(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tt, dd, norm_input, leaky, dtype):
+    """The forward rows ``nat [8 + 2K, n]`` (CPU, ``dtype``) of the family of ``spec``, from its declaration
+    (``eventsim::native_rows`` runs this); ``tt, dd``: the threshold components (tuples)."""
+    decl = point_family(spec).torch
+    f64 = lambda v: None if v is None else _as_f64(v, n)  # noqa: E731
+    return decl.coefficients(torch, dt, spec, True, dtype, norm_input, leaky, tau_m=f64(tau_m if leaky else None),
+                             tau_syn=f64(tau_syn if spec.synapse else None), v_th=f64(v_th),
+                             v_reset=f64(v_reset), v_rest=f64(v_rest), tau_theta=tuple(f64(t) for t in tt),
+                             d_theta=tuple(f64(d) for d in dd))
+
+
+def _affine_rows(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tt, dd, norm_input, leaky, dtype, device):
+    """The differentiable rows ``aff [8 + 2K, n]`` of the family of ``spec``, from its declaration."""
+    decl = point_family(spec).torch
+    t64 = lambda v: None if v is None else _as_t(v, n, torch.float64, device)  # noqa: E731
+    return decl.coefficients(torch, dt, spec, False, dtype, norm_input, leaky, tau_m=t64(tau_m if leaky else None),
+                             tau_syn=t64(tau_syn if spec.synapse else None), v_th=t64(v_th),
+                             v_reset=t64(v_reset), v_rest=t64(v_rest), tau_theta=tuple(t64(t) for t in tt),
+                             d_theta=tuple(t64(d) for d in dd))
+
+
+# ---------------------------------------------------------------------------------------------
+# the one set-up of every layer: rows from the family's declaration, run by the kernels it names
+# ---------------------------------------------------------------------------------------------
+def layer_rows(family, n, dt, dtype=torch.float32, device="cpu", spec=None, norm_input=True, leaky=True, **params):
+    """The coefficient rows ``(nat, aff)`` of a layer of ``n`` neurons of ``family``, from its declaration.
+
+    The one set-up of every layer of the bridge: ``family.torch.coefficients``
+    builds the rows from the parameters ``params`` (the declaration's
+    ``params``: numbers, 1-D arrays or tensors with one value per neuron,
+    tensors may require grad; None where unused; ``tau_theta`` / ``d_theta``
+    may be tuples of threshold components), broadcast to ``n`` values in
+    float64.  Families run by the generic family kernels (``kernel="family"``)
+    have one set of rows: ``aff`` (differentiable, ``dtype``) and ``nat =
+    aff.detach()``.  Families run by the point-neuron kernels
+    (``kernel="point"``) also take the layer's flags ``spec``, ``norm_input``
+    and ``leaky``, and have forward rows ``nat`` (NumPy and the integrator's
+    own arithmetic; while ``torch.compile`` traces, the ``eventsim::native_rows``
+    operator running the same code, so compiled layers use the eager rows bit
+    for bit) and affine rows ``aff`` (torch operations, carrying the autograd
+    graph of the parameters).  The caller validates the values.
+
+    Returns
+    -------
+    nat : Tensor [R, n] on ``device`` (no grad)
+    aff : Tensor [R, n] on ``device``
     """
-    tt, dd = (components(tau_theta), components(d_theta)) if spec.adaptive else ((), ())
+    decl = torch_family(family).torch
+    unknown = sorted(set(params) - set(decl.params))
+    if unknown:
+        raise TypeError(f"unexpected parameters {unknown} for the {family.name} family; expected {list(decl.params)}")
+    f64 = torch.float64
+    if decl.kernel == "family":
+        vals = {k: (None if params.get(k) is None else _as_t(params[k], n, f64, device)) for k in decl.params}
+        rows = torch.stack(decl.coefficients(torch, float(dt), **vals)).to(dtype)
+        return rows.detach(), rows
     if torch.compiler.is_compiling() and _ops.AVAILABLE:
         ints, alpha = _ops.spec_args(spec)
 
         def t64(v):
-            return _as_t(v, n, torch.float64, "cpu").detach() if v is not None else None
+            return _as_t(v, n, f64, "cpu").detach() if v is not None else None
 
         stack = (lambda vs: torch.stack([t64(v) for v in vs]) if vs else None)  # noqa: E731
-        nat = torch.ops.eventsim.native_rows(t64(tau_m) if leaky else None, t64(tau_syn) if spec.synapse else None,
-                                             t64(v_th), t64(v_reset), t64(v_rest), stack(tt), stack(dd), ints, alpha,
-                                             n, float(dt), bool(norm_input), bool(leaky), dtype)
+        p = {k: params.get(k) for k in decl.params}
+        tt, dd = components(p["tau_theta"]), components(p["d_theta"])
+        nat = torch.ops.eventsim.native_rows(t64(p["tau_m"]), t64(p["tau_syn"]), t64(p["v_th"]), t64(p["v_reset"]),
+                                             t64(p["v_rest"]), stack(tt), stack(dd), ints, alpha, n, float(dt),
+                                             bool(norm_input), bool(leaky), dtype)
     else:
-        nat = _native_rows(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tt, dd, norm_input, leaky, dtype)
-    aff = _affine_rows(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tt, dd, norm_input, leaky, dtype,
-                       device)
+        nat = decl.coefficients(torch, dt, spec, True, dtype, norm_input, leaky,
+                                **_converted(decl.params, params, lambda v: _as_f64(v, n)))
+    aff = decl.coefficients(torch, dt, spec, False, dtype, norm_input, leaky,
+                            **_converted(decl.params, params, lambda v: _as_t(v, n, f64, device)))
     return nat.to(device), aff
 
 
-def _native_rows(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tt, dd, norm_input, leaky, dtype):
-    """The forward rows ``nat [8 + 2K, n]`` (CPU, ``dtype``); ``tt, dd``: the threshold components (tuples).
-
-    Exact integrator: the simulator's propagators (:func:`eventsim.models.dynamics.exp_propagators`)
-    in float64; peer integrators: their libraries' own arithmetic in the data's dtype.
-    """
-    mode = spec.integrator
-    K = max(1, len(tt))
-    nat = np.zeros((_core.n_rows(K), n), dtype=np.float64)
-    nat[4] = _as_f64(v_rest, n)
-    nat[5] = _as_f64(v_th, n)
-    nat[6] = _as_f64(v_reset, n)
-    for k in range(len(tt)):
-        nat[_core.N_FIXED + k] = np.exp(-dt / _as_f64(tt[k], n))
-        nat[_core.N_FIXED + K + k] = _as_f64(dd[k], n)
-    native_torch = None  # rows computed with torch in the data dtype (peer arithmetic)
-    if mode == EXACT:
-        inv_m = 1.0 / _as_f64(tau_m, n) if leaky else np.zeros(n)
-        c_m = _as_f64(tau_m, n) if leaky else np.full(n, float(dt))
-        inv_s = 1.0 / _as_f64(tau_syn, n) if spec.synapse else np.zeros(n)
-        p_vv, p_vi, p_ve, _, p_ee, _ = _vec_prop(float(dt), inv_m, c_m, inv_s, inv_s)
-        nat[0] = p_vv
-        nat[7] = nat[4]
-        if spec.synapse:
-            nat[1] = p_ve
-            nat[2] = p_ee
-            nat[3] = p_vi * (1.0 - p_ee) / p_ve
+def _converted(names, params, conv):
+    """``{name: conv(value)}`` of the parameters ``names`` (None stays None; a tuple of threshold
+    components, or a value taken as one component for ``tau_theta`` / ``d_theta``, becomes a tuple)."""
+    out = {}
+    for k in names:
+        v = params.get(k)
+        if k in ("tau_theta", "d_theta"):
+            out[k] = tuple(conv(c) for c in components(v))
         else:
-            nat[1] = p_vi
-    elif mode == EULER:
-        native_torch = {0: (dt / 1000.0) * torch.as_tensor(1000.0 / _as_f64(tau_m, n), dtype=dtype)}
-        if spec.synapse:
-            native_torch[1] = (-(dt / 1000.0)) * torch.as_tensor(1000.0 / _as_f64(tau_syn, n), dtype=dtype)
-    elif mode == SNNTORCH:
-        native_torch = {0: torch.as_tensor(np.exp(-dt / _as_f64(tau_m, n)), dtype=dtype).clamp(0, 1)}
-    elif mode == SPIKINGJELLY:
-        nat[0] = _as_f64(tau_m, n) / dt
-    else:  # SINABS
-        a_m_nat = torch.exp(-1.0 / torch.as_tensor(_as_f64(tau_m, n) / dt, dtype=dtype))
-        native_torch = {0: a_m_nat, 1: (1 - a_m_nat) if norm_input else torch.ones(n, dtype=dtype)}
-        if spec.synapse:
-            native_torch[2] = torch.exp(-1.0 / torch.as_tensor(_as_f64(tau_syn, n) / dt, dtype=dtype))
-    nat_t = torch.as_tensor(nat).to(dtype)
-    if native_torch:
-        for row, val in native_torch.items():
-            nat_t[row] = val.detach().to("cpu", dtype)
-    return nat_t
-
-
-def _affine_rows(spec, n, dt, tau_m, v_th, v_reset, v_rest, tau_syn, tt, dd, norm_input, leaky, dtype, device):
-    """The differentiable rows ``aff [8 + 2K, n]`` in torch operations (float64, then ``dtype``)."""
-    mode = spec.integrator
-    f64 = torch.float64
-    tm = _as_t(tau_m, n, f64, device) if leaky else None
-    ts = _as_t(tau_syn, n, f64, device) if spec.synapse else None
-    vr = _as_t(v_rest, n, f64, device)
-    z = torch.zeros(n, dtype=f64, device=device)
-    if mode == EXACT:
-        if leaky:
-            a_vv = torch.exp(-dt / tm)
-            a_vi_in = -torch.expm1(-dt / tm)
-            cm = tm
-            inv_mt = 1.0 / tm
-        else:
-            a_vv = torch.ones(n, dtype=f64, device=device)
-            a_vi_in = torch.ones(n, dtype=f64, device=device)
-            cm = torch.full((n,), float(dt), dtype=f64, device=device)
-            inv_mt = z
-        if spec.synapse:
-            p_ve_t = a_vv * dt / cm * _phi_t(-dt * (1.0 / ts - inv_mt))
-            p_ee_t = torch.exp(-dt / ts)
-            g_t = a_vi_in * (1.0 - p_ee_t) / p_ve_t
-            aff = [a_vv, p_ve_t, z, vr * (1.0 - a_vv), p_ee_t, g_t]
-        else:
-            aff = [a_vv, z, a_vi_in, vr * (1.0 - a_vv), z, z]
-    elif mode == EULER:
-        c = dt / tm
-        if spec.synapse:
-            cs = dt / ts
-            aff = [1.0 - c, c, c, c * vr, 1.0 - cs, 1.0 - cs]
-        else:
-            aff = [1.0 - c, z, c, c * vr, z, z]
-    elif mode == SNNTORCH:
-        beta = torch.exp(-dt / tm)
-        aff = [beta, z, torch.ones_like(z), z, z, z]
-    elif mode == SPIKINGJELLY:
-        tau = tm / dt
-        aff = [1.0 - 1.0 / tau, z, 1.0 / tau, vr / tau, z, z]
-    else:  # SINABS
-        a_m = torch.exp(-1.0 / (tm / dt))
-        k = (1.0 - a_m) if norm_input else torch.ones_like(a_m)
-        if spec.synapse:
-            a_s = torch.exp(-1.0 / (ts / dt))
-            aff = [a_m, k * a_s, k * a_s, z, a_s, a_s]
-        else:
-            aff = [a_m, z, k, z, z, z]
-    aff = aff + [_as_t(v_th, n, f64, device), _as_t(v_reset, n, f64, device)]
-    if tt:
-        aff += [torch.exp(-dt / _as_t(t, n, f64, device)) for t in tt] + [_as_t(d, n, f64, device) for d in dd]
-    else:
-        aff += [z, z]
-    return torch.stack(aff).to(dtype)
+            out[k] = None if v is None else conv(v)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1184,21 +1155,9 @@ def torch_family(family):
 
 
 def family_coefficients(family, n, dt, dtype=torch.float32, device="cpu", **params):
-    """Coefficient rows ``[R, n]`` of a layer of ``family`` (its ``torch.coefficients``), differentiable.
-
-    ``params`` are the family's ``torch.params`` (numbers, 1-D arrays or
-    tensors with one value per neuron, tensors may require grad; None where
-    the family allows it); they are broadcast to ``n`` values in float64,
-    the rows are computed with ``torch`` operations (so the gradients of
-    the kernels' coefficient rows reach the parameters) and cast to ``dtype``.
-    The caller validates the values (the layers do at construction).
-    """
-    decl = torch_family(family).torch
-    unknown = sorted(set(params) - set(decl.params))
-    if unknown:
-        raise TypeError(f"unexpected parameters {unknown} for the {family.name} family; expected {list(decl.params)}")
-    vals = {k: (None if params.get(k) is None else _as_t(params[k], n, torch.float64, device)) for k in decl.params}
-    return torch.stack(decl.coefficients(torch, float(dt), **vals)).to(dtype)
+    """Coefficient rows ``[R, n]`` of a layer of ``family`` (its ``torch.coefficients``), differentiable:
+    the ``aff`` of :func:`layer_rows` (a family run by the generic family kernels)."""
+    return layer_rows(family, n, dt, dtype, device, **params)[1]
 
 
 class _Family(torch.autograd.Function):
@@ -1291,6 +1250,29 @@ def family_layer(x, state, rows, family, init=None):
     return y.reshape((T, B) + feat).to(out_dtype), st
 
 
+def run_layer(family, x, state, nat, aff, spec=None, v_init=0.0, record_v=False, w_rec=None, init=None):
+    """Run a layer of ``family`` with the rows ``(nat, aff)`` of :func:`layer_rows`, by the kernels the
+    family's declaration names (``family.torch.kernel``).
+
+    ``"point"``: :func:`neuron_layer` (``w_rec`` None) or :func:`recurrent_layer`
+    with the flags ``spec``; ``"family"``: :func:`family_layer` (no recurrent
+    form, no membrane trace), starting from ``init`` (default ``{"v": v_init}``)
+    without a state.  Returns ``(output, state, v trace or None)``.
+    """
+    decl = torch_family(family).torch
+    if decl.kernel == "point":
+        if w_rec is None:
+            return neuron_layer(x, state, nat, aff, spec, v_init=v_init, record_v=record_v)
+        return recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=v_init, record_v=record_v)
+    if record_v:
+        raise ValueError(f"return_v=True: a layer of the {family.name} family returns its output and final state "
+                         "only")
+    if w_rec is not None:
+        raise ValueError(f"the {family.name} family's torch layer has no recurrent form")
+    y, st = family_layer(x, state, aff, family, init={"v": v_init} if init is None else init)
+    return y, st, None
+
+
 def li(x, state=None, tau_m=10.0, v_rest=0.0, tau_syn=None, dt=1.0, v_init=None):
     r"""Leaky integrator without threshold (NIR's ``LI``, norse's ``LICell``): a readout layer.
 
@@ -1334,8 +1316,9 @@ def li(x, state=None, tau_m=10.0, v_rest=0.0, tau_syn=None, dt=1.0, v_init=None)
     N = math.prod(x.shape[2:])
     V.per_neuron({k: v.size for k, v in checked.items() if isinstance(v, np.ndarray)}, N)
     dtype = torch.float32 if x.dtype in V.HALF else x.dtype
-    rows = family_coefficients(LI_FAMILY, N, dt, dtype, x.device, tau_m=tau_m, v_rest=v_rest, tau_syn=tau_syn)
-    return family_layer(x, state, rows, LI_FAMILY, init={"v": v_rest if v_init is None else v_init})
+    nat, aff = layer_rows(LI_FAMILY, N, dt, dtype, x.device, tau_m=tau_m, v_rest=v_rest, tau_syn=tau_syn)
+    y, st, _ = run_layer(LI_FAMILY, x, state, nat, aff, v_init=v_rest if v_init is None else v_init)
+    return y, st
 
 
 def _init_v(state, v_init, B, N, x):
@@ -1345,4 +1328,5 @@ def _init_v(state, v_init, B, N, x):
 
 
 __all__ = ["NeuronState", "LayerSpec", "make_spec", "coefficients", "neuron_layer", "recurrent_layer",
-           "check_state", "INTEGRATORS", "RESETS", "family_coefficients", "family_layer", "li", "run_kernel"]
+           "check_state", "INTEGRATORS", "RESETS", "family_coefficients", "family_layer", "li", "run_kernel",
+           "layer_rows", "run_layer", "point_family"]

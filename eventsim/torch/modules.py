@@ -62,6 +62,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ..models._params import check
+from ..models.family import by_code
+from ..models.lif import family_of
 from . import _validate as V
 from . import functional as F
 
@@ -199,6 +201,8 @@ class _Layer(nn.Module):
         self.spec = F.make_spec(integrator, synapse=tau_syn is not None, reset=reset, adaptive=self._adaptive,
                                 detach_reset=detach_reset, surrogate=surrogate, alpha=alpha,
                                 ref_steps=ref_steps, spike_fn=spike_fn)
+        # the family the layer runs (the simulator's own resolution), kept by its code
+        self._family_code = family_of(psc if tau_syn is not None else "delta", adaptive=self._adaptive).code
         no_theta = None if self._adaptive else f"{type(self).__name__} has no threshold adaptation"
         usable = dict(tau_m=None if self._leaky else "the non-leaky IF has no tau_m",
                       tau_syn=None if tau_syn is not None else "tau_syn=None (delta synapses)",
@@ -292,14 +296,32 @@ class _Layer(nn.Module):
                 key = None
         if key is not None and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        tt, dd = self._theta_args()
-        nat, aff = F._coefficients(
-            self.spec, n, self.dt, self.tau_m if self._leaky else None, self.v_th, self.v_reset, self.v_rest,
-            tau_syn=self.tau_syn, tau_theta=tt, d_theta=dd, norm_input=self.norm_input, leaky=self._leaky,
-            dtype=dtype, device=device)
+        nat, aff = F.layer_rows(self.family, n, self.dt, dtype, device, spec=self.spec, norm_input=self.norm_input,
+                                leaky=self._leaky, **self._params())
         if key is not None:
             self._cache = (key, (nat, aff.detach()))
         return nat, aff
+
+    @property
+    def family(self):
+        """The :class:`eventsim.models.family.Family` this layer runs (its ``torch`` declares the rows and kernels)."""
+        return by_code(self._family_code)
+
+    def _params(self):
+        """The layer's values of its family's torch parameters (``family.torch.params``), as tensors.
+
+        Besides the neuron parameters, a family may read the layer's flags
+        as parameters: ``ref_steps``, ``reset``, ``surrogate``, ``alpha``,
+        ``detach`` (codes of :attr:`spec`, float64 scalars).
+        """
+        tt, dd = self._theta_args()
+        sp = self.spec
+        code = lambda v: (lambda: torch.tensor(float(v), dtype=torch.float64))  # noqa: E731
+        known = dict(tau_m=lambda: self.tau_m, tau_syn=lambda: self.tau_syn, v_th=lambda: self.v_th,
+                     v_reset=lambda: self.v_reset, v_rest=lambda: self.v_rest, tau_theta=lambda: tt,
+                     d_theta=lambda: dd, ref_steps=code(sp.ref_steps), reset=code(sp.reset),
+                     surrogate=code(sp.surrogate), alpha=code(sp.alpha), detach=code(sp.detach_reset))
+        return {name: known[name]() for name in self.family.torch.params}
 
     def _theta_args(self):
         """``(tau_theta, d_theta)`` as :func:`eventsim.torch.functional.coefficients` takes them
@@ -361,17 +383,8 @@ class _Layer(nn.Module):
             x = x.float()
         n = self._features(x)
         V.per_neuron(self._lengths, n)
-        if self.psc == "alpha":  # the iaf_psc_alpha family through its own torch declaration
-            if return_v:
-                raise ValueError("return_v=True: a psc='alpha' layer returns its spikes and final state only")
-            from ..models.psc_alpha import IAF_ALPHA
-
-            rows = F.family_coefficients(IAF_ALPHA, n, self.dt, x.dtype, x.device, **self._alpha_params())
-            spikes, st = F.family_layer(x, state, rows, IAF_ALPHA, init={"v": self._v0()})
-            vtr = None
-        else:
-            nat, aff = self._coefficients(n, x.dtype, x.device)
-            spikes, st, vtr = self._run(x, state, nat, aff, return_v)
+        nat, aff = self._coefficients(n, x.dtype, x.device)
+        spikes, st, vtr = self._run(x, state, nat, aff, return_v)
         if out_dtype != x.dtype:
             spikes = spikes.to(out_dtype)
             vtr = vtr.to(out_dtype) if vtr is not None else None
@@ -393,16 +406,8 @@ class _Layer(nn.Module):
         if self.state is not None:
             self.state = F.NeuronState(*(None if t is None else t.detach() for t in self.state))
 
-    def _alpha_params(self):
-        """The parameters of the ``iaf_psc_alpha`` family's torch rows (``psc="alpha"``), as tensors."""
-        code = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
-        sp = self.spec
-        return dict(tau_m=self.tau_m, tau_syn=self.tau_syn, v_th=self.v_th, v_reset=self.v_reset,
-                    v_rest=self.v_rest, ref_steps=code(sp.ref_steps), reset=code(sp.reset), surrogate=code(sp.surrogate),
-                    alpha=code(sp.alpha), detach=code(sp.detach_reset))
-
     def _run(self, x, state, nat, aff, return_v):
-        return F.neuron_layer(x, state, nat, aff, self.spec, v_init=self._v0(), record_v=return_v)
+        return F.run_layer(self.family, x, state, nat, aff, self.spec, v_init=self._v0(), record_v=return_v)
 
     def _v0(self):
         """Initial membrane potential (mV) when no state is given: ``v_init`` or ``v_rest``."""
@@ -645,7 +650,8 @@ class LIFRecurrent(_Layer):
     def _run(self, x, state, nat, aff, return_v):
         xin = torch.matmul(x, self.input_weights.t().to(x.dtype))
         w = self.recurrent_weights.to(x.dtype) * self.autapse_mask.to(x.dtype)
-        return F.recurrent_layer(xin, w, state, nat, aff, self.spec, v_init=self._v0(), record_v=return_v)
+        return F.run_layer(self.family, xin, state, nat, aff, self.spec, v_init=self._v0(), record_v=return_v,
+                           w_rec=w)
 
     def extra_repr(self):
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}, autapses={self.autapses}, " \
@@ -753,9 +759,9 @@ class FamilyLayer(nn.Module):
         n = math.prod(x.shape[2:])
         V.per_neuron(self._lengths, n)
         dtype = torch.float32 if x.dtype in V.HALF else x.dtype
-        rows = F.family_coefficients(self.family, n, self.dt, dtype, x.device, **self._params())
+        nat, aff = F.layer_rows(self.family, n, self.dt, dtype, x.device, **self._params())
         init = {k: (getattr(self, v) if isinstance(v, str) else v) for k, v in self._init.items()}
-        y, st = F.family_layer(x, state, rows, self.family, init=init)
+        y, st, _ = F.run_layer(self.family, x, state, nat, aff, init=init)
         if self.keep_state:
             self.state = st
         if self.batch_first:
