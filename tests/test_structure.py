@@ -109,7 +109,7 @@ def _setup_branches(source, names, strings):
             for t in tests:
                 what = mentions(t)
                 if what:
-                    found.append((func, node.lineno, what))
+                    found.append((func, t.lineno, what))
         for child in ast.iter_child_nodes(node):
             visit(child, func)
 
