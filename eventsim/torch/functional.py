@@ -1140,14 +1140,18 @@ def recurrent_layer(x, w_rec, state, nat, aff, spec, v_init=0.0, record_v=False)
 # ---------------------------------------------------------------------------------------------
 # layers of the families declared with torch steps (eventsim.models.family.TorchSteps)
 # ---------------------------------------------------------------------------------------------
-def torch_family(family):
-    """``family`` if it declares torch steps (its ``torch`` field); ValueError otherwise."""
+def torch_family(family, kernel=None):
+    """``family`` if it declares a torch layer (its ``torch`` field) run by the ``kernel`` kernels
+    (``"family"`` or ``"point"``; None: any); ValueError otherwise."""
     from ..models.family import Family
 
     if not isinstance(family, Family):
         raise TypeError(f"family must be an eventsim.models.family.Family, got {type(family).__name__}")
     if family.torch is None:
         raise ValueError(f"the {family.name} family declares no torch layer (its torch field is None)")
+    if kernel is not None and family.torch.kernel != kernel:
+        raise ValueError(f"the {family.name} family declares no torch layer for the {kernel} kernels (its "
+                         f"torch.kernel is {family.torch.kernel!r}; run_layer runs it)")
     missing = [name for name, _ in family.torch.state if name not in NeuronState._fields]
     if missing:
         raise NotImplementedError(f"the {family.name} family's state {missing} has no field in NeuronState")
@@ -1157,6 +1161,7 @@ def torch_family(family):
 def family_coefficients(family, n, dt, dtype=torch.float32, device="cpu", **params):
     """Coefficient rows ``[R, n]`` of a layer of ``family`` (its ``torch.coefficients``), differentiable:
     the ``aff`` of :func:`layer_rows` (a family run by the generic family kernels)."""
+    torch_family(family, "family")
     return layer_rows(family, n, dt, dtype, device, **params)[1]
 
 
@@ -1217,7 +1222,7 @@ def family_layer(x, state, rows, family, init=None):
     state : NeuronState
         The final state (every state variable of the family).
     """
-    decl = torch_family(family).torch
+    decl = torch_family(family, "family").torch
     V.tensor_input("x", x)
     out_dtype = x.dtype
     if out_dtype in V.HALF:

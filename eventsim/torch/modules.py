@@ -713,7 +713,7 @@ class FamilyLayer(nn.Module):
     def __init__(self, params, dt, trainable=(), time_constants=(), init=None, batch_first=False,
                  return_state=True, keep_state=False):
         super().__init__()
-        F.torch_family(self.family)
+        F.torch_family(self.family, "family")
         self.dt = dt
         self.batch_first = V.flag("batch_first", batch_first)
         self.return_state = V.flag("return_state", return_state)

@@ -1,0 +1,63 @@
+"""The one set-up path of the torch layers: each resolves its family and runs from that family's declaration."""
+
+import pytest
+import torch
+
+import eventsim.torch as est
+from eventsim.models import family as fam
+from eventsim.models.adaptive import ALIF_FAMILY
+from eventsim.models.li import LI_FAMILY
+from eventsim.models.lif import IAF_DELTA, IAF_EXP, family_of
+from eventsim.models.psc_alpha import IAF_ALPHA
+from eventsim.torch import functional as F
+
+
+@pytest.mark.parametrize("layer, family", [
+    (lambda: est.LIF(), IAF_DELTA), (lambda: est.IF(tau_syn=2.0), IAF_EXP), (lambda: est.LIF(tau_syn=2.0), IAF_EXP),
+    (lambda: est.ALIF(), ALIF_FAMILY), (lambda: est.ALIF(tau_syn=3.0), ALIF_FAMILY),
+    (lambda: est.LIFRecurrent(2, 3), IAF_DELTA), (lambda: est.LIFRecurrent(2, 3, d_theta=0.2), ALIF_FAMILY),
+    (lambda: est.LIF(tau_syn=2.0, psc="alpha"), IAF_ALPHA), (lambda: est.LI(), LI_FAMILY)])
+def test_every_layer_resolves_its_family(layer, family):
+    assert layer().family is family
+
+
+def test_the_simulator_models_resolve_through_the_same_function():
+    import eventsim as es
+
+    assert es.LIF().family is family_of("delta") is IAF_DELTA
+    assert es.LIF(tau_syn_ex=2.0, tau_syn_in=2.0).family is family_of("exp") is IAF_EXP
+    assert es.ALIF().family is family_of("delta", adaptive=True) is ALIF_FAMILY
+
+
+def test_kernel_kinds_are_declared_by_the_families():
+    assert {f.code for f in fam.torch_families("point")} == {0, 1, 2}
+    assert IAF_ALPHA in fam.torch_families() and LI_FAMILY in fam.torch_families()
+    assert not set(fam.torch_families("point")) & set(fam.torch_families())
+    assert set(fam.torch_families(None)) == set(fam.torch_families("point")) | set(fam.torch_families())
+
+
+def test_layer_rows_and_run_layer_equal_the_point_kernels_called_directly():
+    layer = est.ALIF(tau_m=8.0, tau_syn=2.0, tau_theta=(20.0, 200.0), d_theta=(0.1, 0.05), t_ref=1.0)
+    x = torch.rand(30, 2, 4, dtype=torch.float64) * 3
+    nat, aff = F.coefficients(layer.spec, 4, 1.0, 8.0, 1.0, 0.0, 0.0, tau_syn=2.0, tau_theta=(20.0, 200.0),
+                              d_theta=(0.1, 0.05), dtype=torch.float64)
+    rows = F.layer_rows(ALIF_FAMILY, 4, 1.0, torch.float64, spec=layer.spec, tau_m=8.0, tau_syn=2.0, v_th=1.0,
+                        v_reset=0.0, v_rest=0.0, tau_theta=(20.0, 200.0), d_theta=(0.1, 0.05))
+    assert torch.equal(rows[0], nat) and torch.equal(rows[1], aff)
+    s, st, v = F.run_layer(ALIF_FAMILY, x, None, nat, aff, layer.spec, record_v=True)
+    s2, st2, v2 = F.neuron_layer(x, None, nat, aff, layer.spec, record_v=True)
+    assert torch.equal(s, s2) and torch.equal(v, v2) and torch.equal(st.theta, st2.theta) and s.sum() > 5
+    assert torch.equal(layer.double()(x)[0], s)
+
+
+def test_run_layer_refuses_what_the_declared_kernels_lack():
+    nat, aff = F.layer_rows(LI_FAMILY, 2, 1.0, torch.float32, tau_m=5.0, v_rest=0.0)
+    assert torch.equal(nat, aff) and not nat.requires_grad
+    with pytest.raises(ValueError, match="the li family's torch layer has no recurrent form"):
+        F.run_layer(LI_FAMILY, torch.zeros(3, 1, 2), None, nat, aff, w_rec=torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="return_v=True"):
+        F.run_layer(LI_FAMILY, torch.zeros(3, 1, 2), None, nat, aff, record_v=True)
+    with pytest.raises(ValueError, match="torch.kernel is 'point'"):
+        F.family_coefficients(IAF_EXP, 2, 1.0, tau_m=5.0)
+    with pytest.raises(TypeError, match="unexpected parameters"):
+        F.layer_rows(IAF_DELTA, 2, 1.0, psc=1.0)
