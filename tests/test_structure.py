@@ -158,3 +158,31 @@ class L:
     assert [(f, w) for f, _, w in found] == [("forward", "psc"), ("forward", "_leaky"), ("forward", "LIF"),
                                              ("forward", "'iaf_psc_exp'")]
     assert len(_exp_calls(source)) == 3
+
+def _plastic_engine_names():
+    """Every name ``engines/plastic.py`` imports from ``models.plasticity`` or uses (as a name or an attribute)."""
+    tree = ast.parse((ENGINES / "plastic.py").read_text())
+    imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and (node.module or "").endswith("plasticity") for a in node.names}
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    used |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    return imported, used
+
+
+def _rule_specific_names():
+    """The rule kinds, the rule table's columns and the rule classes of ``models.plasticity``."""
+    from eventsim.models import plasticity
+
+    ints = {nm for nm, v in vars(plasticity).items() if nm.isupper() and type(v) is int and nm != "MAX_TRACES"}
+    return ints | {r.__name__ for r in plasticity.RULES} | {"RULES"}
+
+
+def test_the_plastic_engine_names_no_rule_and_no_rule_column():
+    forbidden = _rule_specific_names()
+    assert {"KIND", "STDP_TRIPLET", "STDP_POWER_LAW", "TAU_X", "TAU_MINUS", "W_MAX", "TripletSTDP"} <= forbidden
+    imported, used = _plastic_engine_names()
+    assert imported, "engines/plastic.py no longer imports the rules' functions"
+    assert not imported & forbidden, sorted(imported & forbidden)
+    assert not used & forbidden, sorted(used & forbidden)
+    source = (ENGINES / "plastic.py").read_text()
+    assert not [nm for nm in forbidden if nm.startswith("STDP_") and nm in source], "a rule kind is named"

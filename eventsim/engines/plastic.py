@@ -40,7 +40,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ..models.plasticity import KIND, STDP_TRIPLET, TAU_MINUS, TAU_X, TAU_Y, depress, facilitate, trace_decay
+from ..models.plasticity import (MAX_TRACES, depress, facilitate, n_post, n_pre, post_after_spike, post_decay,
+                                 pre_after_spike, pre_decay)
 
 #: Postsynaptic spikes more than this many of the rules' longest time constant before the time a
 #: synapse asks about are not read: their contribution to a weight is a factor below e^-50 (about
@@ -61,13 +62,14 @@ class Plastic(NamedTuple):
     rule: np.ndarray    # uint8 row in rp
     w: np.ndarray       # weight (network's weight dtype)
     rp: np.ndarray      # float64 [R, N_RULE_PARAMS] rule table
-    kp: np.ndarray      # float64 [T, 2R, N] presynaptic traces (rule r: 2r K_+, 2r+1 the triplet rule's r_2),
-                        # one copy per thread
+    kp: np.ndarray      # float64 [T, MAX_TRACES R, N] presynaptic traces (rule r's trace m: MAX_TRACES r + m,
+                        # the first K_+), one copy per thread
     tl: np.ndarray      # int64 [T, N] stamp of the last presynaptic spike (0 before the first), one copy per thread
     hs: np.ndarray      # int64 [N, H] history: spike stamps (ring)
-    hk: np.ndarray      # float64 [N, H, 2R] history: just after each spike, per rule r: 2r K_-, 2r+1 o_2
+    hk: np.ndarray      # float64 [N, H, MAX_TRACES R] history: the postsynaptic traces just after each spike
+                        # (rule r's trace m: MAX_TRACES r + m, the first K_-)
     hn: np.ndarray      # int64 [N] spikes pushed so far
-    km: np.ndarray      # float64 [N, 2R] the postsynaptic traces after the last spike
+    km: np.ndarray      # float64 [N, MAX_TRACES R] the postsynaptic traces after the last spike
     lp: np.ndarray      # float64 [N] last postsynaptic spike (ms)
     post: np.ndarray    # uint8 [N] 1: the neuron has plastic input (keeps a history)
     dt: np.ndarray      # float64 [1] time step (ms)
@@ -93,13 +95,11 @@ def push_spikes(t, k, lst, a, b, lo, hi, P):
             continue
         j = P.hn[n] & (H - 1)  # (H is a power of two)
         for r in range(R):
-            km = P.km[n, 2 * r] * math.exp((P.lp[n] - tk) * (1.0 / P.rp[r, TAU_MINUS])) + 1.0
-            P.km[n, 2 * r] = km
-            P.hk[n, j, 2 * r] = km
-            if P.rp[r, KIND] == STDP_TRIPLET:
-                ky = P.km[n, 2 * r + 1] * math.exp((P.lp[n] - tk) * (1.0 / P.rp[r, TAU_Y])) + 1.0
-                P.km[n, 2 * r + 1] = ky
-                P.hk[n, j, 2 * r + 1] = ky
+            p = P.rp[r]
+            for m in range(n_post(p)):
+                km = post_after_spike(P.km[n, MAX_TRACES * r + m], P.lp[n] - tk, m, p)
+                P.km[n, MAX_TRACES * r + m] = km
+                P.hk[n, j, MAX_TRACES * r + m] = km
         P.lp[n] = tk
         P.hs[n, j] = k
         P.hn[n] += 1
@@ -130,7 +130,7 @@ def _k_minus_search(n, r, s2, P):
         if P.hs[n, j] <= s2 - P.hz[0]:
             return 0.0  # beyond the horizon
         if P.hs[n, j] < s2:
-            return P.hk[n, j, 2 * r] * math.exp((P.hs[n, j] * P.dt[0] - s2 * P.dt[0]) * (1.0 / P.rp[r, TAU_MINUS]))
+            return P.hk[n, j, MAX_TRACES * r] * post_decay(P.hs[n, j] * P.dt[0] - s2 * P.dt[0], 0, P.rp[r])
     return 0.0
 
 
@@ -155,9 +155,9 @@ def update_traces(c, k, lst, a, b, P):
             continue
         t_last = P.tl[c, i] * dt
         for r in range(R):
-            if P.rp[r, KIND] == STDP_TRIPLET:
-                P.kp[c, 2 * r + 1, i] = P.kp[c, 2 * r + 1, i] * math.exp((t_last - tk) / P.rp[r, TAU_X]) + 1.0
-            P.kp[c, 2 * r, i] = P.kp[c, 2 * r, i] * trace_decay(t_last - tk, P.rp[r]) + 1.0
+            p = P.rp[r]
+            for m in range(n_pre(p)):
+                P.kp[c, MAX_TRACES * r + m, i] = pre_after_spike(P.kp[c, MAX_TRACES * r + m, i], t_last - tk, m, p)
         P.tl[c, i] = k
 
 
@@ -192,18 +192,19 @@ def deliver_only(t, T, c, k, lst, a, b, slot, L, C, P, ring):
             e0 = cnt
             while e0 > first and P.hs[n, (e0 - 1) & (H - 1)] > s1:
                 e0 -= 1
-            kplus = P.kp[c, 2 * r, i]
-            triplet = p[KIND] == STDP_TRIPLET
+            kplus = P.kp[c, MAX_TRACES * r, i]
+            post2 = n_post(p) > 1
             for e in range(e0, cnt):
                 j = e & (H - 1)
                 if P.hs[n, j] > s2:
                     break
                 minus_dt = t_last - (P.hs[n, j] * dt + dd)
-                # o_2 just before that postsynaptic spike (triplet rule; NEST: the stored value minus 1)
-                ky = P.hk[n, j, 2 * r + 1] - 1.0 if triplet else 0.0
-                w = facilitate(w, kplus * trace_decay(minus_dt, p), ky, p)
-            kx = P.kp[c, 2 * r + 1, i] * math.exp((t_last - tk) / p[TAU_X]) if triplet else 0.0
-            w = depress(w, _k_minus(n, r, s2, P), kx, p)
+                # the second postsynaptic trace as stored just after that spike, if the rule has one
+                o2 = P.hk[n, j, MAX_TRACES * r + 1] if post2 else 0.0
+                w = facilitate(w, kplus * pre_decay(minus_dt, 0, p), o2, p)
+            # the second presynaptic trace just before this spike, if the rule has one
+            r2 = P.kp[c, MAX_TRACES * r + 1, i] * pre_decay(t_last - tk, 1, p) if n_pre(p) > 1 else 0.0
+            w = depress(w, _k_minus(n, r, s2, P), r2, p)
             P.w[y] = w
             o = base + d * C + n + (P.neg[n] if w < 0 else 0)
             if o >= LC:
@@ -265,7 +266,7 @@ def grow_history(P, H):
 
 def horizon_steps(rules, dt):
     """The horizon (steps) of ``rules``: HORIZON times their longest trace time constant."""
-    tau = max(max(getattr(r, nm, 0.0) for nm in ("tau_plus", "tau_minus", "tau_x", "tau_y")) for r in rules)
+    tau = max(max(r.pre_taus + r.post_taus) for r in rules)
     return int(math.ceil(HORIZON * tau / dt))
 
 
@@ -302,9 +303,9 @@ def build(net, params_col, N, weight_dtype, part, tgt_map=None):
     post[tgt] = 1
     H = HISTORY_START
     P = Plastic(ptr=ptr, split=np.zeros((NP, 2), np.int64), tgt=tgt.astype(np.int32), neg=neg, dly=dly, rule=rule,
-                w=w, rp=np.stack([r.pack() for r in rules]), kp=np.zeros((1, 2 * R, NP)),
-                tl=np.zeros((1, NP), np.int64), hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, 2 * R)),
-                hn=np.zeros(N, np.int64), km=np.zeros((N, 2 * R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
+                w=w, rp=np.stack([r.pack() for r in rules]), kp=np.zeros((1, MAX_TRACES * R, NP)),
+                tl=np.zeros((1, NP), np.int64), hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, MAX_TRACES * R)),
+                hn=np.zeros(N, np.int64), km=np.zeros((N, MAX_TRACES * R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
                 hz=np.array([horizon_steps(rules, net.dt)], np.int64),
                 kc_s=np.full((N, R), -1, np.int64), kc_v=np.zeros((N, R)))
     return partition(P, part), order, rules

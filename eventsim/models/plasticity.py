@@ -1,10 +1,29 @@
-r"""Spike-timing-dependent plasticity rules (pair-based, all-to-all, NEST's conventions).
+r"""Spike-timing-dependent plasticity rules (pair-based and triplet, all-to-all, NEST's conventions).
 
 A rule is data: a frozen dataclass of parameters (validated on construction)
-that packs into one row of a float64 table, plus two scalar functions of that
-row, :func:`facilitate` and :func:`depress`, compiled into the engine.  The
-engine is generic over the table: a new pair-based rule is a new ``KIND``
-and one branch in each of these two functions, in this file only.
+that packs into one row of a float64 table, plus scalar functions of that
+row compiled into the engine.  The engine (``engines/plastic.py``) names no
+rule and no rule-specific column; the contract between the two is:
+
+* the traces: a rule declares ``pre_taus`` and ``post_taus``, the time
+  constants (ms) of its presynaptic and postsynaptic traces (1 to
+  ``MAX_TRACES`` of each; the first of each is ``K_+`` and ``K_-`` below).
+  :meth:`_Rule.pack` stores their counts and time constants in the row, and
+  the engine keeps ``MAX_TRACES`` slots per rule, of which it updates and
+  reads the declared ones only (:func:`n_pre`, :func:`n_post`);
+* the trace dynamics: each trace decays exponentially between spikes and
+  jumps by 1 at its neuron's spike: :func:`pre_decay`, :func:`post_decay`
+  (the factor :math:`e^{\Delta t / \tau}` over ``dt_ms <= 0``) and
+  :func:`pre_after_spike`, :func:`post_after_spike` (the value just after a
+  spike, from the value just after the previous one);
+* the weight updates: :func:`facilitate` at each postsynaptic spike (seen
+  at the synapse), given ``K_+`` decayed to it and the second postsynaptic
+  trace's value stored just after that spike (0 for a rule with one);
+  :func:`depress` at each presynaptic spike, given ``K_-`` and the second
+  presynaptic trace just before the spike (0 for a rule with one).
+
+A new rule is a dataclass here, a new ``KIND`` and its branches in these
+functions, in this file only.
 
 Semantics (NEST 3.10's ``stdp_synapse`` and ``stdp_pl_synapse_hom``, the whole
 delay dendritic, as NEST's default).  Times are spike stamps in ms; a synapse
@@ -48,10 +67,18 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numba import njit
 
-#: Row layout of the packed rule table (float64 [n_rules, N_RULE_PARAMS]).
-(KIND, TAU_PLUS, TAU_MINUS, LAM, ALPHA, MU_PLUS, MU_MINUS, W_MAX, INV_TAU_PLUS, TAU_X, TAU_Y, A2_PLUS, A2_MINUS,
- A3_PLUS, A3_MINUS) = range(15)
-N_RULE_PARAMS = 15
+#: Most presynaptic (and postsynaptic) traces a rule may declare: the engine keeps this many slots per rule.
+MAX_TRACES = 2
+
+#: Row layout of the packed rule table (float64 [n_rules, N_RULE_PARAMS]): the kind, the trace counts,
+#: the presynaptic traces' time constants (``PRE_TAU + m``, ``TAU_PLUS`` the first, ``TAU_X`` the
+#: triplet rule's second), the postsynaptic ones (``POST_TAU + m``: ``TAU_MINUS``, ``TAU_Y``), then the
+#: rules' parameters.
+(KIND, N_PRE, N_POST, TAU_PLUS, TAU_X, TAU_MINUS, TAU_Y, INV_TAU_PLUS, LAM, ALPHA, MU_PLUS, MU_MINUS, W_MAX,
+ A2_PLUS, A2_MINUS, A3_PLUS, A3_MINUS) = range(17)
+N_RULE_PARAMS = 17
+PRE_TAU = TAU_PLUS
+POST_TAU = TAU_MINUS
 
 #: Rule kinds.
 STDP_GUETIG = 0
@@ -84,16 +111,31 @@ class _Rule:
         """Time constant of the postsynaptic trace this rule reads (ms)."""
         return self.tau_minus
 
+    @property
+    def pre_taus(self):
+        """Time constants of the presynaptic traces (ms): ``K_+`` first."""
+        return (self.tau_plus,)
+
+    @property
+    def post_taus(self):
+        """Time constants of the postsynaptic traces (ms): ``K_-`` first."""
+        return (self.tau_minus,)
+
     def pack(self):
-        """This rule's row of the engine's rule table (``TAU_X``/``TAU_Y``: the second pre- and postsynaptic
-        traces' time constants, which only the triplet rule reads; the others keep them finite)."""
+        """This rule's row of the engine's rule table (the unused trace slots hold the first trace's time
+        constant, which keeps them finite; the engine does not read them)."""
+        pre, post = self.pre_taus, self.post_taus
+        if not (1 <= len(pre) <= MAX_TRACES and 1 <= len(post) <= MAX_TRACES):
+            raise ValueError(f"{type(self).__name__}: pre_taus={pre!r}, post_taus={post!r}: each must hold 1 to "
+                             f"{MAX_TRACES} time constants")
         row = np.zeros(N_RULE_PARAMS)
         row[KIND] = self.kind
-        row[TAU_PLUS] = self.tau_plus
+        row[N_PRE] = len(pre)
+        row[N_POST] = len(post)
+        for m in range(MAX_TRACES):
+            row[PRE_TAU + m] = pre[m] if m < len(pre) else pre[0]
+            row[POST_TAU + m] = post[m] if m < len(post) else post[0]
         row[INV_TAU_PLUS] = 1.0 / self.tau_plus
-        row[TAU_MINUS] = self.tau_minus
-        row[TAU_X] = getattr(self, "tau_x", self.tau_plus)
-        row[TAU_Y] = getattr(self, "tau_y", self.tau_minus)
         for col, name in ((LAM, "lam"), (ALPHA, "alpha"), (MU_PLUS, "mu_plus"), (MU_MINUS, "mu_minus"),
                           (W_MAX, "w_max"), (A2_PLUS, "a2_plus"), (A2_MINUS, "a2_minus"), (A3_PLUS, "a3_plus"),
                           (A3_MINUS, "a3_minus")):
@@ -230,6 +272,14 @@ class TripletSTDP(_Rule):
               "a2_plus": "nonnegative", "a2_minus": "nonnegative", "a3_plus": "nonnegative",
               "a3_minus": "nonnegative"}
 
+    @property
+    def pre_taus(self):
+        return (self.tau_plus, self.tau_x)
+
+    @property
+    def post_taus(self):
+        return (self.tau_minus, self.tau_y)
+
     def __post_init__(self):
         super().__post_init__()
         if self.w_max == 0:
@@ -247,11 +297,54 @@ RULES = (STDP, STDPPowerLaw, TripletSTDP)
 
 # ---------------------------------------------------------------------------- the rules' dynamics
 @njit(cache=True, inline="always")
-def facilitate(w, kplus, ky, p):
-    """Weight after facilitation by the presynaptic trace value ``kplus`` (rule row ``p``); ``ky``: the
-    second postsynaptic trace just before the postsynaptic spike (triplet rule)."""
+def n_pre(p):
+    """Number of presynaptic traces of rule row ``p``."""
+    return np.int64(p[N_PRE])
+
+
+@njit(cache=True, inline="always")
+def n_post(p):
+    """Number of postsynaptic traces of rule row ``p``."""
+    return np.int64(p[N_POST])
+
+
+@njit(cache=True, inline="always")
+def pre_decay(dt_ms, m, p):
+    """``exp(dt_ms / tau)`` of presynaptic trace ``m`` of rule row ``p`` as the rule computes it
+    (``dt_ms <= 0``; ``STDPPowerLaw``'s ``K_+``: by its stored inverse, as NEST)."""
+    if m == 0 and p[KIND] == STDP_POWER_LAW:
+        return math.exp(dt_ms * p[INV_TAU_PLUS])
+    return math.exp(dt_ms / p[PRE_TAU + m])
+
+
+@njit(cache=True, inline="always")
+def post_decay(dt_ms, m, p):
+    """``exp(dt_ms / tau)`` of postsynaptic trace ``m`` of rule row ``p`` (``dt_ms <= 0``), computed as
+    ``exp(dt_ms * (1 / tau))``."""
+    return math.exp(dt_ms * (1.0 / p[POST_TAU + m]))
+
+
+@njit(cache=True, inline="always")
+def pre_after_spike(value, dt_ms, m, p):
+    """Presynaptic trace ``m`` just after a spike: ``value`` (just after the previous spike, ``-dt_ms``
+    earlier) decayed, plus 1."""
+    return value * pre_decay(dt_ms, m, p) + 1.0
+
+
+@njit(cache=True, inline="always")
+def post_after_spike(value, dt_ms, m, p):
+    """Postsynaptic trace ``m`` just after a spike: ``value`` (just after the previous spike, ``-dt_ms``
+    earlier) decayed, plus 1."""
+    return value * post_decay(dt_ms, m, p) + 1.0
+
+
+@njit(cache=True, inline="always")
+def facilitate(w, kplus, post2, p):
+    """Weight after facilitation by the presynaptic trace value ``kplus`` (rule row ``p``); ``post2``: the
+    second postsynaptic trace stored just after the postsynaptic spike (the triplet rule's ``o_2``, which
+    reads it just before the spike: the stored value minus 1, as NEST), 0 for a rule with one."""
     if p[KIND] == STDP_TRIPLET:
-        new_w = abs(w) + kplus * (p[A2_PLUS] + p[A3_PLUS] * ky)
+        new_w = abs(w) + kplus * (p[A2_PLUS] + p[A3_PLUS] * (post2 - 1.0))
         return math.copysign(new_w if new_w < abs(p[W_MAX]) else p[W_MAX], p[W_MAX])
     if p[KIND] == STDP_POWER_LAW:
         return w + (p[LAM] * math.pow(w, p[MU_PLUS]) * kplus)
@@ -260,22 +353,15 @@ def facilitate(w, kplus, ky, p):
 
 
 @njit(cache=True, inline="always")
-def depress(w, kminus, kx, p):
-    """Weight after depression by the postsynaptic trace value ``kminus`` (rule row ``p``); ``kx``: the
-    second presynaptic trace just before the presynaptic spike (triplet rule)."""
+def depress(w, kminus, pre2, p):
+    """Weight after depression by the postsynaptic trace value ``kminus`` (rule row ``p``); ``pre2``: the
+    second presynaptic trace just before the presynaptic spike (the triplet rule's ``r_2``), 0 for a rule
+    with one."""
     if p[KIND] == STDP_TRIPLET:
-        new_w = abs(w) - kminus * (p[A2_MINUS] + p[A3_MINUS] * kx)
+        new_w = abs(w) - kminus * (p[A2_MINUS] + p[A3_MINUS] * pre2)
         return math.copysign(new_w if new_w > 0.0 else 0.0, p[W_MAX])
     if p[KIND] == STDP_POWER_LAW:
         new_w = w - (p[LAM] * p[ALPHA] * w * kminus)
         return new_w if new_w > 0.0 else 0.0
     norm_w = (w / p[W_MAX]) - (p[ALPHA] * p[LAM] * math.pow(w / p[W_MAX], p[MU_MINUS]) * kminus)
     return norm_w * p[W_MAX] if norm_w > 0.0 else 0.0
-
-
-@njit(cache=True, inline="always")
-def trace_decay(dt_ms, p):
-    """``exp(dt_ms / tau_plus)`` as the rule computes it (dt_ms <= 0)."""
-    if p[KIND] == STDP_POWER_LAW:
-        return math.exp(dt_ms * p[INV_TAU_PLUS])
-    return math.exp(dt_ms / p[TAU_PLUS])
