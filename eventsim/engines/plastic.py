@@ -96,10 +96,11 @@ def push_spikes(t, k, lst, a, b, lo, hi, P):
         j = P.hn[n] & (H - 1)  # (H is a power of two)
         for r in range(R):
             p = P.rp[r]
-            for m in range(n_post(p)):
-                km = post_after_spike(P.km[n, MAX_TRACES * r + m], P.lp[n] - tk, m, p)
-                P.km[n, MAX_TRACES * r + m] = km
-                P.hk[n, j, MAX_TRACES * r + m] = km
+            for m in range(MAX_TRACES):
+                if m < n_post(p):  # (the declared traces; a loop of constant length, unrolled)
+                    km = post_after_spike(P.km[n, MAX_TRACES * r + m], P.lp[n] - tk, m, p)
+                    P.km[n, MAX_TRACES * r + m] = km
+                    P.hk[n, j, MAX_TRACES * r + m] = km
         P.lp[n] = tk
         P.hs[n, j] = k
         P.hn[n] += 1
@@ -156,8 +157,10 @@ def update_traces(c, k, lst, a, b, P):
         t_last = P.tl[c, i] * dt
         for r in range(R):
             p = P.rp[r]
-            for m in range(n_pre(p)):
-                P.kp[c, MAX_TRACES * r + m, i] = pre_after_spike(P.kp[c, MAX_TRACES * r + m, i], t_last - tk, m, p)
+            for m in range(MAX_TRACES):
+                if m < n_pre(p):  # (the declared traces; a loop of constant length, unrolled)
+                    P.kp[c, MAX_TRACES * r + m, i] = pre_after_spike(P.kp[c, MAX_TRACES * r + m, i], t_last - tk,
+                                                                     m, p)
         P.tl[c, i] = k
 
 
