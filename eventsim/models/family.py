@@ -543,6 +543,32 @@ class EventFunctions(NamedTuple):
     bounds: Callable = None
 
 
+# ---------------------------------------------------------------- event functions of a family without threshold
+# (it never spikes: no crossing to predict, nothing to reset); :class:`EventFunctions` fields of such families.
+@njit(inline="always", cache=True)
+def never_fires(fam, i, p, t, PP, SS, TH):
+    """``fires`` of a family without threshold."""
+    return False
+
+
+@njit(inline="always", cache=True)
+def no_reset(fam, i, p, t, PP, SS, TH, DTH):
+    """``reset`` of a family without threshold (never called: it never fires)."""
+    return None
+
+
+@njit(inline="always", cache=True)
+def never_crosses(fam, i, p, PP, SS):
+    """``never_crosses`` of a family without threshold."""
+    return True
+
+
+@njit(inline="always", cache=True)
+def no_crossing(fam, i, p, PP, SS, TH, ITH, stack):
+    """``next_crossing`` of a family without threshold: never (inf)."""
+    return math.inf
+
+
 #: Columns of the event engine's parameter rows that the engine reads: the family code, whether the neuron's
 #: spikes are recorded, the refractory period (ms).  A family's own columns are ``FIRST .. N_PARAMS - 1``.
 FAMILY = 0

@@ -55,8 +55,8 @@ import numpy as np
 from numba import njit
 
 from ._params import as_param, broadcast, check, check_keywords, param_length
-from .family import (FIRST, IB, N_PARAMS, EventFunctions, Family, TorchSteps, block_kernel, pack_fields,
-                     register)
+from .family import (FIRST, IB, N_PARAMS, EventFunctions, Family, TorchSteps, block_kernel, never_crosses,
+                     never_fires, no_crossing, no_reset, pack_fields, register)
 
 #: The family's code in the engines' parameter tables.
 CODE = 13
@@ -269,26 +269,6 @@ def _event_receive(fam, i, p, t, w, PP, SS):
         SS[i, _V] += w
 
 
-@njit(inline="always", cache=True)
-def _event_fires(fam, i, p, t, PP, SS, TH):
-    return False
-
-
-@njit(inline="always", cache=True)
-def _event_reset(fam, i, p, t, PP, SS, TH, DTH):
-    return None
-
-
-@njit(inline="always", cache=True)
-def _event_never_crosses(fam, i, p, PP, SS):
-    return True
-
-
-@njit(inline="always", cache=True)
-def _event_next_crossing(fam, i, p, PP, SS, TH, ITH, stack):
-    return math.inf
-
-
 # ---------------------------------------------------------------- the torch steps
 #: Coefficient rows of the torch layer, per neuron (see the module docstring).
 TORCH_ROWS = ("p_ve", "p_ee", "g_delta", "g")
@@ -360,5 +340,5 @@ INTEGRATOR_FAMILY = register(Family(
     name="integrator", code=CODE, tag=IntegratorTag(CODE), state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA")),
     ports=("ex", "in"), propagator=propagator, update_block=_block, models=(Integrator,), torch=INTEGRATOR_TORCH,
     event=EventFunctions(pack=_event_pack, slots={"v": _V, "i_ex": _IE, "i_in": _II}, advance=_event_advance,
-                         sample=_event_sample, receive=_event_receive, fires=_event_fires, reset=_event_reset,
-                         never_crosses=_event_never_crosses, next_crossing=_event_next_crossing)))
+                         sample=_event_sample, receive=_event_receive, fires=never_fires, reset=no_reset,
+                         never_crosses=never_crosses, next_crossing=no_crossing)))
