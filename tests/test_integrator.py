@@ -125,6 +125,41 @@ def test_checkpoint_resumes_bit_for_bit(tmp_path):
     assert np.array_equal(v.values, v2.values) and np.ptp(v.values) > 0.5
 
 
+@pytest.mark.parametrize("engine", ["clock", "event"])
+def test_parameters_set_between_runs_continue_as_built_with_them(engine):
+    """``set(c_m=..., i_e=...)`` between runs recomputes the propagator: from then on the network equals one
+    built with the new values whose state is set to the same point; a refused value changes nothing."""
+    times = np.sort(np.random.default_rng(5).integers(0, 390, 60)) * 0.1  # on the grid (the clock engine)
+
+    def build(**model):
+        net = es.Network(dt=0.1, seed=2, engine=engine)
+        acc = net.population(2, es.Integrator(**{**EXP, **model}))
+        src = net.spike_source(senders=np.arange(times.size) % 3, times=times)
+        net.connect(src, acc, es.AllToAll(), weight=es.Normal(0.0, 80.0), delay=1.0)
+        return net, acc, net.record_state(acc, "v", interval=0.5)
+
+    net, acc, v = build(i_e=10.0)
+    net.run(20.0)
+    state = {k: acc.get(k) for k in ("v", "i_ex", "i_in")}
+    with pytest.raises(ValueError, match="c_m"):
+        acc.set(c_m=-1.0, i_e=0.0)
+    assert np.array_equal(acc.get("i_e"), [10.0, 10.0]) and np.array_equal(acc.get("c_m"), [200.0, 200.0])
+    acc.set(c_m=[100.0, 400.0], i_e=-30.0)
+    net.run(20.0)
+
+    ref, racc, rv = build(c_m=[100.0, 400.0], i_e=-30.0)
+    ref.run(20.0)
+    racc.set(**state)
+    ref.run(20.0)
+    after = v.values.shape[0] // 2
+    assert v.values.shape == rv.values.shape and after >= 39
+    assert np.array_equal(v.values[after:], rv.values[after:])
+    same, _, sv = build(i_e=10.0)
+    same.run(40.0)
+    assert np.array_equal(v.values[:after], sv.values[:after])
+    assert np.abs(v.values[after + 1:] - sv.values[after + 1:]).min() > 0.01  # the change took effect
+
+
 torch = pytest.importorskip("torch")
 
 
@@ -149,6 +184,24 @@ def test_torch_layer_gradcheck_and_constant_input(tau_syn):
             None if ts is None else ts.detach())
     steps = (y[-1, 0] - y[-2, 0]).numpy()
     assert np.allclose(steps, [1.0, 0.5, 2.0], rtol=1e-9)
+
+
+def test_torch_family_coefficients_validate_the_parameters():
+    """The functional API checks the declaration's rules: finite values, time constants > 0, one value or
+    one per neuron, dt > 0; each message names the argument."""
+    from eventsim.torch import functional as F
+
+    ok = F.family_coefficients(INTEGRATOR_FAMILY, 2, 0.1, r=1.0, tau_syn=2.0)
+    assert ok.shape == (len(INTEGRATOR_FAMILY.torch.rows), 2) and bool(torch.isfinite(ok).all())
+    for kw, match in [(dict(r=float("nan")), "r"), (dict(r=[1.0, float("inf")]), "r"),
+                      (dict(r=1.0, tau_syn=0.0), "tau_syn"), (dict(r=1.0, tau_syn=torch.tensor([2.0, -1.0])), "tau_syn"),
+                      (dict(r=[1.0, 2.0, 3.0]), "r has 3 values")]:
+        with pytest.raises(ValueError, match=match):
+            F.family_coefficients(INTEGRATOR_FAMILY, 2, 0.1, **kw)
+    with pytest.raises(ValueError, match="dt"):
+        F.family_coefficients(INTEGRATOR_FAMILY, 2, 0.0, r=1.0)
+    with pytest.raises(TypeError, match="unexpected parameters"):
+        F.family_coefficients(INTEGRATOR_FAMILY, 2, 0.1, r=1.0, tau_m=3.0)
 
 
 def test_torch_layer_exports_to_the_clock_engine():

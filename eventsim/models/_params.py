@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 
@@ -55,6 +56,22 @@ def as_param(name, value, *, allow_none=False, allow_inf=False):
     return arr
 
 
+def show_value(v):
+    """A short text for a parameter value: a per-neuron array as its length and range, a tuple element-wise."""
+    if isinstance(v, tuple):
+        return "(" + ", ".join(show_value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, np.ndarray):
+        return f"<{v.size} values in [{v.min():g}, {v.max():g}]>" if v.size else "<0 values>"
+    return repr(v)
+
+
+def model_repr(model):
+    """``Name(param=value, ...)`` of a model dataclass: its constructor's fields, arrays shortened
+    (:func:`show_value`), so reprs of large populations stay one short line."""
+    return f"{type(model).__name__}(" + ", ".join(
+        f"{f.name}={show_value(getattr(model, f.name))}" for f in dataclasses.fields(model) if f.init) + ")"
+
+
 def check(name, value, ok, rule):
     """Raise ValueError naming ``name`` unless ``ok`` holds everywhere."""
     if not np.all(ok):
@@ -64,6 +81,17 @@ def check(name, value, ok, rule):
             bad = np.flatnonzero(~np.broadcast_to(np.asarray(ok), np.shape(value)))
             shown = f"array with {bad.size} offending value(s), first at index {bad[0]}: {np.asarray(value)[bad[0]]!r}"
         raise ValueError(f"{name}={shown} violates {rule}")
+
+
+def check_syn_pair(tau_syn_ex, tau_syn_in):
+    """Check an optional pair of synaptic time constants (ms): both None (no synaptic current) or both
+    numbers > 0 (ValueError naming the argument otherwise)."""
+    if (tau_syn_ex is None) != (tau_syn_in is None):
+        raise ValueError("tau_syn_ex and tau_syn_in must both be None (no synaptic current) or both be "
+                         f"numbers; got tau_syn_ex={tau_syn_ex!r}, tau_syn_in={tau_syn_in!r}")
+    for name, v in (("tau_syn_ex", tau_syn_ex), ("tau_syn_in", tau_syn_in)):
+        if v is not None:
+            check(name, v, np.asarray(v) > 0, f"{name} > 0 (ms)")
 
 
 def param_length(params: dict):

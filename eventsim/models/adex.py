@@ -50,8 +50,8 @@ import numpy as np
 from numba import njit
 
 from . import conductance as cm
-from ._params import broadcast, check, check_keywords, param_length, steps_of
-from .cond_lif import _kernel, _show, coef_rows, validate_common
+from ._params import model_repr, broadcast, check, check_keywords, param_length, steps_of
+from .cond_lif import _kernel, coef_rows, validate_common
 from .family import Family, pack_fields, register
 
 _SYNAPSES = ("cond", "exp")
@@ -152,7 +152,7 @@ class AdEx:
               "spike current overflows)")
 
     def __repr__(self):
-        return "AdEx(" + ", ".join(f"{f.name}={_show(getattr(self, f.name))}" for f in fields(self)) + ")"
+        return model_repr(self)
 
     v_min = None            #: no lower bound of ``V``
 

@@ -55,7 +55,7 @@ import numpy as np
 from numba import njit
 
 from . import conductance as cm
-from ._params import as_param, broadcast, check, check_keywords, param_length, steps_of
+from ._params import model_repr, as_param, broadcast, check, check_keywords, param_length, steps_of
 from .family import Family, pack_fields, register
 from .rk45 import full_step_for
 
@@ -65,12 +65,6 @@ _PSC = ("exp", "alpha")
 #: division by zero gives inf or NaN instead of raising, so a loop of divisions has no exit and vectorises;
 #: the integrator's divisors are never zero for valid parameters).
 _kernel = njit(cache=True, _nrt=False, error_model="numpy")
-
-
-def _show(v):
-    if isinstance(v, np.ndarray):
-        return f"<{v.size} values in [{v.min():g}, {v.max():g}]>" if v.size else "<0 values>"
-    return repr(v)
 
 
 def validate_common(model, names):
@@ -171,7 +165,7 @@ class CondLIF:
         check("v_reset", self.v_reset, np.asarray(self.v_reset) < np.asarray(self.v_th), "v_reset < v_th (mV)")
 
     def __repr__(self):
-        return "CondLIF(" + ", ".join(f"{f.name}={_show(getattr(self, f.name))}" for f in fields(self)) + ")"
+        return model_repr(self)
 
     # the parts of the model interface shared with the current-based models
     v_min = None            #: no lower bound of ``V``

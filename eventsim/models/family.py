@@ -292,6 +292,10 @@ class TorchSteps(NamedTuple):
         rows a CPU tensor of ``dtype`` holding the integrator's own
         arithmetic) or their differentiable affine rows ``aff``
         (``native=False``: float64 tensors in, a tensor of ``dtype`` out).
+    positive : tuple of str
+        The parameters that must be > 0 (time constants, ms); every other
+        parameter must be finite.  ``eventsim.torch.functional.family_coefficients``
+        checks the values against these rules (ValueError naming the parameter).
     """
 
     state: tuple
@@ -303,6 +307,7 @@ class TorchSteps(NamedTuple):
     output: str = ""
     model: Callable = None
     kernel: str = "family"
+    positive: tuple = ()
 
 
 _BY_CODE = {}

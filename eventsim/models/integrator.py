@@ -54,7 +54,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ._params import as_param, broadcast, check, check_keywords, param_length
+from ._params import check_syn_pair, model_repr, as_param, broadcast, check, check_keywords, param_length
 from .family import (FIRST, IB, N_PARAMS, EventFunctions, Family, TorchSteps, block_kernel, never_crosses,
                      never_fires, no_crossing, no_reset, pack_fields, register)
 
@@ -122,22 +122,11 @@ class Integrator:
             object.__setattr__(self, f.name, as_param(f.name, getattr(self, f.name),
                                                       allow_none=f.name.startswith("tau_syn")))
         check("c_m", self.c_m, np.asarray(self.c_m) > 0, "c_m > 0 (pF)")
-        if (self.tau_syn_ex is None) != (self.tau_syn_in is None):
-            raise ValueError("tau_syn_ex and tau_syn_in must both be None (no synaptic current) or both be "
-                             f"numbers; got tau_syn_ex={self.tau_syn_ex!r}, tau_syn_in={self.tau_syn_in!r}")
-        for name in ("tau_syn_ex", "tau_syn_in"):
-            v = getattr(self, name)
-            if v is not None:
-                check(name, v, np.asarray(v) > 0, f"{name} > 0 (ms)")
+        check_syn_pair(self.tau_syn_ex, self.tau_syn_in)
         param_length({f.name: getattr(self, f.name) for f in fields(self)})
 
     def __repr__(self):
-        def show(v):
-            if isinstance(v, np.ndarray):
-                return f"<{v.size} values in [{v.min():g}, {v.max():g}]>"
-            return repr(v)
-
-        return "Integrator(" + ", ".join(f"{f.name}={show(getattr(self, f.name))}" for f in fields(self)) + ")"
+        return model_repr(self)
 
     # the parts of the model interface a threshold-free model fills with fixed values
     v_rest = 0.0          #: the potential before the first run when the population gives no v_init (mV)
@@ -325,7 +314,7 @@ def torch_backward(s, j, c, n, x, gy, gs, dc):
 #: The torch bridge's declaration of the family.
 INTEGRATOR_TORCH = TorchSteps(state=(("v", "mV"), ("i", "mV")), rows=TORCH_ROWS, coefficients=torch_coefficients,
                               params=("r", "tau_syn"), forward=torch_forward, backward=torch_backward,
-                              output="v (mV)", model=torch_model)
+                              output="v (mV)", model=torch_model, positive=("tau_syn",))
 
 
 class IntegratorTag(NamedTuple):

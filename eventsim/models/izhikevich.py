@@ -64,7 +64,7 @@ import numpy as np
 from numba import njit
 
 from . import dynamics
-from ._params import as_param, broadcast, check, check_keywords, param_length
+from ._params import model_repr, as_param, broadcast, check, check_keywords, param_length
 from .family import Family, block_kernel, pack_fields, register
 
 _jit = njit(inline="always", cache=True)
@@ -184,12 +184,7 @@ class Izhikevich:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def __repr__(self):
-        def show(v):
-            if isinstance(v, np.ndarray):
-                return f"<{v.size} values in [{v.min():g}, {v.max():g}]>" if v.size else "<0 values>"
-            return repr(v)
-
-        return "Izhikevich(" + ", ".join(f"{f.name}={show(getattr(self, f.name))}" for f in fields(self)) + ")"
+        return model_repr(self)
 
     @property
     def family(self):

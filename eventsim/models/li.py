@@ -61,7 +61,7 @@ import numpy as np
 from numba import njit
 
 from . import dynamics
-from ._params import as_param, broadcast, check, check_keywords, param_length
+from ._params import check_syn_pair, model_repr, as_param, broadcast, check, check_keywords, param_length
 from .family import (FIRST, IB, N_PARAMS, EventFunctions, Family, TorchSteps, block_kernel, never_crosses,
                      never_fires, no_crossing, no_reset, pack_fields, register)
 from .lif import propagator
@@ -105,22 +105,11 @@ class LI:
                                                       allow_none=f.name.startswith("tau_syn")))
         check("tau_m", self.tau_m, np.asarray(self.tau_m) > 0, "tau_m > 0 (ms)")
         check("c_m", self.c_m, np.asarray(self.c_m) > 0, "c_m > 0 (pF)")
-        if (self.tau_syn_ex is None) != (self.tau_syn_in is None):
-            raise ValueError("tau_syn_ex and tau_syn_in must both be None (no synaptic current) or both be "
-                             f"numbers; got tau_syn_ex={self.tau_syn_ex!r}, tau_syn_in={self.tau_syn_in!r}")
-        for name in ("tau_syn_ex", "tau_syn_in"):
-            v = getattr(self, name)
-            if v is not None:
-                check(name, v, np.asarray(v) > 0, f"{name} > 0 (ms)")
+        check_syn_pair(self.tau_syn_ex, self.tau_syn_in)
         param_length({f.name: getattr(self, f.name) for f in fields(self)})
 
     def __repr__(self):
-        def show(v):
-            if isinstance(v, np.ndarray):
-                return f"<{v.size} values in [{v.min():g}, {v.max():g}]>"
-            return repr(v)
-
-        return "LI(" + ", ".join(f"{f.name}={show(getattr(self, f.name))}" for f in fields(self)) + ")"
+        return model_repr(self)
 
     # the parts of the model interface a threshold-free model fills with fixed values
     v_min = None          #: no lower bound of ``v``
@@ -275,7 +264,7 @@ def torch_backward(s, j, c, n, x, gy, gs, dc):
 #: The torch bridge's declaration of the family (``eventsim.torch.LI``).
 LI_TORCH = TorchSteps(state=(("v", "mV"), ("i", "mV")), rows=TORCH_ROWS, coefficients=torch_coefficients,
                       params=("tau_m", "v_rest", "tau_syn"), forward=torch_forward, backward=torch_backward,
-                      output="v (mV)", model=torch_model)
+                      output="v (mV)", model=torch_model, positive=("tau_m", "tau_syn"))
 
 
 # ---------------------------------------------------------------- the event engine (see eventsim.models.family)

@@ -46,7 +46,7 @@ from numba import njit
 from . import dynamics, iaf_event
 from .dynamics import neuron_update, reset_voltage
 from .family import Family, TorchSteps, block_kernel, register
-from ._params import as_param, broadcast, check, check_keywords, param_length, steps_of
+from ._params import model_repr, as_param, broadcast, check, check_keywords, param_length, steps_of
 
 _RESETS = {"value": dynamics.RESET_VALUE, "subtract": dynamics.RESET_SUBTRACT}
 
@@ -212,16 +212,7 @@ class _IntegrateAndFire:
                              f"tau_syn_in={self.tau_syn_in!r}: give one or the other")
 
     def __repr__(self):
-        """Parameters by name; a per-neuron array shows as its length and range (reprs stay short)."""
-        def show(v):
-            if isinstance(v, tuple):
-                return "(" + ", ".join(show(x) for x in v) + ("," if len(v) == 1 else "") + ")"
-            if isinstance(v, np.ndarray):
-                return f"<{v.size} values in [{v.min():g}, {v.max():g}]>" if v.size else "<0 values>"
-            return repr(v)
-
-        return f"{type(self).__name__}(" + ", ".join(f"{f.name}={show(getattr(self, f.name))}"
-                                                      for f in fields(self) if f.init) + ")"
+        return model_repr(self)
 
     # ------------------------------------------------------------------ layout
     @property

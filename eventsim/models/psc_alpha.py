@@ -453,7 +453,8 @@ ALPHA_TORCH = TorchSteps(state=(("v", "mV"), ("di", "mV/ms"), ("i", "mV"), ("ref
                          coefficients=torch_coefficients,
                          params=("tau_m", "tau_syn", "v_th", "v_reset", "v_rest", "ref_steps", "reset", "surrogate",
                                  "alpha", "detach"),
-                         forward=torch_forward, backward=torch_backward, output="spikes", model=torch_model)
+                         forward=torch_forward, backward=torch_backward, output="spikes", model=torch_model,
+                         positive=("tau_m", "tau_syn"))
 
 
 class IafAlphaTag(NamedTuple):

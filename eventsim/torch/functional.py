@@ -1160,8 +1160,22 @@ def torch_family(family, kernel=None):
 
 def family_coefficients(family, n, dt, dtype=torch.float32, device="cpu", **params):
     """Coefficient rows ``[R, n]`` of a layer of ``family`` (its ``torch.coefficients``), differentiable:
-    the ``aff`` of :func:`layer_rows` (a family run by the generic family kernels)."""
-    torch_family(family, "family")
+    the ``aff`` of :func:`layer_rows` (a family run by the generic family kernels).
+
+    ``dt`` (ms) must be a finite number > 0; each parameter a finite number,
+    1-D array or tensor with one value per neuron (``n`` of them), > 0 where
+    the declaration names it among its ``positive`` parameters (time
+    constants), or None; ValueError naming the argument otherwise.
+    """
+    decl = torch_family(family, "family").torch
+    dt = V.scalar("dt", dt, "a finite number > 0 (ms)", lambda v: v > 0)
+    n = V.size("n", n)
+    checked = {}
+    for name in decl.params:
+        if name in params:
+            check = V.positive if name in decl.positive else V.param
+            checked[name] = check(name, params[name], allow_none=True)
+    V.per_neuron({k: v.size for k, v in checked.items() if isinstance(v, np.ndarray)}, n)
     return layer_rows(family, n, dt, dtype, device, **params)[1]
 
 
