@@ -15,8 +15,15 @@ peak of 0.14 mV; ``--psc exp`` runs every simulator with exponential
 current synapses (``iaf_psc_exp``) instead, with the same tau_syn and EPSP
 peak.
 
-Simulators: ``eventsim`` (plastic, and static: the same network with the
-E -> E weights frozen, eventsim's own cost of plasticity), ``nest``
+Simulators: ``eventsim`` (plastic), ``eventsim-static`` (the same network
+with static E -> E synapses) and ``eventsim-frozen`` (the plastic synapses
+with ``lam = 0``: every trace and weight update is computed but leaves the
+weights unchanged, so the spikes are the static network's; frozen over
+static is eventsim's own cost of plasticity at equal activity, whereas
+plastic over static also carries the change of activity that learning
+causes), ``nest``, ``nest-static`` and ``nest-frozen`` (the same three in NEST;
+the frozen pair compares the two simulators' plasticity machinery at equal
+activity, whether or not the learning network runs away), ``nest``
 (``stdp_pl_synapse_hom``; ``nest-static``: E -> E static, compared with
 eventsim-static), ``brian2-standalone`` (``cpp_standalone``; the
 power-law rule written as Brian2 equations with the presynaptic pathway
@@ -108,7 +115,7 @@ def peak_rss_mib():
 
 
 # ------------------------------------------------------------------------------------ workers
-def run_eventsim(scale, t_sim, threads, seed, plastic):
+def run_eventsim(scale, t_sim, threads, seed, plastic, lam=P["lam"]):
     import numba
 
     import eventsim as es
@@ -125,13 +132,14 @@ def run_eventsim(scale, t_sim, threads, seed, plastic):
     inh = net.population(ni, model, v_init=v0)
     drive = net.poisson(ne + ni, rate=drive_hz(scale))
     net.connect(drive, exc | inh, es.OneToOne(), weight=w, delay=DT)
-    syn = es.STDPPowerLaw(tau_plus=P["tau_plus"], tau_minus=P["tau_minus"], lam=P["lam"], alpha=P["alpha"],
+    syn = es.STDPPowerLaw(tau_plus=P["tau_plus"], tau_minus=P["tau_minus"], lam=lam, alpha=P["alpha"],
                           mu=P["mu"]) if plastic else None
     ee = net.connect(exc, exc, es.FixedInDegree(ce), weight=w, delay=P["delay"], synapse=syn)
     net.connect(inh, exc, es.FixedInDegree(ci), weight=P["g"] * w, delay=P["delay"])
     net.connect(exc, inh, es.FixedInDegree(ce), weight=w, delay=P["delay"])
     net.connect(inh, inh, es.FixedInDegree(ci), weight=P["g"] * w, delay=P["delay"])
     rec = net.record_spikes(exc)
+    w0 = ee.weight.copy()
     net.run(DT)  # builds the engine and compiles (or loads) the kernels
     t1 = time.perf_counter()
     net.run(PRESIM - DT)
@@ -143,10 +151,11 @@ def run_eventsim(scale, t_sim, threads, seed, plastic):
     wts = ee.weight
     return dict(build_s=t1 - t0, simulate_s=t3 - t2, rate_hz=spikes / ne / (t_sim * 1e-3),
                 peak_rss_mib=peak_rss_mib(), n_neurons=ne + ni, n_synapses=net.n_synapses,
-                mean_ee_weight=float(wts.mean()), threads=threads)
+                mean_ee_weight=float(wts.mean()), weights_changed=bool((wts != w0).any()), spikes=spikes,
+                threads=threads)
 
 
-def run_nest(scale, t_sim, threads, seed, plastic=True):
+def run_nest(scale, t_sim, threads, seed, plastic=True, lam=P["lam"]):
     os.environ.setdefault("PYNEST_QUIET", "1")
     import nest
 
@@ -165,7 +174,7 @@ def run_nest(scale, t_sim, threads, seed, plastic=True):
     inh.V_m = v0
     drive = nest.Create("poisson_generator", params={"rate": drive_hz(scale)})
     rec = nest.Create("spike_recorder")
-    nest.SetDefaults("stdp_pl_synapse_hom", {"alpha": P["alpha"], "lambda": P["lam"], "mu": P["mu"],
+    nest.SetDefaults("stdp_pl_synapse_hom", {"alpha": P["alpha"], "lambda": lam, "mu": P["mu"],
                                              "tau_plus": P["tau_plus"]})
     nest.Connect(drive, exc + inh, "all_to_all", {"weight": w, "delay": DT})
     indeg = lambda k: {"rule": "fixed_indegree", "indegree": k, "allow_autapses": False,  # noqa: E731
@@ -189,7 +198,7 @@ def run_nest(scale, t_sim, threads, seed, plastic=True):
     wts = nest.GetConnections(exc[:10], exc).get("weight")
     return dict(build_s=t1 - t0, simulate_s=t3 - t2, rate_hz=spikes / ne / (t_sim * 1e-3),
                 peak_rss_mib=peak_rss_mib(), n_neurons=ne + ni, mean_ee_weight=float(sum(wts) / len(wts)),
-                threads=threads)
+                spikes=spikes, threads=threads)
 
 
 def run_brian2(scale, t_sim, threads, seed, workdir):
@@ -272,8 +281,12 @@ def worker(args):
         res = run_eventsim(args.scale, args.t_sim, args.threads, args.seed, plastic=True)
     elif args.worker == "eventsim-static":
         res = run_eventsim(args.scale, args.t_sim, args.threads, args.seed, plastic=False)
+    elif args.worker == "eventsim-frozen":
+        res = run_eventsim(args.scale, args.t_sim, args.threads, args.seed, plastic=True, lam=0.0)
     elif args.worker in ("nest", "nest-static"):
         res = run_nest(args.scale, args.t_sim, args.threads, args.seed, plastic=args.worker == "nest")
+    elif args.worker == "nest-frozen":
+        res = run_nest(args.scale, args.t_sim, args.threads, args.seed, plastic=True, lam=0.0)
     else:
         import tempfile
 
@@ -301,7 +314,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, nargs="+", default=[1])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--peer-python", default=None, help="interpreter with nest-simulator and brian2")
-    ap.add_argument("--simulators", nargs="+", default=["eventsim", "eventsim-static", "nest", "brian2-standalone"])
+    ap.add_argument("--simulators", nargs="+",
+                    default=["eventsim", "eventsim-static", "eventsim-frozen", "nest", "nest-static", "nest-frozen",
+                             "brian2-standalone"])
     ap.add_argument("--quick", action="store_true", help="scale 0.05, 100 ms, eventsim only")
     ap.add_argument("--psc", choices=["alpha", "exp"], default="alpha",
                     help="synapse shape in every simulator: alpha (NEST's hpc_benchmark) or exp")
@@ -315,7 +330,7 @@ def main(argv=None):
           f"{drive_hz(args.scale, args.psc):.0f} Hz per neuron", flush=True)
     if args.quick:
         args.scale, args.t_sim = 0.05, 100.0
-        args.simulators = ["eventsim", "eventsim-static"]
+        args.simulators = ["eventsim", "eventsim-static", "eventsim-frozen"]
     results = {}
     for threads in args.threads:
         for sim in args.simulators:
@@ -339,6 +354,19 @@ def main(argv=None):
             r = results.get((sim, threads))
             # static peers against eventsim's static run, the others against eventsim's plastic one
             base = results.get(("eventsim-static" if sim == "nest-static" else "eventsim", threads))
+            if sim in ("eventsim-frozen", "nest-frozen"):
+                name = sim.split("-")[0]
+                static = results.get((f"{name}-static", threads))
+                if r is not None and static is not None:
+                    same = "same spikes" if r["spikes"] == static["spikes"] else \
+                        f"DIFFERENT spike counts ({r['spikes']} vs {static['spikes']})"
+                    print(f"threads={threads}: {sim} over {name}-static ({name}'s cost of plasticity at equal "
+                          f"activity): {r['simulate_s'] / static['simulate_s']:.2f}x; {same}")
+                ours = results.get(("eventsim-frozen", threads))
+                if sim == "nest-frozen" and r is not None and ours is not None:
+                    print(f"threads={threads}: nest-frozen: eventsim-frozen faster by "
+                          f"{r['simulate_s'] / ours['simulate_s']:.2f}x (both learn nothing: same activity)")
+                continue
             if r is None or base is None or sim == "eventsim" or not r.get("simulate_s"):
                 continue
             rel = abs(r["rate_hz"] - base["rate_hz"]) / max(base["rate_hz"], 1e-12)
