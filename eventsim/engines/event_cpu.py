@@ -20,7 +20,7 @@ when something happens to it.  Two queues and a stream drive the simulation:
   the time its free trajectory (no further input) first reaches threshold.
 
 Memory layout: everything an incoming spike touches of its target is in the
-target's 64-byte state row ``SS[i]`` (one cache line); parameters are shared
+target's state row ``SS[i]`` (one 64-byte cache line with three state slots); parameters are shared
 by all neurons with equal values (``PP`` rows), and the targets of a
 delivery are prefetched a few synapses ahead.  The kernels never allocate:
 when the heap or a buffer may overflow they return a status, the caller
@@ -60,7 +60,7 @@ import numpy as np
 from numba import njit
 
 from .. import _compile  # noqa: F401  (announces the first compilation of the engine's kernels)
-from ..models.family import (CM, FAMILY, IB, N_PARAMS, N_STATE, RECORD, SLOTS, T_REF, TL, TR, XPOS,
+from ..models.family import (CM, FAMILY, IB, N_PARAMS, RECORD, T_REF, TL, TR, XPOS,
                               event_advance, event_fires, event_never_crosses, event_next_crossing, event_receive,
                               event_reset, event_sample, event_row)
 from ..rng import group_words, pick, u01
@@ -79,13 +79,12 @@ _inline = njit(cache=True, inline="always")
 #: Purpose tag of the Poisson intervals of the event engine (mixed into the key).
 POISSON_EVENT = 0x5EED0003
 
-# The layout of the parameter table ``PP[n_classes, N_PARAMS]`` and of the state rows ``SS[N, N_STATE]``
-# (float64) is :mod:`eventsim.models.family`'s (re-exported here: FAMILY, RECORD, T_REF; SLOTS, TL, TR, IB, CM,
-# XPOS).  Neurons with identical parameters share one row (a *class*); a neuron's class is stored in its state
+# The layout of the parameter table ``PP[n_classes, N_PARAMS]`` and of the state rows ``SS[N, W]`` (float64) is
+# :mod:`eventsim.models.family`'s (re-exported here: FAMILY, RECORD, T_REF; TL, TR, IB, CM, XPOS).  Neurons with identical parameters share one row (a *class*); a neuron's class is stored in its state
 # row (``SS[i, CM] = 2 * class + mark``, the mark: has input at the current time), so that a homogeneous
 # population of any size reads its parameters from one cached row, and everything an incoming spike touches of
-# its target is in one 64-byte state row.  Integers are exact in float64.
-__all__ = ["CM", "FAMILY", "IB", "N_PARAMS", "N_STATE", "RECORD", "SLOTS", "T_REF", "TL", "TR", "XPOS"]
+# its target is in one state row (64 bytes with three slots).  Integers are exact in float64.
+__all__ = ["CM", "FAMILY", "IB", "N_PARAMS", "RECORD", "T_REF", "TL", "TR", "XPOS"]
 
 _AHEAD = 8  # targets whose state row is prefetched ahead of the delivery loop
 

@@ -12,8 +12,10 @@ from ..rng import key_words
 from . import event_cpu as ev
 from . import event_live as live
 from .progress import progress_bar as _progress
-from ..models.family import by_code, check_event_engine, tags
+from ..models.family import ENGINE_COLUMNS, by_code, check_event_engine, state_width, tags
 from .clock_cpu import VAR_CODES as _VAR_CODES
+from .clock_cpu import X_CODE as _X_CODE
+from .plan import var_code as _var_code
 
 
 class Graph(NamedTuple):
@@ -258,7 +260,7 @@ class EventPlan:
             member[r._ids] = True
             self._members.append(None if np.array_equal(member, record) else member)
         self.PP, cls = _classes(PP)
-        self.SS = _aligned_rows(N, ev.N_STATE)
+        self.SS = _aligned_rows(N, state_width(self.fams))
         for p in net.populations:
             self.SS[p.offset:p.offset + p.n, p.model.family.event.slots["v"]] = p.v_init
         self.SS[:, ev.IB] = i_e
@@ -308,7 +310,7 @@ class EventPlan:
         self.base_k = int(np.gcd.reduce(ks)) if ks else 1
         nrow = int(self.rec_ptr[-1])
         self.RS = SampleBuf(idx=np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64),
-                            var=np.concatenate([np.full(i.size, _VAR_CODES[r.variable], np.int64)
+                            var=np.concatenate([np.full(i.size, _var_code(net, i, r.variable), np.int64)
                                                 for i, r in zip(idx, self.state_recorders)]) if idx
                             else np.zeros(0, np.int64),
                             buf=np.zeros(max(nrow, 1) * max(1, min(4096, (1 << 22) // max(nrow, 1)))),
@@ -339,11 +341,12 @@ class EventPlan:
 
     # ------------------------------------------------------------------ changes between runs
     def get_state(self, name, ids):
-        """float64 values of state variable ``name`` (``"v"``, ``"i_ex"``, ``"i_in"``, ``"theta"``) of
-        neurons ``ids`` at the network's current time, without changing the lazily updated state."""
+        """float64 values of state variable ``name`` (``"v"``, ``"i_ex"``, ``"i_in"``, ``"theta"``, or an int:
+        a family's own variable, as :func:`eventsim.models.family.state_key` gives it) of neurons ``ids`` at
+        the network's current time, without changing the lazily updated state."""
         t = float(self.net._time)
         out = np.empty(len(ids))
-        var = _VAR_CODES[name]
+        var = _X_CODE + int(name) if isinstance(name, (int, np.integer)) else _VAR_CODES[name]
         for j, i in enumerate(np.asarray(ids, np.int64)):
             s = t - self.SS[i, ev.TL]
             if s > 0:
@@ -367,7 +370,8 @@ class EventPlan:
             ev.cross_set(self.X, self.SS, i, ev.next_crossing(self.fams, i, self.PP, self.SS, self.TH, self.ITH, self.stack))
 
     def set_state(self, name, ids, values):
-        """Set state variable ``name`` (``"v"``, ``"i_ex"``, ``"i_in"``) of neurons ``ids`` at the current time."""
+        """Set state variable ``name`` (``"v"``, ``"i_ex"``, ``"i_in"``, or a family's own, as for
+        :meth:`get_state`) of neurons ``ids`` at the current time."""
         ids = np.asarray(ids, np.int64)
         self._touch_neurons(ids)
         cols = [_slot(name, f) for f in self.PP[self.SS[ids, ev.CM].astype(np.int64) >> 1, ev.FAMILY]]
@@ -497,8 +501,10 @@ class EventPlan:
         touched = np.unique(np.concatenate([changed] + [x for x, _ in minus + plus]).astype(np.int64))
         old._touch_neurons(touched[touched < N_o])
         # ---- neuron state
-        keep = list(range(ev.SLOTS)) + [ev.TL, ev.TR, ev.IB]
-        self.SS[:N_o, keep] = old.SS[:, keep]
+        k = old.SS.shape[1] - ENGINE_COLUMNS  # the state slots of the old rows (the new may be wider)
+        self.SS[:N_o, :k] = old.SS[:, :k]
+        for c in (ev.TL, ev.TR, ev.IB):
+            self.SS[:N_o, c] = old.SS[:, c]
         self.SS[N_o:, ev.TL] = t
         self.TH[:N_o, :K_o] = old.TH
         self.SS[changed, ev.IB] += new_ie[changed] - old_ie[changed]

@@ -122,13 +122,17 @@ in continuous time, with the family's exact propagator.  Its arrays:
     refractory period started by a spike) are the engine's; columns
     :data:`FIRST` to ``N_PARAMS - 1`` are the family's own (its ``pack``
     chooses them).
-``SS[N, N_STATE]`` (float64, one 64-byte row per neuron)
-    Columns ``0 .. SLOTS - 1``: the family's state variables (its
-    ``slots`` names them); :data:`TL` the time of the last event (ms),
-    :data:`TR` the end of the refractory period (ms; the engine sets it to
-    ``t + PP[p, T_REF]`` at a spike at ``t``), :data:`IB` the constant
-    input current (pA: the model's ``i_e`` plus the DC sources that are
-    on), :data:`CM` and :data:`XPOS` (the engine's bookkeeping).
+``SS[N, W]`` (float64, one row per neuron)
+    Columns ``0 .. k - 1``: the family's state variables (its ``slots``
+    name them; ``k`` is the largest :func:`slot_count` of the families
+    present, so ``W = k +`` :data:`ENGINE_COLUMNS`, :func:`state_width`:
+    one 64-byte row with three slots); the engine's columns are the last
+    :data:`ENGINE_COLUMNS`, named by negative indices, the same whatever
+    ``W``: :data:`TL` the time of the last event (ms), :data:`TR` the end
+    of the refractory period (ms; the engine sets it to ``t + PP[p,
+    T_REF]`` at a spike at ``t``), :data:`IB` the constant input current
+    (pA: the model's ``i_e`` plus the DC sources that are on), :data:`CM`
+    and :data:`XPOS` (the engine's bookkeeping).
 ``TH``, ``ITH``, ``DTH`` (float64 ``[N, K]``)
     Threshold components that decay exponentially (values in mV, inverse
     time constants in 1/ms, increments at a spike in mV; zero columns for
@@ -144,8 +148,10 @@ families, specialised by the tag's type at compile time), then the neuron
     :data:`T_REF` and the family's columns filled, ``ith``, ``dth`` float64
     ``[n, k]`` (``k >= 0`` threshold components).
 ``slots``
-    ``{state variable name: column of SS}`` (Python; ``get_state``,
-    ``set_state``).
+    ``{state key: column of SS}`` (Python; ``get_state``, ``set_state``):
+    a key as :func:`state_key` gives it, the name of a state variable
+    (``"v"``, ``"i_ex"``, ...) or, for the family's own variables, their
+    column of the clock engine's ``State.x`` (an int).
 ``advance(fam, i, p, s, PP, SS, TH, ITH)``
     Replace the state by its value ``s > 0`` ms later without input (free
     evolution with the exact propagator for a step of any length,
@@ -581,16 +587,27 @@ RECORD = 1
 T_REF = 2
 FIRST = 3
 N_PARAMS = 16
-#: Columns of the event engine's state rows: ``0 .. SLOTS - 1`` the family's state, then the engine's (the time
-#: of the last event, the end of the refractory period (ms), the constant input current (pA), ``2 * class +
-#: mark``, the position in the crossing heap).
-SLOTS = 3
-TL = 3
-TR = 4
-IB = 5
-CM = 6
-XPOS = 7
-N_STATE = 8
+#: Columns of the event engine's state rows: ``0 .. k - 1`` the family's state (``k``: :func:`slot_count`), and
+#: the last ``ENGINE_COLUMNS``, counted from the end of the row, the engine's (the time of the last event, the end
+#: of the refractory period (ms), the constant input current (pA), ``2 * class + mark``, the position in the
+#: crossing heap): negative indices, valid whatever the row's width (:func:`state_width`).
+TL = -5
+TR = -4
+IB = -3
+CM = -2
+XPOS = -1
+ENGINE_COLUMNS = 5
+
+
+def slot_count(family):
+    """The number of state-row columns the event functions of ``family`` use (its largest slot + 1)."""
+    return max(family.event.slots.values()) + 1
+
+
+def state_width(fams):
+    """The width of the event engine's state rows for the families tagged ``fams``: their largest
+    :func:`slot_count` plus :data:`ENGINE_COLUMNS` (8, one 64-byte row, with three slots)."""
+    return max(slot_count(by_tag(t)) for t in fams) + ENGINE_COLUMNS
 
 
 def event_row(SS, i):

@@ -82,12 +82,16 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from . import iaf_event
 from .adaptive import ALIF
-from .dynamics import phi, reset_voltage
-from .family import Family, TorchSteps, block_kernel, register, spike_grad
+from .crossing import leftmost_crossing
+from .dynamics import exp_propagators, phi, reset_voltage
+from .family import IB, TL, TR, EventFunctions, Family, TorchSteps, block_kernel, register, spike_grad
 from .lif import IF, LIF
 
 _jit = njit(inline="always", cache=True)
+#: The crossing search's functions are called, not inlined (as :mod:`eventsim.models.iaf_event`'s).
+_call = njit(cache=True, _nrt=False)
 
 #: :func:`psi` sums its Taylor series for ``PSI_SERIES[0] < z < PSI_SERIES[1]``, where the closed
 #: form loses digits to cancellation (the series' terms are all positive for z > 0; for z < 0 they
@@ -306,6 +310,278 @@ def _alpha_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
                st.theta, flag)
 
 
+# ---------------------------------------------------------------- the event engine (see eventsim.models.family)
+#: The family's columns of the event engine's parameter rows: those of :mod:`eventsim.models.iaf_event`
+#: (``INV_TE``, ``INV_TI`` the inverse synaptic time constants, ``TAU_MAX`` the longest time constant), and
+#: the number of threshold components of the row's model (0: none, the threshold is ``v_th``).
+N_TH = iaf_event.TAU_MAX + 1
+#: Columns of the event engine's state rows: ``v`` (mV), ``i_ex``, ``i_in`` (pA: :math:`y_2`), ``di_ex``,
+#: ``di_in`` (pA/ms: :math:`y_1`).
+EV_V, EV_IE, EV_II, EV_DIE, EV_DII = range(5)
+_INV_TM, _C_M, _V_REST, _V_TH = iaf_event.INV_TM, iaf_event.C_M, iaf_event.V_REST, iaf_event.V_TH
+_INV_TE, _INV_TI, _TAU_MAX = iaf_event.INV_TE, iaf_event.INV_TI, iaf_event.TAU_MAX
+
+
+def event_pack(model, n):
+    """Parameter rows of ``n`` neurons of ``model`` (LIF, IF or ALIF with ``psc="alpha"``) and their threshold
+    components: the integrate-and-fire rows (:func:`eventsim.models.iaf_event.pack`) with the synaptic time
+    constants and the number of threshold components."""
+    P, ith, dth = iaf_event.pack(model, n)
+    tau_e = np.broadcast_to(np.asarray(model.tau_syn_ex, np.float64), (n,))
+    tau_i = np.broadcast_to(np.asarray(model.tau_syn_in, np.float64), (n,))
+    P[:, _INV_TE] = 1.0 / tau_e
+    P[:, _INV_TI] = 1.0 / tau_i
+    P[:, _TAU_MAX] = np.maximum.reduce([P[:, _TAU_MAX], tau_e, tau_i])
+    P[:, N_TH] = ith.shape[1]
+    return P, ith, dth
+
+
+@_jit
+def alpha_free(v, y1e, y2e, y1i, y2i, h, held, inv_tau_m, c_m, v_rest, i_const, inv_tau_ex, inv_tau_in):
+    """The state ``(v, y1e, y2e, y1i, y2i)`` after ``h`` ms (any length) without input: :func:`alpha_step` with
+    the propagators of a step of ``h`` (:func:`eventsim.models.dynamics.exp_propagators` for ``P_vv``,
+    ``P_vi`` and :func:`alpha_propagators`, as the clock engine's coefficients for ``h = dt``); ``held``
+    (0 or 1): ``v`` clamped (refractory), only the synaptic states advance."""
+    p_vv, p_vi, _, _, _, _ = exp_propagators(h, inv_tau_m, c_m, inv_tau_ex, inv_tau_in)
+    p11e, p21e, p_v1e, p_v2e = alpha_propagators(h, inv_tau_m, c_m, inv_tau_ex)
+    p11i, p21i, p_v1i, p_v2i = alpha_propagators(h, inv_tau_m, c_m, inv_tau_in)
+    v, y1e, y2e, y1i, y2i, _ = alpha_step(v, y1e, y2e, y1i, y2i, held, 0.0, 0.0, v_rest, p_vv, p_vi, i_const,
+                                          -math.inf, p_v1e, p_v2e, p11e, p21e, 0.0, p_v1i, p_v2i, p11i, p21i, 0.0)
+    return v, y1e, y2e, y1i, y2i
+
+
+@_jit
+def _event_state(i, p, s, PP, SS):
+    """``(v, y1e, y2e, y1i, y2i)`` of neuron ``i`` ``s`` ms after its last event (no side effect): held
+    until the end of the refractory period, free after it."""
+    v = SS[i, EV_V]
+    y1e = SS[i, EV_DIE]
+    y2e = SS[i, EV_IE]
+    y1i = SS[i, EV_DII]
+    y2i = SS[i, EV_II]
+    inv_tm = PP[p, _INV_TM]
+    c_m = PP[p, _C_M]
+    v_rest = PP[p, _V_REST]
+    i_e = SS[i, IB]
+    inv_te = PP[p, _INV_TE]
+    inv_ti = PP[p, _INV_TI]
+    hr = SS[i, TR] - SS[i, TL]
+    if hr >= s:
+        return alpha_free(v, y1e, y2e, y1i, y2i, s, 1, inv_tm, c_m, v_rest, i_e, inv_te, inv_ti)
+    if hr > 0.0:
+        v, y1e, y2e, y1i, y2i = alpha_free(v, y1e, y2e, y1i, y2i, hr, 1, inv_tm, c_m, v_rest, i_e, inv_te, inv_ti)
+        s = s - hr
+    return alpha_free(v, y1e, y2e, y1i, y2i, s, 0, inv_tm, c_m, v_rest, i_e, inv_te, inv_ti)
+
+
+@_jit
+def _theta_at(i, s, TH, ITH):
+    """Sum of the threshold components of neuron ``i`` ``s`` ms after its last event (mV; 0 without)."""
+    th = 0.0
+    for k in range(TH.shape[1]):
+        th += TH[i, k] * math.exp(-s * ITH[i, k])
+    return th
+
+
+@_jit
+def event_advance(fam, i, p, s, PP, SS, TH, ITH):
+    """State ``s`` ms later, without input (threshold components decayed)."""
+    v, y1e, y2e, y1i, y2i = _event_state(i, p, s, PP, SS)
+    SS[i, EV_V] = v
+    SS[i, EV_DIE] = y1e
+    SS[i, EV_IE] = y2e
+    SS[i, EV_DII] = y1i
+    SS[i, EV_II] = y2i
+    for k in range(TH.shape[1]):
+        TH[i, k] *= math.exp(-s * ITH[i, k])
+
+
+@_jit
+def event_sample(fam, i, p, s, var, PP, SS, TH, ITH):
+    """``v``, ``i_ex``, ``i_in``, ``theta`` (sum of the components), ``v_th`` (with them), ``di_ex`` or
+    ``di_in`` (codes 0-4, then ``X_CODE + column of State.x``: 5, 6) at ``s``."""
+    if var == 3 or var == 4:
+        th = _theta_at(i, s, TH, ITH)
+        return th + PP[p, _V_TH] if var == 4 else th
+    v, y1e, y2e, y1i, y2i = _event_state(i, p, s, PP, SS)
+    if var == 0:
+        return v
+    if var == 1:
+        return y2e
+    if var == 2:
+        return y2i
+    return y1e if var == 5 else y1i
+
+
+@_jit
+def event_receive(fam, i, p, t, w, PP, SS):
+    """Input of weight ``w`` (pA) at ``t``: the drive of the receptor its sign selects jumps by
+    :math:`(e/\\tau_s) w` (:func:`alpha_initial`), refractory or not."""
+    if w >= 0.0:
+        SS[i, EV_DIE] += alpha_initial(PP[p, _INV_TE]) * w
+    else:
+        SS[i, EV_DII] += alpha_initial(PP[p, _INV_TI]) * w
+
+
+@_jit
+def event_fires(fam, i, p, t, PP, SS, TH):
+    """Never at an input: the current is continuous, so is ``v`` (its crossings are predicted)."""
+    return False
+
+
+@_jit
+def event_reset(fam, i, p, t, PP, SS, TH, DTH):
+    """Reset of ``v`` by the model's rule at the effective threshold crossed, then the threshold increments."""
+    th = 0.0
+    for k in range(TH.shape[1]):
+        th += TH[i, k]
+    SS[i, EV_V] = reset_voltage(SS[i, EV_V], PP[p, iaf_event.RESET_MODE], PP[p, iaf_event.V_RESET],
+                                PP[p, _V_REST], PP[p, _V_TH] + th, PP[p, iaf_event.RESET_M],
+                                PP[p, iaf_event.RESET_B])
+    for k in range(TH.shape[1]):
+        TH[i, k] += DTH[i, k]
+
+
+@_jit
+def _current_range(a, b, d, inv):
+    """``(min, max)`` of the current :math:`(a + b u) e^{-u/\\tau}` (pA; ``a`` = :math:`y_2`, ``b`` =
+    :math:`y_1`, ``inv`` = :math:`1/\\tau`) for ``u`` in ``[0, d]`` (``d`` may be inf): its values at the ends
+    and at its one stationary point :math:`u^* = \\tau - a/b`."""
+    lo = a
+    hi = a
+    end = 0.0 if d == math.inf else (a + b * d) * math.exp(-d * inv)
+    lo = min(lo, end)
+    hi = max(hi, end)
+    if b != 0.0:
+        u = 1.0 / inv - a / b
+        if 0.0 < u < d:
+            x = b / inv * math.exp(-u * inv)
+            lo = min(lo, x)
+            hi = max(hi, x)
+    return lo, hi
+
+
+@_jit
+def _charge_bound(a, b, d, inv):
+    """An upper bound of the charge (fC) of the positive part of :math:`(a + b u) e^{-u/\\tau}` on ``[0, d]``:
+    :math:`a^+ \\tau (1 - e^{-x}) + b^+ \\tau^2 (1 - (1 + x) e^{-x})`, :math:`x = d/\\tau`."""
+    tau = 1.0 / inv
+    if d == math.inf:
+        f1 = 1.0
+        f2 = 1.0
+    else:
+        x = d * inv
+        f1 = -math.expm1(-x)
+        f2 = max(f1 - x * math.exp(-x), 0.0)
+    return max(a, 0.0) * tau * f1 + max(b, 0.0) * tau * tau * f2
+
+
+@_jit
+def _v_bound(v, y1e, y2e, y1i, y2i, d, inv_tm, c_m, v_rest, i_e, inv_te, inv_ti):
+    """On ``[0, d]`` from the state given, free: (an upper bound of ``v``, a lower bound of ``dv/ds``)."""
+    lo_e, hi_e = _current_range(y2e, y1e, d, inv_te)
+    lo_i, hi_i = _current_range(y2i, y1i, d, inv_ti)
+    q = _charge_bound(y2e, y1e, d, inv_te) + _charge_bound(y2i, y1i, d, inv_ti)
+    if inv_tm > 0.0:
+        v_inf = v_rest + i_e / (c_m * inv_tm)
+        u1 = max(v, v_inf) + q / c_m
+        w = v_inf + (hi_e + hi_i) / (c_m * inv_tm)
+        u2 = v + max(w - v, 0.0) * (-math.expm1(-d * inv_tm))
+        u = min(u1, u2)
+        return u, (v_inf - u) * inv_tm + (lo_e + lo_i) / c_m
+    rate = max(i_e + hi_e + hi_i, 0.0)
+    u = v + rate * d / c_m if rate > 0.0 else v
+    u = min(u, v + q / c_m + (i_e * d / c_m if i_e > 0.0 else 0.0))
+    return u, (i_e + lo_e + lo_i) / c_m
+
+
+@_jit
+def event_never_crosses(fam, i, p, PP, SS):
+    """No threshold components, and the bound :math:`\\max(v, v_\\infty) + Q^+/C_m` (:math:`Q^+` the charge
+    the positive currents can still deliver) below ``v_th`` (a non-leaky neuron: no positive constant input,
+    :math:`v + Q^+/C_m`)."""
+    if PP[p, N_TH] != 0.0:
+        return False
+    inv_tm = PP[p, _INV_TM]
+    c_m = PP[p, _C_M]
+    i_e = SS[i, IB]
+    q = (_charge_bound(SS[i, EV_IE], SS[i, EV_DIE], math.inf, PP[p, _INV_TE])
+         + _charge_bound(SS[i, EV_II], SS[i, EV_DII], math.inf, PP[p, _INV_TI]))
+    v = SS[i, EV_V]
+    if inv_tm > 0.0:
+        v = max(v, PP[p, _V_REST] + i_e / (c_m * inv_tm))
+    elif i_e > 0.0:
+        return False
+    return v + q / c_m < PP[p, _V_TH]
+
+
+# ---------------------------------------------------------------- the crossing search
+@_call
+def event_distance(fam, i, p, s, PP, SS, TH, ITH):
+    """Distance to threshold ``v - (v_th + sum theta)`` at ``s`` (mV)."""
+    v, _, _, _, _ = _event_state(i, p, s, PP, SS)
+    return v - PP[p, _V_TH] - _theta_at(i, s, TH, ITH)
+
+
+@_call
+def event_slope(fam, i, p, s, PP, SS, TH, ITH):
+    """Distance to threshold and its time derivative at ``s`` (free evolution, after the refractory period)."""
+    v, _, y2e, _, y2i = _event_state(i, p, s, PP, SS)
+    dv = (PP[p, _V_REST] - v) * PP[p, _INV_TM] + (SS[i, IB] + y2e + y2i) / PP[p, _C_M]
+    th = 0.0
+    dth = 0.0
+    for k in range(TH.shape[1]):
+        x = TH[i, k] * math.exp(-s * ITH[i, k])
+        th += x
+        dth -= x * ITH[i, k]
+    return v - PP[p, _V_TH] - th, dv - dth
+
+
+@_call
+def event_bounds(fam, i, p, a, b, PP, SS, TH, ITH):
+    """On ``[a, b]`` (after the refractory period): (upper bound of ``v`` minus a lower bound of the threshold,
+    lower bound of the distance's time derivative)."""
+    v, y1e, y2e, y1i, y2i = _event_state(i, p, a, PP, SS)
+    d = b - a
+    u, dv_lo = _v_bound(v, y1e, y2e, y1i, y2i, d, PP[p, _INV_TM], PP[p, _C_M], PP[p, _V_REST], SS[i, IB],
+                        PP[p, _INV_TE], PP[p, _INV_TI])
+    th_lo = PP[p, _V_TH]
+    dth_hi = 0.0
+    for k in range(TH.shape[1]):
+        x = TH[i, k] * math.exp(-a * ITH[i, k])
+        inv = ITH[i, k]
+        e = 0.0 if d == math.inf else math.exp(-d * inv)
+        if x > 0.0:
+            th_lo += x * e
+            dth_hi -= x * inv * e
+        else:
+            th_lo += x
+            dth_hi -= x * inv
+    return u - th_lo, dv_lo - dth_hi
+
+
+@_call
+def event_next_crossing(fam, i, p, PP, SS, TH, ITH, stack):
+    """Absolute time (ms) at which neuron ``i`` first reaches threshold without further input, not before the
+    end of its refractory period (inf: never): :func:`eventsim.models.crossing.leftmost_crossing`."""
+    tl = SS[i, TL]
+    s0 = max(SS[i, TR] - tl, 0.0)
+    if event_distance(fam, i, p, s0, PP, SS, TH, ITH) >= 0.0:
+        return tl + s0
+    gap, _ = event_bounds(fam, i, p, s0, math.inf, PP, SS, TH, ITH)
+    if gap < 0.0:
+        return math.inf
+    return leftmost_crossing(fam, i, p, tl, s0, PP[p, _TAU_MAX], PP, SS, TH, ITH, stack)
+
+
+#: The family's functions for the event engine.
+ALPHA_EVENT = EventFunctions(
+    pack=event_pack, slots={"v": EV_V, "i_ex": EV_IE, "i_in": EV_II, 0: EV_DIE, 1: EV_DII},
+    advance=event_advance, sample=event_sample, receive=event_receive, fires=event_fires, reset=event_reset,
+    never_crosses=event_never_crosses, next_crossing=event_next_crossing, distance=event_distance,
+    slope=event_slope, bounds=event_bounds)
+
+
 # ---------------------------------------------------------------- the torch layer (LIF(psc="alpha") of the bridge)
 #: Coefficient rows of the torch layer, per neuron.
 TORCH_ROWS = ("v_rest", "p_vv", "p_v1", "p_v2", "p11", "p21", "gain", "v_th", "v_reset", "ref_steps", "reset",
@@ -471,4 +747,4 @@ IAF_ALPHA = register(Family(
     name="iaf_psc_alpha", code=4, tag=IafAlphaTag(4),
     state=(("v", "mV"), ("i_ex", "pA"), ("i_in", "pA"), ("di_ex", "pA/ms"), ("di_in", "pA/ms"), ("theta", "mV")),
     ports=("ex", "in"), propagator=alpha_propagators, update_block=_alpha_block, models=(LIF, IF, ALIF),
-    event_engine=False, torch=ALPHA_TORCH))
+    torch=ALPHA_TORCH, event=ALPHA_EVENT))
