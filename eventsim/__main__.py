@@ -25,7 +25,7 @@ def main(argv=None):
     w.add_argument("--engine", nargs="+", choices=ENGINES + ("torch",), default=list(ENGINES),
                    help="engines to compile (default: clock event; torch needs PyTorch)")
     w.add_argument("--synapse", nargs="+", choices=SYNAPSES, default=list(DEFAULT_SYNAPSES),
-                   help="synapse types (default: delta exp; alpha: psc='alpha', clock engine only)")
+                   help="synapse types (default: delta exp; alpha: psc='alpha')")
     w.add_argument("--dtype", nargs="+", choices=DTYPES, default=["float64"],
                    help="state dtypes of the clock engine and torch layers (default: float64)")
     args = ap.parse_args(argv)

@@ -199,10 +199,12 @@ def _clock_networks(synapse, dtype):
 
 
 def _event_network(synapse):
-    """A tiny event-engine network with delta or exponential synapses (the README's kind)."""
+    """A tiny event-engine network with delta, exponential or alpha synapses (the README's kind)."""
     from . import LIF, AllToAll, FixedInDegree, Network
 
-    syn = dict(tau_syn_ex=2.0, tau_syn_in=5.0) if synapse == "exp" else {}
+    syn = dict(tau_syn_ex=2.0, tau_syn_in=5.0) if synapse != "delta" else {}
+    if synapse == "alpha":
+        syn["psc"] = "alpha"
     net = Network(dt=0.1, seed=1, engine="event")
     pop = net.population(10, LIF(tau_m=10.0, v_th=15.0, v_reset=0.0, t_ref=2.0, i_e=400.0, **syn))
     net.connect(pop, pop, FixedInDegree(2), weight=-1.0, delay=1.0)
@@ -255,8 +257,7 @@ def warmup(engine=ENGINES, synapse=DEFAULT_SYNAPSES, dtype=("float64",), progres
     synapse : str or sequence of str
         "delta" (voltage jumps, weights in mV), "exp" (exponential current
         synapses, weights in pA) and/or "alpha" (alpha-shaped current
-        synapses, ``psc="alpha"``; clock engine only, the event engine skips
-        it).  Default: ``("delta", "exp")``.
+        synapses, ``psc="alpha"``).  Default: ``("delta", "exp")``.
     dtype : str or sequence of str
         "float64" and/or "float32": the clock engine's state dtype (the
         event engine is float64 only) and the torch layers' dtype.
@@ -286,7 +287,7 @@ def warmup(engine=ENGINES, synapse=DEFAULT_SYNAPSES, dtype=("float64",), progres
                     jobs.append((f"clock engine, {syn} synapses, {dt}",
                                  lambda syn=syn, dt=dt: [net.run(1.0) for net in _clock_networks(syn, dt)]))
         elif eng == "event":
-            for syn in (s for s in synapses if s != "alpha"):  # (the event engine does not run alpha synapses)
+            for syn in synapses:
                 jobs.append((f"event engine, {syn} synapses, float64", lambda syn=syn: _event_network(syn).run(10.0)))
         else:
             for dt in dtypes:

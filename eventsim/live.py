@@ -248,7 +248,7 @@ def _new_param(name, old, value, pop, loc, pos, n):
 def _check_model_change(net, pop, old, new, started):
     """Refuse a parameter change that the engines cannot take at this point."""
     if net.engine == "event":
-        check_event_engine(new)  # (e.g. psc="alpha": a family the event engine does not run)
+        check_event_engine(new)  # (e.g. a conductance-based family: the event engine does not run it)
         if new.v_min is not None:
             raise NotImplementedError("v_min is not supported by engine='event'; use v_min=None")
     else:

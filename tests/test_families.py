@@ -125,8 +125,9 @@ def test_event_families_declare_every_event_function():
         runs.append(family.name)
         assert isinstance(family.event, fam.EventFunctions)
         assert all(getattr(family.event, n) is not None for n in needed), family.name
-        assert family.event.slots["v"] < fam.SLOTS
-    assert {"iaf_psc_delta", "iaf_psc_exp", "alif", "li"} <= set(runs)
+        assert 0 <= family.event.slots["v"] < fam.slot_count(family)
+        assert fam.state_width((family.tag,)) == fam.slot_count(family) + fam.ENGINE_COLUMNS
+    assert {"iaf_psc_delta", "iaf_psc_exp", "alif", "li", "iaf_psc_alpha"} <= set(runs)
 
 
 def test_the_leaky_integrator_declares_its_event_functions_in_its_own_module():

@@ -164,15 +164,14 @@ def test_psc_is_validated():
     assert es.LIF(100.0).c_m == 100.0
 
 
-def test_event_engine_and_nir_refuse_alpha():
+def test_the_event_engine_takes_alpha_and_nir_refuses_it():
+    """The event engine runs alpha synapses (tests/test_event_alpha.py); NIR has no alpha-shaped synapse."""
     model = es.LIF(tau_syn_ex=2.0, tau_syn_in=3.0, psc="alpha")
     net = es.Network(engine="event")
-    with pytest.raises(NotImplementedError, match="psc='alpha'.*iaf_psc_alpha.*engine='clock'"):
-        net.population(2, model)
+    assert net.population(2, model).model.psc == "alpha"
     pop = net.population(2, es.LIF(tau_syn_ex=2.0, tau_syn_in=3.0))
-    with pytest.raises(NotImplementedError, match="psc='alpha'"):
-        pop.set(psc="alpha")
-    assert pop.model.psc == "exp"
+    pop.set(psc="alpha")  # before the first run: the population simply is alpha
+    assert pop.model.psc == "alpha"
     clock = es.Network()
     clock.population(2, model)
     pytest.importorskip("nir")
@@ -364,9 +363,9 @@ def test_float32_within_tolerance_of_float64():
 
 def test_warmup_compiles_alpha_networks_on_request():
     """``eventsim.warmup(synapse="alpha")`` (``python -m eventsim warmup --synapse alpha``) runs the clock
-    engine's alpha networks and skips the event engine; the default leaves alpha out."""
+    and event engines' alpha networks; the default leaves alpha out."""
     rows = es.warmup(engine=("clock", "event"), synapse="alpha")
-    assert [r[0] for r in rows] == ["clock engine, alpha synapses, float64"]
+    assert [r[0] for r in rows] == ["clock engine, alpha synapses, float64", "event engine, alpha synapses, float64"]
     from eventsim._compile import DEFAULT_SYNAPSES, SYNAPSES
 
     assert "alpha" in SYNAPSES and "alpha" not in DEFAULT_SYNAPSES

@@ -69,11 +69,53 @@ output is the spike.  The reverse step uses the bridge's surrogate
 derivative for the spike (:func:`eventsim.models.family.spike_grad`) and is
 exact elsewhere.
 
+Event engine (continuous time, as NEST's ``iaf_psc_alpha_ps``): the state
+row holds ``v``, ``i_ex``, ``i_in``, ``di_ex``, ``di_in`` (:data:`EV_V`
+...); between events it evolves freely by :func:`alpha_free`, which is
+:func:`alpha_step` with the same propagators (:func:`alpha_propagators`,
+:func:`eventsim.models.dynamics.exp_propagators`) taken for a step of the
+time since the neuron's last event instead of ``dt``: one definition of the
+dynamics for both engines.  ``v`` is held until the end of the refractory
+period ``t_spike + t_ref`` while the synaptic states evolve, then evolves
+from there.  An input of weight ``w`` at ``t`` jumps the drive,
+:math:`y_1 \mathrel{+}= (e/\tau_s) w` (refractory or not); ``v`` and the
+current are continuous, so an input never makes the neuron spike at once
+(``fires`` is False); a spike is the first time the free trajectory
+reaches :math:`v_{th} + \sum_k \theta_k`; then ``v`` is reset (by the
+model's rule), :math:`\theta_k \mathrel{+}= d_k` and the refractory period
+starts.
+
+Threshold crossings.  NEST's ``iaf_psc_alpha_ps`` (its source,
+models/iaf_psc_alpha_ps.cpp) splits each time step at the offsets of the
+incoming spikes (and at the end of the refractory period), propagates the
+state over each such sub-interval and tests ``V_m >= V_th`` only at its
+end; when the test holds it locates the crossing inside the sub-interval
+by the Illinois variant of regula falsi on the distance to threshold (the
+exact state at any offset from the sub-interval's start), stopping when
+the distance is below 1e-14 mV.  A trajectory that rises above the
+threshold and falls back inside one sub-interval (at most one step of
+``dt``) is therefore missed there, and the spike time found within a
+sub-interval may not be the first crossing of the interval.  This engine
+does not test at interval ends: after every event it predicts the first
+time at which the free trajectory reaches the threshold with
+:func:`eventsim.models.crossing.leftmost_crossing`, a branch-and-bound
+search that cannot miss a crossing, because it discards an interval only
+on a rigorous upper bound of ``v`` there (:func:`_v_bound`: each
+synaptic current :math:`(y_2 + y_1 u) e^{-u/\tau_s}` has its exact
+extremes on the interval, at the ends or at :math:`u = \tau_s -
+y_2/y_1`; the comparison theorem bounds ``v`` by the largest current, and
+by :math:`\max(v, v_\infty)` plus the positive charge still to come),
+and locates it to 1e-13 ms by safeguarded Newton iteration once the
+distance is provably increasing.  The two agree whenever NEST's test does
+not miss a crossing (tests/test_event_alpha.py compares the spike times to
+a stored NEST run); the choice keeps the event engine's promise of the
+first crossing, independent of where the input spikes cut the time axis.
+
 This module is the whole family: the propagator, the packing of a model's
-parameters (:func:`pack_alpha`), the block update and its declaration
+parameters (:func:`pack_alpha`, :func:`event_pack`), the block update, the
+event-engine functions (:data:`ALPHA_EVENT`) and its declaration
 (:data:`IAF_ALPHA`, family code 4) through which the clock engines (CPU and
-CUDA) run it.  The event engine does not run it (a network with such
-neurons and ``engine="event"`` is refused with NotImplementedError).
+CUDA) and the event engine run it.
 """
 
 import math

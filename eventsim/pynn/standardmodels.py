@@ -71,9 +71,10 @@ class IF_curr_exp(cells.IF_curr_exp):
 class IF_curr_alpha(cells.IF_curr_alpha):
     __doc__ = cells.IF_curr_alpha.__doc__ + """
     eventsim: ``es.LIF(..., psc="alpha")``, alpha-shaped current synapses
-    integrated exactly on the time grid (as NEST's ``iaf_psc_alpha``); a
-    weight in nA is the current's peak, multiplied by 1000 (pA).  Clock
-    engine only (``spike_precision="off_grid"`` refuses it).
+    integrated exactly (as NEST's ``iaf_psc_alpha``, and with
+    ``spike_precision="off_grid"`` in continuous time as
+    ``iaf_psc_alpha_ps``); a weight in nA is the current's peak, multiplied
+    by 1000 (pA).
     """
     translations = build_translations(*_NEURON_TRANSLATIONS,
                                       ("tau_syn_E", "tau_syn_ex"), ("tau_syn_I", "tau_syn_in"))
