@@ -370,7 +370,7 @@ def run_nest(net: dict, dt: float | None = None) -> tuple[np.ndarray, np.ndarray
         nest.set_verbosity("M_ERROR")
     model = str(net["model"])
     n = int(net["n"])
-    exp = model == "iaf_psc_exp_ps"
+    exp = model in ("iaf_psc_exp_ps", "iaf_psc_alpha_ps")  # current synapses (tests/generate_nest_alpha_reference.py)
     nest.ResetKernel()
     nest.resolution = float(net["dt"]) if dt is None else dt
     nest.local_num_threads = 1

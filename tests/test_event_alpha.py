@@ -286,6 +286,8 @@ def test_one_and_two_threads_give_the_same_bits():
 # ---------------------------------------------------------------- NEST iaf_psc_alpha_ps
 HERE = os.path.join(os.path.dirname(__file__), "nest_alpha_reference")
 NEST_CASES = sorted(glob.glob(os.path.join(HERE, "*.npz")))
+#: ms: eventsim's spike times against NEST's (both locate each crossing to far better than this).
+TOL_NEST = 1e-9
 
 
 def _build_from_reference(d):
@@ -305,7 +307,7 @@ def _build_from_reference(d):
 
 def test_nest_reference_files_are_present():
     names = {os.path.basename(c)[:-4] for c in NEST_CASES}
-    assert {"alpha_ps_ff", "alpha_ps_equal_tau"} <= names
+    assert {"alpha_ps_ff", "alpha_ps_equal_tau", "alpha_ps_recurrent"} <= names
 
 
 @pytest.mark.parametrize("path", NEST_CASES, ids=[os.path.basename(c)[:-4] for c in NEST_CASES])
@@ -320,4 +322,4 @@ def test_nest_iaf_psc_alpha_ps_spikes(path):
     order = np.lexsort((sp.times, sp.senders))
     ref = np.lexsort((ref_t, ref_s))
     np.testing.assert_array_equal(sp.senders[order], ref_s[ref])
-    np.testing.assert_allclose(sp.times[order], ref_t[ref], rtol=0, atol=float(d["tolerance"]))
+    np.testing.assert_allclose(sp.times[order], ref_t[ref], rtol=0, atol=TOL_NEST)
