@@ -362,6 +362,22 @@ def test_array_format_combines_repeated_connections(rule, expected):
     assert np.isnan(w[1]).all() and np.isnan(w[0, 1])
 
 
+def test_off_grid_precision_runs_alpha_cells_in_the_event_engine():
+    """IF_curr_alpha with spike_precision="off_grid": iaf_psc_alpha_ps's continuous spike times."""
+    sim.setup(timestep=0.1, spike_precision="off_grid")
+    pop = sim.Population(1, sim.IF_curr_alpha(cm=0.25, tau_m=10.0, v_rest=-65.0, v_reset=-70.0, v_thresh=-50.0,
+                                              tau_refrac=2.0, tau_syn_E=2.0, i_offset=0.0))
+    pop.initialize(v=-65.0)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.2345]))
+    sim.Projection(src, pop, sim.AllToAllConnector(), sim.StaticSynapse(weight=2.0, delay=1.0))
+    pop.record("spikes")
+    sim.run(20.0)
+    net = sim.simulator.state.net
+    assert net.engine == "event" and net.populations[0].model.psc == "alpha"
+    times = np.asarray(pop.get_data().segments[0].spiketrains[0].magnitude)
+    assert times.size == 1 and 2.2345 < times[0] < 5.0 and abs(times[0] / 0.1 - round(times[0] / 0.1)) > 1e-6
+
+
 def test_off_grid_precision_runs_the_event_engine_with_exact_times():
     sim.setup(timestep=0.1, spike_precision="off_grid")
     cm, tau, vth, i = 1.0, 20.0, 10.0, 1.0
