@@ -9,8 +9,10 @@ Usage (from the repository root)::
 ``--engine event`` times the event engine instead, on the sparse network of
 ``benchmarks/event_sparse.py`` (LIF, delta synapses) and the same network
 with exponential current synapses (every crossing found by the search),
-with adaptive thresholds (ALIF), and with half of the neurons on delta and
-half on exponential synapses (two families in one network), built with
+with adaptive thresholds (ALIF), with alpha-shaped current synapses
+(``sparse_alpha``: not in refs before they ran in the event engine), and
+with half of the neurons on delta and half on exponential synapses (two
+families in one network), built with
 the working tree's ``benchmarks/event_sparse.py`` or the same code.
 
 The ref's ``eventsim`` package is exported (``git archive``) into a
@@ -65,6 +67,10 @@ EVENT_NETWORKS = {
     "sparse_alif": (_SPARSE_MODEL.replace("{model}", "eventsim.ALIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0, "
                                                      "tau_theta=50.0, d_theta=0.5)")
                     .replace("{w}", "0.1").replace("{w_in}", "25.0"), 500.0, 20000),
+    # alpha synapses: the charge of a weight is e times that of the exponential one; weights scaled by 1/e
+    "sparse_alpha": (_SPARSE_MODEL.replace("{model}", "eventsim.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0, "
+                                                      "tau_syn_ex=2.0, tau_syn_in=2.0, psc='alpha')")
+                     .replace("{w}", "3.6788").replace("{w_in}", "1471.5"), 500.0, 20000),
     "sparse_mixed": (("net = eventsim.Network(dt=0.1, seed=1, engine='event', weight_dtype='float32'); "
                      "a = net.population(int({scale}) // 2, eventsim.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0), "
                      "v_init=eventsim.Uniform(0.0, 10.0)); "
