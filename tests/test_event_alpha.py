@@ -323,3 +323,34 @@ def test_nest_iaf_psc_alpha_ps_spikes(path):
     ref = np.lexsort((ref_t, ref_s))
     np.testing.assert_array_equal(sp.senders[order], ref_s[ref])
     np.testing.assert_allclose(sp.times[order], ref_t[ref], rtol=0, atol=TOL_NEST)
+
+
+def test_an_alpha_population_added_between_runs_widens_the_state_rows():
+    """A network of exponential synapses (three state slots) that gets an alpha population (five) after its
+    first run: the state rows widen, every state carries over, the old population's spikes stay those of a run
+    without the change, and the new population runs as one that existed from the start, unconnected."""
+    def build():
+        net = es.Network(dt=0.1, seed=9, engine="event")
+        exp = net.population(50, es.LIF(tau_m=10.0, c_m=250.0, v_rest=-65.0, v_th=-50.0, v_reset=-70.0,
+                                        tau_syn_ex=2.0, tau_syn_in=5.0, i_e=400.0), v_init=es.Uniform(-70.0, -55.0))
+        net.connect(exp, exp, es.FixedInDegree(5), weight=-30.0, delay=1.0)
+        return net, net.record_spikes(exp)
+
+    ref, ref_exp = build()
+    ref.run(60.0)
+    net, sp_exp = build()
+    net.run(25.0)
+    assert net._plan.SS.shape[1] == 8
+    alpha = net.population(10, es.LIF(tau_m=10.0, c_m=250.0, v_rest=-65.0, v_th=-50.0, v_reset=-70.0,
+                                      tau_syn_ex=2.0, tau_syn_in=5.0, i_e=390.0, psc="alpha"), v_init=-65.0)
+    sp_alpha = net.record_spikes(alpha)
+    net.run(35.0)
+    assert net._plan.SS.shape[1] == 10
+    assert len(ref_exp) > 40 and len(sp_alpha) == 10  # (each new neuron crosses once, at the time below)
+    np.testing.assert_array_equal(sp_exp.times, ref_exp.times)
+    np.testing.assert_array_equal(sp_exp.senders, ref_exp.senders)
+    # the new neurons start at 25 ms from v_init: the free trajectory's closed-form crossing
+    v_inf = -65.0 + 390.0 * 10.0 / 250.0
+    first = 25.0 + 10.0 * math.log((-65.0 - v_inf) / (-50.0 - v_inf))
+    np.testing.assert_array_equal(np.sort(sp_alpha.senders), np.arange(10))
+    np.testing.assert_allclose(sp_alpha.times, first, rtol=0, atol=1e-9)
