@@ -140,3 +140,45 @@ def test_the_leaky_integrator_declares_its_event_functions_in_its_own_module():
     # a family without threshold takes the shared ones of the interface module (never an engine's)
     for name in ("fires", "reset", "never_crosses", "next_crossing"):
         assert getattr(ev, name).py_func.__module__ in ("eventsim.models.li", "eventsim.models.family"), name
+
+
+def test_the_event_chain_of_two_families_compiles_into_its_caller():
+    """With two families, event_advance and event_receive become a branch on the family code inside the caller
+    (no function call per synaptic event), and each neuron gets its own family's functions."""
+    import re
+
+    from numba import njit
+
+    @njit(_nrt=False)
+    def deliver(fams, i, t, w, PP, SS, TH, ITH):
+        p = fam.event_row(SS, i)
+        code = PP[p, fam.FAMILY]
+        fam.event_advance(fams, code, i, p, t - SS[i, fam.TL], PP, SS, TH, ITH)
+        SS[i, fam.TL] = t
+        fam.event_receive(fams, code, i, p, t, w, PP, SS)
+
+    fams = (IAF_DELTA.tag, IAF_EXP.tag)
+    models = (es.LIF(), es.LIF(tau_syn_ex=2.0, tau_syn_in=3.0))
+    PP = np.vstack([f.event.pack(m, 1)[0] for f, m in zip((IAF_DELTA, IAF_EXP), models)])
+    PP[:, fam.FAMILY] = [IAF_DELTA.code, IAF_EXP.code]
+    SS = np.zeros((2, fam.N_STATE))
+    SS[:, 0] = 5.0                 # v (mV)
+    SS[1, 1:3] = [30.0, -10.0]     # i_ex, i_in (pA) of the neuron on current synapses
+    SS[:, fam.TR] = -1.0
+    SS[:, fam.CM] = [0.0, 2.0]     # classes 0 and 1
+    TH = np.zeros((2, 0))
+    expected = SS.copy()
+    for i, f in enumerate((IAF_DELTA, IAF_EXP)):
+        f.event.advance(f.tag, i, i, 1.5, PP, expected, TH, TH)
+        expected[i, fam.TL] = 1.5
+        f.event.receive(f.tag, i, i, 1.5, 2.0, PP, expected)
+    for i in range(2):
+        deliver(fams, i, 1.5, 2.0, PP, SS, TH, TH)
+    assert np.array_equal(SS, expected)
+    assert SS[0, 0] != SS[1, 0] and SS[1, 1] != 30.0
+
+    ir = deliver.inspect_llvm(deliver.signatures[0])
+    body = next(m.group(0) for m in re.finditer(r"^define [^\n]*@(_ZN[^\n]*)\n.*?^}", ir, re.S | re.M)
+                if "deliver" in m.group(1) and not m.group(1).startswith("_ZN7cpython"))
+    callees = set(re.findall(r"call [^@\n]*@\"?([\w.$]+)", body))
+    assert callees and all(c.startswith("llvm.") or c in ("exp", "expm1") for c in callees), callees
