@@ -161,7 +161,7 @@ def test_the_event_chain_of_two_families_compiles_into_its_caller():
     models = (es.LIF(), es.LIF(tau_syn_ex=2.0, tau_syn_in=3.0))
     PP = np.vstack([f.event.pack(m, 1)[0] for f, m in zip((IAF_DELTA, IAF_EXP), models)])
     PP[:, fam.FAMILY] = [IAF_DELTA.code, IAF_EXP.code]
-    SS = np.zeros((2, fam.N_STATE))
+    SS = np.zeros((2, fam.state_width(fams)))
     SS[:, 0] = 5.0                 # v (mV)
     SS[1, 1:3] = [30.0, -10.0]     # i_ex, i_in (pA) of the neuron on current synapses
     SS[:, fam.TR] = -1.0
