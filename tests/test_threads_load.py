@@ -5,7 +5,8 @@ whichever thread gets there first, waiting threads fall asleep on a futex,
 and threads that keep coming late leave the rest of a call to the others
 (:func:`eventsim.engines.clock_cpu.run_clock`).  These tests force each of
 those paths (tuning constants patched before compilation, in a fresh
-process with its own Numba cache) and a competing CPU-bound process, and
+process with its own Numba cache; the runs with the package's constants
+share one) and a competing CPU-bound process, and
 compare spikes, samples and final state with one thread.  (Timings are in
 ``benchmarks/threads_load.py``.)
 """
@@ -50,15 +51,19 @@ print(net._plan.T, len(sp), retired, h.hexdigest())
 """
 
 
-def run(threads, busy=0, **consts):
-    """``(partitions, spikes, threads retired, hash)`` of SCRIPT in a fresh process and Numba cache."""
+def run(threads, busy=0, cache=None, **consts):
+    """``(partitions, spikes, threads retired, hash)`` of SCRIPT in a fresh process.
+
+    The Numba cache is ``cache``, else a fresh one (patched constants must be compiled in).
+    """
     import tempfile
 
+    assert cache is None or not consts, "patched constants need a cache of their own"
     env = dict(os.environ, NUMBA_NUM_THREADS="3", THREADS=str(threads), **{k: str(v) for k, v in consts.items()})
     procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
     try:
-        with tempfile.TemporaryDirectory() as cache:
-            env["NUMBA_CACHE_DIR"] = cache
+        with tempfile.TemporaryDirectory() as fresh:
+            env["NUMBA_CACHE_DIR"] = cache or fresh
             out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
                                  timeout=900)
     finally:
@@ -71,8 +76,14 @@ def run(threads, busy=0, **consts):
 
 
 @pytest.fixture(scope="module")
-def reference():
-    ref = run(1)
+def unpatched_cache(tmp_path_factory):
+    """A Numba cache for the runs with the package's own constants (compiled once for all of them)."""
+    return str(tmp_path_factory.mktemp("numba_cache"))
+
+
+@pytest.fixture(scope="module")
+def reference(unpatched_cache):
+    ref = run(1, cache=unpatched_cache)
     assert ref[0] == 1 and ref[1] > 1000
     return ref
 
@@ -83,8 +94,9 @@ def reference():
     (3, 0, dict(RETIRE_AFTER=0), 2),                                    # all but one leave at once
     (2, 1, dict(SPINS=1, PHASE_YIELDS=1, RETIRE_AFTER=2), None),        # sleeping, late, leaving, under load
 ])
-def test_same_results_when_threads_sleep_come_late_or_leave(reference, threads, busy, consts, retire):
-    T, n, retired, h = run(threads, busy, **consts)
+def test_same_results_when_threads_sleep_come_late_or_leave(reference, unpatched_cache, threads, busy, consts,
+                                                            retire):
+    T, n, retired, h = run(threads, busy, cache=None if consts else unpatched_cache, **consts)
     assert T == threads
     assert (n, h) == (reference[1], reference[3])
     if retire == 0:
