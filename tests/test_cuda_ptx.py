@@ -384,26 +384,14 @@ def fake_device(monkeypatch):
 
 #: PTX by (function, signature, no_fma, target)
 _PTX = {}
-#: ``ptxas -v`` resources (None: no ptxas here) of each PTX text of :data:`_PTX`, by that text
-_RES = {}
-
-
-def _nvvm_and_ptxas(key, lib, cc):
-    """NVVM then ptxas for one lowered kernel and target (on a worker thread: neither holds the GIL)."""
-    ptx = lib.get_asm_strs(cc=cc)
-    assert len(ptx) == 1, len(ptx)
-    _RES[ptx[0]] = ptxas_resources(ptx[0], cc)
-    _PTX[key] = ptx[0]
 
 
 def _compile_all(items, no_fma, ccs=CCS):
-    """PTX and ``ptxas -v`` resources of every ``(pyfunc, sig)`` in ``items`` for every target of ``ccs``,
-    kept in :data:`_PTX` and :data:`_RES`.
+    """PTX of every ``(pyfunc, sig)`` in ``items`` for every target of ``ccs``, kept in :data:`_PTX`.
 
     Each kernel is lowered once (numba's typing and lowering, on this thread); NVVM then
-    turns its LLVM IR into PTX for each target and ptxas reads its resources, on two worker
-    threads that overlap with the lowering of the next kernel (NVVM and ptxas run outside
-    the interpreter lock).  A numba-cuda without that split compiles per target.
+    turns its LLVM IR into PTX for each target, the targets on threads of their own (NVVM
+    runs outside the interpreter lock).  A numba-cuda without that split compiles per target.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -422,14 +410,17 @@ def _compile_all(items, no_fma, ccs=CCS):
                 for cc in ccs:
                     _PTX[f, s, no_fma, cc] = compiler.compile_ptx(f, s, cc=cc)[0]
             return
-        with ThreadPoolExecutor(2) as pool:
-            jobs = []
-            for f, s in todo:
-                lib = lower(f, s, device=False, cc=ccs[0], abi="numba")[0]
-                lib.llvm_strs  # the IR text, made here: the next lowering must not run beside it
-                jobs += [pool.submit(_nvvm_and_ptxas, (f, s, no_fma, cc), lib, cc) for cc in ccs]
-            for job in jobs:
-                job.result()
+        libs = [lower(f, s, device=False, cc=ccs[0], abi="numba")[0] for f, s in todo]
+
+        def nvvm(cc):
+            return [lib.get_asm_strs(cc=cc) for lib in libs]
+
+        with ThreadPoolExecutor(len(ccs)) as pool:
+            per_cc = dict(zip(ccs, pool.map(nvvm, ccs)))
+    for cc, ptxes in per_cc.items():
+        for (f, s), ptx in zip(todo, ptxes):
+            assert len(ptx) == 1, len(ptx)
+            _PTX[f, s, no_fma, cc] = ptx[0]
 
 
 def _compile(pyfunc, sig, cc, no_fma):
@@ -441,7 +432,7 @@ def _compile(pyfunc, sig, cc, no_fma):
 def _check_kernel(label, ptx, cc, hot, report):
     """Assert the launch fits a block and (for hot kernels) nothing spills; add a line to ``report``."""
     local = ptx_local_bytes(ptx)
-    res = _RES[ptx] if ptx in _RES else ptxas_resources(ptx, cc)
+    res = ptxas_resources(ptx, cc)
     tpb = int(config.CUDA_THREADS_PER_BLOCK)
     if res is None:
         report.append(f"{label} sm_{cc[0]}{cc[1]}: PTX .local {max(local.values(), default=0)} B (no ptxas)")
