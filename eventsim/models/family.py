@@ -287,23 +287,49 @@ class TorchSteps(NamedTuple):
         Which fused kernels of the bridge run the layer.  ``"family"``: the
         generic family kernels over :attr:`forward` and :attr:`backward`
         (as above).  ``"point"``: the bridge's point-neuron kernels
-        (:mod:`eventsim.torch._core`: the LIF / IF / ALIF step of the clock
-        engine and the peer libraries' integrators, selected by the layer's
-        flag vector; SIMD blocks on the CPU, a recurrent form,
-        ``torch.library`` operators), whose steps live in the bridge:
-        ``forward`` and ``backward`` are None, and ``coefficients`` is
-        ``coefficients(xp, dt, spec, native, dtype, norm_input, leaky,
-        **params)`` (``xp`` is ``torch``; ``spec`` the layer's flags, an
+        (:mod:`eventsim.torch._core`, ``_cpu``, ``_cuda``: SIMD blocks on
+        the CPU, a recurrent form, ``torch.library`` operators), generic
+        over the family's tag like the family kernels, over the scalar
+        step :attr:`point_forward` / :attr:`point_backward` instead, for
+        layers with a membrane ``v``, an optional current ``i``, a
+        refractory counter and ``K`` threshold components (the kernels
+        carry these, decay and jump the components, and keep what the
+        reverse pass reads); :attr:`forward` and :attr:`backward` are
+        None, and ``coefficients`` is ``coefficients(xp, dt, spec, native,
+        dtype, norm_input, leaky, **params)`` (``xp`` is ``torch``;
+        ``spec`` the layer's flags, an
         ``eventsim.torch.functional.LayerSpec``), returning the kernels'
         forward rows ``nat`` (``native=True``: the parameters are float64
-        NumPy arrays, each threshold component an entry of a tuple, and the
-        rows a CPU tensor of ``dtype`` holding the integrator's own
+        NumPy arrays, each threshold component an entry of a tuple, and
+        the rows a CPU tensor of ``dtype`` holding the integrator's own
         arithmetic) or their differentiable affine rows ``aff``
         (``native=False``: float64 tensors in, a tensor of ``dtype`` out).
     positive : tuple of str
         The parameters that must be > 0 (time constants, ms); every other
         parameter must be finite.  ``eventsim.torch.functional.family_coefficients``
         checks the values against these rules (ValueError naming the parameter).
+    point_forward : callable or None
+        Kernel ``"point"`` only: ``point_forward(mode, syn, reset, rule,
+        adapt, ref_steps, v, i, r, thr_a, x, nat, n, zero, one, ninf) ->
+        (v_pre, v_post, i, r, z, thr, refr)``: one step of neuron ``n``
+        from the carried membrane ``v``, current ``i`` and refractory
+        counter ``r``, with the effective threshold ``thr_a`` of an
+        adaptive layer and the input ``x``; the flags are the layer's
+        (``LayerSpec``; the CPU kernels compile them as constants, so the
+        step's branches on them vanish, and the step loads every
+        coefficient unconditionally, which keeps the SIMD blocks
+        branch-free).  Returns the membrane before and after the reset, the
+        new current and counter, the spike, the threshold it was tested
+        against and whether the step was refractory.  The LIF / IF / ALIF
+        step: :func:`eventsim.models.lif_torch.point_forward`.
+    point_backward : callable or None
+        Kernel ``"point"`` only: ``point_backward(mode, syn, reset, rule,
+        adapt, detach, code, alpha, vp, z, thr, refr, vpprev, vprev, x,
+        iprev, go, gv, gi, gza, aff, nat, n) -> (gv_prev, gi_prev, gx,
+        d0, ..., d7, gthr)``: the reverse of one step (the gradients on the
+        state before it, on the input, on the affine rows 0-7, and on the
+        effective threshold); see
+        :func:`eventsim.models.lif_torch.point_backward`.
     """
 
     state: tuple
@@ -316,6 +342,8 @@ class TorchSteps(NamedTuple):
     model: Callable = None
     kernel: str = "family"
     positive: tuple = ()
+    point_forward: Callable = None
+    point_backward: Callable = None
 
 
 _BY_CODE = {}
@@ -514,6 +542,84 @@ def _torch_backward_compiled(fam, s, j, c, n, x, gy, gs, dc):
         return fn(s, j, c, n, x, gy, gs, dc)
 
     return impl
+
+
+def torch_point_forward(fam, mode, syn, reset, rule, adapt, ref_steps, v, i, r, thr_a, x, nat, n, zero, one, ninf):
+    """:attr:`TorchSteps.point_forward` of the family tagged ``fam`` (compiled code: bound at compile time)."""
+    return _py(_BY_TAG[type(fam)].torch.point_forward)(mode, syn, reset, rule, adapt, ref_steps, v, i, r, thr_a, x,
+                                                       nat, n, zero, one, ninf)
+
+
+@overload(torch_point_forward)
+def _torch_point_forward_compiled(fam, mode, syn, reset, rule, adapt, ref_steps, v, i, r, thr_a, x, nat, n, zero,
+                                  one, ninf):
+    fn = _BY_TAG[fam.instance_class].torch.point_forward
+
+    def impl(fam, mode, syn, reset, rule, adapt, ref_steps, v, i, r, thr_a, x, nat, n, zero, one, ninf):
+        return fn(mode, syn, reset, rule, adapt, ref_steps, v, i, r, thr_a, x, nat, n, zero, one, ninf)
+
+    return impl
+
+
+def torch_point_backward(fam, mode, syn, reset, rule, adapt, detach, code, alpha, vp, z, thr, refr, vpprev, vprev, x,
+                         iprev, go, gv, gi, gza, aff, nat, n):
+    """:attr:`TorchSteps.point_backward` of the family tagged ``fam`` (compiled code: bound at compile time)."""
+    return _py(_BY_TAG[type(fam)].torch.point_backward)(mode, syn, reset, rule, adapt, detach, code, alpha, vp, z, thr,
+                                                        refr, vpprev, vprev, x, iprev, go, gv, gi, gza, aff, nat, n)
+
+
+@overload(torch_point_backward)
+def _torch_point_backward_compiled(fam, mode, syn, reset, rule, adapt, detach, code, alpha, vp, z, thr, refr, vpprev,
+                                   vprev, x, iprev, go, gv, gi, gza, aff, nat, n):
+    fn = _BY_TAG[fam.instance_class].torch.point_backward
+
+    def impl(fam, mode, syn, reset, rule, adapt, detach, code, alpha, vp, z, thr, refr, vpprev, vprev, x, iprev, go,
+             gv, gi, gza, aff, nat, n):
+        return fn(mode, syn, reset, rule, adapt, detach, code, alpha, vp, z, thr, refr, vpprev, vprev, x, iprev, go,
+                  gv, gi, gza, aff, nat, n)
+
+    return impl
+
+
+#: Spike rules of the torch layers (the point kernels' flag ``rule``, :func:`spike_of`).
+SPIKE_GE = 0       # z = v >= thr
+SPIKE_GT = 1       # z = v > thr
+SPIKE_MULTI = 2    # sinabs' MultiSpike: z = trunc(v / thr) for v > 0
+
+
+@njit(cache=True, error_model="numpy")
+def spike_of(rule, vp, thr, zero, one):
+    """Spike output for the pre-reset membrane ``vp`` and threshold ``thr``: 0/1, or a count (``SPIKE_MULTI``).
+
+    The spike rule of the point kernels' layers, shared by the families'
+    steps (:attr:`TorchSteps.point_forward`) and the kernels (which
+    recompute the spikes of the reverse pass from the saved membrane).
+    """
+    if rule == SPIKE_GE:
+        return one if vp >= thr else zero
+    if rule == SPIKE_GT:
+        return one if vp > thr else zero
+    if vp > zero:
+        return np.trunc(vp / thr)
+    return zero
+
+
+def like(u, value):
+    """``value`` as a number of the floating type of ``u`` (typed constants in the scalar functions).
+
+    Compiled (CPU and CUDA), a float32 ``u`` gives a float32 constant, so
+    arithmetic on float32 data stays in float32 (a float64 literal would
+    promote it, which keeps the loops from vectorising and costs float64
+    throughput on GPUs).  In Python (the CUDA simulator) the type of ``u`` is used.
+    """
+    return type(u)(value)
+
+
+@overload(like, inline="always", target="generic")
+def _like(u, value):
+    if isinstance(u, types.Float) and u.bitwidth == 32:
+        return lambda u, value: np.float32(value)
+    return lambda u, value: np.float64(value)
 
 
 #: The torch bridge's surrogate derivative, bound by :mod:`eventsim.torch.surrogate` when it is imported (the

@@ -43,10 +43,11 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from . import dynamics, iaf_event
+from . import dynamics, iaf_event, lif_torch
 from .dynamics import neuron_update, reset_voltage
 from .family import Family, TorchSteps, block_kernel, register
 from ._params import model_repr, as_param, broadcast, check, check_keywords, param_length, steps_of
+from .lif_torch import TORCH_EULER, TORCH_EXACT, TORCH_SINABS, TORCH_SNNTORCH, TORCH_SPIKINGJELLY
 
 _RESETS = {"value": dynamics.RESET_VALUE, "subtract": dynamics.RESET_SUBTRACT}
 
@@ -513,12 +514,10 @@ class IafExpTag(NamedTuple):
 
 
 # ---------------------------------------------------------------- the torch layers (LIF, IF, ALIF of the bridge)
-#: Integrators of the torch bridge's point-neuron layers, by code (the kernels' flag ``CFG_MODE``): the
-#: simulator's exact step, and the forward passes of norse, snnTorch, SpikingJelly and sinabs.
-TORCH_EXACT, TORCH_EULER, TORCH_SNNTORCH, TORCH_SPIKINGJELLY, TORCH_SINABS = range(5)
+# The integrators (by code) and the step of these layers: eventsim.models.lif_torch.
 
 #: The coefficient rows of the point-neuron kernels before the threshold components (``nat``; see
-#: :mod:`eventsim.torch._core` for their meaning per integrator and for the rows of ``aff``).
+#: :mod:`eventsim.models.lif_torch` for their meaning per integrator and for the rows of ``aff``).
 TORCH_ROWS = ("a", "b", "c", "g", "v_rest", "v_th", "v_reset", "v_sub")
 
 #: The layer parameters the rows are built from (None where a layer does not use one).
@@ -673,7 +672,8 @@ def torch_steps(state):
     """The :class:`~eventsim.models.family.TorchSteps` of a point-neuron family with torch state ``state``."""
     return TorchSteps(state=state, rows=TORCH_ROWS, coefficients=torch_coefficients, params=TORCH_PARAMS,
                       forward=None, backward=None, output="spikes (0/1; sinabs' MultiSpike: a count)",
-                      kernel="point")
+                      kernel="point", point_forward=lif_torch.point_forward,
+                      point_backward=lif_torch.point_backward)
 
 
 def family_of(synapse="delta", adaptive=False):

@@ -10,10 +10,14 @@ and then runs the reverse-time recurrence over it.  The recurrent kernels
 loop over time outside (all neurons of a batch row are coupled) and keep
 the pre-reset membrane from the forward pass.
 
-All steps go through :func:`._core.forward_step` / :func:`._core.backward_step`;
-the ``K`` threshold components of an adaptive layer (state ``th[K, ...]``,
-coefficient rows ``8 ...`` of ``nat`` and ``aff``) are decayed, summed and
-jumped around them (:func:`._core.decay_thresholds`, :func:`._core.jump_thresholds`).
+The point kernels (``ff_*``, ``rec_*``) take the layer's family tag
+``fam`` first and run each step through the family's declared step
+(:func:`eventsim.models.family.torch_point_forward` /
+:func:`~eventsim.models.family.torch_point_backward`, bound at compile
+time); the ``K`` threshold components of an adaptive layer (state
+``th[K, ...]``, coefficient rows ``8 ...`` of ``nat`` and ``aff``) are
+decayed, summed and jumped around them (:func:`._core.decay_thresholds`,
+:func:`._core.jump_thresholds`).
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from numba import njit, prange
 from numba import types
 from numba.extending import overload
 
-from ._core import (N_FIXED, SNNTORCH, backward_step, decay_thresholds, family_run_backward, family_run_forward,
-                    forward_step, jump_thresholds, spike_of)
+from ._core import (N_FIXED, decay_thresholds, family_run_backward, family_run_forward, jump_thresholds, spike_of,
+                    torch_point_backward, torch_point_forward)
 
 
 def const(x):
@@ -69,7 +73,7 @@ def _grad_row(g, t, b, j0, jn, n, buf):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def ff_forward(x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, ref, blk, K,
+def ff_forward(fam, x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, ref, blk, K,
                spikes, vtrace, vT, iT, rT, thT):
     """All T steps of a feed-forward layer; writes ``spikes``, ``vtrace`` (if sized) and the final state.
 
@@ -106,8 +110,8 @@ def ff_forward(x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, re
                 thr_a = zero
                 if adapt:
                     thr_a = decay_thresholds(th, jj, pb, jj, K, nb[5][jj])
-                vp, vpo, ci, rr, z, thr, refr = forward_step(
-                    mode, syn, reset, rule, adapt, ref, v[jj], cur[jj] if syn else zero,
+                vp, vpo, ci, rr, z, thr, refr = torch_point_forward(
+                    fam, mode, syn, reset, rule, adapt, ref, v[jj], cur[jj] if syn else zero,
                     r[jj] if track else 0, thr_a, xr[jj], nb, jj, zero, one, ninf)
                 v[jj] = vpo
                 if syn:
@@ -127,7 +131,7 @@ def ff_forward(x, v0, i0, r0, th0, nat, mode, syn, reset, rule, adapt, track, re
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, detach, code, track, want_par,
+def ff_backward(fam, x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, detach, code, track, want_par,
                 has_gvtr, ref, blk, K, alpha, gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar):
     """Reverse-time recurrence of a feed-forward layer.
 
@@ -147,7 +151,6 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
     one = x.dtype.type(1.0)
     ninf = x.dtype.type(-np.inf)
     dt = x.dtype
-    keep_vpo = want_par and mode != SNNTORCH
     keep_th = want_par and adapt
     nbr = (N + blk - 1) // blk
     n_par = N_FIXED + 2 * K
@@ -160,7 +163,7 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
         j0 = (k - b * nbr) * blk
         jn = min(blk, N - j0)
         vp_b = np.empty((T, jn), dt)
-        vpo_b = np.empty((T if keep_vpo else 0, jn), dt)
+        vpo_b = np.empty((T if want_par else 0, jn), dt)
         thr_b = np.empty((T if adapt else 0, jn), dt)
         th_b = np.empty((T if keep_th else 0, K, jn), dt)
         rf_b = np.zeros((T if track else 0, jn), np.int8)
@@ -183,8 +186,8 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
                 thr_a = zero
                 if adapt:
                     thr_a = decay_thresholds(th, jj, pb, jj, K, nb[5][jj])
-                vp, vpo, ci, rr, z, thr, refr = forward_step(
-                    mode, syn, reset, rule, adapt, ref, v[jj], cur[jj] if syn else zero,
+                vp, vpo, ci, rr, z, thr, refr = torch_point_forward(
+                    fam, mode, syn, reset, rule, adapt, ref, v[jj], cur[jj] if syn else zero,
                     r[jj] if track else 0, thr_a, xr[jj], nb, jj, zero, one, ninf)
                 v[jj] = vpo
                 vp_b[t, jj] = vp
@@ -200,7 +203,7 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
                     if keep_th:
                         for q in range(K):
                             th_b[t, q, jj] = th[q, jj]
-                if keep_vpo:
+                if want_par:
                     vpo_b[t, jj] = vpo
                 if syn and want_par:
                     i_b[t, jj] = ci
@@ -219,15 +222,15 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
             for jj in range(jn):
                 vprev = zero
                 iprev = zero
-                if want_par or mode == SNNTORCH:
-                    if t > 0:
-                        if mode == SNNTORCH:
-                            vprev = vp_b[t - 1, jj]
-                        else:
-                            vprev = vpo_b[t - 1, jj]
-                        if syn and want_par:
+                if t > 0:
+                    vpprev = vp_b[t - 1, jj]
+                    if want_par:
+                        vprev = vpo_b[t - 1, jj]
+                        if syn:
                             iprev = i_b[t - 1, jj]
-                    else:
+                else:
+                    vpprev = v0b[jj]
+                    if want_par:
                         vprev = v0b[jj]
                         iprev = i0b[jj]
                 thr = thr_b[t, jj] if adapt else nb[5][jj]
@@ -241,9 +244,9 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
                 if adapt:
                     for q in range(K):
                         gza += db[q, jj] * gth[q, jj]
-                gvp, gip, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = backward_step(
-                    mode, syn, reset, rule, adapt, detach, code, alpha,
-                    vp, z, thr, refr, vprev, xr[jj] if want_par else zero, iprev, gor[jj], g,
+                gvp, gip, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = torch_point_backward(
+                    fam, mode, syn, reset, rule, adapt, detach, code, alpha,
+                    vp, z, thr, refr, vpprev, vprev, xr[jj] if want_par else zero, iprev, gor[jj], g,
                     gi[jj] if syn else zero, gza, ab, nb, jj)
                 gv[jj] = gvp
                 if syn:
@@ -276,7 +279,7 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, mode, syn, reset, rule, adapt, det
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT,
+def rec_forward(fam, x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT,
                 s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, s_th):
     """All T steps of a recurrent layer, input ``x[t] + W_rec z[t-1]`` (``wt = W_rec.T``).
 
@@ -314,8 +317,8 @@ def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT
                 thr_a = zero
                 if adapt:
                     thr_a = decay_thresholds(th, n, pth, n, K, nat[5, n])
-                vp, vpo, ci, rr, z, thr, refr = forward_step(
-                    mode, syn, reset, rule, adapt, ref, v[n], cur[n], r[n], thr_a, xt,
+                vp, vpo, ci, rr, z, thr, refr = torch_point_forward(
+                    fam, mode, syn, reset, rule, adapt, ref, v[n], cur[n], r[n], thr_a, xt,
                     nat, n, zero, one, ninf)
                 v[n] = vpo
                 cur[n] = ci
@@ -352,7 +355,7 @@ def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes,
+def rec_backward(fam, xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes,
                  gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar):
     """Reverse-time recurrence of a recurrent layer; ``gx`` is the gradient on the total input."""
     T, B, N = spikes.shape
@@ -375,9 +378,11 @@ def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_
         for t in range(T - 1, -1, -1):
             for n in range(N):
                 if t > 0:
+                    vpprev = s_vp[t - 1, b, n]
                     vprev = s_vpo[t - 1, b, n]
                     iprev = s_i[t - 1, b, n] if (syn and want_par) else zero
                 else:
+                    vpprev = v0[b, n]
                     vprev = v0[b, n]
                     iprev = i0[b, n]
                 thr = s_thr[t, b, n] if adapt else nat[5][n]
@@ -391,9 +396,9 @@ def rec_backward(xt, wt, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_
                 if adapt:
                     for q in range(K):
                         gza += dth[q, n] * gth[q, n]
-                gvp, gip, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = backward_step(
-                    mode, syn, reset, rule, adapt, detach, code, alpha,
-                    s_vp[t, b, n], z, thr, refr, vprev, xv, iprev,
+                gvp, gip, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = torch_point_backward(
+                    fam, mode, syn, reset, rule, adapt, detach, code, alpha,
+                    s_vp[t, b, n], z, thr, refr, vpprev, vprev, xv, iprev,
                     gout[t, b, n] + gzr[n], g, gi[n], gza, aff, nat, n)
                 gv[n] = gvp
                 if syn:

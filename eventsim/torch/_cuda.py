@@ -1,7 +1,9 @@
 """CUDA kernels of the torch bridge (Numba CUDA).
 
-The same scalar steps as the CPU kernels (:func:`._core.forward_step`,
-:func:`._core.backward_step`) compiled as device functions; torch tensors
+The same scalar steps as the CPU kernels (the family's declared step,
+bound through its tag: :func:`eventsim.models.family.torch_point_forward`,
+:func:`~eventsim.models.family.torch_point_backward`) compiled as device
+functions; torch tensors
 are passed zero-copy through ``numba.cuda.as_cuda_array`` and every launch
 goes to torch's current CUDA stream.
 
@@ -29,11 +31,10 @@ from numba import cuda
 from .. import config
 from numba import config as _nbconfig
 
-from ._core import N_FIXED, SNNTORCH, backward_step, family_run_backward, family_run_forward, forward_step, spike_of
+from ._core import (N_FIXED, family_run_backward, family_run_forward, spike_of, torch_point_backward,
+                    torch_point_forward)
 
 if _nbconfig.ENABLE_CUDASIM:  # the simulator runs kernels as Python: call the plain-Python steps
-    forward_step = forward_step.py_func
-    backward_step = backward_step.py_func
     family_run_forward = family_run_forward.py_func
     family_run_backward = family_run_backward.py_func
 
@@ -91,7 +92,7 @@ def family_backward_k(fam, x, s, c, N, gy, gs, gx, dc, traj):
 
 
 @cuda.jit
-def ff_forward_k(x, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT, zero, one, ninf):
+def ff_forward_k(fam, x, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT, zero, one, ninf):
     T = x.shape[0]
     B = x.shape[1]
     N = x.shape[2]
@@ -117,8 +118,8 @@ def ff_forward_k(x, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT, 
                     q = nat[N_FIXED + k, n] * thT[k, b, n]
                     thT[k, b, n] = q
                     thr_a += q
-            vp, vpo, ci, rr, z, thr, refr = forward_step(
-                mode, syn, reset, rule, adapt, ref, v, cur, r, thr_a, x[t, b, n], nat, n, zero, one, ninf)
+            vp, vpo, ci, rr, z, thr, refr = torch_point_forward(
+                fam, mode, syn, reset, rule, adapt, ref, v, cur, r, thr_a, x[t, b, n], nat, n, zero, one, ninf)
             v = vpo
             cur = ci
             r = rr
@@ -137,7 +138,7 @@ def ff_forward_k(x, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT, 
 
 
 @cuda.jit
-def ff_backward_k(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0,
+def ff_backward_k(fam, x, v0, i0, r0, th0, nat, aff, cfg, alpha, gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0,
                   dpar, s_vp, s_vpo, s_thr, s_rf, s_i, s_th, zero, one, ninf):
     T = x.shape[0]
     B = x.shape[1]
@@ -168,8 +169,8 @@ def ff_backward_k(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gout, gvtr, gvT, giT
                     q = nat[N_FIXED + k, n] * gth0[k, b, n]
                     gth0[k, b, n] = q
                     thr_a += q
-            vp, vpo, ci, rr, z, thr, refr = forward_step(
-                mode, syn, reset, rule, adapt, ref, v, cur, r, thr_a, x[t, b, n], nat, n, zero, one, ninf)
+            vp, vpo, ci, rr, z, thr, refr = torch_point_forward(
+                fam, mode, syn, reset, rule, adapt, ref, v, cur, r, thr_a, x[t, b, n], nat, n, zero, one, ninf)
             v = vpo
             cur = ci
             r = rr
@@ -194,10 +195,12 @@ def ff_backward_k(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gout, gvtr, gvT, giT
         a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
         for tt in range(T):
             t = T - 1 - tt
+            vpprev = v0[b, n]
             vprev = v0[b, n]
             iprev = i0[b, n]
             if t > 0:
-                vprev = s_vp[t - 1, b, n] if mode == SNNTORCH else s_vpo[t - 1, b, n]
+                vpprev = s_vp[t - 1, b, n]
+                vprev = s_vpo[t - 1, b, n]
                 iprev = s_i[t - 1, b, n] if (syn and want_par) else zero
             thr = s_thr[t, b, n] if adapt else nat[5, n]
             refr = s_rf[t, b, n] != 0 if track else False
@@ -210,9 +213,9 @@ def ff_backward_k(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gout, gvtr, gvT, giT
             if adapt:
                 for k in range(K):
                     gza += nat[N_FIXED + K + k, n] * gth0[k, b, n]
-            gv, gi, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = backward_step(
-                mode, syn, reset, rule, adapt, detach, code, alpha,
-                vp, z, thr, refr, vprev, x[t, b, n], iprev, gout[t, b, n], g, gi, gza, aff, nat, n)
+            gv, gi, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = torch_point_backward(
+                fam, mode, syn, reset, rule, adapt, detach, code, alpha,
+                vp, z, thr, refr, vpprev, vprev, x[t, b, n], iprev, gout[t, b, n], g, gi, gza, aff, nat, n)
             gx[t, b, n] = gxn
             a0 += d0
             a1 += d1
@@ -245,7 +248,7 @@ def ff_backward_k(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gout, gvtr, gvT, giT
 
 
 @cuda.jit
-def rec_forward_k(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT,
+def rec_forward_k(fam, x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, rT, thT,
                   s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, s_th, zero, one, ninf):
     """Block ``b`` runs batch row ``b``; thread ``j`` its neurons ``j, j + blockDim, ...``.
 
@@ -284,8 +287,8 @@ def rec_forward_k(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, 
                     p = nat[N_FIXED + k, n] * thT[k, b, n]
                     thT[k, b, n] = p
                     thr_a += p
-            vp, vpo, ci, rr, z, thr, refr = forward_step(
-                mode, syn, reset, rule, adapt, ref, vT[b, n], iT[b, n], rT[b, n], thr_a, xt, nat, n, zero, one,
+            vp, vpo, ci, rr, z, thr, refr = torch_point_forward(
+                fam, mode, syn, reset, rule, adapt, ref, vT[b, n], iT[b, n], rT[b, n], thr_a, xt, nat, n, zero, one,
                 ninf)
             vT[b, n] = vpo
             iT[b, n] = ci
@@ -314,7 +317,7 @@ def rec_forward_k(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtrace, vT, iT, 
 
 
 @cuda.jit
-def rec_backward_k(xt, w, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes,
+def rec_backward_k(fam, xt, w, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes,
                    gout, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar, zero):
     """Block ``b`` runs batch row ``b`` backwards in time.
 
@@ -343,9 +346,11 @@ def rec_backward_k(xt, w, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s
         t = T - 1 - tt
         for n in range(j0, N, nt):
             if t > 0:
+                vpprev = s_vp[t - 1, b, n]
                 vprev = s_vpo[t - 1, b, n]
                 iprev = s_i[t - 1, b, n] if (syn and want_par) else zero
             else:
+                vpprev = v0[b, n]
                 vprev = v0[b, n]
                 iprev = i0[b, n]
             thr = s_thr[t, b, n] if adapt else nat[5, n]
@@ -359,9 +364,9 @@ def rec_backward_k(xt, w, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s
             if adapt:
                 for k in range(K):
                     gza += nat[N_FIXED + K + k, n] * gth0[k, b, n]
-            gvp, gip, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = backward_step(
-                mode, syn, reset, rule, adapt, detach, code, alpha,
-                s_vp[t, b, n], z, thr, refr, vprev, xv, iprev, gout[t, b, n] + gz0[b, n], g, gi0[b, n], gza,
+            gvp, gip, gxn, d0, d1, d2, d3, d4, d5, d6, d7, gthr = torch_point_backward(
+                fam, mode, syn, reset, rule, adapt, detach, code, alpha,
+                s_vp[t, b, n], z, thr, refr, vpprev, vprev, xv, iprev, gout[t, b, n] + gz0[b, n], g, gi0[b, n], gza,
                 aff, nat, n)
             gv0[b, n] = gvp
             if syn:
@@ -424,17 +429,17 @@ def _np_dtype(t):
     return np.float32 if t.dtype == torch.float32 else np.float64
 
 
-def ff_forward(x, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT):
+def ff_forward(fam, x, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT):
     """Launch the forward kernel on torch CUDA tensors."""
     T, B, N = x.shape
     args, stream = _dev([x, v0, i0, r0, th0, nat])
     cfg_d = cuda.to_device(np.asarray(cfg), stream=stream)
     outs, _ = _dev([spikes, vtr, vT, iT, rT, thT])
     blocks, tpb = _grid(B * N)
-    kernels()["ff_forward"][blocks, tpb, stream](*args, cfg_d, *outs, *_consts(_np_dtype(x)))
+    kernels()["ff_forward"][blocks, tpb, stream](fam, *args, cfg_d, *outs, *_consts(_np_dtype(x)))
 
 
-def ff_backward(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar):
+def ff_backward(fam, x, v0, i0, r0, th0, nat, aff, cfg, alpha, gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar):
     """Launch the backward kernel on torch CUDA tensors (scratch arrays are allocated by torch)."""
     import torch
 
@@ -454,10 +459,10 @@ def ff_backward(x, v0, i0, r0, th0, nat, aff, cfg, alpha, gs, gvtr, gvT, giT, gt
     cfg_d = cuda.to_device(np.asarray(cfg), stream=stream)
     rest, _ = _dev([gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar, s_vp, s_vpo, s_thr, s_rf, s_i, s_th])
     blocks, tpb = _grid(B * N)
-    kernels()["ff_backward"][blocks, tpb, stream](*args, cfg_d, float(alpha), *rest, *_consts(_np_dtype(x)))
+    kernels()["ff_backward"][blocks, tpb, stream](fam, *args, cfg_d, float(alpha), *rest, *_consts(_np_dtype(x)))
 
 
-def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr,
+def rec_forward(fam, x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr,
                 s_rf, s_xt, s_th):
     """Launch the recurrent forward kernel on torch CUDA tensors (``wt = W_rec.T``, contiguous)."""
     T, B, N = x.shape
@@ -465,10 +470,10 @@ def rec_forward(x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, t
     cfg_d = cuda.to_device(np.asarray(cfg), stream=stream)
     outs, _ = _dev([spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, s_th])
     if B:
-        kernels()["rec_forward"][B, _row_threads(N), stream](*args, cfg_d, *outs, *_consts(_np_dtype(x)))
+        kernels()["rec_forward"][B, _row_threads(N), stream](fam, *args, cfg_d, *outs, *_consts(_np_dtype(x)))
 
 
-def rec_backward(xt, w, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes, gs, gvtr,
+def rec_backward(fam, xt, w, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes, gs, gvtr,
                  gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar):
     """Launch the recurrent backward kernel on torch CUDA tensors (``w = W_rec``, contiguous; ``dpar`` zeros)."""
     T, B, N = spikes.shape
@@ -477,7 +482,7 @@ def rec_backward(xt, w, v0, i0, th0, nat, aff, cfg, alpha, s_vp, s_vpo, s_i, s_t
     rest, _ = _dev([s_vp, s_vpo, s_i, s_thr, s_rf, s_th, spikes, gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0,
                     dpar])
     if B:
-        kernels()["rec_backward"][B, _row_threads(N), stream](*args, cfg_d, float(alpha), *rest,
+        kernels()["rec_backward"][B, _row_threads(N), stream](fam, *args, cfg_d, float(alpha), *rest,
                                                               _consts(_np_dtype(spikes))[0])
 
 

@@ -57,7 +57,7 @@ Integrators
     ``a = exp(-1 / (tau / dt))``; ``MultiSpike`` counts ``trunc(v/thr)`` for
     ``v > 0`` (or single spikes ``v >= thr``) and subtracts ``count * thr``.
 
-Gradients: see :func:`eventsim.torch._core.backward_step` for the terms
+Gradients: see :func:`eventsim.models.lif_torch.point_backward` for the terms
 kept through the reset and the refractory period.
 """
 
@@ -72,7 +72,8 @@ import torch
 
 from . import _core, _ops
 from . import _validate as V
-from ._core import EULER, EXACT, GE, GT, MULTI, SINABS, SNNTORCH, SPIKINGJELLY
+from ..models import lif_torch as _lif_torch
+from ..models.lif_torch import torch_options
 from .surrogate import resolve
 
 #: Neurons per thread block of the CPU feed-forward kernels (a tuning knob; results never depend on it).
@@ -92,12 +93,16 @@ def _launch(kernel, args, flags):
 
     Calling the compiled entry point directly skips the dispatcher's type
     resolution, which for literal signatures costs a slow retry per call.
-    The cache key is the kernel, the data's dtype (``args[0]``) and the flag
+    The cache key is the kernel, the data's dtype (the first array of
+    ``args``), the types of the family tags among ``args`` and the flag
     values: at each launch site every argument's type follows from these.
     """
     spec = SPECIALIZE
-    # every argument's type follows from the kernel and the data's dtype (the launch sites build them so)
-    key = (kernel.__name__, spec, args[0].dtype.str, tuple(args[i] for i in flags) if spec else ())
+    # every argument's type follows from the kernel, the data's dtype and the family tag (the launch sites build
+    # them so)
+    tags = tuple(type(a) for a in args if isinstance(a, tuple))
+    data = next(a for a in args if isinstance(a, np.ndarray))
+    key = (kernel.__name__, spec, data.dtype.str, tags, tuple(args[i] for i in flags) if spec else ())
     entry = _ENTRY.get(key)
     if entry is None:
         sig = tuple(numba.types.literal(a) if (spec and i in flags) else numba.typeof(a)
@@ -118,8 +123,8 @@ def run_kernel(name, on_cuda, args, literal=None):
     stream); otherwise :mod:`eventsim.torch._cpu`'s kernel ``name`` runs on
     zero-copy NumPy views of them, with Numba's threads set from torch's.
     ``literal``: positions of the arguments compiled as constants (one
-    compilation per dtype and value of those flags, see :func:`_launch`;
-    the kernel's argument types must follow from ``args[0]``'s dtype); None
+    compilation per dtype, family tag and value of those flags, see
+    :func:`_launch`; the kernel's argument types must follow from these); None
     calls the kernel through its dispatcher.
     """
     if on_cuda:
@@ -133,9 +138,9 @@ def run_kernel(name, on_cuda, args, literal=None):
         return kernel(*a)
     return _launch(kernel, a, literal)
 
-INTEGRATORS = {"exact": EXACT, "euler": EULER, "snntorch": SNNTORCH, "spikingjelly": SPIKINGJELLY,
-               "sinabs": SINABS}
-RESETS = {"value": _core.RESET_VALUE, "subtract": _core.RESET_SUBTRACT}
+# the options of the point layers, declared with their step (eventsim.models.lif_torch)
+INTEGRATORS = _lif_torch.INTEGRATORS
+RESETS = _lif_torch.RESETS
 
 
 class NeuronState(NamedTuple):
@@ -223,21 +228,8 @@ def make_spec(integrator="exact", synapse=False, reset="value", adaptive=False, 
     adaptive = V.flag("adaptive", adaptive)
     detach_reset = V.flag("detach_reset", detach_reset, allow_none=True)
     ref_steps = V.size("ref_steps", ref_steps, minimum=0)
-    mode = INTEGRATORS[integrator]
-    if spike_fn == "multi" and mode != SINABS:
-        raise ValueError("spike_fn='multi' (sinabs' MultiSpike) needs integrator='sinabs'")
-    if spike_fn == "multi" and reset != "subtract":
-        raise ValueError("spike_fn='multi' needs reset='subtract'")
-    if synapse and mode in (SNNTORCH, SPIKINGJELLY):
-        raise ValueError(f"integrator={integrator!r} has no synaptic current; use tau_syn=None")
+    mode, rule, detach_reset = torch_options(integrator, synapse, reset, spike_fn, detach_reset)
     code, alpha = resolve(surrogate, alpha)
-    if mode == SNNTORCH:
-        if detach_reset is False:
-            raise ValueError("integrator='snntorch' always detaches the (delayed) reset")
-        detach_reset = True
-    rule = {EXACT: GE, EULER: GT, SNNTORCH: GT, SPIKINGJELLY: GE, SINABS: GE}[mode]
-    if spike_fn == "multi":
-        rule = MULTI
     return LayerSpec(mode, bool(synapse), RESETS[reset], rule, bool(adaptive), bool(detach_reset),
                      code, alpha, int(ref_steps))
 
@@ -730,15 +722,16 @@ def _ff_forward(x, v0, i0, th0, r0, nat, spec, record_v):
     vtr = _empty_big(x) if record_v else _empty(_EMPTY3, x)
     vT, iT, thT = _empty((B, N), x), _empty((B, N), x), _empty(th0.shape, x)
     rT = _empty((B, N), x, torch.int32)
+    tag = point_family(spec).tag
     if x.is_cuda:
-        run_kernel("ff_forward", True, (x, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT))
+        run_kernel("ff_forward", True, (tag, x, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT))
     else:
         c = [int(v) for v in cfg]
         run_kernel("ff_forward", False,
-                   (x, v0, i0, r0, th0, nat, c[_core.CFG_MODE], c[_core.CFG_SYN], c[_core.CFG_RESET],
+                   (tag, x, v0, i0, r0, th0, nat, c[_core.CFG_MODE], c[_core.CFG_SYN], c[_core.CFG_RESET],
                     c[_core.CFG_RULE], c[_core.CFG_ADAPT], c[_core.CFG_TRACK], c[_core.CFG_REF], CPU_BLOCK,
                     int(th0.shape[0]), spikes, vtr, vT, iT, rT, thT),
-                   (6, 7, 8, 9, 10, 11, 14))
+                   (7, 8, 9, 10, 11, 12, 15))
     return spikes, vT, iT, thT, rT, vtr
 
 
@@ -801,17 +794,18 @@ class _FeedForwardReverse(torch.autograd.Function):
         gv0, gi0, gth0 = _empty((B, N), x), _empty((B, N), x), _empty(th0.shape, x)
         dpar = torch.zeros((aff.shape[0], B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
         cfg = spec.cfg(_track(spec, r0))
+        tag = point_family(spec).tag
         if x.is_cuda:
-            run_kernel("ff_backward", True, (x, v0, i0, r0, th0, nat, aff, cfg, spec.alpha, gs, gvtr, gvT, giT,
-                                             gthT, gx, gv0, gi0, gth0, dpar))
+            run_kernel("ff_backward", True, (tag, x, v0, i0, r0, th0, nat, aff, cfg, spec.alpha, gs, gvtr, gvT,
+                                             giT, gthT, gx, gv0, gi0, gth0, dpar))
         else:
             c = [int(v) for v in cfg]
             run_kernel("ff_backward", False,
-                       (x, v0, i0, r0, th0, nat, aff, c[_core.CFG_MODE], c[_core.CFG_SYN], c[_core.CFG_RESET],
+                       (tag, x, v0, i0, r0, th0, nat, aff, c[_core.CFG_MODE], c[_core.CFG_SYN], c[_core.CFG_RESET],
                         c[_core.CFG_RULE], c[_core.CFG_ADAPT], c[_core.CFG_DETACH], c[_core.CFG_SURR],
                         c[_core.CFG_TRACK], int(want_par), int(gvtr.numel() > 0), c[_core.CFG_REF], CPU_BLOCK,
                         int(th0.shape[0]), float(spec.alpha), gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, dpar),
-                       (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 19))
+                       (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20))
         return gx, gv0, gi0, gth0, dpar
 
     @staticmethod
@@ -850,8 +844,8 @@ def _rec_forward(x, w_rec, z0, v0, i0, th0, r0, nat, spec, record_v, need, want_
     s_i = _empty(full if (need and spec.synapse and want_par) else _EMPTY3, x)
     s_xt = _empty(full if (need and want_par) else _EMPTY3, x)
     s_th = _empty((T, K, B, N) if (need and want_par and spec.adaptive) else (0, 0, 0, 0), x)
-    args = (x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp, s_vpo, s_i, s_thr,
-            s_rf, s_xt, s_th)
+    args = (point_family(spec).tag, x, wt, z0, v0, i0, r0, th0, nat, cfg, spikes, vtr, vT, iT, rT, thT, s_vp,
+            s_vpo, s_i, s_thr, s_rf, s_xt, s_th)
     run_kernel("rec_forward", x.is_cuda, args)
     return spikes, vT, iT, thT, rT, vtr, s_vp, s_vpo, s_i, s_thr, s_rf, s_xt, s_th
 
@@ -923,8 +917,8 @@ class _RecurrentReverse(torch.autograd.Function):
         gth0 = _empty(th0.shape, x)
         dpar = torch.zeros((aff.shape[0], B, N) if want_par else _EMPTY3, dtype=x.dtype, device=x.device)
         xt = s_xt if want_par else x
-        args = (xt, w, v0, i0, th0, nat, aff, spec.cfg(_track(spec, r0)), spec.alpha, s_vp, s_vpo, s_i, s_thr,
-                s_rf, s_th, spikes, gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar)
+        args = (point_family(spec).tag, xt, w, v0, i0, th0, nat, aff, spec.cfg(_track(spec, r0)), spec.alpha, s_vp,
+                s_vpo, s_i, s_thr, s_rf, s_th, spikes, gs, gvtr, gvT, giT, gthT, gx, gv0, gi0, gth0, gz0, dpar)
         args = tuple(_c(a) if isinstance(a, torch.Tensor) else a for a in args)
         run_kernel("rec_backward", x.is_cuda, args)
         return gx, gv0, gi0, gth0, gz0, dpar

@@ -30,8 +30,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import njit
 from numba.extending import overload
+
+from ..models.family import like  # noqa: F401  (re-exported: the typed constants of the scalar steps)
 
 SUPERSPIKE = 0
 SIGMOID = 1
@@ -75,24 +77,6 @@ def resolve(name, alpha=None):
     if not (math.isfinite(alpha) and alpha > 0.0):
         raise ValueError(f"alpha={alpha!r} must be a finite number > 0")
     return code, alpha
-
-
-def like(u, value):
-    """``value`` as a number of the floating type of ``u`` (typed constants in the scalar functions).
-
-    Compiled (CPU and CUDA), a float32 ``u`` gives a float32 constant, so
-    arithmetic on float32 data stays in float32 (a float64 literal would
-    promote it, which keeps the loops from vectorising and costs float64
-    throughput on GPUs).  In Python (the CUDA simulator) the type of ``u`` is used.
-    """
-    return type(u)(value)
-
-
-@overload(like, inline="always", target="generic")
-def _like(u, value):
-    if isinstance(u, types.Float) and u.bitwidth == 32:
-        return lambda u, value: np.float32(value)
-    return lambda u, value: np.float64(value)
 
 
 @njit(inline="always", cache=True, error_model="numpy")

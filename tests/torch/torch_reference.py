@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from eventsim.models import lif_torch as _lif_torch
 from eventsim.torch import _core
 from eventsim.torch.surrogate import ATAN, SIGMOID, SINGLE_EXPONENTIAL, STRAIGHT_THROUGH, SUPERSPIKE, TRIANGLE
 
@@ -69,7 +70,7 @@ def reference_layer(x, v0, i0, th0, aff, r0, nat, spec, w_rec=None, z0=None):
         if w_rec is not None:
             xt = xt + z_prev @ w_rec.t()
         refr = r > 0
-        if mode == _core.SNNTORCH:
+        if mode == _lif_torch.TORCH_SNNTORCH:
             zp = (v > v_th).to(v.dtype).detach()
             if spec.reset == _core.RESET_SUBTRACT:
                 cand = a_vv * v + a_vi * i + a_vx * xt + b_v - v_th * zp
@@ -88,7 +89,7 @@ def reference_layer(x, v0, i0, th0, aff, r0, nat, spec, w_rec=None, z0=None):
                 thr = thr + th[k]
         z = Spike.apply(vp, thr, spec.rule, spec.surrogate, spec.alpha)
         zr = z.detach() if spec.detach_reset else z
-        if mode == _core.SNNTORCH:
+        if mode == _lif_torch.TORCH_SNNTORCH:
             vpost = vp
         elif spec.reset == _core.RESET_VALUE:
             vpost = (1 - zr) * vp + zr * v_reset
