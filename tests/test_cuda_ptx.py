@@ -299,9 +299,13 @@ def test_ptx_torch_signatures_cover_both_precisions(torch_launches):
 
     for name in TORCH_KERNELS:
         sigs = torch_launches[name]
-        assert {sig[0].dtype for sig in sigs} == {types.float32, types.float64}, name
-        # integrator, reset, synapse and adaptation are run-time flags: one kernel per precision
-        assert len(sigs) == 2, [str(s) for s in sigs]
+        assert {sig[1].dtype for sig in sigs} == {types.float32, types.float64}, name
+        # the family's tag (first argument) binds its step at compile time; integrator, reset, synapse and
+        # adaptation are run-time flags: one kernel per precision and family (iaf_psc_delta, iaf_psc_exp and
+        # alif feed-forward; iaf_psc_delta and alif recurrent, as TORCH_LAYERS has them)
+        families = {sig[0] for sig in sigs}
+        assert len(families) == (2 if name.startswith("rec") else 3), [str(s) for s in sigs]
+        assert len(sigs) == 2 * len(families), [str(s) for s in sigs]
 
 
 # ---------------------------------------------------------------------- compiling and reading ptxas
@@ -521,8 +525,8 @@ def test_ptx_torch_kernels_compile(torch_launches, fake_device, cc, record_prope
         for sig in sorted(torch_launches[name], key=str):
             ptx = _compile(kern.py_func, sig, cc, no_fma=False)
             assert f".target sm_{cc[0]}{cc[1]}" in ptx
-            _check_kernel(f"torch {name} {sig[0].dtype}", ptx, cc, True, report)
-            if str(sig[0].dtype) == "float32":  # float32 layers compute in float32 (float64 runs at 1/2 to 1/64 rate)
+            _check_kernel(f"torch {name} {sig[0]} {sig[1].dtype}", ptx, cc, True, report)
+            if str(sig[1].dtype) == "float32":  # float32 layers compute in float32 (float64 runs at 1/2 to 1/64 rate)
                 f64 = sorted(set(re.findall(r"\b(?:add|sub|mul|div|fma|rcp|sqrt|ex2|lg2)(?:\.\w+)*\.f64\b", ptx)))
                 assert not f64, (name, cc, f64)
     record_property("torch_ptx", "\n".join(report))

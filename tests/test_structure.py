@@ -159,6 +159,79 @@ class L:
                                              ("forward", "'iaf_psc_exp'")]
     assert len(_exp_calls(source)) == 3
 
+# ---------------------------------------------------------------- the torch bridge: no neuron step of its own
+#: The bridge's kernel files, which pass the layer's flags to the family's step unread.
+_KERNEL_FILES = ("_core.py", "_cpu.py", "_cuda.py")
+
+
+def _step_names():
+    """Names that only the arithmetic of a neuron's step uses: the simulator's scalar dynamics
+    (``neuron_update``, ``reset_voltage``, ...), the point layers' integrator codes (``TORCH_EXACT``, ...,
+    and the bridge's former aliases ``EXACT``, ...) and the family's own step functions (the bridge reaches
+    them through the tag: ``torch_point_forward``)."""
+    from eventsim.models import dynamics, lif_torch
+
+    names = {nm for nm, v in vars(dynamics).items() if hasattr(v, "py_func")}
+    names |= {nm for nm in vars(lif_torch) if nm.startswith("TORCH_")}
+    names |= {nm[len("TORCH_"):] for nm in names if nm.startswith("TORCH_")}
+    return names | {"point_forward", "point_backward", "forward_step", "backward_step"}
+
+
+def _step_arithmetic(source, names, kernel_file):
+    """``(line, what)`` for each use of a name of ``names`` in ``source`` (as a name, an attribute, an
+    imported name or a definition) and, in a kernel file, each comparison that reads the integrator flag
+    ``mode`` (the kernels pass it to the family's step without reading it)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name) and node.id in names:
+            found.append((node.lineno, node.id))
+        elif isinstance(node, ast.Attribute) and node.attr in names:
+            found.append((node.lineno, node.attr))
+        elif isinstance(node, (ast.ImportFrom, ast.Import)):
+            found += [(node.lineno, a.name) for a in node.names if a.name in names]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
+            found.append((node.lineno, node.name))
+        elif kernel_file and isinstance(node, ast.Compare):
+            if any(isinstance(sub, ast.Name) and sub.id == "mode" for sub in ast.walk(node)):
+                found.append((node.lineno, "mode"))
+    return found
+
+
+def test_the_torch_bridge_states_no_neuron_step():
+    # The LIF / IF / ALIF layers' step (the exact integrator on the simulator's neuron_update and
+    # reset_voltage, the peer libraries' integrators) is the family's declaration (eventsim.models.lif_torch,
+    # TorchSteps.point_forward / point_backward); the bridge's point kernels reach it through the family's
+    # tag and never restate it.
+    names = _step_names()
+    for path in sorted(BRIDGE.glob("*.py")):
+        found = _step_arithmetic(path.read_text(), names, path.name in _KERNEL_FILES)
+        assert found == [], (path.name, found)
+
+
+def test_the_step_scan_sees_a_step_written_in_the_bridge():
+    names = _step_names()
+    assert {"neuron_update", "reset_voltage", "TORCH_SNNTORCH", "SNNTORCH", "EXACT", "point_forward"} <= names
+    source = '''
+from ..models.dynamics import neuron_update, reset_voltage
+from ._core import SNNTORCH
+
+
+def forward_step(mode, v, x):
+    if mode == 0:
+        v = dynamics.reset_voltage(v)
+    return neuron_update(v, x)
+
+
+def kernel(fam, mode, v, x):
+    keep = want_par and mode != 3
+    return torch_point_forward(fam, mode, v, x)
+'''
+    found = _step_arithmetic(source, names, True)
+    assert sorted({w for _, w in found}) == ["SNNTORCH", "forward_step", "mode", "neuron_update", "reset_voltage"]
+    assert [w for _, w in found].count("mode") == 2
+    assert [w for _, w in _step_arithmetic(source, names, False)].count("mode") == 0
+
+
 def _plastic_engine_names():
     """Every name ``engines/plastic.py`` imports from ``models.plasticity`` or uses (as a name or an attribute)."""
     tree = ast.parse((ENGINES / "plastic.py").read_text())

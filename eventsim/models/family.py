@@ -84,16 +84,27 @@ on the declared kernel kind:
     tag, bound here to the family's own scalar steps; the rows are one
     set, written once with ``xp`` for NumPy and torch.
 ``kernel="point"`` (``iaf_psc_delta``, ``iaf_psc_exp``, ``alif``)
-    The bridge's point-neuron kernels (:mod:`eventsim.torch._core`, which
-    call the clock engine's ``neuron_update`` and ``reset_voltage``; the
-    peer libraries' integrators; SIMD blocks on the CPU, a recurrent form,
-    ``torch.library`` operators, ``torch.func`` rules), configured by the
-    layer's flag vector (``LayerSpec``).  The families declare their rows
-    (:func:`eventsim.models.lif.torch_coefficients`: forward rows in float64
-    or the peer's arithmetic, and the affine rows of the reverse pass) and
-    the integrator codes; the steps stay in the bridge, whose kernels are
-    specialised on the flags rather than generic over the tag (a generic
-    form would cost the SIMD blocks).
+    The bridge's point-neuron kernels (:mod:`eventsim.torch._core`,
+    ``_cpu``, ``_cuda``: SIMD blocks of neurons on the CPU, a recurrent
+    form, ``torch.library`` operators, ``torch.func`` rules) loop over
+    time, neurons and threshold components, keep what the reverse pass
+    reads, and call :func:`torch_point_forward` and
+    :func:`torch_point_backward` with the family's tag, bound here to the
+    family's declared step (:attr:`TorchSteps.point_forward`,
+    :attr:`TorchSteps.point_backward`; for these three families
+    :mod:`eventsim.models.lif_torch`: the clock engine's ``neuron_update``
+    and ``reset_voltage``, and the peer libraries' integrators, which are
+    options of the families' layers).  The layer's flag vector
+    (``LayerSpec``: integrator, synapse, reset, spike rule, ...) goes to
+    the step through the kernels, which read only the flags that say which
+    state exists; the CPU feed-forward kernels compile the flags as
+    constants, so the step's branches vanish and its loads stay
+    unconditional (SIMD).  The families declare their rows
+    (:func:`eventsim.models.lif.torch_coefficients`: forward rows in
+    float64 or the peer's arithmetic, and the affine rows of the reverse
+    pass) and the options (:func:`eventsim.models.lif_torch.torch_options`).
+    The kernels are compiled once per family tag (and dtype, and on the
+    CPU per flag values), cached on disk like the family kernels.
 
 The clock engine's contract with ``update_block``
 -------------------------------------------------

@@ -29,7 +29,8 @@ spike rule (``rule``, :func:`eventsim.models.family.spike_of`, with which
 the reverse pass recomputes the spikes from the saved membrane).
 
 Both coefficient arrays have :func:`n_rows` ``(K) = 8 + 2K`` rows: eight
-read by the family's step, then the decay ``p_k`` and the jump ``d_k`` of
+read by the family's step (row 5 is its threshold ``v_th``, to which the
+kernels add the components), then the decay ``p_k`` and the jump ``d_k`` of
 each threshold component (a layer without adaptation has ``K = 1`` rows of
 zeros).  The kernels carry the components out around the step
 (:func:`decay_thresholds`, :func:`jump_thresholds`): before the threshold
