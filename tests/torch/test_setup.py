@@ -36,6 +36,24 @@ def test_kernel_kinds_are_declared_by_the_families():
     assert codes(None) == codes("point") | codes("family") and codes("family") == {f.code for f in fam.torch_families()}
 
 
+def test_the_point_step_is_the_families_declaration():
+    # the point kernels call the step a family declares (TorchSteps.point_forward / point_backward), reached
+    # through its tag; the generic family kernels' families declare forward / backward instead
+    from eventsim.models import lif_torch
+
+    for f in fam.torch_families("point"):
+        assert f.torch.point_forward is lif_torch.point_forward, f.name
+        assert f.torch.point_backward is lif_torch.point_backward, f.name
+        assert f.torch.forward is None and f.torch.backward is None, f.name
+    for f in fam.torch_families("family"):
+        assert f.torch.point_forward is None and f.torch.point_backward is None, f.name
+    # in Python (as the CUDA simulator runs the kernels) the tag dispatches to the family's step
+    args = (lif_torch.TORCH_EXACT, 0, 0, fam.SPIKE_GE, 0, 2, 0.5, 0.0, 0, 0.0, 3.0,
+            [[0.9], [0.1], [0.0], [0.0], [0.0], [1.0], [0.0], [0.0]], 0, 0.0, 1.0, -float("inf"))
+    out = fam.torch_point_forward(IAF_DELTA.tag, *args)
+    assert out == lif_torch.point_forward.py_func(*args) and out[4] == 1.0 and out[3] == 2
+
+
 def test_layer_rows_and_run_layer_equal_the_point_kernels_called_directly():
     layer = est.ALIF(tau_m=8.0, tau_syn=2.0, tau_theta=(20.0, 200.0), d_theta=(0.1, 0.05), t_ref=1.0)
     x = torch.rand(30, 2, 4, dtype=torch.float64) * 3
