@@ -48,7 +48,7 @@ def test_the_point_step_is_the_families_declaration():
     for f in fam.torch_families("family"):
         assert f.torch.point_forward is None and f.torch.point_backward is None, f.name
     # in Python (as the CUDA simulator runs the kernels) the tag dispatches to the family's step
-    args = (lif_torch.TORCH_EXACT, 0, 0, fam.SPIKE_GE, 0, 2, 0.5, 0.0, 0, 0.0, 3.0,
+    args = (lif_torch.TORCH_EXACT, 0, 0, fam.SPIKE_GE, 0, 2, 0.5, 0.0, 0, 0.0, 10.0,
             [[0.9], [0.1], [0.0], [0.0], [0.0], [1.0], [0.0], [0.0]], 0, 0.0, 1.0, -float("inf"))
     out = fam.torch_point_forward(IAF_DELTA.tag, *args)
     assert out == lif_torch.point_forward.py_func(*args) and out[4] == 1.0 and out[3] == 2
