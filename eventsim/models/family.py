@@ -561,7 +561,7 @@ def torch_point_forward(fam, mode, syn, reset, rule, adapt, ref_steps, v, i, r, 
                                                        nat, n, zero, one, ninf)
 
 
-@overload(torch_point_forward)
+@overload(torch_point_forward, jit_options=dict(error_model="numpy"))
 def _torch_point_forward_compiled(fam, mode, syn, reset, rule, adapt, ref_steps, v, i, r, thr_a, x, nat, n, zero,
                                   one, ninf):
     fn = _BY_TAG[fam.instance_class].torch.point_forward
@@ -579,7 +579,7 @@ def torch_point_backward(fam, mode, syn, reset, rule, adapt, detach, code, alpha
                                                         refr, vpprev, vprev, x, iprev, go, gv, gi, gza, aff, nat, n)
 
 
-@overload(torch_point_backward)
+@overload(torch_point_backward, jit_options=dict(error_model="numpy"))
 def _torch_point_backward_compiled(fam, mode, syn, reset, rule, adapt, detach, code, alpha, vp, z, thr, refr, vpprev,
                                    vprev, x, iprev, go, gv, gi, gza, aff, nat, n):
     fn = _BY_TAG[fam.instance_class].torch.point_backward

@@ -58,7 +58,9 @@ from numba import njit
 from .dynamics import RESET_SUBTRACT, RESET_VALUE, neuron_update, reset_voltage
 from .family import SPIKE_GE, SPIKE_GT, SPIKE_MULTI, like, spike_grad, spike_of
 
-_jit = njit(cache=True, error_model="numpy")
+# inlined (Numba IR) into the tag's binding (eventsim.models.family.torch_point_forward), which the kernels call
+# with their flags as constants: one call level, as LLVM needs to inline the step and vectorise the blocks
+_jit = njit(inline="always", cache=True, error_model="numpy")
 
 #: Integrators of the torch layers, by code (the kernels' flag ``mode``): the simulator's exact step, and the
 #: forward passes of norse (``LIFBoxCell`` / ``LIFCell``, forward Euler), snnTorch (``Leaky``: delayed,
