@@ -174,14 +174,74 @@ def _state_at(fam, i, p, s, PP, SS):
     return v, ie, ii
 
 
+# ---------------------------------------------------------------- threshold components (every family that has them)
+@_inline
+def theta_sum(i, TH):
+    """Sum of neuron ``i``'s threshold components now (mV)."""
+    th = 0.0
+    for k in range(TH.shape[1]):
+        th += TH[i, k]
+    return th
+
+
+@_inline
+def theta_at(i, s, TH, ITH):
+    """Sum of neuron ``i``'s threshold components ``s`` ms after its last event (mV)."""
+    th = 0.0
+    for k in range(TH.shape[1]):
+        th += TH[i, k] * math.exp(-s * ITH[i, k])
+    return th
+
+
+@_inline
+def theta_decay(i, s, TH, ITH):
+    """Decay neuron ``i``'s threshold components by ``s`` ms."""
+    for k in range(TH.shape[1]):
+        TH[i, k] *= math.exp(-s * ITH[i, k])
+
+
+@_inline
+def theta_jump(i, TH, DTH):
+    """Add neuron ``i``'s increments to its threshold components (after a spike)."""
+    for k in range(TH.shape[1]):
+        TH[i, k] += DTH[i, k]
+
+
+@_inline
+def theta_slope(i, s, TH, ITH):
+    """``(sum, time derivative)`` of neuron ``i``'s threshold components ``s`` ms after its last event."""
+    th = 0.0
+    dth = 0.0
+    for k in range(TH.shape[1]):
+        x = TH[i, k] * math.exp(-s * ITH[i, k])
+        th += x
+        dth -= x * ITH[i, k]
+    return th, dth
+
+
+@_inline
+def theta_bounds(th_lo, i, a, d, TH, ITH):
+    """On ``[a, a + d]`` after the last event (``d`` may be inf): ``th_lo`` plus a lower bound of the sum of
+    neuron ``i``'s threshold components, and an upper bound of that sum's time derivative (each component
+    decays monotonically, so its extremes are at the ends)."""
+    dth_hi = 0.0
+    for k in range(TH.shape[1]):
+        x = TH[i, k] * math.exp(-a * ITH[i, k])
+        inv = ITH[i, k]
+        e = 0.0 if d == math.inf else math.exp(-d * inv)
+        if x > 0.0:
+            th_lo += x * e
+            dth_hi -= x * inv * e
+        else:
+            th_lo += x
+            dth_hi -= x * inv
+    return th_lo, dth_hi
+
+
 @_inline
 def _theta_at(fam, i, s, TH, ITH):
     """Sum of the threshold components of neuron ``i`` at ``s`` ms after its last event (mV)."""
-    th = 0.0
-    if _adaptive(fam):
-        for k in range(TH.shape[1]):
-            th += TH[i, k] * math.exp(-s * ITH[i, k])
-    return th
+    return theta_at(i, s, TH, ITH) if _adaptive(fam) else 0.0
 
 
 @_inline
@@ -192,8 +252,7 @@ def advance(fam, i, p, s, PP, SS, TH, ITH):
     SS[i, IE] = ie
     SS[i, II] = ii
     if _adaptive(fam):
-        for k in range(TH.shape[1]):
-            TH[i, k] *= math.exp(-s * ITH[i, k])
+        theta_decay(i, s, TH, ITH)
 
 
 @_inline
@@ -229,25 +288,18 @@ def fires(fam, i, p, t, PP, SS, TH):
     refractory period (current synapses cross continuously: never here)."""
     if _currents(fam, PP, p) or t < SS[i, TR]:
         return False
-    th = 0.0
-    if _adaptive(fam):
-        for k in range(TH.shape[1]):
-            th += TH[i, k]
+    th = theta_sum(i, TH) if _adaptive(fam) else 0.0
     return SS[i, V] >= PP[p, V_TH] + th
 
 
 @_inline
 def reset(fam, i, p, t, PP, SS, TH, DTH):
     """Reset of ``v`` by the model's rule and threshold increments."""
-    th = 0.0
-    if _adaptive(fam):
-        for k in range(TH.shape[1]):
-            th += TH[i, k]
+    th = theta_sum(i, TH) if _adaptive(fam) else 0.0
     SS[i, V] = reset_voltage(SS[i, V], PP[p, RESET_MODE], PP[p, V_RESET], PP[p, V_REST], PP[p, V_TH] + th,
                              PP[p, RESET_M], PP[p, RESET_B])
     if _adaptive(fam):
-        for k in range(TH.shape[1]):
-            TH[i, k] += DTH[i, k]
+        theta_jump(i, TH, DTH)
 
 
 @_inline
@@ -276,10 +328,7 @@ def slope(fam, i, p, s, PP, SS, TH, ITH):
     th = 0.0
     dth = 0.0
     if _adaptive(fam):
-        for k in range(TH.shape[1]):
-            x = TH[i, k] * math.exp(-s * ITH[i, k])
-            th += x
-            dth -= x * ITH[i, k]
+        th, dth = theta_slope(i, s, TH, ITH)
     return v - PP[p, V_TH] - th, dv - dth
 
 
@@ -319,16 +368,7 @@ def bounds(fam, i, p, a, b, PP, SS, TH, ITH):
     th_lo = PP[p, V_TH]
     dth_hi = 0.0
     if _adaptive(fam):
-        for k in range(TH.shape[1]):
-            x = TH[i, k] * math.exp(-a * ITH[i, k])
-            inv = ITH[i, k]
-            e = math.exp(-D * inv)
-            if x > 0.0:
-                th_lo += x * e
-                dth_hi -= x * inv * e
-            else:
-                th_lo += x
-                dth_hi -= x * inv
+        th_lo, dth_hi = theta_bounds(th_lo, i, a, D, TH, ITH)
     return u - th_lo, dv_lo - dth_hi
 
 

@@ -127,6 +127,7 @@ from numba import njit
 from . import iaf_event
 from .adaptive import ALIF
 from .crossing import leftmost_crossing
+from .iaf_event import theta_at, theta_bounds, theta_decay, theta_jump, theta_slope, theta_sum
 from .dynamics import exp_propagators, phi, reset_voltage
 from .family import IB, TL, TR, EventFunctions, Family, TorchSteps, block_kernel, register, spike_grad
 from .lif import IF, LIF
@@ -417,15 +418,6 @@ def _event_state(i, p, s, PP, SS):
 
 
 @_jit
-def _theta_at(i, s, TH, ITH):
-    """Sum of the threshold components of neuron ``i`` ``s`` ms after its last event (mV; 0 without)."""
-    th = 0.0
-    for k in range(TH.shape[1]):
-        th += TH[i, k] * math.exp(-s * ITH[i, k])
-    return th
-
-
-@_jit
 def event_advance(fam, i, p, s, PP, SS, TH, ITH):
     """State ``s`` ms later, without input (threshold components decayed)."""
     v, y1e, y2e, y1i, y2i = _event_state(i, p, s, PP, SS)
@@ -434,8 +426,7 @@ def event_advance(fam, i, p, s, PP, SS, TH, ITH):
     SS[i, EV_IE] = y2e
     SS[i, EV_DII] = y1i
     SS[i, EV_II] = y2i
-    for k in range(TH.shape[1]):
-        TH[i, k] *= math.exp(-s * ITH[i, k])
+    theta_decay(i, s, TH, ITH)
 
 
 @_jit
@@ -443,7 +434,7 @@ def event_sample(fam, i, p, s, var, PP, SS, TH, ITH):
     """``v``, ``i_ex``, ``i_in``, ``theta`` (sum of the components), ``v_th`` (with them), ``di_ex`` or
     ``di_in`` (codes 0-4, then ``X_CODE + column of State.x``: 5, 6) at ``s``."""
     if var == 3 or var == 4:
-        th = _theta_at(i, s, TH, ITH)
+        th = theta_at(i, s, TH, ITH)
         return th + PP[p, _V_TH] if var == 4 else th
     v, y1e, y2e, y1i, y2i = _event_state(i, p, s, PP, SS)
     if var == 0:
@@ -474,14 +465,11 @@ def event_fires(fam, i, p, t, PP, SS, TH):
 @_jit
 def event_reset(fam, i, p, t, PP, SS, TH, DTH):
     """Reset of ``v`` by the model's rule at the effective threshold crossed, then the threshold increments."""
-    th = 0.0
-    for k in range(TH.shape[1]):
-        th += TH[i, k]
+    th = theta_sum(i, TH)
     SS[i, EV_V] = reset_voltage(SS[i, EV_V], PP[p, iaf_event.RESET_MODE], PP[p, iaf_event.V_RESET],
                                 PP[p, _V_REST], PP[p, _V_TH] + th, PP[p, iaf_event.RESET_M],
                                 PP[p, iaf_event.RESET_B])
-    for k in range(TH.shape[1]):
-        TH[i, k] += DTH[i, k]
+    theta_jump(i, TH, DTH)
 
 
 @_jit
@@ -562,7 +550,7 @@ def event_never_crosses(fam, i, p, PP, SS):
 def event_distance(fam, i, p, s, PP, SS, TH, ITH):
     """Distance to threshold ``v - (v_th + sum theta)`` at ``s`` (mV)."""
     v, _, _, _, _ = _event_state(i, p, s, PP, SS)
-    return v - PP[p, _V_TH] - _theta_at(i, s, TH, ITH)
+    return v - PP[p, _V_TH] - theta_at(i, s, TH, ITH)
 
 
 @_call
@@ -570,12 +558,7 @@ def event_slope(fam, i, p, s, PP, SS, TH, ITH):
     """Distance to threshold and its time derivative at ``s`` (free evolution, after the refractory period)."""
     v, _, y2e, _, y2i = _event_state(i, p, s, PP, SS)
     dv = (PP[p, _V_REST] - v) * PP[p, _INV_TM] + (SS[i, IB] + y2e + y2i) / PP[p, _C_M]
-    th = 0.0
-    dth = 0.0
-    for k in range(TH.shape[1]):
-        x = TH[i, k] * math.exp(-s * ITH[i, k])
-        th += x
-        dth -= x * ITH[i, k]
+    th, dth = theta_slope(i, s, TH, ITH)
     return v - PP[p, _V_TH] - th, dv - dth
 
 
@@ -587,18 +570,7 @@ def event_bounds(fam, i, p, a, b, PP, SS, TH, ITH):
     d = b - a
     u, dv_lo = _v_bound(v, y1e, y2e, y1i, y2i, d, PP[p, _INV_TM], PP[p, _C_M], PP[p, _V_REST], SS[i, IB],
                         PP[p, _INV_TE], PP[p, _INV_TI])
-    th_lo = PP[p, _V_TH]
-    dth_hi = 0.0
-    for k in range(TH.shape[1]):
-        x = TH[i, k] * math.exp(-a * ITH[i, k])
-        inv = ITH[i, k]
-        e = 0.0 if d == math.inf else math.exp(-d * inv)
-        if x > 0.0:
-            th_lo += x * e
-            dth_hi -= x * inv * e
-        else:
-            th_lo += x
-            dth_hi -= x * inv
+    th_lo, dth_hi = theta_bounds(PP[p, _V_TH], i, a, d, TH, ITH)
     return u - th_lo, dv_lo - dth_hi
 
 
