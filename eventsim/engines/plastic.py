@@ -168,7 +168,13 @@ def update_traces(c, k, lst, a, b, P):
 def deliver_only(t, T, c, k, lst, a, b, slot, L, C, P, ring):
     """The weight updates and deliveries of :func:`deliver` into partition ``t``, reading copy ``c`` of the
     presynaptic traces and leaving them unchanged (the CUDA engine updates its single copy once all
-    partitions are done, :func:`update_traces`)."""
+    partitions are done, :func:`update_traces`).
+
+    Multapses: a synapse's update is a function of its weight before the spike, its target, delay and
+    rule, and the sender's traces.  A synapse equal in all of these to the one before it in the row (rows
+    are sorted by target: multapses are neighbours) gets that one's new weight without computing it again
+    (its weight before the spike compared bit for bit, so the result is the same to the last bit); one
+    that differs only in weight reuses the search of the postsynaptic history."""
     H = P.hs.shape[1]
     LC = L * C
     base = slot * C
@@ -180,21 +186,30 @@ def deliver_only(t, T, c, k, lst, a, b, slot, L, C, P, ring):
             continue
         last = P.tl[c, i]
         t_last = last * dt
-        for y in range(P.split[i, t], P.split[i, t + 1]):
-            n = P.tgt[y]
+        y = P.split[i, t]
+        end = P.split[i, t + 1]
+        n_prev = np.int64(-1)
+        d_prev = np.int64(-1)
+        r_prev = np.int64(-1)
+        e0 = np.int64(0)
+        while y < end:
+            n = np.int64(P.tgt[y])
             d = np.int64(P.dly[y])
             r = np.int64(P.rule[y])
+            w0 = np.float64(P.w[y])
             p = P.rp[r]
             dd = d * dt
-            w = np.float64(P.w[y])
+            w = w0
             # postsynaptic spikes with stamps in (last - d, k - d], oldest first
-            s1 = max(last - d, k - d - P.hz[0])  # (spikes beyond the horizon are not read)
             s2 = k - d
             cnt = P.hn[n]
-            first = cnt - H if cnt > H else 0
-            e0 = cnt
-            while e0 > first and P.hs[n, (e0 - 1) & (H - 1)] > s1:
-                e0 -= 1
+            if n != n_prev or d != d_prev or r != r_prev:  # (else: the search of the synapse before)
+                s1 = max(last - d, k - d - P.hz[0])  # (spikes beyond the horizon are not read)
+                first = cnt - H if cnt > H else 0
+                e0 = cnt
+                while e0 > first and P.hs[n, (e0 - 1) & (H - 1)] > s1:
+                    e0 -= 1
+                n_prev, d_prev, r_prev = n, d, r
             kplus = P.kp[c, MAX_TRACES * r, i]
             post2 = n_post(p) > 1
             for e in range(e0, cnt):
@@ -208,11 +223,20 @@ def deliver_only(t, T, c, k, lst, a, b, slot, L, C, P, ring):
             # the second presynaptic trace just before this spike, if the rule has one
             r2 = P.kp[c, MAX_TRACES * r + 1, i] * pre_decay(t_last - tk, 1, p) if n_pre(p) > 1 else 0.0
             w = depress(w, _k_minus(n, r, s2, P), r2, p)
-            P.w[y] = w
             o = base + d * C + n + (P.neg[n] if w < 0 else 0)
             if o >= LC:
                 o -= LC
-            ring[o] += w
+            # this synapse and the multapses after it with the same weight (bit for bit), delay and rule
+            sign = math.copysign(1.0, w0)
+            while True:
+                P.w[y] = w
+                ring[o] += w
+                y += 1
+                if y == end or P.tgt[y] != n or P.dly[y] != d or P.rule[y] != r:
+                    break
+                w1 = np.float64(P.w[y])
+                if w1 != w0 or math.copysign(1.0, w1) != sign:
+                    break
 
 
 def room(P, step, chunk_steps, min_isi):

@@ -339,6 +339,17 @@ def post_after_spike(value, dt_ms, m, p):
 
 
 @njit(cache=True, inline="always")
+def _pow(x, mu):
+    """``x ** mu`` as ``pow`` computes it, without the call for the exponents 0 and 1 (``pow(x, 1) = x``
+    and ``pow(x, 0) = 1`` exactly, for every ``x``: the additive and multiplicative rules)."""
+    if mu == 1.0:
+        return x
+    if mu == 0.0:
+        return 1.0
+    return math.pow(x, mu)
+
+
+@njit(cache=True, inline="always")
 def facilitate(w, kplus, post2, p):
     """Weight after facilitation by the presynaptic trace value ``kplus`` (rule row ``p``); ``post2``: the
     second postsynaptic trace stored just after the postsynaptic spike (the triplet rule's ``o_2``, which
@@ -347,8 +358,8 @@ def facilitate(w, kplus, post2, p):
         new_w = abs(w) + kplus * (p[A2_PLUS] + p[A3_PLUS] * (post2 - 1.0))
         return math.copysign(new_w if new_w < abs(p[W_MAX]) else p[W_MAX], p[W_MAX])
     if p[KIND] == STDP_POWER_LAW:
-        return w + (p[LAM] * math.pow(w, p[MU_PLUS]) * kplus)
-    norm_w = (w / p[W_MAX]) + (p[LAM] * math.pow(1.0 - (w / p[W_MAX]), p[MU_PLUS]) * kplus)
+        return w + (p[LAM] * _pow(w, p[MU_PLUS]) * kplus)
+    norm_w = (w / p[W_MAX]) + (p[LAM] * _pow(1.0 - (w / p[W_MAX]), p[MU_PLUS]) * kplus)
     return norm_w * p[W_MAX] if norm_w < 1.0 else p[W_MAX]
 
 
@@ -363,5 +374,5 @@ def depress(w, kminus, pre2, p):
     if p[KIND] == STDP_POWER_LAW:
         new_w = w - (p[LAM] * p[ALPHA] * w * kminus)
         return new_w if new_w > 0.0 else 0.0
-    norm_w = (w / p[W_MAX]) - (p[ALPHA] * p[LAM] * math.pow(w / p[W_MAX], p[MU_MINUS]) * kminus)
+    norm_w = (w / p[W_MAX]) - (p[ALPHA] * p[LAM] * _pow(w / p[W_MAX], p[MU_MINUS]) * kminus)
     return norm_w * p[W_MAX] if norm_w > 0.0 else 0.0

@@ -3,7 +3,7 @@
 For each case in ``CASES`` this script draws a small recurrent network with
 NumPy (fully seeded): ``iaf_psc_delta``, ``iaf_psc_exp`` or ``iaf_psc_alpha`` neurons with
 per-neuron ``I_e`` and ``V_m``, excitatory plastic connections between
-distinct neurons (no multapses, delays on the grid from 0.1 to 3.0 ms), a
+distinct neurons (no multapses, except in the cases named in ``MULTAPSES``; delays on the grid from 0.1 to 3.0 ms), a
 few static inhibitory connections, and input spike trains (grid-aligned
 times) from spike generators.  It builds exactly that network in NEST
 (one thread, ``resolution = dt``), simulates it and stores the network
@@ -26,7 +26,8 @@ delay in ms), ``s_pre, s_post, s_weight, s_delay`` (static ones),
 ``gen_pre, gen_post, gen_weight, gen_delay`` (input connections),
 ``spike_senders, spike_times`` (NEST's spikes, 0-based senders) and
 ``final_weight`` (NEST's weight of each plastic connection at ``t_sim``,
-in the order of ``pre``/``post``).
+in the order of ``pre``/``post``; for the cases with multapses, ``MULTAPSES``,
+in the order of :func:`canonical`).
 """
 
 from __future__ import annotations
@@ -59,7 +60,23 @@ CASES = {
     # the rule and synapse shape of NEST's hpc_benchmark (iaf_psc_alpha: weights are the current's peak, pA)
     "power_law_alpha": ("iaf_psc_alpha", "stdp_pl_synapse_hom",
                         dict(tau_plus=15.0, tau_minus=30.0, lam=0.1, alpha=0.0513, mu=0.4), 6),
+    # multapses (1 to 4 plastic connections per pair, some equal in weight and delay, some not), as in the
+    # hpc_benchmark's fixed in-degrees at small scales
+    "power_law_multapses": ("iaf_psc_alpha", "stdp_pl_synapse_hom",
+                            dict(tau_plus=15.0, tau_minus=30.0, lam=0.1, alpha=0.0513, mu=0.4), 7),
+    "guetig_multapses": ("iaf_psc_exp", "stdp_synapse",
+                         dict(tau_plus=20.0, tau_minus=25.0, lam=0.08, alpha=1.0, mu_plus=0.4, mu_minus=0.6,
+                              w_max=500.0), 8),
 }
+
+#: Cases whose plastic connections include multapses: their ``final_weight`` is stored in the order of
+#: :func:`canonical` (NEST's connections of one pair cannot be told apart by source and target).
+MULTAPSES = ("power_law_multapses", "guetig_multapses")
+
+
+def canonical(pre, post, delay_steps, weight):
+    """``weight`` ordered by pre, post, delay (steps) and the weight itself."""
+    return np.asarray(weight)[np.lexsort((weight, delay_steps, post, pre))]
 
 N = 50
 P_CONN = 0.15
@@ -70,16 +87,25 @@ def draw(name):
     model, rule, params, seed = CASES[name]
     rng = np.random.default_rng(seed)
     exp = model in ("iaf_psc_exp", "iaf_psc_alpha")  # current synapses (pA)
-    d = dict(model=model, rule=rule, dt=DT, t_sim=T_SIM, E_L=-65.0, V_th=-50.0, V_reset=-70.0, tau_m=15.0,
+    d = dict(name=name, model=model, rule=rule, dt=DT, t_sim=T_SIM, E_L=-65.0, V_th=-50.0, V_reset=-70.0, tau_m=15.0,
              C_m=250.0 if exp else 1.0, t_ref=2.0, tau_syn_ex=2.0, tau_syn_in=5.0)
     d["I_e"] = rng.uniform(100.0, 300.0, N) if exp else rng.uniform(0.3, 0.9, N)
     d["V_m"] = rng.uniform(-70.0, -51.0, N)
     mask = (rng.random((N, N)) < P_CONN) & ~np.eye(N, dtype=bool)
     pre, post = np.nonzero(mask)
     w_hi = params.get("w_max", 4.0 if not exp else 500.0)
+    weight = rng.uniform(0.2, 0.7, pre.size) * w_hi
+    delay = rng.integers(1, 31, pre.size)
+    if name in MULTAPSES:  # 1 to 4 connections per pair: equal to the pair's first, or with their own weight/delay
+        m = rng.integers(1, 5, pre.size)
+        pre, post, weight, delay = (np.repeat(a, m) for a in (pre, post, weight, delay))
+        own_w = rng.random(pre.size) < 0.3
+        own_d = rng.random(pre.size) < 0.2
+        weight = np.where(own_w, rng.uniform(0.2, 0.7, pre.size) * w_hi, weight)
+        delay = np.where(own_d, rng.integers(1, 31, pre.size), delay)
     d["pre"], d["post"] = pre.astype(np.int64), post.astype(np.int64)
-    d["weight"] = rng.uniform(0.2, 0.7, pre.size) * w_hi
-    d["delay"] = rng.integers(1, 31, pre.size) * DT
+    d["weight"] = weight
+    d["delay"] = delay * DT
     smask = (rng.random((N, N)) < 0.05) & ~np.eye(N, dtype=bool)
     s_pre, s_post = np.nonzero(smask)
     d["s_pre"], d["s_post"] = s_pre.astype(np.int64), s_post.astype(np.int64)
@@ -153,7 +179,12 @@ def simulate(d):
     out = dict(d)
     out["spike_senders"] = (np.asarray(ev["senders"])[order] - ids[0]).astype(np.int64)
     out["spike_times"] = np.asarray(ev["times"])[order]
-    conns = nest.GetConnections(pop, pop, synapse_model=d["rule"]).get(["source", "target", "weight"])
+    conns = nest.GetConnections(pop, pop, synapse_model=d["rule"]).get(["source", "target", "weight", "delay"])
+    if d["name"] in MULTAPSES:
+        out["final_weight"] = canonical(np.asarray(conns["source"]) - ids[0], np.asarray(conns["target"]) - ids[0],
+                                        np.rint(np.asarray(conns["delay"]) / d["dt"]).astype(np.int64),
+                                        np.asarray(conns["weight"]))
+        return out
     lookup = {(s - ids[0], t - ids[0]): w for s, t, w in zip(conns["source"], conns["target"], conns["weight"])}
     out["final_weight"] = np.array([lookup[(a, b)] for a, b in zip(d["pre"], d["post"])])
     return out
