@@ -120,3 +120,74 @@ def merge_steps(buf, W, H, R, J, out, ptr):
         seg.sort()
     ptr[J] = m
     return m
+
+
+#: Return codes of :func:`interval_loop`.
+EXCHANGE = 0  # the next interval's spikers are in the send buffer: exchange them, then call again
+DONE = 1      # the chunk ended (or some rank asked to stop): pending spikers at ``dbuf[:ctl[2]]``
+GROW = 2      # some rank's spikers outgrew the buffer (``ctl[4]`` of them): grow it, exchange again
+
+
+@njit(cache=True, nogil=True)
+def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr, st,
+                  ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl):
+    """Everything of an interval between two exchanges, on a rank of one partition (intervals of at least one
+    step: the shortest delay is at least two steps).
+
+    Unless ``first``, the exchange of the interval ``ctl[0] .. ctl[1]-1`` is in ``recv`` (rank ``r``'s block
+    of ``W`` words at ``r * W``: its count, its stop request, its count per step, then from ``H`` its ids),
+    and its events are delivered: every rank's spikers merged per step in ascending network ids after the
+    pending ones (``dbuf[:ctl[2]]``, the spikers of the step before the interval), counted, delivered
+    (:func:`deliver_part`: the events stamped ``s .. e-1``), the explicit-source pointer moved past ``e - 1``,
+    and the last step's spikers kept pending at the front of ``dbuf``.  Then, unless the chunk ended at
+    ``s1`` or some rank asked to stop, the next interval's neurons are updated (:func:`update_part`) and
+    its spikers packed into ``send`` (:func:`collect`; with the stop request when the spike recording
+    could overflow in the interval after it).  Returns :data:`EXCHANGE`, :data:`DONE` or :data:`GROW`
+    (nothing done); ``ctl``: ``[s, e, pending, spikers, most]``.
+    """
+    cap = send.shape[0] - H
+    if not first:
+        s = ctl[0]
+        e = ctl[1]
+        J = e - s
+        most = 0
+        stop = 0
+        for r in range(R):
+            most = max(most, recv[r * W])
+            stop |= recv[r * W + 1]
+        if most > cap:
+            ctl[4] = most
+            return GROW
+        npend = ctl[2]
+        total = merge_steps(recv, W, H, R, J, dbuf[npend:], ptr)
+        count_events(dbuf[npend:npend + total], conn.outdeg, rec.counters)
+        dptr[0] = 0
+        for j in range(J):
+            dptr[j + 1] = npend + ptr[j]
+        nd = dptr[J]
+        for i in range(nd):
+            loc[i] = g2l[dbuf[i]]
+        deliver_part(0, s, e, dbuf, dptr, loc, L, C, conn, ring, src, work, f_pois, f_one, f_pl)
+        skip_sources(e - 1, src)
+        a = npend + ptr[J - 1]
+        b = npend + ptr[J]
+        for i in range(b - a):
+            dbuf[i] = dbuf[a + i]
+        ctl[2] = b - a
+        ctl[0] = e
+        if stop != 0 or e >= s1:
+            return DONE
+    s = ctl[0]
+    J = min(Jmax, s1 - s)
+    e = s + J
+    M = Jmax + 1
+    update_part(0, s, e, s0, M, pr, st, ring, work, rec, C, L, fams)
+    m = collect(s, e, M, work, gid, rec, out, send[2:2 + J])
+    nxt = min(Jmax, s1 - e)
+    send[0] = m
+    send[1] = 1 if (e < s1 and rec.spk_n[0] + (1 + nxt) * n_flag > rec.spk_step.shape[0]) else 0
+    for i in range(min(m, cap)):
+        send[H + i] = out[i]
+    ctl[1] = e
+    ctl[3] = m
+    return EXCHANGE

@@ -274,6 +274,9 @@ class DistributedPlan(ClockPlan):
         f_pl = flags[3] if len(flags) > 3 else None
         T = work.nsp.shape[0]
         I = int(work.interval[0])
+        if T == 1 and I > 0 and s1 > s0:
+            return self._run_mpi_one(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, fams, f_pois, f_one,
+                                     f_pl)
         Jmax = max(I, 1)
         M = Jmax + 1
         cap = rec.spk_step.shape[0]
@@ -312,3 +315,74 @@ class DistributedPlan(ClockPlan):
             k = rec.rec_k[r]
             rec.rec_cnt[r] = s // k - s0 // k
         return s
+
+    def _buffers(self, H, grow=0):
+        """The exchange's buffers for headers of ``H`` words (kept across intervals and calls; made again only
+        when ``H`` changes or some rank's spikers outgrow them: ``grow`` of them)."""
+        if grow:
+            self._x_cap = max(2 * self._x_cap, grow)  # (every rank sees the same counts and grows alike)
+        b = getattr(self, "_xbuf", None)
+        if b is not None and b[0] == H and b[1] == self._x_cap:
+            return b
+        R = self._ranks.size
+        W = H + self._x_cap
+        NG = self.pend.size
+        b = (H, self._x_cap, np.zeros(W, np.int64), np.zeros(R * W, np.int64), np.zeros(NG + R * self._x_cap, np.int64),
+             np.zeros(NG + R * self._x_cap, np.int64))
+        self._xbuf = b
+        return b
+
+    def _run_mpi_one(self, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, fams, f_pois, f_one, f_pl):
+        """:meth:`_run_mpi` on a rank of one partition: per interval, one Allgather of preallocated buffers
+        between two calls of :func:`eventsim.engines.clock_mpi.interval_loop` (deliver, update, pack)."""
+        from mpi4py import MPI
+
+        comm = self._ranks.comm
+        R = self._ranks.size
+        Jmax = int(work.interval[0])
+        H = 2 + Jmax
+        _, _, send, recv, dbuf, loc = self._buffers(H)
+        W = send.size
+        out = np.empty(max(Jmax * work.flag.shape[0], 1), np.int64)
+        dptr = np.zeros(Jmax + 1, np.int64)
+        ptr = np.zeros(Jmax + 1, np.int64)
+        ctl = np.zeros(5, np.int64)
+        npend = int(self.pend_n[0])
+        dbuf[:npend] = self.pend[:npend]
+        ctl[0], ctl[2] = s0, npend
+        gid, g2l = self._gid, self._g2l
+        loop = km.interval_loop
+        code = loop(True, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr,
+                    st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
+        sb, rb = [send, MPI.INT64_T], [recv, MPI.INT64_T]
+        wait = 0.0
+        rounds = 0
+        clock = time.perf_counter
+        while code != km.DONE:
+            t0 = clock()
+            comm.Allgather(sb, rb)
+            wait += clock() - t0
+            rounds += 1
+            self.comm_bytes += recv.nbytes
+            code = loop(False, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag,
+                        pr, st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
+            if code == km.GROW:
+                npend = int(ctl[2])
+                pend, head = dbuf[:npend].copy(), send[:H].copy()
+                _, _, send, recv, dbuf, loc = self._buffers(H, int(ctl[4]))
+                W = send.size
+                dbuf[:npend], send[:H] = pend, head
+                m = int(ctl[3])
+                send[H:H + m] = out[:m]
+                sb, rb = [send, MPI.INT64_T], [recv, MPI.INT64_T]
+        self.comm_seconds += wait
+        self.comm_rounds += rounds
+        s = int(ctl[0])
+        npend = int(ctl[2])
+        self.pend[:npend] = dbuf[:npend]
+        self.pend_n[0] = npend
+        for r in range(rec.rec_var.shape[0]):
+            k = rec.rec_k[r]
+            rec.rec_cnt[r] = s // k - s0 // k
+        return s
+
