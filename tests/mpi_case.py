@@ -6,6 +6,7 @@ to ``out.npz``; tests/test_mpi.py compares the files of 1, 2 and 3 ranks bit for
 ``python tests/mpi_case.py --failures`` (under mpiexec -n 2) exercises the failure paths.
 """
 
+import os
 import sys
 
 import numpy as np
@@ -13,9 +14,15 @@ import numpy as np
 import eventsim as es
 
 
-def build(comm="auto", stream=None):
+def build(comm="auto", stream=None, shortest=None):
     """The network and its recorders ``(net, recorders)``; ``stream``: also stream the excitatory
-    spikes to this file (and samples of v to ``v.h5`` beside it)."""
+    spikes to this file (and samples of v to ``v.h5`` beside it); ``shortest`` (ms): no delay below it
+    (intervals of several steps between the ranks' exchanges) and a volley that makes every
+    excitatory neuron spike in one step at 0.7 ms (more spikers per rank than the exchange's first
+    buffer holds)."""
+    def d(x):
+        return x if shortest is None else np.maximum(x, shortest)
+
     net = es.Network(dt=0.1, seed=11, comm=comm)
     delta = es.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
     exc = net.population(700, delta, v_init=es.Uniform(0.0, 19.0))  # (several blocks of targets)
@@ -33,19 +40,20 @@ def build(comm="auto", stream=None):
     net.connect(exc[690:], small[:5], rule=es.FixedInDegree(3), weight=np.linspace(0.1, 0.5, 15),
                 delay=np.full(15, 1.1))
     noise = net.poisson(831, rate=np.r_[np.full(700, 16000.0), np.full(131, 30000.0)])
-    net.connect(noise, exc | inh, rule=es.OneToOne(), weight=0.3, delay=0.1)
+    net.connect(noise, exc | inh, rule=es.OneToOne(), weight=0.3, delay=d(0.1))
     shared = net.poisson(3, rate=[200.0, 500.0, 120000.0])  # channels with many targets, one of them above lam 12
-    net.connect(shared, exc[::7] | inh, rule=es.FixedInDegree(2), weight=es.Uniform(0.1, 1.0), delay=0.3)
+    net.connect(shared, exc[::7] | inh, rule=es.FixedInDegree(2), weight=es.Uniform(0.1, 1.0), delay=d(0.3))
     stim = net.spike_source(senders=[0, 1, 2, 0, 2], times=[2.0, 3.0, 3.0, 12.5, 30.0])
     net.connect(stim, small | exc[::50], rule=es.FromArrays(pre=[0, 1, 2, 2, 0, 1], post=[0, 3, 8, 12, 20, 9]),
-                weight=[2.0, 1.5, 3.0, 25.0, 25.0, 25.0], delay=[0.4, 1.0, 0.2, 2.5, 0.8, 1.3])
+                weight=[2.0, 1.5, 3.0, 25.0, 25.0, 25.0], delay=d(np.array([0.4, 1.0, 0.2, 2.5, 0.8, 1.3])))
+    if shortest is not None:
+        volley = net.spike_source(senders=[0], times=[0.2])
+        net.connect(volley, exc, rule=es.AllToAll(), weight=5000.0, delay=shortest)
     dc = net.dc(30.0, start=10.0, stop=60.0, delay=0.5)
     net.connect(dc, inh[::3], rule=es.AllToAll(), weight=es.Uniform(0.5, 1.5))
     recs = [net.record_spikes(exc | inh | small), net.record_state(inh[::9] | exc[::97], "v"),
             net.record_state(inh[5:40:4], "i_in", interval=0.5)]
     if stream is not None:
-        import os
-
         recs.append(net.record_spikes(exc, to=stream))
         recs.append(net.record_state(inh[::9] | exc[::97], "v", to=os.path.join(os.path.dirname(stream), "v.h5")))
     return net, recs
@@ -130,7 +138,9 @@ if __name__ == "__main__":
     if sys.argv[1] == "--failures":
         failures()
     else:
-        out = run(*build(stream=sys.argv[2] if len(sys.argv) > 2 else None),
+        shortest = os.environ.get("MPI_CASE_SHORTEST")
+        out = run(*build(stream=sys.argv[2] if len(sys.argv) > 2 else None,
+                         shortest=None if shortest is None else float(shortest)),
                   checkpoint=sys.argv[3] if len(sys.argv) > 3 else None)
         if int(out["n_ranks"]) == 1 or __import__("mpi4py.MPI").MPI.COMM_WORLD.Get_rank() == 0:
             np.savez(sys.argv[1], **out)

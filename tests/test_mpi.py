@@ -84,6 +84,34 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, t
     assert sorted(p.name for p in tmp_path.glob("ckpt.*")) == [f"ckpt.rank{r}-of-{n}.bin" for r in range(n)]
 
 
+def test_ranks_of_one_thread_with_intervals_of_several_steps_give_the_single_process_results(tmp_path):
+    """Delays of at least 0.5 ms (intervals of 4 steps between exchanges: the compiled interval loop of a
+    rank of one thread), with a volley that outgrows the exchange's first buffer (256 spikers per rank),
+    a split run, a checkpoint and plastic synapses: 2 ranks == one process, bit for bit."""
+    sys.path.insert(0, str(CASE.parent))
+    try:
+        import mpi_case
+    finally:
+        sys.path.pop(0)
+    net, recs = mpi_case.build(comm=None, shortest=0.5)
+    stdp = next(p for p in net.projections if p.synapse is not None)
+    w0 = np.asarray(stdp.weight, np.float64)
+    single = mpi_case.run(net, recs)
+    assert int(net._plan.work.interval[0]) == 4
+    volley = single["ids"][single["steps"] == 7]  # the volley at 0.2 ms (+ 0.5 ms): each rank's 350 exc. neurons
+    assert (volley < 350).sum() > 256 and ((volley >= 350) & (volley < 700)).sum() > 256
+    assert single["steps"].size > 2000 and not np.array_equal(np.sort(single["stdp_w"]), np.sort(w0))
+    out = tmp_path / "out.npz"
+    res = _run(2, str(out), str(tmp_path / "exc.h5"), str(tmp_path / "ckpt.bin"), NUMBA_NUM_THREADS="1",
+               EVENTSIM_TEAM_TUNING="0", MPI_CASE_SHORTEST="0.5")
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = np.load(out)
+    assert int(got["n_ranks"]) == 2
+    for key, want in single.items():
+        if key != "n_ranks":
+            assert got[key].dtype == want.dtype and np.array_equal(got[key], want), key
+
+
 @pytest.mark.skipif(__import__("importlib").util.find_spec("numba_cuda") is None,
                     reason="numba-cuda is not installed")
 def test_cuda_backend_one_device_per_rank_gives_the_cpu_results(tmp_path):
