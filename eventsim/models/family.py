@@ -212,6 +212,7 @@ over a dispatcher in the engine, so its kernels stay cached on disk.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -219,6 +220,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from numba import njit
 from numba.core import types
+from numba.core.typing.templates import infer, infer_global, make_intrinsic_template
 from numba.extending import overload
 
 #: Decorator of a family's block updates: compiled once per argument types, cached on disk, and
@@ -561,17 +563,6 @@ def torch_point_forward(fam, mode, syn, reset, rule, adapt, ref_steps, v, i, r, 
                                                        nat, n, zero, one, ninf)
 
 
-@overload(torch_point_forward, jit_options=dict(error_model="numpy"))
-def _torch_point_forward_compiled(fam, mode, syn, reset, rule, adapt, ref_steps, v, i, r, thr_a, x, nat, n, zero,
-                                  one, ninf):
-    fn = _BY_TAG[fam.instance_class].torch.point_forward
-
-    def impl(fam, mode, syn, reset, rule, adapt, ref_steps, v, i, r, thr_a, x, nat, n, zero, one, ninf):
-        return fn(mode, syn, reset, rule, adapt, ref_steps, v, i, r, thr_a, x, nat, n, zero, one, ninf)
-
-    return impl
-
-
 def torch_point_backward(fam, mode, syn, reset, rule, adapt, detach, code, alpha, vp, z, thr, refr, vpprev, vprev, x,
                          iprev, go, gv, gi, gza, aff, nat, n):
     """:attr:`TorchSteps.point_backward` of the family tagged ``fam`` (compiled code: bound at compile time)."""
@@ -579,17 +570,46 @@ def torch_point_backward(fam, mode, syn, reset, rule, adapt, detach, code, alpha
                                                         refr, vpprev, vprev, x, iprev, go, gv, gi, gza, aff, nat, n)
 
 
-@overload(torch_point_backward, jit_options=dict(error_model="numpy"))
-def _torch_point_backward_compiled(fam, mode, syn, reset, rule, adapt, detach, code, alpha, vp, z, thr, refr, vpprev,
-                                   vprev, x, iprev, go, gv, gi, gza, aff, nat, n):
-    fn = _BY_TAG[fam.instance_class].torch.point_backward
+def _type_step(attr, typingctx, fam, *args):
+    """The signature and code of a call of the step ``attr`` of the family tagged ``fam`` (see :func:`_bind_step`)."""
+    if not isinstance(fam, types.BaseNamedTuple) or fam.instance_class not in _BY_TAG:
+        return None
+    fnty = typingctx.resolve_value_type(getattr(_BY_TAG[fam.instance_class].torch, attr))
+    inner = typingctx.resolve_function_type(fnty, args, {})
+    if inner is None:
+        return None
 
-    def impl(fam, mode, syn, reset, rule, adapt, detach, code, alpha, vp, z, thr, refr, vpprev, vprev, x, iprev, go,
-             gv, gi, gza, aff, nat, n):
-        return fn(mode, syn, reset, rule, adapt, detach, code, alpha, vp, z, thr, refr, vpprev, vprev, x, iprev, go,
-                  gv, gi, gza, aff, nat, n)
+    def codegen(context, builder, sig, llargs):
+        return context.get_function(fnty, inner)(builder, llargs[1:])
 
-    return impl
+    return inner.return_type(fam, *inner.args), codegen
+
+
+def _bind_step(generic, attr):
+    """Type the calls of ``generic(fam, *args)`` in compiled code as a direct call of the step ``attr`` of
+    :class:`TorchSteps` that the family tagged ``fam`` declares (a Numba dispatcher).
+
+    The step is compiled once per argument types (with the flags the kernels pass as literals, as
+    constants) and called from every kernel, on the CPU and, resolved by the CUDA target, as a device
+    function: no binding function of its own is compiled per calling kernel (as an ``overload``'s
+    implementation is, once per kernel and per parfor body), so a cold first run compiles the step once.
+    The kernels stay cached on disk: the call is typed by argument types, with no closure over a dispatcher.
+    """
+
+    # the typer's parameters are the generic function's (a typer with ``*args`` would have the call's arguments
+    # folded into a tuple)
+    names = ", ".join(inspect.signature(generic).parameters)
+    scope = {"_type_step": _type_step, "_attr": attr}
+    exec(f"def typer(typingctx, {names}):\n"  # noqa: S102 - source built from the generic's parameter names
+         f"    return _type_step(_attr, typingctx, {names})\n", scope)
+    typer = scope["typer"]
+    template = make_intrinsic_template(generic, typer, generic.__name__, prefer_literal=True)
+    infer(template)
+    infer_global(generic, types.Function(template))
+
+
+_bind_step(torch_point_forward, "point_forward")
+_bind_step(torch_point_backward, "point_backward")
 
 
 #: Spike rules of the torch layers (the point kernels' flag ``rule``, :func:`spike_of`).

@@ -58,9 +58,9 @@ from numba import njit
 from .dynamics import RESET_SUBTRACT, RESET_VALUE, neuron_update, reset_voltage
 from .family import SPIKE_GE, SPIKE_GT, SPIKE_MULTI, like, spike_grad, spike_of
 
-# inlined (Numba IR) into the tag's binding (eventsim.models.family.torch_point_forward), which the kernels call
-# with their flags as constants: one call level, as LLVM needs to inline the step and vectorise the blocks
-_jit = njit(inline="always", cache=True, error_model="numpy")
+# called by the kernels through the tag (eventsim.models.family.torch_point_forward): compiled once per argument
+# types, with the flags the CPU kernels pass as literals as constants, and inlined into each kernel by LLVM
+_jit = njit(cache=True, error_model="numpy")
 
 #: Integrators of the torch layers, by code (the kernels' flag ``mode``): the simulator's exact step, and the
 #: forward passes of norse (``LIFBoxCell`` / ``LIFCell``, forward Euler), snnTorch (``Leaky``: delayed,

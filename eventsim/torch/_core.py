@@ -3,9 +3,9 @@ r"""The family-independent parts of the torch bridge's kernels.
 The fused CPU kernels (:mod:`._cpu`) and the CUDA kernels (:mod:`._cuda`)
 loop over time and elements; the arithmetic of one step is the family's,
 declared in its :class:`~eventsim.models.family.TorchSteps` and reached
-through the family's tag (a compile-time argument, bound by
-:func:`numba.extending.overload` in :mod:`eventsim.models.family`, so the
-kernels stay cached on disk).  This module holds what every family shares:
+through the family's tag (a compile-time argument, bound when the call
+is typed, in :mod:`eventsim.models.family`, so the kernels stay cached on
+disk).  This module holds what every family shares:
 the time loops of the generic family kernels, the threshold-component
 loops of the point kernels, and the shapes of their coefficient rows.  It
 states no neuron's arithmetic (``tests/test_structure.py`` checks it).

@@ -54,6 +54,32 @@ def test_the_point_step_is_the_families_declaration():
     assert out == lif_torch.point_forward.py_func(*args) and out[4] == 1.0 and out[3] == 2
 
 
+def test_the_point_step_is_compiled_once_with_the_flags_the_kernels_pass_as_literals():
+    # the tag's binding calls the family's step itself: one compilation per argument types, shared by every
+    # kernel that calls it, with the flags as literals (constants); not a binding compiled per calling kernel
+    import numpy as np
+    from numba import njit
+    from numba.core import types
+
+    from eventsim.models import lif_torch
+
+    def caller(tag, ref, v, x, nat):
+        return fam.torch_point_forward(tag, 1, 0, 0, 1, 0, ref, v, 0.0, 0, 0.0, x, nat, 0, 0.0, 1.0, -np.inf)
+
+    # two kernels (compiled with different flags, as a kernel and its parfor body are)
+    first, second = njit(caller), njit(error_model="numpy")(caller)
+    nat = np.array([[0.1], [0.0], [0.0], [0.0], [0.5], [1.0], [0.0], [0.0]])
+    before = set(lif_torch.point_forward.signatures)
+    out = first(IAF_DELTA.tag, 3, 0.25, 8.0, nat)
+    assert second(IAF_DELTA.tag, 3, 0.25, 8.0, nat) == out
+    assert out == lif_torch.point_forward.py_func(1, 0, 0, 1, 0, 3, 0.25, 0.0, 0, 0.0, 8.0, nat, 0, 0.0, 1.0, -np.inf)
+    assert out[4] == 1.0 and out[3] == 3   # euler step 0.25 + 0.1 * (8.5 - 0.25) > 1: a spike, refractory
+    new = set(lif_torch.point_forward.signatures) - before
+    compiled = [sig for sig in lif_torch.point_forward.signatures
+                if sig[:5] == tuple(types.literal(k) for k in (1, 0, 0, 1, 0)) and sig[6] == types.float64]
+    assert len(new) <= 1 and len(compiled) == 1, lif_torch.point_forward.signatures
+
+
 def test_layer_rows_and_run_layer_equal_the_point_kernels_called_directly():
     layer = est.ALIF(tau_m=8.0, tau_syn=2.0, tau_theta=(20.0, 200.0), d_theta=(0.1, 0.05), t_ref=1.0)
     x = torch.rand(30, 2, 4, dtype=torch.float64) * 3
