@@ -84,7 +84,8 @@ def _network(threads_env=None):
     net.connect(noise, exc | inh, es.OneToOne(), weight=np.r_[np.full(160, 0.2), np.full(40, 30.0)], delay=0.1)
     e2e = net.connect(exc, exc, es.FixedInDegree(20), weight=es.Uniform(0.1, 1.0), delay=es.Uniform(0.5, 3.0),
                       synapse=es.STDP(lam=0.02, alpha=1.05, mu_plus=0.0, mu_minus=0.0, w_max=2.0))
-    e2i = net.connect(exc, inh, es.FixedInDegree(20), weight=es.Uniform(50.0, 150.0), delay=1.5,
+    # (one weight and one delay: the multapses that FixedInDegree draws are equal, and share their updates)
+    e2i = net.connect(exc, inh, es.FixedInDegree(20), weight=100.0, delay=1.5,
                       synapse=es.STDPPowerLaw(lam=0.5, alpha=1.1, mu=0.4, tau_minus=30.0))
     net.connect(inh, exc, es.FixedInDegree(10), weight=-1.0, delay=0.8)
     return net, (e2e, e2i), net.record_spikes(exc | inh)
