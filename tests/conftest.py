@@ -1,9 +1,42 @@
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(__file__))
 
 # The tests that compare thread counts must run on the threads they ask for: the clock engine's team
 # tuner (which may run a small network on fewer threads) is off unless a test turns it on
 # (tests/test_team_tuner.py).  Subprocesses started by tests inherit this.
 os.environ.setdefault("EVENTSIM_TEAM_TUNING", "0")
+
+
+# ---------------------------------------------------------------------- parallel runs (pytest-xdist)
+# pyproject.toml's addopts run the suite on one worker process per core with ``--dist loadgroup``.  Numba
+# compiles in the process that first calls a kernel, so where tests go decides how often a kernel is
+# compiled: a whole test file is one unit of work (its tests compile the same kernels, and its module
+# fixtures are built once), unless it names its own group; a test marked ``slow`` (a long subprocess of
+# its own, or a long single run) is a unit of its own.  The units are handed out in the order they first
+# appear, so the slow ones are put first: the workers then finish together instead of one of them
+# running a long test at the end while the other is idle.
+def _xdist_unit(item):
+    own = item.get_closest_marker("xdist_group")
+    if own is not None:
+        return own.args[0] if own.args else own.kwargs.get("name", "default"), True
+    if item.get_closest_marker("slow") is not None:
+        return item.nodeid, True
+    return item.nodeid.split("::", 1)[0], False
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
+def pytest_collection_modifyitems(config, items):
+    if not getattr(config.option, "loadgroup", False):  # set on the workers of a --dist loadgroup run
+        return
+    units = {}
+    for item in items:
+        name, heavy = _xdist_unit(item)
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(name))
+        units.setdefault(name, heavy)
+    order = {name: (not heavy, i) for i, (name, heavy) in enumerate(units.items())}
+    items.sort(key=lambda item: order[_xdist_unit(item)[0]])

@@ -22,7 +22,8 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def _run(args, env_extra=None, timeout=600):
-    env = dict(os.environ, **(env_extra or {}))
+    # the pytest that gpu_check.py runs (its "tests" phase) in this process rather than on one worker per core
+    env = dict(os.environ, PYTEST_ADDOPTS="-n 0", **(env_extra or {}))
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
