@@ -117,12 +117,14 @@ def _run_script(env_extra, tpb):
     assert out.stdout.strip().endswith("OK"), out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed")
 def test_cuda_simulator_bit_identical_to_cpu():
     # 8 partitions, 3 threads per block: 3 blocks, grid-stride loop with a partial last block
     _run_script({"NUMBA_ENABLE_CUDASIM": "1"}, tpb=3)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed")
 def test_cuda_simulator_column_form_bit_identical_to_cpu():
     # one delay per sender: the synapses as two-byte ring columns (clock_cpu.column_form) on both engines
@@ -182,6 +184,7 @@ def test_importing_the_engine_does_not_import_numba_cuda():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_gpu_benchmark_script_runs_on_the_simulator(dtype):

@@ -67,6 +67,9 @@ CCS = [(8, 0), (9, 0)]
 SM_REGISTERS = 65536
 
 pytestmark = [
+    # one unit of work under pytest-xdist (tests/conftest.py), handed out first: its module fixtures capture the
+    # launch signatures once and the PTX of each kernel is compiled once for both targets
+    pytest.mark.xdist_group("cuda_ptx"),
     pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed (pip install 'numba-cuda[cu12]')"),
     pytest.mark.skipif(SIMULATOR, reason="NUMBA_ENABLE_CUDASIM is set: the simulator cannot compile to PTX"),
 ]

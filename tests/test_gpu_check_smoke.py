@@ -27,6 +27,7 @@ def _run(args, env_extra=None, timeout=600):
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed")
 def test_gpu_check_smoke_on_the_simulator(tmp_path):
     out_json = tmp_path / "figures.json"

@@ -77,6 +77,7 @@ def _run(env_extra, n_points):
     assert out.stdout.startswith("OK"), out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed")
 def test_cuda_simulator_interrupt_leaves_a_committed_chunk_and_resumes_exactly():
     _run({"NUMBA_ENABLE_CUDASIM": "1"}, 60)

@@ -16,6 +16,7 @@ import eventsim.torch as est
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+@pytest.mark.slow
 def test_cuda_kernels_in_simulator():
     root = os.path.dirname(os.path.dirname(HERE))
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1",
