@@ -19,6 +19,17 @@ os.environ.setdefault("EVENTSIM_TEAM_TUNING", "0")
 # its own, or a long single run) is a unit of its own.  The units are handed out in the order they first
 # appear, so the slow ones are put first: the workers then finish together instead of one of them
 # running a long test at the end while the other is idle.
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per CPU that this process may run on (pytest-xdist would count physical cores
+    when psutil is installed: one worker on a machine of two hyperthreads)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own answer: the number asked for
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no sched_getaffinity (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def _xdist_unit(item):
     own = item.get_closest_marker("xdist_group")
     if own is not None:
