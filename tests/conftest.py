@@ -15,10 +15,11 @@ os.environ.setdefault("EVENTSIM_TEAM_TUNING", "0")
 # pyproject.toml's addopts run the suite on one worker process per core with ``--dist loadgroup``.  Numba
 # compiles in the process that first calls a kernel, so where tests go decides how often a kernel is
 # compiled: a whole test file is one unit of work (its tests compile the same kernels, and its module
-# fixtures are built once), unless it names its own group; a test marked ``slow`` (a long subprocess of
-# its own, or a long single run) is a unit of its own.  The units are handed out in the order they first
-# appear, so the slow ones are put first: the workers then finish together instead of one of them
-# running a long test at the end while the other is idle.
+# fixtures are built once), unless its tests name their own groups (``pytest.mark.xdist_group``: long
+# parts of a file that share nothing); a test marked ``slow`` (a long subprocess of its own, or a long
+# single run) is a unit of its own.  The units are handed out in the order they first appear, so the long
+# ones are put first (named groups, then slow tests, then files): the workers then finish together
+# instead of one of them running a long test at the end while the other is idle.
 def pytest_xdist_auto_num_workers(config):
     """``-n auto``: one worker per CPU that this process may run on (pytest-xdist would count physical cores
     when psutil is installed: one worker on a machine of two hyperthreads)."""
@@ -31,12 +32,13 @@ def pytest_xdist_auto_num_workers(config):
 
 
 def _xdist_unit(item):
+    """``(name, rank)`` of the unit of work of ``item``; the units of lower rank are handed out first."""
     own = item.get_closest_marker("xdist_group")
     if own is not None:
-        return own.args[0] if own.args else own.kwargs.get("name", "default"), True
+        return own.args[0] if own.args else own.kwargs.get("name", "default"), 0
     if item.get_closest_marker("slow") is not None:
-        return item.nodeid, True
-    return item.nodeid.split("::", 1)[0], False
+        return item.nodeid, 1
+    return item.nodeid.split("::", 1)[0], 2
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
@@ -45,9 +47,9 @@ def pytest_collection_modifyitems(config, items):
         return
     units = {}
     for item in items:
-        name, heavy = _xdist_unit(item)
-        if item.get_closest_marker("xdist_group") is None:
+        name, rank = _xdist_unit(item)
+        if rank:
             item.add_marker(pytest.mark.xdist_group(name))
-        units.setdefault(name, heavy)
-    order = {name: (not heavy, i) for i, (name, heavy) in enumerate(units.items())}
+        units.setdefault(name, rank)
+    order = {name: (rank, i) for i, (name, rank) in enumerate(units.items())}
     items.sort(key=lambda item: order[_xdist_unit(item)[0]])

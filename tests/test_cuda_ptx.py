@@ -65,11 +65,13 @@ SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 CCS = [(8, 0), (9, 0)]
 #: registers per streaming multiprocessor (and the most one block may use) on sm_80 and sm_90
 SM_REGISTERS = 65536
+#: under pytest-xdist (tests/conftest.py) the clock engine's tests and the torch bridge's are two units of work,
+#: which can run at the same time on two workers; each runs its tests in one process, where the module fixture
+#: captures the launch signatures once and each kernel is lowered once for both targets
+CLOCK_UNIT = pytest.mark.xdist_group("cuda_ptx_clock")
+TORCH_UNIT = pytest.mark.xdist_group("cuda_ptx_torch")
 
 pytestmark = [
-    # one unit of work under pytest-xdist (tests/conftest.py), handed out first: its module fixtures capture the
-    # launch signatures once and the PTX of each kernel is compiled once for both targets
-    pytest.mark.xdist_group("cuda_ptx"),
     pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed (pip install 'numba-cuda[cu12]')"),
     pytest.mark.skipif(SIMULATOR, reason="NUMBA_ENABLE_CUDASIM is set: the simulator cannot compile to PTX"),
 ]
@@ -222,6 +224,7 @@ def clock_launches(nvvm):
     return dict(seen), forms
 
 
+@CLOCK_UNIT
 def test_ptx_clock_signatures_cover_every_form(clock_launches):
     """Both synapse forms and both precisions reach the kernels; models and resets share one kernel each."""
     from numba.core import types
@@ -297,6 +300,7 @@ def torch_launches(nvvm):
     return dict(seen)
 
 
+@TORCH_UNIT
 def test_ptx_torch_signatures_cover_both_precisions(torch_launches):
     from numba.core import types
 
@@ -478,6 +482,7 @@ def _clock_signatures(seen, cc):
     return out
 
 
+@CLOCK_UNIT
 @pytest.mark.parametrize("cc", CCS, ids=lambda cc: f"sm_{cc[0]}{cc[1]}")
 def test_ptx_clock_kernels_compile(clock_launches, fake_device, cc, record_property, capsys):
     """Every clock kernel, for every launch signature on sm_90 and every precision on sm_80,
@@ -513,6 +518,7 @@ def test_ptx_clock_kernels_compile(clock_launches, fake_device, cc, record_prope
         print("\n" + "\n".join(report))
 
 
+@TORCH_UNIT
 @pytest.mark.parametrize("cc", CCS, ids=lambda cc: f"sm_{cc[0]}{cc[1]}")
 def test_ptx_torch_kernels_compile(torch_launches, fake_device, cc, record_property, capsys):
     """The torch bridge's forward and backward kernels (feed-forward and recurrent) compile for both
@@ -537,6 +543,7 @@ def test_ptx_torch_kernels_compile(torch_launches, fake_device, cc, record_prope
         print("\n" + "\n".join(report))
 
 
+@CLOCK_UNIT
 def test_ptx_clock_kernels_run_the_cpu_engine_code(clock_launches, fake_device):
     """The clock kernels compile the CPU engine's own functions as device functions (one definition).
 
