@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from .clock_cpu import _deliver_list, _deliver_sources, _poisson_inputs, _skip_sources, _update_steps
+from .mpi_native import allgather, wtime
 from .plastic import deliver as deliver_plastic
 from .plastic import push_spikes
 
@@ -143,7 +144,7 @@ def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr
     ``s1`` or some rank asked to stop, the next interval's neurons are updated (:func:`update_part`) and
     its spikers packed into ``send`` (:func:`collect`; with the stop request when the spike recording
     could overflow in the interval after it).  Returns :data:`EXCHANGE`, :data:`DONE` or :data:`GROW`
-    (nothing done); ``ctl``: ``[s, e, pending, spikers, most]``.
+    (nothing done); ``ctl``: ``[s, e, pending, spikers, most, ...]``.
     """
     cap = send.shape[0] - H
     if not first:
@@ -191,3 +192,28 @@ def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr
     ctl[1] = e
     ctl[3] = m
     return EXCHANGE
+
+
+ERROR = 3     # the MPI call returned an error code (in ``ctl[5]``)
+
+
+@njit(cache=True, nogil=True)
+def chunk_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr, st,
+               ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl, comm, dtype, clock):
+    """:func:`interval_loop` over a chunk with the exchanges between its calls made here
+    (:func:`eventsim.engines.mpi_native.allgather`): one compiled call per chunk.  Returns :data:`DONE`,
+    :data:`GROW` (grow the buffers, exchange again from Python, call again with ``first`` false) or
+    :data:`ERROR`; ``ctl[6]`` counts the exchanges, ``clock[0]`` adds the seconds spent in them."""
+    code = interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag,
+                         pr, st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
+    while code == EXCHANGE:
+        t0 = wtime()
+        err = allgather(send, recv, comm, dtype)
+        clock[0] += wtime() - t0
+        if err != 0:
+            ctl[5] = err
+            return ERROR
+        ctl[6] += 1
+        code = interval_loop(False, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l,
+                             n_flag, pr, st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
+    return code

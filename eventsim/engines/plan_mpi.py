@@ -333,9 +333,14 @@ class DistributedPlan(ClockPlan):
         return b
 
     def _run_mpi_one(self, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, fams, f_pois, f_one, f_pl):
-        """:meth:`_run_mpi` on a rank of one partition: per interval, one Allgather of preallocated buffers
-        between two calls of :func:`eventsim.engines.clock_mpi.interval_loop` (deliver, update, pack)."""
+        """:meth:`_run_mpi` on a rank of one partition: :func:`eventsim.engines.clock_mpi.interval_loop` does an
+        interval's work (deliver the exchanged spikers, update the next interval, pack its spikers) between
+        exchanges of buffers kept across intervals; with an MPI of the MPICH ABI the whole chunk is one
+        compiled call (:func:`eventsim.engines.clock_mpi.chunk_loop`, the exchanges made from compiled code),
+        elsewhere one mpi4py ``Allgather`` per interval."""
         from mpi4py import MPI
+
+        from . import mpi_native
 
         comm = self._ranks.comm
         R = self._ranks.size
@@ -346,26 +351,33 @@ class DistributedPlan(ClockPlan):
         out = np.empty(max(Jmax * work.flag.shape[0], 1), np.int64)
         dptr = np.zeros(Jmax + 1, np.int64)
         ptr = np.zeros(Jmax + 1, np.int64)
-        ctl = np.zeros(5, np.int64)
+        ctl = np.zeros(7, np.int64)
         npend = int(self.pend_n[0])
         dbuf[:npend] = self.pend[:npend]
         ctl[0], ctl[2] = s0, npend
         gid, g2l = self._gid, self._g2l
-        loop = km.interval_loop
-        code = loop(True, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr,
-                    st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
-        sb, rb = [send, MPI.INT64_T], [recv, MPI.INT64_T]
+        native = mpi_native.available()
+        if native:
+            mpi_native.bind()
+            handles = (MPI._handleof(comm), MPI._handleof(MPI.INT64_T))
+            clock = np.zeros(1)
+        first = True
         wait = 0.0
         rounds = 0
-        clock = time.perf_counter
-        while code != km.DONE:
-            t0 = clock()
-            comm.Allgather(sb, rb)
-            wait += clock() - t0
-            rounds += 1
-            self.comm_bytes += recv.nbytes
-            code = loop(False, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag,
-                        pr, st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
+        while True:
+            args = (first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr,
+                    st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
+            if native:
+                r0 = int(ctl[6])
+                code = km.chunk_loop(*args, *handles, clock)
+                self.comm_bytes += (int(ctl[6]) - r0) * recv.nbytes
+            else:
+                code = km.interval_loop(*args)
+            first = False
+            if code == km.DONE:
+                break
+            if code == km.ERROR:
+                raise RuntimeError(f"MPI_Allgather returned error code {int(ctl[5])}")
             if code == km.GROW:
                 npend = int(ctl[2])
                 pend, head = dbuf[:npend].copy(), send[:H].copy()
@@ -374,7 +386,14 @@ class DistributedPlan(ClockPlan):
                 dbuf[:npend], send[:H] = pend, head
                 m = int(ctl[3])
                 send[H:H + m] = out[:m]
-                sb, rb = [send, MPI.INT64_T], [recv, MPI.INT64_T]
+            t0 = time.perf_counter()
+            comm.Allgather([send, MPI.INT64_T], [recv, MPI.INT64_T])
+            wait += time.perf_counter() - t0
+            rounds += 1
+            self.comm_bytes += recv.nbytes
+        if native:
+            wait += float(clock[0])
+            rounds += int(ctl[6])
         self.comm_seconds += wait
         self.comm_rounds += rounds
         s = int(ctl[0])
