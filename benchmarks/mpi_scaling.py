@@ -7,7 +7,8 @@
   loads the kernels and builds the engine;
 * ``speed-up``: the 1-rank wall time over this one (1 rank is the single process, no MPI code);
 * ``comm``: the share of the wall time spent in the spike exchange (its collectives, waiting
-  for the other ranks included, and the sorting of the exchanged lists), the largest rank's;
+  for the other ranks included; on ranks of several threads also the sorting of the exchanged
+  lists), the largest rank's;
 * ``busy``: the largest rank's wall time outside the exchange, and ``busy speed-up`` the 1-rank
   wall time over it: the speed-up to expect where every rank has a core of its own (on a
   loaded machine the ranks wait for each other's CPU time inside the exchange);

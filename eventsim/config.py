@@ -47,6 +47,12 @@ STREAM_READ_ROWS = 1 << 22
 #: (every chunk on all threads).
 TEAM_TUNING = os.environ.get("EVENTSIM_TEAM_TUNING", "1") != "0"
 
+#: Whether an MPI rank of one thread runs a whole chunk of steps in one compiled call, calling
+#: ``MPI_Allgather`` from compiled code (:mod:`eventsim.engines.mpi_native`; an MPI of the MPICH ABI),
+#: instead of one compiled call and one mpi4py ``Allgather`` per interval.  The same results either
+#: way.  The environment variable ``EVENTSIM_MPI_NATIVE=0`` turns it off.
+MPI_NATIVE = os.environ.get("EVENTSIM_MPI_NATIVE", "1") != "0"
+
 #: Steps over which the tuner measures the wall time of one team size.
 TEAM_PROBE_STEPS = 200
 

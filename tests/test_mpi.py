@@ -84,10 +84,12 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, t
     assert sorted(p.name for p in tmp_path.glob("ckpt.*")) == [f"ckpt.rank{r}-of-{n}.bin" for r in range(n)]
 
 
-def test_ranks_of_one_thread_with_intervals_of_several_steps_give_the_single_process_results(tmp_path):
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_ranks_of_one_thread_with_intervals_of_several_steps_give_the_single_process_results(native, tmp_path):
     """Delays of at least 0.5 ms (intervals of 4 steps between exchanges: the compiled interval loop of a
-    rank of one thread), with a volley that outgrows the exchange's first buffer (256 spikers per rank),
-    a split run, a checkpoint and plastic synapses: 2 ranks == one process, bit for bit."""
+    rank of one thread, ``MPI_Allgather`` called from compiled code or, ``EVENTSIM_MPI_NATIVE=0``, from
+    Python), with a volley that outgrows the exchange's first buffer (256 spikers per rank), a split run,
+    a checkpoint and plastic synapses: 2 ranks == one process, bit for bit."""
     sys.path.insert(0, str(CASE.parent))
     try:
         import mpi_case
@@ -103,7 +105,7 @@ def test_ranks_of_one_thread_with_intervals_of_several_steps_give_the_single_pro
     assert single["steps"].size > 2000 and not np.array_equal(np.sort(single["stdp_w"]), np.sort(w0))
     out = tmp_path / "out.npz"
     res = _run(2, str(out), str(tmp_path / "exc.h5"), str(tmp_path / "ckpt.bin"), NUMBA_NUM_THREADS="1",
-               EVENTSIM_TEAM_TUNING="0", MPI_CASE_SHORTEST="0.5")
+               EVENTSIM_TEAM_TUNING="0", MPI_CASE_SHORTEST="0.5", EVENTSIM_MPI_NATIVE=native)
     assert res.returncode == 0, res.stderr[-3000:]
     got = np.load(out)
     assert int(got["n_ranks"]) == 2

@@ -10,8 +10,8 @@ rest of the engine; :func:`bind` must run before it is loaded.
 The handles are passed as integers (``MPI._handleof``): the MPICH ABI
 (MPICH, Intel MPI, MVAPICH, Cray MPICH), where a communicator and a
 datatype are C ``int``.  :func:`available` says whether the running MPI has
-that ABI; elsewhere the engine exchanges from Python (one collective per
-interval through mpi4py).
+that ABI (and :data:`eventsim.config.MPI_NATIVE` allows it); elsewhere the
+engine exchanges from Python (one collective per interval through mpi4py).
 """
 
 from __future__ import annotations
@@ -27,10 +27,13 @@ _BOUND = []
 
 
 def available():
-    """Whether MPI handles are C ``int`` (the MPICH ABI), so :func:`bind` can serve the compiled calls."""
+    """Whether the compiled calls serve: :data:`eventsim.config.MPI_NATIVE` and MPI handles that are C ``int``
+    (the MPICH ABI)."""
     from mpi4py import MPI
 
-    return MPI._sizeof(MPI.Comm) == 4 and MPI._sizeof(MPI.Datatype) == 4
+    from .. import config
+
+    return bool(config.MPI_NATIVE) and MPI._sizeof(MPI.Comm) == 4 and MPI._sizeof(MPI.Datatype) == 4
 
 
 def bind():
