@@ -14,8 +14,9 @@ and backward).  Each measurement is a fresh interpreter with
 figure is the CPU time of that process (user + system, which leaves out
 the time it waited for a core, the steadier figure on a shared machine),
 so it includes Python's start-up and the imports of NumPy and Numba on
-both sides alike.  The sides alternate ``A B A B ...``; the script prints
-every run, the medians and their ratio ``B / A``.  The ref's package is
+both sides alike.  The sides alternate ``A B B A A B ...`` (each side
+first in every other round); the script prints every run, the medians and
+their ratio ``B / A``.  The ref's package is
 exported as in ``benchmarks/ab_compare.py``.
 """
 
@@ -94,9 +95,10 @@ def main(argv=None):
     for case in args.cases:
         code = case_code(case)
         runs = {"A": [], "B": []}
-        for _ in range(args.rounds):
-            runs["A"].append(cold_cpu_seconds(a_dir, code))
-            runs["B"].append(cold_cpu_seconds(REPO, code))
+        for r in range(args.rounds):
+            # (A B, then B A, ...: a side that always ran second would carry any effect of the order)
+            for side in ("A", "B") if r % 2 == 0 else ("B", "A"):
+                runs[side].append(cold_cpu_seconds(a_dir if side == "A" else REPO, code))
         ma, mb = statistics.median(runs["A"]), statistics.median(runs["B"])
         print(f"{case:7s} median A {ma:6.2f} s  B {mb:6.2f} s  B/A {mb / ma:.3f}  (A runs "
               + " ".join(f"{x:.2f}" for x in runs["A"]) + "; B runs " + " ".join(f"{x:.2f}" for x in runs["B"])
