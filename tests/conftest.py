@@ -17,7 +17,8 @@ os.environ.setdefault("EVENTSIM_TEAM_TUNING", "0")
 # compiled: a whole test file is one unit of work (its tests compile the same kernels, and its module
 # fixtures are built once), unless its tests name their own groups (``pytest.mark.xdist_group``: long
 # parts of a file that share nothing); a test marked ``slow`` (a long subprocess of its own, or a long
-# single run) is a unit of its own.  The units are handed out in the order they first appear, so the long
+# single run) is a unit of its own.  The units are handed out in the order they first appear
+# (``--no-loadscope-reorder``: not the largest number of tests first), so the long
 # ones are put first (named groups, then slow tests, then files): the workers then finish together
 # instead of one of them running a long test at the end while the other is idle.
 def pytest_xdist_auto_num_workers(config):
