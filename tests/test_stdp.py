@@ -274,3 +274,22 @@ def test_history_beyond_the_horizon_is_not_kept():
     P = net._plan.plastic
     assert P.hz[0] == plastic.horizon_steps([rule], 0.1) == 500
     assert len(rec.steps) > 500 and P.hs.shape[1] <= 256  # (without the horizon: every spike, > 500)
+
+
+def test_a_chunk_adds_at_most_history_chunk_entries_to_a_ring():
+    """A short refractory period does not make the rings as long as the spikes a neuron could fire in the
+    engine's default chunk (1,001 with t_ref = 0.1 ms): the chunks of a plastic network are shortened so that
+    a ring grows by at most ``HISTORY_CHUNK`` entries beyond the ones still needed."""
+    from eventsim.engines import plastic
+
+    net = es.Network(dt=0.1, seed=3)
+    post = net.population(1, es.LIF(tau_m=10.0, v_th=1.0, v_reset=0.0, t_ref=0.1, c_m=1.0))
+    pre = net.population(1, RELAY)
+    drive = net.poisson(2, rate=2000.0)
+    net.connect(drive[:1], post, es.OneToOne(), weight=5.0, delay=0.1)
+    net.connect(drive[1:], pre, es.OneToOne(), weight=0.2, delay=0.1)
+    net.connect(pre, post, es.AllToAll(), weight=0.5, delay=1.0,
+                synapse=es.STDP(tau_plus=1.0, tau_minus=1.0, lam=0.01, w_max=1.0))  # horizon 50 ms
+    rec = net.record_spikes(post)
+    net.run(1000.0)
+    assert len(rec.steps) > 300 and net._plan.plastic.hs.shape[1] <= 2 * plastic.HISTORY_CHUNK

