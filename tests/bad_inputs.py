@@ -12,11 +12,14 @@ neuron, for values that make the state overflow).
 
 from __future__ import annotations
 
+import math
+import numbers
 import sys
 
 import numpy as np
 
 import eventsim as es
+from eventsim.models._params import MAX_EVENT_TIME, MAX_STEPS
 
 CLEAR = (ValueError, TypeError, IndexError, NotImplementedError, MemoryError)
 
@@ -27,6 +30,24 @@ HOSTILE = [None, True, False, "1", "a", "", b"1", float("nan"), float("inf"), -f
            {"a": 1}, object(), 1 + 2j, (1.0,), (0.0, -1.0), slice(None), np.float32(3.0), np.int64(-3)]
 
 T_RUN = 10.0
+
+#: Longest valid ``run.duration`` (ms) a check runs in full.
+LONG_RUN = 1.0e4
+
+
+def runs_long(target, value, engine="clock", dt=0.1):
+    """True if ``target(value)`` is a valid run far longer than :data:`LONG_RUN`.
+
+    Such a call is correct input (e.g. ``run(2.0**33)``: 8.6e10 steps on the
+    clock engine) but would run for hours, so drawn-value tests leave it out;
+    durations past the engines' limits (refused before any step) are not
+    left out.
+    """
+    if target != "run.duration" or isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    v = float(value)
+    limit = MAX_EVENT_TIME if engine == "event" else MAX_STEPS * dt
+    return math.isfinite(v) and LONG_RUN < v <= limit
 
 #: The calls checked on the CUDA backend (its simulator is slow; the validation is shared with the CPU).
 CUDA_CASES = [("run.duration", "a"), ("run.duration", -1), ("run.duration", 1e30), ("connect.delay", 1e30),
