@@ -29,7 +29,11 @@ eventsim-static), ``brian2-standalone`` (``cpp_standalone``; the
 power-law rule written as Brian2 equations with the presynaptic pathway
 for plasticity undelayed and the postsynaptic one delayed by the synaptic
 delay, which is NEST's fully dendritic delay except that Brian2 delivers the
-weight of the spike's arrival time rather than of its emission).  Each run
+weight of the spike's arrival time rather than of its emission; the runs
+of one network can therefore drift apart once the weights change), and
+``brian2-frozen`` (the same with ``lam = 0``, a variable of the run: every
+update computed, none changing a weight; compared with eventsim-frozen at
+equal activity).  Each run
 is its own process, pinned to the same cores (``taskset``), with the thread
 count set everywhere; it prints build and simulate times, the rate and the
 peak memory, then the ratios.  Rates must agree within 10 % of eventsim's.
@@ -201,7 +205,7 @@ def run_nest(scale, t_sim, threads, seed, plastic=True, lam=P["lam"]):
                 spikes=spikes, threads=threads)
 
 
-def run_brian2(scale, t_sim, threads, seed, workdir):
+def run_brian2(scale, t_sim, threads, seed, workdir, lam=P["lam"]):
     import numpy as np
     import brian2 as b2
     from brian2 import Hz, ms, mV, pA, pF
@@ -233,13 +237,16 @@ def run_brian2(scale, t_sim, threads, seed, workdir):
     E, I = G[:ne], G[ne:]
     # the drive as ce inputs at the per-synapse rate (a single input would need more than one spike per step)
     drive = b2.PoissonInput(G, target["I_ex"], ce, drive_hz(scale) / ce * Hz, weight=jump * w * pA)
+    # lam is a variable of the run, not a constant of the generated code, so that lam = 0 (brian2-frozen) computes
+    # every update as NEST's and eventsim's frozen runs do (a literal 0 would let the compiler drop the arithmetic)
     stdp = b2.Synapses(E, E, """w : amp
+                                lam : 1 (shared)
                                 dKp/dt = -Kp / tau_plus : 1 (event-driven)
                                 dKm/dt = -Km / tau_minus : 1 (event-driven)""",
                        on_pre={"pre": f"{target['I_ex']}_post += {jump} * w",
                                "plast": "w = clip(w - lam * alpha * w * Km, 0*pA, 1e9*pA); Kp += 1"},
                        on_post="w = w + lam * (w / pA) ** mu * pA * Kp; Km += 1",
-                       namespace=dict(tau_plus=P["tau_plus"] * ms, tau_minus=P["tau_minus"] * ms, lam=P["lam"],
+                       namespace=dict(tau_plus=P["tau_plus"] * ms, tau_minus=P["tau_minus"] * ms,
                                       alpha=P["alpha"], mu=P["mu"]))
     rng = np.random.default_rng(seed)
     for syn, pre_n, post_n, k, first in ((stdp, ne, ne, ce, 0),):
@@ -248,6 +255,7 @@ def run_brian2(scale, t_sim, threads, seed, workdir):
         pre = pre + (pre >= post)  # no autapses
         syn.connect(i=pre, j=post)
     stdp.w = w * pA
+    stdp.lam = lam
     stdp.pre.delay = P["delay"] * ms
     stdp.plast.delay = 0 * ms
     stdp.post.delay = P["delay"] * ms
@@ -290,7 +298,8 @@ def worker(args):
     else:
         import tempfile
 
-        res = run_brian2(args.scale, args.t_sim, args.threads, args.seed, tempfile.mkdtemp(prefix="b2_"))
+        res = run_brian2(args.scale, args.t_sim, args.threads, args.seed, tempfile.mkdtemp(prefix="b2_"),
+                         lam=0.0 if args.worker == "brian2-frozen" else P["lam"])
     print("RESULT " + json.dumps(res), flush=True)
 
 
@@ -354,6 +363,14 @@ def main(argv=None):
             r = results.get((sim, threads))
             # static peers against eventsim's static run, the others against eventsim's plastic one
             base = results.get(("eventsim-static" if sim == "nest-static" else "eventsim", threads))
+            if sim == "brian2-frozen":
+                ours = results.get(("eventsim-frozen", threads))
+                if r is not None and ours is not None and r.get("simulate_s"):
+                    rel = abs(r["rate_hz"] - ours["rate_hz"]) / max(ours["rate_hz"], 1e-12)
+                    print(f"threads={threads}: brian2-frozen: eventsim-frozen faster by "
+                          f"{r['simulate_s'] / ours['simulate_s']:.2f}x (both learn nothing); rates differ by "
+                          f"{100 * rel:.1f} % ({'within' if rel <= 0.10 else 'OUTSIDE'} 10 %)")
+                continue
             if sim in ("eventsim-frozen", "nest-frozen"):
                 name = sim.split("-")[0]
                 static = results.get((f"{name}-static", threads))
