@@ -1,7 +1,7 @@
 """Parrot neurons (eventsim.models.parrot) against NEST 3.10's parrot_neuron (tests/nest_izhikevich_reference/
 parrot.npz) and the checks of NEST's own test_parrot_neuron: spikes relayed after the connection delay,
 weights ignored, several inputs in one step, chains of parrots; and the documented differences (one spike
-per step, weight 0 relays nothing)."""
+per step, weight 0 relays nothing).  Clock and event engines; off the grid in the event engine."""
 
 from pathlib import Path
 
@@ -13,10 +13,13 @@ import eventsim as es
 REF = Path(__file__).parent / "nest_izhikevich_reference" / "parrot.npz"
 
 
-def _nest_case():
+ENGINES = ("clock", "event")
+
+
+def _nest_case(engine="clock"):
     d = np.load(REF)
     dt = float(d["dt"])
-    net = es.Network(dt=dt, seed=3)
+    net = es.Network(dt=dt, seed=3, engine=engine)
     par = net.population(int(d["n"]), es.Parrot())
     ptr, times = d["gen_ptr"], d["gen_times"]
     gens = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
@@ -30,14 +33,16 @@ def _nest_case():
     return d, rec
 
 
-def test_relays_as_nest_one_spike_per_step():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_relays_as_nest_one_spike_per_step(engine):
     """Every (parrot, step) of NEST's spikes, and no other; NEST emits k spikes where k inputs arrive in
     one step, eventsim one (the documented difference)."""
-    d, rec = _nest_case()
+    d, rec = _nest_case(engine)
     dt = float(d["dt"])
     nest = {(int(s), int(round(t / dt))) for s, t in zip(d["spike_senders"], d["spike_times"])}
     ours = list(zip(rec.senders.tolist(), np.rint(rec.times / dt).astype(int).tolist()))
     assert len(ours) == len(set(ours)) and set(ours) == nest
+    np.testing.assert_allclose(rec.times, np.rint(rec.times / dt) * dt, rtol=0, atol=1e-9)  # on the grid
     # the reference does hold several spikes in one step (parrot 2: two connections from one generator;
     # parrot 1: two generators; parrot 4: both relayed again)
     assert len(d["spike_times"]) - len(nest) >= 4
@@ -45,8 +50,9 @@ def test_relays_as_nest_one_spike_per_step():
     assert 1.2 in rec.times[rec.senders == 0].round(10).tolist()
 
 
-def test_weights_are_ignored_and_zero_relays_nothing():
-    net = es.Network(dt=0.1)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_weights_are_ignored_and_zero_relays_nothing(engine):
+    net = es.Network(dt=0.1, engine=engine)
     par = net.population(5, es.Parrot())
     src = net.spike_source(senders=[0, 1, 1, 2], times=[2.0, 4.0, 4.0, 6.0])
     # parrot 0: weight 1e-9; 1: -50; 2: +3 and -3 in the same step (separate ports, no cancellation);
@@ -86,13 +92,47 @@ def test_parrot_refusals():
         es.Parrot(weight=1.0)
     with pytest.raises(ValueError, match="state variable"):
         net.record_state(par, "v")
-    with pytest.raises(NotImplementedError, match="engine='clock'"):
-        es.Network(engine="event").population(2, es.Parrot())
+    ev = es.Network(engine="event")
+    ev_par = ev.population(2, es.Parrot())
+    with pytest.raises(ValueError, match="Parrot neurons take no current"):
+        ev.connect(ev.dc(100.0), ev_par, es.AllToAll(), weight=1.0)
+    with pytest.raises(ValueError, match="state variable"):
+        ev.record_state(ev_par, "v")
 
 
-def test_checkpoint_round_trip(tmp_path):
+def test_event_engine_relays_off_grid_times_exactly():
+    """Engine 'event': a spike leaves a parrot at exactly its arrival time (source time + delay, off the grid),
+    through a chain of parrots too; inputs arriving at one time leave as one spike, inputs at different times
+    within one step as two (the clock engine keeps one per step); a LIF neuron behind the chain gets the same
+    input as one fed by the source with the summed delay (the same spike times but for float rounding)."""
+    net = es.Network(dt=0.1, engine="event")
+    par = net.population(4, es.Parrot())
+    lif = net.population(2, es.LIF(tau_m=10.0, c_m=250.0, v_th=15.0, t_ref=2.0))
+    times = [1.03, 4.5678, 4.5678, 7.301, 7.349, 20.0 + 1 / 3]
+    src = net.spike_source(senders=[0, 0, 1, 0, 0, 0], times=times, n=2)
+    net.connect(src, par[0], es.FromArrays(pre=[0, 1], post=[0, 0]), weight=[2.0, -1.0], delay=0.25)
+    net.connect(par[0], par[1], es.OneToOne(), weight=1.0, delay=1.5)
+    net.connect(par[1], lif[0], es.OneToOne(), weight=20.0, delay=0.75)
+    direct = net.spike_source(senders=np.zeros(len(set(times)), np.int64), times=np.unique(times))
+    net.connect(direct, lif[1], es.OneToOne(), weight=20.0, delay=2.5)
+    rp, rl = net.record_spikes(par), net.record_spikes(lif)
+    net.run(30.0)
+    once = np.unique(times)
+    got0 = rp.times[rp.senders == 0]
+    assert np.array_equal(got0, once + 0.25)  # 1.03 and 4.5678 (twice: one spike), 7.301 and 7.349 (two)
+    assert np.array_equal(rp.times[rp.senders == 1], got0 + 1.5)
+    assert not np.isin(rp.senders, [2, 3]).any()
+    # lif[0] behind the chain spikes as lif[1] fed directly with the summed delay (a 20 mV jump at each input,
+    # the second of 7.301 / 7.349 inside the refractory period): the same times but for float rounding
+    t0, t1 = rl.times[rl.senders == 0], rl.times[rl.senders == 1]
+    assert t1.size == once.size - 1
+    np.testing.assert_allclose(t0, t1, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_checkpoint_round_trip(tmp_path, engine):
     def build():
-        net = es.Network(dt=0.1, seed=5)
+        net = es.Network(dt=0.1, seed=5, engine=engine)
         par = net.population(3, es.Parrot())
         src = net.poisson(3, rate=200.0)
         net.connect(src, par, es.OneToOne(), weight=1.0, delay=3.0)   # spikes in flight at the checkpoint
@@ -106,7 +146,7 @@ def test_checkpoint_round_trip(tmp_path):
     back = es.Network.load(tmp_path / "p.ckpt")
     back.run(20.0)
     rb = back.recorders[0]
-    assert rw.steps.size > 10 and np.array_equal(rb.steps, rw.steps) and np.array_equal(rb.senders, rw.senders)
+    assert rw.times.size > 10 and np.array_equal(rb.times, rw.times) and np.array_equal(rb.senders, rw.senders)
 
 
 def test_relays_an_inhomogeneous_poisson_train_at_its_scheduled_rates():

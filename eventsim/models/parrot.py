@@ -24,20 +24,30 @@ one spike per neuron and step:
 There is no second port for spikes to ignore (NEST's receptor 1), and
 parrots take no current (connecting a DC source to them is an error).
 
+In the event engine a parrot spikes at the exact (off-grid) time its
+inputs arrive: one spike per distinct arrival time, after every input
+arriving then (the engine's threshold test after the deliveries of a
+time), so inputs at the same time leave as one spike, as in the clock
+engine's step.  On the grid (spike times and delays multiples of dt) both
+engines give the same spikes.
+
 This module is the whole family: the model class, its packing, the block
-update and the declaration (:data:`PARROT_FAMILY`).  Clock engine (CPU and
-CUDA).
+update, the event engine's functions and the declaration
+(:data:`PARROT_FAMILY`).  Clock engine (CPU and CUDA) and event engine.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 from numba import njit
 
 from ._params import check_keywords
-from .family import Family, block_kernel, pack_fields, register
+from .family import (N_PARAMS, EventFunctions, Family, block_kernel, never_crosses, no_crossing, pack_fields,
+                     register)
 
 
 @dataclass(frozen=True, repr=False)
@@ -109,6 +119,54 @@ def _parrot_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
     _run_parrot(a, b, c0, ring, st.v.size, flag)
 
 
+# ---------------------------------------------------------------- event engine (see eventsim.models.family)
+#: State-row columns: ``v`` (unused: it stays at its initial value, not recordable) and the relay flag (1.0:
+#: an input of nonzero weight arrived at the current event time; cleared by the spike).
+_EV_V = 0
+_EV_GOT = 1
+
+
+def _event_pack(model, n):
+    """Parameter rows of ``n`` parrots: no refractory period, no parameters, no threshold component."""
+    return np.zeros((n, N_PARAMS)), np.zeros((n, 0)), np.zeros((n, 0))
+
+
+@njit(inline="always", cache=True)
+def _event_advance(fam, i, p, s, PP, SS, TH, ITH):
+    """No dynamics between events."""
+    return None
+
+
+@njit(inline="always", cache=True)
+def _event_sample(fam, i, p, s, var, PP, SS, TH, ITH):
+    """No recordable variable (record_state refuses parrots before this is reached)."""
+    return math.nan
+
+
+@njit(inline="always", cache=True)
+def _event_receive(fam, i, p, t, w, PP, SS):
+    """An input of nonzero weight (either sign) arms the relay; weight 0 relays nothing."""
+    if w != 0.0:
+        SS[i, _EV_GOT] = 1.0
+
+
+@njit(inline="always", cache=True)
+def _event_fires(fam, i, p, t, PP, SS, TH):
+    """A spike at ``t`` if any input of nonzero weight arrived at ``t``."""
+    return SS[i, _EV_GOT] != 0.0
+
+
+@njit(inline="always", cache=True)
+def _event_reset(fam, i, p, t, PP, SS, TH, DTH):
+    SS[i, _EV_GOT] = 0.0
+
+
+PARROT_EVENT = EventFunctions(
+    pack=_event_pack, slots={"v": _EV_V, "relay": _EV_GOT}, advance=_event_advance, sample=_event_sample,
+    receive=_event_receive, fires=_event_fires, reset=_event_reset, never_crosses=never_crosses,
+    next_crossing=no_crossing)
+
+
 class ParrotTag(NamedTuple):
     """Compile-time key of the parrot family (see :mod:`eventsim.models.family`)."""
 
@@ -118,4 +176,4 @@ class ParrotTag(NamedTuple):
 #: Parrot neurons: no state, two ports (one per sign of the weight) so that weights cannot cancel.
 PARROT_FAMILY = register(Family(
     name="parrot_neuron", code=11, tag=ParrotTag(11), state=(), ports=("ex", "in"), propagator=None,
-    update_block=_parrot_block, models=(Parrot,), event_engine=False))
+    update_block=_parrot_block, models=(Parrot,), event=PARROT_EVENT))
