@@ -83,7 +83,13 @@ current are continuous, so an input never makes the neuron spike at once
 (``fires`` is False); a spike is the first time the free trajectory
 reaches :math:`v_{th} + \sum_k \theta_k`; then ``v`` is reset (by the
 model's rule), :math:`\theta_k \mathrel{+}= d_k` and the refractory period
-starts.
+starts.  Recorded drives: the engine takes a state sample before an event
+only if the sample's time is strictly earlier, so a sample whose time
+equals an arrival's in exact arithmetic shows the drives ``di_ex`` /
+``di_in`` with or without that input's jump depending on how the two float
+times round (``v`` and the currents are continuous there, so only the
+drives can differ); the clock engine's sample at the end of a step always
+includes the inputs of that step.
 
 Threshold crossings.  NEST's ``iaf_psc_alpha_ps`` (its source,
 models/iaf_psc_alpha_ps.cpp) splits each time step at the offsets of the
