@@ -23,6 +23,11 @@ GRID_RTOL = 1e-9
 #: that range has at most this many groups per channel; sparser ranges are
 #: drawn group by group.  Same counts either way.
 POISSON_GROUP_SPAN = 1.0
+#: A partition's single-synapse channels are cut into sub-ranges, each drawn in
+#: its own pass, where the next channel lies more than this many Philox groups
+#: after the ones before it (an MPI rank owns a block of every population:
+#: without the cut it would draw the other ranks' blocks in between).
+POISSON_GROUP_GAP = 16
 
 #: Whether Numba kernels are cached on disk.
 NUMBA_CACHE = True

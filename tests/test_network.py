@@ -190,6 +190,33 @@ def test_poisson_counts_are_the_generator_counts(threads, span, monkeypatch):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
+def test_poisson_channels_with_a_gap_are_drawn_in_sub_ranges(threads):
+    """Single-synapse channels of one partition with a long gap of channel ids between them (as on an MPI
+    rank, which owns a block of every population): two sub-ranges, each drawing only its own Philox groups,
+    and every count still the generator's."""
+    from eventsim import config
+    from eventsim.rng import POISSON, key_words, poisson_count
+
+    n_steps = 100
+    net = es.Network(dt=0.1, seed=9)
+    pop = net.population(80, es.IF(c_m=1.0, v_rest=0.0, v_th=1e12), v_init=0.0)
+    noise = net.poisson(240, rate=3000.0)
+    net.connect(noise[:40], pop[:40], es.OneToOne(), weight=1.0, delay=0.1)      # groups 0-9
+    net.connect(noise[200:], pop[40:], es.OneToOne(), weight=1.0, delay=0.1)     # groups 50-59
+    _run_with_threads(net, n_steps * 0.1, threads)
+    k0, k1 = key_words(9, POISSON)
+    ch = np.r_[0:40, 200:240]
+    counts = np.array([[poisson_count(0.3, k0, k1, s, c) for c in ch] for s in range(n_steps)])
+    np.testing.assert_array_equal(net._plan.state.v, counts.sum(axis=0).astype(float))
+    src = net._plan.sources
+    assert 50 - 10 > config.POISSON_GROUP_GAP
+    assert src.one_sptr[-1] >= 2 and src.one_u.size > 0  # (vectorised passes, at least one per side of the gap)
+    for k in range(src.one_sptr[-1]):  # no pass draws a group of the gap (groups 10-49: 160 channels)
+        a, n_g = src.one_g0[k], src.one_gptr[k + 1] - src.one_gptr[k]
+        assert n_g > 0 and (a + n_g <= 10 or a >= 50), (k, a, n_g)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
 def test_single_synapse_poisson_runs(threads):
     """Runs of single-synapse channels: cut at every change of weight, rate, channel, column or delay.
 

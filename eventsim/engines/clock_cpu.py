@@ -156,9 +156,9 @@ class Sources(NamedTuple):
     one_cls: np.ndarray       # int64 their CDF table row
     one_off: np.ndarray       # int64 their synapse's ring offset
     one_w: np.ndarray         # their synapse's weight (dtype of syn_w)
-    one_gptr: np.ndarray      # int64 [T+1] each partition's Philox groups in one_u (4 words each; none: per channel)
-    one_g0: np.ndarray        # int64 [T] first Philox group of each partition's range
-    one_u: np.ndarray         # uint32 scratch: the step's Philox words of those groups, lane-major per partition
+    one_gptr: np.ndarray      # int64 [S+1] each sub-range's Philox groups in one_u (4 words each; none: per channel)
+    one_g0: np.ndarray        # int64 [S] first Philox group of each sub-range
+    one_u: np.ndarray         # uint32 scratch: the step's Philox words of those groups, lane-major per sub-range
     key: np.ndarray           # uint64[2] Philox key
     ss_step: np.ndarray       # int64 stamps of explicit spikes, sorted
     ss_sender: np.ndarray     # int64 global sender ids
@@ -167,7 +167,9 @@ class Sources(NamedTuple):
     tab: np.ndarray = None    # int8 [n_rates, TAB] Poisson count of each bucket of uniforms, -1 if it holds a CDF value
     one_run: np.ndarray = None  # int64 bounds (in the one_* arrays) of runs of consecutive channels, one rate
                                 # and weight, consecutive columns of one delay row; cut at partitions
-    one_rptr: np.ndarray = None  # int64 [T+1] first run of each partition in one_run
+    one_rptr: np.ndarray = None  # int64 [S+1] first run of each sub-range in one_run
+    one_sptr: np.ndarray = None  # int64 [T+1] first sub-range of each partition: its runs cut where the channels
+                                 # leave a gap of Philox groups (an MPI rank's blocks of several populations)
 
 
 class Work(NamedTuple):
@@ -431,10 +433,11 @@ def _poisson_inputs(t, s, conn, ring, src, work, C, L, f_pois, f_one):
                                 src.tab, src.guide, src.cdf, conn.row_split, conn.syn_off, conn.syn_w,
                                 conn.row_cw, conn.row_w, conn.row_dmin, conn.row_dmax, ring)
     if f_one is not None:
-        work.ext[t] += _poisson_one(s, base, LC, src.key[0], src.key[1], src.one_rptr[t], src.one_rptr[t + 1],
-                                    src.one_run, src.one_ch, src.one_cls, src.one_off, src.one_w, src.tab,
-                                    src.guide, src.cdf, ring, src.one_g0[t],
-                                    src.one_u[4 * src.one_gptr[t]: 4 * src.one_gptr[t + 1]])
+        for k in range(src.one_sptr[t], src.one_sptr[t + 1]):  # the partition's sub-ranges, in channel order
+            work.ext[t] += _poisson_one(s, base, LC, src.key[0], src.key[1], src.one_rptr[k], src.one_rptr[k + 1],
+                                        src.one_run, src.one_ch, src.one_cls, src.one_off, src.one_w, src.tab,
+                                        src.guide, src.cdf, ring, src.one_g0[k],
+                                        src.one_u[4 * src.one_gptr[k]: 4 * src.one_gptr[k + 1]])
 
 
 @_kernel

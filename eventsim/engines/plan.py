@@ -327,7 +327,8 @@ class ClockPlan:
             self._sources_base["tab"] = np.stack([poisson_count_table(row, cc.TAB) for row in cdf])
         if (self.sources.tab is None or self.work.seg_dc is None or self.conn.row_cw is None
                 or self.conn.row_dmin is None or self.work.interval is None
-                or self.sources.one_u.dtype != np.uint32):  # (float64 uniforms before the uint32 words)
+                or self.sources.one_u.dtype != np.uint32  # (float64 uniforms before the uint32 words)
+                or self.sources.one_sptr is None):  # (one range of Philox groups per partition before sub-ranges)
             self._partition(self.T)
 
     # ------------------------------------------------------------------ threads
@@ -414,16 +415,16 @@ class ClockPlan:
         j1 = cat(one_lst)
         syn1 = row_ptr[ps[j1]]
         one_ch = b["pois_channel"][j1].astype(np.int64)
-        one_gptr, one_g0 = _group_ranges(one_ch, one_ptr)
         one_cls = b["pois_cls"][j1].astype(np.int64)
         one_off = self._offsets(syn1, ps[j1])
         one_w = self._syn_w[syn1].copy()
-        one_run, one_rptr = _channel_runs(one_ch, one_cls, one_off, one_w, np.array(one_ptr, np.int64), C)
+        one_run, run_ptr = _channel_runs(one_ch, one_cls, one_off, one_w, np.array(one_ptr, np.int64), C)
+        one_sptr, one_rptr, one_gptr, one_g0 = _group_ranges(one_ch, one_run, run_ptr)
         self.sources = cc.Sources(pois_ptr=np.array(ptr, np.int64), pois_list=cat(lst),
                                   one_ptr=np.array(one_ptr, np.int64), one_ch=one_ch, one_cls=one_cls,
                                   one_off=one_off, one_w=one_w, one_gptr=one_gptr, one_g0=one_g0,
                                   one_u=np.zeros(4 * int(one_gptr[-1]), np.uint32), one_run=one_run,
-                                  one_rptr=one_rptr, **b)
+                                  one_rptr=one_rptr, one_sptr=one_sptr, **b)
         if self.plastic is not None:
             # (the CUDA engine keeps one copy of the presynaptic traces, updated after each step)
             self.plastic = pl.partition(self.plastic, part, 1 if self.net.backend == "cuda" else None)
@@ -714,28 +715,50 @@ def _channel_runs(ch, cls, off, w, ptr, C):
     return run, rptr
 
 
-def _group_ranges(one_ch, one_ptr):
-    """Per partition, the range of Philox groups (4 channels each) its single-synapse channels lie in.
+def _group_ranges(one_ch, run, rptr):
+    """Cut each partition's runs of single-synapse channels into sub-ranges, and give each sub-range its range
+    of Philox groups (4 channels each).
 
-    Returns ``(gptr, g0)``: partition ``t`` draws groups ``g0[t] ..`` into
-    ``4 * (gptr[t + 1] - gptr[t])`` uniforms of scratch, all in one
-    vectorised pass per step, when the range is dense (at most
-    ``config.POISSON_GROUP_SPAN`` groups per channel of the partition);
+    A partition's channels are ascending; a new sub-range starts where the
+    next run's first group lies more than ``config.POISSON_GROUP_GAP``
+    groups after the groups drawn so far (e.g. an MPI rank, which owns a
+    block of every population: without the cut it would draw the groups of
+    the other ranks' blocks in between).  Returns ``(sptr, srptr, gptr,
+    g0)``: partition ``t`` has sub-ranges ``sptr[t] .. sptr[t+1]-1``;
+    sub-range ``k`` has runs ``srptr[k] .. srptr[k+1]-1`` and draws groups
+    ``g0[k] ..`` into ``4 * (gptr[k + 1] - gptr[k])`` uniforms of scratch,
+    all in one vectorised pass per step, when its range is dense (at most
+    ``config.POISSON_GROUP_SPAN`` groups per channel of the sub-range);
     otherwise its range is empty and its channels are drawn one group at a
-    time.  Either way the counts are the same.
+    time.  Either way the counts are the same, and the runs are added in the
+    same order.
     """
-    T = len(one_ptr) - 1
-    gptr = np.zeros(T + 1, np.int64)
-    g0 = np.zeros(T, np.int64)
+    T = len(rptr) - 1
+    gap = int(config.POISSON_GROUP_GAP)
+    sptr = [0]
+    srptr = []
+    bounds = []  # (lo, hi, channels) per sub-range
     for t in range(T):
-        ch = one_ch[one_ptr[t]:one_ptr[t + 1]]
+        for r in range(int(rptr[t]), int(rptr[t + 1])):
+            a, b = int(run[r]), int(run[r + 1])
+            ga, gb = int(one_ch[a]) >> 2, int(one_ch[b - 1]) >> 2
+            if len(srptr) > sptr[-1] and ga <= bounds[-1][1] + gap:
+                lo, hi, n = bounds[-1]
+                bounds[-1] = (lo, max(hi, gb), n + b - a)
+            else:
+                srptr.append(r)
+                bounds.append((ga, gb, b - a))
+        sptr.append(len(srptr))
+    srptr.append(int(rptr[T]))
+    S = len(bounds)
+    gptr = np.zeros(S + 1, np.int64)
+    g0 = np.zeros(S, np.int64)
+    for k, (lo, hi, n) in enumerate(bounds):
         n_g = 0
-        if ch.size:
-            lo, hi = int(ch.min()) >> 2, int(ch.max()) >> 2
-            if hi - lo + 1 <= config.POISSON_GROUP_SPAN * ch.size:
-                g0[t], n_g = lo, hi - lo + 1
-        gptr[t + 1] = gptr[t] + n_g
-    return gptr, g0
+        if hi - lo + 1 <= config.POISSON_GROUP_SPAN * n:
+            g0[k], n_g = lo, hi - lo + 1
+        gptr[k + 1] = gptr[k] + n_g
+    return np.array(sptr, np.int64), np.array(srptr, np.int64), gptr, g0
 
 
 def var_code(net, ids, variable):
