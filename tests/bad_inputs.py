@@ -49,6 +49,7 @@ def runs_long(target, value, engine="clock", dt=0.1):
     limit = MAX_EVENT_TIME if engine == "event" else MAX_STEPS * dt
     return math.isfinite(v) and LONG_RUN < v <= limit
 
+
 #: The calls checked on the CUDA backend (its simulator is slow; the validation is shared with the CPU).
 CUDA_CASES = [("run.duration", "a"), ("run.duration", -1), ("run.duration", 1e30), ("connect.delay", 1e30),
               ("poisson.rate", 1e25), ("population.v_init", [1.0]), ("record_state.interval", 1e30)]
