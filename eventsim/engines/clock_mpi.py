@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .clock_cpu import _deliver_list, _deliver_sources, _poisson_inputs, _skip_sources, _update_steps
+from .clock_cpu import _deliver_list, _deliver_sources, _poisson_inputs, _skip_sources, _update_steps, _warm_rows
 from .mpi_native import allgather, wtime
 from .plastic import deliver as deliver_plastic
 from .plastic import push_spikes
@@ -44,17 +44,23 @@ def deliver_part(u, s, e, ids, ptr, local, L, C, conn, ring, src, work, f_pois, 
     """The events stamped ``s .. e-1`` into partition ``u``: the network's spikers ``ids[ptr[j]:ptr[j+1]]``
     stamped ``s + j`` (network ids, ascending; ``local``: their local indices, -1 on other ranks), through
     the static synapses, then (``f_pl``) the plastic ones after the partition's own spikers entered their
-    histories, then the explicit source spikes, then the Poisson counts."""
+    histories, then the explicit source spikes, then the Poisson counts.  The heads of a step's rows are
+    read first (:func:`~eventsim.engines.clock_cpu._warm_rows`, as the single process does): a rank
+    walks every network spiker's row, and without it each row began with a cache miss.  Returns the
+    sum of the values read (the caller keeps it, so that the reads are not optimised away)."""
     T = work.nsp.shape[0]
     p = src.ss_ptr[0]
+    sink = 0
     for k in range(s, e):
         j = k - s
+        sink += _warm_rows(u, T, ids, ptr[j], ptr[j + 1], conn.row_split, conn.syn_off)
         _deliver_list(u, T, k, L, C, ids, ptr[j], ptr[j + 1], conn, ring)
         if f_pl is not None:
             push_spikes(u, k, local, ptr[j], ptr[j + 1], work.part[u], work.part[u + 1], f_pl)
             deliver_plastic(u, T, k, ids, ptr[j], ptr[j + 1], k % L, L, C, f_pl, ring)
         p = _deliver_sources(u, T, k, L, C, p, src, conn, ring)
         _poisson_inputs(u, k, conn, ring, src, work, C, L, f_pois, f_one)
+    return sink
 
 
 @njit(cache=True, nogil=True)
@@ -144,7 +150,8 @@ def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr
     ``s1`` or some rank asked to stop, the next interval's neurons are updated (:func:`update_part`) and
     its spikers packed into ``send`` (:func:`collect`; with the stop request when the spike recording
     could overflow in the interval after it).  Returns :data:`EXCHANGE`, :data:`DONE` or :data:`GROW`
-    (nothing done); ``ctl``: ``[s, e, pending, spikers, most, ...]``.
+    (nothing done); ``ctl``: ``[s, e, pending, spikers, most, ...]``, ``ctl[7]`` the sum that
+    :func:`deliver_part` returns (not used).
     """
     cap = send.shape[0] - H
     if not first:
@@ -168,7 +175,7 @@ def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr
         nd = dptr[J]
         for i in range(nd):
             loc[i] = g2l[dbuf[i]]
-        deliver_part(0, s, e, dbuf, dptr, loc, L, C, conn, ring, src, work, f_pois, f_one, f_pl)
+        ctl[7] += deliver_part(0, s, e, dbuf, dptr, loc, L, C, conn, ring, src, work, f_pois, f_one, f_pl)
         skip_sources(e - 1, src)
         a = npend + ptr[J - 1]
         b = npend + ptr[J]

@@ -351,7 +351,7 @@ class DistributedPlan(ClockPlan):
         out = np.empty(max(Jmax * work.flag.shape[0], 1), np.int64)
         dptr = np.zeros(Jmax + 1, np.int64)
         ptr = np.zeros(Jmax + 1, np.int64)
-        ctl = np.zeros(7, np.int64)
+        ctl = np.zeros(8, np.int64)
         npend = int(self.pend_n[0])
         dbuf[:npend] = self.pend[:npend]
         ctl[0], ctl[2] = s0, npend
