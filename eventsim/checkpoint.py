@@ -317,6 +317,8 @@ def _encode(net):
             d["delay_steps"] = w.ref(f"proj{j}.delay_steps", p.delay_steps)
         if getattr(p, "delay", None) is not None:
             d["delay"] = w.ref(f"proj{j}.delay", p.delay)
+        if getattr(p, "_positions", None) is not None:  # (MPI, FromArrays) places in the whole projection
+            d.update(positions=w.ref(f"proj{j}.positions", p._positions), n_all=int(p._n_all))
         if p.receptor is not None:
             d["receptor"] = int(p.receptor)
         if getattr(p, "synapse", None) is not None:
@@ -850,6 +852,16 @@ class _Decoder:
                     raise CheckpointError(f"{where}: synapse: {exc}") from None
             receptor = F(p, "receptor", int, where) if "receptor" in p else None
             proj = net.connect(pre, post, rule, weight=weight, delay=delay, synapse=synapse, receptor=receptor)
+            if net._dist is not None:  # this rank's part: its places in the whole projection (or target order)
+                proj._positions = proj._n_all = None
+                if "positions" in p:
+                    pos = self.array(F(p, "positions", dict, where), f"{where}.positions", "iu", 1).astype(np.int64)
+                    n_all = F(p, "n_all", int, where)
+                    if (pos.size != len(proj) or (pos.size and (pos[0] < 0 or pos[-1] >= n_all))
+                            or (pos[1:] <= pos[:-1]).any()):
+                        raise CheckpointError(f"{where}: positions must be {len(proj)} ascending places in "
+                                              f"[0, n_all={n_all})")
+                    proj._positions, proj._n_all = pos, n_all
             if steps is not None and not np.array_equal(proj.delay_steps, steps):
                 raise CheckpointError(f"{where}: delays in steps do not survive dt={net.dt} ms")
         for j, r in enumerate(F(doc, "recorders", list, "document")):
@@ -910,6 +922,8 @@ class _Decoder:
         if net._dist is not None and kind == "state":  # (each rank samples the recorded neurons it owns)
             owner = net._dist.owner([(p.offset, p.n) for p in net.populations], group.ids)
             n = int(np.count_nonzero(owner == net._dist.rank))
+        if kind == "weights":  # (over MPI ranks: the recorded connections this rank holds)
+            n = rec._width()
         if typ == "memory":
             arrays = {}
             for nm in names:

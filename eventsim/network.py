@@ -1220,7 +1220,8 @@ class Network:
         pre_space = pre.ids if pre.kind == "neuron" else pre.ids + (1 << 40)
         # each block of targets draws from its own block of the streams (connectivity.draw)
         drawn = draw(rule, pre_space, post.ids, lambda b: generator(self.seed, 2, stream, block=b), keep,
-                     need_index=keep is not None and (_is_array(weight) or _is_array(delay)))
+                     need_index=keep is not None and (_is_array(weight) or _is_array(delay)
+                                                      or isinstance(rule, FromArrays)))
         m = drawn.pre.size
         pre_idx = _compact_index(drawn.pre, len(pre))
         post_idx = _compact_index(drawn.post, len(post))
@@ -1244,6 +1245,8 @@ class Network:
         proj = Projection(pre, post, pre_idx, post_idx, w, d)
         proj.synapse = synapse
         proj.receptor = receptor
+        if keep is not None and isinstance(rule, FromArrays):  # (MPI) the kept connections' places in the arrays
+            proj._positions, proj._n_all = drawn.index, int(drawn.total)
         if self.engine == "event" and pre.kind != "dc":
             proj.delay = self._delays_ms(self.dt if delay is None else delay, m, None)
         w.setflags(write=False)
@@ -1264,6 +1267,26 @@ class Network:
                 raise ValueError(f"{name} has shape {arr.shape} but the rule made {drawn.total} connections")
             return arr[drawn.index]
         return value
+
+    def _global_positions(self, proj):
+        """Over MPI ranks (collective): the positions of this rank's connections of ``proj`` in the whole
+        projection's order (ascending), and the whole projection's size.
+
+        A rule that draws target by target makes its connections in the order of their targets, and a
+        rank keeps every connection of its own targets in that order: a connection's position is the
+        number of the projection's connections onto earlier targets (summed over the ranks) plus its
+        place among its target's.  A :class:`FromArrays` projection keeps the places in the arrays.
+        """
+        if getattr(proj, "_positions", None) is not None:
+            return proj._positions, int(proj._n_all)
+        post = np.asarray(proj.post, np.int64)
+        if post.size > 1 and (post[1:] < post[:-1]).any():
+            raise RuntimeError("a projection drawn target by target holds its connections out of target order")
+        counts = self._dist.allsum(np.bincount(post, minlength=len(proj.target)))
+        start = np.zeros(counts.size + 1, np.int64)
+        np.cumsum(counts, out=start[1:])
+        first = np.searchsorted(post, post)  # each connection's target's first local connection
+        return start[post] + np.arange(post.size, dtype=np.int64) - first, int(start[-1])
 
     def _check_receptor(self, pre, post, receptor, synapse):
         """``receptor`` validated against the targets' ports (an int, or None where the targets have none)."""
@@ -1444,7 +1467,15 @@ class Network:
             larger).  The engine stops at each sample to read the weights,
             so short intervals cost time.
         to, overwrite, compression
-            Stream the samples to an HDF5 file, as for :meth:`record_spikes`.
+            Stream the samples to an HDF5 file, as for :meth:`record_spikes`;
+            :func:`eventsim.record.read_weights` reads it.
+
+        Over MPI ranks (collective) ``index`` is a position in the whole
+        projection's order, as in one process (a rank's ``proj.weight`` is its
+        own part); each rank samples the recorded connections onto its own
+        neurons, reading ``values`` gathers them, and ``to=`` writes one file
+        per rank (``w.rank1-of-4.h5``) that ``read_weights("w.h5")`` reads as
+        one recording.
         """
         from .record import WeightRecorder
 
@@ -1455,25 +1486,36 @@ class Network:
             raise ValueError("proj connects a DC source; its weights are factors, not synapses")
         if self.engine != "clock":
             raise NotImplementedError("record_weights needs engine='clock'")
+        n_all = len(proj)
         if self._dist is not None:
-            raise NotImplementedError("record_weights is not supported over MPI ranks yet")
+            positions, n_all = self._global_positions(proj)
         if index is None:
-            idx = np.arange(len(proj), dtype=np.int64)
+            idx = np.arange(n_all, dtype=np.int64)
         else:
             idx = np.asarray(index)
             if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
                 raise ValueError("index must be a 1-D array of integers (positions in the projection)")
-            if idx.size and (idx.min() < 0 or idx.max() >= len(proj)):
-                raise ValueError(f"index must lie in [0, {len(proj)}), got values in [{idx.min()}, {idx.max()}]")
+            if idx.size and (idx.min() < 0 or idx.max() >= n_all):
+                raise ValueError(f"index must lie in [0, {n_all}), got values in [{idx.min()}, {idx.max()}]")
         if interval is None:
             k = max(1, int(round(1.0 / self.dt)))
         else:
             k = int(steps_of("interval", _scalar("interval", interval), self.dt))
             if k < 1:
                 raise ValueError(f"interval={interval} must be >= dt={self.dt} ms")
-        self._check_stream(to, overwrite, compression)
-        rec = WeightRecorder(self, proj, idx.astype(np.int64), k, to=to, overwrite=overwrite,
-                             compression=compression)
+        self._check_stream(to, overwrite, compression, per_rank=True)
+        if self._dist is None:
+            rec = WeightRecorder(self, proj, idx.astype(np.int64), k, to=to, overwrite=overwrite,
+                                 compression=compression)
+        else:  # each rank samples the recorded connections it holds (read_weights reads the files as one)
+            from .record import rank_path
+
+            self._note("record_weights", self.projections.index(proj), idx.astype(np.int64), k, to is not None)
+            if to is not None:
+                to = rank_path(to, self._dist.rank, self._dist.size)
+            rec = self._dist.agree(lambda: WeightRecorder(self, proj, idx.astype(np.int64), k, to=to,
+                                                          overwrite=overwrite, compression=compression,
+                                                          positions=positions), undo=_remove_file)
         self.recorders.append(rec)
         self._changed("recorders")
         return rec

@@ -886,6 +886,11 @@ class WeightRecorder(_Recorder):
     ``values`` (rows x connections), static ``connection_index`` (the
     connections' positions in the projection), ``pre_ids`` and ``post_ids``
     (network-wide indices of their neurons); attribute ``unit`` (mV, pA).
+    Over MPI ranks each rank samples the recorded connections it holds (those
+    onto its own neurons); ``values`` gathers them (collective), and a rank's
+    file holds its own columns, with ``index_positions`` (where they go among
+    ``index``) and the attribute ``index_size``; :func:`read_weights` reads
+    the rank files as one recording.
 
     Attributes
     ----------
@@ -899,12 +904,30 @@ class WeightRecorder(_Recorder):
     #: What it records (the engines select recorders by it: they import no recorder class).
     kind = "weights"
 
-    def __init__(self, net, projection, index, interval_steps, to=None, overwrite=False, compression=None):
+    def __init__(self, net, projection, index, interval_steps, to=None, overwrite=False, compression=None,
+                 positions=None):
         from .network import NodeView
 
-        super().__init__(net, NodeView(net, "neuron", projection.target.ids[projection.post[index]]))
+        index = np.asarray(index, np.int64)
+        self._columns = self._local = None
+        if positions is None:
+            post = projection.post[index]
+        else:  # (MPI, collective) ``positions``: this rank's connections' places in the whole projection
+            dist = net._dist
+            self._local = np.searchsorted(positions, index)
+            mine = (self._local < positions.size)
+            mine[mine] = positions[self._local[mine]] == index[mine]
+            self._columns = np.flatnonzero(mine)
+            self._local = self._local[self._columns]
+            cols, _ = dist.allgatherv(self._columns, np.int64)
+            got, _ = dist.allgatherv(projection.post[self._local].astype(np.int64), np.int64)
+            if cols.size != index.size:
+                raise RuntimeError(f"the ranks hold {cols.size} of the {index.size} recorded connections")
+            post = np.empty(index.size, np.int64)
+            post[cols] = got
+        super().__init__(net, NodeView(net, "neuron", projection.target.ids[post]))
         self.projection = projection
-        self.index = np.asarray(index, np.int64)
+        self.index = index
         self.index.setflags(write=False)
         self.interval_steps = int(interval_steps)
         if to is None:
@@ -918,18 +941,30 @@ class WeightRecorder(_Recorder):
         unit = "pA" if exp else "mV"
         attrs = dict(self._file_attrs(), unit=unit, interval=self.interval_steps * self._net.dt,
                      interval_steps=self.interval_steps)
-        static = {"connection_index": self.index, "pre_ids": p.source.ids[p.pre[self.index]],
-                  "post_ids": self._ids}
+        cols = getattr(self, "_columns", None)
+        if cols is None:
+            static = {"connection_index": self.index, "pre_ids": p.source.ids[p.pre[self.index]],
+                      "post_ids": self._ids}
+        else:  # one MPI rank's file: its own columns and where they go among ``index``
+            attrs["index_size"] = self.index.size
+            static = {"connection_index": self.index[cols], "pre_ids": p.source.ids[p.pre[self._local]],
+                      "post_ids": self._ids[cols], "index_positions": cols.astype(np.int64)}
         return _FileStore(path, "eventsim-weights", {"steps": (np.int64, ()),
-                                                     "values": (np.float64, (self.index.size,))},
+                                                     "values": (np.float64, (self._width(),))},
                           static, attrs, compression)
 
+    def _width(self):
+        """Columns this process samples (over MPI ranks: its own)."""
+        cols = getattr(self, "_columns", None)
+        return self.index.size if cols is None else cols.size
+
     def _empty(self, name):
-        return np.zeros(0, np.int64) if name == "steps" else np.zeros((0, self.index.size))
+        return np.zeros(0, np.int64) if name == "steps" else np.zeros((0, self._width()))
 
     def _sample(self, step):
         """Append the sample at stamp ``step`` (called at the end of a chunk ending there)."""
-        w = np.asarray(self.projection.weight, np.float64)[self.index]
+        local = getattr(self, "_local", None)
+        w = np.asarray(self.projection.weight, np.float64)[self.index if local is None else local]
         self._store.append(steps=np.array([step], np.int64), values=w[None, :])
 
     @property
@@ -942,7 +977,22 @@ class WeightRecorder(_Recorder):
 
     @property
     def values(self):
-        return np.array(self._store.read("values", self._empty("values")), dtype=np.float64)
+        vals = np.array(self._store.read("values", self._empty("values")), dtype=np.float64)
+        if getattr(self, "_columns", None) is None:
+            return vals
+        # (MPI: each rank sampled the recorded connections it holds; collective)
+        dist = self._net._dist
+        n = vals.shape[0]
+        flat, counts = dist.allgatherv(vals.ravel(), np.float64)
+        cols, ccounts = dist.allgatherv(self._columns, np.int64)
+        out = np.empty((n, self.index.size))
+        off = coff = 0
+        for r in range(dist.size):
+            c = cols[coff: coff + ccounts[r]]
+            out[:, c] = flat[off: off + counts[r]].reshape(n, c.size)
+            off += int(counts[r])
+            coff += int(ccounts[r])
+        return out
 
     def __len__(self):
         return int(self._store.rows)
@@ -964,6 +1014,21 @@ class SpikeData(NamedTuple):
     dt: float                #: time step (ms)
     seed: int                #: network seed
     t_stop: float            #: simulated time covered by the file (ms)
+
+
+class WeightData(NamedTuple):
+    """Weight samples read from a file by :func:`read_weights`."""
+
+    steps: np.ndarray             #: int64 sample stamps
+    times: np.ndarray             #: float64 sample times (ms)
+    values: np.ndarray            #: float64 (n_samples, n_connections)
+    connection_index: np.ndarray  #: int64 the connections' positions in the projection
+    pre_ids: np.ndarray           #: int64 network-wide indices of their sources
+    post_ids: np.ndarray          #: int64 network-wide indices of their targets
+    unit: str                     #: unit of ``values`` (mV or pA)
+    dt: float                     #: time step (ms)
+    interval: float               #: sampling interval (ms)
+    t_stop: float                 #: simulated time covered by the file (ms)
 
 
 class StateData(NamedTuple):
@@ -1077,6 +1142,23 @@ def read_spikes(path):
     return SpikeData(steps, ids, senders.astype(np.int64), steps * dt, group, dt, seed, step * dt)
 
 
+def _rank_columns(parts, fmt, read, positions, size):
+    """The per-rank files ``parts`` of a sampled recording read with ``read``: ``(data, where, rows, values)``,
+    ``where[r]`` the places of rank ``r``'s columns (dataset ``positions``; attribute ``size`` the
+    recording's width), ``rows`` the samples every rank has committed, ``values`` them assembled."""
+    data, where = [], []
+    for p in parts:
+        with _open_for_reading(p, fmt) as f:
+            where.append(f[positions][()].astype(np.int64))
+            n = int(f.attrs[size])
+        data.append(read(p))
+    rows = min(d.steps.size for d in data)
+    values = np.empty((rows, n))
+    for d, pos in zip(data, where):
+        values[:, pos] = d.values[:rows]
+    return data, where, rows, values
+
+
 def read_state(path):
     """Read a state file written by a streaming :class:`StateRecorder` (or ``to_disk``).
 
@@ -1092,17 +1174,10 @@ def read_state(path):
     """
     parts = _rank_files(path)
     if parts is not None:
-        data, where = [], []
-        for p in parts:
-            with _open_for_reading(p, "eventsim-state") as f:
-                where.append((f["group_positions"][()].astype(np.int64), int(f.attrs["group_size"])))
-            data.append(read_state(p))
-        rows = min(d.steps.size for d in data)
-        n = where[0][1]
-        values = np.empty((rows, n))
-        group = np.empty(n, np.int64)
-        for d, (pos, _) in zip(data, where):
-            values[:, pos] = d.values[:rows]
+        data, where, rows, values = _rank_columns(parts, "eventsim-state", read_state, "group_positions",
+                                                  "group_size")
+        group = np.empty(values.shape[1], np.int64)
+        for d, pos in zip(data, where):
             group[pos] = d.group_ids
         d0 = data[0]
         return StateData(d0.steps[:rows], d0.times[:rows], values, group, d0.variable, d0.unit, d0.dt, d0.interval,
@@ -1116,3 +1191,37 @@ def read_state(path):
         a = f.attrs
         return StateData(steps, steps * dt, values, group, str(a["variable"]), str(a["unit"]), dt,
                          float(a["interval"]), step * dt)
+
+
+def read_weights(path):
+    """Read a weight file written by a streaming :class:`WeightRecorder` (``record_weights(..., to=path)``).
+
+    A recording streamed over ``R`` MPI ranks is one file per rank, each with
+    the columns of the connections the rank holds (:func:`rank_path`);
+    ``read_weights(path)`` with the path the recorder was given reads them as
+    one recording, columns in the recorder's ``index`` order, up to the time
+    that every rank has committed.
+
+    Returns
+    -------
+    WeightData
+    """
+    parts = _rank_files(path)
+    if parts is not None:
+        data, where, rows, values = _rank_columns(parts, "eventsim-weights", read_weights, "index_positions",
+                                                  "index_size")
+        index, pre, post = (np.empty(values.shape[1], np.int64) for _ in range(3))
+        for d, pos in zip(data, where):
+            index[pos], pre[pos], post[pos] = d.connection_index, d.pre_ids, d.post_ids
+        d0 = data[0]
+        return WeightData(d0.steps[:rows], d0.times[:rows], values, index, pre, post, d0.unit, d0.dt, d0.interval,
+                          min(d.t_stop for d in data))
+    with _open_for_reading(path, "eventsim-weights") as f:
+        rows, step = _committed(f, path, ("steps", "values"))
+        steps = f["steps"][:rows].astype(np.int64)
+        values = f["values"][:rows].astype(np.float64)
+        dt = float(f.attrs["dt"])
+        a = f.attrs
+        return WeightData(steps, steps * dt, values, f["connection_index"][()].astype(np.int64),
+                          f["pre_ids"][()].astype(np.int64), f["post_ids"][()].astype(np.int64), str(a["unit"]),
+                          dt, float(a["interval"]), step * dt)

@@ -51,11 +51,16 @@ def build(comm="auto", stream=None, shortest=None):
         net.connect(volley, exc, rule=es.AllToAll(), weight=5000.0, delay=shortest)
     dc = net.dc(30.0, start=10.0, stop=60.0, delay=0.5)
     net.connect(dc, inh[::3], rule=es.AllToAll(), weight=es.Uniform(0.5, 1.5))
+    stdp, arrays = net.projections[4], net.projections[8]
+    w_index = np.r_[1571, 0:1572:37, 5, 5]  # (positions in the whole projection: unordered, one twice)
     recs = [net.record_spikes(exc | inh | small), net.record_state(inh[::9] | exc[::97], "v"),
-            net.record_state(inh[5:40:4], "i_in", interval=0.5)]
+            net.record_state(inh[5:40:4], "i_in", interval=0.5),
+            net.record_weights(stdp, index=w_index, interval=5.0), net.record_weights(arrays, interval=20.0)]
     if stream is not None:
         recs.append(net.record_spikes(exc, to=stream))
         recs.append(net.record_state(inh[::9] | exc[::97], "v", to=os.path.join(os.path.dirname(stream), "v.h5")))
+        recs.append(net.record_weights(stdp, index=w_index, interval=5.0,
+                                       to=os.path.join(os.path.dirname(stream), "w.h5")))
     return net, recs
 
 
@@ -77,7 +82,7 @@ def run(net, recs, checkpoint=None):
     late = net.spike_source(senders=[0], times=[70.0])  # a structural change between runs
     net.connect(late, net.populations[2], rule=es.AllToAll(), weight=3.0, delay=0.5)
     net.run(35.0)
-    spikes, v, i_in = recs[:3]
+    spikes, v, i_in, w_stdp, w_arrays = recs[:5]
     stdp = next(p for p in net.projections if getattr(p, "synapse", None) is not None)
     parts = [np.asarray(stdp.weight, np.float64), stdp.source.ids[stdp.pre], stdp.target.ids[stdp.post]]
     if net.n_ranks > 1:  # (each rank holds the synapses onto its own neurons)
@@ -85,7 +90,8 @@ def run(net, recs, checkpoint=None):
     order = np.lexsort(parts[::-1])
     return dict(stdp_w=parts[0][order], stdp_pre=parts[1][order], steps=spikes.steps, ids=spikes.neuron_ids, senders=spikes.senders, v=v.values, v_steps=v.steps,
                 i_in=i_in.values, rates=spikes.rates(), events=np.array(net.synaptic_events),
-                inh_v=net.populations[1].get("v"), n_ranks=np.array(net.n_ranks))
+                inh_v=net.populations[1].get("v"), n_ranks=np.array(net.n_ranks), w_stdp=w_stdp.values,
+                w_stdp_steps=w_stdp.steps, w_stdp_post=w_stdp.group.ids, w_arrays=w_arrays.values)
 
 
 def failures():

@@ -19,7 +19,7 @@ import pytest
 import eventsim as es
 from eventsim.connectivity import TARGET_BLOCK, block_values, draw
 from eventsim.mpi import Ranks
-from eventsim.record import read_spikes, read_state
+from eventsim.record import read_spikes, read_state, read_weights
 from eventsim.rng import generator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +80,12 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, t
     state = read_state(tmp_path / "v.h5")  # samples of v, one file per rank, read as one
     assert np.array_equal(state.values, single["v"]) and np.array_equal(state.steps, single["v_steps"])
     assert sorted(p.name for p in tmp_path.glob("v.*.h5")) == [f"v.rank{r}-of-{n}.h5" for r in range(n)]
+    # the weights of chosen plastic connections (positions in the whole projection), one file per rank
+    assert single["w_stdp"].shape == (20, 46) and single["w_arrays"].shape == (5, 6)
+    wf = read_weights(tmp_path / "w.h5")
+    assert np.array_equal(wf.values, single["w_stdp"]) and np.array_equal(wf.steps, single["w_stdp_steps"])
+    assert np.array_equal(wf.post_ids, single["w_stdp_post"]) and wf.connection_index[0] == 1571
+    assert sorted(p.name for p in tmp_path.glob("w.*.h5")) == [f"w.rank{r}-of-{n}.h5" for r in range(n)]
     # the checkpoint saved in the middle: one file per rank
     assert sorted(p.name for p in tmp_path.glob("ckpt.*")) == [f"ckpt.rank{r}-of-{n}.bin" for r in range(n)]
 
@@ -211,6 +217,18 @@ def test_each_rank_keeps_exactly_its_targets_connections(rule, weight, delay):
     for name in ("pre", "post", "weight", "delay_steps"):
         got = np.concatenate([getattr(p, name) for p in kept])
         assert np.array_equal(got, getattr(whole, name)[idx]), name
+    # a rank's connections' places in the whole projection (what record_weights' index means there);
+    # the one collective, the sum over the ranks of the connections per target, taken from the whole
+    per_target = np.bincount(np.asarray(whole.post, np.int64), minlength=len(whole.target))
+    places = []
+    for part in kept:
+        net_r = part.source.net
+        net_r._dist.allsum = lambda x: per_target if np.array_equal(x.shape, per_target.shape) else None
+        pos, n_all = net_r._global_positions(part)
+        assert n_all == len(whole) and np.all(np.diff(pos) > 0)
+        assert np.array_equal(whole.pre[pos], part.pre) and np.array_equal(whole.post[pos], part.post)
+        places.append(pos)
+    assert np.array_equal(np.sort(np.concatenate(places)), np.arange(len(whole)))
 
 
 def test_ownership_is_contiguous_and_balanced():
@@ -263,7 +281,3 @@ def test_comm_argument():
         es.Network(comm=object())
     with pytest.raises(NotImplementedError, match="engine='event'"):
         es.Network(engine="event", comm=_FakeComm(0, 2))
-    net = es.Network(comm=_FakeComm(1, 2))
-    pop = net.population(4, es.LIF())
-    with pytest.raises(NotImplementedError, match="record_weights"):
-        net.record_weights(net.connect(pop, pop, es.AllToAll(), weight=1.0))

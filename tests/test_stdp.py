@@ -203,6 +203,12 @@ def test_weight_recorder_samples_in_memory_and_on_disk(tmp_path):
     with h5py.File(tmp_path / "w.h5", "r", swmr=True) as f:
         assert f.attrs["format"] == "eventsim-weights" and f.attrs["unit"] == "pA"
         assert np.array_equal(f["post_ids"][:], e2i.target.ids[e2i.post])
+    from eventsim.record import read_weights
+
+    data = read_weights(tmp_path / "w.h5")
+    assert np.array_equal(data.values, wf.values) and np.array_equal(data.steps, wf.steps)
+    assert np.array_equal(data.connection_index, np.arange(len(e2i))) and data.unit == "pA"
+    assert np.array_equal(data.pre_ids, e2i.source.ids[e2i.pre]) and data.interval == 25.0
     # a checkpoint resumes the weight recorders too, and recording does not change the run
     net.close()
     back = es.Network.load(tmp_path / "c.ckpt")
