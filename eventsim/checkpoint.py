@@ -376,7 +376,7 @@ _EVENT_FIELDS = {"SRC": ("count", "ptr", "nxt", "st", "sc", "spos", "win"), "X":
 _EVENT_RESIZED = ("SRC.st", "SRC.sc", "Q.0", "Q.1", "Q.2")
 #: The retired delay groups of an event plan (spikes on their way through connections that have
 #: changed since they were emitted; see ``EventPlan._carry``); absent from older files (none then).
-_EVENT_RETIRED = ("ret.em", "ret.size", "ret.delay", "ret.tgt", "ret.w")
+_EVENT_RETIRED = ("ret.em", "ret.size", "ret.delay", "ret.tgt", "ret.w", "ret.port")
 
 
 def _event_arrays(plan):
@@ -998,6 +998,8 @@ class _Decoder:
         if net.engine == "event" and not set(_EVENT_RETIRED) & set(stored):
             for name in _EVENT_RETIRED:  # a file from before retired groups: none
                 current.pop(name)
+        if net.engine == "event" and "ret.em" in stored and "ret.port" not in stored:
+            current.pop("ret.port")  # a file from before receptor ports in the event engine: none
         if net.engine != "event" and "state.x" not in stored and current["state.x"].shape[1] == 0:
             current.pop("state.x")  # a file from before families had state of their own: none then
         if sorted(stored) != sorted(current):
@@ -1097,12 +1099,18 @@ def _restore_event(plan, new, qn):
     grp = g >= 0
     if "ret.em" in new:
         r_em, r_size, r_tgt = new["ret.em"], new["ret.size"], new["ret.tgt"]
+        r_port = new.get("ret.port")
         if not (r_em.size == r_size.size == new["ret.delay"].size and r_tgt.size == new["ret.w"].size
-                and (r_size >= 0).all() and int(r_size.sum()) == r_tgt.size):
+                and (r_size >= 0).all() and int(r_size.sum()) == r_tgt.size
+                and (r_port is None or r_port.size == r_em.size)):
             _bad("ret", "retired groups of inconsistent sizes")
         _in_range("ret.em", r_em, 0, n_em)
         _in_range("ret.tgt", r_tgt, 0, N)
-        plan._set_retired(r_em, r_size, new["ret.delay"], r_tgt, new["ret.w"])
+        if r_port is not None:
+            from .models.multisynapse import MAX_EVENT_PORTS
+
+            _in_range("ret.port", r_port, -1, MAX_EVENT_PORTS)
+        plan._set_retired(r_em, r_size, new["ret.delay"], r_tgt, new["ret.w"], r_port)
     ng = plan.ng
     ret = grp & (g >= ng)
     grp &= g < ng

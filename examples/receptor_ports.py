@@ -10,8 +10,9 @@ receptor ports with their own time constants, ``tau_syn=[2, 100, 5]`` ms:
 * port 2 (inhibition, 5 ms): the inhibitory connections.
 
 Each connection names its port (``net.connect(..., receptor=k)``), whatever
-the weight's sign.  A step current drives the first quarter of the
-excitatory neurons from 200 to 300 ms.  The script prints the network's rate
+the weight's sign.  A current of 400 pA drives the first quarter of the
+excitatory neurons from 200 to 300 ms.  ``--engine event`` runs the same
+network in the event engine (exact, off-grid spike times).  The script prints the network's rate
 before, during and after the stimulus and the mean current of each port,
 and saves ``receptor_ports.png``: a raster and the three currents of one
 stimulated neuron.
@@ -20,6 +21,7 @@ Usage::
 
     python examples/receptor_ports.py            # 1,000 neurons, 600 ms
     python examples/receptor_ports.py --quick    # 400 neurons
+    python examples/receptor_ports.py --engine event
 """
 
 import argparse
@@ -33,10 +35,10 @@ PHASES = {"before (0-200 ms)": (0.0, 200.0), "stimulus (200-300 ms)": (200.0, 30
           "after (300-600 ms)": (300.0, 600.0)}
 
 
-def build(n=1000, seed=1):
+def build(n=1000, seed=1, engine="clock"):
     """The network; returns ``(net, exc, inh, spikes, currents)`` (``currents``: port -> state recorder of
     neuron 0)."""
-    net = es.Network(dt=0.1, seed=seed)
+    net = es.Network(dt=0.1, seed=seed, engine=engine)
     model = es.LIF(tau_m=20.0, c_m=250.0, v_rest=-70.0, v_reset=-60.0, v_th=-50.0, t_ref=2.0,
                    tau_syn=[2.0, 100.0, 5.0])
     n_e = 4 * n // 5
@@ -48,7 +50,7 @@ def build(n=1000, seed=1):
     net.connect(exc, both, es.FixedInDegree(40), weight=30.0, delay=1.5, receptor=AMPA)
     net.connect(exc, both, es.FixedInDegree(40), weight=0.6, delay=1.5, receptor=NMDA)
     net.connect(inh, both, es.FixedInDegree(10), weight=-150.0, delay=0.8, receptor=GABA)
-    stim = net.step_current([200.0, 300.0], [400.0, 0.0])
+    stim = net.dc(400.0, start=200.0, stop=300.0)
     net.connect(stim, exc[: n_e // 4], es.AllToAll(), weight=1.0)
     spikes = net.record_spikes(both)
     currents = {k: net.record_state(exc[:1], f"i_syn_{k}") for k in (AMPA, NMDA, GABA)}
@@ -91,9 +93,10 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="400 neurons instead of 1,000")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--plot", default="receptor_ports.png", help="PNG path ('' for no plot)")
+    ap.add_argument("--engine", choices=["clock", "event"], default="clock")
     args = ap.parse_args(argv)
     n = 400 if args.quick else 1000
-    net, exc, inh, spikes, currents = build(n, args.seed)
+    net, exc, inh, spikes, currents = build(n, args.seed, args.engine)
     net.run(600.0)
     rates = phase_rates(spikes, n)
     for name, r in rates.items():

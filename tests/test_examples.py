@@ -163,11 +163,12 @@ def test_stimulus_protocol_quick(tmp_path):
     assert_png(tmp_path / "sp.png")
 
 
-def test_receptor_ports_quick(tmp_path):
+@pytest.mark.parametrize("engine", ["clock", "event"])
+def test_receptor_ports_quick(tmp_path, engine):
     """Each port carries its own input (fast and slow excitation positive, inhibition negative), the
     stimulus raises the rate and the slow port keeps it above the baseline after the stimulus ends."""
     mod = load("receptor_ports.py")
-    rates, means = mod["main"](["--quick", "--plot", str(tmp_path / "rp.png")])
+    rates, means = mod["main"](["--quick", "--plot", str(tmp_path / "rp.png"), "--engine", engine])
     before, during, after = rates.values()
     assert 5.0 < before < 80.0 and during > 1.5 * before and after > before
     assert means[0] > means[1] > 0.0 > means[2]

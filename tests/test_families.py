@@ -155,7 +155,7 @@ def test_the_event_chain_of_two_families_compiles_into_its_caller():
         code = PP[p, fam.FAMILY]
         fam.event_advance(fams, code, i, p, t - SS[i, fam.TL], PP, SS, TH, ITH)
         SS[i, fam.TL] = t
-        fam.event_receive(fams, code, i, p, t, w, PP, SS)
+        fam.event_receive(fams, code, i, p, t, w, -1, PP, SS)
 
     fams = (IAF_DELTA.tag, IAF_EXP.tag)
     models = (es.LIF(), es.LIF(tau_syn_ex=2.0, tau_syn_in=3.0))
@@ -171,7 +171,7 @@ def test_the_event_chain_of_two_families_compiles_into_its_caller():
     for i, f in enumerate((IAF_DELTA, IAF_EXP)):
         f.event.advance(f.tag, i, i, 1.5, PP, expected, TH, TH)
         expected[i, fam.TL] = 1.5
-        f.event.receive(f.tag, i, i, 1.5, 2.0, PP, expected)
+        f.event.receive(f.tag, i, i, 1.5, 2.0, -1, PP, expected)
     for i in range(2):
         deliver(fams, i, 1.5, 2.0, PP, SS, TH, TH)
     assert np.array_equal(SS, expected)

@@ -520,8 +520,10 @@ def _crafted(tmp_path, change):
     (lambda d, put: put("plan.ret.size", 5), "plan.ret"),
     (lambda d, put: put("plan.ret.tgt", 10**6), "plan.ret.tgt"),
     (lambda d, put: [d["plan"]["arrays"].pop(k) for k in ("ret.em", "ret.size")], "plan: arrays"),
-    (lambda d, put: [d["plan"]["arrays"].pop(k) for k in ("ret.em", "ret.size", "ret.delay", "ret.tgt", "ret.w")],
+    (lambda d, put: [d["plan"]["arrays"].pop(k) for k in ("ret.em", "ret.size", "ret.delay", "ret.tgt", "ret.w",
+                                                            "ret.port")],
      "plan.Q"),  # a file without retired groups: its entries name groups that do not exist
+    (lambda d, put: put("plan.ret.port", 100), "plan.ret.port"),
 ])
 def test_crafted_retired_groups_are_refused(tmp_path, change, match):
     from eventsim.checkpoint import CheckpointError
@@ -529,3 +531,5 @@ def test_crafted_retired_groups_are_refused(tmp_path, change, match):
     with pytest.raises(CheckpointError, match=match):
         es.Network.load(_crafted(tmp_path, change))
     assert es.Network.load(_crafted(tmp_path, lambda d, put: None)).t == 50.0
+    # a file from before receptor ports in the event engine (retired groups without ports) loads
+    assert es.Network.load(_crafted(tmp_path, lambda d, put: d["plan"]["arrays"].pop("ret.port"))).t == 50.0

@@ -14,9 +14,9 @@ import eventsim as es
 REF = os.path.join(os.path.dirname(__file__), "nest_multisynapse_reference", "multisynapse.npz")
 
 
-def build(d, backend="cpu"):
-    """The reference network in eventsim: ``(net, pop)``."""
-    net = es.Network(dt=0.1, seed=0, backend=backend)
+def build(d, backend="cpu", engine="clock", recurrent=True):
+    """The reference network in eventsim: ``(net, pop)`` (``recurrent=False``: the inputs only)."""
+    net = es.Network(dt=0.1, seed=0, backend=backend, engine=engine)
     model = es.LIF(tau_m=float(d["tau_m"]), c_m=float(d["c_m"]), v_rest=float(d["e_l"]), v_reset=float(d["v_reset"]),
                    v_th=float(d["v_th"]), t_ref=float(d["t_ref"]), i_e=d["i_e"], tau_syn=list(d["tau_syn"]))
     pop = net.population(d["i_e"].size, model, v_init=d["v_init"])
@@ -25,8 +25,9 @@ def build(d, backend="cpu"):
     gen = net.spike_source(senders, d["in_times"], n=ptr.size - 1)
     for k in range(d["tau_syn"].size):
         m = d["port"] == k
-        net.connect(pop, pop, es.FromArrays(d["pre"][m], d["post"][m]), weight=d["weight"][m], delay=d["delay"][m],
-                    receptor=k)
+        if recurrent:
+            net.connect(pop, pop, es.FromArrays(d["pre"][m], d["post"][m]), weight=d["weight"][m],
+                        delay=d["delay"][m], receptor=k)
         m = d["in_port"] == k
         net.connect(gen, pop, es.FromArrays(d["in_ch"][m], d["in_post"][m]), weight=d["in_weight"][m],
                     delay=d["in_delay"][m], receptor=k)
@@ -176,8 +177,88 @@ def test_bad_receptor_and_engines():
     assert len(net.projections) == 0
     net.connect(dc, ports, es.AllToAll(), weight=1.0)  # (a current: no port)
     ev = es.Network(dt=0.1, engine="event")
-    with pytest.raises(NotImplementedError, match="clock engine"):
-        ev.population(2, es.LIF(tau_syn=(2.0, 5.0)))
+    with pytest.raises(NotImplementedError, match="at most 8 receptor ports"):
+        ev.population(2, es.LIF(tau_syn=[1.0] * 9))
+    assert len(ev.populations) == 0
+    ev.population(2, es.LIF(tau_syn=[1.0] * 8))
+
+
+# ---------------------------------------------------------------- the event engine
+def _two_ways(ports, engine="event", t=200.0):
+    """A recurrent network of exponential current synapses, with two receptor ports (excitatory input to port
+    0, inhibitory to port 1) or as ``iaf_psc_exp`` (the weight's sign choosing): its spike recorder."""
+    net = es.Network(dt=0.1, seed=3, engine=engine)
+    common = dict(tau_m=10.0, c_m=250.0, v_th=15.0, v_reset=0.0, t_ref=2.0)
+    m = es.LIF(**common, tau_syn=[0.5, 2.0]) if ports else es.LIF(**common, tau_syn_ex=0.5, tau_syn_in=2.0)
+    pop = net.population(200, m, v_init=es.Uniform(0.0, 14.0))
+    noise = net.poisson(200, rate=9000.0)
+    kw = (lambda k: dict(receptor=k)) if ports else (lambda k: {})
+    net.connect(noise, pop, es.OneToOne(), weight=90.0, delay=0.1, **kw(0))
+    net.connect(pop[:160], pop, es.FixedInDegree(20), weight=60.0, delay=1.5, **kw(0))
+    net.connect(pop[160:], pop, es.FixedInDegree(5), weight=-250.0, delay=0.8, **kw(1))
+    rec = net.record_spikes(pop)
+    net.run(t)
+    return rec
+
+
+def test_event_engine_two_ports_are_iaf_psc_exp_to_the_bit():
+    """Ports [tau_ex, tau_in] with the excitatory input on port 0 and the inhibitory on port 1 are the
+    ``iaf_psc_exp`` neuron: the same exact (off-grid) spike times, bit for bit."""
+    plain, ports = _two_ways(False), _two_ways(True)
+    assert len(plain.times) > 500
+    np.testing.assert_array_equal(ports.times, plain.times)
+    np.testing.assert_array_equal(ports.senders, plain.senders)
+    assert np.any(np.abs(ports.times / 0.1 - np.rint(ports.times / 0.1)) > 1e-6)  # (off the grid)
+
+
+def test_event_engine_ports_against_the_clock_engine(ref):
+    """The NEST reference's neurons and inputs (three ports, on-grid inputs), no recurrent connections: the
+    event engine's v equals the clock engine's (both exact) at every sample before a neuron's first spike,
+    and its first spike time lies in the step in which the clock engine spikes."""
+    out = {}
+    for engine in ("clock", "event"):
+        net, pop = build(ref, engine=engine, recurrent=False)
+        sp, vm = net.record_spikes(pop), net.record_state(pop, "v")
+        net.run(300.0)
+        out[engine] = (sp.senders.copy(), sp.times.copy(), vm.times.copy(), vm.values.copy())
+    (cs, ct, vt, cv), (es_, et, _, ev) = out["clock"], out["event"]
+    n = cv.shape[1]
+    first_c = np.array([ct[cs == i].min() if (cs == i).any() else np.inf for i in range(n)])
+    first_e = np.array([et[es_ == i].min() if (es_ == i).any() else np.inf for i in range(n)])
+    spiking = np.isfinite(first_c)
+    assert spiking.sum() >= 5 and np.array_equal(spiking, np.isfinite(first_e))
+    assert np.all(first_e[spiking] <= first_c[spiking] + 1e-9)
+    assert np.all(first_e[spiking] > first_c[spiking] - 0.1 - 1e-9)
+    before = vt[:, None] < np.minimum(first_c, first_e)[None, :] - 1e-9
+    assert before.sum() > 1000
+    np.testing.assert_allclose(ev[before], cv[before], rtol=0, atol=1e-9)
+
+
+def test_event_engine_port_currents_and_checkpoints(tmp_path):
+    """One input of w pA into port 2 at 1.0 ms: i_syn_2 = w e^{-(t - 1)/tau_2} after it, the other ports 0;
+    a run split by a checkpoint equals the whole run, bit for bit."""
+    def make():
+        net = es.Network(dt=0.1, engine="event")
+        pop = net.population(1, es.LIF(tau_m=10.0, c_m=250.0, v_th=1e3, tau_syn=[2.0, 5.0, 10.0]), v_init=0.0)
+        src = net.spike_source([0], [0.7])
+        net.connect(src, pop, es.AllToAll(), weight=300.0, delay=0.3, receptor=2)
+        return net, pop, net.record_state(pop, "i_syn_2", interval=0.5), net.record_state(pop, "i_syn_0")
+    net, pop, i2, i0 = make()
+    net.run(20.0)
+    t = i2.times
+    after = t > 1.0 + 1e-9
+    np.testing.assert_allclose(i2.values[after, 0], 300.0 * np.exp(-(t[after] - 1.0) / 10.0), rtol=1e-12)
+    assert np.all(i2.values[t < 1.0 - 1e-9] == 0.0) and np.all(i0.values == 0.0)
+    whole = (pop.get("v"), pop.get("i_syn_2"), i2.values.copy())
+    net, pop, i2, _ = make()
+    net.run(7.3)
+    net.save(tmp_path / "c.ckpt")
+    back = es.Network.load(tmp_path / "c.ckpt")
+    back.run(12.7)
+    np.testing.assert_array_equal(back.populations[0].get("v"), whole[0])
+    np.testing.assert_array_equal(back.populations[0].get("i_syn_2"), whole[1])
+    np.testing.assert_array_equal(back.recorders[0].values, whole[2])
+    assert whole[1][0] != 0.0
 
 
 def test_ports_beside_other_families_keep_their_inputs():

@@ -507,6 +507,7 @@ def run_event(fams, t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, 
         a = G.sptr[g]
         b = G.sptr[g + 1]
         counters[1 if e >= N else 0] += b - a
+        port = np.int64(G.gport[g])
         for s in range(a, min(a + _AHEAD, b)):
             prefetch_row(SS, G.tgt[s])
         for s in range(a, b):
@@ -520,7 +521,7 @@ def run_event(fams, t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, 
             if s_adv > 0.0:
                 event_advance(fams, code, i, p, s_adv, PP, SS, TH, ITH)
                 SS[i, TL] = te
-            event_receive(fams, code, i, p, te, w, PP, SS)
+            event_receive(fams, code, i, p, te, w, port, PP, SS)
             npend = _touch(SS, M, i, npend)
         M.n[0] = npend
     return qn, 0

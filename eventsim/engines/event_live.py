@@ -60,8 +60,8 @@ def poisson_restart(chans, rate, count, nxt, key0, key1, t):
 
 
 @_jit
-def same_groups(gptr_a, gdel_a, sptr_a, tgt_a, w_a, gptr_b, gdel_b, sptr_b, tgt_b, w_b, em_b, out):
-    """``out[e]``: emitter ``e`` of graph a has the same delay groups (delays, targets, weights) as
+def same_groups(gptr_a, gdel_a, gport_a, sptr_a, tgt_a, w_a, gptr_b, gdel_b, gport_b, sptr_b, tgt_b, w_b, em_b, out):
+    """``out[e]``: emitter ``e`` of graph a has the same delay groups (delays, ports, targets, weights) as
     emitter ``em_b[e]`` of graph b."""
     for e in range(out.size):
         f = em_b[e]
@@ -72,7 +72,7 @@ def same_groups(gptr_a, gdel_a, sptr_a, tgt_a, w_a, gptr_b, gdel_b, sptr_b, tgt_
             ga = gptr_a[e] + k
             gb = gptr_b[f] + k
             m = sptr_a[ga + 1] - sptr_a[ga]
-            if gdel_a[ga] != gdel_b[gb] or m != sptr_b[gb + 1] - sptr_b[gb]:
+            if gdel_a[ga] != gdel_b[gb] or gport_a[ga] != gport_b[gb] or m != sptr_b[gb + 1] - sptr_b[gb]:
                 same = False
                 break
             for s in range(m):

@@ -24,6 +24,7 @@ class Graph(NamedTuple):
     sptr: np.ndarray  # group -> its synapses
     tgt: np.ndarray
     w: np.ndarray
+    gport: np.ndarray  # int8 receptor port of each group (-1: none, the weight's sign chooses)
 
 
 class Sources(NamedTuple):
@@ -117,14 +118,16 @@ def _aligned_rows(n, ncol):
 
 
 def _graph(net, N):
-    """Outgoing synapses of every emitter (neurons, then source channels), grouped by delay."""
+    """Outgoing synapses of every emitter (neurons, then source channels), grouped by delay (and receptor
+    port: one group per delay and port)."""
     n_em = N + net._n_channels + net._n_dc
     amp = np.zeros(net._n_dc)
     for src in net.dc_sources:
         amp[src.ids] = src.amplitude
-    pre, post, w, d = [], [], [], []
+    pre, post, w, d, port = [], [], [], [], []
     for proj in net.projections:
         post.append(proj.target.ids[proj.post].astype(np.int64))
+        port.append(np.full(len(proj), -1 if proj.receptor is None else proj.receptor, np.int8))
         if proj.source.kind == "dc":  # one group per DC channel; its "weight" is the current (pA)
             ch = proj.source.ids[proj.pre]
             pre.append(ch.astype(np.int64) + N + net._n_channels)
@@ -136,21 +139,26 @@ def _graph(net, N):
         w.append(np.asarray(proj.weight, np.float64))
         d.append(proj.delay)
     if pre:
-        pre, post, w, d = (np.concatenate(x) for x in (pre, post, w, d))
+        pre, post, w, d, port = (np.concatenate(x) for x in (pre, post, w, d, port))
     else:
         pre = post = np.zeros(0, np.int64)
         w = d = np.zeros(0)
-    order = ev.synapse_order(pre, d.astype(np.float64), post, n_em)  # by emitter, delay, target (stable)
-    pre, post, w, d = pre[order], post[order], w[order], d[order]
+        port = np.zeros(0, np.int8)
+    if (port >= 0).any():  # by emitter, delay, port, target (stable)
+        order = np.lexsort((post, port, d, pre))
+    else:  # by emitter, delay, target (stable)
+        order = ev.synapse_order(pre, d.astype(np.float64), post, n_em)
+    pre, post, w, d, port = pre[order], post[order], w[order], d[order], port[order]
     new = np.ones(pre.size, bool)
     if pre.size:
-        new[1:] = (pre[1:] != pre[:-1]) | (d[1:] != d[:-1])
+        new[1:] = (pre[1:] != pre[:-1]) | (d[1:] != d[:-1]) | (port[1:] != port[:-1])
     starts = np.flatnonzero(new)
     sptr = np.append(starts, pre.size).astype(np.int64)
     gpre = pre[starts]
     gptr = np.searchsorted(gpre, np.arange(n_em + 1)).astype(np.int64)
     wd = net.weight_dtype if net._n_dc == 0 else np.float64
-    return Graph(gptr=gptr, gdel=d[starts].copy(), sptr=sptr, tgt=post.astype(np.int32), w=w.astype(wd))
+    return Graph(gptr=gptr, gdel=d[starts].copy(), sptr=sptr, tgt=post.astype(np.int32), w=w.astype(wd),
+                 gport=port[starts].copy())
 
 
 def _copy(x):
@@ -574,8 +582,8 @@ class EventPlan:
             n_em_o = old.G.gptr.size - 1
             same = np.zeros(n_em_o, np.bool_)
             G, Go = self.G, old.G
-            live.same_groups(Go.gptr, Go.gdel, Go.sptr, Go.tgt, Go.w, G.gptr, G.gdel, G.sptr, G.tgt, G.w,
-                           em(np.arange(n_em_o)), same)
+            live.same_groups(Go.gptr, Go.gdel, Go.gport, Go.sptr, Go.tgt, Go.w, G.gptr, G.gdel, G.gport, G.sptr,
+                             G.tgt, G.w, em(np.arange(n_em_o)), same)
             normal = d & (qg < old.ng)
             ok = normal.copy()
             ok[normal] = same[qe[normal]]
@@ -603,7 +611,8 @@ class EventPlan:
                 self.G = Graph(gptr=G.gptr, gdel=np.concatenate([G.gdel, Go.gdel[gs]]),
                                sptr=np.concatenate([G.sptr, G.sptr[-1] + np.cumsum(sizes)]),
                                tgt=np.concatenate([G.tgt, Go.tgt[idx].astype(G.tgt.dtype)]),
-                               w=np.concatenate([G.w, Go.w[idx].astype(G.w.dtype)]))
+                               w=np.concatenate([G.w, Go.w[idx].astype(G.w.dtype)]),
+                               gport=np.concatenate([G.gport, Go.gport[gs]]))
             self._ret_em = em(ret_em).astype(np.int64)
         T, E, Gr = (np.concatenate([np.asarray(x[k]) for x in ents]) for k in range(3))
         size = max(_QUEUE_START, 2 * T.size)
@@ -647,19 +656,22 @@ class EventPlan:
         return G.tgt[a:b].astype(np.int64), G.w[a:b].astype(np.float64)
 
     def retired(self):
-        """The retired delay groups (see :meth:`_carry`): ``(emitter, size, delay, targets, weights)``."""
+        """The retired delay groups (see :meth:`_carry`): ``(emitter, size, delay, targets, weights, port)``."""
         G, ng = self.G, self.ng
         a = G.sptr[ng]
         return (self._ret_em, np.diff(G.sptr[ng:]).astype(np.int64), G.gdel[ng:].copy(), G.tgt[a:].copy(),
-                G.w[a:].copy())
+                G.w[a:].copy(), G.gport[ng:].copy())
 
-    def _set_retired(self, em, size, delay, tgt, w):
-        """Append retired delay groups to the graph (a plan just built from the network: checkpoints)."""
+    def _set_retired(self, em, size, delay, tgt, w, port=None):
+        """Append retired delay groups to the graph (a plan just built from the network: checkpoints;
+        ``port`` None: groups without receptor ports)."""
         G = self.G
+        port = np.full(np.size(em), -1, np.int8) if port is None else np.asarray(port, np.int8)
         self.G = Graph(gptr=G.gptr, gdel=np.concatenate([G.gdel[:self.ng], delay]),
                        sptr=np.concatenate([G.sptr[:self.ng + 1], G.sptr[self.ng] + np.cumsum(size)]),
                        tgt=np.concatenate([G.tgt[:G.sptr[self.ng]], tgt.astype(G.tgt.dtype)]),
-                       w=np.concatenate([G.w[:G.sptr[self.ng]], w.astype(G.w.dtype)]))
+                       w=np.concatenate([G.w[:G.sptr[self.ng]], w.astype(G.w.dtype)]),
+                       gport=np.concatenate([G.gport[:self.ng], port]))
         self._ret_em = np.asarray(em, np.int64).copy()
 
     def _next_window(self):

@@ -171,8 +171,10 @@ families, specialised by the tag's type at compile time), then the neuron
     The value of recorded variable ``var`` (codes of
     :data:`eventsim.engines.clock_cpu.VAR_CODES`) ``s >= 0`` ms after
     ``TL``, without side effect.
-``receive(fam, i, p, t, w, PP, SS)``
-    Input of weight ``w`` arriving at ``t`` (the state is at ``t``).
+``receive(fam, i, p, t, w, port, PP, SS)``
+    Input of weight ``w`` arriving at ``t`` (the state is at ``t``) at
+    receptor port ``port`` (``connect(..., receptor=port)``; -1 for a
+    connection without one: the family chooses, e.g. by the weight's sign).
 ``fires(fam, i, p, t, PP, SS, TH)``
     Whether the neuron spikes at ``t`` after every input arriving at ``t``
     (a jump of the state across the threshold).
@@ -416,11 +418,14 @@ _UNITS = {"v": "mV", "i_ex": "pA", "i_in": "pA", "theta": "mV", "v_th": "mV"}
 
 
 def check_event_engine(model):
-    """Raise NotImplementedError if the event engine does not run ``model``'s family."""
+    """Raise NotImplementedError if the event engine does not run ``model``'s family, or its ``pack`` refuses
+    the model (packed for one neuron here, so that a population is refused when it is made)."""
     fam = getattr(model, "family", None)
     if fam is not None and not (fam.event_engine and fam.event is not None):
         raise NotImplementedError(f"{model!r}: the {fam.name} family runs in the clock engine only; "
                                   "use Network(engine='clock')")
+    if fam is not None:
+        fam.event.pack(model, getattr(model, "n_values", None) or 1)
 
 
 def families():
@@ -725,7 +730,7 @@ FAMILY = 0
 RECORD = 1
 T_REF = 2
 FIRST = 3
-N_PARAMS = 16
+N_PARAMS = 24
 #: Columns of the event engine's state rows: ``0 .. k - 1`` the family's state (``k``: :func:`slot_count`), and
 #: the last ``ENGINE_COLUMNS``, counted from the end of the row, the engine's (the time of the last event, the end
 #: of the refractory period (ms), the constant input current (pA), ``2 * class + mark``, the position in the
@@ -828,7 +833,7 @@ bounds = _per_family("bounds", "i, p, a, b, PP, SS, TH, ITH")
 #: ``code`` among the tags ``fams`` (see :class:`EventFunctions` for the arguments after ``fam``).
 event_advance = _over_families("advance", _ADV)
 event_sample = _over_families("sample", "i, p, s, var, PP, SS, TH, ITH")
-event_receive = _over_families("receive", "i, p, t, w, PP, SS")
+event_receive = _over_families("receive", "i, p, t, w, port, PP, SS")
 event_fires = _over_families("fires", "i, p, t, PP, SS, TH")
 event_reset = _over_families("reset", "i, p, t, PP, SS, TH, DTH")
 event_never_crosses = _over_families("never_crosses", "i, p, PP, SS")

@@ -270,7 +270,7 @@ def sample(fam, i, p, s, var, PP, SS, TH, ITH):
 
 
 @_inline
-def receive(fam, i, p, t, w, PP, SS):
+def receive(fam, i, p, t, w, port, PP, SS):
     """Input of weight ``w`` at ``t``: to ``i_ex`` / ``i_in`` by its sign, or a jump of ``v`` outside the
     refractory period."""
     if _currents(fam, PP, p):

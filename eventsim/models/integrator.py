@@ -248,7 +248,7 @@ def _event_sample(fam, i, p, s, var, PP, SS, TH, ITH):
 
 
 @njit(inline="always", cache=True)
-def _event_receive(fam, i, p, t, w, PP, SS):
+def _event_receive(fam, i, p, t, w, port, PP, SS):
     if PP[p, _IS_EXP] != 0.0:
         if w >= 0.0:
             SS[i, _IE] += w

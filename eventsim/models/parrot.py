@@ -144,7 +144,7 @@ def _event_sample(fam, i, p, s, var, PP, SS, TH, ITH):
 
 
 @njit(inline="always", cache=True)
-def _event_receive(fam, i, p, t, w, PP, SS):
+def _event_receive(fam, i, p, t, w, port, PP, SS):
     """An input of nonzero weight (either sign) arms the relay; weight 0 relays nothing."""
     if w != 0.0:
         SS[i, _EV_GOT] = 1.0

@@ -453,7 +453,7 @@ def event_sample(fam, i, p, s, var, PP, SS, TH, ITH):
 
 
 @_jit
-def event_receive(fam, i, p, t, w, PP, SS):
+def event_receive(fam, i, p, t, w, port, PP, SS):
     """Input of weight ``w`` (pA) at ``t``: the drive of the receptor its sign selects jumps by
     :math:`(e/\\tau_s) w` (:func:`alpha_initial`), refractory or not."""
     if w >= 0.0:
