@@ -198,7 +198,7 @@ def main(argv=None):
         for name, row in model(c_event, overhead).items():
             print(f"  {name}: " + ", ".join(f"{R} ranks {t:.3g} s" for R, t in row) + " (per biological second)")
             fast = model(c_event, 5e-6)[name]
-            print(f"    with 5 us per interval (a compiled exchange loop): "
+            print(f"    with 5 us per interval: "
                   + ", ".join(f"{R}: {t:.3g} s" for R, t in fast))
 
 

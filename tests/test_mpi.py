@@ -54,13 +54,16 @@ def single():
     return dict(mpi_case.run(net, recs), stdp_w0=w0)
 
 
-@pytest.mark.parametrize("n, threads", [(2, 1), (3, 2)])
-def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, tmp_path):
+@pytest.mark.parametrize("n, threads, native", [(2, 1, "1"), (3, 2, "1"), (2, 1, "0")])
+def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, native, single, tmp_path):
+    """A shortest delay of one step: ranks of one thread exchange after every step in the compiled loop
+    (``MPI_Allgather`` from compiled code, or with ``EVENTSIM_MPI_NATIVE=0`` from Python), ranks of two
+    threads through the per-step path."""
     out = tmp_path / "out.npz"
     stream = tmp_path / "exc.h5"
     # (with 2 threads per rank the team tuner is on, as outside the tests: the ranks must still agree)
     res = _run(n, str(out), str(stream), str(tmp_path / "ckpt.bin"), NUMBA_NUM_THREADS=str(threads),
-               EVENTSIM_TEAM_TUNING="1" if threads > 1 else "0")
+               EVENTSIM_TEAM_TUNING="1" if threads > 1 else "0", EVENTSIM_MPI_NATIVE=native)
     assert res.returncode == 0, res.stderr[-3000:]
     got = np.load(out)
     assert int(got["n_ranks"]) == n
@@ -90,28 +93,31 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, t
     assert sorted(p.name for p in tmp_path.glob("ckpt.*")) == [f"ckpt.rank{r}-of-{n}.bin" for r in range(n)]
 
 
-@pytest.mark.parametrize("native", ["1", "0"])
-def test_ranks_of_one_thread_with_intervals_of_several_steps_give_the_single_process_results(native, tmp_path):
+@pytest.mark.parametrize("native, shortest, interval, step", [("1", "0.5", 4, 7), ("0", "0.5", 4, 7),
+                                                               ("1", "0.1", 0, 3)])
+def test_ranks_of_one_thread_with_intervals_of_several_steps_give_the_single_process_results(native, shortest,
+                                                                                             interval, step, tmp_path):
     """Delays of at least 0.5 ms (intervals of 4 steps between exchanges: the compiled interval loop of a
     rank of one thread, ``MPI_Allgather`` called from compiled code or, ``EVENTSIM_MPI_NATIVE=0``, from
-    Python), with a volley that outgrows the exchange's first buffer (256 spikers per rank), a split run,
-    a checkpoint and plastic synapses: 2 ranks == one process, bit for bit."""
+    Python) or 0.1 ms (one step: an exchange after every step, in the compiled loop), with a volley that
+    outgrows the exchange's first buffer (256 spikers per rank), a split run, a checkpoint and plastic
+    synapses: 2 ranks == one process, bit for bit."""
     sys.path.insert(0, str(CASE.parent))
     try:
         import mpi_case
     finally:
         sys.path.pop(0)
-    net, recs = mpi_case.build(comm=None, shortest=0.5)
+    net, recs = mpi_case.build(comm=None, shortest=float(shortest))
     stdp = next(p for p in net.projections if p.synapse is not None)
     w0 = np.asarray(stdp.weight, np.float64)
     single = mpi_case.run(net, recs)
-    assert int(net._plan.work.interval[0]) == 4
-    volley = single["ids"][single["steps"] == 7]  # the volley at 0.2 ms (+ 0.5 ms): each rank's 350 exc. neurons
+    assert int(net._plan.work.interval[0]) == interval
+    volley = single["ids"][single["steps"] == step]  # the volley at 0.2 ms (+ shortest): each rank's 350 exc.
     assert (volley < 350).sum() > 256 and ((volley >= 350) & (volley < 700)).sum() > 256
     assert single["steps"].size > 2000 and not np.array_equal(np.sort(single["stdp_w"]), np.sort(w0))
     out = tmp_path / "out.npz"
     res = _run(2, str(out), str(tmp_path / "exc.h5"), str(tmp_path / "ckpt.bin"), NUMBA_NUM_THREADS="1",
-               EVENTSIM_TEAM_TUNING="0", MPI_CASE_SHORTEST="0.5", EVENTSIM_MPI_NATIVE=native)
+               EVENTSIM_TEAM_TUNING="0", MPI_CASE_SHORTEST=shortest, EVENTSIM_MPI_NATIVE=native)
     assert res.returncode == 0, res.stderr[-3000:]
     got = np.load(out)
     assert int(got["n_ranks"]) == 2

@@ -138,8 +138,8 @@ GROW = 2      # some rank's spikers outgrew the buffer (``ctl[4]`` of them): gro
 @njit(cache=True, nogil=True)
 def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr, st,
                   ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl):
-    """Everything of an interval between two exchanges, on a rank of one partition (intervals of at least one
-    step: the shortest delay is at least two steps).
+    """Everything of an interval between two exchanges, on a rank of one partition (``Jmax >= 1`` steps: the
+    shortest delay is ``Jmax + 1`` steps or more; ``Jmax == 0``, a delay of one step: :func:`_one_step`).
 
     Unless ``first``, the exchange of the interval ``ctl[0] .. ctl[1]-1`` is in ``recv`` (rank ``r``'s block
     of ``W`` words at ``r * W``: its count, its stop request, its count per step, then from ``H`` its ids),
@@ -151,8 +151,12 @@ def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr
     its spikers packed into ``send`` (:func:`collect`; with the stop request when the spike recording
     could overflow in the interval after it).  Returns :data:`EXCHANGE`, :data:`DONE` or :data:`GROW`
     (nothing done); ``ctl``: ``[s, e, pending, spikers, most, ...]``, ``ctl[7]`` the sum that
-    :func:`deliver_part` returns (not used).
+    :func:`deliver_part` returns (not used).  ``Jmax == 0`` (a shortest delay of one step): one step per
+    exchange, :func:`_one_step`.
     """
+    if Jmax == 0:
+        return _one_step(first, s0, s1, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr,
+                         st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
     cap = send.shape[0] - H
     if not first:
         s = ctl[0]
@@ -197,6 +201,52 @@ def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr
     for i in range(min(m, cap)):
         send[H + i] = out[i]
     ctl[1] = e
+    ctl[3] = m
+    return EXCHANGE
+
+
+@njit(cache=True, nogil=True)
+def _one_step(first, s0, s1, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr, st, ring,
+              work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl):
+    """:func:`interval_loop` for a shortest delay of one step (an exchange after every step): the spikers of a
+    step reach their targets' input of the next step, so they are delivered before it is updated.
+
+    Unless ``first``, the exchange of step ``ctl[0] - 1`` is in ``recv``: its spikers (every rank's, merged in
+    ascending network ids) become the pending ones (``dbuf[:ctl[2]]``).  Then, unless the chunk ended at ``s1``
+    or some rank asked to stop, step ``s = ctl[0]``: the events stamped ``s`` (the pending spikers, the explicit
+    sources, the Poisson counts; :func:`deliver_part`), the update, and its spikers packed into ``send``
+    (the per-step path's order, step after step)."""
+    cap = send.shape[0] - H
+    if not first:
+        most = 0
+        stop = 0
+        for r in range(R):
+            most = max(most, recv[r * W])
+            stop |= recv[r * W + 1]
+        if most > cap:
+            ctl[4] = most
+            return GROW
+        total = merge_steps(recv, W, H, R, 1, dbuf, ptr)
+        count_events(dbuf[:total], conn.outdeg, rec.counters)
+        ctl[2] = total
+        if stop != 0 or ctl[0] >= s1:
+            return DONE
+    s = ctl[0]
+    npend = ctl[2]
+    dptr[0] = 0
+    dptr[1] = npend
+    for i in range(npend):
+        loc[i] = g2l[dbuf[i]]
+    ctl[7] += deliver_part(0, s, s + 1, dbuf, dptr, loc, L, C, conn, ring, src, work, f_pois, f_one, f_pl)
+    skip_sources(s, src)
+    update_part(0, s, s + 1, s0, 2, pr, st, ring, work, rec, C, L, fams)
+    m = collect(s, s + 1, 2, work, gid, rec, out, send[2:3])
+    send[0] = m
+    send[1] = 1 if (s + 1 < s1 and rec.spk_n[0] + (1 + min(1, s1 - s - 1)) * n_flag > rec.spk_step.shape[0]) else 0
+    for i in range(min(m, cap)):
+        send[H + i] = out[i]
+    ctl[0] = s + 1
+    ctl[1] = s + 1
     ctl[3] = m
     return EXCHANGE
 

@@ -274,7 +274,7 @@ class DistributedPlan(ClockPlan):
         f_pl = flags[3] if len(flags) > 3 else None
         T = work.nsp.shape[0]
         I = int(work.interval[0])
-        if T == 1 and I > 0 and s1 > s0:
+        if T == 1 and s1 > s0:
             return self._run_mpi_one(s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, fams, f_pois, f_one,
                                      f_pl)
         Jmax = max(I, 1)
@@ -344,13 +344,13 @@ class DistributedPlan(ClockPlan):
 
         comm = self._ranks.comm
         R = self._ranks.size
-        Jmax = int(work.interval[0])
-        H = 2 + Jmax
+        Jmax = int(work.interval[0])  # (0: a shortest delay of one step, an exchange after every step)
+        H = 2 + max(Jmax, 1)
         _, _, send, recv, dbuf, loc = self._buffers(H)
         W = send.size
-        out = np.empty(max(Jmax * work.flag.shape[0], 1), np.int64)
-        dptr = np.zeros(Jmax + 1, np.int64)
-        ptr = np.zeros(Jmax + 1, np.int64)
+        out = np.empty(max(Jmax, 1) * work.flag.shape[0], np.int64)
+        dptr = np.zeros(max(Jmax, 1) + 1, np.int64)
+        ptr = np.zeros(max(Jmax, 1) + 1, np.int64)
         ctl = np.zeros(8, np.int64)
         npend = int(self.pend_n[0])
         dbuf[:npend] = self.pend[:npend]
