@@ -332,6 +332,26 @@ def slope(fam, i, p, s, PP, SS, TH, ITH):
     return v - PP[p, V_TH] - th, dv - dth
 
 
+@_inline
+def membrane_bound(v, D, c, inv_tm, v_rest, i_e, syn_int, i_hi, i_lo):
+    """From ``v`` at the start of an interval of ``D`` ms (``D`` may be inf), free: (an upper bound of ``v`` on
+    it, a lower bound of ``dv/ds``), given the synaptic currents' bounds on it: ``syn_int`` the most charge
+    (fC) their positive parts can still deliver, ``i_hi`` / ``i_lo`` their largest / smallest sum (pA).  The
+    leak only pulls ``v`` towards its asymptote: ``v`` stays below ``max(v, v_inf) + syn_int / c`` and below
+    its value under the constant current ``i_hi``.  Shared by the families with exponential currents."""
+    if inv_tm > 0.0:
+        v_inf = v_rest + i_e / (c * inv_tm)
+        u1 = max(v, v_inf) + syn_int / c
+        w = v_inf + i_hi / (c * inv_tm)
+        u2 = v + max(w - v, 0.0) * (-math.expm1(-D * inv_tm))
+        u = min(u1, u2)
+        return u, (v_inf - u) * inv_tm + i_lo / c
+    rate = max(i_e + i_hi, 0.0)
+    u = v + rate * D / c if rate > 0.0 else v
+    u = min(u, v + syn_int / c + (i_e * D / c if i_e > 0.0 else 0.0))
+    return u, (i_e + i_lo) / c
+
+
 @_jit
 def bounds(fam, i, p, a, b, PP, SS, TH, ITH):
     """On ``[a, b]``: (upper bound of v minus lower bound of the threshold, lower bound of d/ds of the distance)."""
@@ -353,18 +373,7 @@ def bounds(fam, i, p, a, b, PP, SS, TH, ITH):
             else:
                 i_hi += x * e
                 i_lo += x
-    if inv_tm > 0.0:
-        v_inf = PP[p, V_REST] + i_e / (c * inv_tm)
-        u1 = max(v, v_inf) + syn_int / c
-        w = v_inf + i_hi / (c * inv_tm)
-        u2 = v + max(w - v, 0.0) * (-math.expm1(-D * inv_tm))
-        u = min(u1, u2)
-        dv_lo = (v_inf - u) * inv_tm + i_lo / c
-    else:
-        rate = max(i_e + i_hi, 0.0)
-        u = v + rate * D / c if rate > 0.0 else v
-        u = min(u, v + syn_int / c + (i_e * D / c if i_e > 0.0 else 0.0))
-        dv_lo = (i_e + i_lo) / c
+    u, dv_lo = membrane_bound(v, D, c, inv_tm, PP[p, V_REST], i_e, syn_int, i_hi, i_lo)
     th_lo = PP[p, V_TH]
     dth_hi = 0.0
     if _adaptive(fam):

@@ -295,18 +295,7 @@ def event_bounds(fam, i, p, a, b, PP, SS, TH, ITH):
         else:
             i_hi += x * e
             i_lo += x
-    if inv_tm > 0.0:
-        v_inf = PP[p, _V_REST] + i_e / (c * inv_tm)
-        u1 = max(v, v_inf) + syn_int / c
-        w = v_inf + i_hi / (c * inv_tm)
-        u2 = v + max(w - v, 0.0) * (-math.expm1(-D * inv_tm))
-        u = min(u1, u2)
-        dv_lo = (v_inf - u) * inv_tm + i_lo / c
-    else:
-        rate = max(i_e + i_hi, 0.0)
-        u = v + rate * D / c if rate > 0.0 else v
-        u = min(u, v + syn_int / c + (i_e * D / c if i_e > 0.0 else 0.0))
-        dv_lo = (i_e + i_lo) / c
+    u, dv_lo = iaf_event.membrane_bound(v, D, c, inv_tm, PP[p, _V_REST], i_e, syn_int, i_hi, i_lo)
     return u - PP[p, _V_TH], dv_lo
 
 
