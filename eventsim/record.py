@@ -19,7 +19,7 @@ whose writer crashed, in SWMR mode too: ``h5py.File(path, "r", swmr=True)``
 (``libver="latest"`` files keep the SWMR flag after a crash, and a plain
 ``h5py.File(path, "r")`` then fails with "file is already open for write");
 ``h5clear -s path`` clears the flag for tools that cannot read in SWMR mode.
-:func:`read_spikes` and :func:`read_state` do this for you.
+:func:`read_spikes`, :func:`read_state` and :func:`read_weights` do this for you.
 Zarr would store each chunk as its own file (thousands of small files for a
 long run) and updates its metadata non-atomically; h5py is also the more
 widely installed of the two.
@@ -73,9 +73,16 @@ extra root attributes ``variable`` (str), ``unit`` (str: ``"mV"`` or
                                             of ``group_ids``
 ==================  ======================  ====================================
 
+Weight files (``format = "eventsim-weights"``, :class:`WeightRecorder`)
+have the state files' layout with ``values`` of shape (rows, connections)
+and, instead of ``group_ids``, ``connection_index`` (the connections'
+positions in their projection), ``pre_ids`` and ``post_ids``; attribute
+``unit`` (mV or pA).
+
 Only the first ``committed[0]`` rows are meaningful: the datasets may be
 longer after a crash (a chunk written but not yet committed).  The readers
-:func:`read_spikes` and :func:`read_state` do this for you.
+:func:`read_spikes`, :func:`read_state` and :func:`read_weights` do this for
+you.
 
 Crash safety
 ------------
