@@ -303,8 +303,11 @@ class _FileStore:
                     per_row = int(np.prod(row_shape)) if row_shape else 1
                     chunk_rows = max(1, config.STREAM_CHUNK_ELEMENTS // max(per_row, 1))
                     kw = dict(compression="gzip", compression_opts=1, shuffle=True) if compression else {}
-                    f.create_dataset(name, shape=(0, *row_shape), dtype=dtype, maxshape=(None, *row_shape),
-                                     chunks=(chunk_rows, *row_shape), **kw)
+                    # (a row of width 0, e.g. an MPI rank that holds none of the recorded columns: HDF5's
+                    # chunks must be positive, so that dimension is unlimited, with chunks of 1)
+                    f.create_dataset(name, shape=(0, *row_shape), dtype=dtype,
+                                     maxshape=(None, *(d if d else None for d in row_shape)),
+                                     chunks=(chunk_rows, *(d if d else 1 for d in row_shape)), **kw)
             os.chmod(tmp, _umask_mode())  # the user's umask, not mkstemp's 0600
             os.replace(tmp, path)
         except BaseException:

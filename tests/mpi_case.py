@@ -61,6 +61,10 @@ def build(comm="auto", stream=None, shortest=None):
         recs.append(net.record_state(inh[::9] | exc[::97], "v", to=os.path.join(os.path.dirname(stream), "v.h5")))
         recs.append(net.record_weights(stdp, index=w_index, interval=5.0,
                                        to=os.path.join(os.path.dirname(stream), "w.h5")))
+        # recorders whose columns all live on rank 0 (the other ranks write files of no column)
+        recs.append(net.record_weights(stdp, index=[0, 5], interval=5.0,
+                                       to=os.path.join(os.path.dirname(stream), "w0.h5")))
+        recs.append(net.record_state(inh[0:10:9], "v", to=os.path.join(os.path.dirname(stream), "v0.h5")))
     return net, recs
 
 

@@ -89,6 +89,12 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, native, s
     assert np.array_equal(wf.values, single["w_stdp"]) and np.array_equal(wf.steps, single["w_stdp_steps"])
     assert np.array_equal(wf.post_ids, single["w_stdp_post"]) and wf.connection_index[0] == 1571
     assert sorted(p.name for p in tmp_path.glob("w.*.h5")) == [f"w.rank{r}-of-{n}.h5" for r in range(n)]
+    # files of recorders whose columns all live on rank 0 (the others' files have no column)
+    w0 = read_weights(tmp_path / "w0.h5")
+    assert np.array_equal(w0.values, single["w_stdp"][:, [1, 44]]) and np.array_equal(w0.connection_index, [0, 5])
+    assert np.array_equal(read_state(tmp_path / "v0.h5").values, single["v"][:, :2])
+    assert read_weights(tmp_path / f"w0.rank1-of-{n}.h5").values.shape == (w0.steps.size, 0)
+    assert read_state(tmp_path / f"v0.rank1-of-{n}.h5").values.shape == (1000, 0)
     # the checkpoint saved in the middle: one file per rank
     assert sorted(p.name for p in tmp_path.glob("ckpt.*")) == [f"ckpt.rank{r}-of-{n}.bin" for r in range(n)]
 
