@@ -54,16 +54,16 @@ def single():
     return dict(mpi_case.run(net, recs), stdp_w0=w0)
 
 
-@pytest.mark.parametrize("n, threads, native", [(2, 1, "1"), (3, 2, "1"), (2, 1, "0")])
-def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, native, single, tmp_path):
+@pytest.mark.parametrize("n, threads", [(2, 1), (3, 2)])
+def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, tmp_path):
     """A shortest delay of one step: ranks of one thread exchange after every step in the compiled loop
-    (``MPI_Allgather`` from compiled code, or with ``EVENTSIM_MPI_NATIVE=0`` from Python), ranks of two
-    threads through the per-step path."""
+    (``MPI_Allgather`` from compiled code; from Python: the next test), ranks of two threads through the
+    per-step path."""
     out = tmp_path / "out.npz"
     stream = tmp_path / "exc.h5"
     # (with 2 threads per rank the team tuner is on, as outside the tests: the ranks must still agree)
     res = _run(n, str(out), str(stream), str(tmp_path / "ckpt.bin"), NUMBA_NUM_THREADS=str(threads),
-               EVENTSIM_TEAM_TUNING="1" if threads > 1 else "0", EVENTSIM_MPI_NATIVE=native)
+               EVENTSIM_TEAM_TUNING="1" if threads > 1 else "0")
     assert res.returncode == 0, res.stderr[-3000:]
     got = np.load(out)
     assert int(got["n_ranks"]) == n
@@ -100,14 +100,14 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, native, s
 
 
 @pytest.mark.parametrize("native, shortest, interval, step", [("1", "0.5", 4, 7), ("0", "0.5", 4, 7),
-                                                               ("1", "0.1", 0, 3)])
+                                                               ("0", "0.1", 0, 3)])
 def test_ranks_of_one_thread_with_intervals_of_several_steps_give_the_single_process_results(native, shortest,
                                                                                              interval, step, tmp_path):
     """Delays of at least 0.5 ms (intervals of 4 steps between exchanges: the compiled interval loop of a
     rank of one thread, ``MPI_Allgather`` called from compiled code or, ``EVENTSIM_MPI_NATIVE=0``, from
-    Python) or 0.1 ms (one step: an exchange after every step, in the compiled loop), with a volley that
-    outgrows the exchange's first buffer (256 spikers per rank), a split run, a checkpoint and plastic
-    synapses: 2 ranks == one process, bit for bit."""
+    Python) or 0.1 ms (one step: an exchange after every step, in the compiled loop, here with mpi4py's
+    ``Allgather``), with a volley that outgrows the exchange's first buffer (256 spikers per rank), a split
+    run, a checkpoint and plastic synapses: 2 ranks == one process, bit for bit."""
     sys.path.insert(0, str(CASE.parent))
     try:
         import mpi_case
