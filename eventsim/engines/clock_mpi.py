@@ -129,6 +129,17 @@ def merge_steps(buf, W, H, R, J, out, ptr):
     return m
 
 
+@njit(cache=True, inline="always")
+def _headers(recv, W, R):
+    """``(most spikers of a rank, some rank's stop request)`` of an exchange's headers in ``recv``."""
+    most = 0
+    stop = 0
+    for r in range(R):
+        most = max(most, recv[r * W])
+        stop |= recv[r * W + 1]
+    return most, stop
+
+
 #: Return codes of :func:`interval_loop`.
 EXCHANGE = 0  # the next interval's spikers are in the send buffer: exchange them, then call again
 DONE = 1      # the chunk ended (or some rank asked to stop): pending spikers at ``dbuf[:ctl[2]]``
@@ -162,11 +173,7 @@ def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr
         s = ctl[0]
         e = ctl[1]
         J = e - s
-        most = 0
-        stop = 0
-        for r in range(R):
-            most = max(most, recv[r * W])
-            stop |= recv[r * W + 1]
+        most, stop = _headers(recv, W, R)
         if most > cap:
             ctl[4] = most
             return GROW
@@ -218,11 +225,7 @@ def _one_step(first, s0, s1, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc
     (the per-step path's order, step after step)."""
     cap = send.shape[0] - H
     if not first:
-        most = 0
-        stop = 0
-        for r in range(R):
-            most = max(most, recv[r * W])
-            stop |= recv[r * W + 1]
+        most, stop = _headers(recv, W, R)
         if most > cap:
             ctl[4] = most
             return GROW

@@ -19,7 +19,7 @@ import math
 
 from numba import njit
 
-from .family import bounds, distance, slope
+from .family import TL, TR, bounds, distance, slope
 
 #: Width (ms) at which a crossing is located.
 TOL = 1e-13
@@ -97,3 +97,20 @@ def leftmost_crossing(fam, i, p, tl, s0, H, PP, SS, TH, ITH, stack):
         stack[sp + 1, 1] = m
         sp += 2
     return math.inf
+
+
+@_jit
+def next_crossing_bounded(fam, i, p, H, PP, SS, TH, ITH, stack):
+    """Absolute time (ms) at which neuron ``i`` first reaches threshold without further input, not before the
+    end of its refractory period (inf: never), from the family's ``distance`` and ``bounds`` alone: at once
+    if it is at or above threshold there, never if the bound on ``[s0, inf)`` stays below, else
+    :func:`leftmost_crossing` (``H``: the first horizon, the family's longest time constant, ms).  The
+    ``next_crossing`` of a family without a closed form."""
+    tl = SS[i, TL]
+    s0 = max(SS[i, TR] - tl, 0.0)
+    if distance(fam, i, p, s0, PP, SS, TH, ITH) >= 0.0:
+        return tl + s0
+    gap, _ = bounds(fam, i, p, s0, math.inf, PP, SS, TH, ITH)
+    if gap < 0.0:
+        return math.inf
+    return leftmost_crossing(fam, i, p, tl, s0, H, PP, SS, TH, ITH, stack)

@@ -333,6 +333,16 @@ def slope(fam, i, p, s, PP, SS, TH, ITH):
 
 
 @_inline
+def current_bound(x, inv, D):
+    """A current ``x`` (pA) decaying at rate ``inv`` (1/ms) over ``D`` ms (may be inf): ``(charge bound, largest,
+    smallest)``: the charge (fC) its positive part can still deliver, and its extremes (at the interval's ends)."""
+    e = math.exp(-D * inv)
+    if x > 0.0:
+        return x * (-math.expm1(-D * inv)) / inv, x, x * e
+    return 0.0, x * e, x
+
+
+@_inline
 def membrane_bound(v, D, c, inv_tm, v_rest, i_e, syn_int, i_hi, i_lo):
     """From ``v`` at the start of an interval of ``D`` ms (``D`` may be inf), free: (an upper bound of ``v`` on
     it, a lower bound of ``dv/ds``), given the synaptic currents' bounds on it: ``syn_int`` the most charge
@@ -365,14 +375,10 @@ def bounds(fam, i, p, a, b, PP, SS, TH, ITH):
     i_lo = 0.0  # smallest synaptic current on the interval
     if _currents(fam, PP, p):
         for x, inv in ((ie, PP[p, INV_TE]), (ii, PP[p, INV_TI])):
-            e = math.exp(-D * inv)
-            if x > 0.0:
-                syn_int += x * (-math.expm1(-D * inv)) / inv
-                i_hi += x
-                i_lo += x * e
-            else:
-                i_hi += x * e
-                i_lo += x
+            q, hi, lo = current_bound(x, inv, D)
+            syn_int += q
+            i_hi += hi
+            i_lo += lo
     u, dv_lo = membrane_bound(v, D, c, inv_tm, PP[p, V_REST], i_e, syn_int, i_hi, i_lo)
     th_lo = PP[p, V_TH]
     dth_hi = 0.0

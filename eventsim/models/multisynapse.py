@@ -61,7 +61,7 @@ from numba import njit
 import math
 
 from . import dynamics, iaf_event
-from .crossing import leftmost_crossing
+from .crossing import next_crossing_bounded
 from .dynamics import phi, reset_voltage
 from .family import FIRST, IB, N_PARAMS, T_REF, TL, TR, EventFunctions, Family, block_kernel, register
 from .lif import IF, LIF, _inv, _vec_prop
@@ -286,15 +286,10 @@ def event_bounds(fam, i, p, a, b, PP, SS, TH, ITH):
     i_lo = 0.0  # smallest synaptic current on the interval
     for k in range(np.int64(PP[p, N_PORTS])):
         inv = PP[p, INV_SYN + k]
-        x = SS[i, 1 + k] * math.exp(-a * inv)
-        e = math.exp(-D * inv)
-        if x > 0.0:
-            syn_int += x * (-math.expm1(-D * inv)) / inv
-            i_hi += x
-            i_lo += x * e
-        else:
-            i_hi += x * e
-            i_lo += x
+        q, hi, lo = iaf_event.current_bound(SS[i, 1 + k] * math.exp(-a * inv), inv, D)
+        syn_int += q
+        i_hi += hi
+        i_lo += lo
     u, dv_lo = iaf_event.membrane_bound(v, D, c, inv_tm, PP[p, _V_REST], i_e, syn_int, i_hi, i_lo)
     return u - PP[p, _V_TH], dv_lo
 
@@ -302,15 +297,8 @@ def event_bounds(fam, i, p, a, b, PP, SS, TH, ITH):
 @_call
 def event_next_crossing(fam, i, p, PP, SS, TH, ITH, stack):
     """Absolute time (ms) at which neuron ``i`` first reaches threshold without further input, not before the
-    end of its refractory period (inf: never): :func:`eventsim.models.crossing.leftmost_crossing`."""
-    tl = SS[i, TL]
-    s0 = max(SS[i, TR] - tl, 0.0)
-    if event_distance(fam, i, p, s0, PP, SS, TH, ITH) >= 0.0:
-        return tl + s0
-    gap, _ = event_bounds(fam, i, p, s0, math.inf, PP, SS, TH, ITH)
-    if gap < 0.0:
-        return math.inf
-    return leftmost_crossing(fam, i, p, tl, s0, PP[p, _TAU_MAX], PP, SS, TH, ITH, stack)
+    end of its refractory period (inf: never): :func:`eventsim.models.crossing.next_crossing_bounded`."""
+    return next_crossing_bounded(fam, i, p, PP[p, _TAU_MAX], PP, SS, TH, ITH, stack)
 
 
 #: The family's functions for the event engine: state row ``v``, then the port currents (keys ``0 ..``: the

@@ -132,7 +132,7 @@ from numba import njit
 
 from . import iaf_event
 from .adaptive import ALIF
-from .crossing import leftmost_crossing
+from .crossing import next_crossing_bounded
 from .iaf_event import theta_at, theta_bounds, theta_decay, theta_jump, theta_slope, theta_sum
 from .dynamics import exp_propagators, phi, reset_voltage
 from .family import IB, TL, TR, EventFunctions, Family, TorchSteps, block_kernel, register, spike_grad
@@ -583,15 +583,8 @@ def event_bounds(fam, i, p, a, b, PP, SS, TH, ITH):
 @_call
 def event_next_crossing(fam, i, p, PP, SS, TH, ITH, stack):
     """Absolute time (ms) at which neuron ``i`` first reaches threshold without further input, not before the
-    end of its refractory period (inf: never): :func:`eventsim.models.crossing.leftmost_crossing`."""
-    tl = SS[i, TL]
-    s0 = max(SS[i, TR] - tl, 0.0)
-    if event_distance(fam, i, p, s0, PP, SS, TH, ITH) >= 0.0:
-        return tl + s0
-    gap, _ = event_bounds(fam, i, p, s0, math.inf, PP, SS, TH, ITH)
-    if gap < 0.0:
-        return math.inf
-    return leftmost_crossing(fam, i, p, tl, s0, PP[p, _TAU_MAX], PP, SS, TH, ITH, stack)
+    end of its refractory period (inf: never): :func:`eventsim.models.crossing.next_crossing_bounded`."""
+    return next_crossing_bounded(fam, i, p, PP[p, _TAU_MAX], PP, SS, TH, ITH, stack)
 
 
 #: The family's functions for the event engine.
