@@ -359,8 +359,8 @@ def _encode(net):
 def _clock_arrays(plan):
     """Name -> array of every array of a clock plan that a run changes and the next run reads."""
     out = {f"state.{f}": a for f, a in zip(plan.state._fields, plan.state)}
-    out.update({"ring": plan.ring, "pend": plan.pend, "pend_n": plan.pend_n, "ss_ptr": plan.sources.ss_ptr,
-                "counters": plan.counters})
+    out.update({"ring": plan.ring, "pend": plan.pend, "pmul": plan.pmul, "pend_n": plan.pend_n,
+                "ss_ptr": plan.sources.ss_ptr, "counters": plan.counters})
     P = getattr(plan, "plastic", None)
     if P is not None:  # plastic synapses: weights, traces (copy 0 of the per-partition ones) and spike histories
         from .engines.plastic import MUTABLE
@@ -1000,6 +1000,8 @@ class _Decoder:
                 current.pop(name)
         if net.engine == "event" and "ret.em" in stored and "ret.port" not in stored:
             current.pop("ret.port")  # a file from before receptor ports in the event engine: none
+        if net.engine != "event" and "pmul" not in stored:
+            current.pop("pmul")  # a file from before spike multiplicities: every pending spike single
         if net.engine != "event" and "state.x" not in stored and current["state.x"].shape[1] == 0:
             current.pop("state.x")  # a file from before families had state of their own: none then
         if sorted(stored) != sorted(current):
@@ -1039,6 +1041,8 @@ def _restore_clock(plan, new, spike_buffer):
     if not 0 <= n <= N:
         _bad("pend_n", f"{n} pending spikes for {N} neurons")
     _in_range("pend", new["pend"][:n], 0, N)
+    if "pmul" in new:
+        _in_range("pmul", new["pmul"][:n], 1, 2**31)
     _in_range("ss_ptr", new["ss_ptr"], 0, plan.sources.ss_step.size + 1)
     if (new["counters"] < 0).any():
         _bad("counters", "event counts must be >= 0")

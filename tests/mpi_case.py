@@ -29,6 +29,7 @@ def build(comm="auto", stream=None, shortest=None):
     inh = net.population(131, es.LIF(tau_m=10.0, v_th=15.0, v_reset=5.0, t_ref=1.0, tau_syn_ex=0.5,
                                      tau_syn_in=2.0), v_init=es.Normal(5.0, 3.0))
     small = net.population(9, es.IF(v_th=1.0, v_reset=0.0, t_ref=0.5), v_init=0.0)
+    relay = net.population(5, es.Parrot())  # spikes of several in one step (multiplicities in the exchange)
     net.connect(exc, exc | inh, rule=es.FixedInDegree(40), weight=0.4, delay=1.5)
     net.connect(exc, inh, rule=es.FixedInDegree(20, allow_multapses=False), weight=es.Uniform(10.0, 30.0),
                 delay=es.Uniform(0.5, 3.0))
@@ -51,9 +52,13 @@ def build(comm="auto", stream=None, shortest=None):
         net.connect(volley, exc, rule=es.AllToAll(), weight=5000.0, delay=shortest)
     dc = net.dc(30.0, start=10.0, stop=60.0, delay=0.5)
     net.connect(dc, inh[::3], rule=es.AllToAll(), weight=es.Uniform(0.5, 1.5))
+    net.connect(net.poisson(5, rate=20000.0), relay, rule=es.OneToOne(), weight=0.0, delay=d(0.2))
+    net.connect(relay, inh[::10] | small[5:], rule=es.FixedInDegree(2), weight=0.05, delay=d(0.6))
+    net.connect(relay, exc[300:340], rule=es.FixedInDegree(1), weight=0.2, delay=d(0.9),
+                synapse=es.STDP(tau_plus=15.0, lam=0.05, w_max=100.0))
     stdp, arrays = net.projections[4], net.projections[8]
     w_index = np.r_[1571, 0:1572:37, 5, 5]  # (positions in the whole projection: unordered, one twice)
-    recs = [net.record_spikes(exc | inh | small), net.record_state(inh[::9] | exc[::97], "v"),
+    recs = [net.record_spikes(exc | inh | small | relay), net.record_state(inh[::9] | exc[::97], "v"),
             net.record_state(inh[5:40:4], "i_in", interval=0.5),
             net.record_weights(stdp, index=w_index, interval=5.0), net.record_weights(arrays, interval=20.0)]
     if stream is not None:
@@ -87,12 +92,15 @@ def run(net, recs, checkpoint=None):
     net.connect(late, net.populations[2], rule=es.AllToAll(), weight=3.0, delay=0.5)
     net.run(35.0)
     spikes, v, i_in, w_stdp, w_arrays = recs[:5]
-    stdp = next(p for p in net.projections if getattr(p, "synapse", None) is not None)
-    parts = [np.asarray(stdp.weight, np.float64), stdp.source.ids[stdp.pre], stdp.target.ids[stdp.post]]
-    if net.n_ranks > 1:  # (each rank holds the synapses onto its own neurons)
-        parts = [net._dist.allgatherv(a, a.dtype)[0] for a in parts]
-    order = np.lexsort(parts[::-1])
-    return dict(stdp_w=parts[0][order], stdp_pre=parts[1][order], steps=spikes.steps, ids=spikes.neuron_ids, senders=spikes.senders, v=v.values, v_steps=v.steps,
+    plastic = []
+    for stdp in [p for p in net.projections if getattr(p, "synapse", None) is not None]:
+        parts = [np.asarray(stdp.weight, np.float64), stdp.source.ids[stdp.pre], stdp.target.ids[stdp.post]]
+        if net.n_ranks > 1:  # (each rank holds the synapses onto its own neurons)
+            parts = [net._dist.allgatherv(a, a.dtype)[0] for a in parts]
+        order = np.lexsort(parts[::-1])
+        plastic.append((parts[0][order], parts[1][order]))
+    parts = plastic[0]
+    return dict(stdp_w=parts[0], stdp_pre=parts[1], relay_w=plastic[1][0], steps=spikes.steps, ids=spikes.neuron_ids, senders=spikes.senders, v=v.values, v_steps=v.steps,
                 i_in=i_in.values, rates=spikes.rates(), events=np.array(net.synaptic_events),
                 inh_v=net.populations[1].get("v"), n_ranks=np.array(net.n_ranks), w_stdp=w_stdp.values,
                 w_stdp_steps=w_stdp.steps, w_stdp_post=w_stdp.group.ids, w_arrays=w_arrays.values)

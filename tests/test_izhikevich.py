@@ -177,10 +177,14 @@ for backend in backends:
     net.connect(lif, izh, es.FixedInDegree(3), weight=-2.0, delay=0.5)
     net.connect(izh[:8], par, es.OneToOne(), weight=1.0, delay=0.3)
     net.connect(par, lif, es.AllToAll(), weight=4.0, delay=0.2)
+    rel = net.population(4, es.Parrot())  # relays of a 20 kHz source: spikes of several in one step
+    net.connect(net.poisson(4, rate=20000.0), rel, es.OneToOne(), weight=0.0, delay=0.2)
+    net.connect(rel, lif, es.FixedInDegree(2), weight=0.3, delay=0.4)
+    net.connect(rel, izh[:10], es.FixedInDegree(1), weight=0.1, delay=0.3, synapse=es.STDP(lam=0.01, w_max=10.0))
     net.connect(net.poisson(10, rate=3000.0, rate_times=[30.0, 70.0], rate_values=[[0.0] * 10, [5000.0] * 10]),
                 izh | lif, es.FixedInDegree(2), weight=1.0, delay=0.1)
     net.connect(net.step_current([20.0, 60.0], [6.0, 2.0], delay=0.2), izh[::2], es.AllToAll(), weight=1.0)
-    sp, rv, ru = net.record_spikes(izh | lif | par), net.record_state(izh[:5], "v"), net.record_state(izh[:5], "u")
+    sp, rv, ru = net.record_spikes(izh | lif | par | rel), net.record_state(izh[:5], "v"), net.record_state(izh[:5], "u")
     net.run(60.0)
     net.run(40.0)
     h = hashlib.sha256()

@@ -111,6 +111,8 @@ class Params(NamedTuple):
     # (last, with a default: plans pickled before it existed get it on load, ClockPlan.__setstate__)
     family: np.ndarray = None  # int64 per parameter set: the neuron family's code (eventsim.models.family)
     coef: np.ndarray = None    # [sets, M] a family's own coefficients (a model's pack()["coef"]; M = 0: none)
+    counts: np.ndarray = None  # int64 per parameter set: 1 if the family counts its input spikes and sends its
+                               # spikes with that multiplicity (``Family.counts``: parrot neurons), else 0
 
 
 #: Decorator of the per-step kernels.  They never allocate, so they are
@@ -188,6 +190,10 @@ class Work(NamedTuple):
     isp: np.ndarray = None      # int64 [M * N] spikers of the last M steps (M = max(I, 1) + 1; CPU engine)
     insp: np.ndarray = None     # int64 [M * T] their number per step and partition
     interval: np.ndarray = None  # int64[1] I: steps per meeting of the CPU threads (0: one, events first)
+    # multiplicity of each listed spike (int32, 1 but for counting families), beside the lists above:
+    imul: np.ndarray = None     # [M * N] beside ``isp``
+    smul: np.ndarray = None     # [N] beside ``spk``
+    pmul: np.ndarray = None     # [N] beside ``pend``
 
 
 class Recording(NamedTuple):
@@ -390,22 +396,28 @@ def _update_partition(t, s, pr, st, conn, ring, src, work, C, L, fams, f_pois, f
     compile on a cold start.
     """
     T = work.nsp.shape[0]
-    _deliver_list(t, T, s, L, C, work.pend, 0, work.pend_n[0], conn, ring)
+    _deliver_list(t, T, s, L, C, work.pend, work.pmul, 0, work.pend_n[0], conn, ring)
     if f_pl is not None:  # plastic synapses: one copy of the presynaptic traces, updated by _after_step's caller
         push_spikes(t, s, work.pend, 0, work.pend_n[0], work.part[t], work.part[t + 1], f_pl)
-        deliver_plastic_only(t, T, 0, s, work.pend, 0, work.pend_n[0], s % L, L, C, f_pl, ring)
+        deliver_plastic_only(t, T, 0, s, work.pend, work.pmul, 0, work.pend_n[0], s % L, L, C, f_pl, ring)
     _deliver_sources(t, T, s, L, C, src.ss_ptr[0], src, conn, ring)
     _poisson_inputs(t, s, conn, ring, src, work, C, L, f_pois, f_one)
-    work.nsp[t] = _neurons(t, s, pr, st, ring, work, C, L, work.spk, fams)
+    work.nsp[t] = _neurons(t, s, pr, st, ring, work, C, L, work.spk, work.smul, fams)
 
 
 @njit(inline="always", cache=True)
-def _deliver_list(t, T, s, L, C, lst, a, b, conn, ring):
-    """Add the synapses of senders ``lst[a:b]`` (spikes stamped ``s``) into partition ``t``, in that order."""
+def _deliver_list(t, T, s, L, C, lst, mul, a, b, conn, ring):
+    """Add the synapses of senders ``lst[a:b]`` (spikes stamped ``s``, multiplicities ``mul[a:b]``: weight x
+    multiplicity, as NEST delivers) into partition ``t``, in that order."""
     slot = s % L
     for q in range(a, b):
-        _deliver_row(conn.row_split, lst[q], t, T, 1.0, slot, L, C, conn.syn_off, conn.syn_w, conn.row_cw,
-                     conn.row_w, conn.row_dmin, conn.row_dmax, ring)
+        m = mul[q]
+        if m == 1:
+            _deliver_row(conn.row_split, lst[q], t, T, 1.0, slot, L, C, conn.syn_off, conn.syn_w, conn.row_cw,
+                         conn.row_w, conn.row_dmin, conn.row_dmax, ring)
+        else:
+            _deliver_row(conn.row_split, lst[q], t, T, float(m), slot, L, C, conn.syn_off, conn.syn_w,
+                         conn.row_cw, conn.row_w, conn.row_dmin, conn.row_dmax, ring)
 
 
 @njit(inline="always", cache=True)
@@ -441,11 +453,12 @@ def _poisson_inputs(t, s, conn, ring, src, work, C, L, f_pois, f_one):
 
 
 @_kernel
-def _neurons(t, s, pr, st, ring, work, C, L, spk, fams):
+def _neurons(t, s, pr, st, ring, work, C, L, spk, mul, fams):
     """Step ``s``'s neuron update, threshold and reset of partition ``t`` (input: ring slot ``s + 1``); the
-    spikers go to ``spk`` from ``work.part[t]`` on.  Returns how many."""
+    spikers go to ``spk`` from ``work.part[t]`` on, their multiplicities to ``mul`` beside them.  Returns
+    how many."""
     return _update_neurons(work.seg_ptr[t], work.seg_ptr[t + 1], work.seg, work.seg_dc, work.seg_dcu,
-                           ((s + 1) % L) * C, ring, pr, st, work.flag, spk, fams)
+                           ((s + 1) % L) * C, ring, pr, st, work.flag, spk, mul, fams)
 
 
 @_kernel
@@ -532,7 +545,7 @@ def _poisson_one(s, base, LC, k0, k1, r0, r1, run, one_ch, one_cls, one_off, one
 
 
 @_kernel
-def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pr, st, flag, spk, fams):
+def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pr, st, flag, spk, mul, fams):
     """Update the runs ``g0..g1-1`` of ``seg`` (reading ring slot at ``rbase``); return how many spiked.
 
     Within a run every neuron has the same parameter set, so its family's
@@ -544,7 +557,9 @@ def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pr, st, flag, spk
     it as a loop constant instead of having ``st.i_dc`` read per neuron (the
     same sum, ``i_e + seg_dc[g]``).  ``fams``: the tags of the families
     present (:func:`features`); the update of an absent family is not
-    compiled.
+    compiled.  Each spiker's multiplicity goes to ``mul`` beside it: 1, or
+    for a family that counts its input (``pr.counts``) the count it left in
+    ``st.v``.
     """
     lo = seg[g0]
     nsp = 0
@@ -557,6 +572,7 @@ def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pr, st, flag, spk
         i_c = pr.i_e[q] if per_neuron else pr.i_e[q] + seg_dc[g]
         update_family(fams, pr.family[q], a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag)
         # gather the spikers in index order, skipping blocks of 64 without any (a vectorised sum)
+        p0 = lo + nsp
         n = a
         while n < b:
             e = min(n + 64, b)
@@ -569,27 +585,36 @@ def _update_neurons(g0, g1, seg, seg_dc, seg_dcu, rbase, ring, pr, st, flag, spk
                     spk[lo + nsp] = n + j
                     nsp += fs[j]
             n = e
+        if pr.counts[q] != 0:
+            for p in range(p0, lo + nsp):
+                mul[p] = np.int32(st.v[spk[p]])
+        else:
+            for p in range(p0, lo + nsp):
+                mul[p] = 1
     return nsp
 
 
 @njit(inline="always", cache=True)
-def _spikes_out(s, spk, nsp, part, pend, conn, rec):
-    """The spikers of step ``s`` (partition ``t``'s in ``spk`` from ``part[t]``, ``nsp[t]`` of them), in index
-    order: their synapses counted, the recorded ones stored (stamp ``s + 1``) and, unless ``pend`` is
-    ``None``, copied to ``pend``.  Returns how many."""
+def _spikes_out(s, spk, mul, nsp, part, pend, pmul, conn, rec):
+    """The spikers of step ``s`` (partition ``t``'s in ``spk`` from ``part[t]``, ``nsp[t]`` of them, their
+    multiplicities beside them in ``mul``), in index order: their synapses counted (times the
+    multiplicity), the recorded ones stored (stamp ``s + 1``; see :data:`MULT_SHIFT`) and, unless ``pend``
+    is ``None``, copied to ``pend`` and ``pmul``.  Returns how many."""
     m = 0
     for t in range(nsp.shape[0]):
         lo = part[t]
         for k in range(nsp[t]):
             n = spk[lo + k]
+            c = np.int64(mul[lo + k])
             if pend is not None:
                 pend[m] = n
+                pmul[m] = c
             m += 1
-            rec.counters[0] += conn.outdeg[n]
+            rec.counters[0] += conn.outdeg[n] * c
             if rec.spk_flag[n]:
                 r = rec.spk_n[0]
                 rec.spk_step[r] = s + 1
-                rec.spk_id[r] = n
+                rec.spk_id[r] = n | ((c - 1) << MULT_SHIFT)
                 rec.spk_n[0] = r + 1
     return m
 
@@ -626,7 +651,7 @@ def _after_step(s, s0, pr, st, conn, src, rec, work):
     """Serial end of step ``s`` of a chunk from step ``s0`` (CUDA engine): advance the source pointer,
     collect spikes, record."""
     _skip_sources(s, src)
-    work.pend_n[0] = _spikes_out(s, work.spk, work.nsp, work.part, work.pend, conn, rec)
+    work.pend_n[0] = _spikes_out(s, work.spk, work.smul, work.nsp, work.part, work.pend, work.pmul, conn, rec)
     _record_states(s, s0, 0, work.flag.shape[0], pr, st, rec)
     for r in range(rec.rec_var.shape[0]):
         if (s + 1) % rec.rec_k[r] == 0:
@@ -649,6 +674,23 @@ def features(pr, src):
 
 
 # ---------------------------------------------------------------- thread team
+#: A recorded spike of multiplicity ``m > 1`` is stored once, as ``id | (m - 1) << MULT_SHIFT`` in
+#: ``Recording.spk_id`` (:func:`split_multiplicity` expands it), so the buffer's bound of one entry per
+#: recorded neuron and step holds.
+MULT_SHIFT = 40
+
+
+def split_multiplicity(steps, ids):
+    """``(steps, ids)`` of a spike recording with each spike of multiplicity ``m`` repeated ``m`` times
+    (see :data:`MULT_SHIFT`)."""
+    ids = np.asarray(ids, np.int64)
+    extra = ids >> MULT_SHIFT
+    if not extra.any():
+        return steps, ids
+    ids = ids & ((1 << MULT_SHIFT) - 1)
+    return np.repeat(steps, extra + 1), np.repeat(ids, extra + 1)
+
+
 #: Slots of the ``team`` array of :func:`run_clock` (one cache line apart;
 #: ``SINK`` collects the values of the rows' heads read ahead, unused;
 #: ``STOP_AT``: the step before which the team stops early, 0 if none;
@@ -773,7 +815,8 @@ def _update_steps(t, a, b, s0, M, lo, hi, pr, st, ring, work, rec, C, L, fams):
     N = work.flag.shape[0]
     for k in range(a, b):
         j = k % M
-        work.insp[j * T + t] = _neurons(t, k, pr, st, ring, work, C, L, work.isp[j * N: (j + 1) * N], fams)
+        work.insp[j * T + t] = _neurons(t, k, pr, st, ring, work, C, L, work.isp[j * N: (j + 1) * N],
+                                        work.imul[j * N: (j + 1) * N], fams)
         _record_states(k, s0, lo, hi, pr, st, rec)
 
 
@@ -876,28 +919,29 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
             if u == 0:  # the complete lists of steps s-1 .. e-2 (e-1's: in the next interval, or at the end)
                 for k in range(max(s - 1, s0), e - 1):
                     j = k % M
-                    _spikes_out(k, work.isp[j * N: (j + 1) * N], work.insp[j * T: (j + 1) * T], part, None, conn,
-                                rec)
+                    _spikes_out(k, work.isp[j * N: (j + 1) * N], work.imul[j * N: (j + 1) * N],
+                                work.insp[j * T: (j + 1) * T], part, None, None, conn, rec)
             p = team[TEAM_PART + TEAM_STRIDE * u + 1]  # the partition's explicit-source pointer
             for k in range(s, e):
                 if k == s0:
                     sink += _warm_rows(u, T, work.pend, 0, work.pend_n[0], conn.row_split, conn.syn_off)
-                    _deliver_list(u, T, k, L, C, work.pend, 0, work.pend_n[0], conn, ring)
+                    _deliver_list(u, T, k, L, C, work.pend, work.pmul, 0, work.pend_n[0], conn, ring)
                     if f_pl is not None:
                         push_spikes(u, k, work.pend, 0, work.pend_n[0], part[u], part[u + 1], f_pl)
-                        deliver_plastic(u, T, k, work.pend, 0, work.pend_n[0], k % L, L, C, f_pl, ring)
+                        deliver_plastic(u, T, k, work.pend, work.pmul, 0, work.pend_n[0], k % L, L, C, f_pl, ring)
                 else:
                     j = (k - 1) % M
                     lst = work.isp[j * N: (j + 1) * N]
+                    lmul = work.imul[j * N: (j + 1) * N]
                     cnt = work.insp[j * T: (j + 1) * T]
                     for v in range(T):
                         sink += _warm_rows(u, T, lst, part[v], part[v] + cnt[v], conn.row_split, conn.syn_off)
                     for v in range(T):
-                        _deliver_list(u, T, k, L, C, lst, part[v], part[v] + cnt[v], conn, ring)
+                        _deliver_list(u, T, k, L, C, lst, lmul, part[v], part[v] + cnt[v], conn, ring)
                     if f_pl is not None:
                         push_spikes(u, k, lst, part[u], part[u] + cnt[u], part[u], part[u + 1], f_pl)
                         for v in range(T):
-                            deliver_plastic(u, T, k, lst, part[v], part[v] + cnt[v], k % L, L, C, f_pl, ring)
+                            deliver_plastic(u, T, k, lst, lmul, part[v], part[v] + cnt[v], k % L, L, C, f_pl, ring)
                 p = _deliver_sources(u, T, k, L, C, p, src, conn, ring)
                 _poisson_inputs(u, k, conn, ring, src, work, C, L, f_pois, f_one)
             team[TEAM_PART + TEAM_STRIDE * u + 1] = p
@@ -915,8 +959,8 @@ def run_clock(t, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, team,
     if atomic_cas(team, FINAL, 0, 1):  # (every thread still here has the same ``reached``)
         if reached > s0:
             j = (reached - 1) % M
-            work.pend_n[0] = _spikes_out(reached - 1, work.isp[j * N: (j + 1) * N], work.insp[j * T: (j + 1) * T],
-                                         part, work.pend, conn, rec)
+            work.pend_n[0] = _spikes_out(reached - 1, work.isp[j * N: (j + 1) * N], work.imul[j * N: (j + 1) * N],
+                                         work.insp[j * T: (j + 1) * T], part, work.pend, work.pmul, conn, rec)
             _skip_sources(reached - 1, src)
             for r in range(rec.rec_var.shape[0]):
                 k = rec.rec_k[r]

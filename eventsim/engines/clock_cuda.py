@@ -351,6 +351,7 @@ class ClockCuda:
         _upload(self.ring, plan.ring)
         _upload(self.src.ss_ptr, plan.sources.ss_ptr)
         _upload(self.work.pend, plan.work.pend)
+        _upload(self.work.pmul, plan.work.pmul)
         _upload(self.work.pend_n, plan.work.pend_n)
         _upload(self.work.ext, plan.work.ext)
         _upload(self.counters, plan.counters)
@@ -365,6 +366,7 @@ class ClockCuda:
         _to_host(self.ring, plan.ring)
         _to_host(self.src.ss_ptr, plan.sources.ss_ptr)
         _to_host(self.work.pend, plan.work.pend)
+        _to_host(self.work.pmul, plan.work.pmul)
         _to_host(self.work.pend_n, plan.work.pend_n)
 
     def _chunk(self, s, end):
@@ -410,7 +412,8 @@ class ClockCuda:
         empty = np.zeros(0, np.int64)
         spk_id = _to_host(rec.spk_id[:m]) if m else empty
         if self._ranks is not None:  # recorded in local indices: network ids, as the CPU ranks record them
-            spk_id = plan._gid[spk_id]
+            mask = (1 << cc.MULT_SHIFT) - 1  # (the multiplicity above MULT_SHIFT stays)
+            spk_id = plan._gid[spk_id & mask] | (spk_id & ~mask)
         host = cc.Recording(None, _to_host(rec.spk_step[:m]) if m else empty, spk_id, np.array([m], np.int64),
                             None, None, None, None, off[:-1], _to_host(rec.rec_cnt), _to_host(rec.rec_buf),
                             None)
@@ -423,14 +426,19 @@ class ClockCuda:
         plan = self.plan
         n = int(_to_host(self.work.pend_n)[0])
         local = _to_host(self.work.pend[:n]) if n else np.zeros(0, np.int64)
+        lmul = _to_host(self.work.pmul[:n]).astype(np.int64) if n else np.zeros(0, np.int64)
         stop = _to_host(self.stop)
-        ids, _, stop_any = plan._exchange(plan._gid[local], n, np.array([n], np.int64), 1, bool(stop[0]))
+        from .clock_mpi import MULT_BITS
+
+        out = (plan._gid[local] << MULT_BITS) | (lmul - 1)  # (the exchanged values, eventsim.engines.clock_mpi)
+        ids, mul, _, stop_any = plan._exchange(out, n, np.array([n], np.int64), 1, bool(stop[0]))
         if ids.size:
             _upload(self.work.pend[: ids.size], ids)
+            _upload(self.work.pmul[: ids.size], mul)
         _upload(self.work.pend_n, np.array([ids.size], np.int64))
         if stop_any and not stop[0]:  # another rank stops after this step: so does this one
             _upload(self.stop, np.array([1, step + 1], np.int64))
-        return int(plan.conn.outdeg[ids].sum())
+        return int((plan.conn.outdeg[ids] * mul).sum())
 
     def advance(self, n_steps, progress=None):
         """Simulate ``n_steps`` steps; same contract as :meth:`ClockPlan.advance` (numerical guard included)."""

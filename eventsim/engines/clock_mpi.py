@@ -19,6 +19,11 @@ That is the single process's order of additions into every ring cell, so
 the results are bit-identical to it for any number of ranks and threads.
 Every function here takes one partition (or none) and releases the GIL,
 so the partitions of a rank run on threads of their own.
+
+A spike travels in the exchange as ``id << MULT_BITS | (m - 1)``, ``m`` its
+multiplicity (1 but for parrot neurons): ascending values are ascending
+ids, so the merged lists keep the single process's order, and the
+multiplicity reaches every rank.
 """
 
 from __future__ import annotations
@@ -26,10 +31,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .clock_cpu import _deliver_list, _deliver_sources, _poisson_inputs, _skip_sources, _update_steps, _warm_rows
+from .clock_cpu import MULT_SHIFT, _deliver_list, _deliver_sources, _poisson_inputs, _skip_sources, _update_steps, _warm_rows
 from .mpi_native import allgather, wtime
 from .plastic import deliver as deliver_plastic
 from .plastic import push_spikes
+
+#: Bits of an exchanged value that hold a spike's multiplicity minus one (up to ``2**MULT_BITS`` spikes of one
+#: parrot in one step; the ids take the other 43 bits).
+MULT_BITS = 20
+MULT_MASK = (1 << MULT_BITS) - 1
 
 
 @njit(cache=True, nogil=True)
@@ -40,9 +50,10 @@ def update_part(u, s, e, s0, M, pr, st, ring, work, rec, C, L, fams):
 
 
 @njit(cache=True, nogil=True)
-def deliver_part(u, s, e, ids, ptr, local, L, C, conn, ring, src, work, f_pois, f_one, f_pl):
+def deliver_part(u, s, e, ids, mul, ptr, local, L, C, conn, ring, src, work, f_pois, f_one, f_pl):
     """The events stamped ``s .. e-1`` into partition ``u``: the network's spikers ``ids[ptr[j]:ptr[j+1]]``
-    stamped ``s + j`` (network ids, ascending; ``local``: their local indices, -1 on other ranks), through
+    stamped ``s + j`` (network ids, ascending; ``mul``: their multiplicities; ``local``: their local indices,
+    -1 on other ranks), through
     the static synapses, then (``f_pl``) the plastic ones after the partition's own spikers entered their
     histories, then the explicit source spikes, then the Poisson counts.  The heads of a step's rows are
     read first (:func:`~eventsim.engines.clock_cpu._warm_rows`, as the single process does): a rank
@@ -54,10 +65,10 @@ def deliver_part(u, s, e, ids, ptr, local, L, C, conn, ring, src, work, f_pois, 
     for k in range(s, e):
         j = k - s
         sink += _warm_rows(u, T, ids, ptr[j], ptr[j + 1], conn.row_split, conn.syn_off)
-        _deliver_list(u, T, k, L, C, ids, ptr[j], ptr[j + 1], conn, ring)
+        _deliver_list(u, T, k, L, C, ids, mul, ptr[j], ptr[j + 1], conn, ring)
         if f_pl is not None:
             push_spikes(u, k, local, ptr[j], ptr[j + 1], work.part[u], work.part[u + 1], f_pl)
-            deliver_plastic(u, T, k, ids, ptr[j], ptr[j + 1], k % L, L, C, f_pl, ring)
+            deliver_plastic(u, T, k, ids, mul, ptr[j], ptr[j + 1], k % L, L, C, f_pl, ring)
         p = _deliver_sources(u, T, k, L, C, p, src, conn, ring)
         _poisson_inputs(u, k, conn, ring, src, work, C, L, f_pois, f_one)
     return sink
@@ -65,9 +76,9 @@ def deliver_part(u, s, e, ids, ptr, local, L, C, conn, ring, src, work, f_pois, 
 
 @njit(cache=True, nogil=True)
 def collect(s, e, M, work, gid, rec, out, cnt):
-    """This rank's spikers of steps ``s .. e-1`` in network ids into ``out`` (step after step, ascending
-    ids; ``cnt[k - s]`` per step); the recorded ones also into the spike recording (stamp ``k + 1``).
-    Returns how many."""
+    """This rank's spikers of steps ``s .. e-1`` into ``out`` as exchanged values (network id and
+    multiplicity, see the module docstring; step after step, ascending ids; ``cnt[k - s]`` per step); the
+    recorded ones also into the spike recording (stamp ``k + 1``).  Returns how many."""
     T = work.nsp.shape[0]
     N = work.flag.shape[0]
     m = 0
@@ -78,24 +89,26 @@ def collect(s, e, M, work, gid, rec, out, cnt):
             lo = work.part[t]
             for q in range(work.insp[j * T + t]):
                 n = work.isp[j * N + lo + q]
+                c = np.int64(work.imul[j * N + lo + q])
                 g = gid[n]
-                out[m] = g
+                out[m] = (g << MULT_BITS) | (c - 1)
                 m += 1
                 if rec.spk_flag[n]:
                     r = rec.spk_n[0]
                     rec.spk_step[r] = k + 1
-                    rec.spk_id[r] = g
+                    rec.spk_id[r] = g | ((c - 1) << MULT_SHIFT)
                     rec.spk_n[0] = r + 1
         cnt[k - s] = m - c0
     return m
 
 
 @njit(cache=True, nogil=True)
-def count_events(ids, outdeg, counters):
-    """Count the synaptic events of the network's spikers ``ids`` onto this rank's neurons."""
+def count_events(ids, mul, outdeg, counters):
+    """Count the synaptic events of the network's spikers ``ids`` (multiplicities ``mul``) onto this rank's
+    neurons."""
     c = 0
     for q in range(ids.shape[0]):
-        c += outdeg[ids[q]]
+        c += outdeg[ids[q]] * np.int64(mul[q])
     counters[0] += c
 
 
@@ -106,10 +119,11 @@ def skip_sources(s, src):
 
 
 @njit(cache=True)
-def merge_steps(buf, W, H, R, J, out, ptr):
+def merge_steps(buf, W, H, R, J, out, mul, ptr):
     """The ranks' spiker lists of ``J`` steps in ``buf`` (rank ``r``'s block at ``r * W``: a header of
-    ``H`` words holding its count per step at ``2 + j``, then its ids step after step) into one list
-    per step, ascending network ids: ``out[ptr[j]:ptr[j+1]]``.  Returns the total."""
+    ``H`` words holding its count per step at ``2 + j``, then its exchanged values step after step) into
+    one list per step, ascending network ids: ``out[ptr[j]:ptr[j+1]]``, their multiplicities at the same
+    places of ``mul``.  Returns the total."""
     m = 0
     for j in range(J):
         ptr[j] = m
@@ -125,6 +139,10 @@ def merge_steps(buf, W, H, R, J, out, ptr):
         # each rank's list is ascending; the ranks' blocks interleave (ownership per population)
         seg = out[ptr[j]:m]
         seg.sort()
+        for i in range(ptr[j], m):
+            v = out[i]
+            mul[i] = (v & MULT_MASK) + 1
+            out[i] = v >> MULT_BITS
     ptr[J] = m
     return m
 
@@ -147,15 +165,16 @@ GROW = 2      # some rank's spikers outgrew the buffer (``ctl[4]`` of them): gro
 
 
 @njit(cache=True, nogil=True)
-def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr, st,
-                  ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl):
+def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dmul, dptr, ptr, loc, gid, g2l, n_flag, pr,
+                  st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl):
     """Everything of an interval between two exchanges, on a rank of one partition (``Jmax >= 1`` steps: the
     shortest delay is ``Jmax + 1`` steps or more; ``Jmax == 0``, a delay of one step: :func:`_one_step`).
 
     Unless ``first``, the exchange of the interval ``ctl[0] .. ctl[1]-1`` is in ``recv`` (rank ``r``'s block
     of ``W`` words at ``r * W``: its count, its stop request, its count per step, then from ``H`` its ids),
     and its events are delivered: every rank's spikers merged per step in ascending network ids after the
-    pending ones (``dbuf[:ctl[2]]``, the spikers of the step before the interval), counted, delivered
+    pending ones (``dbuf[:ctl[2]]``, the spikers of the step before the interval; their multiplicities
+    beside them in ``dmul``), counted, delivered
     (:func:`deliver_part`: the events stamped ``s .. e-1``), the explicit-source pointer moved past ``e - 1``,
     and the last step's spikers kept pending at the front of ``dbuf``.  Then, unless the chunk ended at
     ``s1`` or some rank asked to stop, the next interval's neurons are updated (:func:`update_part`) and
@@ -166,8 +185,8 @@ def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr
     exchange, :func:`_one_step`.
     """
     if Jmax == 0:
-        return _one_step(first, s0, s1, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr,
-                         st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
+        return _one_step(first, s0, s1, ctl, recv, send, W, H, R, out, dbuf, dmul, dptr, ptr, loc, gid, g2l, n_flag,
+                         pr, st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
     cap = send.shape[0] - H
     if not first:
         s = ctl[0]
@@ -178,20 +197,21 @@ def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr
             ctl[4] = most
             return GROW
         npend = ctl[2]
-        total = merge_steps(recv, W, H, R, J, dbuf[npend:], ptr)
-        count_events(dbuf[npend:npend + total], conn.outdeg, rec.counters)
+        total = merge_steps(recv, W, H, R, J, dbuf[npend:], dmul[npend:], ptr)
+        count_events(dbuf[npend:npend + total], dmul[npend:npend + total], conn.outdeg, rec.counters)
         dptr[0] = 0
         for j in range(J):
             dptr[j + 1] = npend + ptr[j]
         nd = dptr[J]
         for i in range(nd):
             loc[i] = g2l[dbuf[i]]
-        ctl[7] += deliver_part(0, s, e, dbuf, dptr, loc, L, C, conn, ring, src, work, f_pois, f_one, f_pl)
+        ctl[7] += deliver_part(0, s, e, dbuf, dmul, dptr, loc, L, C, conn, ring, src, work, f_pois, f_one, f_pl)
         skip_sources(e - 1, src)
         a = npend + ptr[J - 1]
         b = npend + ptr[J]
         for i in range(b - a):
             dbuf[i] = dbuf[a + i]
+            dmul[i] = dmul[a + i]
         ctl[2] = b - a
         ctl[0] = e
         if stop != 0 or e >= s1:
@@ -213,8 +233,8 @@ def interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr
 
 
 @njit(cache=True, nogil=True)
-def _one_step(first, s0, s1, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr, st, ring,
-              work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl):
+def _one_step(first, s0, s1, ctl, recv, send, W, H, R, out, dbuf, dmul, dptr, ptr, loc, gid, g2l, n_flag, pr, st,
+              ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl):
     """:func:`interval_loop` for a shortest delay of one step (an exchange after every step): the spikers of a
     step reach their targets' input of the next step, so they are delivered before it is updated.
 
@@ -229,8 +249,8 @@ def _one_step(first, s0, s1, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc
         if most > cap:
             ctl[4] = most
             return GROW
-        total = merge_steps(recv, W, H, R, 1, dbuf, ptr)
-        count_events(dbuf[:total], conn.outdeg, rec.counters)
+        total = merge_steps(recv, W, H, R, 1, dbuf, dmul, ptr)
+        count_events(dbuf[:total], dmul[:total], conn.outdeg, rec.counters)
         ctl[2] = total
         if stop != 0 or ctl[0] >= s1:
             return DONE
@@ -240,7 +260,7 @@ def _one_step(first, s0, s1, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc
     dptr[1] = npend
     for i in range(npend):
         loc[i] = g2l[dbuf[i]]
-    ctl[7] += deliver_part(0, s, s + 1, dbuf, dptr, loc, L, C, conn, ring, src, work, f_pois, f_one, f_pl)
+    ctl[7] += deliver_part(0, s, s + 1, dbuf, dmul, dptr, loc, L, C, conn, ring, src, work, f_pois, f_one, f_pl)
     skip_sources(s, src)
     update_part(0, s, s + 1, s0, 2, pr, st, ring, work, rec, C, L, fams)
     m = collect(s, s + 1, 2, work, gid, rec, out, send[2:3])
@@ -258,14 +278,14 @@ ERROR = 3     # the MPI call returned an error code (in ``ctl[5]``)
 
 
 @njit(cache=True, nogil=True)
-def chunk_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr, st,
-               ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl, comm, dtype, clock):
+def chunk_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dmul, dptr, ptr, loc, gid, g2l, n_flag, pr,
+               st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl, comm, dtype, clock):
     """:func:`interval_loop` over a chunk with the exchanges between its calls made here
     (:func:`eventsim.engines.mpi_native.allgather`): one compiled call per chunk.  Returns :data:`DONE`,
     :data:`GROW` (grow the buffers, exchange again from Python, call again with ``first`` false) or
     :data:`ERROR`; ``ctl[6]`` counts the exchanges, ``clock[0]`` adds the seconds spent in them."""
-    code = interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag,
-                         pr, st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
+    code = interval_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dmul, dptr, ptr, loc, gid, g2l,
+                         n_flag, pr, st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
     while code == EXCHANGE:
         t0 = wtime()
         err = allgather(send, recv, comm, dtype)
@@ -274,6 +294,6 @@ def chunk_loop(first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, p
             ctl[5] = err
             return ERROR
         ctl[6] += 1
-        code = interval_loop(False, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l,
-                             n_flag, pr, st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
+        code = interval_loop(False, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dmul, dptr, ptr, loc, gid,
+                             g2l, n_flag, pr, st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
     return code

@@ -153,6 +153,7 @@ class ClockPlan:
         self._dc_edges = sorted({e for (a, b, _, _) in dc for e in (a, b)})
         N = params.pid.size
         self.pend = np.zeros(N, np.int64)
+        self.pmul = np.ones(N, np.int32)  # the pending spikes' multiplicities
         self.pend_n = np.zeros(1, np.int64)
         self.T = None
         self._row_const = None
@@ -283,6 +284,7 @@ class ClockPlan:
         for a in range(s + 1, s + old.L):
             ring[a % self.L, new_cols] = old_ring[a % old.L]
         self.pend[: old.pend.size] = old.pend
+        self.pmul[: old.pmul.size] = old.pmul
         self.pend_n[:] = old.pend_n
         self.counters[:] = old.counters
         if old.plastic is not None:  # traces and spike histories (the weights came with the projections)
@@ -319,6 +321,10 @@ class ClockPlan:
             if self.params.p_theta.shape[1] > 0:
                 fam[:] = ALIF_FAMILY.code
             self.params = self.params._replace(family=fam)
+        if self.params.counts is None:  # (plans pickled before spike multiplicities)
+            self.params = self.params._replace(counts=np.zeros(self.params.v_th.size, np.int64))
+        if "pmul" not in self.__dict__:
+            self.pmul = np.ones(self.pend.size, np.int32)
         if self.params.coef is None:  # (plans pickled before families had storage of their own)
             self.params = self.params._replace(coef=np.zeros((self.params.v_th.size, 0)))
             self.state = self.state._replace(x=np.zeros((self.state.v.size, 0), self.state.v.dtype))
@@ -328,7 +334,8 @@ class ClockPlan:
         if (self.sources.tab is None or self.work.seg_dc is None or self.conn.row_cw is None
                 or self.conn.row_dmin is None or self.work.interval is None
                 or self.sources.one_u.dtype != np.uint32  # (float64 uniforms before the uint32 words)
-                or self.sources.one_sptr is None):  # (one range of Philox groups per partition before sub-ranges)
+                or self.sources.one_sptr is None  # (one range of Philox groups per partition before sub-ranges)
+                or self.work.imul is None):  # (before spike multiplicities)
             self._partition(self.T)
 
     # ------------------------------------------------------------------ threads
@@ -440,7 +447,8 @@ class ClockPlan:
                             flag=np.zeros(N, np.uint8), seg_dc=np.zeros(max(seg.size - 1, 0), self.state.i_dc.dtype),
                             seg_dcu=np.zeros(max(seg.size - 1, 0), np.uint8),
                             isp=np.zeros(M * N, np.int64), insp=np.zeros(M * T, np.int64),
-                            interval=np.array([I], np.int64))
+                            interval=np.array([I], np.int64), imul=np.ones(M * N, np.int32),
+                            smul=np.ones(N, np.int32), pmul=self.pmul)
         self.T = T
 
     def _apply_dc(self, step):
@@ -464,11 +472,11 @@ class ClockPlan:
     def _snapshot(self):
         st = self.state
         plastic = None if self.plastic is None else [getattr(self.plastic, nm).copy() for nm in pl.MUTABLE]
-        return ([a.copy() for a in st], self.ring.copy(), self.pend.copy(), self.pend_n.copy(),
+        return ([a.copy() for a in st], self.ring.copy(), self.pend.copy(), self.pmul.copy(), self.pend_n.copy(),
                 self.sources.ss_ptr.copy(), self.counters.copy(), self.net._step, plastic)
 
     def _restore(self, snap):
-        arrays, ring, pend, pend_n, ss_ptr, counters, step, plastic = snap
+        arrays, ring, pend, pmul, pend_n, ss_ptr, counters, step, plastic = snap
         if plastic is not None:
             for nm, a in zip(pl.MUTABLE, plastic):
                 getattr(self.plastic, nm)[...] = a
@@ -476,6 +484,7 @@ class ClockPlan:
             dst[...] = src
         self.ring[:] = ring
         self.pend[:] = pend
+        self.pmul[:] = pmul
         self.pend_n[:] = pend_n
         self.sources.ss_ptr[:] = ss_ptr
         self.counters[:] = counters
@@ -680,8 +689,7 @@ class ClockPlan:
             if reached > s and reached % r.interval_steps == 0:
                 r._sample(reached)
         m = int(rec.spk_n[0])
-        steps = rec.spk_step[:m].copy()
-        ids = rec.spk_id[:m].copy()
+        steps, ids = cc.split_multiplicity(rec.spk_step[:m].copy(), rec.spk_id[:m].copy())
         for r in self.spike_recorders:
             mask = np.isin(ids, r._ids)
             r._append(steps[mask], ids[mask])
@@ -798,7 +806,8 @@ def build_plan(net):
     state = initial_state(net)
     conn_parts, ring_shape = _build_connectivity(net, params)
     is_exp = params.is_exp[params.pid].astype(np.int8) if N else np.zeros(0, np.int8)
-    plastic = pl.build(net, is_exp, N, net.weight_dtype, np.array([0, N], np.int64))
+    plastic = pl.build(net, is_exp, N, net.weight_dtype, np.array([0, N], np.int64),
+                       counts=params.counts[params.pid] if N else None)
     return ClockPlan(net, params, state, conn_parts, ring_shape, _build_sources(net), _spike_flags(net),
                      _build_dc(net), i_e, plastic)
 
@@ -809,6 +818,7 @@ _MATRIX_FIELDS = ("p_theta", "d_theta", "coef")  # parameter fields with several
 def _pack(model, n, dt):
     """``model.pack(n, dt)`` with the family storage's fields a model may leave out (zero columns)."""
     pk = dict(model.pack(n, dt))
+    pk.setdefault("counts", np.full(n, int(model.family.counts), np.int64))
     pk.setdefault("coef", np.zeros((n, 0)))
     pk.setdefault("x_init", np.zeros((n, 0)))
     return pk
@@ -935,13 +945,18 @@ def _build_connectivity(net, params, tgt_map=None):
     w = np.empty(n_syn, net.weight_dtype)
     fill = row_ptr[:-1].copy()
     split = is_exp.astype(np.int8)
+    # a neuron that counts its input spikes (a parrot) receives 1 per spike whatever the weight (NEST's)
+    counts = params.counts[params.pid] != 0 if NL else np.zeros(0, bool)
     for proj, src_ids in synaptic:
         if len(proj):
             tgt = proj.target.ids if tgt_map is None else tgt_map[proj.target.ids]
             col, sp = params.col, split
             if proj.receptor is not None:  # the port it names, whatever the weight's sign
                 col, sp = params.col + proj.receptor * NL, np.zeros_like(split)
-            csr.scatter(fill, syn_off, w, proj.pre, proj.post, proj.weight, proj.delay_steps, src_ids,
+            weight = proj.weight
+            if counts.any():
+                weight = np.where(counts[tgt[proj.post]], 1.0, weight)
+            csr.scatter(fill, syn_off, w, proj.pre, proj.post, weight, proj.delay_steps, src_ids,
                         tgt, col, sp, NL, 0 if columns else n_cols)
     del fill
     if not csr.rows_sorted(row_ptr, syn_off, n_cols):  # (the sort is compiled only when needed)

@@ -130,6 +130,7 @@ class DistributedPlan(ClockPlan):
         self._dc_edges = _dc_edges(net)
         # pending spikers in network ids (any neuron of the network may have spiked)
         self.pend = np.zeros(max(net.n_neurons, 1), np.int64)
+        self.pmul = np.ones(self.pend.size, np.int32)
         self._partition(self.T)
         self._x_cap = 256  # room for ids per rank in the exchange buffer (grows)
         self.comm_seconds = 0.0  # time in the exchange's collectives (s)
@@ -189,6 +190,7 @@ class DistributedPlan(ClockPlan):
     def _take_state(self, old):
         super()._take_state(old)
         self.pend[: old.pend.size] = old.pend
+        self.pmul[: old.pmul.size] = old.pmul
 
     # ---------------------------------------------------------------- failures seen by every rank
     def _finite(self):
@@ -238,8 +240,9 @@ class DistributedPlan(ClockPlan):
         return self._chunk(self._run_mpi, s, end)
 
     def _exchange(self, out, m, cnt, J, stop):
-        """Every rank's spikers of ``J`` steps, one list per step in ascending network ids; and whether some
-        rank asked to stop.  Returns ``(ids, ptr, stop)``."""
+        """Every rank's spikers of ``J`` steps (``out``: this rank's exchanged values, see
+        :mod:`eventsim.engines.clock_mpi`), one list per step in ascending network ids; and whether some rank
+        asked to stop.  Returns ``(ids, multiplicities, ptr, stop)``."""
         ranks = self._ranks
         R = ranks.size
         H = 2 + max(int(self.work.interval[0]), 1)
@@ -262,10 +265,11 @@ class DistributedPlan(ClockPlan):
             self._x_cap = max(2 * self._x_cap, most)  # (every rank sees the same counts and grows alike)
         total = int(recv[0::W].sum())
         ids = np.empty(total, np.int64)
+        mul = np.empty(total, np.int32)
         ptr = np.empty(J + 1, np.int64)
-        km.merge_steps(recv, W, H, R, J, ids, ptr)
+        km.merge_steps(recv, W, H, R, J, ids, mul, ptr)
         self.comm_seconds += time.perf_counter() - t0
-        return ids, ptr, bool(recv[1::W].any())
+        return ids, mul, ptr, bool(recv[1::W].any())
 
     def _run_mpi(self, s0, s1, L, C, pr, st, conn, ring, src, rec, work, n_flag, flags):
         """Steps ``s0 .. s1-1`` of this rank, in lockstep with the others; returns the step reached (``s1``, or
@@ -281,6 +285,7 @@ class DistributedPlan(ClockPlan):
         M = Jmax + 1
         cap = rec.spk_step.shape[0]
         pend = self.pend[: int(self.pend_n[0])].copy()
+        pmul = self.pmul[: pend.size].copy()
         out = np.empty(max(Jmax * work.flag.shape[0], 1), np.int64)
         cnt = np.zeros(Jmax, np.int64)
         upd = (s0, M, pr, st, ring, work, rec, C, L, fams)
@@ -289,7 +294,7 @@ class DistributedPlan(ClockPlan):
             J = min(Jmax, s1 - s)
             e = s + J
             if I == 0:  # a delay of one step: the step's events, then its update
-                _each(km.deliver_part, T, s, e, pend, np.array([0, pend.size], np.int64), self._g2l[pend], L, C,
+                _each(km.deliver_part, T, s, e, pend, pmul, np.array([0, pend.size], np.int64), self._g2l[pend], L, C,
                       conn, ring, src, work, f_pois, f_one, f_pl)
                 _each(km.update_part, T, s, e, *upd)
             else:
@@ -297,19 +302,22 @@ class DistributedPlan(ClockPlan):
             m = km.collect(s, e, M, work, self._gid, rec, out, cnt)
             nxt = min(Jmax, s1 - e)
             stop = e < s1 and rec.spk_n[0] + (1 + nxt) * n_flag > cap
-            ids, ptr, stop = self._exchange(out, m, cnt, J, stop)
-            km.count_events(ids, conn.outdeg, rec.counters)
+            ids, mul, ptr, stop = self._exchange(out, m, cnt, J, stop)
+            km.count_events(ids, mul, conn.outdeg, rec.counters)
             if I > 0:  # the events stamped s .. e-1: the spikers of steps s-1 .. e-2
                 d_ids = np.concatenate([pend, ids[: ptr[J - 1]]])
+                d_mul = np.concatenate([pmul, mul[: ptr[J - 1]]])
                 d_ptr = np.concatenate([[0], pend.size + ptr[:J]]).astype(np.int64)
-                _each(km.deliver_part, T, s, e, d_ids, d_ptr, self._g2l[d_ids], L, C, conn, ring, src, work, f_pois,
-                      f_one, f_pl)
+                _each(km.deliver_part, T, s, e, d_ids, d_mul, d_ptr, self._g2l[d_ids], L, C, conn, ring, src, work,
+                      f_pois, f_one, f_pl)
             km.skip_sources(e - 1, src)
             pend = ids[ptr[J - 1]: ptr[J]]
+            pmul = mul[ptr[J - 1]: ptr[J]]
             s = e
             if stop:
                 break
         self.pend[: pend.size] = pend
+        self.pmul[: pend.size] = pmul
         self.pend_n[0] = pend.size
         for r in range(rec.rec_var.shape[0]):
             k = rec.rec_k[r]
@@ -322,13 +330,13 @@ class DistributedPlan(ClockPlan):
         if grow:
             self._x_cap = max(2 * self._x_cap, grow)  # (every rank sees the same counts and grows alike)
         b = getattr(self, "_xbuf", None)
-        if b is not None and b[0] == H and b[1] == self._x_cap:
+        if b is not None and len(b) == 7 and b[0] == H and b[1] == self._x_cap:
             return b
         R = self._ranks.size
         W = H + self._x_cap
         NG = self.pend.size
         b = (H, self._x_cap, np.zeros(W, np.int64), np.zeros(R * W, np.int64), np.zeros(NG + R * self._x_cap, np.int64),
-             np.zeros(NG + R * self._x_cap, np.int64))
+             np.zeros(NG + R * self._x_cap, np.int64), np.ones(NG + R * self._x_cap, np.int32))
         self._xbuf = b
         return b
 
@@ -346,7 +354,7 @@ class DistributedPlan(ClockPlan):
         R = self._ranks.size
         Jmax = int(work.interval[0])  # (0: a shortest delay of one step, an exchange after every step)
         H = 2 + max(Jmax, 1)
-        _, _, send, recv, dbuf, loc = self._buffers(H)
+        _, _, send, recv, dbuf, loc, dmul = self._buffers(H)
         W = send.size
         out = np.empty(max(Jmax, 1) * work.flag.shape[0], np.int64)
         dptr = np.zeros(max(Jmax, 1) + 1, np.int64)
@@ -354,6 +362,7 @@ class DistributedPlan(ClockPlan):
         ctl = np.zeros(8, np.int64)
         npend = int(self.pend_n[0])
         dbuf[:npend] = self.pend[:npend]
+        dmul[:npend] = self.pmul[:npend]
         ctl[0], ctl[2] = s0, npend
         gid, g2l = self._gid, self._g2l
         native = mpi_native.available()
@@ -365,8 +374,8 @@ class DistributedPlan(ClockPlan):
         wait = 0.0
         rounds = 0
         while True:
-            args = (first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dptr, ptr, loc, gid, g2l, n_flag, pr,
-                    st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
+            args = (first, s0, s1, Jmax, ctl, recv, send, W, H, R, out, dbuf, dmul, dptr, ptr, loc, gid, g2l, n_flag,
+                    pr, st, ring, work, rec, L, C, conn, src, fams, f_pois, f_one, f_pl)
             if native:
                 r0 = int(ctl[6])
                 code = km.chunk_loop(*args, *handles, clock)
@@ -380,10 +389,10 @@ class DistributedPlan(ClockPlan):
                 raise RuntimeError(f"MPI_Allgather returned error code {int(ctl[5])}")
             if code == km.GROW:
                 npend = int(ctl[2])
-                pend, head = dbuf[:npend].copy(), send[:H].copy()
-                _, _, send, recv, dbuf, loc = self._buffers(H, int(ctl[4]))
+                pend, pmul, head = dbuf[:npend].copy(), dmul[:npend].copy(), send[:H].copy()
+                _, _, send, recv, dbuf, loc, dmul = self._buffers(H, int(ctl[4]))
                 W = send.size
-                dbuf[:npend], send[:H] = pend, head
+                dbuf[:npend], dmul[:npend], send[:H] = pend, pmul, head
                 m = int(ctl[3])
                 send[H:H + m] = out[:m]
             t0 = time.perf_counter()
@@ -399,6 +408,7 @@ class DistributedPlan(ClockPlan):
         s = int(ctl[0])
         npend = int(ctl[2])
         self.pend[:npend] = dbuf[:npend]
+        self.pmul[:npend] = dmul[:npend]
         self.pend_n[0] = npend
         for r in range(rec.rec_var.shape[0]):
             k = rec.rec_k[r]

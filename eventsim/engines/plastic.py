@@ -66,7 +66,8 @@ class Plastic(NamedTuple):
     ptr: np.ndarray     # int64 [N+1] row of each presynaptic neuron
     split: np.ndarray   # int64 [N, T+1] first synapse of each partition in each row
     tgt: np.ndarray     # int32 target neuron
-    neg: np.ndarray     # int32 [N] column offset of a negative weight onto each neuron (N with separate receptors)
+    neg: np.ndarray     # int32 [N] column offset of a negative weight onto each neuron (N with separate receptors;
+                        # -1: a neuron that counts its input spikes, a parrot: it receives 1 per spike, not w)
     dly: np.ndarray     # int16 delay (steps)
     rule: np.ndarray    # uint8 row in rp
     w: np.ndarray       # weight (network's weight dtype)
@@ -145,11 +146,11 @@ def _k_minus_search(n, r, s2, P):
 
 
 @njit(cache=True, inline="always")
-def deliver(t, T, k, lst, a, b, slot, L, C, P, ring):
-    """Deliver the spikes stamped ``k`` of neurons ``lst[a:b]`` through their plastic synapses into
-    partition ``t``, updating the weights first; then update partition ``t``'s copy of the presynaptic
-    traces (the CPU engine: every partition keeps one)."""
-    deliver_only(t, T, t, k, lst, a, b, slot, L, C, P, ring)
+def deliver(t, T, k, lst, mul, a, b, slot, L, C, P, ring):
+    """Deliver the spikes stamped ``k`` of neurons ``lst[a:b]`` (multiplicities ``mul[a:b]``) through their
+    plastic synapses into partition ``t``, updating the weights first; then update partition ``t``'s copy
+    of the presynaptic traces (the CPU engine: every partition keeps one)."""
+    deliver_only(t, T, t, k, lst, mul, a, b, slot, L, C, P, ring)
     update_traces(t, k, lst, a, b, P)
 
 
@@ -174,10 +175,14 @@ def update_traces(c, k, lst, a, b, P):
 
 
 @njit(cache=True, inline="always")
-def deliver_only(t, T, c, k, lst, a, b, slot, L, C, P, ring):
+def deliver_only(t, T, c, k, lst, mul, a, b, slot, L, C, P, ring):
     """The weight updates and deliveries of :func:`deliver` into partition ``t``, reading copy ``c`` of the
     presynaptic traces and leaving them unchanged (the CUDA engine updates its single copy once all
     partitions are done, :func:`update_traces`).
+
+    A spike of multiplicity ``m`` (a parrot's) updates each weight once and delivers ``m`` times the new
+    weight, as NEST's synapses do; the traces take it as one spike (:func:`update_traces`, NEST's
+    ``K_+ + 1``).  Onto a neuron that counts its input (``neg[n] < 0``) a spike adds ``m``, not the weight.
 
     Multapses: a synapse's update is a function of its weight before the spike, its target, delay and
     rule, and the sender's traces.  A synapse equal in all of these to the one before it in the row (rows
@@ -195,6 +200,7 @@ def deliver_only(t, T, c, k, lst, a, b, slot, L, C, P, ring):
             continue
         last = P.tl[c, i]
         t_last = last * dt
+        fm = np.float64(mul[q])
         y = P.split[i, t]
         end = P.split[i, t + 1]
         n_prev = np.int64(-1)
@@ -232,14 +238,20 @@ def deliver_only(t, T, c, k, lst, a, b, slot, L, C, P, ring):
             # the second presynaptic trace just before this spike, if the rule has one
             r2 = P.kp[c, MAX_TRACES * r + 1, i] * pre_decay(t_last - tk, 1, p) if n_pre(p) > 1 else 0.0
             w = depress(w, _k_minus(n, r, s2, P), r2, p)
-            o = base + d * C + n + (P.neg[n] if w < 0 else 0)
+            g = P.neg[n]
+            x = w * fm  # (w itself for a single spike: x 1.0 is exact)
+            o = base + d * C + n
+            if g < 0:
+                x = fm
+            elif w < 0:
+                o += g
             if o >= LC:
                 o -= LC
             # this synapse and the multapses after it with the same weight (bit for bit), delay and rule
             sign = math.copysign(1.0, w0)
             while True:
                 P.w[y] = w
-                ring[o] += w
+                ring[o] += x
                 y += 1
                 if y == end or P.tgt[y] != n or P.dly[y] != d or P.rule[y] != r:
                     break
@@ -307,8 +319,11 @@ def horizon_steps(rules, dt):
     return int(math.ceil(HORIZON * tau / dt))
 
 
-def build(net, params_col, N, weight_dtype, part, tgt_map=None):
+def build(net, params_col, N, weight_dtype, part, tgt_map=None, counts=None):
     """The :class:`Plastic` arrays of ``net``'s plastic projections (None if there are none).
+
+    ``params_col`` (int8 per neuron): 1 where the neuron's receptors are separate; ``counts`` (per neuron,
+    optional): nonzero where the neuron counts its input spikes (a parrot: ``neg = -1``).
 
     ``tgt_map`` (MPI): the plan's ``N`` neurons are a part of the network's, ``tgt_map[id]`` the local
     index of network neuron ``id``; the projections hold only synapses onto them.  The presynaptic arrays
@@ -332,6 +347,8 @@ def build(net, params_col, N, weight_dtype, part, tgt_map=None):
     pre, tgt, w, dly, rule = pre[order], tgt[order], w[order], dly[order], rule[order]
     is_exp = np.asarray(params_col)  # int8 per neuron: 1 if its receptors are separate
     neg = np.where(is_exp == 1, N, 0).astype(np.int32) if is_exp.any() else np.zeros(N, np.int32)
+    if counts is not None:
+        neg[np.asarray(counts) != 0] = -1
     ptr = np.zeros(NP + 1, np.int64)
     np.add.at(ptr, pre + 1, 1)
     np.cumsum(ptr, out=ptr)

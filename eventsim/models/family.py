@@ -53,6 +53,13 @@ of :mod:`eventsim.models`, by a :class:`Family` record:
     What the torch bridge needs to run the family as a layer (a
     :class:`TorchSteps`), or None (no torch layer); see "The torch
     contract" below.
+``counts``
+    True for a family whose neurons count their input spikes rather than
+    sum weights (parrot neurons): the engines deliver 1 per spike onto it
+    (times the spike's multiplicity) whatever the connection's weight; its
+    block update leaves the count of a step in which it spikes in ``st.v``,
+    and its spike then leaves with that multiplicity (weight x multiplicity
+    at every target, recorded that many times), as NEST's ``parrot_neuron``.
 
 The engines call the generic functions of this module with the tags of
 the families present (:func:`update_family`) or a family's tag
@@ -249,6 +256,11 @@ class Family:
     torch: object = None
     #: The family's functions for the event engine (None: it does not run there).
     event: object = None
+    #: Whether the family counts its input spikes instead of summing weights (parrot neurons): every
+    #: spike onto it adds 1 (times its multiplicity) whatever the connection's weight, its block update
+    #: leaves the count of a step in which it spikes in ``st.v``, and the engines send that spike with
+    #: this multiplicity (weight x multiplicity at its targets, recorded that many times).
+    counts: bool = False
 
 
 class TorchSteps(NamedTuple):

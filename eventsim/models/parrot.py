@@ -104,19 +104,22 @@ class Parrot:
 
 
 @block_kernel
-def _run_parrot(a, b, c0, ring, N, flag):
-    """Neurons ``a..b-1``: read and clear both ports; a spike where either received anything."""
+def _run_parrot(a, b, c0, ring, sv, flag):
+    """Neurons ``a..b-1``: read and clear both ports (the engines add 1 per spike: a count); a spike where
+    any arrived, its multiplicity (the count) left in ``sv``."""
+    N = sv.size
     for n in range(a, b):
-        got = ring[c0 + n] != 0.0 or ring[c0 + N + n] != 0.0
+        m = ring[c0 + n] + ring[c0 + N + n]
         ring[c0 + n] = 0.0
         ring[c0 + N + n] = 0.0
-        flag[n] = got
+        flag[n] = m > 0.5
+        sv[n] = m
 
 
 @njit(inline="always", cache=True)
 def _parrot_block(a, b, q, c0, rbase, ring, i_c, per_neuron, pr, st, flag):
     """:func:`eventsim.models.family.update_block` of parrot neurons."""
-    _run_parrot(a, b, c0, ring, st.v.size, flag)
+    _run_parrot(a, b, c0, ring, st.v, flag)
 
 
 # ---------------------------------------------------------------- event engine (see eventsim.models.family)
@@ -145,14 +148,13 @@ def _event_sample(fam, i, p, s, var, PP, SS, TH, ITH):
 
 @njit(inline="always", cache=True)
 def _event_receive(fam, i, p, t, w, port, PP, SS):
-    """An input of nonzero weight (either sign) arms the relay; weight 0 relays nothing."""
-    if w != 0.0:
-        SS[i, _EV_GOT] = 1.0
+    """Every input arms the relay, whatever its weight (NEST's parrot ignores weights)."""
+    SS[i, _EV_GOT] += 1.0
 
 
 @njit(inline="always", cache=True)
 def _event_fires(fam, i, p, t, PP, SS, TH):
-    """A spike at ``t`` if any input of nonzero weight arrived at ``t``."""
+    """A spike at ``t`` if any input arrived at ``t``."""
     return SS[i, _EV_GOT] != 0.0
 
 
@@ -176,4 +178,4 @@ class ParrotTag(NamedTuple):
 #: Parrot neurons: no state, two ports (one per sign of the weight) so that weights cannot cancel.
 PARROT_FAMILY = register(Family(
     name="parrot_neuron", code=11, tag=ParrotTag(11), state=(), ports=("ex", "in"), propagator=None,
-    update_block=_parrot_block, models=(Parrot,), event=PARROT_EVENT))
+    update_block=_parrot_block, models=(Parrot,), event=PARROT_EVENT, counts=True))
