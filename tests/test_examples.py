@@ -163,6 +163,18 @@ def test_stimulus_protocol_quick(tmp_path):
     assert_png(tmp_path / "sp.png")
 
 
+def test_parrot_relay_quick(tmp_path):
+    """Parrots relay every spike of a 8 kHz train (most steps' several spikes as one spike of that
+    multiplicity): the count is the channels' within 5 standard deviations, and the population behind them
+    fires the spikes of the one fed directly."""
+    mod = load("parrot_relay.py")
+    s = mod["main"](["--quick", "--plot", str(tmp_path / "pr.png")])
+    assert abs(s["relayed"] - s["expected"]) < 5 * np.sqrt(s["expected"])
+    assert s["in_a_group"] > 0.4 and s["max_multiplicity"] >= 4
+    assert s["same_spikes"] and s["rate_relayed"] > 1.0
+    assert_png(tmp_path / "pr.png")
+
+
 @pytest.mark.parametrize("engine", ["clock", "event"])
 def test_receptor_ports_quick(tmp_path, engine):
     """Each port carries its own input (fast and slow excitation positive, inhibition negative), the

@@ -61,10 +61,11 @@ from numba import njit
 
 from .. import _compile  # noqa: F401  (announces the first compilation of the engine's kernels)
 from ..models.family import (CM, FAMILY, IB, N_PARAMS, RECORD, T_REF, TL, TR, XPOS,
-                              event_advance, event_fires, event_never_crosses, event_next_crossing, event_receive,
-                              event_reset, event_sample, event_row)
+                              event_advance, event_fires, event_multiplicity, event_never_crosses, event_next_crossing,
+                              event_receive, event_reset, event_sample, event_row)
 from ..rng import group_words, pick, u01
 from ._intrinsics import prefetch_row
+from .clock_cpu import MULT_SHIFT
 
 #: The kernels never allocate (the caller grows the queues and buffers when they ask for it), so
 #: they are compiled without Numba's reference counting: with it, every array argument and
@@ -380,16 +381,21 @@ def _emit(Q, n, G, e, t):
 
 @_inline
 def _spike(fams, i, t, PP, SS, TH, DTH, G, Q, n, R):
-    """Neuron ``i`` (advanced to ``t``) spikes at ``t``."""
+    """Neuron ``i`` (advanced to ``t``) spikes at ``t``: ``m`` spikes at once for a family that sends several
+    (:func:`~eventsim.models.family.event_multiplicity`, a parrot's), each delivered as its own event (a
+    parrot behind it counts them all) and recorded once with ``m`` in the id (``clock_cpu.MULT_SHIFT``)."""
     p = _cls(SS, i)
+    m = np.int64(event_multiplicity(fams, PP[p, FAMILY], i, p, PP, SS))
     if PP[p, RECORD]:
         k = R.n[0]
         R.t[k] = t
-        R.i[k] = i
+        R.i[k] = i | ((m - 1) << MULT_SHIFT)
         R.n[0] = k + 1
     event_reset(fams, PP[p, FAMILY], i, p, t, PP, SS, TH, DTH)
     SS[i, TR] = t + PP[p, T_REF]
-    return _emit(Q, n, G, i, t)
+    for _ in range(m):
+        n = _emit(Q, n, G, i, t)
+    return n
 
 
 @_jit
@@ -429,15 +435,17 @@ def run_event(fams, t_end, PP, SS, TH, ITH, DTH, G, SRC, X, Q, qn, qroom, R, M, 
             if R.n[0] + npend + 1 > cap:
                 return qn, 1
             for j in range(npend):
-                if qn + qroom > cap_q:  # keep the untested neurons for the next call
+                i = M.lst[j]
+                p = _cls(SS, i)
+                code = PP[p, FAMILY]
+                # (a spike of multiplicity m pushes m times the emitter's groups)
+                if qn + qroom * max(event_multiplicity(fams, code, i, p, PP, SS), 1) > cap_q:
+                    # keep the untested neurons for the next call
                     for jj in range(j, npend):
                         M.lst[jj - j] = M.lst[jj]
                     M.n[0] = npend - j
                     return qn, 3
-                i = M.lst[j]
                 SS[i, CM] -= 1.0
-                p = _cls(SS, i)
-                code = PP[p, FAMILY]
                 if event_fires(fams, code, i, p, tb, PP, SS, TH):
                     qn = _spike(fams, i, tb, PP, SS, TH, DTH, G, Q, qn, R)
                 if event_never_crosses(fams, code, i, p, PP, SS):

@@ -11,6 +11,7 @@ from .. import config
 from ..rng import key_words
 from . import event_cpu as ev
 from . import event_live as live
+from .clock_cpu import split_multiplicity
 from .progress import progress_bar as _progress
 from ..models.family import ENGINE_COLUMNS, by_code, check_event_engine, state_width, tags
 from .clock_cpu import VAR_CODES as _VAR_CODES
@@ -754,8 +755,8 @@ class EventPlan:
             self.qn, status = ev.run_event(self.fams, float(t_end), self.PP, self.SS, self.TH, self.ITH, self.DTH, self.G,
                                            self.SRC, self.X, self.Q, self.qn, self.qroom, self.R, self.M,
                                            self.counters, self.stack, self.sample_t, self.RS)
-            if status == 3:
-                self._grow_queue(self.qn + 2 * self.qroom + 2)
+            if status == 3:  # (at least double: a parrot's spike of multiplicity m needs m times qroom)
+                self._grow_queue(max(self.qn + 2 * self.qroom + 2, self.Q[0].size + 1))
                 continue
             if status == 4:
                 self._next_window()
@@ -840,7 +841,8 @@ class EventPlan:
     def _collect(self):
         m = int(self.R.n[0])
         if m:
-            t, ids = _time_order(self.R.t[:m].copy(), self.R.i[:m].copy())
+            t, ids = split_multiplicity(self.R.t[:m].copy(), self.R.i[:m].copy())
+            t, ids = _time_order(t, ids)
             for r, member in zip(self.spike_recorders, self._members):
                 if member is None:
                     r._append_times(t, ids)

@@ -708,6 +708,19 @@ class EventFunctions(NamedTuple):
     distance: Callable = None
     slope: Callable = None
     bounds: Callable = None
+    #: ``multiplicity(fam, i, p, PP, SS)``: the number of spikes neuron ``i`` sends at once when it fires (read
+    #: before ``reset``); None: one (:func:`single_spike`).  A parrot's: the inputs of its arrival time.
+    multiplicity: Callable = None
+
+
+@njit(inline="always", cache=True)
+def single_spike(fam, i, p, PP, SS):
+    """``multiplicity`` of every family that sends one spike at a time."""
+    return 1
+
+
+#: The functions of the optional :class:`EventFunctions` fields a family leaves at None.
+_EVENT_DEFAULTS = {"multiplicity": single_spike}
 
 
 # ---------------------------------------------------------------- event functions of a family without threshold
@@ -800,11 +813,11 @@ def _over_families(name, args):
     (``forceinline``: the ``alwaysinline`` attribute), not at Numba's IR level, which produced invalid-scope
     warnings in Numba's SSA pass; left to LLVM's cost model, the chain of two families' ``advance`` stayed a
     call per synaptic event (about 40 arguments: 25 % of the run time of a network of two families)."""
-    scope = {"_BY_TAG": _BY_TAG, "_impl": _chain_impl, "_name": name}
+    scope = {"_BY_TAG": _BY_TAG, "_impl": _chain_impl, "_name": name, "_DEFAULTS": _EVENT_DEFAULTS}
     exec(f"def event_{name}(fams, code, {args}):\n"  # noqa: S102 - source built from fixed names only
          f"    for fam in fams:\n"
          f"        if fam.code == code or fam is fams[-1]:\n"
-         f"            return getattr(_BY_TAG[type(fam)].event, _name)(fam, {args})\n"
+         f"            return (getattr(_BY_TAG[type(fam)].event, _name) or _DEFAULTS[_name])(fam, {args})\n"
          f"def _typer(fams, code, {args}):\n"
          f"    return _impl(_name, {args!r}, fams)\n", scope)
     overload(scope[f"event_{name}"], jit_options={"forceinline": True})(scope["_typer"])
@@ -820,7 +833,7 @@ def _chain_impl(name, args, fams):
     for k, t in enumerate(fams.types):
         family = _BY_TAG[t.instance_class]
         scope[f"_code{k}"] = family.code
-        scope[f"_fn{k}"] = getattr(family.event, name)
+        scope[f"_fn{k}"] = getattr(family.event, name) or _EVENT_DEFAULTS[name]
         call = f"return _fn{k}(fams[{k}], {args})"
         if k == 0 and k == last:
             lines.append(f"    {call}")
@@ -850,3 +863,4 @@ event_fires = _over_families("fires", "i, p, t, PP, SS, TH")
 event_reset = _over_families("reset", "i, p, t, PP, SS, TH, DTH")
 event_never_crosses = _over_families("never_crosses", "i, p, PP, SS")
 event_next_crossing = _over_families("next_crossing", "i, p, PP, SS, TH, ITH, stack")
+event_multiplicity = _over_families("multiplicity", "i, p, PP, SS")

@@ -9,17 +9,20 @@ delays.  It never spikes on its own.  Uses: sending one Poisson train to
 several targets, putting a spike source behind neuron-to-neuron connections
 (plastic synapses connect neurons only), delay lines.
 
-Differences from NEST, both consequences of the engines carrying at most
-one spike per neuron and step:
-
-* several spikes reaching a parrot in one step leave it as **one** spike
-  (NEST re-emits them all, as one event of that multiplicity): a relay of a
-  Poisson source of rate :math:`\lambda` loses the extra spikes of a step,
-  a fraction of about :math:`\lambda\,dt / 2` of them when
-  :math:`\lambda\,dt \ll 1`;
-* the weight of a connection onto a parrot does not scale anything (as in
-  NEST), but a connection of weight exactly 0 relays nothing.  (Positive
-  and negative weights arrive on separate ports, so they cannot cancel.)
+As in NEST, the weight of a connection onto a parrot is ignored (0 and
+negative weights relay too) and the :math:`k` spikes reaching a parrot in
+one step (several inputs, a Poisson count above one, repeated times of a
+spike source) leave it as **one spike of multiplicity** :math:`k`: its
+targets receive weight x :math:`k`, a spike recorder records it
+:math:`k` times, and a plastic synapse makes one weight update for it
+(NEST's synapses see one event; its presynaptic trace grows by 1).  The
+family declares ``counts=True`` (:class:`eventsim.models.family.Family`):
+the engines add 1 per spike onto a parrot instead of the weight, the
+parrot's update leaves the count in its (otherwise unused) ``v``, and the
+spike lists carry it beside the neuron (``Work.imul``, ``smul``, ``pmul``
+in :mod:`eventsim.engines.clock_cpu`; in the MPI exchange inside the
+exchanged value, :mod:`eventsim.engines.clock_mpi`, up to
+:math:`2^{20}` per parrot and step there).
 
 There is no second port for spikes to ignore (NEST's receptor 1), and
 parrots take no current (connecting a DC source to them is an error).
@@ -27,9 +30,11 @@ parrots take no current (connecting a DC source to them is an error).
 In the event engine a parrot spikes at the exact (off-grid) time its
 inputs arrive: one spike per distinct arrival time, after every input
 arriving then (the engine's threshold test after the deliveries of a
-time), so inputs at the same time leave as one spike, as in the clock
-engine's step.  On the grid (spike times and delays multiples of dt) both
-engines give the same spikes.
+time), with the number of those inputs as its multiplicity (the family's
+``multiplicity`` event function): it is recorded that many times and
+delivered as that many events at that time (a parrot behind it counts
+them all; a neuron adds the weight that many times).  On the grid (spike
+times and delays multiples of dt) both engines give NEST's spikes.
 
 This module is the whole family: the model class, its packing, the block
 update, the event engine's functions and the declaration
@@ -52,18 +57,20 @@ from .family import (N_PARAMS, EventFunctions, Family, block_kernel, never_cross
 
 @dataclass(frozen=True, repr=False)
 class Parrot:
-    """Parrot neuron (NEST's ``parrot_neuron``): re-emits each step's incoming spikes as one spike.
+    """Parrot neuron (NEST's ``parrot_neuron``): re-emits the spikes it receives.
 
-    No parameters and no state.  Weights onto parrots are ignored (a weight
-    of exactly 0 relays nothing); delays apply as for any connection.  See
-    :mod:`eventsim.models.parrot` for the timing and the differences from
-    NEST (one spike per step however many arrive).
+    No parameters and no state.  Weights onto parrots are ignored; delays
+    apply as for any connection; the ``k`` spikes reaching it in one step
+    (event engine: at one time) leave as one spike of multiplicity ``k``
+    (weight x ``k`` at its targets, recorded ``k`` times).  See
+    :mod:`eventsim.models.parrot` for the timing.
     """
 
     #: No state variables.
     state_columns = {}
     state_units = {}
-    #: Placeholders of the model interface (no membrane: ``v`` stays at 0 and cannot be recorded).
+    #: Placeholders of the model interface (no membrane: ``v`` holds the engine's count of the last step's
+    #: input spikes and cannot be recorded).
     v_rest = 0.0
     v_min = None
     i_e = 0.0
@@ -163,10 +170,16 @@ def _event_reset(fam, i, p, t, PP, SS, TH, DTH):
     SS[i, _EV_GOT] = 0.0
 
 
+@njit(inline="always", cache=True)
+def _event_multiplicity(fam, i, p, PP, SS):
+    """The inputs that arrived at the spike's time: it leaves with that multiplicity."""
+    return np.int64(SS[i, _EV_GOT])
+
+
 PARROT_EVENT = EventFunctions(
     pack=_event_pack, slots={"v": _EV_V, "relay": _EV_GOT}, advance=_event_advance, sample=_event_sample,
     receive=_event_receive, fires=_event_fires, reset=_event_reset, never_crosses=never_crosses,
-    next_crossing=no_crossing)
+    next_crossing=no_crossing, multiplicity=_event_multiplicity)
 
 
 class ParrotTag(NamedTuple):
@@ -175,7 +188,8 @@ class ParrotTag(NamedTuple):
     code: int
 
 
-#: Parrot neurons: no state, two ports (one per sign of the weight) so that weights cannot cancel.
+#: Parrot neurons: no state, two ports (one per sign of the weight; each spike adds 1, ``counts``), spikes sent
+#: with their multiplicity.
 PARROT_FAMILY = register(Family(
     name="parrot_neuron", code=11, tag=ParrotTag(11), state=(), ports=("ex", "in"), propagator=None,
     update_block=_parrot_block, models=(Parrot,), event=PARROT_EVENT, counts=True))
