@@ -247,3 +247,25 @@ def test_plastic_synapses_from_a_parrot_update_once_per_spike_of_any_multiplicit
     assert np.array_equal(w1, w3) and w1[0] == 2.0 and w1[1] != 2.0   # one update per spike (ctrl spikes: it changes)
     np.testing.assert_allclose(v3, 3.0 * v1, rtol=1e-12, atol=0)
     assert v1.max() > 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_outgoing_multiplicity_as_nest_spike_train_injector(engine):
+    """NEST's check of multiplicities (its spike_train_injector test: 3 spikes at 1 ms and 5 at 2 ms into
+    parrots, recorded at 2 ms three times and at 3 ms five times), plus the target of a relayed spike of
+    multiplicity 5 getting 5 x the weight at once."""
+    net = es.Network(dt=0.1, engine=engine)
+    par = net.population(4, es.Parrot())
+    post = net.population(1, es.LIF(tau_m=10.0, v_th=100.0, t_ref=0.0), v_init=0.0)
+    src = net.spike_source(senders=np.zeros(8, np.int64), times=[1.0] * 3 + [2.0] * 5)
+    net.connect(src, par, es.AllToAll(), weight=1.0, delay=1.0)
+    net.connect(par[0], post, es.OneToOne(), weight=2.0, delay=1.0)
+    rec = net.record_spikes(par)
+    net.run(3.0)
+    v_before = float(post.get("v")[0])
+    net.run(1.0)
+    for k in range(4):
+        np.testing.assert_allclose(rec.times[rec.senders == k], [2.0] * 3 + [3.0] * 5, rtol=0, atol=1e-9)
+    # (the 3 spikes of 2 ms arrived at 3 ms: 3 x 2 mV; then 1 ms of decay and the 5 x 2 mV of 4 ms)
+    np.testing.assert_allclose(v_before, 6.0, rtol=1e-12)
+    np.testing.assert_allclose(float(post.get("v")[0]), 6.0 * np.exp(-1.0 / 10.0) + 10.0, rtol=1e-12)
