@@ -269,3 +269,17 @@ def test_outgoing_multiplicity_as_nest_spike_train_injector(engine):
     # (the 3 spikes of 2 ms arrived at 3 ms: 3 x 2 mV; then 1 ms of decay and the 5 x 2 mV of 4 ms)
     np.testing.assert_allclose(v_before, 6.0, rtol=1e-12)
     np.testing.assert_allclose(float(post.get("v")[0]), 6.0 * np.exp(-1.0 / 10.0) + 10.0, rtol=1e-12)
+
+
+def test_multiplicity_is_cut_at_its_documented_maximum():
+    """More than MAX_MULTIPLICITY (2**20) inputs in one step (a Poisson channel of 3e10 Hz: 3e6 per step)
+    leave a parrot as 2**20 spikes, in every engine alike (the MPI exchange carries no more)."""
+    from eventsim.models.parrot import MAX_MULTIPLICITY
+
+    net = es.Network(dt=0.1, seed=2)
+    par = net.population(1, es.Parrot())
+    net.connect(net.poisson(1, rate=3e10), par, es.OneToOne(), weight=1.0, delay=0.1)
+    rec = net.record_spikes(par)
+    net.run(0.4)
+    _, k = np.unique(rec.steps, return_counts=True)
+    assert k.size >= 2 and (k == MAX_MULTIPLICITY).all()

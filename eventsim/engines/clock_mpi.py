@@ -37,7 +37,7 @@ from .plastic import deliver as deliver_plastic
 from .plastic import push_spikes
 
 #: Bits of an exchanged value that hold a spike's multiplicity minus one (up to ``2**MULT_BITS`` spikes of one
-#: parrot in one step; the ids take the other 43 bits).
+#: parrot in one step, :data:`eventsim.models.parrot.MAX_MULTIPLICITY`; the ids take the other 43 bits).
 MULT_BITS = 20
 MULT_MASK = (1 << MULT_BITS) - 1
 

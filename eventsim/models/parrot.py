@@ -21,8 +21,11 @@ the engines add 1 per spike onto a parrot instead of the weight, the
 parrot's update leaves the count in its (otherwise unused) ``v``, and the
 spike lists carry it beside the neuron (``Work.imul``, ``smul``, ``pmul``
 in :mod:`eventsim.engines.clock_cpu`; in the MPI exchange inside the
-exchanged value, :mod:`eventsim.engines.clock_mpi`, up to
-:math:`2^{20}` per parrot and step there).
+exchanged value, :mod:`eventsim.engines.clock_mpi`).  A parrot sends at
+most :data:`MAX_MULTIPLICITY` (:math:`2^{20}`) spikes in one step (more
+inputs than that in one step, e.g. a Poisson channel above
+:math:`10^{10}` Hz, are cut there), in every engine and on any number of
+MPI ranks alike.
 
 There is no second port for spikes to ignore (NEST's receptor 1), and
 parrots take no current (connecting a DC source to them is an error).
@@ -110,6 +113,10 @@ class Parrot:
         return pack_fields(PARROT_FAMILY, n, 2)
 
 
+#: Most spikes a parrot sends in one step (the multiplicity the MPI exchange carries, :mod:`.clock_mpi`).
+MAX_MULTIPLICITY = float(1 << 20)
+
+
 @block_kernel
 def _run_parrot(a, b, c0, ring, sv, flag):
     """Neurons ``a..b-1``: read and clear both ports (the engines add 1 per spike: a count); a spike where
@@ -120,7 +127,7 @@ def _run_parrot(a, b, c0, ring, sv, flag):
         ring[c0 + n] = 0.0
         ring[c0 + N + n] = 0.0
         flag[n] = m > 0.5
-        sv[n] = m
+        sv[n] = min(m, MAX_MULTIPLICITY)
 
 
 @njit(inline="always", cache=True)
@@ -173,7 +180,7 @@ def _event_reset(fam, i, p, t, PP, SS, TH, DTH):
 @njit(inline="always", cache=True)
 def _event_multiplicity(fam, i, p, PP, SS):
     """The inputs that arrived at the spike's time: it leaves with that multiplicity."""
-    return np.int64(SS[i, _EV_GOT])
+    return np.int64(min(SS[i, _EV_GOT], MAX_MULTIPLICITY))
 
 
 PARROT_EVENT = EventFunctions(
