@@ -56,6 +56,9 @@ def build(comm="auto", stream=None, shortest=None):
     net.connect(relay, inh[::10] | small[5:], rule=es.FixedInDegree(2), weight=0.05, delay=d(0.6))
     net.connect(relay, exc[300:340], rule=es.FixedInDegree(1), weight=0.2, delay=d(0.9),
                 synapse=es.STDP(tau_plus=15.0, lam=0.05, w_max=100.0))
+    # plastic synapses onto the relays: each spike counts 1 there, whatever its weight
+    net.connect(inh[:30], relay, rule=es.FixedInDegree(2), weight=-3.0, delay=d(0.4),
+                synapse=es.STDP(tau_plus=15.0, lam=0.05, w_max=-100.0))
     stdp, arrays = net.projections[4], net.projections[8]
     w_index = np.r_[1571, 0:1572:37, 5, 5]  # (positions in the whole projection: unordered, one twice)
     recs = [net.record_spikes(exc | inh | small | relay), net.record_state(inh[::9] | exc[::97], "v"),

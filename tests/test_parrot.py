@@ -283,3 +283,16 @@ def test_multiplicity_is_cut_at_its_documented_maximum():
     net.run(0.4)
     _, k = np.unique(rec.steps, return_counts=True)
     assert k.size >= 2 and (k == MAX_MULTIPLICITY).all()
+
+
+def test_plastic_synapses_onto_a_parrot_count_spikes_not_weights():
+    """NEST's STDP protocol set-up (parrot -> stdp -> parrot): a spike of multiplicity 2 through a plastic
+    synapse of weight 7 reaches the second parrot as 2 spikes, not 14."""
+    net = es.Network(dt=0.1, seed=1)
+    pre, post = net.population(1, es.Parrot()), net.population(1, es.Parrot())
+    src = net.spike_source(senders=[0, 0, 0], times=[1.0, 1.0, 4.0])
+    net.connect(src, pre, es.AllToAll(), weight=1.0, delay=0.1)
+    net.connect(pre, post, es.AllToAll(), weight=7.0, delay=1.0, synapse=es.STDP(lam=0.01, w_max=100.0))
+    rec = net.record_spikes(post)
+    net.run(10.0)
+    np.testing.assert_allclose(rec.times, [2.1, 2.1, 5.1], rtol=0, atol=1e-9)   # (t + 0.1 + 1.0 ms)

@@ -805,9 +805,7 @@ def build_plan(net):
     params, i_e, K = _build_params(net)
     state = initial_state(net)
     conn_parts, ring_shape = _build_connectivity(net, params)
-    is_exp = params.is_exp[params.pid].astype(np.int8) if N else np.zeros(0, np.int8)
-    plastic = pl.build(net, is_exp, N, net.weight_dtype, np.array([0, N], np.int64),
-                       counts=params.counts[params.pid] if N else None)
+    plastic = pl.build(net, params, N, net.weight_dtype, np.array([0, N], np.int64))
     return ClockPlan(net, params, state, conn_parts, ring_shape, _build_sources(net), _spike_flags(net),
                      _build_dc(net), i_e, plastic)
 

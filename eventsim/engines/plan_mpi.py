@@ -85,8 +85,7 @@ def build_distributed_plan(net):
     dmin = conn_parts[3][0]
     used = np.diff(conn_parts[2]) > 0
     local_short = int(dmin[used].min()) if used.any() else 1 << 30
-    is_exp = params.is_exp[params.pid].astype(np.int8) if N else np.zeros(0, np.int8)
-    plastic = pl.build(net, is_exp, N, net.weight_dtype, np.array([0, N], np.int64), tgt_map=g2l)
+    plastic = pl.build(net, params, N, net.weight_dtype, np.array([0, N], np.int64), tgt_map=g2l)
     if plastic is not None and plastic[0].dly.size:
         local_short = min(local_short, int(plastic[0].dly.min()))
     d_short = _all_min(ranks, local_short)  # every rank's intervals must be alike

@@ -319,11 +319,12 @@ def horizon_steps(rules, dt):
     return int(math.ceil(HORIZON * tau / dt))
 
 
-def build(net, params_col, N, weight_dtype, part, tgt_map=None, counts=None):
+def build(net, params, N, weight_dtype, part, tgt_map=None):
     """The :class:`Plastic` arrays of ``net``'s plastic projections (None if there are none).
 
-    ``params_col`` (int8 per neuron): 1 where the neuron's receptors are separate; ``counts`` (per neuron,
-    optional): nonzero where the neuron counts its input spikes (a parrot: ``neg = -1``).
+    ``params``: the plan's parameter sets (``Params``) of its ``N`` neurons, for each target's receptor
+    blocks (``is_exp``: a negative weight goes to ``neg[n] = N`` columns further) and whether it counts its
+    input spikes (``counts``: a parrot, ``neg[n] = -1``).
 
     ``tgt_map`` (MPI): the plan's ``N`` neurons are a part of the network's, ``tgt_map[id]`` the local
     index of network neuron ``id``; the projections hold only synapses onto them.  The presynaptic arrays
@@ -345,10 +346,10 @@ def build(net, params_col, N, weight_dtype, part, tgt_map=None, counts=None):
     rule = np.concatenate([np.full(len(p), rules.index(p.synapse), np.uint8) for p in projs])
     order = np.lexsort((tgt, pre))  # by sender, then target; stable (projection order) within
     pre, tgt, w, dly, rule = pre[order], tgt[order], w[order], dly[order], rule[order]
-    is_exp = np.asarray(params_col)  # int8 per neuron: 1 if its receptors are separate
-    neg = np.where(is_exp == 1, N, 0).astype(np.int32) if is_exp.any() else np.zeros(N, np.int32)
-    if counts is not None:
-        neg[np.asarray(counts) != 0] = -1
+    is_exp = params.is_exp[params.pid] if N else np.zeros(0, np.int64)  # 1 if the receptors are separate
+    neg = np.where(is_exp == 1, N, 0).astype(np.int32)
+    if N:
+        neg[params.counts[params.pid] != 0] = -1
     ptr = np.zeros(NP + 1, np.int64)
     np.add.at(ptr, pre + 1, 1)
     np.cumsum(ptr, out=ptr)
