@@ -287,3 +287,53 @@ def test_block_update_is_the_step_function_bit_for_bit(other):
         assert sp.steps[sp.senders == i].tolist() == spikes
     assert single > 1000 and multi > 50 and len(sp) > 20
     assert net._plan.state.x.shape[1] == (2 if other else 1)
+
+
+@pytest.mark.parametrize("synapse", ["cond", "exp"])
+def test_adex_block_update_is_the_step_function_bit_for_bit(synapse):
+    """The clock engine's AdEx update (a step of ``dt`` computed without the step function's loops where its
+    first Runge-Kutta step covers ``dt`` and is accepted, the step function from the start for the others)
+    equals conductance.step_adex applied to each neuron alone, bit for bit: every state variable and every
+    spike, with neurons at rest, firing, refractory and hit by inputs from tiny to huge (so that both paths
+    and rejected steps occur)."""
+    from eventsim.models import conductance as cm
+
+    rng = np.random.default_rng(5)
+    n, steps, dt = 10, 600, 0.1
+    model = es.AdEx(synapse=synapse, i_e=rng.uniform(300.0, 2500.0, n), t_ref=rng.choice([0.0, 0.5, 2.0], n))
+    k = 500
+    t_in = rng.integers(1, steps - 2, k) * dt
+    post = rng.integers(0, n, k)
+    scale = 1.0 if synapse == "cond" else 30.0      # (nS or pA)
+    w = rng.choice([0.2, 3.0, 40.0, -2.0, -60.0], k) * rng.uniform(0.5, 1.5, k) * scale
+    net = es.Network(dt=dt)
+    pop = net.population(n, model, v_init=rng.uniform(-70.0, -50.0, n))
+    net.connect(net.spike_source(np.arange(k), t_in), pop, es.FromArrays(pre=np.arange(k), post=post), weight=w,
+                delay=dt)
+    names = ("v", "g_ex", "g_in", "w") if synapse == "cond" else ("v", "i_ex", "i_in", "w")
+    recs = [net.record_state(pop, name) for name in names]
+    sp = net.record_spikes(pop)
+    net.run(steps * dt)
+
+    fam = cm.ADEX_COND if synapse == "cond" else cm.ADEX_PSC
+    p = model.pack(n, dt)
+    s_in = np.rint(t_in / dt).astype(int)
+    short = 0
+    for i in range(n):
+        ex = np.bincount(s_in[(post == i) & (w >= 0)], w[(post == i) & (w >= 0)], minlength=steps)
+        inh = np.bincount(s_in[(post == i) & (w < 0)], w[(post == i) & (w < 0)], minlength=steps)
+        y, refr, h = (pop.v_init[i], 0.0, 0.0, 0.0), 0, dt
+        out = np.zeros((steps, 4))
+        spikes = []
+        for s in range(steps):
+            short += h < dt            # the step function's path
+            y, spiked, refr, h = cm.step_adex(fam, p["coef"][i], y, refr, int(p["ref_steps"][i]), h, dt, ex[s],
+                                              inh[s], float(p["i_e"][i]))
+            out[s] = y
+            if spiked:
+                spikes.append(s + 1)
+        for j, r in enumerate(recs):
+            assert np.array_equal(r.values[:, i], out[:, j]), (i, names[j])
+        assert sp.steps[sp.senders == i].tolist() == spikes
+        assert net._plan.state.x[i, 0] == h, i     # the step size carried to the next step
+    assert short > 50 and n * steps - short > 1000 and len(sp) > 30

@@ -52,6 +52,7 @@ from numba import njit
 from . import conductance as cm
 from ._params import model_repr, broadcast, check, check_keywords, param_length, steps_of
 from .cond_lif import _kernel, coef_rows, validate_common
+from .rk45 import first_step_for
 from .family import Family, pack_fields, register
 
 _SYNAPSES = ("cond", "exp")
@@ -202,16 +203,35 @@ class AdEx:
 
 
 # ---------------------------------------------------------------- the families' block updates
+#: One Runge-Kutta step of ``dt`` of each AdEx family, where that is the whole step (:func:`.rk45.first_step_for`).
+_first_cond = first_step_for(cm.AdExCondTag, 4)
+_first_psc = first_step_for(cm.AdExPscTag, 4)
+
+
 @njit(inline="always", cache=True)
-def _adex_one(fam, n, N, c0, ring, p, ref_steps, dt, i_stim, sv, sge, sgi, srefr, sx, flag):
-    """One step of neuron ``n``: read and clear its input, :func:`.conductance.step_adex`, store."""
+def _adex_one(fam, first, n, N, c0, ring, p, ref_steps, dt, i_stim, sv, sge, sgi, srefr, sx, flag):
+    """One step of neuron ``n``: read and clear its input, :func:`.conductance.step_adex`, store.
+
+    The common case, a step size of at least ``dt`` and the first
+    Runge-Kutta step over the whole of ``dt`` accepted, is computed by
+    ``first`` (:func:`.rk45.first_step_for`) without step_adex's loops
+    (the same operations, so the same numbers); the others take
+    step_adex from the start.
+    """
     in_ex = ring[c0 + n]
     in_in = ring[c0 + N + n]
     ring[c0 + n] = 0.0
     ring[c0 + N + n] = 0.0
     y0 = (float(sv[n]), float(sge[n]), float(sgi[n]), float(sx[n, 1]))
-    y, spiked, refr, h = cm.step_adex(fam, p, y0, srefr[n], ref_steps, float(sx[n, 0]), dt, float(in_ex),
-                                      float(in_in), float(i_stim))
+    refr0 = srefr[n]
+    h0 = float(sx[n, 0])
+    y1, ok, h1 = first(p, y0, refr0 > 0, i_stim, dt, h0, p[cm.EPS_ABS], p[cm.EPS_REL])
+    if ok:
+        y2, refr2, spiked2 = cm.adex_boundary(p, y1, refr0, ref_steps, cm.adex_spike_value(p), False)
+        y, spiked, refr, h = cm.adex_finish(y2, spiked2, refr2, h1, float(in_ex), float(in_in))
+    else:
+        y, spiked, refr, h = cm.step_adex(fam, p, y0, refr0, ref_steps, h0, dt, float(in_ex), float(in_in),
+                                          float(i_stim))
     sv[n] = y[0]
     sge[n] = y[1]
     sgi[n] = y[2]
@@ -226,7 +246,7 @@ def _run_adex_cond(a, b, c0, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, 
     """Neurons ``a..b-1`` of one parameter set (row ``p``) of ``aeif_cond_exp``."""
     N = sv.size
     for n in range(a, b):
-        _adex_one(cm.ADEX_COND, n, N, c0, ring, p, ref_steps, p[cm.DT], i_c + sdc[n] if per_neuron else i_c, sv,
+        _adex_one(cm.ADEX_COND, _first_cond, n, N, c0, ring, p, ref_steps, p[cm.DT], i_c + sdc[n] if per_neuron else i_c, sv,
                   sge, sgi, srefr, sx, flag)
 
 
@@ -235,7 +255,7 @@ def _run_adex_psc(a, b, c0, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, s
     """Neurons ``a..b-1`` of one parameter set (row ``p``) of ``aeif_psc_exp``."""
     N = sv.size
     for n in range(a, b):
-        _adex_one(cm.ADEX_PSC, n, N, c0, ring, p, ref_steps, p[cm.DT], i_c + sdc[n] if per_neuron else i_c, sv,
+        _adex_one(cm.ADEX_PSC, _first_psc, n, N, c0, ring, p, ref_steps, p[cm.DT], i_c + sdc[n] if per_neuron else i_c, sv,
                   sge, sgi, srefr, sx, flag)
 
 

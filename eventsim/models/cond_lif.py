@@ -243,8 +243,12 @@ def _single_steps(N, c0, a, b, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi
         in_ex = re[n]
         in_in = ri[n]
         refr = xr[n]
-        # (a step size of 5 dt where it is at least that: full_step takes it as such; 0 where not)
-        y, ok = _full_step_exp(p, (float(xv[n]), float(xe[n]), float(xi[n])), refr > 0,
+        # (a step size of 5 dt where it is at least that: full_step takes it as such; 0 where not).  Every
+        # neuron is stepped as if it were not refractory, which saves the refractory selects in all six
+        # right-hand sides: a refractory neuron's V is replaced by v_reset below, its conductances do not
+        # depend on V, and its V error is then counted although evolve counts 0 for it, so the step is
+        # accepted here only where evolve accepts it too (the others take evolve's path): the same numbers.
+        y, ok = _full_step_exp(p, (float(xv[n]), float(xe[n]), float(xi[n])), False,
                                float(i_c + xd[n] if per_neuron else i_c), dt, xf[n] * h_long, eps_abs, eps_rel)
         # step_cond_exp's order: the input added, then the refractory count-down or the threshold test
         fire = (refr <= 0) & (y[0] >= v_th)

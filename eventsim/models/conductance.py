@@ -186,19 +186,39 @@ def step_cond_alpha(fam, p, y, refr, ref_steps, h, dt, in_ex, in_in, i_stim):
 
 
 @_jit
-def step_adex(fam, p, y, refr, ref_steps, h, dt, in_ex, in_in, i_stim):
-    """One step of ``ADEX_COND`` / ``ADEX_PSC``: returns ``(y, spiked, refr, h)``."""
-    spiked = False
-    v_spike = p[V_PEAK] if p[DELTA_T] > 0.0 else p[V_TH]  # (Delta_T = 0: an LIF with a threshold)
-    t = 0.0
-    while t < dt:
-        y, t, h = evolve(fam, p, y, refr > 0, i_stim, t, dt, h, p[EPS_ABS], p[EPS_REL])
-        if refr > 0:
-            y = (p[V_RESET], y[1], y[2], y[3])
-        elif y[0] >= v_spike:
-            y = (p[V_RESET], y[1], y[2], y[3] + p[B])
-            refr = ref_steps + 1 if ref_steps > 0 else 0
-            spiked = True
+def adex_spike_value(p):
+    """The voltage (mV) at which an ``ADEX_*`` neuron spikes: ``V_PEAK``, or ``V_TH`` where ``DELTA_T`` is 0
+    (then an LIF with a threshold)."""
+    return p[V_PEAK] if p[DELTA_T] > 0.0 else p[V_TH]
+
+
+@_jit
+def adex_boundary(p, y, refr, ref_steps, v_spike, spiked):
+    """The end of one Runge-Kutta step of :func:`step_adex` that reached ``y``: the refractory clamp or the
+    spike test and reset (``w += b``); returns ``(y, refr, spiked)``."""
+    if refr > 0:
+        return (p[V_RESET], y[1], y[2], y[3]), refr, spiked
+    if y[0] >= v_spike:
+        return (p[V_RESET], y[1], y[2], y[3] + p[B]), (ref_steps + 1 if ref_steps > 0 else 0), True
+    return y, refr, spiked
+
+
+@_jit
+def adex_finish(y, spiked, refr, h, in_ex, in_in):
+    """The end of a time step of :func:`step_adex`: the refractory count-down and the step's synaptic input;
+    returns ``(y, spiked, refr, h)``."""
     if refr > 0:
         refr -= 1
     return (y[0], y[1] + in_ex, y[2] - in_in, y[3]), spiked, refr, h
+
+
+@_jit
+def step_adex(fam, p, y, refr, ref_steps, h, dt, in_ex, in_in, i_stim):
+    """One step of ``ADEX_COND`` / ``ADEX_PSC``: returns ``(y, spiked, refr, h)``."""
+    spiked = False
+    v_spike = adex_spike_value(p)
+    t = 0.0
+    while t < dt:
+        y, t, h = evolve(fam, p, y, refr > 0, i_stim, t, dt, h, p[EPS_ABS], p[EPS_REL])
+        y, refr, spiked = adex_boundary(p, y, refr, ref_steps, v_spike, spiked)
+    return adex_finish(y, spiked, refr, h, in_ex, in_in)

@@ -52,7 +52,9 @@ component, for the length of ``y`` when it is compiled.  Both are
 generic functions: they are called from compiled code only.
 :func:`full_step_for` writes out, for one model, the common case of a time
 step that is a single accepted step (no loop, no exit: a loop over neurons
-calling it vectorises).
+calling it vectorises); :func:`first_step_for` the same for a step size
+between ``dt`` and ``5 dt`` too (with the step size's growth).  Both give
+evolve's numbers to the last bit where they report success.
 """
 
 from numba import njit
@@ -202,8 +204,9 @@ def _evolve_compiled(fam, p, y, refractory, i_stim, t, t_end, h, eps_abs, eps_re
 
 
 
-_FULL_SRC = '''
-def full_step(p, y, refractory, i_stim, dt, h, eps_abs, eps_rel):
+#: The stages of one step of ``dt`` (``hs``) and its solution ``yn``, error estimate ``ye`` (and ``dn``), as
+#: in :func:`evolve`: the body shared by :func:`full_step_for` and :func:`first_step_for`.
+_STAGES_SRC = '''
     hs = dt - 0.0
     k1 = _f(p, y, refractory, i_stim)
     k2 = _f(p, ({s2}), refractory, i_stim)
@@ -213,11 +216,28 @@ def full_step(p, y, refractory, i_stim, dt, h, eps_abs, eps_rel):
     k6 = _f(p, ({s6}), refractory, i_stim)
     yn = ({yn})
     ye = ({ye})
-{dn}
-    r = 0.0
-{err}
-    return yn, (hs * 5.0 <= h) and not (r > 1.1 and hs > H_MIN)
+{dn}'''
+
+_FULL_SRC = '''
+def full_step(p, y, refractory, i_stim, dt, h, eps_abs, eps_rel):''' + _STAGES_SRC + '''
+{within}
+    return yn, (hs * 5.0 <= h) & within
 '''
+
+
+def _step_source(template, tag_class, D):
+    """``template`` (:data:`_FULL_SRC` or :data:`_FIRST_SRC`) filled in for ``tag_class`` with ``D`` state
+    variables: the stages, the error test of :func:`evolve` (``err``: ``r``) and a conservative one
+    (``within``: every component's error at most its tolerance, no division)."""
+    control = _CONTROL[tag_class]
+    parts = _exprs(D, control)
+    parts["err"] = "\n".join(line[4:] for line in parts["err"].splitlines())
+    parts["dn"] = parts["dn"][4:].replace("rhs(fam, p, ", "_f(p, ")
+    parts["within"] = "    within = " + " & ".join(
+        f"(abs(ye[{i}]) <= eps_abs + eps_rel * {_SCALE[control].format(i=i)})" for i in range(D))
+    scope = dict(globals(), _f=_RHS[tag_class])
+    exec(template.format(**parts), scope)  # noqa: S102 - source built above from fixed text only
+    return njit(inline="always")(scope[template.split("(")[0].split()[-1]])
 
 
 def full_step_for(tag_class, D):
@@ -227,16 +247,48 @@ def full_step_for(tag_class, D):
 
     Where ``h >= 5 dt``, :func:`evolve` from ``t = 0`` to ``t_end = dt``
     tries one step of ``dt``; if that step is accepted it returns
-    ``(y_new, dt, h)``: then ``ok`` is True and ``y_new`` is the same (the
-    same operations in the same order).  Otherwise ``ok`` is False, and the
-    caller takes :func:`evolve`'s path.  The function has no loop and no
+    ``(y_new, dt, h)``.  ``ok`` is True where every component's error is
+    within its tolerance (``|e_i| <= D_i``: evolve's ratio is then at most
+    1, below its 1.1, so evolve accepts the step; tested without evolve's
+    divisions), and ``y_new`` is then evolve's (the same operations in the
+    same order).  Otherwise ``ok`` is False (a step evolve may still accept,
+    with a ratio in (1, 1.1], or NaN), and the caller takes
+    :func:`evolve`'s path, which decides.  The function has no loop and no
     early exit, and is inlined with the model's right-hand side, so that a
     loop over neurons calling it vectorises (written for one model rather
     than bound through an overload, which numba-cuda cannot inline).
     """
-    parts = _exprs(D, _CONTROL[tag_class])
-    parts["err"] = "\n".join(line[4:] for line in parts["err"].splitlines())
-    parts["dn"] = parts["dn"][4:].replace("rhs(fam, p, ", "_f(p, ")
-    scope = dict(globals(), _f=_RHS[tag_class])
-    exec(_FULL_SRC.format(**parts), scope)  # noqa: S102 - source built above from fixed text only
-    return njit(inline="always")(scope["full_step"])
+    return _step_source(_FULL_SRC, tag_class, D)
+
+
+_FIRST_SRC = '''
+def first_step(p, y, refractory, i_stim, dt, h, eps_abs, eps_rel):''' + _STAGES_SRC + '''
+    r = 0.0
+{err}
+    ok = (0.0 + h >= dt) and not (r > 1.1 and hs > H_MIN)
+    if hs * 5.0 <= h:
+        h_next = h
+    elif r < 0.5:
+        h_next = max(h, hs * (5.0 if r < 1e-30 else min(5.0, max(1.0, 0.9 * r ** (-1.0 / 6.0)))))
+    else:
+        h_next = max(h, hs)
+    return yn, ok, h_next
+'''
+
+
+def first_step_for(tag_class, D):
+    """``first_step(p, y, refractory, i_stim, dt, h, eps_abs, eps_rel) -> (y_new, ok, h_next)``:
+    :func:`evolve` over a whole time step ``dt``, for the model of ``tag_class`` (``D`` state variables),
+    where that is one accepted step (``h >= dt``).
+
+    Where ``h >= dt``, :func:`evolve` from ``t = 0`` to ``t_end = dt``
+    first tries one step of ``dt``; if it is accepted, evolve returns
+    ``(y_new, dt, h_next)``: then ``ok`` is True and ``y_new``, ``h_next``
+    are the same (the same operations in the same order).  Otherwise ``ok``
+    is False and the results are not to be used: the caller takes
+    :func:`evolve`'s path.  Unlike :func:`full_step_for` it also serves
+    neurons whose step size is below ``5 dt`` (it computes the growth of the
+    step size), at the cost of a branch: for models whose right-hand side
+    calls ``exp`` (a loop over them does not vectorise anyway).
+    """
+    return _step_source(_FIRST_SRC, tag_class, D)
