@@ -239,18 +239,20 @@ def test_checkpoint_resumes_bit_for_bit(tmp_path):
     assert np.array_equal(net._plan.state.x, other._plan.state.x)
 
 
-@pytest.mark.parametrize("other", [False, True], ids=["alone", "with_adex"])
-def test_block_update_is_the_step_function_bit_for_bit(other):
-    """The clock engine's iaf_cond_exp update (a vectorised pass for the neurons whose step is one accepted
-    Runge-Kutta step of dt, the step function for the others) equals conductance.step_cond_exp applied to
-    each neuron alone, bit for bit; inputs from tiny to huge make both kinds of step occur.  With an AdEx
+@pytest.mark.parametrize("psc,other", [("exp", False), ("exp", True), ("alpha", False)],
+                         ids=["exp", "exp_with_adex", "alpha"])
+def test_block_update_is_the_step_function_bit_for_bit(psc, other):
+    """The clock engine's iaf_cond_exp and iaf_cond_alpha updates (a vectorised pass for the neurons whose
+    step is one accepted Runge-Kutta step of dt, the step function for the others) equal
+    conductance.step_cond_exp / step_cond_alpha applied to each neuron alone, bit for bit, step sizes
+    included; inputs from tiny to huge make both kinds of step occur, refractory neurons too.  With an AdEx
     population the family state has two columns (the step size is then read from a strided column)."""
     from eventsim.models import conductance as cm
 
     rng = np.random.default_rng(4)
     n, steps, dt = 12, 400, 0.1
     model = es.CondLIF(tau_m=20.0, c_m=200.0, v_rest=-60.0, v_reset=-60.0, v_th=-50.0, t_ref=2.0,
-                       i_e=rng.uniform(0.0, 300.0, n), e_in=-80.0, tau_syn_ex=5.0, tau_syn_in=0.2)
+                       i_e=rng.uniform(0.0, 300.0, n), e_in=-80.0, tau_syn_ex=5.0, tau_syn_in=0.2, psc=psc)
     k = 600
     t_in = rng.integers(1, steps - 2, k) * dt
     post = rng.integers(0, n, k)
@@ -261,32 +263,35 @@ def test_block_update_is_the_step_function_bit_for_bit(other):
         net.population(2, es.AdEx(i_e=700.0))
     net.connect(net.spike_source(np.arange(k), t_in), pop, es.FromArrays(pre=np.arange(k), post=post), weight=w,
                 delay=dt)
-    recs = [net.record_state(pop, name) for name in ("v", "g_ex", "g_in")]
+    names = ("v", "g_ex", "g_in") if psc == "exp" else ("v", "dg_ex", "g_ex", "dg_in", "g_in")
+    recs = [net.record_state(pop, name) for name in names]
     sp = net.record_spikes(pop)
     net.run(steps * dt)
 
     p = model.pack(n, dt)
+    step, fam = (cm.step_cond_exp, cm.COND_EXP) if psc == "exp" else (cm.step_cond_alpha, cm.COND_ALPHA)
     s_in = np.rint(t_in / dt).astype(int)
     multi = single = 0
     for i in range(n):
         ex = np.bincount(s_in[(post == i) & (w >= 0)], w[(post == i) & (w >= 0)], minlength=steps)
         inh = np.bincount(s_in[(post == i) & (w < 0)], w[(post == i) & (w < 0)], minlength=steps)
-        y, refr, h = (pop.v_init[i], 0.0, 0.0), 0, dt
-        out = np.zeros((steps, 3))
+        y, refr, h = (pop.v_init[i],) + (0.0,) * (len(names) - 1), 0, dt
+        out = np.zeros((steps, len(names)))
         spikes = []
         for s in range(steps):
             single += h >= 5 * dt      # the vectorised pass, unless the step is rejected
             multi += h < 5 * dt        # the step function
-            y, spiked, refr, h = cm.step_cond_exp(cm.COND_EXP, p["coef"][i], y, refr, int(p["ref_steps"][i]), h, dt,
-                                                 ex[s], inh[s], float(p["i_e"][i]))
+            y, spiked, refr, h = step(fam, p["coef"][i], y, refr, int(p["ref_steps"][i]), h, dt, ex[s], inh[s],
+                                      float(p["i_e"][i]))
             out[s] = y
             if spiked:
                 spikes.append(s + 1)
         for j, r in enumerate(recs):
-            assert np.array_equal(r.values[:, i], out[:, j]), (i, j)
+            assert np.array_equal(r.values[:, i], out[:, j]), (i, names[j])
         assert sp.steps[sp.senders == i].tolist() == spikes
+        assert net._plan.state.x[i, 0] == h, i     # the step size carried to the next step
     assert single > 1000 and multi > 50 and len(sp) > 20
-    assert net._plan.state.x.shape[1] == (2 if other else 1)
+    assert net._plan.state.x.shape[1] == (3 if psc == "alpha" else 2 if other else 1)
 
 
 @pytest.mark.parametrize("synapse", ["cond", "exp"])

@@ -49,6 +49,7 @@ in the clock engine (CPU threads, CUDA), not in the event engine.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -303,13 +304,67 @@ def _run_cond_exp(a, b, c0, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, s
         flag[n] = spiked
 
 
+#: One Runge-Kutta step of ``dt`` of ``COND_ALPHA`` (:func:`.rk45.full_step_for`).
+_full_step_alpha = full_step_for(cm.CondAlphaTag, 5)
+
+
+@njit(inline="always", cache=True)
+def _single_steps_alpha(N, c0, a, b, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, srefr, sdc, sx, flag):
+    """The second pass of :func:`_run_cond_alpha`, as :func:`_single_steps` (``dg_ex``, ``dg_in``: columns
+    1, 2 of ``sx``)."""
+    dt = p[cm.DT]
+    h_long = dt * 5.0
+    v_th = p[cm.V_TH]
+    v_reset = p[cm.V_RESET]
+    eps_abs = p[cm.EPS_ABS]
+    eps_rel = p[cm.EPS_REL]
+    f_ex = math.e * p[cm.R_TAU_EX]
+    f_in = math.e * p[cm.R_TAU_IN]
+    re = ring[c0 + a: c0 + b]
+    ri = ring[c0 + N + a: c0 + N + b]
+    xv = sv[a:b]
+    xe = sge[a:b]
+    xi = sgi[a:b]
+    xr = srefr[a:b]
+    xd = sdc[a:b]
+    xde = sx[a:b, 1]
+    xdi = sx[a:b, 2]
+    xf = flag[a:b]
+    for n in range(xv.size):
+        in_ex = re[n]
+        in_in = ri[n]
+        refr = xr[n]
+        # (stepped as not refractory, as in _single_steps: the conductances do not depend on V)
+        y, ok = _full_step_alpha(p, (float(xv[n]), float(xde[n]), float(xe[n]), float(xdi[n]), float(xi[n])),
+                                 False, float(i_c + xd[n] if per_neuron else i_c), dt, xf[n] * h_long, eps_abs,
+                                 eps_rel)
+        # step_cond_alpha's order: the refractory count-down or the threshold test, then the input
+        fire = (refr <= 0) & (y[0] >= v_th)
+        hold = (refr > 0) | fire
+        xv[n] = (v_reset if hold else y[0]) if ok else xv[n]
+        xde[n] = y[1] + in_ex * f_ex if ok else xde[n]
+        xe[n] = y[2] if ok else xe[n]
+        xdi[n] = y[3] - in_in * f_in if ok else xdi[n]
+        xi[n] = y[4] if ok else xi[n]
+        xr[n] = (refr - 1 if refr > 0 else (ref_steps if fire else refr)) if ok else refr
+        re[n] = 0.0 if ok else in_ex
+        ri[n] = 0.0 if ok else in_in
+        xf[n] = (1 if fire else 0) if ok else 2
+
+
 @_kernel
 def _run_cond_alpha(a, b, c0, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, srefr, sdc, sx, flag):
     """As :func:`_run_cond_exp` with :func:`.conductance.step_cond_alpha` (``dg_ex``, ``dg_in``: columns 1, 2
-    of ``sx``)."""
+    of ``sx``): the same three passes."""
     N = sv.size
     dt = p[cm.DT]
+    h_long = dt * 5.0
     for n in range(a, b):
+        flag[n] = 1 if h_long <= sx[n, 0] else 0
+    _single_steps_alpha(N, c0, a, b, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, srefr, sdc, sx, flag)
+    for n in range(a, b):
+        if flag[n] != 2:   # (the few neurons whose step takes more than one Runge-Kutta step)
+            continue
         in_ex = ring[c0 + n]
         in_in = ring[c0 + N + n]
         ring[c0 + n] = 0.0
