@@ -23,6 +23,7 @@ Usage::
     python examples/coba.py --quick         # 1 s
     python examples/coba.py --t-sim 200     # 200 ms
     python examples/coba.py --adex          # the same network of AdEx neurons (es.AdEx)
+    python examples/coba.py --alpha         # alpha-shaped conductances (iaf_cond_alpha)
 """
 
 import argparse
@@ -38,24 +39,32 @@ COBA = dict(ne=3200, ni=800, p=0.02, tau_m=20.0, c_m=200.0, v_rest=-60.0, v_rese
 #: ``--adex``: the same network of adaptive exponential neurons (NEST's aeif_cond_exp; mV, nS, ms, pA); spikes
 #: at v_peak, the exponential's threshold at v_th
 ADEX = dict(delta_t=2.0, v_peak=0.0, a=2.0, b=40.0, tau_w=100.0, i_e=250.0)
+#: ``--alpha``: alpha-shaped conductances (NEST's iaf_cond_alpha) whose peak is the weight divided by e, so
+#: that a spike carries the charge of the exponential one (the integral of an alpha conductance of peak g is
+#: g e tau, of an exponential one of jump g, g tau)
+ALPHA_SCALE = 1.0 / np.e
 
 
-def build(seed=1, dt=0.1, adex=False):
-    """Build the COBA network (``adex``: of AdEx neurons); returns (net, exc, inh, spikes)."""
+def build(seed=1, dt=0.1, adex=False, alpha=False):
+    """Build the COBA network (``adex``: of AdEx neurons; ``alpha``: with alpha-shaped conductances of peak
+    weight / e); returns (net, exc, inh, spikes)."""
     c = COBA
+    if adex and alpha:
+        raise ValueError("adex and alpha exclude each other (es.AdEx has exponential conductances)")
     common = dict(c_m=c["c_m"], v_rest=c["v_rest"], v_reset=c["v_reset"], v_th=c["v_th"], t_ref=c["t_ref"],
                   e_ex=c["e_ex"], e_in=c["e_in"], tau_syn_ex=c["tau_syn_ex"], tau_syn_in=c["tau_syn_in"])
+    scale = ALPHA_SCALE if alpha else 1.0
     if adex:
         model = es.AdEx(g_l=c["c_m"] / c["tau_m"], **common, **ADEX)
     else:
-        model = es.CondLIF(tau_m=c["tau_m"], i_e=c["i_e"], **common)
+        model = es.CondLIF(tau_m=c["tau_m"], i_e=c["i_e"], psc="alpha" if alpha else "exp", **common)
     net = es.Network(dt=dt, seed=seed)
     v0 = es.Uniform(c["v_reset"], c["v_th"])
     exc = net.population(c["ne"], model, v_init=v0, label="exc")
     inh = net.population(c["ni"], model, v_init=v0, label="inh")
     everyone = exc | inh
-    net.connect(exc, everyone, es.FixedProbability(c["p"]), weight=c["w_ex"], delay=c["delay"])
-    net.connect(inh, everyone, es.FixedProbability(c["p"]), weight=c["w_in"], delay=c["delay"])
+    net.connect(exc, everyone, es.FixedProbability(c["p"]), weight=c["w_ex"] * scale, delay=c["delay"])
+    net.connect(inh, everyone, es.FixedProbability(c["p"]), weight=c["w_in"] * scale, delay=c["delay"])
     spikes = net.record_spikes(everyone)
     return net, exc, inh, spikes
 
@@ -100,11 +109,15 @@ def main(argv=None):
     ap.add_argument("--t-sim", type=float, default=None, help="simulated time (ms; overrides --quick)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--adex", action="store_true", help="AdEx neurons (es.AdEx) instead of CondLIF")
+    ap.add_argument("--alpha", action="store_true", help="alpha-shaped conductances (CondLIF psc='alpha') of "
+                    "peak weight / e")
     ap.add_argument("--plot", default="coba.png", help="output PNG ('' for none)")
     args = ap.parse_args(argv)
+    if args.adex and args.alpha:
+        ap.error("--adex and --alpha exclude each other (es.AdEx has exponential conductances)")
     t_sim = args.t_sim if args.t_sim is not None else (1000.0 if args.quick else 10000.0)
     t0 = time.perf_counter()
-    net, exc, inh, spikes = build(args.seed, adex=args.adex)
+    net, exc, inh, spikes = build(args.seed, adex=args.adex, alpha=args.alpha)
     net.run(0.1)
     t1 = time.perf_counter()
     net.run(t_sim - 0.1)

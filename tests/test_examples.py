@@ -66,6 +66,17 @@ def test_coba_adex_short():
     assert 2.0 < rate < 60.0
 
 
+def test_coba_alpha_short():
+    mod = load("coba.py")
+    net, exc, inh, spikes = mod["build"](alpha=True)
+    pop = net.populations[0]
+    assert pop.model.psc == "alpha" and np.allclose(np.unique(net.projections[0].weight), 6.0 / np.e)
+    rate = mod["main"](["--alpha", "--t-sim", "200", "--plot", ""])
+    assert 5.0 < rate < 60.0
+    with pytest.raises(ValueError, match="adex and alpha"):
+        mod["build"](adex=True, alpha=True)
+
+
 def test_brette_benchmark4_quick(tmp_path):
     mod = load("brette2007_bench4.py")
     rate = mod["main"](["--quick", "--plot", str(tmp_path / "b4.png")])

@@ -30,8 +30,9 @@ Usage::
     python benchmarks/peers/cpu_networks.py --quick            # small networks, short runs
     python benchmarks/peers/cpu_networks.py --threads 2 --repeats 5 --networks brunel
 
-Full size: Brunel with 12,500 neurons for 1 s, CUBA, COBA and its AdEx version
-(``coba_adex``) for 10 s, dt = 0.1 ms.
+Full size: Brunel with 12,500 neurons for 1 s, CUBA, COBA, its version with
+alpha-shaped conductances (``coba_alpha``) and its AdEx version (``coba_adex``)
+for 10 s, dt = 0.1 ms.
 ``--quick``: Brunel at scale 0.2 for 200 ms, the others for 1 s.  ``--t-sim`` sets
 the simulated time of every network.
 """
@@ -51,7 +52,7 @@ HERE = Path(__file__).resolve().parent
 WORKER = HERE / "cpu_workers.py"
 
 SIMULATORS = ["eventsim", "nest", "brian2-standalone", "brian2-runtime"]
-NETWORKS = ["brunel", "cuba", "coba", "coba_adex"]
+NETWORKS = ["brunel", "cuba", "coba", "coba_alpha", "coba_adex"]
 IMPORT = {"eventsim": "eventsim", "nest": "nest", "brian2-standalone": "brian2", "brian2-runtime": "brian2",
           "scatter": "numba"}
 
@@ -208,7 +209,7 @@ def report_network(network, summaries, t_sim_ms, tolerance):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--networks", default=",".join(NETWORKS), help="comma-separated: brunel,cuba,coba,coba_adex")
+    ap.add_argument("--networks", default=",".join(NETWORKS), help="comma-separated: " + ",".join(NETWORKS))
     ap.add_argument("--simulators", default=",".join(SIMULATORS), help="comma-separated subset of "
                     + ",".join(SIMULATORS))
     ap.add_argument("--threads", type=int, default=1, help="threads (and cores 0..N-1) for every simulator")
@@ -239,7 +240,8 @@ def main(argv=None):
         ap.error("--threads and --repeats must be >= 1")
     scale = args.scale if args.scale is not None else (0.2 if args.quick else 1.0)
     t_sim = {"brunel": 200.0 if args.quick else 1000.0, "cuba": 1000.0 if args.quick else 10000.0,
-             "coba": 1000.0 if args.quick else 10000.0, "coba_adex": 1000.0 if args.quick else 10000.0}
+             "coba": 1000.0 if args.quick else 10000.0, "coba_alpha": 1000.0 if args.quick else 10000.0,
+             "coba_adex": 1000.0 if args.quick else 10000.0}
     if args.t_sim is not None:
         if not args.t_sim > 2 * 0.1:
             ap.error("--t-sim must be > 0.2 ms")

@@ -9,7 +9,7 @@ interpreter that has the simulator installed::
 ``SIMULATOR`` is ``eventsim``, ``nest``, ``brian2-standalone``,
 ``brian2-runtime`` or ``scatter`` (the synaptic-scatter ceiling, see
 ``benchmarks/bench_scatter.py``); ``NETWORK`` is ``brunel``, ``cuba``,
-``coba`` or ``coba_adex``.
+``coba``, ``coba_alpha`` or ``coba_adex``.
 The last line of output is ``RESULT {json}``.  Only the standard library is
 imported at module level, so the file runs under any of the interpreters.
 
@@ -39,6 +39,13 @@ ms, ``V_m`` uniform in [-60, -50] mV.  eventsim and NEST integrate it with
 the Runge-Kutta-Fehlberg 4(5) method under NEST's error control; Brian2
 with forward Euler (``method="euler"``, what Brian2 picks for these
 equations and what its own COBA benchmark uses).
+
+``coba_alpha``: the ``coba`` network with alpha-shaped conductances
+(``iaf_cond_alpha``; ``examples/coba.py --alpha``) of peak ``w / e`` (the
+charge of the exponential ones per spike): 2.21 nS and -24.65 nS.  eventsim
+and NEST: as ``coba``; Brian2: forward Euler of ``dg/dt = x - g / tau``,
+``dx/dt = -x / tau``, a spike adding ``w e / tau`` to ``x`` (NEST's
+normalisation).
 
 ``coba_adex``: the same network of AdEx neurons (``aeif_cond_exp``;
 ``examples/coba.py --adex``): ``Delta_T = 2``, ``V_peak = 0``, ``a = 2``,
@@ -98,6 +105,7 @@ Timing
 
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
@@ -126,6 +134,8 @@ COBA = dict(ne=3200, ni=800, p=0.02, tau_m=20.0, c_m=200.0, v_rest=-60.0, v_rese
             e_ex=0.0, e_in=-80.0, tau_syn_ex=5.0, tau_syn_in=10.0, w_ex=6.0, w_in=-67.0, i_e=200.0, delay=0.1)
 # its AdEx version (examples/coba.py --adex)
 ADEX = dict(delta_t=2.0, v_peak=0.0, a=2.0, b=40.0, tau_w=100.0, i_e=250.0)
+# its version with alpha-shaped conductances of peak w / e (examples/coba.py --alpha)
+ALPHA_SCALE = 1.0 / math.e
 
 
 def brunel_sizes(scale):
@@ -161,13 +171,13 @@ def run_eventsim(network, scale, t_sim, threads, seed):
     if numba.get_num_threads() != threads:
         numba.set_num_threads(threads)
     warm = WARMUP_STEPS * DT
-    example = load_example({"brunel": "brunel2000", "coba_adex": "coba"}.get(network, network))  # imports eventsim
+    example = load_example({"brunel": "brunel2000", "coba_adex": "coba", "coba_alpha": "coba"}.get(network, network))  # imports eventsim
     t0 = time.perf_counter()
     if network == "brunel":
         net, exc, inh, spikes_e, spikes_i = example.build(scale, seed, DT)
         recorders = [spikes_e, spikes_i]
-    elif network == "coba_adex":
-        net, exc, inh, spikes = example.build(seed, DT, adex=True)
+    elif network in ("coba_adex", "coba_alpha"):
+        net, exc, inh, spikes = example.build(seed, DT, adex=network == "coba_adex", alpha=network == "coba_alpha")
         recorders = [spikes]
     else:
         net, exc, inh, spikes = example.build(seed, DT)
@@ -231,7 +241,7 @@ def run_nest(network, scale, t_sim, threads, seed):
         nest.Connect(everyone, recorder)
         n = ne + ni
         n_recurrent = n * (ce + ci)
-    elif network in ("coba", "coba_adex"):
+    elif network in ("coba", "coba_alpha", "coba_adex"):
         c = COBA
         n = c["ne"] + c["ni"]
         params = {"C_m": c["c_m"], "g_L": c["c_m"] / c["tau_m"], "E_L": c["v_rest"], "V_th": c["v_th"],
@@ -241,13 +251,15 @@ def run_nest(network, scale, t_sim, threads, seed):
             x = ADEX
             params.update({"Delta_T": x["delta_t"], "V_peak": x["v_peak"], "a": x["a"], "b": x["b"],
                            "tau_w": x["tau_w"], "I_e": x["i_e"]})
-        everyone = nest.Create("iaf_cond_exp" if network == "coba" else "aeif_cond_exp", n, params=params)
+        model = {"coba": "iaf_cond_exp", "coba_alpha": "iaf_cond_alpha", "coba_adex": "aeif_cond_exp"}[network]
+        everyone = nest.Create(model, n, params=params)
+        scale = ALPHA_SCALE if network == "coba_alpha" else 1.0
         everyone.V_m = nest.random.uniform(c["v_reset"], c["v_th"])
         exc, inh = everyone[:c["ne"]], everyone[c["ne"]:]
         recorder = nest.Create("spike_recorder")
         rule = {"rule": "pairwise_bernoulli", "p": c["p"], "allow_autapses": False}
-        nest.Connect(exc, everyone, rule, {"weight": c["w_ex"], "delay": c["delay"]})
-        nest.Connect(inh, everyone, rule, {"weight": c["w_in"], "delay": c["delay"]})
+        nest.Connect(exc, everyone, rule, {"weight": c["w_ex"] * scale, "delay": c["delay"]})
+        nest.Connect(inh, everyone, rule, {"weight": c["w_in"] * scale, "delay": c["delay"]})
         nest.Connect(everyone, recorder)
         n_recurrent = nest.GetKernelStatus("num_connections") - n   # minus the recorder's
     else:
@@ -340,7 +352,7 @@ def run_brian2(network, scale, t_sim, threads, seed, standalone):
             del pre_e, pre_i, post_e, post_i
             objects = [group, syn_e, syn_i, noise]
             synapses = None
-        elif network in ("coba", "coba_adex"):
+        elif network in ("coba", "coba_alpha", "coba_adex"):
             c = COBA
             n = c["ne"] + c["ni"]
             ns = dict(g_l=c["c_m"] / c["tau_m"] * nS, c_m=c["c_m"] * pF, e_l=c["v_rest"] * mV, v_th=c["v_th"] * mV,
@@ -354,6 +366,18 @@ def run_brian2(network, scale, t_sim, threads, seed, standalone):
                 dg_in/dt = -g_in / tau_in : siemens
                 """
                 threshold, reset = "v >= v_th", "v = v_reset"
+                on_pre = "g_ex_post += w_e", "g_in_post += w_i"
+            elif network == "coba_alpha":
+                eqs = """
+                dv/dt = (g_l * (e_l - v) + g_ex * (e_ex - v) + g_in * (e_in - v) + i_e) / c_m : volt (unless refractory)
+                dg_ex/dt = x_ex - g_ex / tau_ex : siemens
+                dx_ex/dt = -x_ex / tau_ex : siemens / second
+                dg_in/dt = x_in - g_in / tau_in : siemens
+                dx_in/dt = -x_in / tau_in : siemens / second
+                """
+                threshold, reset = "v >= v_th", "v = v_reset"
+                ns.update(w_e=c["w_ex"] * ALPHA_SCALE * nS, w_i=-c["w_in"] * ALPHA_SCALE * nS)
+                on_pre = "x_ex_post += w_e * exp(1.0) / tau_ex", "x_in_post += w_i * exp(1.0) / tau_in"
             else:
                 x = ADEX
                 ns.update(delta_t=x["delta_t"] * mV, v_peak=x["v_peak"] * mV, a=x["a"] * nS, b=x["b"] * pA,
@@ -366,14 +390,13 @@ def run_brian2(network, scale, t_sim, threads, seed, standalone):
                 dg_in/dt = -g_in / tau_in : siemens
                 """
                 threshold, reset = "v >= v_peak", "v = v_reset; w += b"
+                on_pre = "g_ex_post += w_e", "g_in_post += w_i"
             group = b2.NeuronGroup(n, eqs, threshold=threshold, reset=reset,
                                    refractory=c["t_ref"] * ms, method="euler", namespace=ns)
             group.v = "v_reset + rand() * (v_th - v_reset)"
-            syn_e = b2.Synapses(group[:c["ne"]], group, on_pre="g_ex_post += w_e", delay=c["delay"] * ms,
-                                namespace=ns)
+            syn_e = b2.Synapses(group[:c["ne"]], group, on_pre=on_pre[0], delay=c["delay"] * ms, namespace=ns)
             syn_e.connect(condition="i != j", p=c["p"])
-            syn_i = b2.Synapses(group[c["ne"]:], group, on_pre="g_in_post += w_i", delay=c["delay"] * ms,
-                                namespace=ns)
+            syn_i = b2.Synapses(group[c["ne"]:], group, on_pre=on_pre[1], delay=c["delay"] * ms, namespace=ns)
             syn_i.connect(condition="i + offset != j", p=c["p"])
             objects = [group, syn_e, syn_i]
             synapses = (syn_e, syn_i)
@@ -478,7 +501,8 @@ def run_scatter(n_events, seed):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("simulator", choices=["eventsim", "nest", "brian2-standalone", "brian2-runtime", "scatter"])
-    ap.add_argument("network", choices=["brunel", "cuba", "coba", "coba_adex"], nargs="?", default="brunel")
+    ap.add_argument("network", choices=["brunel", "cuba", "coba", "coba_alpha", "coba_adex"], nargs="?",
+                    default="brunel")
     ap.add_argument("--scale", type=float, default=1.0, help="Brunel network scale (1 = 12,500 neurons)")
     ap.add_argument("--t-sim", type=float, default=1000.0, help="simulated time (ms)")
     ap.add_argument("--threads", type=int, default=1)
