@@ -299,3 +299,17 @@ def test_a_chunk_adds_at_most_history_chunk_entries_to_a_ring():
     rec = net.record_spikes(post)
     net.run(1000.0)
     assert len(rec.steps) > 300 and net._plan.plastic.hs.shape[1] <= 2 * plastic.HISTORY_CHUNK
+
+
+def test_plastic_layout_order_is_lexsort_by_sender_then_target():
+    """The plastic layout's O(n) ordering (two counting sorts) is ``np.lexsort((tgt, pre))``, ties in the
+    given order, with each sender's first position; empty and single-synapse inputs too."""
+    from eventsim.engines.plastic import sender_target_order
+
+    rng = np.random.default_rng(11)
+    for n, n_pre, n_tgt in ((0, 3, 4), (1, 1, 1), (1000, 7, 5), (50000, 300, 40)):
+        pre = rng.integers(0, n_pre, n).astype(np.int64)
+        tgt = rng.integers(0, n_tgt, n).astype(np.int64)
+        order, ptr = sender_target_order(pre, tgt, n_pre, n_tgt)
+        assert np.array_equal(order, np.lexsort((tgt, pre)))
+        assert np.array_equal(ptr, np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))]))

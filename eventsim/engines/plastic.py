@@ -319,6 +319,55 @@ def horizon_steps(rules, dt):
     return int(math.ceil(HORIZON * tau / dt))
 
 
+@njit(cache=True)
+def sender_target_order(pre, tgt, NP, NT):
+    """``(order, ptr)``: the permutation that sorts synapses by sender ``pre`` (``0 <= pre < NP``), then
+    target ``tgt`` (``0 <= tgt < NT``), keeping the given order among equal pairs (``np.lexsort((tgt,
+    pre))``), by two counting sorts (by target, then stably by sender: O(n), where the sort of 25 million
+    synapses took seconds); ``ptr`` (``NP + 1``) the first position of each sender's row."""
+    n = pre.size
+    cnt = np.zeros(NT + 1, np.int64)
+    for k in range(n):
+        cnt[tgt[k] + 1] += 1
+    for j in range(NT):
+        cnt[j + 1] += cnt[j]
+    by_tgt = np.empty(n, np.int64)
+    for k in range(n):
+        t = tgt[k]
+        by_tgt[cnt[t]] = k
+        cnt[t] += 1
+    ptr = np.zeros(NP + 1, np.int64)
+    for k in range(n):
+        ptr[pre[k] + 1] += 1
+    for j in range(NP):
+        ptr[j + 1] += ptr[j]
+    pos = ptr[:-1].copy()
+    order = np.empty(n, np.int64)
+    for j in range(n):
+        k = by_tgt[j]
+        i = pre[k]
+        order[pos[i]] = k
+        pos[i] += 1
+    return order, ptr
+
+
+@njit(cache=True)
+def _gather(order, tgt, w, dly, rule):
+    """``tgt[order], w[order], dly[order], rule[order]`` in one pass."""
+    n = order.size
+    t2 = np.empty(n, tgt.dtype)
+    w2 = np.empty(n, w.dtype)
+    d2 = np.empty(n, dly.dtype)
+    r2 = np.empty(n, rule.dtype)
+    for j in range(n):
+        k = order[j]
+        t2[j] = tgt[k]
+        w2[j] = w[k]
+        d2[j] = dly[k]
+        r2[j] = rule[k]
+    return t2, w2, d2, r2
+
+
 def build(net, params, N, weight_dtype, part, tgt_map=None):
     """The :class:`Plastic` arrays of ``net``'s plastic projections (None if there are none).
 
@@ -344,20 +393,18 @@ def build(net, params, N, weight_dtype, part, tgt_map=None):
     w = np.concatenate([np.asarray(p.weight) for p in projs]).astype(weight_dtype)
     dly = np.concatenate([p.delay_steps for p in projs]).astype(np.int16)
     rule = np.concatenate([np.full(len(p), rules.index(p.synapse), np.uint8) for p in projs])
-    order = np.lexsort((tgt, pre))  # by sender, then target; stable (projection order) within
-    pre, tgt, w, dly, rule = pre[order], tgt[order], w[order], dly[order], rule[order]
+    # by sender, then target; stable (projection order) within: np.lexsort((tgt, pre)), in O(n)
+    order, ptr = sender_target_order(pre, tgt, NP, N)
+    tgt, w, dly, rule = _gather(order, tgt.astype(np.int32), w, dly, rule)
     is_exp = params.is_exp[params.pid] if N else np.zeros(0, np.int64)  # 1 if the receptors are separate
     neg = np.where(is_exp == 1, N, 0).astype(np.int32)
     if N:
         neg[params.counts[params.pid] != 0] = -1
-    ptr = np.zeros(NP + 1, np.int64)
-    np.add.at(ptr, pre + 1, 1)
-    np.cumsum(ptr, out=ptr)
     R = len(rules)
     post = np.zeros(N, np.uint8)
     post[tgt] = 1
     H = HISTORY_START
-    P = Plastic(ptr=ptr, split=np.zeros((NP, 2), np.int64), tgt=tgt.astype(np.int32), neg=neg, dly=dly, rule=rule,
+    P = Plastic(ptr=ptr, split=np.zeros((NP, 2), np.int64), tgt=tgt, neg=neg, dly=dly, rule=rule,
                 w=w, rp=np.stack([r.pack() for r in rules]), kp=np.zeros((1, MAX_TRACES * R, NP)),
                 tl=np.zeros((1, NP), np.int64), hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, MAX_TRACES * R)),
                 hn=np.zeros(N, np.int64), km=np.zeros((N, MAX_TRACES * R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
