@@ -171,7 +171,8 @@ def run_eventsim(network, scale, t_sim, threads, seed):
     if numba.get_num_threads() != threads:
         numba.set_num_threads(threads)
     warm = WARMUP_STEPS * DT
-    example = load_example({"brunel": "brunel2000", "coba_adex": "coba", "coba_alpha": "coba"}.get(network, network))  # imports eventsim
+    name = {"brunel": "brunel2000", "coba_adex": "coba", "coba_alpha": "coba"}.get(network, network)
+    example = load_example(name)  # imports eventsim
     t0 = time.perf_counter()
     if network == "brunel":
         net, exc, inh, spikes_e, spikes_i = example.build(scale, seed, DT)

@@ -52,8 +52,8 @@ from numba import njit
 from . import conductance as cm
 from ._params import model_repr, broadcast, check, check_keywords, param_length, steps_of
 from .cond_lif import _kernel, coef_rows, validate_common
-from .rk45 import first_step_for
 from .family import Family, pack_fields, register
+from .rk45 import first_step_for
 
 _SYNAPSES = ("cond", "exp")
 
@@ -203,7 +203,8 @@ class AdEx:
 
 
 # ---------------------------------------------------------------- the families' block updates
-#: One Runge-Kutta step of ``dt`` of each AdEx family, where that is the whole step (:func:`.rk45.first_step_for`).
+#: One Runge-Kutta step of ``dt`` of each AdEx family, where that is the whole step
+#: (:func:`.rk45.first_step_for`).
 _first_cond = first_step_for(cm.AdExCondTag, 4)
 _first_psc = first_step_for(cm.AdExPscTag, 4)
 
@@ -246,8 +247,8 @@ def _run_adex_cond(a, b, c0, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, 
     """Neurons ``a..b-1`` of one parameter set (row ``p``) of ``aeif_cond_exp``."""
     N = sv.size
     for n in range(a, b):
-        _adex_one(cm.ADEX_COND, _first_cond, n, N, c0, ring, p, ref_steps, p[cm.DT], i_c + sdc[n] if per_neuron else i_c, sv,
-                  sge, sgi, srefr, sx, flag)
+        _adex_one(cm.ADEX_COND, _first_cond, n, N, c0, ring, p, ref_steps, p[cm.DT],
+                  i_c + sdc[n] if per_neuron else i_c, sv, sge, sgi, srefr, sx, flag)
 
 
 @_kernel
@@ -255,8 +256,8 @@ def _run_adex_psc(a, b, c0, ring, p, ref_steps, i_c, per_neuron, sv, sge, sgi, s
     """Neurons ``a..b-1`` of one parameter set (row ``p``) of ``aeif_psc_exp``."""
     N = sv.size
     for n in range(a, b):
-        _adex_one(cm.ADEX_PSC, _first_psc, n, N, c0, ring, p, ref_steps, p[cm.DT], i_c + sdc[n] if per_neuron else i_c, sv,
-                  sge, sgi, srefr, sx, flag)
+        _adex_one(cm.ADEX_PSC, _first_psc, n, N, c0, ring, p, ref_steps, p[cm.DT],
+                  i_c + sdc[n] if per_neuron else i_c, sv, sge, sgi, srefr, sx, flag)
 
 
 @njit(inline="always", cache=True)
