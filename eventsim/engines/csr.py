@@ -31,6 +31,26 @@ from .. import config
 
 
 @njit(cache=config.NUMBA_CACHE)
+def counting_order(key, n_keys, perm):
+    """``(order, start)``: the indices ``perm`` reordered stably by ``key[perm]`` (``0 <= key < n_keys``), by
+    a counting sort in O(n); ``start[k]`` (``n_keys + 1``) is the first position of key ``k``.  Applied by
+    the last key first, it sorts by several keys (as ``np.lexsort``)."""
+    start = np.zeros(n_keys + 1, np.int64)
+    for j in range(perm.size):
+        start[key[perm[j]] + 1] += 1
+    for e in range(n_keys):
+        start[e + 1] += start[e]
+    fill = start[:-1].copy()
+    order = np.empty(perm.size, np.int64)
+    for j in range(perm.size):
+        k = perm[j]
+        e = key[k]
+        order[fill[e]] = k
+        fill[e] += 1
+    return order, start
+
+
+@njit(cache=config.NUMBA_CACHE)
 def count_rows(counts, pre, src_ids, delay, dmin, dmax):
     """``counts[src_ids[pre[i]]] += 1`` for every synapse, each sender's shortest and longest delay into
     ``dmin``/``dmax`` (steps; lowered/raised from their values); return the longest delay."""

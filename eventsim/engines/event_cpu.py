@@ -66,6 +66,7 @@ from ..models.family import (CM, FAMILY, IB, N_PARAMS, RECORD, T_REF, TL, TR, XP
 from ..rng import group_words, pick, u01
 from ._intrinsics import prefetch_row
 from .clock_cpu import MULT_SHIFT
+from .csr import counting_order
 
 #: The kernels never allocate (the caller grows the queues and buffers when they ask for it), so
 #: they are compiled without Numba's reference counting: with it, every array argument and
@@ -125,18 +126,7 @@ def synapse_order(pre, d, post, n_em):
     then sorted by ``(delay, target)``: by insertion (no work when already sorted, the usual case)
     for short runs, by two stable merge sorts for long ones.
     """
-    n = pre.size
-    start = np.zeros(n_em + 1, np.int64)
-    for k in range(n):
-        start[pre[k] + 1] += 1
-    for e in range(n_em):
-        start[e + 1] += start[e]
-    fill = start[:-1].copy()
-    order = np.empty(n, np.int64)
-    for k in range(n):
-        e = pre[k]
-        order[fill[e]] = k
-        fill[e] += 1
+    order, start = counting_order(pre, n_em, np.arange(pre.size, dtype=np.int64))
     for e in range(n_em):
         a = start[e]
         b = start[e + 1]

@@ -42,6 +42,7 @@ from numba import njit
 
 from ..models.plasticity import (MAX_TRACES, depress, facilitate, n_post, n_pre, post_after_spike, post_decay,
                                  pre_after_spike, pre_decay)
+from .csr import counting_order
 
 #: Postsynaptic spikes more than this many of the rules' longest time constant before the time a
 #: synapse asks about are not read: their contribution to a weight is a factor below e^-50 (about
@@ -319,36 +320,13 @@ def horizon_steps(rules, dt):
     return int(math.ceil(HORIZON * tau / dt))
 
 
-@njit(cache=True)
 def sender_target_order(pre, tgt, NP, NT):
     """``(order, ptr)``: the permutation that sorts synapses by sender ``pre`` (``0 <= pre < NP``), then
     target ``tgt`` (``0 <= tgt < NT``), keeping the given order among equal pairs (``np.lexsort((tgt,
     pre))``), by two counting sorts (by target, then stably by sender: O(n), where the sort of 25 million
     synapses took seconds); ``ptr`` (``NP + 1``) the first position of each sender's row."""
-    n = pre.size
-    cnt = np.zeros(NT + 1, np.int64)
-    for k in range(n):
-        cnt[tgt[k] + 1] += 1
-    for j in range(NT):
-        cnt[j + 1] += cnt[j]
-    by_tgt = np.empty(n, np.int64)
-    for k in range(n):
-        t = tgt[k]
-        by_tgt[cnt[t]] = k
-        cnt[t] += 1
-    ptr = np.zeros(NP + 1, np.int64)
-    for k in range(n):
-        ptr[pre[k] + 1] += 1
-    for j in range(NP):
-        ptr[j + 1] += ptr[j]
-    pos = ptr[:-1].copy()
-    order = np.empty(n, np.int64)
-    for j in range(n):
-        k = by_tgt[j]
-        i = pre[k]
-        order[pos[i]] = k
-        pos[i] += 1
-    return order, ptr
+    by_tgt, _ = counting_order(tgt, NT, np.arange(pre.size, dtype=np.int64))
+    return counting_order(pre, NP, by_tgt)
 
 
 @njit(cache=True)
