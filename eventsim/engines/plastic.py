@@ -249,20 +249,24 @@ def deliver_only(t, T, c, k, lst, mul, a, b, slot, L, C, P, ring):
             if o >= LC:
                 o -= LC
             # this synapse and the multapses after it with the same weight (bit for bit), delay and rule
+            # (their sum kept in a register: the same additions in the same order as adding to ring[o] each time)
             sign = math.copysign(1.0, w0)
+            acc = ring[o]
             while True:
                 P.w[y] = w
-                ring[o] += x
+                acc += x
                 y += 1
                 if y == end or P.tgt[y] != n or P.dly[y] != d or P.rule[y] != r:
                     break
                 w1 = np.float64(P.w[y])
                 if w1 != w0 or math.copysign(1.0, w1) != sign:
                     break
+            ring[o] = acc
 
 
-def room(P, step, chunk_steps, min_isi):
-    """``(H, steps)``: the history length needed and the steps the next chunk may run.
+def room(P, step, chunk_steps, min_isi, d_max=None):
+    """``(H, steps)``: the history length needed and the steps the next chunk may run (``d_max``: the
+    longest plastic delay in steps, ``P.dly.max()`` if not given).
 
     An entry can still be asked for while its stamp is above ``tl_min - d_max``
     (the oldest last presynaptic spike of a plastic sender, minus the longest
@@ -273,7 +277,9 @@ def room(P, step, chunk_steps, min_isi):
     if P.w.size == 0:
         return P.hs.shape[1], chunk_steps
     senders = np.flatnonzero(np.diff(P.ptr) > 0)
-    oldest = max(int(P.tl[0, senders].min()), step - int(P.hz[0])) - int(P.dly.max())
+    if d_max is None:
+        d_max = int(P.dly.max())
+    oldest = max(int(P.tl[0, senders].min()), step - int(P.hz[0])) - d_max
     recv = np.flatnonzero(P.post)
     H = P.hs.shape[1]
     kept = np.minimum(P.hn[recv], H)
