@@ -392,7 +392,11 @@ class ClockCuda:
         grid_a = after_kernel[1, 1]
         L, C, n_flag, stop = plan.L, plan.C, plan.n_flag, self.stop
         buf = (self.ring, stop)
-        fams = _family_tags()  # every family compiled in: one kernel for every network
+        # every family compiled in: one kernel for every network on a GPU.  Under the simulator the kernel's
+        # body is Python and the engine functions it calls are compiled for the CPU, per argument types:
+        # the families present only, as the CPU engine does (the same code for them; an all-family compile
+        # there costs a minute or more per network signature)
+        fams = _family_tags(plan.params.family) if simulator_enabled() else _family_tags()
         events = 0
         with _NoFMA():
             for step in range(s, end):
