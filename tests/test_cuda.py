@@ -84,7 +84,25 @@ def digest(backend, checkpoint=False):
 
 
 from eventsim.record import read_spikes
+from eventsim.engines import clock_cpu as _cc
+from eventsim.models.family import tags as _tags
+_fams, _update = [], _cc._update_partition
+
+
+def _spy(*args):  # the families the simulated kernel compiles in (its 11th argument)
+    _fams.append(args[10])
+    return _update(*args)
+
+
+_cc._update_partition = _spy
 cpu, gpu, gpu_ck = digest("cpu"), digest("cuda"), digest("cuda", checkpoint=True)
+_cc._update_partition = _update
+# under the simulator, the families present only (a GPU kernel compiles every family in)
+_net, _ = build("cpu")
+_net.run(0.1)
+_present = _tags(_net._plan.params.family)
+assert _fams and len(_present) < len(_tags()), (len(_fams), _present)
+assert all(f == _present for f in _fams), [f for f in _fams if f != _present][:1]
 print(cpu)
 print(gpu)
 assert cpu[0] > 300, cpu
