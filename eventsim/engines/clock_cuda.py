@@ -111,6 +111,20 @@ def simulator_enabled():
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
+def _kernel_families(plan):
+    """The tags of the neuron families compiled into the step kernel for ``plan``.
+
+    On a GPU every family: one kernel for every network.  Under numba-cuda's simulator (Numba's own
+    ``ENABLE_CUDASIM`` flag, set from ``NUMBA_ENABLE_CUDASIM`` when Numba is imported) the kernel's body
+    is Python and the engine functions it calls are compiled for the CPU, per argument types: the
+    families present only, as the CPU engine does (the same code for them; an all-family compile there
+    costs a minute or more per network signature).
+    """
+    from numba.core import config as numba_config
+
+    return _family_tags(plan.params.family) if numba_config.ENABLE_CUDASIM else _family_tags()
+
+
 def unavailable_reason():
     """``None`` if the CUDA backend can run here, else a sentence saying why not.
 
@@ -392,11 +406,7 @@ class ClockCuda:
         grid_a = after_kernel[1, 1]
         L, C, n_flag, stop = plan.L, plan.C, plan.n_flag, self.stop
         buf = (self.ring, stop)
-        # every family compiled in: one kernel for every network on a GPU.  Under the simulator the kernel's
-        # body is Python and the engine functions it calls are compiled for the CPU, per argument types:
-        # the families present only, as the CPU engine does (the same code for them; an all-family compile
-        # there costs a minute or more per network signature)
-        fams = _family_tags(plan.params.family) if simulator_enabled() else _family_tags()
+        fams = _kernel_families(plan)
         events = 0
         with _NoFMA():
             for step in range(s, end):
