@@ -323,7 +323,8 @@ def _encode(net):
             d["receptor"] = int(p.receptor)
         if getattr(p, "synapse", None) is not None:
             d["synapse"] = {"rule": type(p.synapse).__name__,
-                            "params": {f.name: getattr(p.synapse, f.name) for f in fields(p.synapse)}}
+                            "params": {f.name: getattr(p.synapse, f.name) for f in fields(p.synapse)},
+                            "generation": int(p.generation)}
         projs.append(d)
     doc["projections"] = projs
     recs = []
@@ -852,6 +853,10 @@ class _Decoder:
                     raise CheckpointError(f"{where}: synapse: {exc}") from None
             receptor = F(p, "receptor", int, where) if "receptor" in p else None
             proj = net.connect(pre, post, rule, weight=weight, delay=delay, synapse=synapse, receptor=receptor)
+            if synapse is not None:  # (files from before plastic connections between runs: generation 0)
+                proj._generation = F(sd, "generation", int, f"{where}.synapse") if "generation" in sd else 0
+                if proj._generation < 0:
+                    raise CheckpointError(f"{where}.synapse: generation {proj._generation} < 0")
             if net._dist is not None:  # this rank's part: its places in the whole projection (or target order)
                 proj._positions = proj._n_all = None
                 if "positions" in p:

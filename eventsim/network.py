@@ -363,6 +363,12 @@ class Projection:
         Delays in steps (None for DC sources).
     receptor : int or None
         The targets' receptor port (``connect(..., receptor=k)``), or None.
+    generation : int
+        Plastic projections: the step at which the projection was made (0
+        before the first run).  Projections of one generation with equal
+        rules share the sender's presynaptic traces; a later one starts
+        from traces of its own (NEST: a new synapse starts with
+        ``K_+ = 0``).
 
     The arrays are kept compact (14 bytes per connection with float32
     weights, 18 with float64) because they stay alive for the whole run:
@@ -370,6 +376,7 @@ class Projection:
     """
 
     receptor = None  # (the class default: projections pickled before receptor ports have none)
+    _generation = 0  # (projections pickled before plastic connections could be made between runs: all 0)
 
     def __init__(self, source, target, pre, post, weight, delay_steps):
         self.source = source
@@ -382,6 +389,11 @@ class Projection:
     def _lock(self):
         object.__setattr__(self, "_locked", True)
         return self
+
+    @property
+    def generation(self):
+        """The step at which the projection was made (plastic projections; see the class docstring)."""
+        return self._generation
 
     def __setattr__(self, name, value):
         if name.startswith("_") or not self.__dict__.get("_locked", False):
@@ -442,6 +454,8 @@ _BYTES_PER_SYNAPSE_BUILD = 16
 #: Bytes per neuron of a population: its initial values, parameters and state, and the engine's
 #: per-neuron arrays (state, parameters, ring-buffer columns at the shortest delays).
 _BYTES_PER_NEURON = 256
+#: Most rule rows of the plastic synapses (eventsim.engines.plastic: one byte per synapse names its row).
+_MAX_RULE_ROWS = 256
 #: Bytes per channel of a Poisson, spike or DC source (its rate and the engine's per-channel arrays).
 _BYTES_PER_CHANNEL = 64
 #: Largest mean count of a Poisson channel in one step (rate * dt); larger rates are refused.
@@ -1179,7 +1193,9 @@ class Network:
             connections' weights then change with the pre- and postsynaptic
             spikes (NEST's ``stdp_synapse`` / ``stdp_pl_synapse_hom`` /
             ``stdp_triplet_synapse``, the delay dendritic).  Neuron to neuron
-            only, clock engine (CPU or CUDA), made before the first run;
+            only, clock engine (CPU or CUDA); made before the first run or
+            between runs (a new synapse starts as NEST's: ``K_+ = 0``, no
+            last presynaptic spike; see :mod:`eventsim.models.plasticity`);
             ``proj.weight`` reads the current weights.  None (default):
             static synapses.
         receptor : int, optional
@@ -1242,8 +1258,11 @@ class Network:
                 d = self._delay_steps(self.dt if delay is None else delay, m, round_delays, None)
         if synapse is not None:
             synapse.check_weights(np.asarray(w, np.float64))
+            self._check_late_plastic(post.ids[post_idx], synapse)
         proj = Projection(pre, post, pre_idx, post_idx, w, d)
         proj.synapse = synapse
+        if synapse is not None:
+            proj._generation = int(self._step)
         proj.receptor = receptor
         if keep is not None and isinstance(rule, FromArrays):  # (MPI) the kept connections' places in the arrays
             proj._positions, proj._n_all = drawn.index, int(drawn.total)
@@ -1330,9 +1349,47 @@ class Network:
         if self._dist is not None and self.backend == "cuda":
             raise NotImplementedError("plastic synapses do not run over MPI ranks with backend='cuda'; use "
                                       "backend='cpu'")
-        if self._plan is not None:
-            raise NotImplementedError("plastic connections must be made before the first run() for now "
-                                      "(static ones can be added between runs)")
+        rows = {(p.generation, p.synapse) for p in self.projections if getattr(p, "synapse", None) is not None}
+        if len(rows | {(int(self._step), synapse)}) > _MAX_RULE_ROWS:
+            raise ValueError(f"a network holds at most {_MAX_RULE_ROWS} distinct plastic rules (a rule used by "
+                             "connections made at different steps between runs counts once per step)")
+
+    def _check_late_plastic(self, targets, synapse):
+        """A plastic projection made after a run onto ``targets`` (network indices of its connections'
+        targets, this rank's): its postsynaptic traces must be known on them.
+
+        Each rule row keeps its own ``K_-`` (and ``tau_y`` trace) per neuron,
+        updated at every spike of a neuron once it has plastic input (NEST: a
+        neuron's ``K_-`` and spike history are kept only while it has STDP
+        input; before that they stay 0).  A row made later copies its traces
+        from the first row with the same time constant
+        (``engines.plan._fill_new_rows``); a time constant first used by a
+        row made after a neuron got plastic input was never followed on that
+        neuron, and its values would depend on spikes no longer kept:
+        refused.
+        """
+        plastic = [p for p in self.projections if getattr(p, "synapse", None) is not None]
+        if self._plan is None or not plastic:
+            return
+        first = {}  # time constant -> generation of the first row with it (generations never decrease)
+        for p in plastic:
+            for tau in p.synapse.post_taus:
+                first.setdefault(tau, p.generation)
+        need = max(first.get(tau, int(self._step)) for tau in synapse.post_taus)
+        bad = False
+        if need > 0:  # targets with plastic input from a generation before `need` lack a trace
+            hit = np.zeros(self.n_neurons, bool)
+            hit[targets] = True
+            bad = any(hit[p.target.ids[p.post]].any() for p in plastic if p.generation < need)
+        if self._dist is not None:
+            bad = not self._dist.all_true(not bad)
+        if bad:
+            known = sorted(first)
+            raise NotImplementedError(
+                f"{type(synapse).__name__} with postsynaptic time constants {synapse.post_taus} (ms), made after a "
+                "run onto neurons that already had plastic input: a trace of a time constant that no rule of "
+                f"theirs had ({known} ms so far) was not kept on them; use those time constants, or make the "
+                "connections before the first run")
 
     def _weights(self, weight, m, rng):
         """Synaptic weights as ``weight_dtype`` (a scalar is expanded without a float64 copy)."""

@@ -14,10 +14,16 @@ saves ``stdp_network.png``: the weight distributions at the start and the
 end, the population rate over time and the mean of the sampled weights
 over time.
 
+With ``--grow T`` the network grows at ``T`` ms: each excitatory neuron
+gets 5 % more excitatory inputs, made between two runs with the same rule;
+they start as new NEST synapses do (no presynaptic trace yet) and learn from
+then on (their weights are printed too).
+
 Usage::
 
     python examples/stdp_network.py            # 10 s of biological time
     python examples/stdp_network.py --quick    # 1 s
+    python examples/stdp_network.py --grow 5000
 """
 
 import argparse
@@ -81,12 +87,24 @@ def main(argv=None):
     ap.add_argument("--t-sim", type=float, default=None, help="biological time (ms); default 10,000 (1,000 quick)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--plot", default="stdp_network.png", help="PNG path ('' for no plot)")
+    ap.add_argument("--grow", type=float, default=None,
+                    help="at this time (ms) add 5 %% more plastic E -> E inputs per neuron, then run on")
     args = ap.parse_args(argv)
     t_sim = args.t_sim or (1000.0 if args.quick else 10_000.0)
+    if args.grow is not None and not 0.0 < args.grow < t_sim:
+        ap.error(f"--grow {args.grow} must lie inside the simulated time (0, {t_sim:g}) ms")
     net, exc, ee, spikes, weights = build(args.seed, 0.5 if args.quick else 1.0)
     w0 = np.array(ee.weight)
     t0 = time.perf_counter()
-    net.run(t_sim)
+    grown = None
+    if args.grow is not None:
+        net.run(args.grow)
+        grown = net.connect(exc, exc, es.FixedInDegree(len(exc) // 20), weight=es.Uniform(0.1, 0.3), delay=1.5,
+                            synapse=ee.synapse)
+        g0 = np.array(grown.weight)
+        net.run(t_sim - args.grow)
+    else:
+        net.run(t_sim)
     wall = time.perf_counter() - t0
     w1 = np.array(ee.weight)
     rate = len(spikes.times) / len(exc) / (t_sim * 1e-3)
@@ -94,9 +112,15 @@ def main(argv=None):
     for name, w in (("start", w0), ("end", w1)):
         print(f"  weights at the {name:5s}: mean {w.mean():.4f} mV, sd {w.std():.4f}, "
               f"{np.mean(w < 0.02):.1%} below 0.02 mV, {np.mean(w > 0.38):.1%} above 0.38 mV")
+    out = dict(rate=rate, w0=w0, w1=w1)
+    if grown is not None:
+        g1 = np.array(grown.weight)
+        print(f"  {len(grown):,d} synapses made at {args.grow:g} ms: mean {g0.mean():.4f} -> {g1.mean():.4f} mV, "
+              f"sd {g0.std():.4f} -> {g1.std():.4f}")
+        out.update(g0=g0, g1=g1)
     if args.plot:
         plot(w0, w1, spikes, weights, len(exc), t_sim, args.plot)
-    return dict(rate=rate, w0=w0, w1=w1)
+    return out
 
 
 if __name__ == "__main__":

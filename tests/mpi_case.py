@@ -93,6 +93,13 @@ def run(net, recs, checkpoint=None):
         net.run(25.0)
     late = net.spike_source(senders=[0], times=[70.0])  # a structural change between runs
     net.connect(late, net.populations[2], rule=es.AllToAll(), weight=3.0, delay=0.5)
+    # plastic synapses made between runs (a rule row of their own), onto neurons with and without plastic input
+    exc, inh = net.populations[0], net.populations[1]
+    late_stdp = net.connect(exc[:300], exc[100:250] | inh[:40], rule=es.FixedInDegree(3), weight=es.Uniform(0.1, 0.5),
+                            delay=1.3, synapse=es.STDP(tau_plus=15.0, lam=0.05, w_max=1.0))
+    late_w0 = np.asarray(late_stdp.weight, np.float64)
+    if net.n_ranks > 1:
+        late_w0 = net._dist.allgatherv(late_w0, late_w0.dtype)[0]
     net.run(35.0)
     spikes, v, i_in, w_stdp, w_arrays = recs[:5]
     plastic = []
@@ -103,7 +110,8 @@ def run(net, recs, checkpoint=None):
         order = np.lexsort(parts[::-1])
         plastic.append((parts[0][order], parts[1][order]))
     parts = plastic[0]
-    return dict(stdp_w=parts[0], stdp_pre=parts[1], relay_w=plastic[1][0], steps=spikes.steps, ids=spikes.neuron_ids, senders=spikes.senders, v=v.values, v_steps=v.steps,
+    return dict(stdp_w=parts[0], stdp_pre=parts[1], relay_w=plastic[1][0], late_w=plastic[-1][0],
+                late_w0=np.sort(late_w0), steps=spikes.steps, ids=spikes.neuron_ids, senders=spikes.senders, v=v.values, v_steps=v.steps,
                 i_in=i_in.values, rates=spikes.rates(), events=np.array(net.synaptic_events),
                 inh_v=net.populations[1].get("v"), n_ranks=np.array(net.n_ranks), w_stdp=w_stdp.values,
                 w_stdp_steps=w_stdp.steps, w_stdp_post=w_stdp.group.ids, w_arrays=w_arrays.values)

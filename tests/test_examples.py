@@ -159,6 +159,14 @@ def test_stdp_network_quick(tmp_path):
     assert (tmp_path / "s.png").stat().st_size > 1000
 
 
+def test_stdp_network_grows_between_runs():
+    mod = load("stdp_network.py")
+    out = mod["main"](["--quick", "--t-sim", "300", "--grow", "150", "--plot", ""])
+    assert out["g0"].size == 1000 * 50 and out["g1"].std() > out["g0"].std()  # the new synapses learned
+    with pytest.raises(SystemExit):
+        mod["main"](["--quick", "--t-sim", "300", "--grow", "300"])
+
+
 def test_stimulus_protocol_quick(tmp_path):
     """The protocol's inputs act when scheduled: the step-current group starts after 200 ms (+ 2 ms delay)
     and stops after 700 ms, the DC group speeds up when its current is set at 500 ms, the raised bias

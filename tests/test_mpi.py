@@ -73,6 +73,8 @@ def test_ranks_give_the_single_process_results_bit_for_bit(n, threads, single, t
     rel = single["ids"] >= 840  # the relay parrots: spikes of several in one step, recorded that many times
     _, k = np.unique(np.c_[single["ids"][rel], single["steps"][rel]], axis=0, return_counts=True)
     assert k.max() >= 3 and not np.array_equal(single["relay_w"], np.full(40, 0.2))
+    # the plastic synapses made between runs learned
+    assert single["late_w"].size == 190 * 3 and not np.array_equal(np.sort(single["late_w"]), single["late_w0"])
     for key, want in single.items():
         if key not in ("n_ranks", "stdp_w0"):
             assert got[key].dtype == want.dtype and np.array_equal(got[key], want), key

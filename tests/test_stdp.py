@@ -91,6 +91,20 @@ def _network(threads_env=None):
     return net, (e2e, e2i), net.record_spikes(exc | inh)
 
 
+def _late_network():
+    net, projs, rec = _network()
+    return net, list(projs), rec
+
+
+def _late_connect(net):
+    """A plastic projection made after a run: the rule of ``_network``'s e2e (a row of its own), onto
+    excitatory and inhibitory neurons (inh had plastic input with tau_minus = 30 ms only: 20 ms is e2e's,
+    followed on every neuron with plastic input since the start)."""
+    exc, inh = net.populations[0], net.populations[1]
+    return net.connect(exc, exc | inh, es.FixedInDegree(4), weight=es.Uniform(0.1, 1.0), delay=1.2,
+                       synapse=es.STDP(lam=0.02, alpha=1.05, mu_plus=0.0, mu_minus=0.0, w_max=2.0))
+
+
 def _digest(rec, projs):
     h = hashlib.sha256()
     for a in (rec.steps, rec.senders, *[p.weight for p in projs]):
@@ -105,6 +119,9 @@ import test_stdp as t
 net, projs, rec = t._network()
 net.run(150.0); net.run(150.0)
 print("DIGEST", t._digest(rec, projs), len(rec.steps))
+net, projs, rec = t._late_network()
+net.run(100.0); projs.append(t._late_connect(net)); net.run(150.0)
+print("LATE", t._digest(rec, projs))
 """
 
 
@@ -114,11 +131,17 @@ def test_thread_counts_and_split_runs_give_the_same_spikes_and_weights():
     net.run(300.0)
     assert all(not np.array_equal(a, p.weight) for a, p in zip(w0, projs))
     ref = _digest(rec, projs)
+    net, projs, rec = _late_network()
+    net.run(100.0)
+    projs.append(_late_connect(net))
+    net.run(150.0)
+    late = _digest(rec, projs)
     for threads in (1, 2, 3):
         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
         out = subprocess.run([sys.executable, "-c", SCRIPT.format(here=os.path.dirname(__file__))], env=env,
                              capture_output=True, text=True, timeout=900)
         assert f"DIGEST {ref}" in out.stdout, (threads, out.stdout[-2000:], out.stderr[-3000:])
+        assert f"LATE {late}" in out.stdout, (threads, out.stdout[-2000:], out.stderr[-3000:])
 
 
 def test_checkpoint_resumes_weights_traces_and_histories(tmp_path):
@@ -191,8 +214,96 @@ def test_weights_assigned_between_runs_and_static_additions():
     assert not np.array_equal(e2e.weight, w)  # plasticity went on from the assigned weights
     with pytest.raises(ValueError, match="outside"):
         e2e.weight = np.full(len(e2e), 3.0)
-    with pytest.raises(NotImplementedError, match="before the first run"):
-        net.connect(extra, extra, es.AllToAll(), weight=0.5, synapse=es.STDP(w_max=1.0))
+
+
+def test_a_plastic_connection_made_after_a_run_starts_as_a_new_nest_synapse():
+    """NEST's new synapse: K_+ = 0 and no last presynaptic spike (its first spike only depresses, whatever the
+    sender did before), and a target without plastic input so far has kept no K_- (spikes before the
+    connection do not depress).  Pre spikes at 10, 50 and 90 ms, post at 30 and 70 ms; the sender's early
+    synapse onto another neuron has the same rule (one rule row would share its K_+); the late one is made at
+    40 ms: the 50 ms spike leaves it unchanged, the 90 ms spike facilitates by the 70 ms post spike with
+    K_+ = 1 (the 50 ms spike alone) and depresses by K_- of the 70 ms spike alone."""
+    lam, alpha, w_max, tp, tm, d, w0 = 0.05, 1.2, 10.0, 16.8, 33.7, 1.0, 5.0
+    rule = es.STDP(tau_plus=tp, tau_minus=tm, lam=lam, alpha=alpha, mu_plus=0.0, mu_minus=0.0, w_max=w_max)
+    net = es.Network(dt=0.1, seed=1)
+    pre, post, other = net.population(1, RELAY), net.population(1, POST), net.population(1, POST)
+    src = net.spike_source([0, 0, 0, 1, 1, 2], [9.9, 49.9, 89.9, 29.9, 69.9, 29.9])
+    net.connect(src[:1], pre, es.AllToAll(), weight=50.0, delay=0.1)
+    net.connect(src[1:2], post, es.AllToAll(), weight=500.0, delay=0.1)
+    net.connect(src[2:], other, es.AllToAll(), weight=500.0, delay=0.1)
+    early = net.connect(pre, other, es.AllToAll(), weight=w0, delay=d, synapse=rule)
+    net.run(40.0)
+    late = net.connect(pre, post, es.AllToAll(), weight=w0, delay=d, synapse=rule)
+    assert late.generation == 400 and early.generation == 0
+    assert late.weight[0] == w0  # (before the next run: the initial weight)
+    net.run(55.0)
+    assert net._plan.plastic.rp.shape[0] == 2  # one rule, two rows (generations 0 and 400)
+    x = w0 / w_max + lam * math.exp((50.0 - (70.0 + d)) / tp) - alpha * lam * math.exp((70.0 - (90.0 - d)) / tm)
+    assert late.weight[0] == pytest.approx(x * w_max, rel=1e-12)
+    # the early synapse onto `other` (post spike at 30 ms only): facilitated at 50 ms with K_+ of the 10 ms
+    # spike, depressed by the 30 ms spike's K_- at 50 and 90 ms
+    y = w0 / w_max + lam * math.exp((10.0 - (30.0 + d)) / tp) - alpha * lam * math.exp((30.0 - (50.0 - d)) / tm)
+    y -= alpha * lam * math.exp((30.0 - (90.0 - d)) / tm)
+    assert early.weight[0] == pytest.approx(y * w_max, rel=1e-12)
+
+
+def test_late_plastic_connections_need_a_kept_postsynaptic_trace():
+    """A new time constant of K_- onto neurons that already had plastic input is refused (nothing is added);
+    onto neurons without plastic input it starts from 0; a row made later with a time constant that an early
+    row already had takes that row's traces."""
+    net, (e2e, e2i), rec = _network()
+    exc, inh = net.populations[0], net.populations[1]
+    fresh = net.population(20, es.LIF(tau_m=20.0, v_th=20.0, v_reset=10.0, t_ref=2.0, c_m=1.0),
+                           v_init=es.Uniform(0.0, 20.0))
+    net.connect(net.poisson(20, rate=15000.0), fresh, es.OneToOne(), weight=0.2, delay=0.1)
+    net.run(50.0)
+    n_proj = len(net.projections)
+    with pytest.raises(NotImplementedError, match=r"time constant.*\[20\.0, 30\.0\]"):
+        net.connect(exc, exc[:40], es.FixedInDegree(3), weight=0.5, delay=1.0, synapse=es.STDP(tau_minus=25.0))
+    assert len(net.projections) == n_proj
+    # tau_minus = 30 ms, e2i's: a row since the first run, whose trace has followed every neuron with plastic
+    # input (exc too, though no 30 ms synapse reaches them): accepted, its trace copied
+    x30 = net.connect(inh, exc, es.FixedInDegree(2), weight=0.5, delay=1.0,
+                      synapse=es.STDPPowerLaw(lam=0.1, tau_minus=30.0))
+    # onto the fresh neurons any time constant: their traces start at 0
+    new = net.connect(exc, fresh, es.FixedInDegree(10), weight=0.5, delay=1.0,
+                      synapse=es.STDP(tau_minus=25.0, lam=0.02, w_max=2.0))
+    same = net.connect(exc, exc, es.FixedInDegree(3), weight=0.5, delay=1.0,
+                       synapse=es.STDP(tau_minus=20.0, lam=0.01, w_max=2.0))
+    net.run(100.0)
+    assert all(not np.array_equal(p.weight, 0.5) for p in (new, same, x30))
+    P = net._plan.plastic
+    assert P.rp.shape[0] == 5  # two rows from the start, three made at step 500
+    # once the fresh neurons have plastic input, a time constant new to the network is refused on them; 20 ms
+    # (a row since the start: followed from their first plastic input on, as NEST's K_-) and 25 ms (first
+    # used by their first plastic input) are accepted
+    with pytest.raises(NotImplementedError):
+        net.connect(exc, fresh, es.FixedInDegree(2), weight=0.5, delay=1.0, synapse=es.STDP(tau_minus=40.0))
+    for tau in (20.0, 25.0):
+        net.connect(exc, fresh, es.FixedInDegree(2), weight=0.5, delay=1.0, synapse=es.STDP(tau_minus=tau, w_max=2.0))
+    net.run(20.0)
+
+
+def test_a_plastic_connection_made_after_a_run_survives_checkpoints_and_thread_counts(tmp_path):
+    """Checkpoints taken before and after the late connection resume exactly (the rows' generations are
+    saved); the thread counts' digests are in SCRIPT's LATE line (test_thread_counts_...)."""
+    net, projs, rec = _late_network()
+    net.run(100.0)
+    net.save(tmp_path / "before.ckpt")
+    late = _late_connect(net)
+    net.run(60.0)
+    net.save(tmp_path / "after.ckpt")
+    net.run(90.0)
+    ref = _digest(rec, projs + [late])
+    for name, connect in (("before", True), ("after", False)):
+        back = es.Network.load(tmp_path / f"{name}.ckpt")
+        if connect:
+            _late_connect(back)
+            back.run(60.0)
+        back.run(90.0)
+        bp = [p for p in back.projections if p.synapse is not None]
+        assert [p.generation for p in bp] == [0, 0, 1000]
+        assert _digest(back.recorders[0], bp) == ref, name
 
 
 def test_bad_rules_and_connections_are_refused():
@@ -289,8 +400,12 @@ def run(backend):
     i2e = net.connect(inh, exc, es.FixedInDegree(5), weight=0.3, delay=0.8, synapse=es.STDPPowerLaw(lam=0.05))
     rec = net.record_spikes(exc | inh)
     net.run(60.0)
+    # made after a run (a rule row of its own, e2e's rule; onto neurons with and without 20 ms input so far)
+    late = net.connect(exc, exc | inh, es.FixedInDegree(3), weight=es.Uniform(0.1, 1.0), delay=1.2,
+                       synapse=es.STDP(lam=0.02, alpha=1.05, mu_plus=0.0, mu_minus=0.0, w_max=2.0))
     net.run(40.0)
-    return np.r_[rec.steps, rec.senders], e2e.weight, e2i.weight, i2e.weight
+    assert not np.array_equal(late.weight, np.asarray(late._weight))
+    return np.r_[rec.steps, rec.senders], e2e.weight, e2i.weight, i2e.weight, late.weight
 
 
 a, b = run("cpu"), run("cuda")

@@ -20,12 +20,16 @@ HERE = os.path.join(os.path.dirname(__file__), "nest_stdp_reference")
 FILES = sorted(glob.glob(os.path.join(HERE, "stdp_*.npz")))
 
 
+def rule_of(d, values):
+    params = dict(zip(d["rule_names"].tolist(), values.tolist()))
+    return {"stdp_synapse": es.STDP, "stdp_pl_synapse_hom": es.STDPPowerLaw,
+            "stdp_triplet_synapse": es.TripletSTDP}[str(d["rule"])](**params)
+
+
 def build(d, plastic=True, threads=None):
-    params = dict(zip(d["rule_names"].tolist(), d["rule_values"].tolist()))
-    syn = None
-    if plastic:
-        syn = {"stdp_synapse": es.STDP, "stdp_pl_synapse_hom": es.STDPPowerLaw,
-               "stdp_triplet_synapse": es.TripletSTDP}[str(d["rule"])](**params)
+    """The network of ``d`` with its plastic connections made before the first run (all, or the early ones of
+    a case with late ones: :func:`run`)."""
+    syn = rule_of(d, d["rule_values"]) if plastic else None
     kind = str(d["model"])
     kw = dict(tau_syn_ex=float(d["tau_syn_ex"]), tau_syn_in=float(d["tau_syn_in"]),
               psc="alpha" if kind == "iaf_psc_alpha" else "exp") if kind != "iaf_psc_delta" else {}
@@ -36,31 +40,48 @@ def build(d, plastic=True, threads=None):
     gen = net.spike_source(d["gen_sender"], d["gen_time"], n=int(d["gen_sender"].max()) + 1)
     net.connect(gen, pop, es.FromArrays(d["gen_pre"], d["gen_post"]), weight=d["gen_weight"], delay=d["gen_delay"])
     net.connect(pop, pop, es.FromArrays(d["s_pre"], d["s_post"]), weight=d["s_weight"], delay=d["s_delay"])
-    proj = net.connect(pop, pop, es.FromArrays(d["pre"], d["post"]), weight=d["weight"], delay=d["delay"],
-                       synapse=syn)
+    early = ~d["late"] if "late" in d else np.ones(d["pre"].size, bool)
+    proj = net.connect(pop, pop, es.FromArrays(d["pre"][early], d["post"][early]), weight=d["weight"][early],
+                       delay=d["delay"][early], synapse=syn)
     rec = net.record_spikes(pop)
+    net._pop = pop
     return net, proj, rec
+
+
+def run(d, net, proj, plastic=True):
+    """Run ``net`` (from :func:`build`) for ``d``'s time, making its late connections after ``t_late`` ms;
+    the final weights in the order of ``d["pre"]``."""
+    if "late" not in d:
+        net.run(float(d["t_sim"]))
+        return proj.weight
+    late = d["late"]
+    net.run(float(d["t_late"]))
+    lp = net.connect(net._pop, net._pop, es.FromArrays(d["pre"][late], d["post"][late]), weight=d["weight"][late],
+                     delay=d["delay"][late], synapse=rule_of(d, d["late_rule_values"]) if plastic else None)
+    net.run(float(d["t_sim"] - d["t_late"]))
+    final = np.empty(d["pre"].size)
+    final[~late], final[late] = proj.weight, lp.weight
+    return final
 
 
 @pytest.mark.parametrize("path", FILES, ids=[os.path.basename(f)[5:-4] for f in FILES])
 def test_spikes_and_weights_equal_nest(path):
     d = dict(np.load(path))
     net, proj, rec = build(d)
-    net.run(float(d["t_sim"]))
+    final = run(d, net, proj)
     assert np.array_equal(rec.times, d["spike_times"]) or np.allclose(rec.times, d["spike_times"], rtol=0, atol=1e-9)
     assert np.array_equal(rec.senders, d["spike_senders"])
     # 1e-12 relative, and 1e-12 of the weight scale for weights that the additive rule drives near 0 (NEST
     # computes spike times from integer tics, eventsim as steps * dt: the last bits of the time differences
     # differ, and a sum that cancels to 0.008 of w_max keeps that absolute error)
     scale = float(np.abs(d["weight"]).max())
-    final = proj.weight
     if "name" in d and str(d["name"]) in MULTAPSES:  # (NEST's multapses of one pair are told apart by order only)
         final = canonical(d["pre"], d["post"], np.rint(d["delay"] / d["dt"]).astype(np.int64), final)
     np.testing.assert_allclose(final, d["final_weight"], rtol=1e-12, atol=1e-12 * scale)
     assert not np.allclose(d["final_weight"], d["weight"])  # the weights did change
     # plasticity changes the spikes: the same network with static synapses fires differently
-    static, _, srec = build(d, plastic=False)
-    static.run(float(d["t_sim"]))
+    static, sproj, srec = build(d, plastic=False)
+    run(d, static, sproj, plastic=False)
     assert len(srec.times) != len(rec.times) or not np.array_equal(srec.senders, rec.senders)
 
 

@@ -299,6 +299,7 @@ class ClockPlan:
             P.hn[:n] = Q.hn
             P.km[:n, :R2] = Q.km
             P.lp[:n] = Q.lp
+            _fill_new_rows(P, old._pl_rules, self._pl_rules, n)
             self.plastic = P
 
     def _offsets(self, syn, sender):
@@ -816,6 +817,21 @@ def state_column(st, key):
     if isinstance(key, (int, np.integer)):
         return st.x[:, int(key)]
     return getattr(st, key)
+
+
+def _fill_new_rows(P, old_rules, rules, n):
+    """The postsynaptic traces of the rule rows added since ``old_rules`` (rows made by projections after a
+    run), for the first ``n`` neurons: each copied from the first old row with a trace of the same time
+    constant (rows follow the projections' generations), whose values it takes (every row's traces follow
+    every spike of a neuron with plastic input: the same operations); zeros where no old row has that time
+    constant.  Both are exact on every neuron the new rows reach (``Network._check_late_plastic``)."""
+    for r in range(len(old_rules), len(rules)):
+        for m, tau in enumerate(rules[r].post_taus):
+            src = [(r0, m0) for r0, rule in enumerate(old_rules) for m0, t0 in enumerate(rule.post_taus) if t0 == tau]
+            if src:
+                a, b = pl.MAX_TRACES * src[0][0] + src[0][1], pl.MAX_TRACES * r + m
+                P.km[:n, b] = P.km[:n, a]
+                P.hk[:n, :, b] = P.hk[:n, :, a]
 
 
 def build_plan(net):

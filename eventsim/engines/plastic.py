@@ -365,10 +365,14 @@ def build(net, params, N, weight_dtype, part, tgt_map=None):
     projs = [p for p in net.projections if getattr(p, "synapse", None) is not None]
     if not projs:
         return None
-    rules = []
+    # one rule row per distinct rule and generation (a projection made after a run starts from presynaptic
+    # traces of its own, NEST's K_+ = 0 of a new synapse), in the order of first use: a later build only
+    # appends rows (Plan._take_state)
+    keys = []
     for p in projs:
-        if p.synapse not in rules:
-            rules.append(p.synapse)
+        if (p.generation, p.synapse) not in keys:
+            keys.append((p.generation, p.synapse))
+    rules = [r for _, r in keys]
     pre = np.concatenate([p.source.ids[p.pre] for p in projs]).astype(np.int64)
     tgt = np.concatenate([p.target.ids[p.post] for p in projs]).astype(np.int64)
     if tgt_map is not None:
@@ -376,7 +380,7 @@ def build(net, params, N, weight_dtype, part, tgt_map=None):
     NP = N if tgt_map is None else net.n_neurons  # presynaptic neurons
     w = np.concatenate([np.asarray(p.weight) for p in projs]).astype(weight_dtype)
     dly = np.concatenate([p.delay_steps for p in projs]).astype(np.int16)
-    rule = np.concatenate([np.full(len(p), rules.index(p.synapse), np.uint8) for p in projs])
+    rule = np.concatenate([np.full(len(p), keys.index((p.generation, p.synapse)), np.uint8) for p in projs])
     # by sender, then target; stable (projection order) within: np.lexsort((tgt, pre)), in O(n)
     order, ptr = sender_target_order(pre, tgt, NP, N)
     tgt, w, dly, rule = _gather(order, tgt.astype(np.int32), w, dly, rule)

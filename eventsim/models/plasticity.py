@@ -45,6 +45,21 @@ All synapses of one sender and one rule share ``K_+`` and ``t_last`` (they
 are functions of the sender's spike train), so the engine keeps them per
 sender.
 
+Connections made between runs (NEST: ``Connect`` between two ``Simulate``
+calls): a new synapse starts with ``K_+ = 0`` and ``t_last = 0``, so its
+first presynaptic spike facilitates by 0 whatever the sender did before; the
+engine gives the projection a rule row of its own (its ``generation``, the
+step it was made at, is part of the row's key) with those traces.  On the
+postsynaptic side NEST updates a neuron's ``K_-`` and history only while it
+has STDP input (``ArchivingNode``: nothing before its first such
+connection, so spikes before it never depress): eventsim keeps the traces
+of every rule row on every neuron with plastic input from that moment on; a
+new row takes them from the first row of the same time constant, and a time
+constant first used after a neuron got plastic input is refused on that
+neuron (its values would need spikes no longer kept).  Checked against
+NEST 3.10 on three networks whose plastic connections are made in two
+batches, 400 ms apart (``tests/nest_stdp_reference``: ``late_*``).
+
 ``STDP`` (Guetig et al. 2003), with normalised weights :math:`\tilde w = w / w_{max}`:
 
 .. math:: \tilde w \leftarrow \min(1, \tilde w + \lambda (1 - \tilde w)^{\mu_+} K_+), \qquad

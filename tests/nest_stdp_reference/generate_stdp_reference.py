@@ -27,7 +27,9 @@ delay in ms), ``s_pre, s_post, s_weight, s_delay`` (static ones),
 ``spike_senders, spike_times`` (NEST's spikes, 0-based senders) and
 ``final_weight`` (NEST's weight of each plastic connection at ``t_sim``,
 in the order of ``pre``/``post``; for the cases with multapses, ``MULTAPSES``,
-in the order of :func:`canonical`).
+in the order of :func:`canonical`).  The cases of ``LATE`` also hold ``late`` (per plastic connection: made
+after the first run), ``t_late`` (ms: the first run's length) and ``late_rule_values`` (the late
+connections' rule parameters, in the order of ``rule_names``).
 """
 
 from __future__ import annotations
@@ -67,7 +69,24 @@ CASES = {
     "guetig_multapses": ("iaf_psc_exp", "stdp_synapse",
                          dict(tau_plus=20.0, tau_minus=25.0, lam=0.08, alpha=1.0, mu_plus=0.4, mu_minus=0.6,
                               w_max=500.0), 8),
+    # plastic connections made between two runs (Simulate(T_LATE), Connect, Simulate the rest): the late ones
+    # reach neurons with and without plastic input so far, from senders with and without plastic synapses;
+    # their rule parameters are LATE's (the same time constants: NEST keeps tau_minus on the neuron)
+    "late_guetig": ("iaf_psc_exp", "stdp_synapse",
+                    dict(tau_plus=20.0, tau_minus=25.0, lam=0.08, alpha=1.0, mu_plus=0.4, mu_minus=0.6,
+                         w_max=500.0), 9),
+    "late_power_law_alpha": ("iaf_psc_alpha", "stdp_pl_synapse_hom",
+                             dict(tau_plus=15.0, tau_minus=30.0, lam=0.1, alpha=0.0513, mu=0.4), 10),
+    "late_triplet": ("iaf_psc_delta", "stdp_triplet_synapse",
+                     dict(tau_plus=16.8, tau_x=101.0, tau_minus=33.7, tau_y=125.0, a2_plus=0.05, a2_minus=0.07,
+                          a3_plus=0.062, a3_minus=0.023, w_max=4.0), 11),
 }
+
+#: The cases with connections made between two runs: the time of the second run's start (ms) and the late
+#: connections' rule parameters (stdp_pl_synapse_hom's are homogeneous: the same).
+LATE = {"late_guetig": (400.0, dict(lam=0.05, alpha=1.2, mu_plus=0.2, mu_minus=0.8)),
+        "late_power_law_alpha": (400.0, {}),
+        "late_triplet": (400.0, dict(a2_plus=0.08, a3_minus=0.03))}
 
 #: Cases whose plastic connections include multapses: their ``final_weight`` is stored in the order of
 #: :func:`canonical` (NEST's connections of one pair cannot be told apart by source and target).
@@ -124,7 +143,36 @@ def draw(name):
     d["gen_delay"] = rng.integers(1, 21, g_pre.size) * DT
     d["rule_names"] = np.array(list(params))
     d["rule_values"] = np.array(list(params.values()), dtype=np.float64)
+    if name in LATE:  # targets 0-34 get early connections (70 %) and late ones, targets 35-49 late ones only
+        t_late, change = LATE[name]
+        d["late"] = (d["post"] >= 35) | (rng.random(d["pre"].size) >= 0.7)
+        d["t_late"] = t_late
+        d["late_rule_values"] = np.array([change.get(k, v) for k, v in params.items()], dtype=np.float64)
     return d
+
+
+def connect_plastic(d, params, ids, sel):
+    """The plastic connections ``sel`` of ``d`` with the rule parameters ``params``."""
+    import nest
+
+    m = int(sel.sum())
+    weight, delay = d["weight"][sel], d["delay"][sel]
+    if d["rule"] == "stdp_synapse":
+        syn = {"synapse_model": "stdp_synapse", "weight": weight, "delay": delay,
+               "tau_plus": np.full(m, params["tau_plus"]), "lambda": np.full(m, params["lam"]),
+               "alpha": np.full(m, params["alpha"]), "mu_plus": np.full(m, params["mu_plus"]),
+               "mu_minus": np.full(m, params["mu_minus"]), "Wmax": np.full(m, params["w_max"])}
+    elif d["rule"] == "stdp_triplet_synapse":
+        syn = {"synapse_model": "stdp_triplet_synapse", "weight": weight, "delay": delay,
+               "tau_plus": np.full(m, params["tau_plus"]), "tau_plus_triplet": np.full(m, params["tau_x"]),
+               "Aplus": np.full(m, params["a2_plus"]), "Aminus": np.full(m, params["a2_minus"]),
+               "Aplus_triplet": np.full(m, params["a3_plus"]), "Aminus_triplet": np.full(m, params["a3_minus"]),
+               "Wmax": np.full(m, params["w_max"])}
+    else:
+        nest.SetDefaults("stdp_pl_synapse_hom", {"tau_plus": params["tau_plus"], "lambda": params["lam"],
+                                                 "alpha": params["alpha"], "mu": params["mu"]})
+        syn = {"synapse_model": "stdp_pl_synapse_hom", "weight": weight, "delay": delay}
+    nest.Connect(ids[d["pre"][sel]], ids[d["post"][sel]], "one_to_one", syn)
 
 
 def simulate(d):
@@ -152,28 +200,16 @@ def simulate(d):
                  {"synapse_model": "static_synapse", "weight": d["gen_weight"], "delay": d["gen_delay"]})
     nest.Connect(ids[d["s_pre"]], ids[d["s_post"]], "one_to_one",
                  {"synapse_model": "static_synapse", "weight": d["s_weight"], "delay": d["s_delay"]})
-    if d["rule"] == "stdp_synapse":
-        syn = {"synapse_model": "stdp_synapse", "weight": d["weight"], "delay": d["delay"],
-               "tau_plus": np.full(d["pre"].size, params["tau_plus"]),
-               "lambda": np.full(d["pre"].size, params["lam"]), "alpha": np.full(d["pre"].size, params["alpha"]),
-               "mu_plus": np.full(d["pre"].size, params["mu_plus"]),
-               "mu_minus": np.full(d["pre"].size, params["mu_minus"]),
-               "Wmax": np.full(d["pre"].size, params["w_max"])}
-    elif d["rule"] == "stdp_triplet_synapse":
-        m = d["pre"].size
-        syn = {"synapse_model": "stdp_triplet_synapse", "weight": d["weight"], "delay": d["delay"],
-               "tau_plus": np.full(m, params["tau_plus"]), "tau_plus_triplet": np.full(m, params["tau_x"]),
-               "Aplus": np.full(m, params["a2_plus"]), "Aminus": np.full(m, params["a2_minus"]),
-               "Aplus_triplet": np.full(m, params["a3_plus"]), "Aminus_triplet": np.full(m, params["a3_minus"]),
-               "Wmax": np.full(m, params["w_max"])}
-    else:
-        nest.SetDefaults("stdp_pl_synapse_hom", {"tau_plus": params["tau_plus"], "lambda": params["lam"],
-                                                 "alpha": params["alpha"], "mu": params["mu"]})
-        syn = {"synapse_model": "stdp_pl_synapse_hom", "weight": d["weight"], "delay": d["delay"]}
-    nest.Connect(ids[d["pre"]], ids[d["post"]], "one_to_one", syn)
     rec = nest.Create("spike_recorder")
     nest.Connect(pop, rec)
-    nest.Simulate(d["t_sim"])
+    late = d.get("late", np.zeros(d["pre"].size, bool))
+    connect_plastic(d, params, ids, ~late)
+    if late.any():
+        nest.Simulate(float(d["t_late"]))
+        connect_plastic(d, dict(zip(d["rule_names"].tolist(), d["late_rule_values"].tolist())), ids, late)
+        nest.Simulate(float(d["t_sim"] - d["t_late"]))
+    else:
+        nest.Simulate(d["t_sim"])
     ev = rec.events
     order = np.lexsort((ev["senders"], ev["times"]))
     out = dict(d)
