@@ -111,7 +111,8 @@ def run(net, recs, checkpoint=None):
         plastic.append((parts[0][order], parts[1][order]))
     parts = plastic[0]
     return dict(stdp_w=parts[0], stdp_pre=parts[1], relay_w=plastic[1][0], late_w=plastic[-1][0],
-                late_w0=np.sort(late_w0), steps=spikes.steps, ids=spikes.neuron_ids, senders=spikes.senders, v=v.values, v_steps=v.steps,
+                late_w0=np.sort(late_w0), steps=spikes.steps, ids=spikes.neuron_ids, senders=spikes.senders,
+                v=v.values, v_steps=v.steps,
                 i_in=i_in.values, rates=spikes.rates(), events=np.array(net.synaptic_events),
                 inh_v=net.populations[1].get("v"), n_ranks=np.array(net.n_ranks), w_stdp=w_stdp.values,
                 w_stdp_steps=w_stdp.steps, w_stdp_post=w_stdp.group.ids, w_arrays=w_arrays.values)

@@ -284,6 +284,20 @@ def test_late_plastic_connections_need_a_kept_postsynaptic_trace():
     net.run(20.0)
 
 
+def test_at_most_256_rule_rows():
+    """One byte per synapse names its rule row: the 257th distinct (rule, generation) is refused, nothing added."""
+    net = es.Network()
+    pop = net.population(2, RELAY)
+    for k in range(256):
+        net.connect(pop[:1], pop[1:], es.AllToAll(), weight=0.5, synapse=es.STDP(lam=0.001 * (k + 1), w_max=1.0))
+    with pytest.raises(ValueError, match="at most 256"):
+        net.connect(pop[:1], pop[1:], es.AllToAll(), weight=0.5, synapse=es.STDP(lam=1.0, w_max=1.0))
+    assert len(net.projections) == 256
+    net.connect(pop[:1], pop[1:], es.AllToAll(), weight=0.5, synapse=es.STDP(lam=0.001, w_max=1.0))  # a known row
+    net.run(1.0)
+    assert net._plan.plastic.rp.shape[0] == 256
+
+
 def test_a_plastic_connection_made_after_a_run_survives_checkpoints_and_thread_counts(tmp_path):
     """Checkpoints taken before and after the late connection resume exactly (the rows' generations are
     saved); the thread counts' digests are in SCRIPT's LATE line (test_thread_counts_...)."""
