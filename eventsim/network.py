@@ -1220,9 +1220,9 @@ class Network:
                                  "them when pre is a DC source")
         if not isinstance(rule, Rule):
             raise TypeError(f"rule must be a connection rule such as es.FixedInDegree(k), got {rule!r}")
-        if synapse is not None:
-            self._check_plastic(pre, synapse)
         receptor = self._check_receptor(pre, post, receptor, synapse)
+        if synapse is not None:
+            self._check_plastic(pre, synapse, receptor)
         stream = len(self.projections)
         expect = _expected_connections(rule, len(pre), len(post))
         round_delays = _flag("round_delays", round_delays)
@@ -1329,12 +1329,9 @@ class Network:
         if not 0 <= receptor < min(ports):
             raise ValueError(f"receptor={receptor!r} must satisfy 0 <= receptor < {min(ports)} (the targets' "
                              "number of ports, len(tau_syn))")
-        if synapse is not None:
-            raise NotImplementedError("plastic synapses onto receptor ports are not supported; connect them "
-                                      "without synapse= (static)")
         return int(receptor)
 
-    def _check_plastic(self, pre, synapse):
+    def _check_plastic(self, pre, synapse, receptor):
         """Refuse a plasticity rule where the engine cannot run it (before anything is drawn)."""
         from .models.plasticity import RULES
 
@@ -1349,10 +1346,12 @@ class Network:
         if self._dist is not None and self.backend == "cuda":
             raise NotImplementedError("plastic synapses do not run over MPI ranks with backend='cuda'; use "
                                       "backend='cpu'")
-        rows = {(p.generation, p.synapse) for p in self.projections if getattr(p, "synapse", None) is not None}
-        if len(rows | {(int(self._step), synapse)}) > _MAX_RULE_ROWS:
+        rows = {(p.generation, p.synapse, p.receptor) for p in self.projections
+                if getattr(p, "synapse", None) is not None}
+        if len(rows | {(int(self._step), synapse, receptor)}) > _MAX_RULE_ROWS:
             raise ValueError(f"a network holds at most {_MAX_RULE_ROWS} distinct plastic rules (a rule used by "
-                             "connections made at different steps between runs counts once per step)")
+                             "connections made at different steps between runs, or onto different receptor "
+                             "ports, counts once per step and port)")
 
     def _check_late_plastic(self, targets, synapse):
         """A plastic projection made after a run onto ``targets`` (network indices of its connections'

@@ -169,8 +169,8 @@ def test_bad_receptor_and_engines():
         net.connect(plain, ports, es.AllToAll(), weight=1.0, receptor=1.0)
     with pytest.raises(ValueError, match="no receptor ports"):
         net.connect(ports, plain, es.AllToAll(), weight=1.0, receptor=0)
-    with pytest.raises(NotImplementedError, match="plastic"):
-        net.connect(ports, ports, es.AllToAll(), weight=1.0, receptor=0, synapse=es.STDP(w_max=10.0))
+    with pytest.raises(ValueError, match="0 <= receptor < 2"):  # (plastic ones too)
+        net.connect(ports, ports, es.AllToAll(), weight=1.0, receptor=3, synapse=es.STDP(w_max=10.0))
     dc = net.dc(10.0)
     with pytest.raises(ValueError, match="DC sources"):
         net.connect(dc, ports, es.AllToAll(), weight=1.0, receptor=0)

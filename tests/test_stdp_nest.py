@@ -33,42 +33,60 @@ def build(d, plastic=True, threads=None):
     kind = str(d["model"])
     kw = dict(tau_syn_ex=float(d["tau_syn_ex"]), tau_syn_in=float(d["tau_syn_in"]),
               psc="alpha" if kind == "iaf_psc_alpha" else "exp") if kind != "iaf_psc_delta" else {}
+    if "tau_syn" in d:  # receptor ports: one projection per port (ports(): the connections of each)
+        kw = dict(tau_syn=d["tau_syn"].tolist())
     net = es.Network(dt=float(d["dt"]), seed=1)
     model = es.LIF(tau_m=float(d["tau_m"]), c_m=float(d["C_m"]), v_rest=float(d["E_L"]), v_th=float(d["V_th"]),
                    v_reset=float(d["V_reset"]), t_ref=float(d["t_ref"]), i_e=d["I_e"], **kw)
     pop = net.population(d["I_e"].size, model, v_init=d["V_m"])
     gen = net.spike_source(d["gen_sender"], d["gen_time"], n=int(d["gen_sender"].max()) + 1)
-    net.connect(gen, pop, es.FromArrays(d["gen_pre"], d["gen_post"]), weight=d["gen_weight"], delay=d["gen_delay"])
-    net.connect(pop, pop, es.FromArrays(d["s_pre"], d["s_post"]), weight=d["s_weight"], delay=d["s_delay"])
+    for k, sel in ports(d, "gen_port", d["gen_pre"].size):
+        net.connect(gen, pop, es.FromArrays(d["gen_pre"][sel], d["gen_post"][sel]), weight=d["gen_weight"][sel],
+                    delay=d["gen_delay"][sel], receptor=k)
+    for k, sel in ports(d, "s_port", d["s_pre"].size):
+        net.connect(pop, pop, es.FromArrays(d["s_pre"][sel], d["s_post"][sel]), weight=d["s_weight"][sel],
+                    delay=d["s_delay"][sel], receptor=k)
     early = ~d["late"] if "late" in d else np.ones(d["pre"].size, bool)
-    proj = net.connect(pop, pop, es.FromArrays(d["pre"][early], d["post"][early]), weight=d["weight"][early],
-                       delay=d["delay"][early], synapse=syn)
+    projs = []
+    for k, sel in ports(d, "port", d["pre"].size):
+        sel = sel & early
+        projs.append((sel, net.connect(pop, pop, es.FromArrays(d["pre"][sel], d["post"][sel]),
+                                       weight=d["weight"][sel], delay=d["delay"][sel], synapse=syn, receptor=k)))
     rec = net.record_spikes(pop)
     net._pop = pop
-    return net, proj, rec
+    return net, projs, rec
 
 
-def run(d, net, proj, plastic=True):
-    """Run ``net`` (from :func:`build`) for ``d``'s time, making its late connections after ``t_late`` ms;
-    the final weights in the order of ``d["pre"]``."""
-    if "late" not in d:
+def ports(d, key, m):
+    """``(receptor, mask)`` of the connections onto each receptor port (``(None, all)`` without ports)."""
+    if key not in d:
+        return [(None, np.ones(m, bool))]
+    return [(k, d[key] == k) for k in range(d["tau_syn"].size)]
+
+
+def run(d, net, projs, plastic=True):
+    """Run ``net`` (from :func:`build`, its plastic projections ``projs``) for ``d``'s time, making its late
+    connections after ``t_late`` ms; the final weights in the order of ``d["pre"]``."""
+    if "late" in d:
+        late = d["late"]
+        net.run(float(d["t_late"]))
+        projs = projs + [(late, net.connect(net._pop, net._pop, es.FromArrays(d["pre"][late], d["post"][late]),
+                                            weight=d["weight"][late], delay=d["delay"][late],
+                                            synapse=rule_of(d, d["late_rule_values"]) if plastic else None))]
+        net.run(float(d["t_sim"] - d["t_late"]))
+    else:
         net.run(float(d["t_sim"]))
-        return proj.weight
-    late = d["late"]
-    net.run(float(d["t_late"]))
-    lp = net.connect(net._pop, net._pop, es.FromArrays(d["pre"][late], d["post"][late]), weight=d["weight"][late],
-                     delay=d["delay"][late], synapse=rule_of(d, d["late_rule_values"]) if plastic else None)
-    net.run(float(d["t_sim"] - d["t_late"]))
     final = np.empty(d["pre"].size)
-    final[~late], final[late] = proj.weight, lp.weight
+    for sel, proj in projs:
+        final[sel] = proj.weight
     return final
 
 
 @pytest.mark.parametrize("path", FILES, ids=[os.path.basename(f)[5:-4] for f in FILES])
 def test_spikes_and_weights_equal_nest(path):
     d = dict(np.load(path))
-    net, proj, rec = build(d)
-    final = run(d, net, proj)
+    net, projs, rec = build(d)
+    final = run(d, net, projs)
     assert np.array_equal(rec.times, d["spike_times"]) or np.allclose(rec.times, d["spike_times"], rtol=0, atol=1e-9)
     assert np.array_equal(rec.senders, d["spike_senders"])
     # 1e-12 relative, and 1e-12 of the weight scale for weights that the additive rule drives near 0 (NEST
@@ -80,15 +98,16 @@ def test_spikes_and_weights_equal_nest(path):
     np.testing.assert_allclose(final, d["final_weight"], rtol=1e-12, atol=1e-12 * scale)
     assert not np.allclose(d["final_weight"], d["weight"])  # the weights did change
     # plasticity changes the spikes: the same network with static synapses fires differently
-    static, sproj, srec = build(d, plastic=False)
-    run(d, static, sproj, plastic=False)
+    static, sprojs, srec = build(d, plastic=False)
+    run(d, static, sprojs, plastic=False)
     assert len(srec.times) != len(rec.times) or not np.array_equal(srec.senders, rec.senders)
 
 
 def test_references_exist():
     names = {os.path.basename(f) for f in FILES}
     assert {"stdp_additive.npz", "stdp_multiplicative.npz", "stdp_guetig_exp.npz", "stdp_power_law.npz",
-            "stdp_triplet.npz", "stdp_power_law_alpha.npz", "stdp_power_law_multapses.npz",
+            "stdp_triplet.npz", "stdp_power_law_alpha.npz", "stdp_power_law_multapses.npz", "stdp_ports.npz",
+            "stdp_late_guetig.npz", "stdp_late_power_law_alpha.npz", "stdp_late_triplet.npz",
             "stdp_guetig_multapses.npz"} <= names
 
 

@@ -9,7 +9,10 @@ synapses.  Per synapse: target neuron (int32), delay (int16 steps), rule
 weights.  The ring column follows from the target and the sign of the
 weight at delivery (NEST's receptor choice): the neuron's own column, or,
 for a negative weight onto a neuron with separate receptors (exponential
-synapses), its inhibitory column ``neg[n]`` further on.
+synapses), its inhibitory column ``neg[n]`` further on; onto receptor ports
+(``connect(..., receptor=k)``) the port's block, ``port[r] = k N`` columns
+further, whatever the sign (rule rows are per port:
+``(generation, rule, receptor)``, :func:`row_key`).
 
 Who writes what (no atomics, results independent of the thread count):
 
@@ -87,6 +90,8 @@ class Plastic(NamedTuple):
     hz: np.ndarray      # int64 [1] horizon (steps): older postsynaptic spikes are not read (see HORIZON)
     kc_s: np.ndarray    # int64 [N, R] stamp at which kc_v holds K_- (a cache, -1: none; not state)
     kc_v: np.ndarray    # float64 [N, R] K_- at that stamp
+    port: np.ndarray    # int64 [R] ring-column offset of rule row r's synapses (connect(..., receptor=k): k N,
+                        # the port's block), -1: chosen by the weight's sign (neg)
 
 
 #: The arrays a run changes (saved in checkpoints and in each chunk's snapshot).
@@ -242,8 +247,11 @@ def deliver_only(t, T, c, k, lst, mul, a, b, slot, L, C, P, ring):
             g = P.neg[n]
             x = w * fm  # (w itself for a single spike: x 1.0 is exact)
             o = base + d * C + n
+            pc = P.port[r]
             if g < 0:
                 x = fm
+            elif pc >= 0:  # (a receptor port, whatever the weight's sign)
+                o += pc
             elif w < 0:
                 o += g
             if o >= LC:
@@ -352,6 +360,11 @@ def _gather(order, tgt, w, dly, rule):
     return t2, w2, d2, r2
 
 
+def row_key(proj):
+    """The rule row of plastic projection ``proj``: its ``(generation, rule, receptor)``."""
+    return proj.generation, proj.synapse, proj.receptor
+
+
 def build(net, params, N, weight_dtype, part, tgt_map=None):
     """The :class:`Plastic` arrays of ``net``'s plastic projections (None if there are none).
 
@@ -368,11 +381,12 @@ def build(net, params, N, weight_dtype, part, tgt_map=None):
     # one rule row per distinct rule and generation (a projection made after a run starts from presynaptic
     # traces of its own, NEST's K_+ = 0 of a new synapse), in the order of first use: a later build only
     # appends rows (Plan._take_state)
+    # (and per receptor port: a row's synapses reach one port)
     keys = []
     for p in projs:
-        if (p.generation, p.synapse) not in keys:
-            keys.append((p.generation, p.synapse))
-    rules = [r for _, r in keys]
+        if row_key(p) not in keys:
+            keys.append(row_key(p))
+    rules = [r for _, r, _ in keys]
     pre = np.concatenate([p.source.ids[p.pre] for p in projs]).astype(np.int64)
     tgt = np.concatenate([p.target.ids[p.post] for p in projs]).astype(np.int64)
     if tgt_map is not None:
@@ -380,7 +394,7 @@ def build(net, params, N, weight_dtype, part, tgt_map=None):
     NP = N if tgt_map is None else net.n_neurons  # presynaptic neurons
     w = np.concatenate([np.asarray(p.weight) for p in projs]).astype(weight_dtype)
     dly = np.concatenate([p.delay_steps for p in projs]).astype(np.int16)
-    rule = np.concatenate([np.full(len(p), keys.index((p.generation, p.synapse)), np.uint8) for p in projs])
+    rule = np.concatenate([np.full(len(p), keys.index(row_key(p)), np.uint8) for p in projs])
     # by sender, then target; stable (projection order) within: np.lexsort((tgt, pre)), in O(n)
     order, ptr = sender_target_order(pre, tgt, NP, N)
     tgt, w, dly, rule = _gather(order, tgt.astype(np.int32), w, dly, rule)
@@ -397,7 +411,8 @@ def build(net, params, N, weight_dtype, part, tgt_map=None):
                 tl=np.zeros((1, NP), np.int64), hs=np.zeros((N, H), np.int64), hk=np.zeros((N, H, MAX_TRACES * R)),
                 hn=np.zeros(N, np.int64), km=np.zeros((N, MAX_TRACES * R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
                 hz=np.array([horizon_steps(rules, net.dt)], np.int64),
-                kc_s=np.full((N, R), -1, np.int64), kc_v=np.zeros((N, R)))
+                kc_s=np.full((N, R), -1, np.int64), kc_v=np.zeros((N, R)),
+                port=np.array([-1 if k is None else k * N for _, _, k in keys], np.int64))
     return partition(P, part), order, rules
 
 

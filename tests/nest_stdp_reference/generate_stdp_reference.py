@@ -29,7 +29,8 @@ delay in ms), ``s_pre, s_post, s_weight, s_delay`` (static ones),
 in the order of ``pre``/``post``; for the cases with multapses, ``MULTAPSES``,
 in the order of :func:`canonical`).  The cases of ``LATE`` also hold ``late`` (per plastic connection: made
 after the first run), ``t_late`` (ms: the first run's length) and ``late_rule_values`` (the late
-connections' rule parameters, in the order of ``rule_names``).
+connections' rule parameters, in the order of ``rule_names``).  The receptor-port case (``ports``) holds
+``tau_syn`` and the ports ``port``, ``s_port``, ``gen_port`` of the plastic, static and input connections.
 """
 
 from __future__ import annotations
@@ -80,7 +81,14 @@ CASES = {
     "late_triplet": ("iaf_psc_delta", "stdp_triplet_synapse",
                      dict(tau_plus=16.8, tau_x=101.0, tau_minus=33.7, tau_y=125.0, a2_plus=0.05, a2_minus=0.07,
                           a3_plus=0.062, a3_minus=0.023, w_max=4.0), 11),
+    # receptor ports (iaf_psc_exp_multisynapse, TAU_SYN): every connection reaches a port of its own choosing
+    # (``port``, ``s_port``, ``gen_port``: eventsim's numbering from 0, NEST's receptor_type - 1)
+    "ports": ("iaf_psc_exp_multisynapse", "stdp_synapse",
+              dict(tau_plus=20.0, tau_minus=25.0, lam=0.08, alpha=1.0, mu_plus=0.4, mu_minus=0.6, w_max=500.0), 12),
 }
+
+#: Time constants of the receptor ports of the multisynapse case (ms).
+TAU_SYN = (2.0, 8.0, 0.5)
 
 #: The cases with connections made between two runs: the time of the second run's start (ms) and the late
 #: connections' rule parameters (stdp_pl_synapse_hom's are homogeneous: the same).
@@ -105,7 +113,7 @@ N_GEN = 20
 def draw(name):
     model, rule, params, seed = CASES[name]
     rng = np.random.default_rng(seed)
-    exp = model in ("iaf_psc_exp", "iaf_psc_alpha")  # current synapses (pA)
+    exp = model in ("iaf_psc_exp", "iaf_psc_alpha", "iaf_psc_exp_multisynapse")  # current synapses (pA)
     d = dict(name=name, model=model, rule=rule, dt=DT, t_sim=T_SIM, E_L=-65.0, V_th=-50.0, V_reset=-70.0, tau_m=15.0,
              C_m=250.0 if exp else 1.0, t_ref=2.0, tau_syn_ex=2.0, tau_syn_in=5.0)
     d["I_e"] = rng.uniform(100.0, 300.0, N) if exp else rng.uniform(0.3, 0.9, N)
@@ -143,6 +151,10 @@ def draw(name):
     d["gen_delay"] = rng.integers(1, 21, g_pre.size) * DT
     d["rule_names"] = np.array(list(params))
     d["rule_values"] = np.array(list(params.values()), dtype=np.float64)
+    if model == "iaf_psc_exp_multisynapse":
+        d["tau_syn"] = np.array(TAU_SYN)
+        for key, pre in (("port", "pre"), ("s_port", "s_pre"), ("gen_port", "gen_pre")):
+            d[key] = rng.integers(0, len(TAU_SYN), d[pre].size)
     if name in LATE:  # targets 0-34 get early connections (70 %) and late ones, targets 35-49 late ones only
         t_late, change = LATE[name]
         d["late"] = (d["post"] >= 35) | (rng.random(d["pre"].size) >= 0.7)
@@ -172,6 +184,8 @@ def connect_plastic(d, params, ids, sel):
         nest.SetDefaults("stdp_pl_synapse_hom", {"tau_plus": params["tau_plus"], "lambda": params["lam"],
                                                  "alpha": params["alpha"], "mu": params["mu"]})
         syn = {"synapse_model": "stdp_pl_synapse_hom", "weight": weight, "delay": delay}
+    if "port" in d:
+        syn["receptor_type"] = d["port"][sel] + 1
     nest.Connect(ids[d["pre"][sel]], ids[d["post"][sel]], "one_to_one", syn)
 
 
@@ -189,6 +203,9 @@ def simulate(d):
         neuron["tau_minus_triplet"] = params["tau_y"]
     if d["model"] in ("iaf_psc_exp", "iaf_psc_alpha"):
         neuron.update(tau_syn_ex=d["tau_syn_ex"], tau_syn_in=d["tau_syn_in"])
+    ports = "tau_syn" in d
+    if ports:
+        neuron["tau_syn"] = d["tau_syn"].tolist()
     pop = nest.Create(d["model"], N, params=neuron)
     pop.set(I_e=d["I_e"].tolist(), V_m=d["V_m"].tolist())
     gens = nest.Create("spike_generator", N_GEN)
@@ -196,10 +213,14 @@ def simulate(d):
         gens[ch].spike_times = d["gen_time"][d["gen_sender"] == ch].tolist()
     ids = np.asarray(pop.tolist())
     gids = np.asarray(gens.tolist())
+    def port(key):
+        return {"receptor_type": d[key] + 1} if ports else {}
+
     nest.Connect(gids[d["gen_pre"]], ids[d["gen_post"]], "one_to_one",
-                 {"synapse_model": "static_synapse", "weight": d["gen_weight"], "delay": d["gen_delay"]})
+                 {"synapse_model": "static_synapse", "weight": d["gen_weight"], "delay": d["gen_delay"],
+                  **port("gen_port")})
     nest.Connect(ids[d["s_pre"]], ids[d["s_post"]], "one_to_one",
-                 {"synapse_model": "static_synapse", "weight": d["s_weight"], "delay": d["s_delay"]})
+                 {"synapse_model": "static_synapse", "weight": d["s_weight"], "delay": d["s_delay"], **port("s_port")})
     rec = nest.Create("spike_recorder")
     nest.Connect(pop, rec)
     late = d.get("late", np.zeros(d["pre"].size, bool))
