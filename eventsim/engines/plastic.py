@@ -91,7 +91,7 @@ class Plastic(NamedTuple):
     kc_s: np.ndarray    # int64 [N, R] stamp at which kc_v holds K_- (a cache, -1: none; not state)
     kc_v: np.ndarray    # float64 [N, R] K_- at that stamp
     port: np.ndarray    # int64 [R] ring-column offset of rule row r's synapses (connect(..., receptor=k): k N,
-                        # the port's block), -1: chosen by the weight's sign (neg)
+                        # the port's block; 0 without ports: then the weight's sign chooses, neg)
 
 
 #: The arrays a run changes (saved in checkpoints and in each chunk's snapshot).
@@ -228,8 +228,11 @@ def deliver_only(t, T, c, k, lst, mul, a, b, slot, L, C, P, ring):
                 s1 = max(last - d, k - d - P.hz[0])  # (spikes beyond the horizon are not read)
                 first = cnt - H if cnt > H else 0
                 e0 = cnt
-                while e0 > first and P.hs[n, (e0 - 1) & (H - 1)] > s1:
-                    e0 -= 1
+                # (n's last spike, lp = stamp * dt, after s1 at all? About half the synapses find it did not, and
+                # skip reading n's history, a cache miss: stamp * dt grows strictly with the stamp below 2**52)
+                if P.lp[n] > s1 * dt:
+                    while e0 > first and P.hs[n, (e0 - 1) & (H - 1)] > s1:
+                        e0 -= 1
                 n_prev, d_prev, r_prev = n, d, r
             kplus = P.kp[c, MAX_TRACES * r, i]
             post2 = n_post(p) > 1
@@ -246,13 +249,10 @@ def deliver_only(t, T, c, k, lst, mul, a, b, slot, L, C, P, ring):
             w = depress(w, _k_minus(n, r, s2, P), r2, p)
             g = P.neg[n]
             x = w * fm  # (w itself for a single spike: x 1.0 is exact)
-            o = base + d * C + n
-            pc = P.port[r]
+            o = base + d * C + n + P.port[r]  # (a receptor port's block, whatever the weight's sign; else 0)
             if g < 0:
                 x = fm
-            elif pc >= 0:  # (a receptor port, whatever the weight's sign)
-                o += pc
-            elif w < 0:
+            elif w < 0:  # (neg[n] is 0 for a neuron with receptor ports)
                 o += g
             if o >= LC:
                 o -= LC
@@ -412,7 +412,7 @@ def build(net, params, N, weight_dtype, part, tgt_map=None):
                 hn=np.zeros(N, np.int64), km=np.zeros((N, MAX_TRACES * R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
                 hz=np.array([horizon_steps(rules, net.dt)], np.int64),
                 kc_s=np.full((N, R), -1, np.int64), kc_v=np.zeros((N, R)),
-                port=np.array([-1 if k is None else k * N for _, _, k in keys], np.int64))
+                port=np.array([0 if k is None else k * N for _, _, k in keys], np.int64))
     return partition(P, part), order, rules
 
 
