@@ -20,7 +20,9 @@ os.environ.setdefault("EVENTSIM_TEAM_TUNING", "0")
 # single run) is a unit of its own.  The units are handed out in the order they first appear
 # (``--no-loadscope-reorder``: not the largest number of tests first), so the long
 # ones are put first (named groups, then slow tests, then files): the workers then finish together
-# instead of one of them running a long test at the end while the other is idle.
+# instead of one of them running a long test at the end while the other is idle.  A slow test marked
+# ``after_files`` comes last instead: it calls kernels that the files' tests compile, and loads them from
+# Numba's cache there (the torch CUDA-simulator check: 150 s from an empty cache, 33 s after the torch files).
 def pytest_xdist_auto_num_workers(config):
     """``-n auto``: one worker per CPU that this process may run on (pytest-xdist would count physical cores
     when psutil is installed: one worker on a machine of two hyperthreads)."""
@@ -38,7 +40,7 @@ def _xdist_unit(item):
     if own is not None:
         return own.args[0] if own.args else own.kwargs.get("name", "default"), 0
     if item.get_closest_marker("slow") is not None:
-        return item.nodeid, 1
+        return item.nodeid, 3 if item.get_closest_marker("after_files") is not None else 1
     return item.nodeid.split("::", 1)[0], 2
 
 

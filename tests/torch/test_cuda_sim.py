@@ -17,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.mark.slow
+@pytest.mark.after_files  # (the CPU kernels it compares with are compiled by the torch files' tests by then)
 def test_cuda_kernels_in_simulator():
     root = os.path.dirname(os.path.dirname(HERE))
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1",
