@@ -1485,6 +1485,8 @@ class Network:
             ``spikes.rank1-of-4.h5`` for ``to="spikes.h5"``
             (:func:`eventsim.record.rank_path`), and
             ``eventsim.record.read_spikes("spikes.h5")`` reads them as one.
+            With ``engine="event"`` the file holds the continuous spike
+            times (ms) instead of step stamps, committed window by window.
         overwrite : bool
             Replace an existing file ``to`` (otherwise FileExistsError).
         compression : {None, "gzip"}

@@ -62,6 +62,11 @@ order, ties by neuron index:
                                             (int64 if an index needs it)
 ==================  ======================  ====================================
 
+A spike file of the event engine (``engine="event"``: spikes off the grid)
+has ``times`` (float64 (rows,), the spike times in ms) instead of
+``steps``; ``committed[1]`` is then the committed time in steps of ``dt``,
+rounded (:func:`read_spikes` returns ``steps`` None and the ``times``).
+
 State files (``format = "eventsim-state"``), one row per sample, with the
 extra root attributes ``variable`` (str), ``unit`` (str: ``"mV"`` or
 ``"pA"``), ``interval`` (ms) and ``interval_steps`` (int):
@@ -611,13 +616,8 @@ class SpikeRecorder(_Recorder):
     def __init__(self, net, group, to=None, overwrite=False, compression=None):
         super().__init__(net, group)
         self._continuous = net.engine == "event"
-        if self._continuous:
-            if to is not None:
-                raise NotImplementedError("streaming spikes to disk (to=...) is not supported with "
-                                          "engine='event' yet; record in memory")
-            self._store = _MemoryStore(("times", "neuron_ids"))
-        elif to is None:
-            self._store = _MemoryStore(("steps", "neuron_ids"))
+        if to is None:
+            self._store = _MemoryStore(("times" if self._continuous else "steps", "neuron_ids"))
         else:
             self._store = self._new_file_store(check_target(to, overwrite), compression)
 
@@ -633,13 +633,15 @@ class SpikeRecorder(_Recorder):
 
     def _new_file_store(self, path, compression):
         id_dtype = np.int32 if (self._ids.size == 0 or self._ids.max() < 2**31) else np.int64
-        store = _FileStore(path, "eventsim-spikes", {"steps": (np.int64, ()), "neuron_ids": (id_dtype, ())},
+        # (the event engine's spikes: continuous times, ms, instead of step stamps)
+        stamp = ("times", (np.float64, ())) if getattr(self, "_continuous", False) else ("steps", (np.int64, ()))
+        store = _FileStore(path, "eventsim-spikes", dict([stamp, ("neuron_ids", (id_dtype, ()))]),
                            {"group_ids": self._ids}, self._file_attrs(), compression)
         return store
 
     @staticmethod
     def _empty(name):
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.float64 if name == "times" else np.int64)
 
     def _append(self, steps, ids):
         self._store.append(steps=steps, neuron_ids=ids)
@@ -1016,7 +1018,7 @@ class WeightRecorder(_Recorder):
 class SpikeData(NamedTuple):
     """Spikes read from a file by :func:`read_spikes` (same meaning as on :class:`SpikeRecorder`)."""
 
-    steps: np.ndarray        #: int64 step stamps
+    steps: np.ndarray        #: int64 step stamps (None in a file of the event engine: continuous times only)
     neuron_ids: np.ndarray   #: int64 network-wide neuron indices
     senders: np.ndarray      #: int64 positions within the recorded group
     times: np.ndarray        #: float64 spike times (ms)
@@ -1142,14 +1144,20 @@ def read_spikes(path):
         return SpikeData(steps[order], ids[order], senders.astype(np.int64), steps[order] * d0.dt, g, d0.dt,
                          d0.seed, t_stop)
     with _open_for_reading(path, "eventsim-spikes") as f:
-        rows, step = _committed(f, path, ("steps", "neuron_ids"))
-        steps = f["steps"][:rows].astype(np.int64)
+        stamp = "times" if "times" in f else "steps"  # (the event engine's files: continuous times)
+        rows, step = _committed(f, path, (stamp, "neuron_ids"))
         ids = f["neuron_ids"][:rows].astype(np.int64)
         group = f["group_ids"][()].astype(np.int64)
         dt, seed = float(f.attrs["dt"]), int(f.attrs["seed"])
+        if stamp == "times":
+            steps, times = None, f["times"][:rows].astype(np.float64)
+        else:
+            steps = f["steps"][:rows].astype(np.int64)
+            times = steps * dt
+        t_stop = step * dt
     order = np.argsort(group, kind="stable")
     senders = order[np.searchsorted(group[order], ids)] if ids.size else np.zeros(0, np.int64)
-    return SpikeData(steps, ids, senders.astype(np.int64), steps * dt, group, dt, seed, step * dt)
+    return SpikeData(steps, ids, senders.astype(np.int64), times, group, dt, seed, t_stop)
 
 
 def _rank_columns(parts, fmt, read, positions, size):

@@ -448,6 +448,76 @@ def test_event_engine_streams_state_to_a_file(tmp_path, monkeypatch):
     np.testing.assert_array_equal(copy.values, mem.values)
 
 
+def _event_spikes(to):
+    net = es.Network(dt=0.1, seed=2, engine="event")
+    pop = net.population(20, es.LIF(tau_m=10.0, c_m=250.0, v_th=15.0, t_ref=1.0, tau_syn_ex=2.0, tau_syn_in=4.0),
+                         v_init=es.Uniform(0.0, 15.0))
+    noise = net.poisson(20, rate=8000.0)
+    net.connect(noise, pop, es.OneToOne(), weight=60.0, delay=0.1)
+    net.connect(pop, pop, es.FixedInDegree(4), weight=-30.0, delay=0.5)
+    return net, net.record_spikes(pop[::2], to=to)
+
+
+def test_event_engine_streams_spikes_with_their_continuous_times(tmp_path):
+    mem_net, mem = _event_spikes(None)
+    mem_net.run(60.0)
+    assert len(mem) > 50 and np.any(np.abs(mem.times / 0.1 - np.rint(mem.times / 0.1)) > 1e-6)  # (off the grid)
+    net, rec = _event_spikes(tmp_path / "s.h5")
+    net.run(12.5)
+    part = read_spikes(tmp_path / "s.h5")
+    assert part.steps is None and part.t_stop == pytest.approx(12.5)
+    k = mem.times <= 12.5
+    np.testing.assert_array_equal(part.times, mem.times[k])
+    np.testing.assert_array_equal(part.neuron_ids, mem.neuron_ids[k])
+    with h5py.File(tmp_path / "s.h5", "r", swmr=True) as f:  # the documented layout
+        assert f["times"].dtype == np.float64 and "steps" not in f and f.attrs["format"] == "eventsim-spikes"
+    net.save(tmp_path / "ck.esim")
+    net.run(20.0)
+    net.close()
+    back = es.Network.load(tmp_path / "ck.esim")  # resumes the file from the checkpoint's rows
+    back.run(47.5)
+    back.close()
+    full = read_spikes(tmp_path / "s.h5")
+    assert full.t_stop == pytest.approx(60.0)
+    for got in (full, back.recorders[0]):
+        np.testing.assert_array_equal(got.times, mem.times)
+        np.testing.assert_array_equal(got.senders, mem.senders)
+    copy = read_spikes(mem.to_disk(tmp_path / "copy.h5"))  # an in-memory recording written afterwards
+    np.testing.assert_array_equal(copy.times, mem.times)
+    with pytest.raises(AttributeError, match="continuous"):
+        rec.steps
+
+
+def test_event_engine_spike_file_survives_a_failed_commit(tmp_path, monkeypatch):
+    """A write that fails inside a window's commit leaves the file at the last committed window and the
+    network before that window; the run resumes exactly once the disk works again."""
+    from eventsim import record
+
+    mem_net, mem = _event_spikes(None)
+    mem_net.run(40.0)
+    net, rec = _event_spikes(tmp_path / "s.h5")
+    net.run(10.0)
+    real, calls = record._FileStore.commit, [0]
+
+    def failing(self, step):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise OSError(28, "No space left on device")
+        real(self, step)
+
+    monkeypatch.setattr(record._FileStore, "commit", failing)
+    with pytest.raises(OSError, match="No space"):
+        net.run(30.0)
+    t_fail = net.t
+    assert 10.0 <= t_fail < 40.0
+    assert read_spikes(tmp_path / "s.h5").t_stop == pytest.approx(t_fail)
+    np.testing.assert_array_equal(rec.times, mem.times[mem.times <= t_fail])
+    monkeypatch.setattr(record._FileStore, "commit", real)
+    net.run(40.0 - t_fail)
+    net.close()
+    np.testing.assert_array_equal(read_spikes(tmp_path / "s.h5").times, mem.times)
+
+
 def test_memory_recordings_stored_before_staging_still_load():
     """A checkpoint's in-memory store of the layout before staged rows (one chunk list per column)."""
     from eventsim.record import _MemoryStore
