@@ -1343,9 +1343,6 @@ class Network:
         if self.engine != "clock":
             raise NotImplementedError("plastic synapses run in the clock engine (CPU and CUDA) for now; "
                                       f"this network has engine={self.engine!r}")
-        if self._dist is not None and self.backend == "cuda":
-            raise NotImplementedError("plastic synapses do not run over MPI ranks with backend='cuda'; use "
-                                      "backend='cpu'")
         rows = {(p.generation, p.synapse, p.receptor) for p in self.projections
                 if getattr(p, "synapse", None) is not None}
         if len(rows | {(int(self._step), synapse, receptor)}) > _MAX_RULE_ROWS:

@@ -28,6 +28,11 @@ def build(comm="auto", backend="cuda"):
     net.connect(noise, exc | inh, rule=es.OneToOne(), weight=0.3, delay=0.1)
     stim = net.spike_source(senders=[0, 1, 0], times=[2.0, 3.0, 12.5])
     net.connect(stim, exc[::10], rule=es.AllToAll(), weight=15.0, delay=0.4)
+    # plastic synapses: onto neurons of both ranks, and onto receptor ports
+    net.connect(exc, exc, rule=es.FixedInDegree(6), weight=es.Uniform(0.2, 1.0), delay=es.Uniform(0.5, 2.0),
+                synapse=es.STDP(lam=0.05, alpha=1.05, mu_plus=0.0, mu_minus=0.0, w_max=2.0))
+    net.connect(exc[60:], ports, rule=es.FixedInDegree(4), weight=es.Uniform(10.0, 50.0), delay=0.9, receptor=1,
+                synapse=es.STDPPowerLaw(lam=0.3, alpha=0.5, mu=0.4))
     dc = net.dc(30.0, start=5.0, stop=20.0)
     net.connect(dc, inh[::3], rule=es.AllToAll(), weight=1.0)
     recs = [net.record_spikes(exc | inh | ports), net.record_state(inh[::4] | exc[::17], "v"),
@@ -39,20 +44,22 @@ def run(net, recs):
     """Run with a change between runs; the recordings as a dict of arrays (collective under MPI)."""
     net.run(15.0)
     net.populations[0][10:50].set(v=5.0)
+    exc, inh = net.populations[0], net.populations[1]  # plastic synapses made between runs
+    net.connect(exc[:60], exc[30:90] | inh, rule=es.FixedInDegree(3), weight=es.Uniform(0.2, 1.0), delay=1.3,
+                synapse=es.STDP(lam=0.05, alpha=1.05, mu_plus=0.0, mu_minus=0.0, w_max=2.0))
     net.run(15.0)
-    return dict(steps=recs[0].steps, ids=recs[0].senders, v=recs[1].values, i_syn=recs[2].values,
-                events=np.array([net.synaptic_events], np.int64), n_ranks=np.array(net.n_ranks))
+    out = dict(steps=recs[0].steps, ids=recs[0].senders, v=recs[1].values, i_syn=recs[2].values,
+               events=np.array([net.synaptic_events], np.int64), n_ranks=np.array(net.n_ranks))
+    for j, proj in enumerate(p for p in net.projections if p.synapse is not None):
+        parts = [np.asarray(proj.weight, np.float64), proj.source.ids[proj.pre], proj.target.ids[proj.post]]
+        if net.n_ranks > 1:  # (each rank holds the synapses onto its own neurons)
+            parts = [net._dist.allgatherv(a, a.dtype)[0] for a in parts]
+        out[f"w{j}"] = parts[0][np.lexsort(parts[::-1])]
+    return out
 
 
 if __name__ == "__main__":
     net, recs = build()
-    try:  # plastic synapses are refused on this backend over ranks, before anything is drawn
-        net.connect(net.populations[0], net.populations[1], es.FixedInDegree(2), weight=1.0,
-                    synapse=es.STDP(w_max=10.0))
-    except NotImplementedError as exc:
-        assert "backend='cpu'" in str(exc), exc
-    else:
-        raise AssertionError("plastic synapses were accepted")
     out = run(net, recs)
     if net.rank == 0:
         np.savez(sys.argv[1], **out)

@@ -140,7 +140,8 @@ def test_ranks_of_one_thread_with_intervals_of_several_steps_give_the_single_pro
 @pytest.mark.skipif(__import__("importlib").util.find_spec("numba_cuda") is None,
                     reason="numba-cuda is not installed")
 def test_cuda_backend_one_device_per_rank_gives_the_cpu_results(tmp_path):
-    """backend='cuda' under ``mpiexec -n 2`` (the CUDA simulator: one device per rank) == one CPU process."""
+    """backend='cuda' under ``mpiexec -n 2`` (the CUDA simulator: one device per rank) == one CPU process,
+    plastic synapses (onto both ranks' neurons, onto receptor ports, made between runs) included."""
     sys.path.insert(0, str(CASE.parent))
     try:
         import mpi_cuda_case
@@ -156,6 +157,7 @@ def test_cuda_backend_one_device_per_rank_gives_the_cpu_results(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     got = np.load(out)
     assert int(got["n_ranks"]) == 2 and want["steps"].size > 300
+    assert {"w0", "w1", "w2"} <= set(want)  # the plastic weights (those made between runs too) compared below
     for key, value in want.items():
         if key != "n_ranks":
             assert np.array_equal(got[key], value), key

@@ -70,7 +70,9 @@ network's spikers of the step, in ascending network ids, become the
 device's pending list: the order in which the single process adds them,
 so the results are bit-identical to it.  The exchange is made every step
 (not once per interval of the shortest delay as on the CPU), one copy of
-the spikers each way per step; plastic synapses are not supported there.
+the spikers each way per step.  Plastic synapses: the pending list then holds
+network ids, which the spike histories map to the rank's neurons
+(``Plastic.loc``).
 
 Importing this module does not import :mod:`numba.cuda`; that happens on
 first use (:func:`unavailable_reason`, :func:`advance`).
@@ -309,9 +311,6 @@ class ClockCuda:
         self.plan = plan
         self._ranks = plan.__dict__.get("_ranks")  # (MPI: the rank's plan, eventsim.engines.plan_mpi)
         if self._ranks is not None:
-            if plan.plastic is not None:
-                raise NotImplementedError("plastic synapses do not run over MPI ranks with backend='cuda'; "
-                                          "use backend='cpu'")
             self.device = rank_device(self._ranks)
         N = plan.params.pid.size
         n_send = plan._row_ptr.size - 1
@@ -350,7 +349,9 @@ class ClockCuda:
         if P is not None and P is not self._pl_host:
             from .plastic import Plastic
 
-            self.pl = Plastic(*[_to_device(a) for a in P])
+            # (over MPI ranks the pending list holds network ids, also when the histories are pushed)
+            dev = P if self._ranks is None else P._replace(loc=self.plan._g2l.astype(np.int64))
+            self.pl = Plastic(*[_to_device(a) for a in dev])
             self._pl_host = P
 
     # host -> device for everything the user may have changed between runs

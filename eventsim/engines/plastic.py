@@ -92,6 +92,9 @@ class Plastic(NamedTuple):
     kc_v: np.ndarray    # float64 [N, R] K_- at that stamp
     port: np.ndarray    # int64 [R] ring-column offset of rule row r's synapses (connect(..., receptor=k): k N,
                         # the port's block; 0 without ports: then the weight's sign chooses, neg)
+    loc: np.ndarray     # int64 local index of each neuron a spike list names (push_spikes): the identity where the
+                        # lists hold local indices (CPU engines, one process); over MPI ranks with backend='cuda',
+                        # whose lists hold network ids, the rank's map network id -> local index (-1: not here)
 
 
 #: The arrays a run changes (saved in checkpoints and in each chunk's snapshot).
@@ -100,13 +103,15 @@ MUTABLE = ("w", "kp", "tl", "hs", "hk", "hn", "km", "lp")
 
 @njit(cache=True, inline="always")
 def push_spikes(t, k, lst, a, b, lo, hi, P):
-    """Record the spikes stamped ``k`` of neurons ``lst[a:b]`` owned by thread ``t`` (``lo <= n < hi``)
-    in their histories."""
+    """Record the spikes stamped ``k`` of neurons ``lst[a:b]`` owned by thread ``t`` (local index
+    ``P.loc[lst[q]]`` in ``lo <= n < hi``) in their histories."""
     H = P.hs.shape[1]
     R = P.rp.shape[0]
     tk = k * P.dt[0]
     for q in range(a, b):
         n = lst[q]
+        if n >= 0:  # (a list of local indices may mark other ranks' spikers -1)
+            n = P.loc[n]
         if n < lo or n >= hi or P.post[n] == 0:
             continue
         j = P.hn[n] & (H - 1)  # (H is a power of two)
@@ -412,7 +417,8 @@ def build(net, params, N, weight_dtype, part, tgt_map=None):
                 hn=np.zeros(N, np.int64), km=np.zeros((N, MAX_TRACES * R)), lp=np.full(N, -1.0), post=post, dt=np.array([net.dt]),
                 hz=np.array([horizon_steps(rules, net.dt)], np.int64),
                 kc_s=np.full((N, R), -1, np.int64), kc_v=np.zeros((N, R)),
-                port=np.array([0 if k is None else k * N for _, _, k in keys], np.int64))
+                port=np.array([0 if k is None else k * N for _, _, k in keys], np.int64),
+                loc=np.arange(N, dtype=np.int64))
     return partition(P, part), order, rules
 
 
