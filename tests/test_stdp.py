@@ -88,12 +88,7 @@ def _network(threads_env=None):
     e2i = net.connect(exc, inh, es.FixedInDegree(20), weight=100.0, delay=1.5,
                       synapse=es.STDPPowerLaw(lam=0.5, alpha=1.1, mu=0.4, tau_minus=30.0))
     net.connect(inh, exc, es.FixedInDegree(10), weight=-1.0, delay=0.8)
-    return net, (e2e, e2i), net.record_spikes(exc | inh)
-
-
-def _late_network():
-    net, projs, rec = _network()
-    return net, list(projs), rec
+    return net, [e2e, e2i], net.record_spikes(exc | inh)
 
 
 def _late_connect(net):
@@ -119,7 +114,7 @@ import test_stdp as t
 net, projs, rec = t._network()
 net.run(150.0); net.run(150.0)
 print("DIGEST", t._digest(rec, projs), len(rec.steps))
-net, projs, rec = t._late_network()
+net, projs, rec = t._network()
 net.run(100.0); projs.append(t._late_connect(net)); net.run(150.0)
 print("LATE", t._digest(rec, projs))
 """
@@ -131,7 +126,7 @@ def test_thread_counts_and_split_runs_give_the_same_spikes_and_weights():
     net.run(300.0)
     assert all(not np.array_equal(a, p.weight) for a, p in zip(w0, projs))
     ref = _digest(rec, projs)
-    net, projs, rec = _late_network()
+    net, projs, rec = _network()
     net.run(100.0)
     projs.append(_late_connect(net))
     net.run(150.0)
@@ -301,7 +296,7 @@ def test_at_most_256_rule_rows():
 def test_a_plastic_connection_made_after_a_run_survives_checkpoints_and_thread_counts(tmp_path):
     """Checkpoints taken before and after the late connection resume exactly (the rows' generations are
     saved); the thread counts' digests are in SCRIPT's LATE line (test_thread_counts_...)."""
-    net, projs, rec = _late_network()
+    net, projs, rec = _network()
     net.run(100.0)
     net.save(tmp_path / "before.ckpt")
     late = _late_connect(net)

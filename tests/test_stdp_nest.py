@@ -53,7 +53,6 @@ def build(d, plastic=True, threads=None):
         projs.append((sel, net.connect(pop, pop, es.FromArrays(d["pre"][sel], d["post"][sel]),
                                        weight=d["weight"][sel], delay=d["delay"][sel], synapse=syn, receptor=k)))
     rec = net.record_spikes(pop)
-    net._pop = pop
     return net, projs, rec
 
 
@@ -69,8 +68,9 @@ def run(d, net, projs, plastic=True):
     connections after ``t_late`` ms; the final weights in the order of ``d["pre"]``."""
     if "late" in d:
         late = d["late"]
+        pop = net.populations[0]
         net.run(float(d["t_late"]))
-        projs = projs + [(late, net.connect(net._pop, net._pop, es.FromArrays(d["pre"][late], d["post"][late]),
+        projs = projs + [(late, net.connect(pop, pop, es.FromArrays(d["pre"][late], d["post"][late]),
                                             weight=d["weight"][late], delay=d["delay"][late],
                                             synapse=rule_of(d, d["late_rule_values"]) if plastic else None))]
         net.run(float(d["t_sim"] - d["t_late"]))
